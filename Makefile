@@ -1,0 +1,39 @@
+# Thin wrapper over CMake. The two commands a new user needs:
+#   make demo   install what is missing, build, generate a sample catalog,
+#               build a bundle and print similar items and recommendations
+#   make test   install what is missing, build, run every test through ctest
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+VITRINE := $(BUILD_DIR)/cli/vitrine
+DEMO_DIR ?= demo
+
+.PHONY: all deps configure build test demo bench format tidy clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(VITRINE) $(DEMO_DIR)
+
+bench: build
+	bash scripts/bench.sh $(BUILD_DIR)
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+tidy: configure
+	clang-tidy -p $(BUILD_DIR) $$(git ls-files '*.cc')
+
+clean:
+	rm -rf $(BUILD_DIR) $(DEMO_DIR)

@@ -1,0 +1,102 @@
+// vitrine: recommendation retrieval for retail catalogs.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/progress.h"
+
+namespace vitrine::cli {
+
+std::vector<Command>& Registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+Registrar::Registrar(std::string name, std::string summary, std::function<int(int, char**)> run) {
+  Registry().push_back({std::move(name), std::move(summary), std::move(run)});
+}
+
+int Fail(const std::string& cmd, const Status& st) {
+  std::fprintf(stderr, "vitrine %s: %s\n", cmd.c_str(), st.message().c_str());
+  return kExitRuntime;
+}
+
+int UsageError(const std::string& cmd, const std::string& msg) {
+  std::fprintf(stderr, "vitrine %s: %s\nTry 'vitrine %s --help'.\n", cmd.c_str(), msg.c_str(),
+               cmd.c_str());
+  return kExitUsage;
+}
+
+Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd,
+                   const std::vector<std::string>& required) {
+  Parsed p;
+  opts.add_options("Common")("h,help", "Show this help")("q,quiet", "No progress on stderr");
+  try {
+    p.result = opts.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    p.exit_code = UsageError(cmd, e.what());
+    return p;
+  }
+  if (p.result.count("help")) {
+    std::cout << opts.help() << std::endl;
+    p.exit_code = kExitOk;
+    return p;
+  }
+  if (!p.result.unmatched().empty()) {
+    p.exit_code = UsageError(cmd, "unexpected argument '" + p.result.unmatched()[0] + "'");
+    return p;
+  }
+  for (const auto& r : required) {
+    if (!p.result.count(r)) {
+      p.exit_code = UsageError(cmd, "missing required option --" + r);
+      return p;
+    }
+  }
+  if (p.result.count("quiet")) SetQuiet(true);
+  return p;
+}
+
+namespace {
+void PrintUsage() {
+  auto cmds = Registry();
+  std::sort(cmds.begin(), cmds.end(),
+            [](const Command& a, const Command& b) { return a.name < b.name; });
+  std::printf(
+      "vitrine: recommendation retrieval for retail catalogs\n\n"
+      "Usage: vitrine <command> [options]   (vitrine <command> --help for details)\n\n"
+      "Commands:\n");
+  for (const auto& c : cmds) std::printf("  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+  std::printf(
+      "\nExample:\n  vitrine generate --items 2000 --users 1000 --out demo/data\n"
+      "  vitrine inspect --bundle demo/bundle\n");
+}
+}  // namespace
+}  // namespace vitrine::cli
+
+int main(int argc, char** argv) {
+  using namespace vitrine::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    PrintUsage();
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("vitrine 0.1.0\n");
+    return kExitOk;
+  }
+  for (const auto& c : Registry()) {
+    if (c.name == argv[1]) {
+      try {
+        return c.run(argc - 1, argv + 1);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "vitrine %s: internal error: %s\n", argv[1], e.what());
+        return kExitRuntime;
+      }
+    }
+  }
+  std::fprintf(stderr, "vitrine: unknown command '%s'\nTry 'vitrine --help'.\n", argv[1]);
+  return kExitUsage;
+}

@@ -1,0 +1,289 @@
+#include "core/array_io.h"
+
+#include <cstring>
+#include <regex>
+#include <string>
+
+#include "core/file_util.h"
+
+namespace vitrine {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct NpyHeader {
+  std::string descr;
+  bool fortran = false;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;
+};
+
+Result<NpyHeader> ParseNpyHeader(const fs::path& path, const std::string& bytes) {
+  const std::string name = path.string();
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) {
+    return Status::Corruption(name + ": not a .npy file (bad magic, expected \\x93NUMPY)");
+  }
+  const int major = static_cast<unsigned char>(bytes[6]);
+  size_t header_len = 0;
+  size_t pos = 0;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) |
+                 (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    pos = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) return Status::Corruption(name + ": truncated .npy header");
+    for (int i = 0; i < 4; ++i) {
+      header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+    }
+    pos = 12;
+  } else {
+    return Status::Unsupported(name + ": .npy format version " + std::to_string(major) +
+                               " (expected 1, 2 or 3)");
+  }
+  if (pos + header_len > bytes.size()) {
+    return Status::Corruption(name + ": truncated .npy header (expected " +
+                              std::to_string(header_len) + " header bytes)");
+  }
+  const std::string header = bytes.substr(pos, header_len);
+  NpyHeader h;
+  h.data_offset = pos + header_len;
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')"))) {
+    return Status::Corruption(name + ": .npy header has no 'descr'");
+  }
+  h.descr = m[1];
+  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))"))) {
+    return Status::Corruption(name + ": .npy header has no 'fortran_order'");
+  }
+  h.fortran = m[1] == "True";
+  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) {
+    return Status::Corruption(name + ": .npy header has no 'shape'");
+  }
+  const std::string dims = m[1];
+  const std::regex number(R"(\d+)");
+  std::sregex_iterator it(dims.begin(), dims.end(), number), end;
+  for (; it != end; ++it) h.shape.push_back(std::stoll(it->str()));
+  return h;
+}
+
+template <typename T>
+Result<DenseMatrix<T>> ReadNpy(const fs::path& path, const char* want_descr,
+                               const char* want_name) {
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  VITRINE_ASSIGN_OR_RETURN(NpyHeader h, ParseNpyHeader(path, bytes));
+  const std::string name = path.string();
+  std::string descr = h.descr;
+  if (descr == std::string("|") + (want_descr + 1) && sizeof(T) == 1) descr = want_descr;
+  if (descr != want_descr) {
+    return Status::Unsupported(name + ": dtype '" + h.descr + "', expected '" + want_descr + "' (" +
+                               want_name + "); convert with numpy .astype()");
+  }
+  if (h.fortran) {
+    return Status::Unsupported(name +
+                               ": Fortran-order array, expected C order (np.ascontiguousarray)");
+  }
+  if (h.shape.size() != 1 && h.shape.size() != 2) {
+    return Status::Unsupported(name + ": " + std::to_string(h.shape.size()) +
+                               "-D array, expected 1-D or 2-D");
+  }
+  DenseMatrix<T> out;
+  out.rows = static_cast<size_t>(h.shape[0]);
+  out.cols = h.shape.size() == 2 ? static_cast<size_t>(h.shape[1]) : 1;
+  const size_t need = out.rows * out.cols * sizeof(T);
+  const size_t have = bytes.size() - h.data_offset;
+  if (have < need) {
+    return Status::Corruption(name + ": truncated: expected " + std::to_string(need) +
+                              " data bytes for shape (" + std::to_string(out.rows) + ", " +
+                              std::to_string(out.cols) + "), found " + std::to_string(have));
+  }
+  if (have > need) {
+    return Status::Corruption(name + ": " + std::to_string(have - need) +
+                              " trailing bytes after the array data");
+  }
+  out.data.resize(out.rows * out.cols);
+  std::memcpy(out.data.data(), bytes.data() + h.data_offset, need);
+  return out;
+}
+
+Status WriteNpyRaw(const fs::path& path, const char* descr, const std::string& shape,
+                   const void* data, size_t nbytes) {
+  std::string header =
+      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Pad with spaces so that magic(6)+ver(2)+len(2)+header+'\n' is a multiple of 64.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string out = "\x93NUMPY";
+  out.push_back('\x01');
+  out.push_back('\x00');
+  out.push_back(static_cast<char>(header.size() & 0xff));
+  out.push_back(static_cast<char>((header.size() >> 8) & 0xff));
+  out += header;
+  out.append(static_cast<const char*>(data), nbytes);
+  return WriteFileAtomic(path, out);
+}
+
+std::string Shape2(size_t r, size_t c) {
+  std::string s = "(";
+  s += std::to_string(r);
+  s += ", ";
+  s += std::to_string(c);
+  return s + ")";
+}
+std::string Shape1(size_t n) {
+  std::string s = "(";
+  s += std::to_string(n);
+  return s + ",)";
+}
+
+template <typename T>
+Result<DenseMatrix<T>> ReadVecs(const fs::path& path) {
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  const std::string name = path.string();
+  DenseMatrix<T> out;
+  if (bytes.empty()) return out;
+  if (bytes.size() < 4) return Status::Corruption(name + ": truncated: no dimension header");
+  int32_t d = 0;
+  std::memcpy(&d, bytes.data(), 4);
+  if (d <= 0 || d > (1 << 24)) {
+    return Status::Corruption(name + ": row 0: dimension " + std::to_string(d) +
+                              " out of range (expected 1..16777216)");
+  }
+  const size_t row_bytes = 4 + static_cast<size_t>(d) * 4;
+  if (bytes.size() % row_bytes != 0) {
+    return Status::Corruption(name + ": truncated: size " + std::to_string(bytes.size()) +
+                              " is not a multiple of the row size " + std::to_string(row_bytes) +
+                              " (d=" + std::to_string(d) + ")");
+  }
+  out.rows = bytes.size() / row_bytes;
+  out.cols = static_cast<size_t>(d);
+  out.data.resize(out.rows * out.cols);
+  for (size_t i = 0; i < out.rows; ++i) {
+    int32_t di = 0;
+    std::memcpy(&di, bytes.data() + i * row_bytes, 4);
+    if (di != d) {
+      return Status::Corruption(name + ": row " + std::to_string(i) + ": dimension " +
+                                std::to_string(di) + ", expected " + std::to_string(d));
+    }
+    std::memcpy(out.row(i), bytes.data() + i * row_bytes + 4, static_cast<size_t>(d) * 4);
+  }
+  return out;
+}
+
+template <typename T>
+Status WriteVecs(const fs::path& path, const DenseMatrix<T>& m) {
+  std::string out;
+  out.reserve(m.rows * (4 + m.cols * 4));
+  const int32_t d = static_cast<int32_t>(m.cols);
+  for (size_t i = 0; i < m.rows; ++i) {
+    out.append(reinterpret_cast<const char*>(&d), 4);
+    out.append(reinterpret_cast<const char*>(m.row(i)), m.cols * 4);
+  }
+  return WriteFileAtomic(path, out);
+}
+
+uint32_t BigEndian32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+}  // namespace
+
+Result<Matrix> ReadNpyF32(const fs::path& path) { return ReadNpy<float>(path, "<f4", "float32"); }
+Result<MatrixI64> ReadNpyI64(const fs::path& path) {
+  return ReadNpy<int64_t>(path, "<i8", "int64");
+}
+Status WriteNpy(const fs::path& path, const Matrix& m) {
+  return WriteNpyRaw(path, "<f4", Shape2(m.rows, m.cols), m.data.data(), m.data.size() * 4);
+}
+Status WriteNpy(const fs::path& path, const MatrixI64& m) {
+  return WriteNpyRaw(path, "<i8", Shape2(m.rows, m.cols), m.data.data(), m.data.size() * 8);
+}
+Status WriteNpy1D(const fs::path& path, const std::vector<float>& v) {
+  return WriteNpyRaw(path, "<f4", Shape1(v.size()), v.data(), v.size() * 4);
+}
+Status WriteNpy1D(const fs::path& path, const std::vector<int64_t>& v) {
+  return WriteNpyRaw(path, "<i8", Shape1(v.size()), v.data(), v.size() * 8);
+}
+
+Result<Matrix> ReadFvecs(const fs::path& path) { return ReadVecs<float>(path); }
+Result<DenseMatrix<int32_t>> ReadIvecs(const fs::path& path) { return ReadVecs<int32_t>(path); }
+Status WriteFvecs(const fs::path& path, const Matrix& m) { return WriteVecs(path, m); }
+Status WriteIvecs(const fs::path& path, const DenseMatrix<int32_t>& m) {
+  return WriteVecs(path, m);
+}
+
+Result<IdxArray> ReadIdx(const fs::path& path) {
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  const std::string name = path.string();
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() < 4 || p[0] != 0 || p[1] != 0) {
+    return Status::Corruption(name + ": not an IDX file (bad magic, expected 00 00 08 <ndim>)");
+  }
+  if (p[2] != 0x08) {
+    return Status::Unsupported(name + ": IDX element type 0x" + Hex64(p[2]).substr(14) +
+                               ", only unsigned byte (0x08) is supported");
+  }
+  const int ndim = p[3];
+  if (ndim < 1 || ndim > 4) {
+    return Status::Corruption(name + ": IDX with " + std::to_string(ndim) +
+                              " dimensions (expected 1..4)");
+  }
+  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
+  if (bytes.size() < header) return Status::Corruption(name + ": truncated IDX header");
+  IdxArray arr;
+  size_t total = 1;
+  for (int i = 0; i < ndim; ++i) {
+    arr.dims.push_back(BigEndian32(p + 4 + 4 * i));
+    total *= arr.dims.back();
+  }
+  if (bytes.size() - header != total) {
+    return Status::Corruption(name + ": " +
+                              (bytes.size() - header < total ? "truncated" : "trailing bytes") +
+                              ": expected " + std::to_string(total) + " data bytes, found " +
+                              std::to_string(bytes.size() - header));
+  }
+  arr.data.rows = arr.dims[0];
+  arr.data.cols = arr.dims[0] == 0 ? 0 : total / arr.dims[0];
+  if (ndim == 1) arr.data.cols = 1;
+  arr.data.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
+  return arr;
+}
+
+Status WriteIdx(const fs::path& path, const IdxArray& arr, bool gzip) {
+  size_t total = 1;
+  for (uint32_t d : arr.dims) total *= d;
+  if (arr.dims.empty() || total != arr.data.data.size()) {
+    return Status::InvalidArgument(path.string() + ": IDX dims do not match the data size");
+  }
+  std::string out;
+  out.reserve(4 + 4 * arr.dims.size() + total);
+  out.push_back(0);
+  out.push_back(0);
+  out.push_back(0x08);
+  out.push_back(static_cast<char>(arr.dims.size()));
+  for (uint32_t d : arr.dims) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((d >> s) & 0xff));
+  }
+  out.append(reinterpret_cast<const char*>(arr.data.data.data()), total);
+  return WriteFileAtomic(path, out, gzip);
+}
+
+Result<Matrix> ReadVectors(const fs::path& path) {
+  const std::string name = path.filename().string();
+  auto ends_with = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  if (ends_with(".npy")) return ReadNpyF32(path);
+  if (ends_with(".fvecs")) return ReadFvecs(path);
+  if (ends_with(".idx") || ends_with(".gz") || name.find("-ubyte") != std::string::npos) {
+    VITRINE_ASSIGN_OR_RETURN(IdxArray arr, ReadIdx(path));
+    Matrix m(arr.data.rows, arr.data.cols);
+    for (size_t i = 0; i < m.data.size(); ++i) m.data[i] = arr.data.data[i];
+    return m;
+  }
+  return Status::InvalidArgument(path.string() +
+                                 ": unknown vector file type (expected .npy, .fvecs, or IDX "
+                                 "ubyte such as train-images-idx3-ubyte[.gz])");
+}
+
+}  // namespace vitrine

@@ -1,0 +1,54 @@
+// Dense and sparse containers shared by every stage.
+//
+// Buffer convention (stated once, as in FAISS): a set of n vectors of
+// dimension d is one contiguous row-major n x d float buffer; row i starts at
+// data[i * d]. Never vector<vector<float>>.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace vitrine {
+
+// Row-major dense matrix of T. Cheap to move; copying copies the buffer.
+template <typename T>
+struct DenseMatrix {
+  size_t rows = 0;
+  size_t cols = 0;
+  std::vector<T> data;  // rows * cols, row-major
+
+  DenseMatrix() = default;
+  DenseMatrix(size_t r, size_t c, T fill = T()) : rows(r), cols(c), data(r * c, fill) {}
+
+  T* row(size_t i) { return data.data() + i * cols; }
+  const T* row(size_t i) const { return data.data() + i * cols; }
+  std::span<T> row_span(size_t i) { return {row(i), cols}; }
+  std::span<const T> row_span(size_t i) const { return {row(i), cols}; }
+  T& at(size_t i, size_t j) { return data[i * cols + j]; }
+  const T& at(size_t i, size_t j) const { return data[i * cols + j]; }
+  bool empty() const { return rows == 0; }
+};
+
+using Matrix = DenseMatrix<float>;
+using MatrixI64 = DenseMatrix<int64_t>;
+using MatrixU8 = DenseMatrix<uint8_t>;
+
+// Compressed sparse rows: row r's entries are indices/values in
+// [indptr[r], indptr[r+1]). Column indices within a row are sorted and unique.
+struct CsrMatrix {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  std::vector<int64_t> indptr;  // rows + 1
+  std::vector<int32_t> indices;
+  std::vector<float> values;
+
+  int64_t nnz() const { return static_cast<int64_t>(indices.size()); }
+  int64_t row_size(int64_t r) const { return indptr[r + 1] - indptr[r]; }
+
+  // The transpose (CSC of this matrix viewed as CSR), sorted, O(nnz).
+  CsrMatrix Transposed() const;
+};
+
+}  // namespace vitrine

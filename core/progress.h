@@ -1,0 +1,38 @@
+// Progress and timing lines on stderr for long work. Quiet when stderr is not
+// a terminal unless forced, so logs stay readable: every stage still prints
+// one "done" line with its wall time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace vitrine {
+
+// Set once at start-up by the CLI (--quiet).
+void SetQuiet(bool quiet);
+bool IsQuiet();
+
+// printf-style line to stderr, prefixed "[vitrine] ", unless quiet.
+void LogInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Times a stage: prints "[vitrine] <name>: done in 1.23 s" when Done() is
+// called (or on destruction). Update() shows a rate-limited "n / total".
+class StageTimer {
+ public:
+  explicit StageTimer(std::string name, int64_t total = 0);
+  ~StageTimer();
+  void Update(int64_t done);
+  double Seconds() const;
+  void Done(const std::string& detail = "");
+
+ private:
+  std::string name_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+  bool done_ = false;
+  bool tty_;
+};
+
+}  // namespace vitrine

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs vitrine's build, test and demo dependencies from Debian packages.
+# Idempotent: packages already present are left alone, and apt-get runs only
+# when something is missing. Nothing is fetched from anywhere but apt.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libfaiss-dev libopenblas-dev libeigen3-dev libcxxopts-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libstb-dev
+  libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev
+  gnuplot-nox dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: missing ${missing[*]} and not root (no sudo); install them as root" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
