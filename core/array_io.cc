@@ -1,5 +1,6 @@
 #include "core/array_io.h"
 
+#include <charconv>
 #include <cstring>
 #include <regex>
 #include <string>
@@ -60,9 +61,22 @@ Result<NpyHeader> ParseNpyHeader(const fs::path& path, const std::string& bytes)
     return Status::Corruption(name + ": .npy header has no 'shape'");
   }
   const std::string dims = m[1];
+  // Only non-negative integers separated by commas: "-1" or a 30-digit number
+  // must be rejected here, not misread or thrown from std::stoll.
+  if (dims.find_first_not_of("0123456789, L") != std::string::npos) {
+    return Status::Corruption(name + ": .npy header has a malformed 'shape' (" + dims + ")");
+  }
   const std::regex number(R"(\d+)");
   std::sregex_iterator it(dims.begin(), dims.end(), number), end;
-  for (; it != end; ++it) h.shape.push_back(std::stoll(it->str()));
+  for (; it != end; ++it) {
+    int64_t v = 0;
+    const std::string digits = it->str();
+    const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec != std::errc()) {
+      return Status::Corruption(name + ": .npy header has an out-of-range dimension " + digits);
+    }
+    h.shape.push_back(v);
+  }
   return h;
 }
 
@@ -89,7 +103,14 @@ Result<DenseMatrix<T>> ReadNpy(const fs::path& path, const char* want_descr,
   DenseMatrix<T> out;
   out.rows = static_cast<size_t>(h.shape[0]);
   out.cols = h.shape.size() == 2 ? static_cast<size_t>(h.shape[1]) : 1;
-  const size_t need = out.rows * out.cols * sizeof(T);
+  // A corrupt shape can multiply past 2^64 and wrap to a small size that
+  // would then "match" the data; check the product first.
+  size_t elems = 0, need = 0;
+  if (__builtin_mul_overflow(out.rows, out.cols, &elems) ||
+      __builtin_mul_overflow(elems, sizeof(T), &need)) {
+    return Status::Corruption(name + ": shape (" + std::to_string(out.rows) + ", " +
+                              std::to_string(out.cols) + ") is too large (corrupt header?)");
+  }
   const size_t have = bytes.size() - h.data_offset;
   if (have < need) {
     return Status::Corruption(name + ": truncated: expected " + std::to_string(need) +
@@ -234,7 +255,10 @@ Result<IdxArray> ReadIdx(const fs::path& path) {
   size_t total = 1;
   for (int i = 0; i < ndim; ++i) {
     arr.dims.push_back(BigEndian32(p + 4 + 4 * i));
-    total *= arr.dims.back();
+    // Four 32-bit sizes can wrap 2^64 and fake a match with the data size.
+    if (__builtin_mul_overflow(total, size_t{arr.dims.back()}, &total)) {
+      return Status::Corruption(name + ": IDX sizes multiply past 2^64 (corrupt header)");
+    }
   }
   if (bytes.size() - header != total) {
     return Status::Corruption(name + ": " +
