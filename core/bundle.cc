@@ -1,6 +1,7 @@
 #include "core/bundle.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -171,6 +172,31 @@ Status ParseBlocks(const json& m, const std::string& where, std::vector<BundleBl
     blocks->push_back(std::move(blk));
   }
   return Status::OK();
+}
+
+// Removes staging directories a killed process left beside `final_dir`
+// (".<name>.tmp.<pid>.<n>" whose pid no longer runs). Best effort.
+void RemoveStaleStaging(const fs::path& final_dir) {
+  std::string prefix = ".";  // built with += : GCC 12 warns falsely on "." + s
+  prefix += final_dir.filename().string();
+  prefix += ".tmp.";
+  const fs::path parent = final_dir.has_parent_path() ? final_dir.parent_path() : fs::path(".");
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || !it->is_directory(ec)) continue;
+    const std::string rest = name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || dot > 9 ||
+        rest.find_first_not_of("0123456789") != dot) {
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
 }
 
 }  // namespace
@@ -388,10 +414,20 @@ Result<BundleWriter> BundleWriter::Create(const fs::path& final_dir) {
                              ": cannot create directory: " + ec.message());
     }
   }
-  if (fs::exists(w.final_dir_, ec) && !fs::is_directory(w.final_dir_, ec)) {
-    return Status::InvalidArgument(w.final_dir_.string() +
-                                   ": exists and is not a directory; refusing to replace it");
+  if (fs::exists(w.final_dir_, ec)) {
+    if (!fs::is_directory(w.final_dir_, ec)) {
+      return Status::InvalidArgument(w.final_dir_.string() +
+                                     ": exists and is not a directory; refusing to replace it");
+    }
+    // Commit replaces the whole directory: never do that to a directory that
+    // is not a bundle (a mistyped --out $HOME would be wiped).
+    if (!fs::is_empty(w.final_dir_, ec) && !fs::exists(w.final_dir_ / kBundleManifestName, ec)) {
+      return Status::InvalidArgument(w.final_dir_.string() +
+                                     ": exists, is not empty and is not a vitrine bundle (no " +
+                                     kBundleManifestName + "); refusing to replace it");
+    }
   }
+  RemoveStaleStaging(w.final_dir_);
   const fs::path staging = TempSiblingPath(w.final_dir_);
   if (!fs::create_directory(staging, ec) || ec) {
     return Status::IOError(staging.string() + ": cannot create staging directory: " +

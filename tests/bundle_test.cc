@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -340,6 +341,40 @@ TEST_F(BundleTest, FailedCommitLeavesPreviousBundle) {
   EXPECT_EQ(Entries(root_), std::vector<std::string>{"bundle"});
   EXPECT_EQ(Slurp(dir_ / "manifest.json"), before);
   EXPECT_TRUE(Bundle::Open(dir_).ok());
+}
+
+TEST_F(BundleTest, RefusesToReplaceADirectoryThatIsNotABundle) {
+  fs::create_directories(dir_);
+  Spit(dir_ / "precious.txt", "keep me");
+  auto w = BundleWriter::Create(dir_);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(w.status().message().find("is not a vitrine bundle"), std::string::npos);
+  EXPECT_EQ(Slurp(dir_ / "precious.txt"), "keep me");
+  fs::remove(dir_ / "precious.txt");
+  auto empty_ok = BundleWriter::Create(dir_);  // an empty directory is fine
+  ASSERT_TRUE(empty_ok.ok()) << empty_ok.status().ToString();
+  EXPECT_TRUE(empty_ok->Commit().ok());
+  EXPECT_TRUE(Bundle::Open(dir_).ok());
+}
+
+TEST_F(BundleTest, StagingLeftByAKilledProcessIsRemoved) {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);  // now a pid that no longer runs
+  const fs::path dead = root_ / (".bundle.tmp." + std::to_string(child) + ".3");
+  const fs::path alive = root_ / (".bundle.tmp." + std::to_string(getppid()) + ".0");
+  const fs::path other = root_ / (".other.tmp." + std::to_string(child) + ".0");
+  for (const auto& d : {dead, alive, other}) {
+    fs::create_directories(d);
+    Spit(d / "vectors.npy", "partial");
+  }
+  auto w = BundleWriter::Create(dir_);
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(alive));  // may belong to a running build
+  EXPECT_TRUE(fs::exists(other));  // not this bundle's
 }
 
 TEST_F(BundleTest, WriterRejectsBadNamesAndIds) {
