@@ -501,7 +501,7 @@ Status BundleWriter::CheckName(std::string_view name) const {
 fs::path BundleWriter::path(std::string_view name) {
   const Status st = CheckName(name);
   if (!st.ok()) throw std::invalid_argument(st.message());
-  const fs::path p = staging_ / fs::path(std::string(name));
+  fs::path p = staging_ / fs::path(std::string(name));
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
   fs::remove(p, ec);  // break a hard link to the live bundle (see header)
