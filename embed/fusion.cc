@@ -1,0 +1,147 @@
+#include "embed/fusion.h"
+
+#include <cmath>
+#include <set>
+
+namespace vitrine {
+
+namespace {
+
+double Dot(const float* a, const float* b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+}  // namespace
+
+void NormalizeRows(Matrix* m) {
+  for (size_t i = 0; i < m->rows; ++i) {
+    float* r = m->row(i);
+    // Accumulate in double: float sums of many squares lose the last digits.
+    const double norm = std::sqrt(Dot(r, r, m->cols));
+    if (norm == 0) continue;
+    const float inv = static_cast<float>(1.0 / norm);
+    for (size_t j = 0; j < m->cols; ++j) r[j] *= inv;
+  }
+}
+
+Result<FusedVectors> Fuse(std::vector<Block> blocks) {
+  if (blocks.empty()) return Status::InvalidArgument("fuse: no blocks given");
+  std::set<std::string> names;
+  size_t total = 0;
+  const size_t n = blocks[0].vectors.rows;
+  for (const Block& b : blocks) {
+    if (b.name.empty()) return Status::InvalidArgument("fuse: a block has an empty name");
+    if (!names.insert(b.name).second) {
+      return Status::InvalidArgument("fuse: block name '" + b.name + "' appears twice");
+    }
+    if (b.vectors.rows != n) {
+      return Status::InvalidArgument("fuse: block '" + b.name + "' has " +
+                                     std::to_string(b.vectors.rows) + " rows, block '" +
+                                     blocks[0].name + "' has " + std::to_string(n));
+    }
+    if (b.vectors.cols == 0) {
+      return Status::InvalidArgument("fuse: block '" + b.name + "' has zero columns");
+    }
+    if (b.vectors.data.size() != b.vectors.rows * b.vectors.cols) {
+      return Status::Internal("fuse: block '" + b.name + "' buffer size does not match shape");
+    }
+    for (size_t i = 0; i < b.vectors.rows; ++i) {
+      const float* r = b.vectors.row(i);
+      for (size_t j = 0; j < b.vectors.cols; ++j) {
+        if (!std::isfinite(r[j])) {
+          return Status::InvalidArgument("fuse: block '" + b.name + "' row " + std::to_string(i) +
+                                         " column " + std::to_string(j) + ": non-finite value");
+        }
+      }
+    }
+    total += b.vectors.cols;
+  }
+
+  FusedVectors out;
+  out.vectors = Matrix(n, total);
+  size_t offset = 0;
+  for (Block& b : blocks) {
+    NormalizeRows(&b.vectors);
+    const size_t d = b.vectors.cols;
+    for (size_t i = 0; i < n; ++i) {
+      std::copy(b.vectors.row(i), b.vectors.row(i) + d, out.vectors.row(i) + offset);
+    }
+    out.layout.push_back({b.name, offset, d, b.weight});
+    offset += d;
+    b.vectors = Matrix();  // release the block as soon as it is copied
+  }
+  return out;
+}
+
+Status ScaleQuery(const std::vector<BlockLayout>& layout,
+                  const std::map<std::string, float>& weights, float* vec) {
+  for (const auto& [name, w] : weights) {
+    bool found = false;
+    for (const BlockLayout& b : layout) found = found || b.name == name;
+    if (!found) {
+      std::string known;
+      for (const BlockLayout& b : layout) known += (known.empty() ? "" : ", ") + b.name;
+      return Status::InvalidArgument("unknown block '" + name + "' in weights (blocks: " + known +
+                                     ")");
+    }
+    if (!std::isfinite(w)) {
+      return Status::InvalidArgument("weight of block '" + name + "' is not finite");
+    }
+  }
+  for (const BlockLayout& b : layout) {
+    auto it = weights.find(b.name);
+    const float w = it == weights.end() ? b.weight : it->second;
+    for (size_t j = 0; j < b.dim; ++j) vec[b.offset + j] *= w;
+  }
+  return Status::OK();
+}
+
+std::vector<float> BlockCosines(const std::vector<BlockLayout>& layout, const float* a,
+                                const float* b) {
+  std::vector<float> out;
+  out.reserve(layout.size());
+  for (const BlockLayout& bl : layout) {
+    const float* x = a + bl.offset;
+    const float* y = b + bl.offset;
+    const double nx = Dot(x, x, bl.dim), ny = Dot(y, y, bl.dim);
+    out.push_back(nx == 0 || ny == 0 ? 0.0f
+                                     : static_cast<float>(Dot(x, y, bl.dim) / std::sqrt(nx * ny)));
+  }
+  return out;
+}
+
+nlohmann::json LayoutToJson(const std::vector<BlockLayout>& layout) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const BlockLayout& b : layout) {
+    j.push_back({{"name", b.name}, {"offset", b.offset}, {"dim", b.dim}, {"weight", b.weight}});
+  }
+  return j;
+}
+
+Result<std::vector<BlockLayout>> LayoutFromJson(const nlohmann::json& j) {
+  if (!j.is_array()) return Status::Corruption("block layout: expected a JSON array");
+  std::vector<BlockLayout> out;
+  size_t offset = 0;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const nlohmann::json& e = j[i];
+    const std::string where = "block layout entry " + std::to_string(i);
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("offset") ||
+        !e["offset"].is_number_unsigned() || !e.contains("dim") || !e["dim"].is_number_unsigned() ||
+        !e.contains("weight") || !e["weight"].is_number()) {
+      return Status::Corruption(where + ": expected {name, offset, dim, weight}");
+    }
+    BlockLayout b{e["name"].get<std::string>(), e["offset"].get<size_t>(), e["dim"].get<size_t>(),
+                  e["weight"].get<float>()};
+    if (b.offset != offset) {
+      return Status::Corruption(where + " ('" + b.name + "'): offset " + std::to_string(b.offset) +
+                                ", expected " + std::to_string(offset));
+    }
+    offset += b.dim;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace vitrine
