@@ -19,20 +19,23 @@ int RunGenerate(int argc, char** argv) {
       "images.idx.gz and truth.json in --out.\n\n"
       "Example:\n  vitrine generate --items 2000 --users 1000 --out demo/data --seed 7\n");
   opts.custom_help("--items N --users M --out DIR [options]");
-  opts.add_options()("items", "Number of catalog items (required)", cxxopts::value<int64_t>())(
-      "users", "Number of users (required)", cxxopts::value<int64_t>())(
-      "out", "Output directory (required; created if missing)", cxxopts::value<std::string>())(
-      "seed", "Random seed", cxxopts::value<uint64_t>()->default_value("42"))(
-      "fashion-mnist",
+  auto add = opts.add_options();
+  add("items", "Number of catalog items (required)", cxxopts::value<int64_t>());
+  add("users", "Number of users (required)", cxxopts::value<int64_t>());
+  add("out", "Output directory (required; created if missing)", cxxopts::value<std::string>());
+  add("seed", "Random seed", cxxopts::value<uint64_t>()->default_value("42"));
+  add("fashion-mnist",
       "Fashion-MNIST directory (default $VITRINE_FASHION_MNIST or "
       "/usr/share/datasets/fashion-mnist)",
-      cxxopts::value<std::string>())("events-per-user-median",
-                                     "Median events per user (log-normal)",
-                                     cxxopts::value<double>()->default_value("6"))(
-      "events-per-user-sigma", "Log-normal shape of events per user (tail weight)",
-      cxxopts::value<double>()->default_value("1.2"))("clusters",
-                                                      "Number of hidden taste clusters (1..64)",
-                                                      cxxopts::value<int>()->default_value("14"));
+      cxxopts::value<std::string>());
+  add("events-per-user-median", "Median events per user (log-normal)",
+      cxxopts::value<double>()->default_value("6"));
+  add("events-per-user-sigma", "Log-normal shape of events per user (tail weight)",
+      cxxopts::value<double>()->default_value("1.2"));
+  add("clusters", "Number of hidden taste clusters (1..64)",
+      cxxopts::value<int>()->default_value("14"));
+  add("zipf-exponent", "Item popularity ~ 1 / rank^exponent (0 = uniform)",
+      cxxopts::value<double>()->default_value("1.0"));
   Parsed p = ParseOrExit(opts, argc, argv, kCmd, {"items", "users", "out"});
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -44,6 +47,7 @@ int RunGenerate(int argc, char** argv) {
   o.events_per_user_median = r["events-per-user-median"].as<double>();
   o.events_per_user_sigma = r["events-per-user-sigma"].as<double>();
   o.num_clusters = r["clusters"].as<int>();
+  o.zipf_exponent = r["zipf-exponent"].as<double>();
   if (r.count("fashion-mnist")) o.fashion_mnist_dir = r["fashion-mnist"].as<std::string>();
   const std::string out = r["out"].as<std::string>();
   if (out.empty()) return UsageError(kCmd, "--out must not be empty");

@@ -353,16 +353,24 @@ struct FashionMnist {
   std::vector<uint8_t> labels;  // class 0..9
 };
 
-Result<IdxArray> ReadDatasetFile(const fs::path& dir, const std::string& base) {
+constexpr const char* kDatasetFiles[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+// "<dir>/<base>.gz", else "<dir>/<base>", else NotFound with the fix.
+Result<fs::path> FindDatasetFile(const fs::path& dir, const std::string& base) {
   std::error_code ec;
   fs::path p = dir / (base + ".gz");
-  if (!fs::exists(p, ec)) p = dir / base;
-  if (!fs::exists(p, ec)) {
-    return Status::NotFound((dir / (base + ".gz")).string() +
-                            ": Fashion-MNIST not found; install the dataset-fashion-mnist "
-                            "package or pass --fashion-mnist DIR (or set "
-                            "VITRINE_FASHION_MNIST)");
-  }
+  if (fs::exists(p, ec)) return p;
+  p = dir / base;
+  if (fs::exists(p, ec)) return p;
+  return Status::NotFound((dir / (base + ".gz")).string() +
+                          ": Fashion-MNIST not found; install the dataset-fashion-mnist "
+                          "package or pass --fashion-mnist DIR (or set "
+                          "VITRINE_FASHION_MNIST)");
+}
+
+Result<IdxArray> ReadDatasetFile(const fs::path& dir, const std::string& base) {
+  VITRINE_ASSIGN_OR_RETURN(fs::path p, FindDatasetFile(dir, base));
   return ReadIdx(p);
 }
 
@@ -855,8 +863,9 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
       if (secondary >= primary) ++secondary;
     }
     const double draw = o.events_per_user_median * std::exp(o.events_per_user_sigma * rng.Normal());
-    const int64_t target =
-        std::clamp<int64_t>(static_cast<int64_t>(std::llround(draw)), 1, o.max_events_per_user);
+    // Clamp as a double first: llround of a huge draw would overflow.
+    const double capped = std::min(draw, static_cast<double>(o.max_events_per_user));
+    const int64_t target = std::max<int64_t>(1, std::llround(capped));
 
     // Item interactions in sessions, with times relative to the session.
     ev.clear();
@@ -1057,6 +1066,10 @@ Result<GeneratorReport> GenerateSampleData(const GeneratorOptions& o, const fs::
   VITRINE_RETURN_IF_ERROR(ValidateOptions(o));
   const fs::path dataset_dir =
       o.fashion_mnist_dir.empty() ? DefaultFashionMnistDir() : o.fashion_mnist_dir;
+  // Fail fast (before any progress output) when the dataset is missing.
+  for (const char* base : kDatasetFiles) {
+    VITRINE_RETURN_IF_ERROR(FindDatasetFile(dataset_dir, base).status());
+  }
   StageTimer load_timer("load fashion-mnist");
   VITRINE_ASSIGN_OR_RETURN(FashionMnist ds, LoadFashionMnist(dataset_dir));
   load_timer.Done(std::to_string(ds.images.rows) + " images from " + dataset_dir.string());

@@ -246,13 +246,17 @@ TEST_F(GeneratorTest, InteractionsAreConsistent) {
     EXPECT_GE(e.time, start);
     EXPECT_LT(e.time, end);
     ASSERT_GE(e.user, prev_user) << "rows grouped by user";
-    if (e.user == prev_user) EXPECT_GE(e.time, prev_time) << "time-ordered per user";
+    if (e.user == prev_user) {
+      EXPECT_GE(e.time, prev_time) << "time-ordered per user";
+    }
     prev_user = e.user;
     prev_time = e.time;
     ++per_user[e.user];
     ++funnel[e.type];
     if (e.type == "view") viewed.insert({e.user, e.item});
-    if (e.type != "view") EXPECT_TRUE(viewed.count({e.user, e.item})) << e.type << " before view";
+    if (e.type != "view") {
+      EXPECT_TRUE(viewed.count({e.user, e.item})) << e.type << " before view";
+    }
   }
   EXPECT_EQ(funnel.size(), 4u);
   EXPECT_GT(funnel["view"], 2 * funnel["cart"]);
@@ -353,10 +357,11 @@ TEST(GeneratorOptionsTest, RejectsBadOptionsAndMissingDataset) {
   EXPECT_FALSE(fs::exists(TestDir("bad")));
 }
 
-int RunCli(const std::string& args, std::string* err) {
+// Runs `vitrine generate <args>` with optional VAR=value `env` prefix.
+int RunCli(const std::string& args, std::string* err, const std::string& env = "") {
   const fs::path err_file = TestDir("cli_err.txt");
-  const std::string cmd =
-      std::string(VITRINE_BINARY) + " generate " + args + " >/dev/null 2>" + err_file.string();
+  const std::string cmd = env + " " + std::string(VITRINE_BINARY) + " generate " + args +
+                          " >/dev/null 2>" + err_file.string();
   const int rc = std::system(cmd.c_str());
   *err = Slurp(err_file);
   fs::remove(err_file);
@@ -376,6 +381,11 @@ TEST(GenerateCliTest, ExitCodes) {
   EXPECT_NE(err.find("/nonexistent/fm"), std::string::npos) << err;
   EXPECT_NE(err.find("dataset-fashion-mnist"), std::string::npos) << err;
   EXPECT_NE(err.find("--fashion-mnist"), std::string::npos) << err;
+  // The environment variable overrides the default dataset directory.
+  EXPECT_EQ(
+      RunCli("--items 10 --users 5 --out " + out, &err, "VITRINE_FASHION_MNIST=/nonexistent/env"),
+      1);
+  EXPECT_NE(err.find("/nonexistent/env"), std::string::npos) << err;
   EXPECT_EQ(RunCli("--items 30 --users 20 --seed 3 --quiet --out " + out, &err), 0) << err;
   EXPECT_TRUE(fs::exists(fs::path(out) / "items.csv"));
   EXPECT_TRUE(fs::exists(fs::path(out) / "interactions.csv"));
