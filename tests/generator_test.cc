@@ -290,7 +290,7 @@ TEST_F(GeneratorTest, PopularityIsSkewed) {
   for (int64_t i = 0; i < kItems; ++i) weighted += (i + 1.0) * sorted[i];
   const double gini =
       2 * weighted / (kItems * static_cast<double>(total)) - (kItems + 1.0) / kItems;
-  EXPECT_GT(gini, 0.5);
+  EXPECT_GT(gini, 0.65);  // ~0.82 with Zipf 1, ~0.52 with uniform popularity
   // The hidden popularity drives it: the 1% most popular items by truth get
   // many times their fair share.
   const auto& pop = truth_["items"]["popularity"];
