@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -346,6 +348,27 @@ std::string CsvReader::BadLinesSummary() const {
   }
   if (bad_lines_ > static_cast<int64_t>(bad_line_numbers_.size())) s += ", ...";
   return s + "; first: " + first_bad_line_error_ + ")";
+}
+
+std::string_view TrimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool ParseFiniteDouble(std::string_view s, double* out) {
+  s = TrimBlanks(s);
+  // from_chars rejects a leading '+'; accept it, but not "+-1".
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (!s.empty() && s.front() == '-') return false;
+  }
+  if (s.empty()) return false;
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
 }
 
 namespace {

@@ -134,6 +134,13 @@ class CsvReader {
   Status status_;
 };
 
+// Value helpers shared by the readers built on CsvReader.
+// `s` without leading and trailing spaces and tabs.
+std::string_view TrimBlanks(std::string_view s);
+// Parses all of TrimBlanks(s) as a finite double (decimal or exponent form,
+// optional leading '+' or '-'); false for "", "abc", "1.5x", "nan", "inf".
+bool ParseFiniteDouble(std::string_view s, double* out);
+
 // Returns `field` quoted for CSV if it needs to be (it contains ',', '"', CR
 // or LF; inner quotes doubled); otherwise returns it unchanged.
 std::string CsvEscape(std::string_view field);
