@@ -1,10 +1,13 @@
 #include "core/interactions.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <limits>
 #include <memory>
+#include <queue>
 
 #include "core/csv.h"
 
@@ -29,12 +32,91 @@ bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// One kept row, compact: sorting by `key` orders by user, then item.
+// One kept row: sorting by `key` orders by user, then item.
 struct Event {
-  uint64_t key;  // user << 32 | item
-  int64_t ts;    // kNoTimestamp if unknown
-  float weight;
+  uint64_t key;   // user << 32 | item
+  int64_t ts;     // kNoTimestamp if unknown
+  double weight;  // summed in double so the order of a pair's rows barely matters
 };
+
+// String id -> dense index, insertion ordered: open addressing over one
+// contiguous slot array with ids packed in an arena. On a log of millions of
+// users it needs about one cache miss per lookup where std::unordered_map
+// needs three or four, and hash lookups dominate reading time.
+class FlatIds {
+ public:
+  FlatIds() : slots_(1024, 0), mask_(1023) {}
+
+  size_t size() const { return offsets_.size() - 1; }
+  std::string_view at(size_t i) const {
+    return {arena_.data() + offsets_[i], static_cast<size_t>(offsets_[i + 1] - offsets_[i])};
+  }
+  // Index of `id`, or -1.
+  int32_t Find(std::string_view id) const {
+    const uint64_t h = XXH3_64bits(id.data(), id.size());
+    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t v = slots_[i];
+      if (v == 0) return -1;
+      if (v >> 32 == h >> 32 && at((v & 0xffffffffu) - 1) == id) {
+        return static_cast<int32_t>((v & 0xffffffffu) - 1);
+      }
+    }
+  }
+  int32_t GetOrAdd(std::string_view id) {
+    const uint64_t h = XXH3_64bits(id.data(), id.size());
+    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t v = slots_[i];
+      if (v == 0) {
+        const auto index = static_cast<int32_t>(size());
+        // Slot: hash tag in the high half, index + 1 in the low (0 = empty).
+        slots_[i] = (h >> 32 << 32) | (static_cast<uint64_t>(index) + 1);
+        arena_.append(id);
+        offsets_.push_back(arena_.size());
+        if (2 * size() > slots_.size()) Grow();  // load factor <= 1/2
+        return index;
+      }
+      if (v >> 32 == h >> 32 && at((v & 0xffffffffu) - 1) == id) {
+        return static_cast<int32_t>((v & 0xffffffffu) - 1);
+      }
+    }
+  }
+
+ private:
+  void Grow() {
+    std::vector<uint64_t> old(slots_.size() * 2, 0);
+    old.swap(slots_);
+    mask_ = slots_.size() - 1;
+    for (const uint64_t v : old) {
+      if (v == 0) continue;
+      const std::string_view id = at((v & 0xffffffffu) - 1);
+      uint64_t i = XXH3_64bits(id.data(), id.size()) & mask_;
+      while (slots_[i] != 0) i = (i + 1) & mask_;
+      slots_[i] = v;
+    }
+  }
+
+  std::string arena_;
+  std::vector<uint64_t> offsets_{0};
+  std::vector<uint64_t> slots_;
+  uint64_t mask_;
+};
+
+// Sorts a run by (user, item) and folds each pair into one event: weights
+// summed, latest timestamp. Nonpositive sums stay (another run may add).
+void SortAndFold(std::vector<Event>& run) {
+  std::sort(run.begin(), run.end(), [](const Event& a, const Event& b) { return a.key < b.key; });
+  size_t kept = 0;
+  for (size_t i = 0; i < run.size(); ++i) {
+    if (kept > 0 && run[kept - 1].key == run[i].key) {
+      run[kept - 1].weight += run[i].weight;
+      run[kept - 1].ts = std::max(run[kept - 1].ts, run[i].ts);
+    } else {
+      run[kept++] = run[i];
+    }
+  }
+  run.resize(kept);
+  if (kept < run.capacity() / 2) run.shrink_to_fit();
+}
 
 }  // namespace
 
@@ -157,7 +239,16 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   }
 
   Interactions out;
-  std::vector<Event> events;
+  FlatIds item_index;
+  for (const std::string& id : items.ids()) item_index.GetOrAdd(id);
+  FlatIds users;
+  std::vector<std::vector<Event>> runs;
+  // Rows are buffered in runs; each is sorted and folded on its own, so
+  // memory grows in steps (no doubling copy of everything) and pairs repeated
+  // within a run cost one event. The first run grows by doubling so that
+  // small files allocate little.
+  const size_t run_rows = std::max<size_t>(opts.rows_per_run, 1);
+  std::vector<Event> run;
   // Logs are often grouped by user: remembering the last one skips most
   // hash lookups.
   std::string last_user;
@@ -215,8 +306,8 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
     }
 
     ++out.raw_events;
-    const std::optional<int32_t> item_index = items.Find(item);
-    if (!item_index) {
+    const int32_t item_id = item_index.Find(item);
+    if (item_id < 0) {
       if (opts.strict) {
         return Status::InvalidArgument(csv->Where() + ":" + std::to_string(item_col + 1) +
                                        ": unknown " + opts.item_column + " '" + std::string(item) +
@@ -228,12 +319,18 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
       continue;
     }
     if (last_user_index < 0 || user != last_user) {
-      last_user_index = out.users.GetOrAdd(user);
+      last_user_index = users.GetOrAdd(user);
       last_user.assign(user);
     }
-    events.push_back(
-        {static_cast<uint64_t>(last_user_index) << 32 | static_cast<uint32_t>(*item_index), ts,
-         static_cast<float>(weight)});
+    // Weights are stored as float in the matrix; round each row the same way.
+    run.push_back({static_cast<uint64_t>(last_user_index) << 32 | static_cast<uint32_t>(item_id),
+                   ts, static_cast<double>(static_cast<float>(weight))});
+    if (run.size() >= run_rows) {
+      SortAndFold(run);
+      runs.push_back(std::move(run));
+      run = {};
+      run.reserve(run_rows);
+    }
   }
   VITRINE_RETURN_IF_ERROR(csv->status());
   out.skipped_lines = csv->bad_lines();
@@ -241,40 +338,48 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   out.skipped_summary = csv->BadLinesSummary();
   csv.reset();
 
-  // Aggregate: sort by (user, item), then fold each run in place.
-  std::sort(events.begin(), events.end(),
-            [](const Event& a, const Event& b) { return a.key < b.key; });
-  size_t kept = 0;
-  for (size_t i = 0; i < events.size();) {
-    size_t j = i;
-    double sum = 0;  // double: the order of the run's rows barely matters
-    int64_t ts = kNoTimestamp;
-    for (; j < events.size() && events[j].key == events[i].key; ++j) {
-      sum += events[j].weight;
-      ts = std::max(ts, events[j].ts);
-    }
-    if (sum > 0) {
-      events[kept++] = {events[i].key, ts, static_cast<float>(sum)};
-    } else {
-      ++out.dropped_nonpositive;
-    }
-    i = j;
-  }
-  events.resize(kept);
+  SortAndFold(run);
+  runs.push_back(std::move(run));
+  for (size_t u = 0; u < users.size(); ++u) out.users.Add(users.at(u));
+  users = FlatIds();
 
+  // Merge the sorted runs (a heap of their heads), fold pairs that recur
+  // across runs, drop nonpositive sums, and write CSR in order.
+  size_t upper = 0;
+  for (const auto& r : runs) upper += r.size();
   CsrMatrix& m = out.matrix;
   m.rows = out.users.size();
   m.cols = items.size();
   m.indptr.assign(static_cast<size_t>(m.rows) + 1, 0);
-  m.indices.resize(kept);
-  m.values.resize(kept);
-  out.timestamps.resize(kept);
-  for (size_t k = 0; k < kept; ++k) {
-    const Event& e = events[k];
-    ++m.indptr[(e.key >> 32) + 1];
-    m.indices[k] = static_cast<int32_t>(e.key & 0xffffffffu);
-    m.values[k] = e.weight;
-    out.timestamps[k] = e.ts == kNoTimestamp ? 0 : e.ts;
+  m.indices.reserve(upper);
+  m.values.reserve(upper);
+  out.timestamps.reserve(upper);
+  using Head = std::pair<uint64_t, size_t>;  // (key, run)
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> heap;
+  std::vector<size_t> pos(runs.size(), 0);
+  for (size_t r = 0; r < runs.size(); ++r) {
+    if (!runs[r].empty()) heap.push({runs[r][0].key, r});
+  }
+  while (!heap.empty()) {
+    const uint64_t key = heap.top().first;
+    double sum = 0;
+    int64_t ts = kNoTimestamp;
+    while (!heap.empty() && heap.top().first == key) {
+      const size_t r = heap.top().second;
+      heap.pop();
+      const Event& e = runs[r][pos[r]];
+      sum += e.weight;
+      ts = std::max(ts, e.ts);
+      if (++pos[r] < runs[r].size()) heap.push({runs[r][pos[r]].key, r});
+    }
+    if (sum <= 0) {
+      ++out.dropped_nonpositive;
+      continue;
+    }
+    ++m.indptr[(key >> 32) + 1];
+    m.indices.push_back(static_cast<int32_t>(key & 0xffffffffu));
+    m.values.push_back(static_cast<float>(sum));
+    out.timestamps.push_back(ts == kNoTimestamp ? 0 : ts);
   }
   for (size_t r = 0; r < static_cast<size_t>(m.rows); ++r) m.indptr[r + 1] += m.indptr[r];
   return out;

@@ -74,6 +74,9 @@ struct InteractionsReadOptions {
   EventWeights events = EventWeights::Default();
   bool strict = false;          // unknown items are an error instead of a warning
   bool skip_bad_lines = false;  // malformed lines counted instead of failing
+  // Rows buffered, then sorted and folded, per run before the runs are
+  // merged (24 bytes each). A tuning knob; small values exercise the merge.
+  size_t rows_per_run = size_t{1} << 22;
 };
 
 struct Interactions {

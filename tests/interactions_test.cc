@@ -137,7 +137,7 @@ struct Oracle {
 // Random log over users u0..u59 and items i0..i49 of which the catalog holds
 // i0..i39 (plus a few names it never held); events, optional weights and
 // timestamps in both formats, some empty.
-void CheckAgainstOracle(bool with_weight_column, bool gz) {
+void CheckAgainstOracle(bool with_weight_column, bool gz, size_t rows_per_run) {
   std::mt19937 rng(with_weight_column ? 11 : 7);
   const IdMap items = Items(40);
   const std::vector<std::string> events = {"view", "cart", "purchase", "return"};
@@ -191,7 +191,9 @@ void CheckAgainstOracle(bool with_weight_column, bool gz) {
 
   const std::string name =
       std::string("oracle") + (with_weight_column ? "_w" : "") + (gz ? ".csv.gz" : ".csv");
-  auto r = Interactions::ReadCsv(WriteTemp(name, csv, gz), items);
+  InteractionsReadOptions opts;
+  opts.rows_per_run = rows_per_run;
+  auto r = Interactions::ReadCsv(WriteTemp(name, csv, gz), items, opts);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const Interactions& x = *r;
   EXPECT_EQ(x.raw_events, 5000);
@@ -227,8 +229,20 @@ void CheckAgainstOracle(bool with_weight_column, bool gz) {
   }
 }
 
-TEST(Interactions, AggregatesLikeOracleWithEvents) { CheckAgainstOracle(false, false); }
-TEST(Interactions, AggregatesLikeOracleWithWeightColumnGzip) { CheckAgainstOracle(true, true); }
+TEST(Interactions, AggregatesLikeOracleWithEvents) {
+  CheckAgainstOracle(false, false, size_t{1} << 22);
+}
+TEST(Interactions, AggregatesLikeOracleWithWeightColumnGzip) {
+  CheckAgainstOracle(true, true, size_t{1} << 22);
+}
+// Many small sorted runs: pairs recur across runs and must be merged.
+TEST(Interactions, AggregatesLikeOracleAcrossRuns) {
+  for (size_t rows_per_run : {1, 7, 333, 4999}) {
+    SCOPED_TRACE(rows_per_run);
+    CheckAgainstOracle(false, false, rows_per_run);
+    CheckAgainstOracle(true, false, rows_per_run);
+  }
+}
 
 TEST(Interactions, UnknownItemsCountedOrStrictError) {
   const IdMap items = Items(3);
