@@ -33,7 +33,9 @@ struct CsvReader::Source {
     }
     const auto want = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
     const int got = gzread(gz, dst, want);
-    if (got < 0) {
+    int zerr = Z_OK;
+    if (got == 0) gzerror(gz, &zerr);  // a truncated stream reads as a clean EOF
+    if (got < 0 || zerr != Z_OK) {
       int errnum = 0;
       const char* msg = gzerror(gz, &errnum);
       *error = errnum == Z_ERRNO ? std::strerror(errno) : msg;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,6 +15,12 @@ namespace vitrine {
 namespace {
 
 using Rows = std::vector<std::vector<std::string>>;
+
+// The file's bytes as stored (ReadFile would inflate gzip).
+std::string ReadFileRaw(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
 
 struct Parsed {
   std::vector<std::string> header;
@@ -241,6 +249,24 @@ TEST(CsvReader, FilesPlainAndGzip) {
   auto missing = CsvReader::Open(dir / "no_such_file.csv");
   EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
   EXPECT_NE(missing.status().message().find("no_such_file.csv"), std::string::npos);
+}
+
+TEST(CsvReader, TruncatedGzipIsAnError) {
+  std::string data = "id,v\n";
+  for (int i = 0; i < 20000; ++i) data += std::to_string(i) + ",value" + std::to_string(i) + "\n";
+  const auto full = std::filesystem::path(testing::TempDir()) / "csv_test_full.csv.gz";
+  ASSERT_TRUE(WriteFileAtomic(full, data, /*gzip=*/true).ok());
+  auto bytes = ReadFileRaw(full);
+  const auto cut = std::filesystem::path(testing::TempDir()) / "csv_test_cut.csv.gz";
+  ASSERT_TRUE(WriteFileAtomic(cut, bytes.substr(0, bytes.size() / 2)).ok());
+  auto r = CsvReader::Open(cut);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t n = 0;
+  while ((*r)->Next()) ++n;
+  EXPECT_LT(n, 20000);
+  EXPECT_EQ((*r)->status().code(), Status::Code::kIOError) << (*r)->status().ToString();
+  EXPECT_NE((*r)->status().message().find(cut.string() + ": read failed: "), std::string::npos)
+      << (*r)->status().ToString();
 }
 
 TEST(CsvWriter, EscapeQuotesOnlyWhenNeeded) {
