@@ -36,6 +36,8 @@
 //   items.csv:12:4: column 'price' expects a number, found 'abc'
 // Under skip_bad_lines such a line is counted and skipped (the first
 // occurrence of a duplicate id is kept).
+//
+// A Catalog is a plain value: const access is thread-safe.
 #pragma once
 
 #include <cstdint>
