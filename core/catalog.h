@@ -11,6 +11,33 @@
 //   skip         ignored column (kept out of `columns`)
 // Types are inferred from the values unless a schema names them
 // (`--schema col:type,...`).
+//
+// Inference (a column the schema does not name; values trimmed of spaces and
+// tabs; empty values ignored), first rule that holds wins:
+//   1. no non-empty value                              -> categorical
+//   2. every value is true/false/yes/no (any case)     -> bool
+//      (0/1 columns are counts more often than flags: they infer numeric;
+//      an explicit `col:bool` accepts 1/0 too)
+//   3. every value parses fully as a finite number     -> numeric
+//   4. some value contains ';' and the ';'-separated
+//      elements average <= 30 bytes                    -> list
+//   5. values average > 30 bytes, or at least half of
+//      them contain a space and at least 80% of them
+//      are distinct (titles, names)                    -> text
+//   6. otherwise                                       -> categorical
+// Missing (empty) values: categorical code -1, numeric NaN, bool -1, list
+// empty, text "". Categorical, bool, numeric and list values are trimmed;
+// list elements are trimmed, empty ones dropped, repeats within one item
+// dropped; text and ids are kept verbatim. Dictionaries are in order of first
+// appearance.
+//
+// Errors name the file, line and (1-based) column:
+//   items.csv:12: duplicate item_id 'X' (first seen on line 3)
+//   items.csv:12:4: column 'price' expects a number, found 'abc'
+// Under skip_bad_lines such a line is counted and skipped (the first
+// occurrence of a duplicate id is kept).
+//
+// A Catalog is a plain value: const access is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +52,9 @@ namespace vitrine {
 
 enum class ColumnType { kCategorical, kNumeric, kBool, kList, kText, kSkip };
 
+// "categorical", "numeric", "bool", "list", "text", "skip".
 const char* ColumnTypeName(ColumnType t);
+// Inverse of ColumnTypeName (exact, lower case); InvalidArgument otherwise.
 Result<ColumnType> ParseColumnType(std::string_view name);
 
 struct Column {
@@ -41,6 +70,10 @@ struct Column {
 };
 
 // Column name -> type overrides, parsed from "price:numeric,tags:list".
+// Parse errors name the entry: "schema entry 2 'price:nums': unknown column
+// type 'nums' (expected categorical, numeric, bool, list, text or skip)".
+// Every named column must exist in the file, and the id column may not be
+// named (ReadCsv reports either).
 struct Schema {
   std::vector<std::pair<std::string, ColumnType>> overrides;
   static Result<Schema> Parse(std::string_view spec);
@@ -58,6 +91,10 @@ class Catalog {
   IdMap ids;
   std::vector<Column> columns;
   int64_t skipped_lines = 0;  // lines dropped under skip_bad_lines
+  // Under skip_bad_lines: the first few skipped line numbers and a one-line
+  // summary for the user (CsvReader::BadLinesSummary(); "" if none skipped).
+  std::vector<int64_t> skipped_line_numbers;
+  std::string skipped_summary;
 
   int32_t size() const { return ids.size(); }
   // nullptr if no such column.
@@ -67,6 +104,9 @@ class Catalog {
   std::string ValueString(const Column& c, int32_t i) const;
 
   // Reads items.csv (header required; `id_column` must be present and unique).
+  // Columns the schema does not type are inferred in a first pass over the
+  // file (so the file is read twice unless every column is typed). Memory is
+  // the catalog itself plus 8 bytes per inferred cell during inference.
   static Result<Catalog> ReadCsv(const std::filesystem::path& path,
                                  const CatalogReadOptions& opts = {});
 };

@@ -1,0 +1,369 @@
+#include "core/catalog.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <unordered_map>
+
+#include "core/csv.h"
+
+namespace vitrine {
+namespace {
+
+constexpr ColumnType kAllTypes[] = {ColumnType::kCategorical, ColumnType::kNumeric,
+                                    ColumnType::kBool,        ColumnType::kList,
+                                    ColumnType::kText,        ColumnType::kSkip};
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    if (x != b[i]) return false;  // b is lower case
+  }
+  return true;
+}
+
+// 1 / 0 for a recognised bool word, -1 otherwise. 1/0 digits only when
+// `digits` (explicit bool columns); inference leaves them to numeric.
+int ParseBool(std::string_view v, bool digits) {
+  if (IEquals(v, "true") || IEquals(v, "yes") || (digits && v == "1")) return 1;
+  if (IEquals(v, "false") || IEquals(v, "no") || (digits && v == "0")) return 0;
+  return -1;
+}
+
+// Calls f(element) for each trimmed, non-empty ';'-separated element.
+template <typename F>
+void ForEachListElement(std::string_view v, F&& f) {
+  while (true) {
+    const size_t semi = v.find(';');
+    const std::string_view e = TrimBlanks(v.substr(0, semi));
+    if (!e.empty()) f(e);
+    if (semi == std::string_view::npos) return;
+    v.remove_prefix(semi + 1);
+  }
+}
+
+// What pass 1 learns about a column whose type is inferred.
+struct ColumnStats {
+  int64_t nonempty = 0;
+  bool all_bool = true;
+  bool all_numeric = true;
+  bool any_semicolon = false;
+  int64_t total_len = 0;
+  int64_t spaced = 0;
+  int64_t list_elements = 0;
+  int64_t list_element_len = 0;
+  std::vector<uint64_t> hashes;  // for the distinct count
+
+  void Add(std::string_view raw) {
+    const std::string_view v = TrimBlanks(raw);
+    if (v.empty()) return;
+    ++nonempty;
+    double d;
+    if (all_bool && ParseBool(v, false) < 0) all_bool = false;
+    if (all_numeric && !ParseFiniteDouble(v, &d)) all_numeric = false;
+    if (v.find(';') != std::string_view::npos) any_semicolon = true;
+    ForEachListElement(v, [&](std::string_view e) {
+      ++list_elements;
+      list_element_len += static_cast<int64_t>(e.size());
+    });
+    total_len += static_cast<int64_t>(v.size());
+    if (v.find(' ') != std::string_view::npos) ++spaced;
+    hashes.push_back(std::hash<std::string_view>{}(v));
+  }
+
+  // The rules documented in catalog.h, in order.
+  ColumnType Decide() {
+    if (nonempty == 0) return ColumnType::kCategorical;
+    if (all_bool) return ColumnType::kBool;
+    if (all_numeric) return ColumnType::kNumeric;
+    if (any_semicolon && list_elements > 0 && list_element_len <= 30 * list_elements) {
+      return ColumnType::kList;
+    }
+    std::sort(hashes.begin(), hashes.end());
+    const auto distinct = std::unique(hashes.begin(), hashes.end()) - hashes.begin();
+    if (total_len > 30 * nonempty || (2 * spaced >= nonempty && 5 * distinct >= 4 * nonempty)) {
+      return ColumnType::kText;
+    }
+    return ColumnType::kCategorical;
+  }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using Dictionary = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+int32_t Encode(Column& col, Dictionary& dict, std::string_view v) {
+  auto it = dict.find(v);
+  if (it != dict.end()) return it->second;
+  const auto code = static_cast<int32_t>(col.dictionary.size());
+  col.dictionary.emplace_back(v);
+  dict.emplace(std::string(v), code);
+  return code;
+}
+
+std::string ColumnList(const std::vector<std::string>& header) {
+  std::string s;
+  for (const auto& h : header) s += (s.empty() ? "" : ", ") + h;
+  return s;
+}
+
+}  // namespace
+
+const char* ColumnTypeName(ColumnType t) {
+  switch (t) {
+    case ColumnType::kCategorical:
+      return "categorical";
+    case ColumnType::kNumeric:
+      return "numeric";
+    case ColumnType::kBool:
+      return "bool";
+    case ColumnType::kList:
+      return "list";
+    case ColumnType::kText:
+      return "text";
+    case ColumnType::kSkip:
+      return "skip";
+  }
+  return "unknown";
+}
+
+Result<ColumnType> ParseColumnType(std::string_view name) {
+  for (ColumnType t : kAllTypes) {
+    if (name == ColumnTypeName(t)) return t;
+  }
+  return Status::InvalidArgument("unknown column type '" + std::string(name) +
+                                 "' (expected categorical, numeric, bool, list, text or skip)");
+}
+
+Result<Schema> Schema::Parse(std::string_view spec) {
+  Schema schema;
+  if (TrimBlanks(spec).empty()) return schema;
+  int entry_no = 0;
+  while (true) {
+    ++entry_no;
+    const size_t comma = spec.find(',');
+    const std::string_view entry = TrimBlanks(spec.substr(0, comma));
+    const std::string where =
+        "schema entry " + std::to_string(entry_no) + " '" + std::string(entry) + "'";
+    // The last ':' splits, so column names may themselves contain ':'.
+    const size_t colon = entry.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Status::InvalidArgument(where + ": expected column:type, e.g. price:numeric");
+    }
+    const std::string_view name = TrimBlanks(entry.substr(0, colon));
+    const std::string_view type_name = TrimBlanks(entry.substr(colon + 1));
+    if (name.empty()) return Status::InvalidArgument(where + ": expected a column name before ':'");
+    auto type = ParseColumnType(type_name);
+    if (!type.ok()) return type.status().WithContext(where);
+    if (schema.Find(name) != nullptr) {
+      return Status::InvalidArgument(where + ": column '" + std::string(name) + "' is named twice");
+    }
+    schema.overrides.emplace_back(std::string(name), *type);
+    if (comma == std::string_view::npos) break;
+    spec.remove_prefix(comma + 1);
+  }
+  return schema;
+}
+
+const ColumnType* Schema::Find(std::string_view column) const {
+  for (const auto& [name, type] : overrides) {
+    if (name == column) return &type;
+  }
+  return nullptr;
+}
+
+const Column* Catalog::column(std::string_view name) const {
+  for (const auto& c : columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+Column* Catalog::column(std::string_view name) {
+  for (auto& c : columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string Catalog::ValueString(const Column& c, int32_t i) const {
+  const auto k = static_cast<size_t>(i);
+  switch (c.type) {
+    case ColumnType::kCategorical:
+      return c.codes[k] < 0 ? "" : c.dictionary[static_cast<size_t>(c.codes[k])];
+    case ColumnType::kNumeric: {
+      const double v = c.numbers[k];
+      if (std::isnan(v)) return "";
+      char buf[32];
+      const auto res = std::to_chars(buf, buf + sizeof(buf), v);  // shortest round trip
+      return std::string(buf, res.ptr);
+    }
+    case ColumnType::kBool:
+      return c.bools[k] < 0 ? "" : (c.bools[k] ? "true" : "false");
+    case ColumnType::kList: {
+      std::string s;
+      for (int64_t j = c.list_offsets[k]; j < c.list_offsets[k + 1]; ++j) {
+        if (!s.empty()) s += ';';
+        s += c.dictionary[static_cast<size_t>(c.list_codes[static_cast<size_t>(j)])];
+      }
+      return s;
+    }
+    case ColumnType::kText:
+      return c.texts[k];
+    case ColumnType::kSkip:
+      return "";
+  }
+  return "";
+}
+
+Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
+                                 const CatalogReadOptions& opts) {
+  CsvOptions csv_opts;
+  csv_opts.skip_bad_lines = opts.skip_bad_lines;
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> csv, CsvReader::Open(path, csv_opts));
+  VITRINE_ASSIGN_OR_RETURN(const int id_col, csv->ColumnIndex(opts.id_column));
+  const std::vector<std::string> header = csv->header();
+  for (const auto& [name, type] : opts.schema.overrides) {
+    const int c = csv->FindColumn(name);
+    if (c < 0) {
+      return Status::InvalidArgument(
+          csv->name() + ": the schema names column '" + name +
+          "', which is not in the header (columns: " + ColumnList(header) + ")");
+    }
+    if (c == id_col) {
+      return Status::InvalidArgument(csv->name() + ": the schema names the id column '" + name +
+                                     "'; ids are not typed");
+    }
+  }
+
+  // Plan: which CSV column feeds which Column, and which need inference.
+  struct Plan {
+    int csv_col;
+    ColumnType type;
+    bool infer;
+  };
+  std::vector<Plan> plan;
+  for (int c = 0; c < csv->num_columns(); ++c) {
+    if (c == id_col) continue;
+    const ColumnType* t = opts.schema.Find(header[static_cast<size_t>(c)]);
+    if (t != nullptr && *t == ColumnType::kSkip) continue;
+    plan.push_back({c, t != nullptr ? *t : ColumnType::kCategorical, t == nullptr});
+  }
+
+  // Pass 1: inference statistics, from a second reader over the same file.
+  if (std::any_of(plan.begin(), plan.end(), [](const Plan& p) { return p.infer; })) {
+    VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> scan, CsvReader::Open(path, csv_opts));
+    std::vector<ColumnStats> stats(plan.size());
+    while (scan->Next()) {
+      for (size_t k = 0; k < plan.size(); ++k) {
+        if (plan[k].infer) stats[k].Add(scan->field(plan[k].csv_col));
+      }
+    }
+    VITRINE_RETURN_IF_ERROR(scan->status());
+    for (size_t k = 0; k < plan.size(); ++k) {
+      if (plan[k].infer) plan[k].type = stats[k].Decide();
+    }
+  }
+
+  // Pass 2: typed values. A row is checked completely before any of it is
+  // stored, so a skipped bad line leaves no trace.
+  Catalog cat;
+  cat.columns.resize(plan.size());
+  std::vector<Dictionary> dicts(plan.size());
+  for (size_t k = 0; k < plan.size(); ++k) {
+    cat.columns[k].name = header[static_cast<size_t>(plan[k].csv_col)];
+    cat.columns[k].type = plan[k].type;
+    if (plan[k].type == ColumnType::kList) cat.columns[k].list_offsets.push_back(0);
+  }
+  std::vector<int64_t> id_lines;  // line of each item, for duplicate messages
+  std::vector<double> numbers(plan.size());
+  std::vector<int8_t> bools(plan.size());
+  const std::string& id_name = opts.id_column;
+  while (csv->Next()) {
+    auto bad = [&](std::string msg) {
+      if (!opts.skip_bad_lines) return Status::InvalidArgument(std::move(msg));
+      csv->SkipBadLine(std::move(msg));
+      return Status::OK();
+    };
+    const std::string_view id = csv->field(id_col);
+    if (id.empty()) {
+      VITRINE_RETURN_IF_ERROR(bad(csv->Where() + ":" + std::to_string(id_col + 1) + ": empty " +
+                                  id_name + ", expected an id"));
+      continue;
+    }
+    if (auto seen = cat.ids.Find(id)) {
+      VITRINE_RETURN_IF_ERROR(bad(csv->Where() + ": duplicate " + id_name + " '" + std::string(id) +
+                                  "' (first seen on line " +
+                                  std::to_string(id_lines[static_cast<size_t>(*seen)]) + ")"));
+      continue;
+    }
+    std::string error;
+    for (size_t k = 0; k < plan.size() && error.empty(); ++k) {
+      const std::string_view v = TrimBlanks(csv->field(plan[k].csv_col));
+      const auto expected = [&](const char* what) {
+        return csv->Where() + ":" + std::to_string(plan[k].csv_col + 1) + ": column '" +
+               cat.columns[k].name + "' expects " + what + ", found '" + std::string(v) + "'";
+      };
+      if (plan[k].type == ColumnType::kNumeric) {
+        numbers[k] = std::numeric_limits<double>::quiet_NaN();
+        if (!v.empty() && !ParseFiniteDouble(v, &numbers[k])) error = expected("a number");
+      } else if (plan[k].type == ColumnType::kBool) {
+        bools[k] = v.empty() ? -1 : static_cast<int8_t>(ParseBool(v, true));
+        if (!v.empty() && bools[k] < 0) error = expected("true/false, yes/no or 1/0");
+      }
+    }
+    if (!error.empty()) {
+      VITRINE_RETURN_IF_ERROR(bad(std::move(error)));
+      continue;
+    }
+
+    cat.ids.Add(id);
+    id_lines.push_back(csv->line());
+    for (size_t k = 0; k < plan.size(); ++k) {
+      Column& col = cat.columns[k];
+      const std::string_view raw = csv->field(plan[k].csv_col);
+      switch (plan[k].type) {
+        case ColumnType::kCategorical: {
+          const std::string_view v = TrimBlanks(raw);
+          col.codes.push_back(v.empty() ? -1 : Encode(col, dicts[k], v));
+          break;
+        }
+        case ColumnType::kNumeric:
+          col.numbers.push_back(numbers[k]);
+          break;
+        case ColumnType::kBool:
+          col.bools.push_back(bools[k]);
+          break;
+        case ColumnType::kList: {
+          const auto first = static_cast<size_t>(col.list_offsets.back());
+          ForEachListElement(raw, [&](std::string_view e) {
+            const int32_t code = Encode(col, dicts[k], e);
+            if (std::find(col.list_codes.begin() + static_cast<std::ptrdiff_t>(first),
+                          col.list_codes.end(), code) == col.list_codes.end()) {
+              col.list_codes.push_back(code);
+            }
+          });
+          col.list_offsets.push_back(static_cast<int64_t>(col.list_codes.size()));
+          break;
+        }
+        case ColumnType::kText:
+          col.texts.emplace_back(raw);
+          break;
+        case ColumnType::kSkip:
+          break;
+      }
+    }
+  }
+  VITRINE_RETURN_IF_ERROR(csv->status());
+  cat.skipped_lines = csv->bad_lines();
+  cat.skipped_line_numbers = csv->bad_line_numbers();
+  cat.skipped_summary = csv->BadLinesSummary();
+  return cat;
+}
+
+}  // namespace vitrine

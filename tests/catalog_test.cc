@@ -1,0 +1,258 @@
+#include "core/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/file_util.h"
+
+namespace vitrine {
+namespace {
+
+std::filesystem::path WriteTemp(const std::string& name, const std::string& data) {
+  const auto path = std::filesystem::path(testing::TempDir()) / ("catalog_test_" + name);
+  EXPECT_TRUE(WriteFileAtomic(path, data).ok());
+  return path;
+}
+
+// Runs ReadCsv and returns the error message ("" on success).
+std::string ReadError(const std::string& name, const std::string& data,
+                      const CatalogReadOptions& opts = {}) {
+  auto r = Catalog::ReadCsv(WriteTemp(name, data), opts);
+  return r.ok() ? "" : r.status().message();
+}
+
+std::vector<std::string> Values(const Catalog& cat, const char* column) {
+  const Column* c = cat.column(column);
+  EXPECT_NE(c, nullptr) << column;
+  std::vector<std::string> v;
+  if (c == nullptr) return v;
+  for (int32_t i = 0; i < cat.size(); ++i) v.push_back(cat.ValueString(*c, i));
+  return v;
+}
+
+const char kSample[] =
+    "item_id,title,brand,price,in_stock,tags,description,color,count,empty\n"
+    "i1,Red Running Shoe,Acme,9.99,true,sport;outdoor,"
+    "\"A light shoe for long runs, with a breathable mesh upper\",red,0,\n"
+    "i2,Blue Denim Jacket,Zeta,  12 ,No,\" casual ; denim;casual\","
+    "\"Classic denim jacket\nwith two pockets and brass buttons\",blue,1,\n"
+    "i3,Green Wool Hat,Acme,,YES,,\"Warm hat knitted from merino wool, one size\",green,1,\n"
+    "i4,Black Leather Belt,Acme,1e1,,winter,\"A belt; full grain leather, made to "
+    "last\",black,0,\n";
+
+TEST(Catalog, InfersTypesAndValues) {
+  auto r = Catalog::ReadCsv(WriteTemp("sample.csv", kSample));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Catalog& cat = *r;
+  ASSERT_EQ(cat.size(), 4);
+  EXPECT_EQ(cat.ids.id(2), "i3");
+  EXPECT_EQ(cat.column("item_id"), nullptr);  // the id is not an attribute column
+
+  std::vector<std::pair<std::string, ColumnType>> types;
+  for (const Column& c : cat.columns) types.emplace_back(c.name, c.type);
+  EXPECT_EQ(types,
+            (std::vector<std::pair<std::string, ColumnType>>{{"title", ColumnType::kText},
+                                                             {"brand", ColumnType::kCategorical},
+                                                             {"price", ColumnType::kNumeric},
+                                                             {"in_stock", ColumnType::kBool},
+                                                             {"tags", ColumnType::kList},
+                                                             {"description", ColumnType::kText},
+                                                             {"color", ColumnType::kCategorical},
+                                                             {"count", ColumnType::kNumeric},
+                                                             {"empty", ColumnType::kCategorical}}));
+
+  const Column& brand = *cat.column("brand");
+  EXPECT_EQ(brand.dictionary, (std::vector<std::string>{"Acme", "Zeta"}));
+  EXPECT_EQ(brand.codes, (std::vector<int32_t>{0, 1, 0, 0}));
+
+  const Column& price = *cat.column("price");
+  EXPECT_DOUBLE_EQ(price.numbers[0], 9.99);
+  EXPECT_DOUBLE_EQ(price.numbers[1], 12);
+  EXPECT_TRUE(std::isnan(price.numbers[2]));
+  EXPECT_DOUBLE_EQ(price.numbers[3], 10);
+  EXPECT_EQ(Values(cat, "price"), (std::vector<std::string>{"9.99", "12", "", "10"}));
+
+  EXPECT_EQ(cat.column("in_stock")->bools, (std::vector<int8_t>{1, 0, 1, -1}));
+  EXPECT_EQ(Values(cat, "in_stock"), (std::vector<std::string>{"true", "false", "true", ""}));
+
+  const Column& tags = *cat.column("tags");
+  EXPECT_EQ(tags.dictionary,
+            (std::vector<std::string>{"sport", "outdoor", "casual", "denim", "winter"}));
+  EXPECT_EQ(tags.list_offsets, (std::vector<int64_t>{0, 2, 4, 4, 5}));
+  EXPECT_EQ(tags.list_codes, (std::vector<int32_t>{0, 1, 2, 3, 4}));  // repeat dropped
+  EXPECT_EQ(Values(cat, "tags"),
+            (std::vector<std::string>{"sport;outdoor", "casual;denim", "", "winter"}));
+
+  EXPECT_EQ(cat.column("description")->texts[1],
+            "Classic denim jacket\nwith two pockets and brass buttons");
+  EXPECT_EQ(Values(cat, "title")[0], "Red Running Shoe");
+  EXPECT_EQ(cat.column("empty")->codes, (std::vector<int32_t>{-1, -1, -1, -1}));
+  EXPECT_EQ(Values(cat, "empty"), (std::vector<std::string>{"", "", "", ""}));
+}
+
+TEST(Catalog, SchemaOverridesInference) {
+  CatalogReadOptions opts;
+  auto schema =
+      Schema::Parse("color:text, price:categorical,description:skip,count:bool,tags:categorical");
+  ASSERT_TRUE(schema.ok()) << schema.status().ToString();
+  opts.schema = *schema;
+  auto r = Catalog::ReadCsv(WriteTemp("sample2.csv", kSample), opts);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Catalog& cat = *r;
+  EXPECT_EQ(cat.column("description"), nullptr);
+  EXPECT_EQ(cat.columns.size(), 8u);
+  EXPECT_EQ(cat.column("color")->type, ColumnType::kText);
+  EXPECT_EQ(cat.column("price")->type, ColumnType::kCategorical);
+  EXPECT_EQ(cat.column("price")->dictionary, (std::vector<std::string>{"9.99", "12", "1e1"}));
+  EXPECT_EQ(cat.column("count")->bools, (std::vector<int8_t>{0, 1, 1, 0}));  // 1/0 when asked
+  EXPECT_EQ(cat.column("tags")->type, ColumnType::kCategorical);
+  EXPECT_EQ(cat.column("brand")->type, ColumnType::kCategorical);  // still inferred
+}
+
+TEST(Catalog, SchemaParse) {
+  auto s = Schema::Parse("price:numeric,tags:list,notes:skip");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->overrides.size(), 3u);
+  ASSERT_NE(s->Find("tags"), nullptr);
+  EXPECT_EQ(*s->Find("tags"), ColumnType::kList);
+  EXPECT_EQ(s->Find("title"), nullptr);
+  EXPECT_TRUE(Schema::Parse("").ok());
+  auto colon = Schema::Parse("a:b:text");  // the last ':' splits
+  ASSERT_TRUE(colon.ok());
+  EXPECT_EQ(colon->overrides[0].first, "a:b");
+
+  EXPECT_EQ(Schema::Parse("price:numeric,tags").status().message(),
+            "schema entry 2 'tags': expected column:type, e.g. price:numeric");
+  EXPECT_EQ(Schema::Parse("price:nums").status().message(),
+            "schema entry 1 'price:nums': unknown column type 'nums' (expected categorical, "
+            "numeric, bool, list, text or skip)");
+  EXPECT_EQ(Schema::Parse(":text").status().message(),
+            "schema entry 1 ':text': expected a column name before ':'");
+  EXPECT_EQ(Schema::Parse("a:text,a:list").status().message(),
+            "schema entry 2 'a:list': column 'a' is named twice");
+  EXPECT_EQ(Schema::Parse("a:text,,b:list").status().message(),
+            "schema entry 2 '': expected column:type, e.g. price:numeric");
+  for (ColumnType t : {ColumnType::kCategorical, ColumnType::kNumeric, ColumnType::kBool,
+                       ColumnType::kList, ColumnType::kText, ColumnType::kSkip}) {
+    EXPECT_EQ(*ParseColumnType(ColumnTypeName(t)), t);
+  }
+}
+
+TEST(Catalog, ErrorsNameFileLineAndColumn) {
+  const std::string dir = testing::TempDir();
+  // The record on line 2 spans two lines, so 'b' is on line 4 and the
+  // duplicate on line 5.
+  EXPECT_EQ(ReadError("dup.csv", "item_id,title\na,\"x\ny\"\nb,z\na,w\n"),
+            dir + "catalog_test_dup.csv:5: duplicate item_id 'a' (first seen on line 2)");
+  EXPECT_EQ(ReadError("dup2.csv", "item_id,title\na,\"x\ny\"\na,w\n"),
+            dir + "catalog_test_dup2.csv:4: duplicate item_id 'a' (first seen on line 2)");
+
+  CatalogReadOptions typed;
+  typed.schema = *Schema::Parse("price:numeric,ok:bool");
+  EXPECT_EQ(ReadError("num.csv", "item_id,ok,price\na,1,3\nb,no,abc\n", typed),
+            dir + "catalog_test_num.csv:3:3: column 'price' expects a number, found 'abc'");
+  EXPECT_EQ(ReadError("bool.csv", "item_id,ok,price\na,maybe,3\n", typed),
+            dir +
+                "catalog_test_bool.csv:2:2: column 'ok' expects true/false, yes/no or 1/0, "
+                "found 'maybe'");
+  EXPECT_EQ(ReadError("nan.csv", "item_id,ok,price\na,1,nan\n", typed),
+            dir + "catalog_test_nan.csv:2:3: column 'price' expects a number, found 'nan'");
+  EXPECT_EQ(ReadError("emptyid.csv", "title,item_id\nx,\n"),
+            dir + "catalog_test_emptyid.csv:2:2: empty item_id, expected an id");
+  EXPECT_EQ(ReadError("noid.csv", "id,title\n1,x\n"),
+            dir + "catalog_test_noid.csv: missing column 'item_id' (columns: id, title)");
+
+  CatalogReadOptions ghost;
+  ghost.schema = *Schema::Parse("weight:numeric");
+  EXPECT_EQ(ReadError("ghost.csv", "item_id,title\n1,x\n", ghost),
+            dir +
+                "catalog_test_ghost.csv: the schema names column 'weight', which is not in "
+                "the header (columns: item_id, title)");
+  CatalogReadOptions idtyped;
+  idtyped.schema = *Schema::Parse("item_id:numeric");
+  EXPECT_EQ(ReadError("idtyped.csv", "item_id,title\n1,x\n", idtyped),
+            dir +
+                "catalog_test_idtyped.csv: the schema names the id column 'item_id'; ids are "
+                "not typed");
+  EXPECT_EQ(ReadError("fields.csv", "item_id,title\n1,x\n2\n"),
+            dir + "catalog_test_fields.csv:3: expected 2 fields, found 1");
+  CatalogReadOptions other_id;
+  other_id.id_column = "sku";
+  EXPECT_EQ(ReadError("sku.csv", "sku,t\n1,x\n1,y\n", other_id),
+            dir + "catalog_test_sku.csv:3: duplicate sku '1' (first seen on line 2)");
+}
+
+TEST(Catalog, SkipBadLinesCountsAndKeepsTheRest) {
+  CatalogReadOptions opts;
+  opts.skip_bad_lines = true;
+  opts.schema = *Schema::Parse("price:numeric");
+  const std::string data =
+      "item_id,price,brand\n"
+      "a,1,x\n"
+      "b,oops,y\n"  // bad number: skipped whole
+      "a,2,z\n"     // duplicate: skipped, first kept
+      "c,3\n"       // field count
+      ",4,w\n"      // empty id
+      "d,5,\"v\"\n";
+  auto r = Catalog::ReadCsv(WriteTemp("skip.csv", data), opts);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->ids.ids(), (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(r->column("price")->numbers, (std::vector<double>{1, 5}));
+  EXPECT_EQ(r->column("brand")->dictionary, (std::vector<std::string>{"x", "v"}));
+  EXPECT_EQ(r->skipped_lines, 4);
+  EXPECT_EQ(r->skipped_line_numbers, (std::vector<int64_t>{3, 4, 5, 6}));
+  EXPECT_NE(r->skipped_summary.find("skipped 4 bad lines (lines 3, 4, 5, 6; first: "),
+            std::string::npos)
+      << r->skipped_summary;
+}
+
+TEST(Catalog, InferenceRuleBoundaries) {
+  const std::string data =
+      "item_id,flags01,yesno,sentence,size,code\n"
+      "1,0,yes,\"Short intro; then a rather long explanation of the whole thing, in "
+      "detail\",S,A-1\n"
+      "2,1,no,\"Another sentence; followed by a long clause that goes on and on for a "
+      "while\",M,A-2\n"
+      "3,1,No,,S,A-3\n"
+      "4,0,,,XL,A-4\n";
+  auto r = Catalog::ReadCsv(WriteTemp("rules.csv", data));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->column("flags01")->type, ColumnType::kNumeric);  // 0/1: counts, not flags
+  EXPECT_EQ(r->column("yesno")->type, ColumnType::kBool);
+  EXPECT_EQ(r->column("sentence")->type, ColumnType::kText);  // ';' but long elements
+  EXPECT_EQ(r->column("size")->type, ColumnType::kCategorical);
+  EXPECT_EQ(r->column("code")->type, ColumnType::kCategorical);  // distinct, but no spaces
+}
+
+// The movie-style catalog from the brief: year numeric, genres and tags
+// lists, title text.
+TEST(Catalog, MovieStyleCatalog) {
+  const std::string data =
+      "item_id,title,year,genres,tags\n"
+      "1,Toy Story (1995),1995,Adventure;Animation;Children;Comedy;Fantasy,pixar;fun\n"
+      "2,Jumanji (1995),1995,Adventure;Children;Fantasy,\n"
+      "3,Grumpier Old Men (1995),1995,Comedy;Romance,moldy;old\n"
+      "4,Heat (1995),1995,Action;Crime;Thriller,\n"
+      "5,\"American President, The (1995)\",1995,Comedy;Drama;Romance,politics\n"
+      "6,Sabrina (1995),1995,Comedy;Romance,remake\n";
+  auto r = Catalog::ReadCsv(WriteTemp("movies.csv", data));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Catalog& cat = *r;
+  EXPECT_EQ(cat.size(), 6);
+  EXPECT_EQ(cat.column("title")->type, ColumnType::kText);
+  EXPECT_EQ(cat.column("year")->type, ColumnType::kNumeric);
+  EXPECT_EQ(cat.column("genres")->type, ColumnType::kList);
+  EXPECT_EQ(cat.column("tags")->type, ColumnType::kList);
+  EXPECT_EQ(cat.ValueString(*cat.column("title"), 4), "American President, The (1995)");
+  EXPECT_EQ(cat.ValueString(*cat.column("year"), 0), "1995");
+  EXPECT_EQ(cat.ValueString(*cat.column("genres"), 3), "Action;Crime;Thriller");
+  EXPECT_EQ(cat.column("genres")->dictionary.size(), 10u);
+  EXPECT_EQ(cat.ValueString(*cat.column("tags"), 1), "");
+}
+
+}  // namespace
+}  // namespace vitrine
