@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
@@ -34,8 +35,25 @@ uint64_t SplitMix64(uint64_t& state) {
 
 // Each row draws from its own stream keyed by (seed, salt, row), so the
 // initial factors do not depend on how rows are split between threads.
+// Factor rows are gathered at random (one per nonzero), so with 4 KiB pages
+// nearly every gather also misses the TLB. Ask for transparent huge pages
+// before the buffer is first touched (THP is often "madvise" only).
+void AllocateFactors(size_t rows, size_t d, Matrix* out) {
+  *out = Matrix();
+  const size_t n = rows * d;
+  out->data.reserve(n);
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(out->data.data());
+  const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t hi = (begin + n * sizeof(float)) & ~(kHuge - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint only
+  out->data.resize(n);
+  out->rows = rows;
+  out->cols = d;
+}
+
 void InitFactors(size_t rows, int d, uint64_t seed, uint64_t salt, int threads, Matrix* out) {
-  *out = Matrix(rows, static_cast<size_t>(d));
+  AllocateFactors(rows, static_cast<size_t>(d), out);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t r = 0; r < static_cast<int64_t>(rows); ++r) {
     uint64_t state = seed ^ (salt * 0xD1B54A32D192ED03ull) ^ (static_cast<uint64_t>(r) << 1);
@@ -109,11 +127,13 @@ struct Kernel {
 
   // Takacs et al. 2011: `steps` CG iterations on
   //   (G + sum c1 y y^T) x = sum (1 + c1) y,   c1 = alpha * w,
-  // starting from the current x. G includes the ridge.
+  // starting from the current x. G includes the ridge. The first pass
+  // prefetches kAhead entries ahead, past the row's end into the next rows'
+  // items (idx[0, prefetch_end) is valid), so short rows start warm.
   VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
                                const int32_t* __restrict idx, const float* __restrict w,
-                               int64_t nnz, float alpha, int steps, float* __restrict x,
-                               float* __restrict r, float* __restrict p,
+                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
+                               float* __restrict x, float* __restrict r, float* __restrict p,
                                float* __restrict ap) const {
     const int n = dim();
     constexpr int64_t kAhead = 4;  // rows prefetched ahead: hides the random gather
@@ -126,7 +146,7 @@ struct Kernel {
     Symv(g, x, r);
     for (int k = 0; k < n; ++k) r[k] = -r[k];
     for (int64_t e = 0; e < nnz; ++e) {
-      if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
+      if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
       const float* yi = yrow(e);
       const float c1 = alpha * w[e];
       Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
@@ -154,6 +174,108 @@ struct Kernel {
   }
 };
 
+// The same CG for d = 16 * kNV, with each d-vector held in kNV registers of
+// 16 floats (GCC vector extensions; the default clone splits them into SSE
+// pieces). Keeping x, r, p and A p in registers removes the store-to-load
+// chains of the generic loops, and the dot products reduce as a tree.
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V16u __attribute__((vector_size(64), aligned(4), may_alias));
+
+template <int kNV>
+struct VecKernel {
+  static constexpr int kD = 16 * kNV;
+  int d;  // == kD; kept so both kernels build the same way
+  struct Vec {
+    V16 v[kNV];
+  };
+
+  VITRINE_INLINE int dim() const { return kD; }
+  static VITRINE_INLINE Vec Load(const float* p) {
+    Vec r;
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) r.v[i] = *reinterpret_cast<const V16u*>(p + 16 * i);
+    return r;
+  }
+  static VITRINE_INLINE void Store(const Vec& a, float* p) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) *reinterpret_cast<V16u*>(p + 16 * i) = a.v[i];
+  }
+  static VITRINE_INLINE float HSum(V16 s) {
+    const V16 a =
+        s + __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    const V16 b = a + __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+    const V16 c = b + __builtin_shufflevector(b, b, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+    return c[0] + c[1];
+  }
+  static VITRINE_INLINE float Dot(const Vec& a, const Vec& b) {
+    V16 s = a.v[0] * b.v[0];
+#pragma GCC unroll 8
+    for (int i = 1; i < kNV; ++i) s += a.v[i] * b.v[i];
+    return HSum(s);
+  }
+  // out += t * a
+  static VITRINE_INLINE void Axpy(float t, const Vec& a, Vec& out) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) out.v[i] += t * a.v[i];
+  }
+  // G v for symmetric G (row-major d x d): a sum of G's rows.
+  static VITRINE_INLINE Vec Symv(const float* __restrict g, const Vec& v) {
+    alignas(64) float s[kD];
+    Store(v, s);
+    Vec out{};
+    for (int j = 0; j < kD; ++j) Axpy(s[j], Load(g + j * kD), out);
+    return out;
+  }
+  static VITRINE_INLINE void Prefetch(const float* row) {
+#pragma GCC unroll 8
+    for (int k = 0; k < kD; k += 16) __builtin_prefetch(row + k);
+  }
+
+  // As Kernel::SolveRow; r, p, ap scratch are unused.
+  VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
+                               const int32_t* __restrict idx, const float* __restrict w,
+                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
+                               float* __restrict xp, float*, float*, float*) const {
+    constexpr int64_t kAhead = 8;
+    auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * kD; };
+    if (nnz == 0) {
+      Store(Vec{}, xp);
+      return;
+    }
+    Vec x = Load(xp);
+    Vec r = Symv(g, x);
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) r.v[i] = -r.v[i];
+    for (int64_t e = 0; e < nnz; ++e) {
+      if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
+      const Vec yi = Load(yrow(e));
+      const float c1 = alpha * w[e];
+      Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
+    }
+    Vec p = r;
+    float rsold = Dot(r, r);
+    if (rsold < kCgEpsilon) return;
+    for (int it = 0; it < steps; ++it) {
+      Vec ap = Symv(g, p);
+      for (int64_t e = 0; e < nnz; ++e) {
+        if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
+        const Vec yi = Load(yrow(e));
+        Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+      }
+      const float step = rsold / Dot(p, ap);
+      Axpy(step, p, x);
+      Axpy(-step, ap, r);
+      const float rsnew = Dot(r, r);
+      if (rsnew < kCgEpsilon) break;
+      const float beta = rsnew / rsold;
+#pragma GCC unroll 8
+      for (int i = 0; i < kNV; ++i) p.v[i] = r.v[i] + beta * p.v[i];
+      rsold = rsnew;
+    }
+    Store(x, xp);
+  }
+};
+
 #define VITRINE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 struct CgArgs {
@@ -166,17 +288,18 @@ struct CgArgs {
 };
 
 // Solves rows [begin, end) of `solved`; returns the first non-finite row or -1.
-template <int kD>
+template <typename Kern>
 VITRINE_INLINE int64_t CgRange(const CgArgs& a, int64_t begin, int64_t end, float* solved,
                                float* scratch) {
-  const Kernel<kD> kern{a.d};
+  const Kern kern{a.d};
   const int n = kern.dim();
   const CsrMatrix& m = *a.rows;
   for (int64_t u = begin; u < end; ++u) {
     const int64_t lo = m.indptr[u];
     float* x = solved + static_cast<size_t>(u) * n;
     kern.SolveRow(a.gram, a.fixed, m.indices.data() + lo, m.values.data() + lo,
-                  m.indptr[u + 1] - lo, a.alpha, a.steps, x, scratch, scratch + n, scratch + 2 * n);
+                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.steps, x, scratch, scratch + n,
+                  scratch + 2 * n);
     for (int k = 0; k < n; ++k) {
       if (!std::isfinite(x[k])) return u;
     }
@@ -185,16 +308,16 @@ VITRINE_INLINE int64_t CgRange(const CgArgs& a, int64_t begin, int64_t end, floa
 }
 
 VITRINE_CLONES int64_t CgRange32(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
-  return CgRange<32>(a, b, e, s, t);
+  return CgRange<VecKernel<2>>(a, b, e, s, t);
 }
 VITRINE_CLONES int64_t CgRange64(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
-  return CgRange<64>(a, b, e, s, t);
+  return CgRange<VecKernel<4>>(a, b, e, s, t);
 }
 VITRINE_CLONES int64_t CgRange128(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
-  return CgRange<128>(a, b, e, s, t);
+  return CgRange<VecKernel<8>>(a, b, e, s, t);
 }
 VITRINE_CLONES int64_t CgRangeAny(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
-  return CgRange<0>(a, b, e, s, t);
+  return CgRange<Kernel<0>>(a, b, e, s, t);
 }
 
 void AtomicMin(std::atomic<int64_t>& target, int64_t v) {
