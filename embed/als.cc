@@ -133,8 +133,10 @@ struct Kernel {
   VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
                                const int32_t* __restrict idx, const float* __restrict w,
                                int64_t nnz, int64_t prefetch_end, float alpha, int steps,
-                               float* __restrict x, float* __restrict r, float* __restrict p,
-                               float* __restrict ap) const {
+                               float* __restrict x, float* __restrict scratch, int64_t) const {
+    float* __restrict r = scratch;  // scratch holds 3 d-vectors
+    float* __restrict p = scratch + dim();
+    float* __restrict ap = scratch + 2 * dim();
     const int n = dim();
     constexpr int64_t kAhead = 4;  // rows prefetched ahead: hides the random gather
     auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * n; };
@@ -231,12 +233,13 @@ struct VecKernel {
     for (int k = 0; k < kD; k += 16) __builtin_prefetch(row + k);
   }
 
-  // As Kernel::SolveRow; r, p, ap scratch are unused.
+  // As Kernel::SolveRow; `buf` holds up to buf_rows gathered rows.
   VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
                                const int32_t* __restrict idx, const float* __restrict w,
                                int64_t nnz, int64_t prefetch_end, float alpha, int steps,
-                               float* __restrict xp, float*, float*, float*) const {
-    constexpr int64_t kAhead = 8;
+                               float* __restrict xp, float* __restrict buf,
+                               int64_t buf_rows) const {
+    constexpr int64_t kAhead = 16;
     auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * kD; };
     if (nnz == 0) {
       Store(Vec{}, xp);
@@ -246,9 +249,13 @@ struct VecKernel {
     Vec r = Symv(g, x);
 #pragma GCC unroll 8
     for (int i = 0; i < kNV; ++i) r.v[i] = -r.v[i];
+    // Rows that fit the buffer are copied there on the first pass, so the
+    // CG passes stream contiguous memory instead of gathering again.
+    const bool gathered = nnz <= buf_rows;
     for (int64_t e = 0; e < nnz; ++e) {
       if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
       const Vec yi = Load(yrow(e));
+      if (gathered) Store(yi, buf + e * kD);
       const float c1 = alpha * w[e];
       Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
     }
@@ -257,10 +264,17 @@ struct VecKernel {
     if (rsold < kCgEpsilon) return;
     for (int it = 0; it < steps; ++it) {
       Vec ap = Symv(g, p);
-      for (int64_t e = 0; e < nnz; ++e) {
-        if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
-        const Vec yi = Load(yrow(e));
-        Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+      if (gathered) {
+        for (int64_t e = 0; e < nnz; ++e) {
+          const Vec yi = Load(buf + e * kD);
+          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+        }
+      } else {
+        for (int64_t e = 0; e < nnz; ++e) {
+          if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
+          const Vec yi = Load(yrow(e));
+          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+        }
       }
       const float step = rsold / Dot(p, ap);
       Axpy(step, p, x);
@@ -285,6 +299,7 @@ struct CgArgs {
   float alpha;
   int steps;
   int d;
+  int64_t buf_rows;  // rows of d floats in each thread's scratch (>= 3)
 };
 
 // Solves rows [begin, end) of `solved`; returns the first non-finite row or -1.
@@ -298,8 +313,7 @@ VITRINE_INLINE int64_t CgRange(const CgArgs& a, int64_t begin, int64_t end, floa
     const int64_t lo = m.indptr[u];
     float* x = solved + static_cast<size_t>(u) * n;
     kern.SolveRow(a.gram, a.fixed, m.indices.data() + lo, m.values.data() + lo,
-                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.steps, x, scratch, scratch + n,
-                  scratch + 2 * n);
+                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.steps, x, scratch, a.buf_rows);
     for (int k = 0; k < n; ++k) {
       if (!std::isfinite(x[k])) return u;
     }
@@ -330,8 +344,14 @@ void AtomicMin(std::atomic<int64_t>& target, int64_t v) {
 // or -1.
 int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
                 int steps, int threads, Matrix* solved) {
-  const CgArgs args{
-      &rows, gram.data.data(), fixed.data.data(), alpha, steps, static_cast<int>(fixed.cols)};
+  // Per-thread gather buffer: the longest row, capped so a popular item
+  // with a million users does not need a copy of the user matrix per thread.
+  constexpr int64_t kGatherFloats = int64_t{2} << 20;
+  const int d = static_cast<int>(fixed.cols);
+  int64_t longest = 0;
+  for (int64_t u = 0; u < rows.rows; ++u) longest = std::max(longest, rows.row_size(u));
+  const int64_t buf_rows = std::max<int64_t>(3, std::min(longest, kGatherFloats / d));
+  const CgArgs args{&rows, gram.data.data(), fixed.data.data(), alpha, steps, d, buf_rows};
   auto* range = &CgRangeAny;
   if (args.d == 32) range = &CgRange32;
   if (args.d == 64) range = &CgRange64;
@@ -342,7 +362,7 @@ int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, 
   const int64_t n = rows.rows;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> scratch(3 * static_cast<size_t>(args.d));
+    std::vector<float> scratch(static_cast<size_t>(buf_rows * d));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < n; b += kChunk) {
       const int64_t r =
