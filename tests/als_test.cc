@@ -162,6 +162,38 @@ TEST(ImplicitALS, SpecialisedDimensionsEqualDenseSolve) {
   }
 }
 
+TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
+  // User 0 likes all 20000 items: longer than the CG kernel's per-thread
+  // gather buffer (2^21 floats = 16384 rows of 128), so its solve takes the
+  // in-place gather path; users 1 and 2 take the buffered one.
+  constexpr int kUsers = 3, kItems = 20000, kD = 128;
+  std::mt19937_64 rng(77);
+  CsrMatrix ui;
+  ui.rows = kUsers;
+  ui.cols = kItems;
+  ui.indptr.push_back(0);
+  for (int u = 0; u < kUsers; ++u) {
+    for (int i = 0; i < kItems; ++i) {
+      if (u > 0 && rng() % 20 != 0) continue;
+      ui.indices.push_back(i);
+      ui.values.push_back(1.0f + static_cast<float>(rng() % 4));
+    }
+    ui.indptr.push_back(ui.nnz());
+  }
+  ImplicitALS::Config cfg = SmallConfig(kD, ImplicitALS::Solver::kConjugateGradient);
+  cfg.iterations = 1;
+  cfg.cg_steps = 100;
+  cfg.warm_start = true;
+  ImplicitALS als(cfg);
+  const MatD y0 = RandomFactors(kItems, kD, 3);
+  ASSERT_TRUE(als.set_factors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.fit(ui).ok());
+  MatD c, p;
+  DenseCP(ui, cfg.alpha, &c, &p);
+  EXPECT_LT(MaxRelError(ToDense(als.user_factors()), DenseHalfStep(c, p, y0, cfg.regularization)),
+            1e-3);
+}
+
 TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   const CsrMatrix ui = RandomCsr(60, 50, 0.1, 3);
   MatD c, p;
