@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -290,7 +291,13 @@ struct VecKernel {
   }
 };
 
+// Building with -DVITRINE_ALS_BASELINE_ONLY compiles only the baseline
+// kernels (used to test the code path of CPUs without AVX2).
+#ifdef VITRINE_ALS_BASELINE_ONLY
+#define VITRINE_CLONES
+#else
 #define VITRINE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 struct CgArgs {
   const CsrMatrix* rows;
@@ -552,20 +559,23 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
     int64_t bad = solve(user_items, item_factors_, item_gram, &user_factors_);
     if (bad >= 0) return NonFinite("user", bad, it);
     Gram(user_factors_, &user_gram);
+    const auto users_done = std::chrono::steady_clock::now();
     bad = solve(item_users, user_factors_, user_gram, &item_factors_);
     if (bad >= 0) return NonFinite("item", bad, it);
     Gram(item_factors_, &item_gram);
+    const auto end = std::chrono::steady_clock::now();
     AlsIterationInfo info;
     info.iteration = it;
-    info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    info.seconds = std::chrono::duration<double>(end - start).count();
+    const double user_s = std::chrono::duration<double>(users_done - start).count();
+    char loss[64] = "";
     if (cfg.compute_loss) {
       info.loss = Loss(user_items, user_factors_, item_factors_, item_gram, cfg.alpha,
                        cfg.regularization, threads);
-      LogInfo("als: iteration %d/%d: %.3f s, loss %.6g", it, cfg.iterations, info.seconds,
-              info.loss);
-    } else {
-      LogInfo("als: iteration %d/%d: %.3f s", it, cfg.iterations, info.seconds);
+      std::snprintf(loss, sizeof(loss), ", loss %.6g", info.loss);
     }
+    LogInfo("als: iteration %d/%d: %.3f s (users %.3f s, items %.3f s)%s", it, cfg.iterations,
+            info.seconds, user_s, info.seconds - user_s, loss);
     if (cfg.on_iteration) cfg.on_iteration(*this, info);
   }
   item_gram_ = AddRidge(std::move(item_gram), cfg.regularization);
