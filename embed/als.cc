@@ -203,7 +203,7 @@ struct VecKernel {
 #pragma GCC unroll 8
     for (int i = 0; i < kNV; ++i) *reinterpret_cast<V16u*>(p + 16 * i) = a.v[i];
   }
-  static VITRINE_INLINE float HSum(V16 s) {
+  static VITRINE_INLINE float HSum(const V16& s) {
     const V16 a =
         s + __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     const V16 b = a + __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);

@@ -28,6 +28,10 @@
 // uniform in [0, 0.01) drawn from a stream seeded by (seed, row), so a fit is
 // deterministic for a given seed and data regardless of num_threads.
 //
+// Memory: fit() also holds the transposed (items x users) matrix and up to
+// 8 MiB of scratch per thread. The CG kernel is compiled for x86-64-v4,
+// x86-64-v3 and baseline and picked at run time (GCC target_clones).
+//
 // Thread safety: fit() and set_factors() mutate and need exclusive access;
 // the const methods (fold_in, accessors) are safe to call concurrently.
 #pragma once
