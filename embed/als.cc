@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "core/progress.h"
@@ -380,6 +381,35 @@ int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, 
   return bad == INT64_MAX ? -1 : bad.load();
 }
 
+// Exact solve for one row: A = G + sum c1 y y^T (as one rank-n update of the
+// gathered rows sqrt(c1) y, which Eigen blocks like a GEMM), b = sum c y.
+// G includes the ridge. Returns false if A is not positive definite.
+struct ExactWorkspace {
+  RowMatF ys, a;
+  VecF b;
+  Eigen::LLT<RowMatF, Eigen::Lower> llt;
+};
+
+bool SolveRowExact(const Eigen::Map<const RowMatF>& g, const Matrix& fixed, const int32_t* idx,
+                   const float* w, int64_t n, float alpha, ExactWorkspace* ws, float* out) {
+  const Eigen::Index d = g.rows();
+  ws->ys.resize(n, d);
+  ws->b.setZero(d);
+  for (int64_t k = 0; k < n; ++k) {
+    const Eigen::Map<const VecF> y(fixed.row(static_cast<size_t>(idx[k])), d);
+    const float c1 = alpha * w[k];
+    ws->ys.row(k) = std::sqrt(c1) * y.transpose();
+    ws->b += (1.0f + c1) * y;
+  }
+  ws->a = g;
+  // (Eigen's GEMM blocking divides by n: skip the empty update.)
+  if (n > 0) ws->a.selfadjointView<Eigen::Lower>().rankUpdate(ws->ys.transpose());
+  ws->llt.compute(ws->a);
+  if (ws->llt.info() != Eigen::Success) return false;
+  Eigen::Map<VecF>(out, d) = ws->llt.solve(ws->b);
+  return true;
+}
+
 // One half-step with an exact Cholesky solve per row.
 int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
                       int threads, Matrix* solved) {
@@ -388,27 +418,16 @@ int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& 
   std::atomic<int64_t> bad{INT64_MAX};
 #pragma omp parallel num_threads(threads)
   {
-    RowMatF a(d, d);
-    VecF b(d);
-    Eigen::LLT<RowMatF, Eigen::Lower> llt(d);
+    ExactWorkspace ws;
 #pragma omp for schedule(dynamic, 16)
     for (int64_t u = 0; u < rows.rows; ++u) {
-      a = g;
-      b.setZero();
-      for (int64_t e = rows.indptr[u]; e < rows.indptr[u + 1]; ++e) {
-        const Eigen::Map<const VecF> y(fixed.row(static_cast<size_t>(rows.indices[e])), d);
-        const float c1 = alpha * rows.values[e];
-        a.selfadjointView<Eigen::Lower>().rankUpdate(y, c1);
-        b += (1.0f + c1) * y;
-      }
-      Eigen::Map<VecF> x(solved->row(static_cast<size_t>(u)), d);
-      llt.compute(a);
-      if (llt.info() != Eigen::Success) {
+      const int64_t lo = rows.indptr[u];
+      float* x = solved->row(static_cast<size_t>(u));
+      if (!SolveRowExact(g, fixed, rows.indices.data() + lo, rows.values.data() + lo,
+                         rows.indptr[u + 1] - lo, alpha, &ws, x) ||
+          !Eigen::Map<VecF>(x, d).allFinite()) {
         AtomicMin(bad, u);
-        continue;
       }
-      x = llt.solve(b);
-      if (!x.allFinite()) AtomicMin(bad, u);
     }
   }
   return bad == INT64_MAX ? -1 : bad.load();
@@ -639,26 +658,21 @@ Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
   hist.resize(n);
 
   // A = G + Ys^T Ys where row k of Ys is sqrt(c1_k) y_k; b = sum c_k y_k.
-  RowMatF ys(static_cast<Eigen::Index>(n), d);
-  VecF b = VecF::Zero(d);
+  std::vector<int32_t> idx(n);
+  std::vector<float> w(n);
   for (size_t k = 0; k < n; ++k) {
-    const auto [item, w] = hist[k];
-    if (!WeightOk(w, config_.alpha))
-      return BadWeight("fold_in: item row " + std::to_string(item), w);
-    const Eigen::Map<const VecF> y(item_factors_.row(static_cast<size_t>(item)), d);
-    const float c1 = config_.alpha * w;
-    ys.row(static_cast<Eigen::Index>(k)) = std::sqrt(c1) * y.transpose();
-    b += (1.0f + c1) * y;
+    std::tie(idx[k], w[k]) = hist[k];
+    if (!WeightOk(w[k], config_.alpha)) {
+      return BadWeight("fold_in: item row " + std::to_string(idx[k]), w[k]);
+    }
   }
-  RowMatF a = Eigen::Map<const RowMatF>(item_gram_.data.data(), d, d);
-  a.selfadjointView<Eigen::Lower>().rankUpdate(ys.transpose());
-  const Eigen::LLT<RowMatF, Eigen::Lower> llt(a);
-  if (llt.info() != Eigen::Success) {
+  ExactWorkspace ws;
+  std::vector<float> x(static_cast<size_t>(d));
+  if (!SolveRowExact(Eigen::Map<const RowMatF>(item_gram_.data.data(), d, d), item_factors_,
+                     idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha, &ws, x.data())) {
     return Status::InvalidArgument(
         "als: fold_in: normal equations are not positive definite (regularization 0?)");
   }
-  std::vector<float> x(static_cast<size_t>(d));
-  Eigen::Map<VecF>(x.data(), d) = llt.solve(b);
   for (float v : x) {
     if (!std::isfinite(v)) return Status::InvalidArgument("als: fold_in: non-finite result");
   }
