@@ -35,8 +35,6 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Each row draws from its own stream keyed by (seed, salt, row), so the
-// initial factors do not depend on how rows are split between threads.
 // Factor rows are gathered at random (one per nonzero), so with 4 KiB pages
 // nearly every gather also misses the TLB. Ask for transparent huge pages
 // before the buffer is first touched (THP is often "madvise" only).
@@ -54,12 +52,15 @@ void AllocateFactors(size_t rows, size_t d, Matrix* out) {
   out->cols = d;
 }
 
+// Each row draws from its own stream keyed by (seed, salt, row), so the
+// initial factors do not depend on how rows are split between threads.
 void InitFactors(size_t rows, int d, uint64_t seed, uint64_t salt, int threads, Matrix* out) {
   AllocateFactors(rows, static_cast<size_t>(d), out);
+  uint64_t key_state = seed ^ (salt * 0xD1B54A32D192ED03ull);
+  const uint64_t key = SplitMix64(key_state);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t r = 0; r < static_cast<int64_t>(rows); ++r) {
-    uint64_t state = seed ^ (salt * 0xD1B54A32D192ED03ull) ^ (static_cast<uint64_t>(r) << 1);
-    SplitMix64(state);
+    uint64_t state = key ^ (static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ull);
     float* x = out->row(static_cast<size_t>(r));
     for (int k = 0; k < d; ++k) {
       x[k] = static_cast<float>(SplitMix64(state) >> 40) * (kInitScale / 16777216.0f);
