@@ -1,0 +1,683 @@
+#include "embed/als.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <sys/mman.h>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "core/progress.h"
+
+namespace vitrine {
+namespace {
+
+using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using VecF = Eigen::VectorXf;
+
+// Initial factor scale, as implicit: uniform [0, 0.01).
+constexpr float kInitScale = 0.01f;
+// CG stops early once |r|^2 drops below this (implicit's threshold).
+constexpr float kCgEpsilon = 1e-20f;
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Factor rows are gathered at random (one per nonzero), so with 4 KiB pages
+// nearly every gather also misses the TLB. Ask for transparent huge pages
+// before the buffer is first touched (THP is often "madvise" only).
+void AllocateFactors(size_t rows, size_t d, Matrix* out) {
+  *out = Matrix();
+  const size_t n = rows * d;
+  out->data.reserve(n);
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(out->data.data());
+  const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t hi = (begin + n * sizeof(float)) & ~(kHuge - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint only
+  out->data.resize(n);
+  out->rows = rows;
+  out->cols = d;
+}
+
+// Each row draws from its own stream keyed by (seed, salt, row), so the
+// initial factors do not depend on how rows are split between threads.
+void InitFactors(size_t rows, int d, uint64_t seed, uint64_t salt, int threads, Matrix* out) {
+  AllocateFactors(rows, static_cast<size_t>(d), out);
+  uint64_t key_state = seed ^ (salt * 0xD1B54A32D192ED03ull);
+  const uint64_t key = SplitMix64(key_state);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t r = 0; r < static_cast<int64_t>(rows); ++r) {
+    uint64_t state = key ^ (static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ull);
+    float* x = out->row(static_cast<size_t>(r));
+    for (int k = 0; k < d; ++k) {
+      x[k] = static_cast<float>(SplitMix64(state) >> 40) * (kInitScale / 16777216.0f);
+    }
+  }
+}
+
+// G = Y^T Y (d x d, both triangles filled). OpenBLAS syrk: this is the one
+// dense O(rows d^2) step per half-iteration and BLAS does it best.
+void Gram(const Matrix& y, Matrix* g) {
+  const int d = static_cast<int>(y.cols);
+  *g = Matrix(y.cols, y.cols, 0.0f);
+  constexpr size_t kChunk = size_t{1} << 30;  // syrk takes int sizes
+  for (size_t begin = 0; begin < y.rows; begin += kChunk) {
+    const int n = static_cast<int>(std::min(kChunk, y.rows - begin));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0f, y.row(begin), d, 1.0f,
+                g->data.data(), d);
+  }
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j < i; ++j) g->at(i, j) = g->at(j, i);
+  }
+}
+
+Matrix AddRidge(Matrix g, float reg) {
+  for (size_t i = 0; i < g.rows; ++i) g.at(i, i) += reg;
+  return g;
+}
+
+// ---- Conjugate-gradient kernel -------------------------------------------
+//
+// The hot loop. Written as plain loops over a compile-time dimension (when
+// it is a common one) so the compiler unrolls and vectorises them; the
+// caller is compiled for several ISAs (target_clones) because the default
+// build targets baseline x86-64. `omp simd reduction` lets the dot products
+// vectorise without -ffast-math.
+
+#define VITRINE_INLINE inline __attribute__((always_inline))
+
+template <int kD>
+struct Kernel {
+  int d;
+  VITRINE_INLINE int dim() const { return kD ? kD : d; }
+
+  VITRINE_INLINE float Dot(const float* __restrict a, const float* __restrict b) const {
+    const int n = dim();
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < n; ++k) s += a[k] * b[k];
+    return s;
+  }
+  VITRINE_INLINE void Axpy(float t, const float* __restrict a, float* __restrict out) const {
+    const int n = dim();
+#pragma omp simd
+    for (int k = 0; k < n; ++k) out[k] += t * a[k];
+  }
+  // out = G v for symmetric G: a sum of G's rows keeps the loop a row axpy.
+  VITRINE_INLINE void Symv(const float* __restrict g, const float* __restrict v,
+                           float* __restrict out) const {
+    const int n = dim();
+    for (int k = 0; k < n; ++k) out[k] = 0.0f;
+    for (int j = 0; j < n; ++j) Axpy(v[j], g + static_cast<size_t>(j) * n, out);
+  }
+  VITRINE_INLINE void Prefetch(const float* row) const {
+    const int n = dim();
+    for (int k = 0; k < n; k += 16) __builtin_prefetch(row + k);
+  }
+
+  // Takacs et al. 2011: `steps` CG iterations on
+  //   (G + sum c1 y y^T) x = sum (1 + c1) y,   c1 = alpha * w,
+  // starting from the current x. G includes the ridge. The first pass
+  // prefetches kAhead entries ahead, past the row's end into the next rows'
+  // items (idx[0, prefetch_end) is valid), so short rows start warm.
+  VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
+                               const int32_t* __restrict idx, const float* __restrict w,
+                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
+                               float* __restrict x, float* __restrict scratch, int64_t) const {
+    float* __restrict r = scratch;  // scratch holds 3 d-vectors
+    float* __restrict p = scratch + dim();
+    float* __restrict ap = scratch + 2 * dim();
+    const int n = dim();
+    constexpr int64_t kAhead = 4;  // rows prefetched ahead: hides the random gather
+    auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * n; };
+    if (nnz == 0) {
+      for (int k = 0; k < n; ++k) x[k] = 0.0f;
+      return;
+    }
+    // r = b - A x
+    Symv(g, x, r);
+    for (int k = 0; k < n; ++k) r[k] = -r[k];
+    for (int64_t e = 0; e < nnz; ++e) {
+      if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
+      const float* yi = yrow(e);
+      const float c1 = alpha * w[e];
+      Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
+    }
+    for (int k = 0; k < n; ++k) p[k] = r[k];
+    float rsold = Dot(r, r);
+    if (rsold < kCgEpsilon) return;
+    for (int it = 0; it < steps; ++it) {
+      // ap = A p without forming A.
+      Symv(g, p, ap);
+      for (int64_t e = 0; e < nnz; ++e) {
+        if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
+        const float* yi = yrow(e);
+        Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+      }
+      const float step = rsold / Dot(p, ap);
+      Axpy(step, p, x);
+      Axpy(-step, ap, r);
+      const float rsnew = Dot(r, r);
+      if (rsnew < kCgEpsilon) break;
+      const float beta = rsnew / rsold;
+      for (int k = 0; k < n; ++k) p[k] = r[k] + beta * p[k];
+      rsold = rsnew;
+    }
+  }
+};
+
+// The same CG for d = 16 * kNV, with each d-vector held in kNV registers of
+// 16 floats (GCC vector extensions; the default clone splits them into SSE
+// pieces). Keeping x, r, p and A p in registers removes the store-to-load
+// chains of the generic loops, and the dot products reduce as a tree.
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V16u __attribute__((vector_size(64), aligned(4), may_alias));
+
+template <int kNV>
+struct VecKernel {
+  static constexpr int kD = 16 * kNV;
+  int d;  // == kD; kept so both kernels build the same way
+  struct Vec {
+    V16 v[kNV];
+  };
+
+  VITRINE_INLINE int dim() const { return kD; }
+  static VITRINE_INLINE Vec Load(const float* p) {
+    Vec r;
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) r.v[i] = *reinterpret_cast<const V16u*>(p + 16 * i);
+    return r;
+  }
+  static VITRINE_INLINE void Store(const Vec& a, float* p) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) *reinterpret_cast<V16u*>(p + 16 * i) = a.v[i];
+  }
+  static VITRINE_INLINE float HSum(const V16& s) {
+    const V16 a =
+        s + __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    const V16 b = a + __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3);
+    const V16 c = b + __builtin_shufflevector(b, b, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1);
+    return c[0] + c[1];
+  }
+  static VITRINE_INLINE float Dot(const Vec& a, const Vec& b) {
+    V16 s = a.v[0] * b.v[0];
+#pragma GCC unroll 8
+    for (int i = 1; i < kNV; ++i) s += a.v[i] * b.v[i];
+    return HSum(s);
+  }
+  // out += t * a
+  static VITRINE_INLINE void Axpy(float t, const Vec& a, Vec& out) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) out.v[i] += t * a.v[i];
+  }
+  // G v for symmetric G (row-major d x d): a sum of G's rows.
+  static VITRINE_INLINE Vec Symv(const float* __restrict g, const Vec& v) {
+    alignas(64) float s[kD];
+    Store(v, s);
+    Vec out{};
+    for (int j = 0; j < kD; ++j) Axpy(s[j], Load(g + j * kD), out);
+    return out;
+  }
+  static VITRINE_INLINE void Prefetch(const float* row) {
+#pragma GCC unroll 8
+    for (int k = 0; k < kD; k += 16) __builtin_prefetch(row + k);
+  }
+
+  // As Kernel::SolveRow; `buf` holds up to buf_rows gathered rows.
+  VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
+                               const int32_t* __restrict idx, const float* __restrict w,
+                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
+                               float* __restrict xp, float* __restrict buf,
+                               int64_t buf_rows) const {
+    constexpr int64_t kAhead = 16;
+    auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * kD; };
+    if (nnz == 0) {
+      Store(Vec{}, xp);
+      return;
+    }
+    Vec x = Load(xp);
+    Vec r = Symv(g, x);
+#pragma GCC unroll 8
+    for (int i = 0; i < kNV; ++i) r.v[i] = -r.v[i];
+    // Rows that fit the buffer are copied there on the first pass, so the
+    // CG passes stream contiguous memory instead of gathering again.
+    const bool gathered = nnz <= buf_rows;
+    for (int64_t e = 0; e < nnz; ++e) {
+      if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
+      const Vec yi = Load(yrow(e));
+      if (gathered) Store(yi, buf + e * kD);
+      const float c1 = alpha * w[e];
+      Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
+    }
+    Vec p = r;
+    float rsold = Dot(r, r);
+    if (rsold < kCgEpsilon) return;
+    for (int it = 0; it < steps; ++it) {
+      Vec ap = Symv(g, p);
+      if (gathered) {
+        for (int64_t e = 0; e < nnz; ++e) {
+          const Vec yi = Load(buf + e * kD);
+          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+        }
+      } else {
+        for (int64_t e = 0; e < nnz; ++e) {
+          if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
+          const Vec yi = Load(yrow(e));
+          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+        }
+      }
+      const float step = rsold / Dot(p, ap);
+      Axpy(step, p, x);
+      Axpy(-step, ap, r);
+      const float rsnew = Dot(r, r);
+      if (rsnew < kCgEpsilon) break;
+      const float beta = rsnew / rsold;
+#pragma GCC unroll 8
+      for (int i = 0; i < kNV; ++i) p.v[i] = r.v[i] + beta * p.v[i];
+      rsold = rsnew;
+    }
+    Store(x, xp);
+  }
+};
+
+// Building with -DVITRINE_ALS_BASELINE_ONLY compiles only the baseline
+// kernels (used to test the code path of CPUs without AVX2).
+#ifdef VITRINE_ALS_BASELINE_ONLY
+#define VITRINE_CLONES
+#else
+#define VITRINE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+
+struct CgArgs {
+  const CsrMatrix* rows;
+  const float* gram;  // d x d, with ridge
+  const float* fixed;
+  float alpha;
+  int steps;
+  int d;
+  int64_t buf_rows;  // rows of d floats in each thread's scratch (>= 3)
+};
+
+// Solves rows [begin, end) of `solved`; returns the first non-finite row or -1.
+template <typename Kern>
+VITRINE_INLINE int64_t CgRange(const CgArgs& a, int64_t begin, int64_t end, float* solved,
+                               float* scratch) {
+  const Kern kern{a.d};
+  const int n = kern.dim();
+  const CsrMatrix& m = *a.rows;
+  for (int64_t u = begin; u < end; ++u) {
+    const int64_t lo = m.indptr[u];
+    float* x = solved + static_cast<size_t>(u) * n;
+    kern.SolveRow(a.gram, a.fixed, m.indices.data() + lo, m.values.data() + lo,
+                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.steps, x, scratch, a.buf_rows);
+    for (int k = 0; k < n; ++k) {
+      if (!std::isfinite(x[k])) return u;
+    }
+  }
+  return -1;
+}
+
+VITRINE_CLONES int64_t CgRange32(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
+  return CgRange<VecKernel<2>>(a, b, e, s, t);
+}
+VITRINE_CLONES int64_t CgRange64(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
+  return CgRange<VecKernel<4>>(a, b, e, s, t);
+}
+VITRINE_CLONES int64_t CgRange128(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
+  return CgRange<VecKernel<8>>(a, b, e, s, t);
+}
+VITRINE_CLONES int64_t CgRangeAny(const CgArgs& a, int64_t b, int64_t e, float* s, float* t) {
+  return CgRange<Kernel<0>>(a, b, e, s, t);
+}
+
+void AtomicMin(std::atomic<int64_t>& target, int64_t v) {
+  int64_t cur = target.load();
+  while (v < cur && !target.compare_exchange_weak(cur, v)) {
+  }
+}
+
+// One half-step with CG. Returns the first row whose solution is not finite,
+// or -1.
+int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
+                int steps, int threads, Matrix* solved) {
+  // Per-thread gather buffer: the longest row, capped so a popular item
+  // with a million users does not need a copy of the user matrix per thread.
+  constexpr int64_t kGatherFloats = int64_t{2} << 20;
+  const int d = static_cast<int>(fixed.cols);
+  int64_t longest = 0;
+  for (int64_t u = 0; u < rows.rows; ++u) longest = std::max(longest, rows.row_size(u));
+  const int64_t buf_rows = std::max<int64_t>(3, std::min(longest, kGatherFloats / d));
+  const CgArgs args{&rows, gram.data.data(), fixed.data.data(), alpha, steps, d, buf_rows};
+  auto* range = &CgRangeAny;
+  if (args.d == 32) range = &CgRange32;
+  if (args.d == 64) range = &CgRange64;
+  if (args.d == 128) range = &CgRange128;
+  std::atomic<int64_t> bad{INT64_MAX};
+  // Small dynamic chunks: row lengths are heavy-tailed (popular items).
+  constexpr int64_t kChunk = 64;
+  const int64_t n = rows.rows;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> scratch(static_cast<size_t>(buf_rows * d));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n; b += kChunk) {
+      const int64_t r =
+          range(args, b, std::min(n, b + kChunk), solved->data.data(), scratch.data());
+      if (r >= 0) AtomicMin(bad, r);
+    }
+  }
+  return bad == INT64_MAX ? -1 : bad.load();
+}
+
+// Exact solve for one row: A = G + sum c1 y y^T (as one rank-n update of the
+// gathered rows sqrt(c1) y, which Eigen blocks like a GEMM), b = sum c y.
+// G includes the ridge. Returns false if A is not positive definite.
+struct ExactWorkspace {
+  RowMatF ys, a;
+  VecF b;
+  Eigen::LLT<RowMatF, Eigen::Lower> llt;
+};
+
+bool SolveRowExact(const Eigen::Map<const RowMatF>& g, const Matrix& fixed, const int32_t* idx,
+                   const float* w, int64_t n, float alpha, ExactWorkspace* ws, float* out) {
+  const Eigen::Index d = g.rows();
+  ws->ys.resize(n, d);
+  ws->b.setZero(d);
+  for (int64_t k = 0; k < n; ++k) {
+    const Eigen::Map<const VecF> y(fixed.row(static_cast<size_t>(idx[k])), d);
+    const float c1 = alpha * w[k];
+    ws->ys.row(k) = std::sqrt(c1) * y.transpose();
+    ws->b += (1.0f + c1) * y;
+  }
+  ws->a = g;
+  // (Eigen's GEMM blocking divides by n: skip the empty update.)
+  if (n > 0) ws->a.selfadjointView<Eigen::Lower>().rankUpdate(ws->ys.transpose());
+  ws->llt.compute(ws->a);
+  if (ws->llt.info() != Eigen::Success) return false;
+  Eigen::Map<VecF>(out, d) = ws->llt.solve(ws->b);
+  return true;
+}
+
+// One half-step with an exact Cholesky solve per row.
+int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
+                      int threads, Matrix* solved) {
+  const int d = static_cast<int>(fixed.cols);
+  const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
+  std::atomic<int64_t> bad{INT64_MAX};
+#pragma omp parallel num_threads(threads)
+  {
+    ExactWorkspace ws;
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t u = 0; u < rows.rows; ++u) {
+      const int64_t lo = rows.indptr[u];
+      float* x = solved->row(static_cast<size_t>(u));
+      if (!SolveRowExact(g, fixed, rows.indices.data() + lo, rows.values.data() + lo,
+                         rows.indptr[u + 1] - lo, alpha, &ws, x) ||
+          !Eigen::Map<VecF>(x, d).allFinite()) {
+        AtomicMin(bad, u);
+      }
+    }
+  }
+  return bad == INT64_MAX ? -1 : bad.load();
+}
+
+// implicit's `calculate_loss`: the objective divided by the total confidence
+// (sum over nonzeros of c plus one per unobserved pair). `gram` is Y^T Y
+// without the ridge. Per-row terms are summed in row order (deterministic).
+double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix& gram, float alpha,
+            float reg, int threads) {
+  const int d = static_cast<int>(x.cols);
+  const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
+  std::vector<double> row_loss(static_cast<size_t>(ui.rows));
+  std::vector<double> row_conf(static_cast<size_t>(ui.rows));
+#pragma omp parallel num_threads(threads)
+  {
+    VecF r(d);
+#pragma omp for schedule(dynamic, 256)
+    for (int64_t u = 0; u < ui.rows; ++u) {
+      const Eigen::Map<const VecF> xu(x.row(static_cast<size_t>(u)), d);
+      // (A x - 2 b) . x + sum c, without forming A.
+      r.noalias() = g * xu;
+      double conf = 0;
+      for (int64_t e = ui.indptr[u]; e < ui.indptr[u + 1]; ++e) {
+        const Eigen::Map<const VecF> yi(y.row(static_cast<size_t>(ui.indices[e])), d);
+        const float c1 = alpha * ui.values[e];
+        r += (-2.0f * (1.0f + c1) + c1 * yi.dot(xu)) * yi;
+        conf += 1.0 + c1;
+      }
+      row_loss[u] = conf + r.dot(xu) + reg * xu.squaredNorm();
+      row_conf[u] = conf;
+    }
+  }
+  double loss = 0, total_conf = 0;
+  for (int64_t u = 0; u < ui.rows; ++u) {
+    loss += row_loss[u];
+    total_conf += row_conf[u];
+  }
+  double item_norm = 0;
+  for (float v : y.data) item_norm += static_cast<double>(v) * v;
+  loss += reg * item_norm;
+  total_conf +=
+      static_cast<double>(ui.rows) * static_cast<double>(ui.cols) - static_cast<double>(ui.nnz());
+  return total_conf > 0 ? loss / total_conf : 0.0;
+}
+
+Status ValidateConfig(const ImplicitALS::Config& c) {
+  if (c.factors < 1) {
+    return Status::InvalidArgument("als: factors must be >= 1, got " + std::to_string(c.factors));
+  }
+  if (!std::isfinite(c.regularization) || c.regularization < 0) {
+    return Status::InvalidArgument("als: regularization must be finite and >= 0, got " +
+                                   std::to_string(c.regularization));
+  }
+  if (!std::isfinite(c.alpha) || c.alpha < 0) {
+    return Status::InvalidArgument("als: alpha must be finite and >= 0, got " +
+                                   std::to_string(c.alpha));
+  }
+  if (c.iterations < 0) {
+    return Status::InvalidArgument("als: iterations must be >= 0, got " +
+                                   std::to_string(c.iterations));
+  }
+  if (c.cg_steps < 1) {
+    return Status::InvalidArgument("als: cg_steps must be >= 1, got " + std::to_string(c.cg_steps));
+  }
+  return Status::OK();
+}
+
+bool WeightOk(float w, float alpha) {
+  return std::isfinite(w) && w >= 0 && std::isfinite(alpha * w);
+}
+
+Status BadWeight(const std::string& where, float w) {
+  return Status::InvalidArgument("als: " + where + ": weight " + std::to_string(w) +
+                                 " is not a finite value >= 0 (or alpha * weight overflows)");
+}
+
+Status ValidateCsr(const CsrMatrix& m, float alpha) {
+  if (m.rows < 0 || m.cols < 0 || m.cols > INT32_MAX) {
+    return Status::InvalidArgument("als: bad matrix shape " + std::to_string(m.rows) + " x " +
+                                   std::to_string(m.cols));
+  }
+  if (m.indptr.size() != static_cast<size_t>(m.rows) + 1 || m.indptr[0] != 0 ||
+      m.indptr.back() != m.nnz() || m.values.size() != m.indices.size()) {
+    return Status::InvalidArgument(
+        "als: malformed CSR (indptr must have rows+1 entries from 0 to nnz, values one per "
+        "index)");
+  }
+  for (int64_t u = 0; u < m.rows; ++u) {
+    if (m.indptr[u + 1] < m.indptr[u]) {
+      return Status::InvalidArgument("als: malformed CSR: indptr decreases at user row " +
+                                     std::to_string(u));
+    }
+    for (int64_t e = m.indptr[u]; e < m.indptr[u + 1]; ++e) {
+      if (m.indices[e] < 0 || m.indices[e] >= m.cols) {
+        return Status::InvalidArgument("als: user row " + std::to_string(u) + ": item column " +
+                                       std::to_string(m.indices[e]) + " out of range [0, " +
+                                       std::to_string(m.cols) + ")");
+      }
+      if (!WeightOk(m.values[e], alpha)) {
+        return BadWeight(
+            "user row " + std::to_string(u) + ", item column " + std::to_string(m.indices[e]),
+            m.values[e]);
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status NonFinite(const char* what, int64_t row, int iteration) {
+  return Status::InvalidArgument(std::string("als: ") + what + " row " + std::to_string(row) +
+                                 " has a non-finite factor (NaN/Inf) after iteration " +
+                                 std::to_string(iteration) +
+                                 "; lower alpha or the weights, or raise regularization");
+}
+
+}  // namespace
+
+Status ImplicitALS::fit(const CsrMatrix& user_items) {
+  const Config& cfg = config_;
+  VITRINE_RETURN_IF_ERROR(ValidateConfig(cfg));
+  VITRINE_RETURN_IF_ERROR(ValidateCsr(user_items, cfg.alpha));
+  const int d = cfg.factors;
+  const int threads = cfg.num_threads > 0 ? cfg.num_threads : omp_get_max_threads();
+  const size_t users = static_cast<size_t>(user_items.rows);
+  const size_t items = static_cast<size_t>(user_items.cols);
+
+  const bool warm = cfg.warm_start && user_factors_.rows == users && item_factors_.rows == items &&
+                    user_factors_.cols == size_t(d) && item_factors_.cols == size_t(d);
+  if (!warm) {
+    InitFactors(users, d, cfg.seed, 1, threads, &user_factors_);
+    InitFactors(items, d, cfg.seed, 2, threads, &item_factors_);
+  }
+  const CsrMatrix item_users = user_items.Transposed();
+
+  auto solve = [&](const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram_no_ridge,
+                   Matrix* solved) {
+    const Matrix g = AddRidge(gram_no_ridge, cfg.regularization);
+    return cfg.solver == Solver::kCholesky
+               ? SolveCholesky(rows, fixed, g, cfg.alpha, threads, solved)
+               : SolveCG(rows, fixed, g, cfg.alpha, cfg.cg_steps, threads, solved);
+  };
+
+  Matrix item_gram, user_gram;
+  Gram(item_factors_, &item_gram);
+  for (int it = 1; it <= cfg.iterations; ++it) {
+    const auto start = std::chrono::steady_clock::now();
+    int64_t bad = solve(user_items, item_factors_, item_gram, &user_factors_);
+    if (bad >= 0) return NonFinite("user", bad, it);
+    Gram(user_factors_, &user_gram);
+    const auto users_done = std::chrono::steady_clock::now();
+    bad = solve(item_users, user_factors_, user_gram, &item_factors_);
+    if (bad >= 0) return NonFinite("item", bad, it);
+    Gram(item_factors_, &item_gram);
+    const auto end = std::chrono::steady_clock::now();
+    AlsIterationInfo info;
+    info.iteration = it;
+    info.seconds = std::chrono::duration<double>(end - start).count();
+    const double user_s = std::chrono::duration<double>(users_done - start).count();
+    char loss[64] = "";
+    if (cfg.compute_loss) {
+      info.loss = Loss(user_items, user_factors_, item_factors_, item_gram, cfg.alpha,
+                       cfg.regularization, threads);
+      std::snprintf(loss, sizeof(loss), ", loss %.6g", info.loss);
+    }
+    LogInfo("als: iteration %d/%d: %.3f s (users %.3f s, items %.3f s)%s", it, cfg.iterations,
+            info.seconds, user_s, info.seconds - user_s, loss);
+    if (cfg.on_iteration) cfg.on_iteration(*this, info);
+  }
+  item_gram_ = AddRidge(std::move(item_gram), cfg.regularization);
+  return Status::OK();
+}
+
+Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
+  const size_t d = static_cast<size_t>(config_.factors);
+  if (user_factors.cols != d || item_factors.cols != d) {
+    return Status::InvalidArgument("als: factors have " + std::to_string(user_factors.cols) +
+                                   " (users) and " + std::to_string(item_factors.cols) +
+                                   " (items) columns, expected " + std::to_string(d));
+  }
+  for (const auto* m : {&user_factors, &item_factors}) {
+    for (size_t r = 0; r < m->rows; ++r) {
+      for (size_t k = 0; k < d; ++k) {
+        if (!std::isfinite(m->at(r, k))) {
+          return NonFinite(m == &user_factors ? "user" : "item", static_cast<int64_t>(r), 0);
+        }
+      }
+    }
+  }
+  user_factors_ = std::move(user_factors);
+  item_factors_ = std::move(item_factors);
+  Matrix g;
+  Gram(item_factors_, &g);
+  item_gram_ = AddRidge(std::move(g), config_.regularization);
+  return Status::OK();
+}
+
+Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
+                                                std::span<const float> weights) const {
+  const int d = config_.factors;
+  if (item_gram_.rows != static_cast<size_t>(d)) {
+    return Status::InvalidArgument("als: fold_in needs a fitted model (call fit or set_factors)");
+  }
+  if (items.size() != weights.size()) {
+    return Status::InvalidArgument("als: fold_in got " + std::to_string(items.size()) +
+                                   " items but " + std::to_string(weights.size()) + " weights");
+  }
+  // Merge repeated items (sum of weights), as aggregation does for training.
+  std::vector<std::pair<int32_t, float>> hist(items.size());
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (items[k] < 0 || static_cast<size_t>(items[k]) >= item_factors_.rows) {
+      return Status::InvalidArgument("als: fold_in history entry " + std::to_string(k) +
+                                     ": item row " + std::to_string(items[k]) +
+                                     " out of range [0, " + std::to_string(item_factors_.rows) +
+                                     ")");
+    }
+    hist[k] = {items[k], weights[k]};
+  }
+  std::sort(hist.begin(), hist.end());
+  size_t n = 0;
+  for (size_t k = 0; k < hist.size(); ++k) {
+    if (n > 0 && hist[n - 1].first == hist[k].first) {
+      hist[n - 1].second += hist[k].second;
+    } else {
+      hist[n++] = hist[k];
+    }
+  }
+  hist.resize(n);
+
+  // A = G + Ys^T Ys where row k of Ys is sqrt(c1_k) y_k; b = sum c_k y_k.
+  std::vector<int32_t> idx(n);
+  std::vector<float> w(n);
+  for (size_t k = 0; k < n; ++k) {
+    std::tie(idx[k], w[k]) = hist[k];
+    if (!WeightOk(w[k], config_.alpha)) {
+      return BadWeight("fold_in: item row " + std::to_string(idx[k]), w[k]);
+    }
+  }
+  ExactWorkspace ws;
+  std::vector<float> x(static_cast<size_t>(d));
+  if (!SolveRowExact(Eigen::Map<const RowMatF>(item_gram_.data.data(), d, d), item_factors_,
+                     idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha, &ws, x.data())) {
+    return Status::InvalidArgument(
+        "als: fold_in: normal equations are not positive definite (regularization 0?)");
+  }
+  for (float v : x) {
+    if (!std::isfinite(v)) return Status::InvalidArgument("als: fold_in: non-finite result");
+  }
+  return x;
+}
+
+}  // namespace vitrine

@@ -1,0 +1,423 @@
+// ImplicitALS against independent dense oracles: every normal equation and
+// objective here is built from the full dense confidence and preference
+// matrices (C, P), never from the Y^T Y trick the implementation uses.
+#include "embed/als.h"
+
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/matrix.h"
+
+namespace vitrine {
+namespace {
+
+using MatD = Eigen::MatrixXd;
+using VecD = Eigen::VectorXd;
+
+// Random users x items CSR with weights in [1, 10]; every user has at least
+// one item unless `allow_empty`.
+CsrMatrix RandomCsr(int users, int items, double density, uint64_t seed, bool allow_empty = false) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> coin(0, 1);
+  std::uniform_real_distribution<float> weight(1, 10);
+  CsrMatrix m;
+  m.rows = users;
+  m.cols = items;
+  m.indptr.push_back(0);
+  for (int u = 0; u < users; ++u) {
+    const int forced = allow_empty ? -1 : static_cast<int>(rng() % items);
+    for (int i = 0; i < items; ++i) {
+      if (i == forced || coin(rng) < density) {
+        m.indices.push_back(i);
+        m.values.push_back(weight(rng));
+      }
+    }
+    m.indptr.push_back(m.nnz());
+  }
+  return m;
+}
+
+MatD ToDense(const Matrix& m) {
+  MatD out(m.rows, m.cols);
+  for (size_t r = 0; r < m.rows; ++r)
+    for (size_t c = 0; c < m.cols; ++c) out(r, c) = m.at(r, c);
+  return out;
+}
+
+Matrix ToMatrix(const MatD& m) {
+  Matrix out(m.rows(), m.cols());
+  for (Eigen::Index r = 0; r < m.rows(); ++r)
+    for (Eigen::Index c = 0; c < m.cols(); ++c) out.at(r, c) = static_cast<float>(m(r, c));
+  return out;
+}
+
+// Dense confidence C (1 + alpha w on nonzeros, 1 elsewhere) and preference P.
+void DenseCP(const CsrMatrix& m, double alpha, MatD* c, MatD* p) {
+  *c = MatD::Ones(m.rows, m.cols);
+  *p = MatD::Zero(m.rows, m.cols);
+  for (int64_t u = 0; u < m.rows; ++u) {
+    for (int64_t e = m.indptr[u]; e < m.indptr[u + 1]; ++e) {
+      (*c)(u, m.indices[e]) = 1.0 + alpha * m.values[e];
+      (*p)(u, m.indices[e]) = 1.0;
+    }
+  }
+}
+
+// Closed-form half-step: x_u = (Y^T C_u Y + reg I)^-1 Y^T C_u p_u for every
+// row u of C, P, solved in double with a dense LU.
+MatD DenseHalfStep(const MatD& c, const MatD& p, const MatD& y, double reg) {
+  const Eigen::Index d = y.cols();
+  MatD x(c.rows(), d);
+  for (Eigen::Index u = 0; u < c.rows(); ++u) {
+    const MatD a = y.transpose() * c.row(u).asDiagonal() * y + reg * MatD::Identity(d, d);
+    const VecD b = y.transpose() * c.row(u).cwiseProduct(p.row(u)).transpose();
+    x.row(u) = a.fullPivLu().solve(b).transpose();
+  }
+  return x;
+}
+
+// sum c (p - x.y)^2 + reg (|X|^2 + |Y|^2)
+double DenseObjective(const MatD& c, const MatD& p, const MatD& x, const MatD& y, double reg) {
+  const MatD diff = p - x * y.transpose();
+  return c.cwiseProduct(diff.cwiseProduct(diff)).sum() + reg * (x.squaredNorm() + y.squaredNorm());
+}
+
+double MaxRelError(const MatD& got, const MatD& want) {
+  return (got - want).cwiseAbs().maxCoeff() / std::max(1e-12, want.cwiseAbs().maxCoeff());
+}
+
+MatD RandomFactors(int rows, int d, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-0.5, 0.5);
+  MatD m(rows, d);
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < d; ++k) m(r, k) = u(rng);
+  return m;
+}
+
+double Cosine(std::span<const float> a, std::span<const float> b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    ab += double(a[k]) * b[k];
+    aa += double(a[k]) * a[k];
+    bb += double(b[k]) * b[k];
+  }
+  return ab / std::sqrt(aa * bb + 1e-300);
+}
+
+ImplicitALS::Config SmallConfig(int d, ImplicitALS::Solver solver) {
+  ImplicitALS::Config cfg;
+  cfg.factors = d;
+  cfg.regularization = 0.1f;
+  cfg.alpha = 2.0f;
+  cfg.solver = solver;
+  cfg.seed = 7;
+  return cfg;
+}
+
+// Runs one iteration from given factors and checks both half-steps against
+// the dense closed form: users from Y0, then items from the model's new X.
+void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
+  const int d = cfg.factors;
+  const CsrMatrix ui = RandomCsr(30, 40, 0.15, 11);
+  MatD c, p;
+  DenseCP(ui, cfg.alpha, &c, &p);
+  const MatD x0 = RandomFactors(30, d, 1);
+  const MatD y0 = RandomFactors(40, d, 2);
+
+  cfg.iterations = 1;
+  cfg.cg_steps = cg_steps;
+  cfg.warm_start = true;
+  ImplicitALS als(cfg);
+  ASSERT_TRUE(als.set_factors(ToMatrix(x0), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.fit(ui).ok());
+
+  const MatD x1 = ToDense(als.user_factors());
+  const MatD y1 = ToDense(als.item_factors());
+  EXPECT_LT(MaxRelError(x1, DenseHalfStep(c, p, y0, cfg.regularization)), tol);
+  EXPECT_LT(MaxRelError(y1, DenseHalfStep(c.transpose(), p.transpose(), x1, cfg.regularization)),
+            tol);
+}
+
+TEST(ImplicitALS, ConjugateGradientWithManyStepsEqualsDenseSolve) {
+  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kConjugateGradient), 40, 2e-3);
+}
+
+TEST(ImplicitALS, CholeskyHalfStepEqualsDenseClosedForm) {
+  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kCholesky), 3, 1e-4);
+  CheckOneIteration(SmallConfig(64, ImplicitALS::Solver::kCholesky), 3, 1e-3);
+}
+
+TEST(ImplicitALS, SpecialisedDimensionsEqualDenseSolve) {
+  // 32/64/128 run compile-time-sized kernels; 8 above runs the generic one.
+  for (int d : {32, 64}) {
+    SCOPED_TRACE(d);
+    CheckOneIteration(SmallConfig(d, ImplicitALS::Solver::kConjugateGradient), 200, 5e-3);
+  }
+}
+
+TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
+  // User 0 likes all 20000 items: longer than the CG kernel's per-thread
+  // gather buffer (2^21 floats = 16384 rows of 128), so its solve takes the
+  // in-place gather path; users 1 and 2 take the buffered one.
+  constexpr int kUsers = 3, kItems = 20000, kD = 128;
+  std::mt19937_64 rng(77);
+  CsrMatrix ui;
+  ui.rows = kUsers;
+  ui.cols = kItems;
+  ui.indptr.push_back(0);
+  for (int u = 0; u < kUsers; ++u) {
+    for (int i = 0; i < kItems; ++i) {
+      if (u > 0 && rng() % 20 != 0) continue;
+      ui.indices.push_back(i);
+      ui.values.push_back(1.0f + static_cast<float>(rng() % 4));
+    }
+    ui.indptr.push_back(ui.nnz());
+  }
+  ImplicitALS::Config cfg = SmallConfig(kD, ImplicitALS::Solver::kConjugateGradient);
+  cfg.iterations = 1;
+  cfg.cg_steps = 100;
+  cfg.warm_start = true;
+  ImplicitALS als(cfg);
+  const MatD y0 = RandomFactors(kItems, kD, 3);
+  ASSERT_TRUE(als.set_factors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.fit(ui).ok());
+  MatD c, p;
+  DenseCP(ui, cfg.alpha, &c, &p);
+  EXPECT_LT(MaxRelError(ToDense(als.user_factors()), DenseHalfStep(c, p, y0, cfg.regularization)),
+            1e-3);
+}
+
+TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
+  const CsrMatrix ui = RandomCsr(60, 50, 0.1, 3);
+  MatD c, p;
+  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kCholesky);
+  DenseCP(ui, cfg.alpha, &c, &p);
+  cfg.iterations = 10;
+  ImplicitALS exact(cfg);
+  ASSERT_TRUE(exact.fit(ui).ok());
+
+  // One more CG-3 iteration warm-started from the converged factors.
+  cfg.solver = ImplicitALS::Solver::kConjugateGradient;
+  cfg.iterations = 1;
+  cfg.warm_start = true;
+  ImplicitALS cg(cfg);
+  ASSERT_TRUE(cg.set_factors(exact.user_factors(), exact.item_factors()).ok());
+  ASSERT_TRUE(cg.fit(ui).ok());
+  const MatD want = DenseHalfStep(c, p, ToDense(exact.item_factors()), cfg.regularization);
+  EXPECT_LT(MaxRelError(ToDense(cg.user_factors()), want), 0.02);
+}
+
+void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack) {
+  const CsrMatrix ui = RandomCsr(50, 40, 0.1, 5);
+  ImplicitALS::Config cfg = SmallConfig(10, solver);
+  MatD c, p;
+  DenseCP(ui, cfg.alpha, &c, &p);
+  cfg.iterations = 12;
+  cfg.compute_loss = true;
+  std::vector<double> objective, reported;
+  cfg.on_iteration = [&](const ImplicitALS& m, const AlsIterationInfo& info) {
+    objective.push_back(DenseObjective(c, p, ToDense(m.user_factors()), ToDense(m.item_factors()),
+                                       cfg.regularization));
+    reported.push_back(info.loss);
+  };
+  ImplicitALS als(cfg);
+  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_EQ(objective.size(), 12u);
+  const double total_conf = c.sum();  // implicit's normalisation
+  for (size_t k = 0; k < objective.size(); ++k) {
+    EXPECT_NEAR(reported[k], objective[k] / total_conf, 1e-4 * objective[k] / total_conf) << k;
+    if (k > 0) {
+      EXPECT_LE(objective[k], objective[k - 1] * (1 + slack)) << "iteration " << k + 1;
+    }
+  }
+  EXPECT_LT(objective.back(), 0.9 * objective.front());
+}
+
+TEST(ImplicitALS, ObjectiveNeverRisesWithCholesky) {
+  CheckObjectiveNeverRises(ImplicitALS::Solver::kCholesky, 1e-6);
+}
+
+TEST(ImplicitALS, ObjectiveNeverRisesWithConjugateGradient) {
+  CheckObjectiveNeverRises(ImplicitALS::Solver::kConjugateGradient, 1e-5);
+}
+
+TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
+  const CsrMatrix ui = RandomCsr(80, 60, 0.08, 9);
+  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+    SCOPED_TRACE(static_cast<int>(solver));
+    ImplicitALS::Config cfg = SmallConfig(12, solver);
+    cfg.iterations = 30;
+    ImplicitALS als(cfg);
+    ASSERT_TRUE(als.fit(ui).ok());
+    MatD c, p;
+    DenseCP(ui, cfg.alpha, &c, &p);
+    const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()), cfg.regularization);
+    const double min_cos = solver == ImplicitALS::Solver::kCholesky ? 0.99 : 0.98;
+    for (int64_t u = 0; u < ui.rows; ++u) {
+      const int64_t lo = ui.indptr[u], n = ui.row_size(u);
+      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      ASSERT_TRUE(x.ok()) << x.status().ToString();
+      for (int k = 0; k < cfg.factors; ++k) EXPECT_NEAR((*x)[k], want(u, k), 1e-4) << u;
+      EXPECT_GT(Cosine(*x, als.user_factors().row_span(u)), min_cos) << "user " << u;
+    }
+  }
+}
+
+TEST(ImplicitALS, FoldInMergesRepeatedItemsAndHandlesEmptyHistory) {
+  const CsrMatrix ui = RandomCsr(20, 15, 0.2, 4);
+  ImplicitALS als(SmallConfig(6, ImplicitALS::Solver::kCholesky));
+  ASSERT_TRUE(als.fit(ui).ok());
+  const std::vector<int32_t> split = {3, 7, 3}, merged = {7, 3};
+  const std::vector<float> split_w = {1, 2, 4}, merged_w = {2, 5};
+  auto a = als.fold_in(split, split_w);
+  auto b = als.fold_in(merged, merged_w);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (int k = 0; k < 6; ++k) EXPECT_FLOAT_EQ((*a)[k], (*b)[k]);
+  auto empty = als.fold_in({}, {});
+  ASSERT_TRUE(empty.ok());
+  for (float v : *empty) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
+  CsrMatrix ui = RandomCsr(10, 8, 0.3, 2);
+  ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+  cfg.iterations = 2;
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -1.0f}) {
+    CsrMatrix m = ui;
+    const int64_t e = m.indptr[3];  // first nonzero of user 3
+    m.values[e] = bad;
+    ImplicitALS als(cfg);
+    const Status st = als.fit(m);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("user row 3, item column " + std::to_string(m.indices[e])),
+              std::string::npos)
+        << st.message();
+  }
+  {  // column out of range
+    CsrMatrix m = ui;
+    m.indices[0] = 8;
+    EXPECT_FALSE(ImplicitALS(cfg).fit(m).ok());
+  }
+  {  // weights finite but so large the solve overflows: names the row.
+    CsrMatrix m = ui;
+    for (int64_t e = m.indptr[5]; e < m.indptr[6]; ++e) m.values[e] = 1e37f;
+    ImplicitALS als(cfg);
+    const Status st = als.fit(m);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("user row 5 "), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("non-finite"), std::string::npos) << st.message();
+  }
+  {  // bad config
+    ImplicitALS::Config bad = cfg;
+    bad.factors = 0;
+    EXPECT_FALSE(ImplicitALS(bad).fit(ui).ok());
+  }
+  ImplicitALS als(cfg);
+  const std::vector<int32_t> items = {1, 2};
+  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, 1}).ok());  // not fitted
+  ASSERT_TRUE(als.fit(ui).ok());
+  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1}).ok());
+  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, std::nanf("")}).ok());
+  EXPECT_FALSE(als.fold_in(std::vector<int32_t>{1, 8}, std::vector<float>{1, 1}).ok());
+  Matrix nan_items = als.item_factors();
+  nan_items.at(6, 1) = std::nanf("");
+  const Status st = als.set_factors(als.user_factors(), nan_items);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("item row 6"), std::string::npos) << st.message();
+  EXPECT_FALSE(als.set_factors(Matrix(10, 3), Matrix(8, 3)).ok());
+}
+
+TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
+  CsrMatrix ui = RandomCsr(30, 20, 0.05, 8, /*allow_empty=*/true);
+  ImplicitALS als(SmallConfig(5, ImplicitALS::Solver::kConjugateGradient));
+  ASSERT_TRUE(als.fit(ui).ok());
+  int empty = 0;
+  for (int64_t u = 0; u < ui.rows; ++u) {
+    if (ui.row_size(u) > 0) continue;
+    ++empty;
+    for (float v : als.user_factors().row_span(u)) EXPECT_EQ(v, 0.0f);
+  }
+  EXPECT_GT(empty, 0);
+}
+
+TEST(ImplicitALS, DeterministicForFixedSeedRegardlessOfThreads) {
+  const CsrMatrix ui = RandomCsr(300, 200, 0.05, 6);
+  ImplicitALS::Config cfg = SmallConfig(32, ImplicitALS::Solver::kConjugateGradient);
+  cfg.iterations = 4;
+  cfg.num_threads = 2;
+  ImplicitALS a(cfg), b(cfg);
+  cfg.num_threads = 1;
+  ImplicitALS one(cfg);
+  cfg.seed = 8;
+  ImplicitALS other(cfg);
+  ASSERT_TRUE(a.fit(ui).ok());
+  ASSERT_TRUE(b.fit(ui).ok());
+  ASSERT_TRUE(one.fit(ui).ok());
+  ASSERT_TRUE(other.fit(ui).ok());
+  EXPECT_EQ(a.user_factors().data, b.user_factors().data);
+  EXPECT_EQ(a.item_factors().data, b.item_factors().data);
+  EXPECT_EQ(a.user_factors().data, one.user_factors().data);
+  EXPECT_EQ(a.item_factors().data, one.item_factors().data);
+  EXPECT_NE(a.item_factors().data, other.item_factors().data);
+}
+
+TEST(ImplicitALS, PlantedClustersAreRecovered) {
+  // 4 clusters of 25 items; each user draws 12 items, 90% from its cluster.
+  constexpr int kClusters = 4, kPerCluster = 25, kItems = kClusters * kPerCluster, kUsers = 400;
+  std::mt19937_64 rng(123);
+  CsrMatrix ui;
+  ui.rows = kUsers;
+  ui.cols = kItems;
+  ui.indptr.push_back(0);
+  for (int u = 0; u < kUsers; ++u) {
+    std::vector<int32_t> row;
+    for (int k = 0; k < 12; ++k) {
+      const int cluster = rng() % 10 == 0 ? static_cast<int>(rng() % kClusters) : u % kClusters;
+      row.push_back(static_cast<int32_t>(cluster * kPerCluster + rng() % kPerCluster));
+    }
+    std::sort(row.begin(), row.end());
+    row.erase(std::unique(row.begin(), row.end()), row.end());
+    for (int32_t i : row) {
+      ui.indices.push_back(i);
+      ui.values.push_back(1.0f + static_cast<float>(rng() % 3));
+    }
+    ui.indptr.push_back(ui.nnz());
+  }
+  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kConjugateGradient);
+  cfg.iterations = 15;
+  ImplicitALS als(cfg);
+  ASSERT_TRUE(als.fit(ui).ok());
+  const Matrix& y = als.item_factors();
+  double same = 0, diff = 0;
+  int n_same = 0, n_diff = 0, nn_same_cluster = 0;
+  for (int i = 0; i < kItems; ++i) {
+    int best = -1;
+    double best_cos = -2;
+    for (int j = 0; j < kItems; ++j) {
+      if (i == j) continue;
+      const double cos = Cosine(y.row_span(i), y.row_span(j));
+      if (i / kPerCluster == j / kPerCluster) {
+        same += cos;
+        ++n_same;
+      } else {
+        diff += cos;
+        ++n_diff;
+      }
+      if (cos > best_cos) best_cos = cos, best = j;
+    }
+    nn_same_cluster += best / kPerCluster == i / kPerCluster;
+  }
+  EXPECT_GT(same / n_same, diff / n_diff + 0.3);
+  EXPECT_GE(nn_same_cluster, kItems * 95 / 100);
+}
+
+}  // namespace
+}  // namespace vitrine
