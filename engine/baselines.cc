@@ -1,0 +1,243 @@
+#include "engine/baselines.h"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace vitrine {
+namespace {
+
+// Sorted, unique, in-range copy of a history: the seen set and the summation
+// order (so a shuffled history scores identically).
+std::vector<int32_t> CleanHistory(std::span<const int32_t> history, int64_t items) {
+  std::vector<int32_t> h;
+  h.reserve(history.size());
+  for (int32_t i : history) {
+    if (i >= 0 && i < items) h.push_back(i);
+  }
+  std::sort(h.begin(), h.end());
+  h.erase(std::unique(h.begin(), h.end()), h.end());
+  return h;
+}
+
+bool Contains(const std::vector<int32_t>& sorted, int32_t x) {
+  return std::binary_search(sorted.begin(), sorted.end(), x);
+}
+
+// Higher score first, then lower item index.
+bool Better(const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+  return a.first != b.first ? a.first > b.first : a.second < b.second;
+}
+
+// The k best candidates, best first; O(n) selection then O(k log k).
+std::vector<int32_t> TopK(std::vector<std::pair<float, int32_t>>* cands, int k) {
+  const size_t m = std::min(cands->size(), static_cast<size_t>(std::max(k, 0)));
+  std::nth_element(cands->begin(), cands->begin() + m, cands->end(), Better);
+  std::sort(cands->begin(), cands->begin() + m, Better);
+  std::vector<int32_t> out(m);
+  for (size_t i = 0; i < m; ++i) out[i] = (*cands)[i].second;
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- TopPop
+
+Status TopPop::Fit(const CsrMatrix& train) {
+  popularity_.assign(static_cast<size_t>(train.cols), 0);
+  for (int32_t j : train.indices) ++popularity_[static_cast<size_t>(j)];
+  order_.resize(popularity_.size());
+  for (size_t j = 0; j < order_.size(); ++j) order_[j] = static_cast<int32_t>(j);
+  std::stable_sort(order_.begin(), order_.end(), [this](int32_t a, int32_t b) {
+    return popularity_[static_cast<size_t>(a)] > popularity_[static_cast<size_t>(b)];
+  });
+  return Status::OK();
+}
+
+std::vector<int32_t> TopPop::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
+                                       int k) const {
+  const std::vector<int32_t> seen =
+      filter_seen_ ? CleanHistory(train_history, static_cast<int64_t>(order_.size()))
+                   : std::vector<int32_t>();
+  std::vector<int32_t> out;
+  for (int32_t j : order_) {
+    if (static_cast<int>(out.size()) >= k) break;
+    if (!Contains(seen, j)) out.push_back(j);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- ItemKnn
+
+Status ItemKnn::Fit(const CsrMatrix& train) {
+  if (opts_.neighbors <= 0) {
+    return Status::InvalidArgument("itemknn: neighbors must be > 0, got " +
+                                   std::to_string(opts_.neighbors));
+  }
+  if (!(opts_.shrink >= 0)) {
+    return Status::InvalidArgument("itemknn: shrink must be >= 0, got " +
+                                   std::to_string(opts_.shrink));
+  }
+  const int64_t items = train.cols;
+  const CsrMatrix by_item = train.Transposed();  // items x users
+  std::vector<std::vector<std::pair<int32_t, float>>> rows(static_cast<size_t>(items));
+
+#pragma omp parallel
+  {
+    // Co-occurrence counts of item i with every j, via the users of i; a dense
+    // accumulator plus the list of touched entries keeps each row O(work).
+    std::vector<int32_t> co(static_cast<size_t>(items), 0);
+    std::vector<int32_t> touched;
+    std::vector<std::pair<double, int32_t>> cand;
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < items; ++i) {
+      touched.clear();
+      for (int64_t p = by_item.indptr[i]; p < by_item.indptr[i + 1]; ++p) {
+        const int32_t u = by_item.indices[p];
+        for (int64_t q = train.indptr[u]; q < train.indptr[u + 1]; ++q) {
+          const int32_t j = train.indices[q];
+          if (co[j]++ == 0) touched.push_back(j);
+        }
+      }
+      cand.clear();
+      const auto ni = static_cast<double>(by_item.row_size(i));
+      for (int32_t j : touched) {
+        if (j != i) {
+          const auto nj = static_cast<double>(by_item.row_size(j));
+          cand.emplace_back(co[j] / (std::sqrt(ni * nj) + opts_.shrink), j);
+        }
+        co[j] = 0;
+      }
+      const size_t keep = std::min(cand.size(), static_cast<size_t>(opts_.neighbors));
+      auto better = [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      };
+      std::nth_element(cand.begin(), cand.begin() + keep, cand.end(), better);
+      auto& row = rows[static_cast<size_t>(i)];
+      for (size_t t = 0; t < keep; ++t) {
+        row.emplace_back(cand[t].second, static_cast<float>(cand[t].first));
+      }
+      std::sort(row.begin(), row.end());
+    }
+  }
+
+  sim_ = CsrMatrix();
+  sim_.rows = sim_.cols = items;
+  sim_.indptr.assign(static_cast<size_t>(items) + 1, 0);
+  for (int64_t i = 0; i < items; ++i) {
+    for (const auto& [j, s] : rows[static_cast<size_t>(i)]) {
+      sim_.indices.push_back(j);
+      sim_.values.push_back(s);
+    }
+    sim_.indptr[static_cast<size_t>(i) + 1] = sim_.nnz();
+  }
+  return Status::OK();
+}
+
+std::vector<int32_t> ItemKnn::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
+                                        int k) const {
+  if (sim_.indptr.empty()) return {};
+  const std::vector<int32_t> hist = CleanHistory(train_history, sim_.rows);
+  // Gather (item, similarity) from every history row, then sum per item. The
+  // stable sort keeps history order within an item, so sums are reproducible.
+  std::vector<std::pair<int32_t, float>> contrib;
+  for (int32_t h : hist) {
+    for (int64_t p = sim_.indptr[h]; p < sim_.indptr[h + 1]; ++p) {
+      contrib.emplace_back(sim_.indices[p], sim_.values[p]);
+    }
+  }
+  std::stable_sort(contrib.begin(), contrib.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<float, int32_t>> cands;
+  for (size_t p = 0; p < contrib.size();) {
+    const int32_t j = contrib[p].first;
+    float s = 0;
+    for (; p < contrib.size() && contrib[p].first == j; ++p) s += contrib[p].second;
+    if (s > 0 && !(opts_.filter_already_seen && Contains(hist, j))) cands.emplace_back(s, j);
+  }
+  return TopK(&cands, k);
+}
+
+// ---------------------------------------------------------------- Ease
+
+Status Ease::Fit(const CsrMatrix& train) {
+  if (!(opts_.lambda > 0)) {
+    return Status::InvalidArgument("ease: lambda must be > 0, got " + std::to_string(opts_.lambda));
+  }
+  const int64_t n = train.cols;
+  if (n > opts_.max_items) {
+    const double gib = 2.0 * static_cast<double>(n) * static_cast<double>(n) * 4.0 / (1 << 30);
+    return Status::Unsupported("ease: " + std::to_string(n) + " items is more than max_items=" +
+                               std::to_string(opts_.max_items) + " (the dense model would need " +
+                               std::to_string(static_cast<int64_t>(std::ceil(gib))) +
+                               " GiB); use itemknn for large catalogs");
+  }
+  const CsrMatrix by_item = train.Transposed();
+
+  // G = X^T X + lambda I, column i written only by the thread owning item i.
+  Eigen::MatrixXf g = Eigen::MatrixXf::Zero(n, n);
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t i = 0; i < n; ++i) {
+    float* col = g.data() + i * n;
+    for (int64_t p = by_item.indptr[i]; p < by_item.indptr[i + 1]; ++p) {
+      const int32_t u = by_item.indices[p];
+      for (int64_t q = train.indptr[u]; q < train.indptr[u + 1]; ++q) col[train.indices[q]] += 1;
+    }
+  }
+  g.diagonal().array() += static_cast<float>(opts_.lambda);
+
+  // Factor in place and solve for P = G^-1 directly in the model's buffer:
+  // peak memory is two n x n float matrices.
+  Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt(g);
+  if (llt.info() != Eigen::Success) {
+    return Status::Internal("ease: X^T X + lambda I is not positive definite (lambda=" +
+                            std::to_string(opts_.lambda) + ")");
+  }
+  b_ = Matrix(static_cast<size_t>(n), static_cast<size_t>(n));
+  Eigen::Map<Eigen::MatrixXf> p(b_.data.data(), n, n);  // column-major view
+  p.setIdentity();
+  llt.solveInPlace(p);
+  g.resize(0, 0);
+
+  // B[i][j] = -P[i][j] / P[j][j], B[j][j] = 0, stored row-major in the same
+  // buffer that holds P column-major: entries (i,j) and (j,i) swap places, so
+  // each pair is rewritten together by one thread.
+  std::vector<float> diag(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) diag[j] = p(j, j);
+  float* d = b_.data.data();
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t i = 0; i < n; ++i) {
+    d[i * n + i] = 0.0f;
+    for (int64_t j = i + 1; j < n; ++j) {
+      const float pij = d[j * n + i];  // column-major P(i, j)
+      const float pji = d[i * n + j];  // column-major P(j, i)
+      d[i * n + j] = -pij / diag[j];   // row-major B(i, j)
+      d[j * n + i] = -pji / diag[i];   // row-major B(j, i)
+    }
+  }
+  return Status::OK();
+}
+
+std::vector<int32_t> Ease::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
+                                     int k) const {
+  const auto n = static_cast<int64_t>(b_.rows);
+  if (n == 0) return {};
+  const std::vector<int32_t> hist = CleanHistory(train_history, n);
+  std::vector<float> scores(static_cast<size_t>(n), 0.0f);
+  for (int32_t h : hist) {
+    const float* row = b_.row(static_cast<size_t>(h));
+    for (int64_t j = 0; j < n; ++j) scores[j] += row[j];
+  }
+  std::vector<std::pair<float, int32_t>> cands;
+  cands.reserve(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    const auto item = static_cast<int32_t>(j);
+    if (opts_.filter_already_seen && Contains(hist, item)) continue;
+    cands.emplace_back(scores[j], item);
+  }
+  return TopK(&cands, k);
+}
+
+}  // namespace vitrine
