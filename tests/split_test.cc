@@ -1,13 +1,19 @@
 #include "engine/split.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 namespace vitrine {
 namespace {
@@ -126,6 +132,48 @@ TEST(SplitTest, RandomLogIsTemporalPerUserAndDeterministic) {
   for (int64_t i : r->test) a.insert(ev[i].raw_line);
   for (int64_t i : s->test) b.insert(shuffled[i].raw_line);
   EXPECT_EQ(a, b);
+}
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// End to end through the binary: rows copied verbatim (quotes and all) under
+// the header, and errors name file and line.
+TEST(SplitCliTest, WritesTrainAndTestFiles) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vitrine_split_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream out(dir / "in.csv");
+    out << "user_id,item_id,timestamp\r\n"
+           "a,i1,5\r\na,\"i,2\",1\r\nb,i3,9\r\na,i4,3\r\na,i5,3\r\nc,i1,4\r\nc,i2,4\r\n";
+  }
+  const std::string bin = VITRINE_BINARY;
+  const std::string base = bin + " split --interactions " + (dir / "in.csv").string() +
+                           " --train " + (dir / "train.csv").string() + " --test " +
+                           (dir / "test.csv").string();
+  ASSERT_EQ(std::system((base + " --test-fraction 0.5 2>/dev/null").c_str()), 0);
+  EXPECT_EQ(Slurp(dir / "train.csv"),
+            "user_id,item_id,timestamp\na,\"i,2\",1\nb,i3,9\na,i4,3\nc,i1,4\n");
+  EXPECT_EQ(Slurp(dir / "test.csv"), "user_id,item_id,timestamp\na,i1,5\na,i5,3\nc,i2,4\n");
+
+  {
+    std::ofstream out(dir / "bad.csv");
+    out << "user_id,item_id,timestamp\na,i1,5\na,i2,soon\n";
+  }
+  const std::string bad = bin + " split --interactions " + (dir / "bad.csv").string() +
+                          " --train " + (dir / "t1.csv").string() + " --test " +
+                          (dir / "t2.csv").string() + " 2>" + (dir / "err.txt").string();
+  const int rc = std::system(bad.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << rc;
+  EXPECT_NE(Slurp(dir / "err.txt").find("bad.csv:3: column 'timestamp'"), std::string::npos)
+      << Slurp(dir / "err.txt");
+  EXPECT_FALSE(std::filesystem::exists(dir / "t1.csv"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
