@@ -214,43 +214,49 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   std::vector<ListMetrics> metrics(static_cast<size_t>(n));
   std::vector<double> div(want_div ? n : 0), share(want_brand ? n : 0), hhi(want_brand ? n : 0),
       cold(want_cold ? n : 0), ok(want_rules ? n : 0);
-  std::vector<int32_t> lists(static_cast<size_t>(n) * static_cast<size_t>(k), -1);
-  std::vector<int32_t> list_len(static_cast<size_t>(n), 0);
+  // Recommended-item marks for coverage: one array per thread, OR-merged
+  // (order-free, so deterministic) instead of keeping every list.
+  std::vector<uint8_t> recommended(static_cast<size_t>(items), 0);
   std::vector<int32_t> bad_item(static_cast<size_t>(n), 0);
   std::vector<uint8_t> bad(static_cast<size_t>(n), 0);
 
   const int threads = opts.num_threads > 0 ? opts.num_threads : omp_get_max_threads();
   const auto start = std::chrono::steady_clock::now();
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-  for (int64_t p = 0; p < n; ++p) {
-    const int32_t u = users[static_cast<size_t>(p)];
-    std::vector<int32_t> rec = model.Recommend(u, RowOf(train, u), k);
-    if (rec.size() > static_cast<size_t>(k)) rec.resize(static_cast<size_t>(k));
-    for (int32_t item : rec) {
-      if (item < 0 || item >= items) {
-        bad[p] = 1;
-        bad_item[p] = item;
-        break;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<uint8_t> marks(static_cast<size_t>(items), 0);
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t p = 0; p < n; ++p) {
+      const int32_t u = users[static_cast<size_t>(p)];
+      std::vector<int32_t> rec = model.Recommend(u, RowOf(train, u), k);
+      if (rec.size() > static_cast<size_t>(k)) rec.resize(static_cast<size_t>(k));
+      for (int32_t item : rec) {
+        if (item < 0 || item >= items) {
+          bad[p] = 1;
+          bad_item[p] = item;
+          break;
+        }
       }
-    }
-    if (bad[p]) continue;
-    std::copy(rec.begin(), rec.end(), lists.begin() + p * k);
-    list_len[p] = static_cast<int32_t>(rec.size());
-    const std::span<const int32_t> t = RowOf(test, u);
-    metrics[p] = ScoreList(rec, t, k);
-    if (want_div) div[p] = IntraListDiversity(rec, *opts.item_vectors);
-    if (want_brand) {
-      share[p] = BrandMaxShare(rec, opts.item_brands);
-      hhi[p] = BrandHhi(rec, opts.item_brands);
-    }
-    if (want_cold) {
-      std::vector<int32_t> tc;
-      for (int32_t item : t) {
-        if (opts.cold_items[static_cast<size_t>(item)]) tc.push_back(item);
+      if (bad[p]) continue;
+      for (int32_t item : rec) marks[static_cast<size_t>(item)] = 1;
+      const std::span<const int32_t> t = RowOf(test, u);
+      metrics[p] = ScoreList(rec, t, k);
+      if (want_div) div[p] = IntraListDiversity(rec, *opts.item_vectors);
+      if (want_brand) {
+        share[p] = BrandMaxShare(rec, opts.item_brands);
+        hhi[p] = BrandHhi(rec, opts.item_brands);
       }
-      cold[p] = tc.empty() ? kNaN : ScoreList(rec, tc, k).recall;
+      if (want_cold) {
+        std::vector<int32_t> tc;
+        for (int32_t item : t) {
+          if (opts.cold_items[static_cast<size_t>(item)]) tc.push_back(item);
+        }
+        cold[p] = tc.empty() ? kNaN : ScoreList(rec, tc, k).recall;
+      }
+      if (want_rules) ok[p] = opts.complies(u, rec) ? 1.0 : 0.0;
     }
-    if (want_rules) ok[p] = opts.complies(u, rec) ? 1.0 : 0.0;
+#pragma omp critical(vitrine_evaluate_coverage)
+    for (size_t j = 0; j < marks.size(); ++j) recommended[j] |= marks[j];
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -284,15 +290,8 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
     r.ndcg /= dn;
     r.map /= dn;
   }
-  std::vector<uint8_t> seen(static_cast<size_t>(items), 0);
   int64_t distinct = 0;
-  for (int64_t p = 0; p < n; ++p) {
-    for (int32_t j = 0; j < list_len[p]; ++j) {
-      uint8_t& s = seen[static_cast<size_t>(lists[static_cast<size_t>(p * k + j)])];
-      distinct += s == 0;
-      s = 1;
-    }
-  }
+  for (uint8_t m : recommended) distinct += m;
   r.coverage = items > 0 ? static_cast<double>(distinct) / static_cast<double>(items) : 0.0;
   if (want_div) r.diversity = MeanSkippingNaN(div);
   if (want_brand) {
