@@ -140,21 +140,24 @@ std::vector<int32_t> ItemKnn::Recommend(int32_t /*user*/, std::span<const int32_
                                         int k) const {
   if (sim_.indptr.empty()) return {};
   const std::vector<int32_t> hist = CleanHistory(train_history, sim_.rows);
-  // Gather (item, similarity) from every history row, then sum per item. The
-  // stable sort keeps history order within an item, so sums are reproducible.
-  std::vector<std::pair<int32_t, float>> contrib;
+  // Dense per-thread accumulator plus the list of touched items: O(work) per
+  // call, no per-call allocation of the catalog size. Each item's sum is
+  // accumulated in (sorted) history order, so results are reproducible.
+  thread_local std::vector<float> acc;
+  thread_local std::vector<int32_t> touched;
+  if (acc.size() < static_cast<size_t>(sim_.rows)) acc.assign(static_cast<size_t>(sim_.rows), 0);
+  touched.clear();
   for (int32_t h : hist) {
     for (int64_t p = sim_.indptr[h]; p < sim_.indptr[h + 1]; ++p) {
-      contrib.emplace_back(sim_.indices[p], sim_.values[p]);
+      const int32_t j = sim_.indices[p];
+      if (acc[j] == 0) touched.push_back(j);  // stored similarities are > 0
+      acc[j] += sim_.values[p];
     }
   }
-  std::stable_sort(contrib.begin(), contrib.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::pair<float, int32_t>> cands;
-  for (size_t p = 0; p < contrib.size();) {
-    const int32_t j = contrib[p].first;
-    float s = 0;
-    for (; p < contrib.size() && contrib[p].first == j; ++p) s += contrib[p].second;
+  for (int32_t j : touched) {
+    const float s = acc[j];
+    acc[j] = 0;
     if (s > 0 && !(opts_.filter_already_seen && Contains(hist, j))) cands.emplace_back(s, j);
   }
   return TopK(&cands, k);
