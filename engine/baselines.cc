@@ -1,10 +1,15 @@
 #include "engine/baselines.h"
 
-#include <Eigen/Cholesky>
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <utility>
+
+// LAPACK from OpenBLAS (linked through vitrine_embed's BLAS_LIBRARIES). The
+// trailing size_t is gfortran's hidden length of the character argument.
+extern "C" {
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+}
 
 namespace vitrine {
 namespace {
@@ -171,55 +176,60 @@ Status Ease::Fit(const CsrMatrix& train) {
   }
   const int64_t n = train.cols;
   if (n > opts_.max_items) {
-    const double gib = 2.0 * static_cast<double>(n) * static_cast<double>(n) * 4.0 / (1 << 30);
+    const double gib = static_cast<double>(n) * static_cast<double>(n) * 4.0 / (1 << 30);
     return Status::Unsupported("ease: " + std::to_string(n) + " items is more than max_items=" +
                                std::to_string(opts_.max_items) + " (the dense model would need " +
                                std::to_string(static_cast<int64_t>(std::ceil(gib))) +
                                " GiB); use itemknn for large catalogs");
   }
+  b_ = Matrix();
+  if (n == 0) return Status::OK();
   const CsrMatrix by_item = train.Transposed();
 
-  // G = X^T X + lambda I, column i written only by the thread owning item i.
-  Eigen::MatrixXf g = Eigen::MatrixXf::Zero(n, n);
+  // Everything happens in one n x n buffer, the model's own: G, then its
+  // Cholesky factor, then P = G^-1 (lower triangle), then B.
+  Matrix m(static_cast<size_t>(n), static_cast<size_t>(n));
+  float* d = m.data.data();
+  // G = X^T X + lambda I. G is symmetric, so row i = column i; each thread
+  // writes only the rows of its items.
 #pragma omp parallel for schedule(dynamic, 64)
   for (int64_t i = 0; i < n; ++i) {
-    float* col = g.data() + i * n;
+    float* row = d + i * n;
     for (int64_t p = by_item.indptr[i]; p < by_item.indptr[i + 1]; ++p) {
       const int32_t u = by_item.indices[p];
-      for (int64_t q = train.indptr[u]; q < train.indptr[u + 1]; ++q) col[train.indices[q]] += 1;
+      for (int64_t q = train.indptr[u]; q < train.indptr[u + 1]; ++q) row[train.indices[q]] += 1;
     }
+    row[i] += static_cast<float>(opts_.lambda);
   }
-  g.diagonal().array() += static_cast<float>(opts_.lambda);
 
-  // Factor in place and solve for P = G^-1 directly in the model's buffer:
-  // peak memory is two n x n float matrices.
-  Eigen::LLT<Eigen::Ref<Eigen::MatrixXf>> llt(g);
-  if (llt.info() != Eigen::Success) {
-    return Status::Internal("ease: X^T X + lambda I is not positive definite (lambda=" +
-                            std::to_string(opts_.lambda) + ")");
+  // LAPACK (OpenBLAS) potrf + potri: about 5x faster than Eigen's LLT plus a
+  // solve against the identity, and in place. Column-major lower triangle =
+  // row-major upper triangle: afterwards d[r * n + c] = P(r, c) for c >= r.
+  const int ni = static_cast<int>(n);
+  int info = 0;
+  const char uplo = 'L';
+  spotrf_(&uplo, &ni, d, &ni, &info, 1);
+  if (info == 0) spotri_(&uplo, &ni, d, &ni, &info, 1);
+  if (info != 0) {
+    return Status::Internal(
+        "ease: X^T X + lambda I is not positive definite (lambda=" + std::to_string(opts_.lambda) +
+        ", LAPACK info " + std::to_string(info) + ")");
   }
-  b_ = Matrix(static_cast<size_t>(n), static_cast<size_t>(n));
-  Eigen::Map<Eigen::MatrixXf> p(b_.data.data(), n, n);  // column-major view
-  p.setIdentity();
-  llt.solveInPlace(p);
-  g.resize(0, 0);
 
-  // B[i][j] = -P[i][j] / P[j][j], B[j][j] = 0, stored row-major in the same
-  // buffer that holds P column-major: entries (i,j) and (j,i) swap places, so
-  // each pair is rewritten together by one thread.
+  // B[r][c] = -P[r][c] / P[c][c], B[c][c] = 0, row-major. Entries (r,c) and
+  // (c,r) are rewritten together from P(r, c) by the thread owning row r.
   std::vector<float> diag(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) diag[j] = p(j, j);
-  float* d = b_.data.data();
+  for (int64_t j = 0; j < n; ++j) diag[j] = d[j * n + j];
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t i = 0; i < n; ++i) {
-    d[i * n + i] = 0.0f;
-    for (int64_t j = i + 1; j < n; ++j) {
-      const float pij = d[j * n + i];  // column-major P(i, j)
-      const float pji = d[i * n + j];  // column-major P(j, i)
-      d[i * n + j] = -pij / diag[j];   // row-major B(i, j)
-      d[j * n + i] = -pji / diag[i];   // row-major B(j, i)
+  for (int64_t r = 0; r < n; ++r) {
+    d[r * n + r] = 0.0f;
+    for (int64_t c = r + 1; c < n; ++c) {
+      const float prc = d[r * n + c];
+      d[r * n + c] = -prc / diag[c];
+      d[c * n + r] = -prc / diag[r];
     }
   }
+  b_ = std::move(m);
   return Status::OK();
 }
 
@@ -233,14 +243,32 @@ std::vector<int32_t> Ease::Recommend(int32_t /*user*/, std::span<const int32_t> 
     const float* row = b_.row(static_cast<size_t>(h));
     for (int64_t j = 0; j < n; ++j) scores[j] += row[j];
   }
-  std::vector<std::pair<float, int32_t>> cands;
-  cands.reserve(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) {
+  // Seen items are skipped by walking the sorted history alongside j; a
+  // bounded heap (worst on top) keeps the k best in O(n log k).
+  const size_t want = static_cast<size_t>(std::max(k, 0));
+  std::vector<std::pair<float, int32_t>> heap;
+  heap.reserve(want + 1);
+  size_t next_seen = 0;
+  for (int64_t j = 0; j < n && want > 0; ++j) {
     const auto item = static_cast<int32_t>(j);
-    if (opts_.filter_already_seen && Contains(hist, item)) continue;
-    cands.emplace_back(scores[j], item);
+    if (opts_.filter_already_seen && next_seen < hist.size() && hist[next_seen] == item) {
+      ++next_seen;
+      continue;
+    }
+    const std::pair<float, int32_t> c(scores[j], item);
+    if (heap.size() < want) {
+      heap.push_back(c);
+      std::push_heap(heap.begin(), heap.end(), Better);
+    } else if (Better(c, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), Better);
+      heap.back() = c;
+      std::push_heap(heap.begin(), heap.end(), Better);
+    }
   }
-  return TopK(&cands, k);
+  std::sort(heap.begin(), heap.end(), Better);
+  std::vector<int32_t> out(heap.size());
+  for (size_t i = 0; i < heap.size(); ++i) out[i] = heap[i].second;
+  return out;
 }
 
 }  // namespace vitrine
