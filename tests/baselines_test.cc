@@ -76,7 +76,9 @@ void ExpectTopKOfOracle(const std::vector<int32_t>& got, std::span<const int32_t
   std::set<int32_t> unique(got.begin(), got.end());
   EXPECT_EQ(unique.size(), got.size());
   for (size_t r = 0; r < got.size(); ++r) {
-    if (filter_seen) EXPECT_FALSE(seen.count(got[r])) << got[r];
+    if (filter_seen) {
+      EXPECT_FALSE(seen.count(got[r])) << got[r];
+    }
     EXPECT_NEAR(score(got[r]), best[r], tol) << "rank " << r;
   }
 }
