@@ -88,7 +88,7 @@ int Run(int argc, char** argv) {
       ("bins", "orientation bins", cxxopts::value<int>()->default_value(std::to_string(def.orientation_bins)))
       ("unsigned", "unsigned orientations (0..pi)")
       ("hog-power", "histogram power", cxxopts::value<float>()->default_value(std::to_string(def.hog_power)))
-      ("cell-norm", "normalise per cell instead of per 2x2 block")
+      ("hog-norm", "local HOG normalisation: block, cell or none", cxxopts::value<std::string>()->default_value("block"))
       ("pixel-grid", "downsampled pixel block side (0 = none)", cxxopts::value<int>()->default_value(std::to_string(def.pixel_grid)))
       ("pixel-weight", "pixel block weight", cxxopts::value<float>()->default_value(std::to_string(def.pixel_weight)))
       ("intensity-bins", "intensity histogram bins (0 = none)", cxxopts::value<int>()->default_value(std::to_string(def.intensity_bins)))
@@ -110,7 +110,16 @@ int Run(int argc, char** argv) {
   vo.orientation_bins = r["bins"].as<int>();
   vo.signed_orientation = !r.count("unsigned");
   vo.hog_power = r["hog-power"].as<float>();
-  vo.block_normalize = !r.count("cell-norm");
+  const std::string norm = r["hog-norm"].as<std::string>();
+  if (norm == "block") {
+    vo.hog_norm = VisualEncoderOptions::HogNorm::kBlock;
+  } else if (norm == "cell") {
+    vo.hog_norm = VisualEncoderOptions::HogNorm::kCell;
+  } else if (norm == "none") {
+    vo.hog_norm = VisualEncoderOptions::HogNorm::kNone;
+  } else {
+    return UsageError(kCmd, "--hog-norm must be block, cell or none, not '" + norm + "'");
+  }
   vo.pixel_grid = r["pixel-grid"].as<int>();
   vo.pixel_weight = r["pixel-weight"].as<float>();
   vo.intensity_bins = r["intensity-bins"].as<int>();

@@ -56,7 +56,7 @@ class Describer {
   static size_t Dim(const VisualEncoderOptions& o, size_t channels) {
     size_t d = 0;
     for (int g : o.hog_grids) {
-      d += o.block_normalize && g > 1
+      d += o.hog_norm == VisualEncoderOptions::HogNorm::kBlock && g > 1
                ? static_cast<size_t>(g - 1) * (g - 1) * 4 * o.orientation_bins
                : static_cast<size_t>(g) * g * o.orientation_bins;
     }
@@ -137,7 +137,7 @@ class Describer {
       for (float& v : hist_) v = std::pow(v, o_.hog_power);
     }
     float* start = out;
-    if (o_.block_normalize && g > 1) {
+    if (o_.hog_norm == VisualEncoderOptions::HogNorm::kBlock && g > 1) {
       for (int by = 0; by + 1 < g; ++by) {
         for (int bx = 0; bx + 1 < g; ++bx) {
           float* b = out;
@@ -154,7 +154,7 @@ class Describer {
       for (int c = 0; c < g * g; ++c) {
         const float* h = &hist_[static_cast<size_t>(c) * nb];
         out = std::copy(h, h + nb, out);
-        if (o_.block_normalize) BlockNormalize(out - nb, nb);
+        if (o_.hog_norm != VisualEncoderOptions::HogNorm::kNone) BlockNormalize(out - nb, nb);
       }
     }
     NormalizeGroup(start, out - start, o_.hog_weight);

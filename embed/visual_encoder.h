@@ -79,7 +79,12 @@ struct VisualEncoderOptions {
   int orientation_bins = 12;
   bool signed_orientation = true;  // 0..2pi (dark-on-light matters) vs 0..pi
   float hog_power = 0.5f;          // histogram^power before normalisation
-  bool block_normalize = true;     // L2 per 2x2 block of cells (else per cell)
+  // Local contrast normalisation of the (powered) histograms: kBlock = L2 over
+  // each 2x2 block of cells (overlapping, (g-1)^2 blocks, as Dalal-Triggs),
+  // kCell = L2 per cell, kNone = only the group's global L2. Local norms use
+  // sqrt(sum^2 + 0.01) so flat background is not blown up.
+  enum class HogNorm { kNone, kCell, kBlock };
+  HogNorm hog_norm = HogNorm::kBlock;
   float hog_weight = 1.0f;
   int pixel_grid = 14;  // downsampled pixel block side; 0 = none
   float pixel_weight = 0.5f;
