@@ -45,14 +45,23 @@ Matrix ToFloat(const ImageBatch& b) {
   return m;
 }
 
-std::vector<int> ParseInts(const std::string& s) {
-  std::vector<int> v;
+// "7,4" -> {7, 4}; false on anything that is not a comma-separated list of
+// positive integers.
+bool ParseInts(const std::string& s, std::vector<int>* out) {
   std::stringstream ss(s);
   std::string tok;
   while (std::getline(ss, tok, ',')) {
-    if (!tok.empty()) v.push_back(std::stoi(tok));
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(tok, &used);
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (used != tok.size() || v < 1) return false;
+    out->push_back(v);
   }
-  return v;
+  return true;
 }
 
 struct Row {
@@ -106,7 +115,10 @@ int Run(int argc, char** argv) {
 
   VisualEncoderOptions vo;
   vo.dim = dim;
-  vo.hog_grids = ParseInts(r["grids"].as<std::string>());
+  vo.hog_grids.clear();
+  if (!ParseInts(r["grids"].as<std::string>(), &vo.hog_grids)) {
+    return UsageError(kCmd, "--grids expects positive integers such as 7,4");
+  }
   vo.orientation_bins = r["bins"].as<int>();
   vo.signed_orientation = !r.count("unsigned");
   vo.hog_power = r["hog-power"].as<float>();
