@@ -440,9 +440,13 @@ Result<Matrix> VisualEncoder::Describe(const ImageBatch& images) const {
 
 Status VisualEncoder::Fit(const Matrix& x) {
   const size_t n = x.rows, d = x.cols;
-  if (n < 2 || d == 0) {
+  if (n < 2) {
     return Status::InvalidArgument("visual encoder fit: need at least 2 descriptors, got " +
                                    std::to_string(n));
+  }
+  if (d == 0) {
+    return Status::InvalidArgument(
+        "visual encoder fit: descriptors have 0 columns (every descriptor group is disabled)");
   }
   const size_t k = std::min<size_t>(std::max(options_.dim, 1), d);
   // Mean in double: 60k rows of float sums lose digits otherwise.
@@ -502,16 +506,20 @@ Result<Matrix> VisualEncoder::Transform(const Matrix& x) const {
     return Status::InvalidArgument("visual encoder: descriptors have " + std::to_string(x.cols) +
                                    " columns but the encoder was fitted on " + std::to_string(d));
   }
-  Matrix c(x.rows, d);
-  for (size_t i = 0; i < x.rows; ++i) {
-    for (size_t j = 0; j < d; ++j) c.at(i, j) = x.at(i, j) - mean_.data[j];
-  }
+  // Centre and project in blocks of rows so the centred copy stays small
+  // (60k x 3072 descriptors would otherwise double the memory).
   Matrix y(x.rows, k);
-  if (x.rows > 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.rows),
-                static_cast<int>(k), static_cast<int>(d), 1.0f, c.data.data(), static_cast<int>(d),
-                components_.data.data(), static_cast<int>(d), 0.0f, y.data.data(),
-                static_cast<int>(k));
+  const size_t kBlock = 4096;
+  std::vector<float> c(std::min(x.rows, kBlock) * d);
+  for (size_t r0 = 0; r0 < x.rows; r0 += kBlock) {
+    const size_t m = std::min(kBlock, x.rows - r0);
+    for (size_t i = 0; i < m; ++i) {
+      const float* r = x.row(r0 + i);
+      for (size_t j = 0; j < d; ++j) c[i * d + j] = r[j] - mean_.data[j];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(k),
+                static_cast<int>(d), 1.0f, c.data(), static_cast<int>(d), components_.data.data(),
+                static_cast<int>(d), 0.0f, y.row(r0), static_cast<int>(k));
   }
   // Whitening: component i scaled by (lambda_i + eps)^-p. eps relative to
   // the top eigenvalue keeps near-null directions from exploding.
