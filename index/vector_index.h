@@ -33,7 +33,7 @@
 // search keeps walking until it has ef allowed results.
 //
 // Filters (DESIGN.md decision 2): SearchParams::filter is a bitmap of allowed
-// ids. When it allows few items (see kExactScanMaxFraction, chosen from
+// ids. When it allows few items (SearchParams::exact_scan_max_fraction, chosen from
 // measurements in docs/index.md) the index scans those items exactly instead
 // of walking the graph / lists. When the approximate search returns fewer
 // than k results although k items are allowed, it is retried with 4x ef /
@@ -93,6 +93,9 @@ struct SearchParams {
   const Bitmap* filter = nullptr;  // allowed ids; null = all. Not owned.
   // Candidates re-ranked per result for a ",RFlat" spec (k * factor).
   int refine_k_factor = 4;
+  // A filter allowing at most this fraction of the items is answered by an
+  // exact scan over them (0 = never; benchmarks use it to compare paths).
+  double exact_scan_max_fraction = kExactScanMaxFraction;
 };
 
 class VectorIndex {
