@@ -107,7 +107,7 @@ void BM_FilteredSearch(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_FilteredSearch)
-    ->ArgsProduct({{0, 1}, {5000, 1000, 500, 200, 100, 50, 10}})
+    ->ArgsProduct({{0, 1}, {5000, 3000, 2000, 1000, 500, 200, 100, 50, 10}})
     ->Unit(benchmark::kMicrosecond);
 
 void BM_UnfilteredHnsw(benchmark::State& state) {

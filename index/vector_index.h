@@ -73,7 +73,7 @@ enum class Metric { kInnerProduct, kL2 };
 // Below this fraction of allowed items (after tombstones), a filtered search
 // is an exact scan over the allowed rows. Measured on 50k clustered vectors
 // (d = 64, HNSW32, ef 64): see docs/index.md.
-inline constexpr double kExactScanMaxFraction = 0.02;
+inline constexpr double kExactScanMaxFraction = 0.10;
 
 struct VectorIndexOptions {
   std::string spec = "HNSW32";  // faiss::index_factory description

@@ -186,6 +186,29 @@ TEST_F(VectorIndexTest, PerCallNprobeTakesEffect) {
   std::printf("IVF256,Flat nprobe 1/8/256 recall@10 %.3f %.3f %.3f\n", r1, r8, rall);
   EXPECT_LT(r1 + 0.05, r8);
   EXPECT_DOUBLE_EQ(rall, 1.0);  // all lists of exact codes = exact search
+
+  // Concurrent calls with different nprobe each get their own answer.
+  const std::vector<int> nprobes = {1, 4, 16, 64};
+  std::map<int, std::vector<int64_t>> reference;
+  for (int np : nprobes) reference[np] = Labels(*ivf_, {.k = kK, .nprobe = np});
+  std::vector<int> mismatches(nprobes.size(), 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < nprobes.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const SearchParams p{.k = kK, .nprobe = nprobes[t]};
+      std::vector<int64_t> labels;
+      std::vector<float> dist;
+      for (size_t q = 0; q < kQueries; ++q) {
+        if (!ivf_->Search(queries_->row(q), 1, p, &labels, &dist).ok() ||
+            !std::equal(labels.begin(), labels.end(), reference[nprobes[t]].begin() + q * kK)) {
+          ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < nprobes.size(); ++t)
+    EXPECT_EQ(mismatches[t], 0) << "nprobe " << nprobes[t];
 }
 
 TEST_F(VectorIndexTest, FilteredRecallAndAlwaysKResults) {
@@ -194,14 +217,20 @@ TEST_F(VectorIndexTest, FilteredRecallAndAlwaysKResults) {
     ASSERT_GE(filter.cardinality(), static_cast<uint64_t>(kK));
     const auto exact = Labels(*hnsw_, {.k = kK, .filter = &filter}, true);
     for (const VectorIndex* index : {hnsw_, ivf_}) {
-      const auto labels =
-          Labels(*index, {.k = kK, .ef_search = 64, .nprobe = 16, .filter = &filter});
-      const double r = Recall(labels, exact, kK);
-      std::printf("%s filter %.3f recall@10 %.3f\n", index->Describe().c_str(), fraction, r);
-      EXPECT_GE(r, 0.95) << index->Describe() << " fraction " << fraction;
-      for (int64_t l : labels) {
-        ASSERT_GE(l, 0) << index->Describe() << " fraction " << fraction;
-        ASSERT_TRUE(filter.contains(static_cast<uint32_t>(l)));
+      // Default: exact scan below the threshold. max_fraction 0: always the
+      // graph / lists (with the fallback when they come back short).
+      for (double max_fraction : {kExactScanMaxFraction, 0.0}) {
+        SearchParams p{.k = kK, .ef_search = 64, .nprobe = 16, .filter = &filter};
+        p.exact_scan_max_fraction = max_fraction;
+        const auto labels = Labels(*index, p);
+        const double r = Recall(labels, exact, kK);
+        std::printf("%s filter %.3f exact-below %.2f recall@10 %.3f\n", index->Describe().c_str(),
+                    fraction, max_fraction, r);
+        EXPECT_GE(r, 0.95) << index->Describe() << " fraction " << fraction;
+        for (int64_t l : labels) {
+          ASSERT_GE(l, 0) << index->Describe() << " fraction " << fraction;
+          ASSERT_TRUE(filter.contains(static_cast<uint32_t>(l)));
+        }
       }
     }
   }
@@ -219,13 +248,14 @@ TEST_F(VectorIndexTest, FilterAgainstTheQueryRegionStillReturnsK) {
   }
   std::sort(far.begin(), far.end());
   Bitmap filter;
-  for (int i = 0; i < 600; ++i) filter.add(far[i].second);  // 3% > exact threshold
+  for (int i = 0; i < 600; ++i) filter.add(far[i].second);  // 3%
   Matrix q(1, kDim);
   std::copy_n(queries_->row(0), kDim, q.row(0));
   const auto exact = Labels(*hnsw_, {.k = kK, .filter = &filter}, true, &q);
   for (const VectorIndex* index : {hnsw_, ivf_}) {
-    const auto labels =
-        Labels(*index, {.k = kK, .ef_search = 16, .nprobe = 1, .filter = &filter}, false, &q);
+    SearchParams p{.k = kK, .ef_search = 16, .nprobe = 1, .filter = &filter};
+    p.exact_scan_max_fraction = 0;  // force the approximate paths
+    const auto labels = Labels(*index, p, false, &q);
     for (int64_t l : labels) ASSERT_GE(l, 0) << index->Describe();
     // HNSW keeps walking until it holds ef allowed nodes, so it finds the
     // right ones; IVF only sees the probed lists (documented limitation).
