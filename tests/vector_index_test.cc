@@ -1,5 +1,6 @@
 #include "index/vector_index.h"
 
+#include <faiss/IndexHNSW.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -176,6 +177,24 @@ TEST_F(VectorIndexTest, PerCallEfSearchTakesEffectUnderConcurrency) {
   }
   for (auto& th : threads) th.join();
   for (size_t t = 0; t < mismatches.size(); ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+// Documents the Debian FAISS 1.7.3 trap our own HNSW walk avoids: raw
+// IndexHNSW::search with SearchParametersHNSW gives (nearly) the same recall
+// whatever efSearch the params say. Printed, not asserted: a fixed FAISS
+// would be good news, not a failure.
+TEST_F(VectorIndexTest, RawFaissHnswPerCallEfSearch) {
+  const auto& raw = dynamic_cast<const faiss::IndexHNSW&>(hnsw_->faiss_index());
+  const auto exact = Labels(*hnsw_, {.k = kK}, true);
+  for (int ef : {10, 160}) {
+    faiss::SearchParametersHNSW sp;
+    sp.efSearch = ef;
+    std::vector<faiss::Index::idx_t> I(kQueries * kK);
+    std::vector<float> D(kQueries * kK);
+    raw.search(kQueries, queries_->data.data(), kK, D.data(), I.data(), &sp);
+    std::printf("raw faiss IndexHNSW (hnsw.efSearch=%d) params.efSearch %d recall@10 %.3f\n",
+                raw.hnsw.efSearch, ef, Recall(std::vector<int64_t>(I.begin(), I.end()), exact, kK));
+  }
 }
 
 TEST_F(VectorIndexTest, PerCallNprobeTakesEffect) {
