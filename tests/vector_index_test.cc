@@ -256,9 +256,9 @@ TEST_F(VectorIndexTest, FilteredRecallAndAlwaysKResults) {
 }
 
 TEST_F(VectorIndexTest, FilterAgainstTheQueryRegionStillReturnsK) {
-  // Allowed items lie far from every query (one cluster's worth, found as
-  // the items farthest from query 0): approximate paths must fall back
-  // rather than return -1 slots.
+  // Allowed items are the 1500 farthest from query 0 (an adversarial
+  // filter): approximate paths must still return k allowed items, never -1
+  // slots. HNSW keeps walking until it holds ef allowed nodes.
   std::vector<std::pair<float, uint32_t>> far;
   for (uint32_t i = 0; i < kN; ++i) {
     float ip = 0;
@@ -267,18 +267,21 @@ TEST_F(VectorIndexTest, FilterAgainstTheQueryRegionStillReturnsK) {
   }
   std::sort(far.begin(), far.end());
   Bitmap filter;
-  for (int i = 0; i < 600; ++i) filter.add(far[i].second);  // 3%
+  for (int i = 0; i < 1500; ++i) filter.add(far[i].second);  // 7.5%
   Matrix q(1, kDim);
   std::copy_n(queries_->row(0), kDim, q.row(0));
   const auto exact = Labels(*hnsw_, {.k = kK, .filter = &filter}, true, &q);
   for (const VectorIndex* index : {hnsw_, ivf_}) {
-    SearchParams p{.k = kK, .ef_search = 16, .nprobe = 1, .filter = &filter};
+    SearchParams p{.k = kK, .ef_search = 16, .nprobe = 8, .filter = &filter};
     p.exact_scan_max_fraction = 0;  // force the approximate paths
     const auto labels = Labels(*index, p, false, &q);
     for (int64_t l : labels) ASSERT_GE(l, 0) << index->Describe();
-    // HNSW keeps walking until it holds ef allowed nodes, so it finds the
-    // right ones; IVF only sees the probed lists (documented limitation).
-    if (index == hnsw_) EXPECT_GE(Recall(labels, exact, kK), 0.9);
+    const double r = Recall(labels, exact, kK);
+    std::printf("%s far filter recall@10 %.3f\n", index->Describe().c_str(), r);
+    // IVF probes lists nearest-first until it has seen nprobe lists' worth
+    // of allowed codes; the nearest allowed items of an adversarial filter
+    // are spread over many mid-ranked lists, so it finds only part of them.
+    EXPECT_GE(r, index == hnsw_ ? 0.9 : 0.5) << index->Describe();
   }
   // Fewer allowed items than k: all of them, then -1.
   Bitmap three;
