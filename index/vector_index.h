@@ -20,7 +20,9 @@
 //   "Flat"                      exact search
 //   "HNSW<M>[,SQ8|,PQ<m>|...]"  per-call ef_search (own graph traversal,
 //                               see below), filters
-//   "IVF<n>,Flat|SQ8|PQ<m>"     per-call nprobe, filters
+//   "IVF<n>,Flat|SQ8|PQ<m>"     per-call nprobe, filters (under a filter,
+//                               lists are probed nearest-first until nprobe
+//                               lists' worth of allowed codes were seen)
 //   "OPQ<m>,..." / "PCA<d>,..." pre-transforms applied to the queries
 //   "...,RFlat"                 exact re-ranking of k * refine_k_factor candidates
 //
@@ -48,7 +50,7 @@
 // Thread safety: Search, ExactSearch and the accessors are const and safe to
 // call concurrently from many threads (no shared mutable state; a batch of
 // n > 1 queries is parallelised with OpenMP, a single query runs on the
-// calling thread). Remove and Save must not run concurrently with Search.
+// calling thread). Remove must not run concurrently with anything else.
 #pragma once
 
 #include <cstddef>
