@@ -37,7 +37,7 @@ int Fail(const std::string& cmd, const Status& st);
 // Prints "vitrine <cmd>: <msg>\nTry 'vitrine <cmd> --help'." and returns 2.
 int UsageError(const std::string& cmd, const std::string& msg);
 
-// Parses argv with `opts` and handles --help (prints help, exits 0) and
+// Parses argv with `opts` and handles --help (prints help and `example`, exits 0) and
 // unknown/malformed flags (exit 2). Returns nullopt-equivalent through
 // `exit_code` >= 0 when the caller should return immediately.
 struct Parsed {
@@ -45,6 +45,6 @@ struct Parsed {
   int exit_code = -1;  // >= 0: return this now
 };
 Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd,
-                   const std::vector<std::string>& required = {});
+                   const std::vector<std::string>& required = {}, const std::string& example = "");
 
 }  // namespace vitrine::cli

@@ -35,7 +35,15 @@ void PrintFlat(const json& j, const std::string& prefix) {
     for (const auto& [k, v] : j.items()) PrintFlat(v, prefix.empty() ? k : prefix + "." + k);
     return;
   }
-  std::printf("  %s = %s\n", prefix.c_str(), j.dump().c_str());
+  // Stage state (vocabularies, biases) can be thousands of values: show its
+  // size, not its contents; `--format json` has everything.
+  std::string v = j.dump();
+  if (j.is_array() && (j.size() > 8 || v.size() > 80)) {
+    v = "[" + std::to_string(j.size()) + " values]";
+  } else if (v.size() > 80) {
+    v = v.substr(0, 77) + "...";
+  }
+  std::printf("  %s = %s\n", prefix.c_str(), v.c_str());
 }
 
 bool IsReserved(const std::string& key) {

@@ -31,7 +31,7 @@ int UsageError(const std::string& cmd, const std::string& msg) {
 }
 
 Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd,
-                   const std::vector<std::string>& required) {
+                   const std::vector<std::string>& required, const std::string& example) {
   Parsed p;
   opts.add_options("Common")("h,help", "Show this help")("q,quiet", "No progress on stderr");
   try {
@@ -42,6 +42,7 @@ Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::str
   }
   if (p.result.count("help")) {
     std::cout << opts.help() << std::endl;
+    if (!example.empty()) std::cout << "Example:\n" << example << std::endl;
     p.exit_code = kExitOk;
     return p;
   }

@@ -1,0 +1,281 @@
+// vitrine build: items + interactions + images -> bundle.
+#include <toml++/toml.h>
+
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/query_common.h"
+#include "core/progress.h"
+#include "engine/builder.h"
+
+namespace vitrine::cli {
+namespace {
+
+constexpr char kName[] = "build";
+
+// Applies a build.toml to `o`. Unknown keys are errors (a typo must not be
+// silently ignored). Flags given on the command line override it afterwards.
+Status ApplyConfig(const std::string& path, BuildOptions* o) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return Status::InvalidArgument(path + ":" + std::to_string(b.line) + ":" +
+                                   std::to_string(b.column) + ": " + std::string(e.description()));
+  }
+  Status st;
+  auto unknown = [&](const std::string& section, const std::string& key) {
+    st = Status::InvalidArgument(path + ": unknown key '" + (section.empty() ? "" : section + ".") +
+                                 key + "'");
+  };
+  auto num = [&](const toml::node& n, const std::string& key, auto* out) {
+    if (auto v = n.value<double>()) {
+      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*v);
+    } else {
+      st = Status::InvalidArgument(path + ": '" + key + "' expects a number");
+    }
+  };
+  for (auto&& [k, node] : t) {
+    const std::string key(k.str());
+    const toml::table* sec = node.as_table();
+    if (key == "input" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        auto str = n.value<std::string>().value_or("");
+        if (s == "items")
+          o->items = str;
+        else if (s == "interactions")
+          o->interactions = str;
+        else if (s == "images")
+          o->images = str;
+        else if (s == "visual")
+          o->visual = str;
+        else if (s == "image_column")
+          o->image_column = str;
+        else if (s == "schema") {
+          auto r = Schema::Parse(str);
+          if (!r.ok()) return r.status().WithContext(path);
+          o->catalog.schema = *r;
+        } else if (s == "events") {
+          auto r = EventWeights::Parse(str);
+          if (!r.ok()) return r.status().WithContext(path);
+          o->interactions_read.events = *r;
+        } else if (s == "id_column")
+          o->catalog.id_column = str;
+        else if (s == "user_column")
+          o->interactions_read.user_column = str;
+        else if (s == "item_column")
+          o->interactions_read.item_column = str;
+        else
+          unknown(key, s);
+      }
+    } else if (key == "als" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "factors")
+          num(n, s, &o->als.factors);
+        else if (s == "regularization")
+          num(n, s, &o->als.regularization);
+        else if (s == "alpha")
+          num(n, s, &o->als.alpha);
+        else if (s == "iterations")
+          num(n, s, &o->als.iterations);
+        else if (s == "cg_steps")
+          num(n, s, &o->als.cg_steps);
+        else if (s == "seed")
+          num(n, s, &o->als.seed);
+        else if (s == "solver") {
+          const auto v = n.value<std::string>().value_or("");
+          if (v == "cg")
+            o->als.solver = ImplicitALS::Solver::kConjugateGradient;
+          else if (v == "cholesky")
+            o->als.solver = ImplicitALS::Solver::kCholesky;
+          else
+            st =
+                Status::InvalidArgument(path + ": als.solver '" + v + "': expected cg or cholesky");
+        } else
+          unknown(key, s);
+      }
+    } else if (key == "content" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "dim")
+          num(n, s, &o->content.dim);
+        else if (s == "min_count")
+          num(n, s, &o->content.min_count);
+        else if (s == "numeric_buckets")
+          num(n, s, &o->content.numeric_buckets);
+        else if (s == "text_min_df")
+          num(n, s, &o->content.text_min_df);
+        else if (s == "text_weight")
+          num(n, s, &o->content.text_weight);
+        else if (s == "seed")
+          num(n, s, &o->content.seed);
+        else if (s == "column_weights" && n.as_table()) {
+          for (auto&& [ck, cv] : *n.as_table()) {
+            float w = 1;
+            num(cv, "content.column_weights." + std::string(ck.str()), &w);
+            o->content.column_weights[std::string(ck.str())] = w;
+          }
+        } else
+          unknown(key, s);
+      }
+    } else if (key == "visual" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "dim")
+          num(n, s, &o->visual_encoder.dim);
+        else if (s == "whiten_power")
+          num(n, s, &o->visual_encoder.whiten_power);
+        else
+          unknown(key, s);
+      }
+    } else if (key == "cold_start" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "min_interactions")
+          num(n, s, &o->cold_start.min_interactions);
+        else if (s == "lambda")
+          num(n, s, &o->cold_start.lambda);
+        else
+          unknown(key, s);
+      }
+    } else if (key == "index" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "spec")
+          o->index.spec = n.value<std::string>().value_or(o->index.spec);
+        else if (s == "ef_construction")
+          num(n, s, &o->index.hnsw_ef_construction);
+        else
+          unknown(key, s);
+      }
+    } else if (key == "weights" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        float w = 1;
+        num(n, "weights." + std::string(kk.str()), &w);
+        o->block_weights[std::string(kk.str())] = w;
+      }
+    } else {
+      unknown("", key);
+    }
+    if (!st.ok()) return st;
+  }
+  return st;
+}
+
+int Run(int argc, char** argv) {
+  cxxopts::Options opts("vitrine build",
+                        "Build a bundle: item vectors (ALS + content + visual), "
+                        "cold-start projection and a FAISS index.");
+  opts.custom_help("--items F [--interactions F] [--images F | --visual F] --out B [options]");
+  opts.add_options("Input")("items", "Items CSV (item_id + attribute columns)",
+                            cxxopts::value<std::string>())(
+      "interactions", "Interactions CSV (user_id,item_id[,weight][,timestamp][,event])",
+      cxxopts::value<std::string>())("images", "Product images, IDX ubyte(.gz) in catalog order",
+                                     cxxopts::value<std::string>())(
+      "visual", "Precomputed visual vectors .npy/.fvecs in catalog order",
+      cxxopts::value<std::string>())("image-column", "Items column holding PNG/JPEG paths",
+                                     cxxopts::value<std::string>())(
+      "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
+      cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
+                                     cxxopts::value<std::string>())(
+      "strict", "Interactions naming unknown items are an error")(
+      "skip-bad-lines", "Count and report malformed CSV lines instead of failing")(
+      "config", "build.toml with any parameter below (flags win)", cxxopts::value<std::string>());
+  opts.add_options("Model")("factors", "ALS factors", cxxopts::value<int>())(
+      "iterations", "ALS iterations", cxxopts::value<int>())(
+      "alpha", "ALS confidence scale (c = 1 + alpha * weight)", cxxopts::value<float>())(
+      "regularization", "ALS L2 regularisation", cxxopts::value<float>())(
+      "content-dim", "Content block dimension", cxxopts::value<int>())(
+      "visual-dim", "Visual block dimension", cxxopts::value<int>())(
+      "cold-threshold", "Items with fewer interactions get projected cf vectors",
+      cxxopts::value<int64_t>())("weights",
+                                 "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
+                                 cxxopts::value<std::string>())(
+      "index", "FAISS index spec (index_factory string)", cxxopts::value<std::string>())(
+      "seed", "Random seed for every stage", cxxopts::value<uint64_t>())(
+      "threads", "Threads for training (0 = all cores)", cxxopts::value<int>());
+  opts.add_options("Output")("o,out", "Bundle directory to write", cxxopts::value<std::string>());
+  opts.set_width(100);
+  auto p = ParseOrExit(opts, argc, argv, kName, {},
+                       "  vitrine build --items demo/data/items.csv "
+                       "--interactions demo/data/interactions.csv \\\n"
+                       "      --images demo/data/images.idx.gz --out demo/bundle");
+  if (p.exit_code >= 0) return p.exit_code;
+  const auto& r = p.result;
+  BuildOptions o;
+  if (r.count("config")) {
+    Status st = ApplyConfig(r["config"].as<std::string>(), &o);
+    if (!st.ok()) return Fail(kName, st);
+  }
+  if (r.count("items")) o.items = r["items"].as<std::string>();
+  if (r.count("interactions")) o.interactions = r["interactions"].as<std::string>();
+  if (r.count("images")) o.images = r["images"].as<std::string>();
+  if (r.count("visual")) o.visual = r["visual"].as<std::string>();
+  if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
+  if (o.items.empty()) return UsageError(kName, "missing required option --items");
+  if (!r.count("out")) return UsageError(kName, "missing required option --out");
+  if ((!o.images.empty()) + (!o.visual.empty()) + (!o.image_column.empty()) > 1) {
+    return UsageError(kName, "give at most one of --images, --visual and --image-column");
+  }
+  if (r.count("schema")) {
+    auto s = Schema::Parse(r["schema"].as<std::string>());
+    if (!s.ok()) return UsageError(kName, s.status().message());
+    o.catalog.schema = *s;
+  }
+  if (r.count("events")) {
+    auto e = EventWeights::Parse(r["events"].as<std::string>());
+    if (!e.ok()) return UsageError(kName, e.status().message());
+    o.interactions_read.events = *e;
+  }
+  o.interactions_read.strict = r.count("strict") > 0;
+  o.interactions_read.skip_bad_lines = o.catalog.skip_bad_lines = r.count("skip-bad-lines") > 0;
+  if (r.count("factors")) o.als.factors = r["factors"].as<int>();
+  if (r.count("iterations")) o.als.iterations = r["iterations"].as<int>();
+  if (r.count("alpha")) o.als.alpha = r["alpha"].as<float>();
+  if (r.count("regularization")) o.als.regularization = r["regularization"].as<float>();
+  if (r.count("content-dim")) o.content.dim = r["content-dim"].as<int>();
+  if (r.count("visual-dim")) o.visual_encoder.dim = r["visual-dim"].as<int>();
+  if (r.count("cold-threshold")) o.cold_start.min_interactions = r["cold-threshold"].as<int64_t>();
+  if (r.count("index")) o.index.spec = r["index"].as<std::string>();
+  if (r.count("threads")) o.als.num_threads = r["threads"].as<int>();
+  if (r.count("seed")) {
+    const uint64_t s = r["seed"].as<uint64_t>();
+    o.als.seed = o.content.seed = o.index.seed = s;
+  }
+  if (r.count("weights")) {
+    auto w = ParseWeightsFlag(r["weights"].as<std::string>());
+    if (!w.ok()) return UsageError(kName, w.status().message());
+    for (auto& [k, v] : *w) o.block_weights[k] = v;
+  }
+  if (o.als.factors < 1 || o.als.iterations < 1) {
+    return UsageError(kName, "--factors and --iterations must be at least 1");
+  }
+  o.params = {{"items", o.items.string()},
+              {"interactions", o.interactions.string()},
+              {"images", o.images.string()},
+              {"visual", o.visual.string()},
+              {"index", o.index.spec},
+              {"factors", o.als.factors},
+              {"iterations", o.als.iterations},
+              {"alpha", o.als.alpha},
+              {"regularization", o.als.regularization},
+              {"content_dim", o.content.dim},
+              {"visual_dim", o.visual_encoder.dim},
+              {"cold_threshold", o.cold_start.min_interactions}};
+  const std::string out = r["out"].as<std::string>();
+  auto s = BuildBundle(o, out);
+  if (!s.ok()) return Fail(kName, s.status());
+  std::printf("built %s: %d items (%lld cold), %d users, %lld interactions, %zu dims, %.1f s\n",
+              out.c_str(), s->items, static_cast<long long>(s->cold_items), s->users,
+              static_cast<long long>(s->interactions), s->dim, s->seconds);
+  return kExitOk;
+}
+
+}  // namespace
+
+VITRINE_COMMAND("build", "Build a bundle (vectors + index) from items, interactions, images", Run);
+
+}  // namespace vitrine::cli

@@ -1,0 +1,85 @@
+#include "cli/output.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/csv.h"
+
+namespace vitrine::cli {
+namespace {
+bool IsNumber(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+}  // namespace
+
+Result<Format> ParseFormat(const std::string& s) {
+  if (s == "table") return Format::kTable;
+  if (s == "json") return Format::kJson;
+  if (s == "csv") return Format::kCsv;
+  return Status::InvalidArgument("--format '" + s + "': expected table, json or csv");
+}
+
+std::string FormatFloat(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
+
+std::string Table::Render(Format f) const {
+  std::string out;
+  if (f == Format::kCsv) {
+    std::vector<std::string_view> v(header.begin(), header.end());
+    AppendCsvRow(out, v);
+    for (const auto& r : rows) {
+      v.assign(r.begin(), r.end());
+      AppendCsvRow(out, v);
+    }
+    return out;
+  }
+  if (f == Format::kJson) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : rows) {
+      nlohmann::json o = nlohmann::json::object();
+      for (size_t c = 0; c < header.size() && c < r.size(); ++c) {
+        if (IsNumber(r[c])) {
+          o[header[c]] = std::strtod(r[c].c_str(), nullptr);
+        } else {
+          o[header[c]] = r[c];
+        }
+      }
+      arr.push_back(std::move(o));
+    }
+    return arr.dump(2) + "\n";
+  }
+  std::vector<size_t> w(header.size(), 0);
+  for (size_t c = 0; c < header.size(); ++c) w[c] = header[c].size();
+  for (const auto& r : rows) {
+    for (size_t c = 0; c < r.size() && c < w.size(); ++c) w[c] = std::max(w[c], r[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& r, bool is_header) {
+    for (size_t c = 0; c < w.size(); ++c) {
+      const std::string& cell = c < r.size() ? r[c] : std::string();
+      const bool right = !is_header && IsNumber(cell);
+      const std::string pad(w[c] - std::min(w[c], cell.size()), ' ');
+      out += right ? pad + cell : cell + (c + 1 < w.size() ? pad : "");
+      if (c + 1 < w.size()) out += "  ";
+    }
+    out += '\n';
+  };
+  line(header, true);
+  std::vector<std::string> rule;
+  for (size_t c = 0; c < w.size(); ++c) rule.emplace_back(w[c], '-');
+  line(rule, true);
+  for (const auto& r : rows) line(r, false);
+  return out;
+}
+
+void Table::Print(Format f, std::FILE* out) const {
+  const std::string s = Render(f);
+  std::fwrite(s.data(), 1, s.size(), out);
+}
+
+}  // namespace vitrine::cli

@@ -1,0 +1,123 @@
+// vitrine recommend: recommendations for a user or a session history.
+#include <omp.h>
+
+#include "cli/command.h"
+#include "cli/query_common.h"
+#include "core/file_util.h"
+#include "core/progress.h"
+
+namespace vitrine::cli {
+namespace {
+
+constexpr char kName[] = "recommend";
+
+std::vector<std::string> SplitIds(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    if (end > pos) out.push_back(s.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+int Run(int argc, char** argv) {
+  cxxopts::Options opts("vitrine recommend", "Recommendations for a user or a session.");
+  opts.custom_help("--bundle B (--user ID | --history ID,ID,... | --all-users) [options]");
+  opts.add_options()("bundle", "Bundle directory", cxxopts::value<std::string>())(
+      "user", "A user id of the bundle", cxxopts::value<std::string>())(
+      "history", "Session item ids, comma-separated (folded in; nothing is stored)",
+      cxxopts::value<std::string>())("all-users",
+                                     "Every user of the bundle, as CSV user_id,item_id,rank,score")(
+      "k", "Results per user", cxxopts::value<int>()->default_value("10"))(
+      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
+      cxxopts::value<std::string>())("include-seen", "Do not filter items already in the history")(
+      "ef", "HNSW search beam (efSearch)", cxxopts::value<int>()->default_value("128"))(
+      "explain", "Per-block cosines and a reason for every result")(
+      "format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))(
+      "output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
+  opts.set_width(100);
+  auto p = ParseOrExit(opts, argc, argv, kName, {"bundle"},
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 --explain\n"
+                       "  vitrine recommend --bundle demo/bundle --history I000010,I000333\n"
+                       "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
+  if (p.exit_code >= 0) return p.exit_code;
+  const auto& r = p.result;
+  if (r.count("user") + r.count("history") + r.count("all-users") != 1) {
+    return UsageError(kName, "give exactly one of --user, --history and --all-users");
+  }
+  auto fmt = ParseFormat(r["format"].as<std::string>());
+  if (!fmt.ok()) return UsageError(kName, fmt.status().message());
+  RecommendRequest req;
+  req.query.k = r["k"].as<int>();
+  req.query.ef_search = r["ef"].as<int>();
+  req.filter_already_seen = r.count("include-seen") == 0;
+  if (req.query.k < 1) return UsageError(kName, "-k must be at least 1");
+  if (r.count("weights")) {
+    auto w = ParseWeightsFlag(r["weights"].as<std::string>());
+    if (!w.ok()) return UsageError(kName, w.status().message());
+    req.query.weights = *w;
+  }
+  auto engine_r = Engine::Open(r["bundle"].as<std::string>());
+  if (!engine_r.ok()) return Fail(kName, engine_r.status());
+  const Engine& engine = **engine_r;
+  const bool explain = r.count("explain") > 0;
+
+  std::string rendered;
+  if (r.count("all-users")) {
+    const auto& users = engine.bundle().ReadIds("user_ids.txt");
+    if (!users.ok()) return Fail(kName, users.status());
+    const auto n = static_cast<int64_t>(users->size());
+    std::vector<std::string> parts(static_cast<size_t>(n));
+    Status first_error;
+    StageTimer timer("recommend all users", n);
+    int64_t done = 0;
+#pragma omp parallel for schedule(dynamic, 64)
+    for (int64_t u = 0; u < n; ++u) {
+      RecommendRequest one = req;
+      one.user = (*users)[static_cast<size_t>(u)];
+      auto hits = engine.Recommend(one);
+      std::string& out = parts[static_cast<size_t>(u)];
+      if (!hits.ok()) {
+#pragma omp critical
+        if (first_error.ok()) first_error = hits.status();
+        continue;
+      }
+      int rank = 1;
+      for (const Hit& h : *hits) {
+        out += *one.user + "," + engine.catalog().ids.id(h.item) + "," + std::to_string(rank++) +
+               "," + FormatFloat(h.score, 6) + "\n";
+      }
+#pragma omp atomic
+      ++done;
+      if (omp_get_thread_num() == 0) timer.Update(done);
+    }
+    if (!first_error.ok()) return Fail(kName, first_error);
+    timer.Done(std::to_string(n) + " users");
+    rendered = "user_id,item_id,rank,score\n";
+    for (const auto& s : parts) rendered += s;
+  } else {
+    if (r.count("user")) req.user = r["user"].as<std::string>();
+    if (r.count("history")) req.history = SplitIds(r["history"].as<std::string>());
+    auto hits = engine.Recommend(req);
+    if (!hits.ok()) return Fail(kName, hits.status());
+    Table t = HitsTable(engine, explain, false);
+    AppendHits(engine, *hits, explain, "", &t);
+    rendered = t.Render(*fmt);
+  }
+  if (r.count("output")) {
+    Status st = WriteFileAtomic(r["output"].as<std::string>(), rendered);
+    if (!st.ok()) return Fail(kName, st);
+  } else {
+    std::fwrite(rendered.data(), 1, rendered.size(), stdout);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+VITRINE_COMMAND("recommend", "Recommendations for a user, a session history or all users", Run);
+
+}  // namespace vitrine::cli

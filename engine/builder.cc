@@ -1,0 +1,264 @@
+#include "engine/builder.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/bundle.h"
+#include "core/csv.h"
+#include "core/progress.h"
+#include "embed/fusion.h"
+
+namespace vitrine {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The catalog as the bundle keeps it: id column plus the typed columns, so a
+// reload with the recorded schema reproduces the same Catalog exactly.
+std::string CatalogCsv(const Catalog& catalog, const std::string& id_column) {
+  std::string out;
+  std::vector<std::string> fields;
+  std::vector<std::string_view> views;
+  fields.push_back(id_column);
+  for (const auto& c : catalog.columns) fields.push_back(c.name);
+  auto flush = [&] {
+    views.assign(fields.begin(), fields.end());
+    AppendCsvRow(out, views);
+  };
+  flush();
+  for (int32_t i = 0; i < catalog.size(); ++i) {
+    fields.clear();
+    fields.push_back(catalog.ids.id(i));
+    for (const auto& c : catalog.columns) fields.push_back(catalog.ValueString(c, i));
+    flush();
+  }
+  return out;
+}
+
+std::string SchemaString(const Catalog& catalog) {
+  std::string s;
+  for (const auto& c : catalog.columns) {
+    if (!s.empty()) s += ',';
+    s += c.name + ":" + ColumnTypeName(c.type);
+  }
+  return s;
+}
+
+Matrix ColumnVector(const std::vector<float>& v) {
+  Matrix m(v.size(), 1);
+  std::copy(v.begin(), v.end(), m.data.begin());
+  return m;
+}
+
+Result<Matrix> VisualBlock(const BuildOptions& o, const Catalog& catalog, BundleWriter& w) {
+  const auto n = static_cast<size_t>(catalog.size());
+  if (!o.visual.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(Matrix v, LoadPrecomputedVectors(o.visual, n));
+    w.manifest()["visual_encoder"] = {{"source", "precomputed"},
+                                      {"path", o.visual.filename().string()}};
+    return v;
+  }
+  ImageBatch images;
+  if (!o.images.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(images, LoadIdxImages(o.images, n));
+  } else {
+    const Column* col = catalog.column(o.image_column);
+    if (col == nullptr) {
+      return Status::InvalidArgument(o.items.string() + ": no column '" + o.image_column +
+                                     "' for --image-column");
+    }
+    std::vector<fs::path> paths;
+    const fs::path base = o.items.parent_path();
+    for (int32_t i = 0; i < catalog.size(); ++i) {
+      fs::path p = catalog.ValueString(*col, i);
+      paths.push_back(p.is_absolute() ? p : base / p);
+    }
+    VITRINE_ASSIGN_OR_RETURN(images, LoadImageFiles(paths));
+  }
+  VisualEncoder encoder(o.visual_encoder);
+  VITRINE_ASSIGN_OR_RETURN(Matrix v, encoder.FitTransform(images));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/mean.npy", encoder.mean()));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/components.npy", encoder.components()));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/eigenvalues.npy", encoder.eigenvalues()));
+  w.manifest()["visual_encoder"] = {{"source", o.images.empty() ? "image_files" : "idx"},
+                                    {"dim", v.cols},
+                                    {"image_height", images.height},
+                                    {"image_width", images.width},
+                                    {"channels", images.channels}};
+  return v;
+}
+
+}  // namespace
+
+Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  BuildSummary summary;
+  VITRINE_ASSIGN_OR_RETURN(BundleWriter w, BundleWriter::Create(out));
+
+  // 1. Catalog.
+  StageTimer t_items("read items");
+  VITRINE_ASSIGN_OR_RETURN(Catalog catalog, Catalog::ReadCsv(o.items, o.catalog));
+  if (catalog.size() == 0) {
+    return Status::InvalidArgument(o.items.string() + ": no items (expected a header and rows)");
+  }
+  summary.items = catalog.size();
+  t_items.Done(std::to_string(catalog.size()) + " items, " +
+               std::to_string(catalog.columns.size()) + " attribute columns");
+  if (catalog.skipped_lines > 0) {
+    LogInfo("%s: skipped %lld bad lines", o.items.c_str(),
+            static_cast<long long>(catalog.skipped_lines));
+  }
+
+  // 2. Interactions (optional).
+  Interactions inter;
+  bool have_cf = false;
+  if (!o.interactions.empty()) {
+    StageTimer t("read interactions");
+    VITRINE_ASSIGN_OR_RETURN(
+        inter, Interactions::ReadCsv(o.interactions, catalog.ids, o.interactions_read));
+    t.Done(std::to_string(inter.raw_events) + " events, " + std::to_string(inter.users.size()) +
+           " users, " + std::to_string(inter.matrix.nnz()) + " user-item pairs");
+    if (inter.unknown_item_events > 0) {
+      std::string ex;
+      for (const auto& id : inter.unknown_item_examples) ex += (ex.empty() ? "" : ", ") + id;
+      LogInfo(
+          "%s: %lld events name items absent from %s (e.g. %s); ignored (--strict makes "
+          "this an error)",
+          o.interactions.c_str(), static_cast<long long>(inter.unknown_item_events),
+          o.items.filename().c_str(), ex.c_str());
+    }
+    if (inter.skipped_lines > 0) {
+      LogInfo("%s: skipped %lld bad lines", o.interactions.c_str(),
+              static_cast<long long>(inter.skipped_lines));
+    }
+    have_cf = inter.matrix.nnz() > 0;
+    if (!have_cf)
+      LogInfo("%s: no usable interactions; building from content and images only",
+              o.interactions.c_str());
+  }
+  summary.users = inter.users.size();
+  summary.interactions = inter.matrix.nnz();
+  summary.unknown_item_events = inter.unknown_item_events;
+
+  // 3. Content block.
+  StageTimer t_content("content encoder");
+  ContentEncoder content(o.content);
+  VITRINE_ASSIGN_OR_RETURN(Matrix content_block, content.Fit(catalog));
+  t_content.Done(std::to_string(content.feature_count()) + " features -> " +
+                 std::to_string(content_block.cols) + " dims");
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("content/projection.npy", content.projection()));
+  w.manifest()["content_encoder"] = content.ToJson();
+
+  // 4. Visual block (optional).
+  Matrix visual_block;
+  const bool have_visual = !o.images.empty() || !o.visual.empty() || !o.image_column.empty();
+  if (have_visual) {
+    StageTimer t("visual encoder");
+    VITRINE_ASSIGN_OR_RETURN(visual_block, VisualBlock(o, catalog, w));
+    t.Done(std::to_string(visual_block.rows) + " x " + std::to_string(visual_block.cols));
+  }
+
+  // 5. Collaborative block, with cold items projected from content + visual.
+  Matrix cf_block;
+  std::vector<int64_t> cold_flags(static_cast<size_t>(catalog.size()), 0);
+  std::vector<float> popularity(static_cast<size_t>(catalog.size()), 0.0f);
+  if (have_cf) {
+    for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
+    StageTimer t("implicit ALS");
+    ImplicitALS als(o.als);
+    VITRINE_RETURN_IF_ERROR(als.fit(inter.matrix).WithContext(o.interactions.string()));
+    t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
+           " iterations");
+    cf_block = als.item_factors();
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cf/item_factors.npy", als.item_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cf/user_factors.npy", als.user_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteIds("user_ids.txt", inter.users.ids()));
+    w.manifest()["als"] = {{"factors", o.als.factors},   {"regularization", o.als.regularization},
+                           {"alpha", o.als.alpha},       {"iterations", o.als.iterations},
+                           {"cg_steps", o.als.cg_steps}, {"seed", o.als.seed}};
+
+    StageTimer t_cold("cold-start projector");
+    Matrix content_n = content_block;
+    NormalizeRows(&content_n);
+    std::vector<const Matrix*> inputs = {&content_n};
+    Matrix visual_n;
+    if (have_visual) {
+      visual_n = visual_block;
+      NormalizeRows(&visual_n);
+      inputs.push_back(&visual_n);
+    }
+    VITRINE_ASSIGN_OR_RETURN(Matrix features, ConcatColumns(inputs));
+    std::vector<int64_t> counts(popularity.begin(), popularity.end());
+    ColdStartProjector projector(o.cold_start);
+    VITRINE_ASSIGN_OR_RETURN(std::vector<bool> cold,
+                             FillColdRows(features, counts, o.cold_start, &cf_block, &projector));
+    for (size_t i = 0; i < cold.size(); ++i) {
+      cold_flags[i] = cold[i] ? 1 : 0;
+      summary.cold_items += cold[i] ? 1 : 0;
+    }
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold_start/weights.npy", projector.weights()));
+    w.manifest()["cold_start"] = projector.ToJson();
+    t_cold.Done(std::to_string(summary.cold_items) + " cold items (fewer than " +
+                std::to_string(o.cold_start.min_interactions) + " interactions)");
+
+    // Each user's history, for filtering already-seen items and for the
+    // content/visual part of a user's query vector.
+    MatrixI64 indptr(inter.matrix.indptr.size(), 1);
+    std::copy(inter.matrix.indptr.begin(), inter.matrix.indptr.end(), indptr.data.begin());
+    MatrixI64 indices(inter.matrix.indices.size(), 1);
+    std::copy(inter.matrix.indices.begin(), inter.matrix.indices.end(), indices.data.begin());
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("history/indptr.npy", indptr));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("history/indices.npy", indices));
+    VITRINE_RETURN_IF_ERROR(
+        w.WriteMatrix("history/weights.npy", ColumnVector(inter.matrix.values)));
+  }
+
+  // 6. Fusion.
+  std::vector<Block> blocks;
+  auto weight = [&](const std::string& name) {
+    auto it = o.block_weights.find(name);
+    return it == o.block_weights.end() ? 1.0f : it->second;
+  };
+  if (have_cf) blocks.push_back({"cf", std::move(cf_block), weight("cf")});
+  blocks.push_back({"content", std::move(content_block), weight("content")});
+  if (have_visual) blocks.push_back({"visual", std::move(visual_block), weight("visual")});
+  VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
+  summary.dim = fused.dim();
+  for (const auto& b : fused.layout) w.AddBlock(b.name, static_cast<int64_t>(b.dim), b.weight);
+
+  // 7. Index.
+  StageTimer t_index("index " + o.index.spec);
+  auto vectors = std::make_shared<const Matrix>(std::move(fused.vectors));
+  VITRINE_ASSIGN_OR_RETURN(auto index, VectorIndex::Build(vectors, o.index));
+  VITRINE_RETURN_IF_ERROR(index->Save(w.path("index.faiss")));
+  t_index.Done(index->Describe() + ", " +
+               std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");
+  w.manifest()["index"] = {{"spec", o.index.spec},
+                           {"metric", "inner_product"},
+                           {"describe", index->Describe()},
+                           {"bytes_per_vector", index->BytesPerVector()}};
+
+  // 8. Catalog, ids and vectors.
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("vectors.npy", *vectors));
+  VITRINE_RETURN_IF_ERROR(w.WriteIds("item_ids.txt", catalog.ids.ids()));
+  VITRINE_RETURN_IF_ERROR(w.WriteBytes("items.csv", CatalogCsv(catalog, o.catalog.id_column)));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("popularity.npy", ColumnVector(popularity)));
+  MatrixI64 cold_m(cold_flags.size(), 1);
+  cold_m.data = cold_flags;
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold.npy", cold_m));
+  w.manifest()["catalog"] = {{"id_column", o.catalog.id_column}, {"schema", SchemaString(catalog)}};
+  w.manifest()["counts"] = {{"items", summary.items},
+                            {"users", summary.users},
+                            {"interactions", summary.interactions},
+                            {"cold_items", summary.cold_items},
+                            {"dim", summary.dim}};
+  w.manifest()["params"] = o.params;
+
+  StageTimer t_commit("write bundle");
+  VITRINE_RETURN_IF_ERROR(w.Commit());
+  t_commit.Done(out.string());
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
+}
+
+}  // namespace vitrine

@@ -1,0 +1,228 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace vitrine {
+namespace fs = std::filesystem;
+
+namespace {
+
+void NormalizeSegment(float* v, size_t dim) {
+  double s = 0;
+  for (size_t j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
+  if (s <= 0) return;
+  const float inv = static_cast<float>(1.0 / std::sqrt(s));
+  for (size_t j = 0; j < dim; ++j) v[j] *= inv;
+}
+
+float Dot(const float* a, const float* b, size_t d) {
+  float s = 0;
+  for (size_t j = 0; j < d; ++j) s += a[j] * b[j];
+  return s;
+}
+
+const char* BlockReason(const std::string& block) {
+  if (block == "cf") return "liked by the same shoppers";
+  if (block == "visual") return "visually similar";
+  return "similar attributes";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode verify) {
+  std::unique_ptr<Engine> e(new Engine());
+  VITRINE_ASSIGN_OR_RETURN(Bundle bundle, Bundle::Open(dir, verify));
+  e->bundle_.emplace(std::move(bundle));
+  const auto& m = e->bundle_->manifest();
+  if (!m.contains("catalog") || !m.contains("index")) {
+    return Status::Corruption((dir / "manifest.json").string() +
+                              ": no 'catalog' or 'index' section: not a vitrine build bundle");
+  }
+  CatalogReadOptions copts;
+  copts.id_column = m["catalog"].value("id_column", "item_id");
+  VITRINE_ASSIGN_OR_RETURN(copts.schema, Schema::Parse(m["catalog"].value("schema", "")));
+  VITRINE_ASSIGN_OR_RETURN(e->catalog_, Catalog::ReadCsv(e->bundle_->path("items.csv"), copts));
+  VITRINE_ASSIGN_OR_RETURN(e->layout_, LayoutFromJson(m["blocks"]));
+  VITRINE_ASSIGN_OR_RETURN(Matrix vectors, e->bundle_->ReadMatrix("vectors.npy"));
+  if (vectors.rows != static_cast<size_t>(e->catalog_.size())) {
+    return Status::Corruption(e->bundle_->path("vectors.npy").string() + ": " +
+                              std::to_string(vectors.rows) + " rows for " +
+                              std::to_string(e->catalog_.size()) + " items");
+  }
+  e->vectors_ = std::make_shared<const Matrix>(std::move(vectors));
+  VITRINE_ASSIGN_OR_RETURN(e->index_,
+                           VectorIndex::Load(e->bundle_->path("index.faiss"), e->vectors_));
+  VITRINE_ASSIGN_OR_RETURN(e->attributes_, AttributeIndex::Build(e->catalog_));
+
+  VITRINE_ASSIGN_OR_RETURN(MatrixI64 cold, e->bundle_->ReadMatrixI64("cold.npy"));
+  e->cold_ = std::move(cold.data);
+  VITRINE_ASSIGN_OR_RETURN(Matrix pop, e->bundle_->ReadMatrix("popularity.npy"));
+  e->popularity_ = std::move(pop.data);
+
+  e->has_cf_ = e->bundle_->Has("cf/item_factors.npy");
+  if (e->has_cf_) {
+    VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, e->bundle_->ReadIds("user_ids.txt"));
+    for (const auto& u : users) e->users_.Add(u);
+    VITRINE_ASSIGN_OR_RETURN(Matrix uf, e->bundle_->ReadMatrix("cf/user_factors.npy"));
+    VITRINE_ASSIGN_OR_RETURN(Matrix itf, e->bundle_->ReadMatrix("cf/item_factors.npy"));
+    ImplicitALS::Config cfg;
+    cfg.factors = static_cast<int>(itf.cols);
+    cfg.regularization = m["als"].value("regularization", cfg.regularization);
+    cfg.alpha = m["als"].value("alpha", cfg.alpha);
+    e->als_ = ImplicitALS(cfg);
+    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(std::move(uf), std::move(itf))
+                                .WithContext(e->bundle_->path("cf").string()));
+    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, e->bundle_->ReadMatrixI64("history/indptr.npy"));
+    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, e->bundle_->ReadMatrixI64("history/indices.npy"));
+    VITRINE_ASSIGN_OR_RETURN(Matrix weights, e->bundle_->ReadMatrix("history/weights.npy"));
+    e->hist_indptr_ = std::move(indptr.data);
+    e->hist_indices_.assign(indices.data.begin(), indices.data.end());
+    e->hist_weights_ = std::move(weights.data);
+  }
+  return e;
+}
+
+Result<int32_t> Engine::FindItem(std::string_view id) const {
+  auto i = catalog_.ids.Find(id);
+  if (!i) return Status::NotFound("unknown item '" + std::string(id) + "'");
+  return *i;
+}
+
+std::vector<int32_t> Engine::UserHistory(int32_t user) const {
+  if (user < 0 || static_cast<size_t>(user) + 1 >= hist_indptr_.size()) return {};
+  return {hist_indices_.begin() + hist_indptr_[user],
+          hist_indices_.begin() + hist_indptr_[user + 1]};
+}
+
+CsrMatrix Engine::TrainMatrix() const {
+  CsrMatrix m;
+  m.rows = users_.size();
+  m.cols = catalog_.size();
+  m.indptr = hist_indptr_.empty() ? std::vector<int64_t>{0} : hist_indptr_;
+  m.indices = hist_indices_;
+  m.values = hist_weights_;
+  return m;
+}
+
+Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
+                                                 std::span<const float> weights) const {
+  const size_t dim = vectors_->cols;
+  std::vector<float> q(dim, 0.0f);
+  for (size_t h = 0; h < items.size(); ++h) {
+    const float* v = vectors_->row(static_cast<size_t>(items[h]));
+    const float w = weights.empty() ? 1.0f : weights[h];
+    for (size_t j = 0; j < dim; ++j) q[j] += w * v[j];
+  }
+  for (const auto& b : layout_) {
+    if (b.name == "cf" && has_cf_) {
+      // The session's taste in cf space is its ALS fold-in, not the mean of
+      // item factors (which would ignore the confidence weighting).
+      std::vector<float> w(weights.begin(), weights.end());
+      if (w.empty()) w.assign(items.size(), 1.0f);
+      VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.fold_in(items, w));
+      std::copy(x.begin(), x.end(), q.begin() + static_cast<std::ptrdiff_t>(b.offset));
+    }
+    NormalizeSegment(q.data() + b.offset, b.dim);
+  }
+  return q;
+}
+
+Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
+                                        const std::vector<int32_t>& drop,
+                                        std::span<const int32_t> history) const {
+  if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
+  const std::vector<float> unscaled = query;
+  VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, query.data()));
+
+  Bitmap allowed = q.allowed != nullptr ? *q.allowed : attributes_.All();
+  for (int32_t d : drop) allowed.remove(static_cast<uint32_t>(d));
+  for (int32_t d : q.exclude) allowed.remove(static_cast<uint32_t>(d));
+  SearchParams p;
+  p.k = q.k;
+  p.ef_search = std::max(q.ef_search, q.k);
+  p.nprobe = q.nprobe;
+  p.filter = &allowed;
+  std::vector<int64_t> labels;
+  std::vector<float> dist;
+  VITRINE_RETURN_IF_ERROR(index_->Search(query.data(), 1, p, &labels, &dist));
+
+  const size_t dim = vectors_->cols;
+  std::vector<Hit> hits;
+  for (int64_t id : labels) {
+    if (id < 0) continue;
+    Hit h;
+    h.item = static_cast<int32_t>(id);
+    const float* v = vectors_->row(static_cast<size_t>(id));
+    // Exact score, whatever the index's own (possibly quantised) distance.
+    h.score = Dot(query.data(), v, dim);
+    h.block_cos = BlockCosines(layout_, unscaled.data(), v);
+    // The reason: the history item that contributes most (like implicit's
+    // explain), else the block that contributes most to the score.
+    if (!history.empty()) {
+      int32_t best = history[0];
+      float best_s = -1e30f;
+      for (int32_t hi : history) {
+        const float s = Dot(vectors_->row(static_cast<size_t>(hi)), v, dim);
+        if (s > best_s) best_s = s, best = hi;
+      }
+      h.reason = "similar to " + catalog_.ids.id(best) + " you viewed";
+    } else {
+      size_t best = 0;
+      float best_c = -1e30f;
+      for (size_t b = 0; b < layout_.size(); ++b) {
+        auto it = q.weights.find(layout_[b].name);
+        const float w = it == q.weights.end() ? layout_[b].weight : it->second;
+        if (w * h.block_cos[b] > best_c) best_c = w * h.block_cos[b], best = b;
+      }
+      h.reason = BlockReason(layout_[best].name);
+    }
+    if (is_cold(h.item)) h.reason += " (cold-start item)";
+    hits.push_back(std::move(h));
+  }
+  std::stable_sort(hits.begin(), hits.end(),
+                   [](const Hit& a, const Hit& b) { return a.score > b.score; });
+  return hits;
+}
+
+Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
+  VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
+  const float* v = vectors_->row(static_cast<size_t>(item));
+  return Search(std::vector<float>(v, v + vectors_->cols), q, {item}, {});
+}
+
+Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
+  std::vector<int32_t> items;
+  std::vector<float> weights;
+  if (r.user) {
+    auto u = users_.Find(*r.user);
+    if (!u) return Status::NotFound("unknown user '" + *r.user + "'");
+    const int64_t b = hist_indptr_[*u], e = hist_indptr_[*u + 1];
+    items.assign(hist_indices_.begin() + b, hist_indices_.begin() + e);
+    weights.assign(hist_weights_.begin() + b, hist_weights_.begin() + e);
+  }
+  for (const auto& id : r.history) {
+    VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(id));
+    items.push_back(i);
+    weights.push_back(1.0f);
+  }
+  if (items.empty()) {
+    return Status::InvalidArgument("empty history: give --user or --history item ids");
+  }
+  VITRINE_ASSIGN_OR_RETURN(std::vector<float> q, HistoryVector(items, weights));
+  if (r.user && has_cf_) {
+    // A known user's trained factor is the exact solution fold-in approximates.
+    for (const auto& b : layout_) {
+      if (b.name != "cf") continue;
+      const float* x = als_.user_factors().row(static_cast<size_t>(*users_.Find(*r.user)));
+      std::copy(x, x + b.dim, q.begin() + static_cast<std::ptrdiff_t>(b.offset));
+      NormalizeSegment(q.data() + b.offset, b.dim);
+    }
+  }
+  std::vector<int32_t> drop;
+  if (r.filter_already_seen) drop = items;
+  return Search(std::move(q), r.query, drop, items);
+}
+
+}  // namespace vitrine

@@ -1,0 +1,114 @@
+// Engine: a loaded bundle that answers "similar items" and "recommend for
+// this user / this session".
+//
+//   auto engine = Engine::Open("demo/bundle");
+//   auto hits = (*engine)->Similar("I000042", {.k = 10});
+//   auto recs = (*engine)->Recommend({.user = "U0000007", .k = 10});
+//
+// Query vectors (DESIGN.md decision 1): for an item, its fused vector; for a
+// user or a session history, the cf block is the ALS fold-in of the history
+// (nothing about the person is stored for --history) and the content and
+// visual blocks are the mean of the history items' blocks. Each block segment
+// is unit-normalised and then scaled by the request's weights, so a result's
+// score is sum_b w_b cos_b, and the per-block cosines explain it.
+//
+// Thread safety: after Open the Engine is immutable; Similar and Recommend
+// are const and may run concurrently.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/bundle.h"
+#include "core/catalog.h"
+#include "core/status.h"
+#include "embed/als.h"
+#include "embed/fusion.h"
+#include "index/attribute_index.h"
+#include "index/vector_index.h"
+
+namespace vitrine {
+
+struct Hit {
+  int32_t item = -1;
+  float score = 0;               // sum_b w_b cos_b
+  std::vector<float> block_cos;  // per block, in layout order
+  std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
+};
+
+struct QueryOptions {
+  int k = 10;
+  std::map<std::string, float> weights;  // block -> weight; unnamed blocks use defaults
+  int ef_search = 128;
+  int nprobe = 32;
+  const Bitmap* allowed = nullptr;  // restrict candidates (rules, --only-items); not owned
+  std::vector<int32_t> exclude;     // explicit excludes
+};
+
+struct RecommendRequest {
+  std::optional<std::string> user;   // a user of the bundle
+  std::vector<std::string> history;  // or a session: item ids, most recent last
+  bool filter_already_seen = true;
+  QueryOptions query;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Open(const std::filesystem::path& bundle,
+                                              VerifyMode verify = VerifyMode::kSizesOnly);
+
+  const Bundle& bundle() const { return *bundle_; }
+  const Catalog& catalog() const { return catalog_; }
+  const std::vector<BlockLayout>& layout() const { return layout_; }
+  const Matrix& vectors() const { return *vectors_; }
+  const VectorIndex& index() const { return *index_; }
+  const AttributeIndex& attributes() const { return attributes_; }
+  bool has_cf() const { return has_cf_; }
+  bool is_cold(int32_t item) const { return cold_[static_cast<size_t>(item)] != 0; }
+  float popularity(int32_t item) const { return popularity_[static_cast<size_t>(item)]; }
+
+  // Item index of an id, or NotFound naming it.
+  Result<int32_t> FindItem(std::string_view id) const;
+  std::optional<int32_t> FindUser(std::string_view id) const { return users_.Find(id); }
+  const IdMap& users() const { return users_; }
+  // The training interactions (users x items) the bundle was built from;
+  // empty (0 x items) for a bundle built without interactions.
+  CsrMatrix TrainMatrix() const;
+  // A user's training history (item indices); empty for unknown users.
+  std::vector<int32_t> UserHistory(int32_t user) const;
+
+  // The k items nearest to `item` (never the item itself).
+  Result<std::vector<Hit>> Similar(std::string_view item, const QueryOptions& q) const;
+  Result<std::vector<Hit>> Recommend(const RecommendRequest& r) const;
+
+  // The unscaled query vector for a history (item indices and weights).
+  Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,
+                                           std::span<const float> weights) const;
+
+ private:
+  Engine() = default;
+  Result<std::vector<Hit>> Search(std::vector<float> query, const QueryOptions& q,
+                                  const std::vector<int32_t>& drop,
+                                  std::span<const int32_t> history) const;
+
+  std::optional<Bundle> bundle_;  // always set after Open
+  Catalog catalog_;
+  IdMap users_;
+  std::vector<BlockLayout> layout_;
+  std::shared_ptr<const Matrix> vectors_;
+  std::unique_ptr<VectorIndex> index_;
+  AttributeIndex attributes_;
+  ImplicitALS als_;
+  bool has_cf_ = false;
+  std::vector<int64_t> cold_;
+  std::vector<float> popularity_;
+  std::vector<int64_t> hist_indptr_;
+  std::vector<int32_t> hist_indices_;
+  std::vector<float> hist_weights_;
+};
+
+}  // namespace vitrine
