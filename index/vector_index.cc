@@ -1,0 +1,490 @@
+#include "index/vector_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/DistanceComputer.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <queue>
+#include <random>
+#include <utility>
+
+#include "core/file_util.h"
+
+namespace vitrine {
+
+// Non-owning views of the layers of index_ that the search paths care about,
+// found once (the only dynamic_casts in this file) instead of at every call.
+struct VectorIndex::Layers {
+  faiss::IndexRefine* refine = nullptr;  // ",RFlat": we re-rank ourselves
+  faiss::IndexPreTransform* pre = nullptr;
+  faiss::Index* core = nullptr;  // what the approximate path searches
+  faiss::IndexHNSW* hnsw = nullptr;
+  faiss::IndexIVF* ivf = nullptr;
+  bool flat = false;
+  bool idmap = false;
+
+  explicit Layers(faiss::Index* top) {
+    faiss::Index* cur = top;
+    idmap = dynamic_cast<faiss::IndexIDMap*>(cur) != nullptr;
+    if (auto* r = dynamic_cast<faiss::IndexRefine*>(cur)) {
+      refine = r;
+      cur = r->base_index;
+    }
+    if (auto* p = dynamic_cast<faiss::IndexPreTransform*>(cur)) {
+      pre = p;
+      cur = p->index;
+    }
+    idmap = idmap || dynamic_cast<faiss::IndexIDMap*>(cur) != nullptr;
+    core = cur;
+    hnsw = dynamic_cast<faiss::IndexHNSW*>(cur);
+    ivf = dynamic_cast<faiss::IndexIVF*>(cur);
+    flat = dynamic_cast<faiss::IndexFlat*>(cur) != nullptr;
+  }
+};
+
+namespace {
+
+// FAISS-facing view of a filter bitmap.
+struct IDSelectorRoaring : faiss::IDSelector {
+  explicit IDSelectorRoaring(const Bitmap* b) : bitmap(b) {}
+  bool is_member(faiss::Index::idx_t id) const override {
+    return id >= 0 && id <= UINT32_MAX && bitmap->contains(static_cast<uint32_t>(id));
+  }
+  const Bitmap* bitmap;
+};
+
+// Internally smaller is always better: an inner product is negated.
+using Scored = std::pair<float, int64_t>;  // (distance, id)
+
+float WorstDistance(Metric m) {
+  return m == Metric::kL2 ? std::numeric_limits<float>::infinity()
+                          : -std::numeric_limits<float>::infinity();
+}
+
+// Writes the best (smallest internal distance) of a max-heap to a result row,
+// converting back to the public sign convention.
+void DrainHeap(std::priority_queue<Scored>& heap, int k, bool negate, int64_t* labels,
+               float* distances) {
+  while (static_cast<int>(heap.size()) > k) heap.pop();
+  for (int j = static_cast<int>(heap.size()) - 1; j >= 0; --j) {
+    labels[j] = heap.top().second;
+    distances[j] = negate ? -heap.top().first : heap.top().first;
+    heap.pop();
+  }
+}
+
+std::vector<uint32_t> ToIds(const Bitmap& b) {
+  std::vector<uint32_t> ids(b.cardinality());
+  b.toUint32Array(ids.data());
+  return ids;
+}
+
+// One query over the faiss::HNSW graph with a per-call beam width `ef`:
+// greedy descent on the upper levels, then a best-first beam search on level
+// 0. Nodes outside `allowed` are walked through but never become results, so
+// the beam does not stop until it holds ef allowed nodes (or the reachable
+// graph is exhausted). Writes up to k results into `out` as a max-heap.
+void HnswSearchOne(const faiss::HNSW& g, faiss::DistanceComputer& dc, bool negate, int ef,
+                   const Bitmap* allowed, faiss::VisitedTable& visited,
+                   std::priority_queue<Scored>& results) {
+  if (g.entry_point < 0) return;
+  auto dist = [&](int id) { return negate ? -dc(id) : dc(id); };
+  int cur = g.entry_point;
+  float dcur = dist(cur);
+  size_t b = 0, e = 0;
+  for (int level = g.max_level; level >= 1; --level) {
+    for (bool moved = true; moved;) {
+      moved = false;
+      g.neighbor_range(cur, level, &b, &e);
+      for (size_t j = b; j < e && g.neighbors[j] >= 0; ++j) {
+        const float d = dist(g.neighbors[j]);
+        if (d < dcur) dcur = d, cur = g.neighbors[j], moved = true;
+      }
+    }
+  }
+  using Node = std::pair<float, int>;
+  std::priority_queue<Node, std::vector<Node>, std::greater<>> candidates;  // nearest first
+  auto ok = [&](int id) { return allowed == nullptr || allowed->contains(id); };
+  const size_t cap = static_cast<size_t>(ef);
+  visited.advance();
+  visited.set(cur);
+  candidates.emplace(dcur, cur);
+  if (ok(cur)) results.emplace(dcur, cur);
+  while (!candidates.empty()) {
+    const auto [dc_c, c] = candidates.top();
+    if (results.size() >= cap && dc_c > results.top().first) break;
+    candidates.pop();
+    g.neighbor_range(c, 0, &b, &e);
+    for (size_t j = b; j < e && g.neighbors[j] >= 0; ++j) {
+      const int v = g.neighbors[j];
+      if (visited.get(v)) continue;
+      visited.set(v);
+      const float d = dist(v);
+      if (results.size() < cap || d < results.top().first) {
+        candidates.emplace(d, v);
+        if (ok(v)) {
+          results.emplace(d, v);
+          if (results.size() > cap) results.pop();
+        }
+      }
+    }
+  }
+}
+
+Status CheckParams(const SearchParams& p) {
+  if (p.k < 1) return Status::InvalidArgument("search: k must be >= 1, got " + std::to_string(p.k));
+  if (p.ef_search < 1 || p.nprobe < 1 || p.refine_k_factor < 1) {
+    return Status::InvalidArgument("search: ef_search, nprobe and refine_k_factor must be >= 1");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, std::shared_ptr<const Matrix> vectors)
+    : index_(std::move(index)),
+      layers_(std::make_unique<Layers>(index_.get())),
+      vectors_(std::move(vectors)),
+      metric_(index_->metric_type == faiss::METRIC_L2 ? Metric::kL2 : Metric::kInnerProduct) {}
+
+VectorIndex::~VectorIndex() = default;
+
+size_t VectorIndex::size() const { return vectors_->rows; }
+size_t VectorIndex::dim() const { return vectors_->cols; }
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(const Matrix& vectors,
+                                                        const VectorIndexOptions& options) {
+  return Build(std::make_shared<const Matrix>(vectors), options);
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(std::shared_ptr<const Matrix> vectors,
+                                                        const VectorIndexOptions& options) {
+  const Matrix& m = *vectors;
+  if (m.rows == 0 || m.cols == 0) return Status::InvalidArgument("index: no vectors to index");
+  if (m.rows > size_t{INT32_MAX}) return Status::Unsupported("index: more than 2^31 vectors");
+  for (size_t i = 0; i < m.data.size(); ++i) {
+    if (!std::isfinite(m.data[i])) {
+      return Status::InvalidArgument("index: vector " + std::to_string(i / m.cols) +
+                                     " has a non-finite value at column " +
+                                     std::to_string(i % m.cols));
+    }
+  }
+  const auto faiss_metric =
+      options.metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::index_factory(static_cast<int>(m.cols), options.spec.c_str(), faiss_metric));
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("index spec '" + options.spec + "': " + e.what());
+  }
+  const Layers layers(index.get());
+  if (layers.idmap) {
+    return Status::Unsupported("index spec '" + options.spec +
+                               "': IDMap is not needed (ids are row numbers)");
+  }
+  if (layers.hnsw) layers.hnsw->hnsw.efConstruction = options.hnsw_ef_construction;
+  try {
+    if (!index->is_trained) {
+      // A seeded sample: k-means cost grows with n, and 256 points per list is
+      // plenty (FAISS itself subsamples beyond that).
+      const size_t nlist = layers.ivf ? layers.ivf->nlist : 1;
+      const size_t want = std::min(
+          m.rows, std::clamp(256 * nlist, options.min_train_points, options.max_train_points));
+      if (want == m.rows) {
+        index->train(static_cast<faiss::Index::idx_t>(m.rows), m.data.data());
+      } else {
+        std::vector<uint32_t> rows(m.rows);
+        std::iota(rows.begin(), rows.end(), 0u);
+        std::mt19937_64 rng(options.seed);
+        for (size_t i = 0; i < want; ++i) {
+          std::uniform_int_distribution<size_t> pick(i, m.rows - 1);
+          std::swap(rows[i], rows[pick(rng)]);
+        }
+        std::sort(rows.begin(), rows.begin() + want);
+        std::vector<float> sample(want * m.cols);
+        for (size_t i = 0; i < want; ++i) {
+          std::copy_n(m.row(rows[i]), m.cols, sample.data() + i * m.cols);
+        }
+        index->train(static_cast<faiss::Index::idx_t>(want), sample.data());
+      }
+    }
+    index->add(static_cast<faiss::Index::idx_t>(m.rows), m.data.data());
+  } catch (const std::exception& e) {
+    return Status::Internal("index spec '" + options.spec + "': faiss: " + e.what());
+  }
+  return std::unique_ptr<VectorIndex>(new VectorIndex(std::move(index), std::move(vectors)));
+}
+
+Status VectorIndex::Save(const std::filesystem::path& path) const {
+  faiss::VectorIOWriter writer;
+  try {
+    faiss::write_index(index_.get(), &writer);
+  } catch (const std::exception& e) {
+    return Status::Internal(path.string() + ": faiss::write_index: " + e.what());
+  }
+  return WriteFileAtomic(path, std::string_view(reinterpret_cast<const char*>(writer.data.data()),
+                                                writer.data.size()));
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::filesystem::path& path,
+                                                       std::shared_ptr<const Matrix> vectors) {
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  faiss::VectorIOReader reader;
+  reader.data.assign(bytes.begin(), bytes.end());
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(&reader));
+  } catch (const std::exception& e) {
+    return Status::Corruption(path.string() + ": not a readable FAISS index: " + e.what());
+  }
+  if (!vectors || static_cast<size_t>(index->d) != vectors->cols ||
+      static_cast<size_t>(index->ntotal) > vectors->rows) {
+    return Status::InvalidArgument(
+        path.string() + ": index holds " + std::to_string(index->ntotal) +
+        " vectors of dimension " + std::to_string(index->d) + " but the vector matrix is " +
+        (vectors ? std::to_string(vectors->rows) + " x " + std::to_string(vectors->cols)
+                 : std::string("missing")));
+  }
+  if (Layers(index.get()).idmap) {
+    return Status::Unsupported(path.string() + ": indexes with an IDMap are not supported");
+  }
+  return std::unique_ptr<VectorIndex>(new VectorIndex(std::move(index), std::move(vectors)));
+}
+
+Status VectorIndex::Remove(const Bitmap& ids) {
+  Bitmap valid = ids;
+  valid &= [&] {
+    Bitmap all;
+    all.addRange(0, size());
+    return all;
+  }();
+  valid -= deleted_;
+  if (valid.isEmpty()) return Status::OK();
+  deleted_ |= valid;
+  // Only IVF keeps ids through remove_ids (Flat compacts and renumbers; HNSW
+  // throws); the others rely on the tombstone bitmap alone.
+  if (layers_->ivf && !layers_->refine) {
+    try {
+      IDSelectorRoaring sel(&valid);
+      index_->remove_ids(sel);
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("faiss remove_ids: ") + e.what());
+    }
+  }
+  return Status::OK();
+}
+
+std::string VectorIndex::Describe() const {
+  const Layers& L = *layers_;
+  std::string s;
+  if (L.pre) s += "PreTransform(" + std::to_string(L.pre->chain.size()) + ") + ";
+  if (L.hnsw) {
+    s += "HNSW M=" + std::to_string(L.hnsw->hnsw.nb_neighbors(1));
+  } else if (L.ivf) {
+    s += "IVF nlist=" + std::to_string(L.ivf->nlist) +
+         " code_size=" + std::to_string(L.ivf->code_size);
+  } else if (L.flat) {
+    s += "Flat";
+  } else {
+    s += "other";
+  }
+  if (L.refine) s += " + exact refine";
+  s += metric_ == Metric::kL2 ? " (L2)" : " (inner product)";
+  return s;
+}
+
+size_t VectorIndex::IndexBytes() const {
+  faiss::VectorIOWriter writer;
+  faiss::write_index(index_.get(), &writer);
+  return writer.data.size();
+}
+
+double VectorIndex::BytesPerVector() const {
+  return static_cast<double>(IndexBytes()) / static_cast<double>(std::max<size_t>(1, size()));
+}
+
+size_t VectorIndex::VectorBytes() const { return vectors_->data.size() * sizeof(float); }
+
+void VectorIndex::ExactScan(const float* queries, size_t n, int k, const Bitmap* allowed,
+                            int64_t* labels, float* distances) const {
+  const Matrix& m = *vectors_;
+  const bool ip = metric_ == Metric::kInnerProduct;
+  std::vector<uint32_t> ids;
+  if (allowed) ids = ToIds(*allowed);
+  const size_t count = allowed ? ids.size() : m.rows;
+#pragma omp parallel for if (n > 1) schedule(dynamic)
+  for (size_t q = 0; q < n; ++q) {
+    const float* x = queries + q * m.cols;
+    std::priority_queue<Scored> heap;
+    for (size_t j = 0; j < count; ++j) {
+      const size_t id = allowed ? ids[j] : j;
+      if (id >= m.rows) break;  // ids are ascending; beyond n are not items
+      const float d = ip ? -faiss::fvec_inner_product(x, m.row(id), m.cols)
+                         : faiss::fvec_L2sqr(x, m.row(id), m.cols);
+      if (static_cast<int>(heap.size()) < k) {
+        heap.emplace(d, id);
+      } else if (Scored(d, id) < heap.top()) {
+        heap.pop();
+        heap.emplace(d, id);
+      }
+    }
+    DrainHeap(heap, k, ip, labels + q * k, distances + q * k);
+  }
+}
+
+Status VectorIndex::ExactSearch(const float* queries, size_t n, const SearchParams& params,
+                                std::vector<int64_t>* labels, std::vector<float>* distances) const {
+  VITRINE_RETURN_IF_ERROR(CheckParams(params));
+  labels->assign(n * params.k, -1);
+  distances->assign(n * params.k, WorstDistance(metric_));
+  Bitmap merged;
+  const Bitmap* allowed = params.filter;
+  if (!deleted_.isEmpty()) {
+    if (params.filter) {
+      merged = *params.filter - deleted_;
+    } else {
+      merged.addRange(0, size());
+      merged -= deleted_;
+    }
+    allowed = &merged;
+  }
+  ExactScan(queries, n, params.k, allowed, labels->data(), distances->data());
+  return Status::OK();
+}
+
+Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchParams& params,
+                                 const Bitmap* allowed, int64_t* labels, float* distances) const {
+  const Layers& L = *layers_;
+  const int k = params.k;
+  const bool ip = metric_ == Metric::kInnerProduct;
+  // With ",RFlat" fetch more candidates and re-rank them exactly from vectors_.
+  const int kk = L.refine ? static_cast<int>(std::min<size_t>(
+                                static_cast<size_t>(k) * params.refine_k_factor, size()))
+                          : k;
+  std::vector<int64_t> I(n * kk, -1);
+  std::vector<float> D(n * kk, WorstDistance(metric_));
+  std::fill(labels, labels + n * k, -1);
+  std::fill(distances, distances + n * k, WorstDistance(metric_));
+  try {
+    const float* xq = queries;
+    std::unique_ptr<const float[]> transformed;
+    if (L.pre) {
+      xq = L.pre->apply_chain(static_cast<faiss::Index::idx_t>(n), queries);
+      if (xq != queries) transformed.reset(xq);
+    }
+    IDSelectorRoaring sel(allowed);
+    if (L.hnsw) {
+      const int ef = std::max(params.ef_search, kk);
+      const bool negate = L.hnsw->storage->metric_type == faiss::METRIC_INNER_PRODUCT;
+#pragma omp parallel if (n > 1)
+      {
+        // Per-thread search state: nothing here is shared between calls.
+        std::unique_ptr<faiss::DistanceComputer> dc(L.hnsw->storage->get_distance_computer());
+        faiss::VisitedTable visited(static_cast<int>(L.hnsw->ntotal));
+        std::priority_queue<Scored> heap;
+#pragma omp for schedule(dynamic)
+        for (size_t q = 0; q < n; ++q) {
+          dc->set_query(xq + q * L.hnsw->d);
+          HnswSearchOne(L.hnsw->hnsw, *dc, negate, ef, allowed, visited, heap);
+          DrainHeap(heap, kk, negate, I.data() + q * kk, D.data() + q * kk);
+        }
+      }
+    } else if (L.ivf) {
+      faiss::SearchParametersIVF sp;
+      sp.nprobe = std::min<size_t>(params.nprobe, L.ivf->nlist);
+      sp.sel = allowed ? &sel : nullptr;
+      L.ivf->search(static_cast<faiss::Index::idx_t>(n), xq, kk, D.data(), I.data(), &sp);
+    } else {
+      faiss::SearchParameters sp;
+      sp.sel = &sel;
+      L.core->search(static_cast<faiss::Index::idx_t>(n), xq, kk, D.data(), I.data(),
+                     allowed ? &sp : nullptr);
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("faiss search: ") + e.what());
+  }
+  if (!L.refine) {
+    std::copy(I.begin(), I.end(), labels);
+    std::copy(D.begin(), D.end(), distances);
+    return Status::OK();
+  }
+  const Matrix& m = *vectors_;
+  for (size_t q = 0; q < n; ++q) {
+    std::priority_queue<Scored> heap;
+    const float* x = queries + q * m.cols;
+    for (int j = 0; j < kk; ++j) {
+      const int64_t id = I[q * kk + j];
+      if (id < 0) continue;
+      heap.emplace(ip ? -faiss::fvec_inner_product(x, m.row(id), m.cols)
+                      : faiss::fvec_L2sqr(x, m.row(id), m.cols),
+                   id);
+    }
+    DrainHeap(heap, k, ip, labels + q * k, distances + q * k);
+  }
+  return Status::OK();
+}
+
+Status VectorIndex::Search(const float* queries, size_t n, const SearchParams& params,
+                           std::vector<int64_t>* labels, std::vector<float>* distances) const {
+  VITRINE_RETURN_IF_ERROR(CheckParams(params));
+  const int k = params.k;
+  labels->assign(n * k, -1);
+  distances->assign(n * k, WorstDistance(metric_));
+  if (n == 0) return Status::OK();
+
+  // One bitmap of allowed ids: the filter, minus tombstones, within [0, n).
+  Bitmap merged;
+  const Bitmap* allowed = params.filter;
+  const bool clip =
+      params.filter && !params.filter->isEmpty() && params.filter->maximum() >= size();
+  if (!deleted_.isEmpty() || clip) {
+    Bitmap all;
+    all.addRange(0, size());
+    merged = params.filter ? (*params.filter & all) : all;
+    merged -= deleted_;
+    allowed = &merged;
+  }
+  const size_t count = allowed ? allowed->cardinality() : size();
+  if (count == 0) return Status::OK();
+  if (layers_->flat || static_cast<double>(count) <= kExactScanMaxFraction * size()) {
+    ExactScan(queries, n, k, allowed, labels->data(), distances->data());
+    return Status::OK();
+  }
+  VITRINE_RETURN_IF_ERROR(
+      SearchApprox(queries, n, params, allowed, labels->data(), distances->data()));
+
+  // Never return fewer than min(k, allowed) results: a restrictive filter can
+  // starve IVF lists or an HNSW region. Retry wider, then scan exactly.
+  const int want = static_cast<int>(std::min<size_t>(k, count));
+  for (size_t q = 0; q < n; ++q) {
+    int64_t* lq = labels->data() + q * k;
+    float* dq = distances->data() + q * k;
+    auto found = [&] {
+      return static_cast<int>(std::count_if(lq, lq + k, [](int64_t l) { return l >= 0; }));
+    };
+    if (found() >= want) continue;
+    SearchParams wider = params;
+    wider.ef_search = params.ef_search * 4;
+    wider.nprobe = params.nprobe * 4;
+    VITRINE_RETURN_IF_ERROR(SearchApprox(queries + q * dim(), 1, wider, allowed, lq, dq));
+    if (found() < want) ExactScan(queries + q * dim(), 1, k, allowed, lq, dq);
+  }
+  return Status::OK();
+}
+
+}  // namespace vitrine
