@@ -1244,7 +1244,7 @@ Status RuleSet::Bind(const Catalog& catalog) {
         n.op != Op::kEq && n.op != Op::kNe && n.op != Op::kIn && n.op != Op::kNotIn;
     if (ordered && type != ColumnType::kNumeric) {
       return b.Error(n.line, n.op_col,
-                     n.op_text + " needs a numeric column; '" + n.attr + "' is " + tname);
+                     "'" + n.op_text + "' needs a numeric column; '" + n.attr + "' is " + tname);
     }
     for (Value& v : n.values) {
       const std::string expected = type == ColumnType::kNumeric ? "a number"
