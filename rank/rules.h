@@ -125,8 +125,8 @@ class RuleSet {
 };
 
 // The rules of one request, values resolved. Cheap per-item evaluation for
-// reranking a candidate pool. Not copyable across RuleSets; const methods are
-// thread-safe.
+// reranking a candidate pool. Move-only; points into the RuleSet that made
+// it, which must outlive it. Const methods are thread-safe.
 class RequestRules {
  public:
   RequestRules();
@@ -181,7 +181,10 @@ struct RankedItem {
 //   3. scales scores by BoostFactor;
 //   4. selects k - (#pins) items by score, MMR or DPP under the caps;
 //   5. places the pins (ApplyPins).
-// Returns min(k, what is allowed and fits the caps) items. Thread-safe.
+// Returns min(k, what is allowed and fits the caps) items. Pinned items do not
+// take part in the MMR/DPP similarity terms (they may lack vectors). The
+// caller computes intra-list diversity from the returned items' vectors
+// (IntraListDiversity). Thread-safe.
 Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
                                        const RequestRules& rules, const RerankOptions& options,
                                        const Bitmap* allowed = nullptr);

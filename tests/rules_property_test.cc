@@ -662,7 +662,9 @@ TEST(RulesProperty, RandomRuleSetsAndRequests) {
       }
       if (static_cast<int>(items.size()) < k) {
         ++short_lists;
-        if (caps.empty()) EXPECT_EQ(items.size(), pool.size());
+        if (caps.empty()) {
+          EXPECT_EQ(items.size(), pool.size());
+        }
         for (int i : pool) {
           if (std::count(items.begin(), items.end(), i)) continue;
           EXPECT_TRUE(BreaksCap(o, caps, items, i)) << "item " << i << " fits but was left out";

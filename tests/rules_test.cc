@@ -36,7 +36,7 @@ Column MakeColumn(std::string name, ColumnType type) {
 
 Catalog MakeCatalog() {
   Catalog c;
-  for (int i = 0; i < 10; ++i) c.ids.Add("i" + std::to_string(i));
+  for (const char* id : {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8", "i9"}) c.ids.Add(id);
   Column brand = MakeColumn("brand", ColumnType::kCategorical);
   brand.dictionary = {"a", "b", "c"};
   brand.codes = {0, 1, 2, 0, 1, -1, 0, 2, 1, 0};
@@ -166,8 +166,9 @@ TEST(RulesParse, InvalidCorpusExactPositions) {
 
 TEST(RulesBind, Errors) {
   const std::string cols = " (columns: brand, price, in_stock, tags, title)";
+  auto msg = [&](const char* head) { return std::string(head) + cols; };
   EXPECT_EQ(BindError("EXCLUDE WHERE colour = \"red\""),
-            "rules.txt:1:15: unknown column 'colour'" + cols);
+            msg("rules.txt:1:15: unknown column 'colour'"));
   EXPECT_EQ(BindError("INCLUDE WHERE price = \"abc\""),
             "rules.txt:1:23: column 'price' is numeric, expected a number");
   EXPECT_EQ(BindError("INCLUDE WHERE price IN (1, \"abc\")"),
@@ -183,11 +184,11 @@ TEST(RulesBind, Errors) {
   EXPECT_EQ(BindError("EXCLUDE WHERE price = CurrentItem.brand"),
             "rules.txt:1:23: column 'price' is numeric but CurrentItem.brand is categorical");
   EXPECT_EQ(BindError("EXCLUDE WHERE brand = CurrentItem.nope"),
-            "rules.txt:1:23: unknown column 'nope' in CurrentItem.nope" + cols);
+            msg("rules.txt:1:23: unknown column 'nope' in CurrentItem.nope"));
   EXPECT_EQ(BindError("PIN \"zzz\" AT 1"), "rules.txt:1:5: unknown item id 'zzz'");
-  EXPECT_EQ(BindError("CAP 2 PER colour"), "rules.txt:1:11: unknown column 'colour'" + cols);
+  EXPECT_EQ(BindError("CAP 2 PER colour"), msg("rules.txt:1:11: unknown column 'colour'"));
   EXPECT_EQ(BindError("EXCLUDE WHERE in_stock = false\n\nBOOST 2 WHERE `Brand` = \"a\""),
-            "rules.txt:3:15: unknown column 'Brand'" + cols);
+            msg("rules.txt:3:15: unknown column 'Brand'"));
   // Valid: a number compared with a categorical value uses its text.
   EXPECT_EQ(BindError("INCLUDE WHERE brand = 5 AND title IN (\"x\", 1)"), "OK");
 
