@@ -362,6 +362,23 @@ TEST(RulesFilter, RequestErrorsAndStaticness) {
   EXPECT_TRUE(c->rules.FiltersDependOnRequest());
 }
 
+TEST(RulesFilter, EmptyRuleSetNeedsNoBind) {
+  RuleSet empty;
+  auto index = AttributeIndex::Build(MakeCatalog());
+  ASSERT_TRUE(index.ok());
+  auto all = empty.AllowedItems(*index, {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->cardinality(), 10u);
+  auto rr = empty.ForRequest({});
+  ASSERT_TRUE(rr.ok());
+  EXPECT_TRUE(rr->Allowed(3));
+  EXPECT_EQ(rr->BoostFactor(3), 1.0);
+  // A non-empty one must be bound.
+  auto r = RuleSet::Parse("CAP 1 PER brand", "r");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ForRequest({}).status().code(), Status::Code::kInternal);
+}
+
 TEST(RulesBoost, FactorsAndAppliedRules) {
   auto b = BindRules(
       "BOOST 2 WHERE brand = \"a\"\nBURY 4 WHERE in_stock = false\n# x\nBOOST 3 WHERE tags = "
