@@ -17,6 +17,13 @@ double Dot(const float* a, const float* b, int dim) {
 
 Status CheckCommon(std::span<const Candidate> candidates, int dim, int k, bool need_vectors) {
   if (k < 0) return Status::InvalidArgument("k must be >= 0, got " + std::to_string(k));
+  for (const Candidate& c : candidates) {
+    // NaN would break the strict ordering every selector relies on.
+    if (!std::isfinite(c.score)) {
+      return Status::InvalidArgument("candidate item " + std::to_string(c.item) +
+                                     " has a non-finite score");
+    }
+  }
   if (!need_vectors) return Status::OK();
   if (dim < 1)
     return Status::InvalidArgument("vector dim must be >= 1, got " + std::to_string(dim));

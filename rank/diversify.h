@@ -72,8 +72,8 @@ class CapTracker {
 // Each selector returns indices into `candidates`, in selection order (= rank
 // order), at most k of them. `caps` may be null (no caps); selected items are
 // added to it, so a tracker pre-loaded with pinned items makes them count.
-// Errors (InvalidArgument): k < 0, lambda outside [0, 1], theta outside
-// [0, 1), a null `vec` for MMR/DPP, dim < 1.
+// Errors (InvalidArgument): k < 0, a NaN or infinite score, lambda outside
+// [0, 1], theta outside [0, 1), a null `vec` for MMR/DPP, dim < 1.
 
 // Highest scores first (ties: lower index first).
 Result<std::vector<int>> SelectTopK(std::span<const Candidate> candidates, int k,

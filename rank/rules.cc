@@ -1112,8 +1112,9 @@ Result<Bitmap> NodeBitmap(const State& s, int id, const AttributeIndex& index) {
 
 // Resolves the rules selected by `want` into a fresh State.
 Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool static_only) {
-  if (!impl.bound) return Status::Internal("RuleSet used before Bind()");
-  if (ctx.current_item && (*ctx.current_item < 0 || *ctx.current_item >= impl.n)) {
+  // An empty rule set needs no catalog; any other must be bound first.
+  if (!impl.bound && !impl.rules.empty()) return Status::Internal("RuleSet used before Bind()");
+  if (impl.bound && ctx.current_item && (*ctx.current_item < 0 || *ctx.current_item >= impl.n)) {
     return Status::InvalidArgument("current item index " + std::to_string(*ctx.current_item) +
                                    " outside the catalog of " + std::to_string(impl.n) + " items");
   }
@@ -1305,7 +1306,7 @@ bool RuleSet::FiltersDependOnRequest() const {
 
 Result<Bitmap> RuleSet::StaticAllowedItems(const AttributeIndex& index) const {
   VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, RequestContext{}, /*static_only=*/true));
-  if (index.size() != static_cast<uint32_t>(impl_->n)) {
+  if (impl_->bound && index.size() != static_cast<uint32_t>(impl_->n)) {
     return Status::InvalidArgument("attribute index has " + std::to_string(index.size()) +
                                    " items, rules were bound to a catalog of " +
                                    std::to_string(impl_->n));
@@ -1318,7 +1319,7 @@ Result<Bitmap> RuleSet::StaticAllowedItems(const AttributeIndex& index) const {
 Result<Bitmap> RuleSet::AllowedItems(const AttributeIndex& index, const RequestContext& ctx,
                                      const Bitmap* static_allowed) const {
   VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, ctx, /*static_only=*/false));
-  if (index.size() != static_cast<uint32_t>(impl_->n)) {
+  if (impl_->bound && index.size() != static_cast<uint32_t>(impl_->n)) {
     return Status::InvalidArgument("attribute index has " + std::to_string(index.size()) +
                                    " items, rules were bound to a catalog of " +
                                    std::to_string(impl_->n));
@@ -1346,7 +1347,7 @@ RequestRules& RequestRules::operator=(RequestRules&&) noexcept = default;
 bool RequestRules::Allowed(int32_t item) const {
   if (s_->impl == nullptr) return true;
   const RuleSet::Impl& impl = *s_->impl;
-  if (item < 0 || item >= impl.n) return false;
+  if (item < 0 || (impl.bound && item >= impl.n)) return false;
   for (size_t r = 0; r < impl.rules.size(); ++r) {
     const Rule& rule = impl.rules[r];
     if (!s_->active[r] || !rule.IsFilter()) continue;
@@ -1359,7 +1360,7 @@ bool RequestRules::Allowed(int32_t item) const {
 double RequestRules::BoostFactor(int32_t item, std::vector<int>* applied) const {
   if (s_->impl == nullptr) return 1.0;
   const RuleSet::Impl& impl = *s_->impl;
-  if (item < 0 || item >= impl.n) return 1.0;
+  if (item < 0 || (impl.bound && item >= impl.n)) return 1.0;
   double f = 1.0;
   for (size_t r = 0; r < impl.rules.size(); ++r) {
     const Rule& rule = impl.rules[r];

@@ -88,7 +88,8 @@ class RuleSet {
 
   // Resolves column names, checks types and pinned item ids against
   // `catalog`, and copies the columns the rules use. Call once, before any
-  // request method. Errors name source:line:col.
+  // request method (an empty RuleSet, e.g. default-constructed, works
+  // unbound: it allows everything). Errors name source:line:col.
   Status Bind(const Catalog& catalog);
 
   int num_rules() const;

@@ -276,6 +276,10 @@ TEST(Diversify, Errors) {
   EXPECT_EQ(r.status().message(),
             "candidate item 0 has no vector; diversity needs one per candidate");
   EXPECT_TRUE(SelectTopK(no_vec, 1).ok());  // score order needs no vectors
+  std::vector<Candidate> nan_score = {{7, NAN, p.cands[0].vec}};
+  auto n = SelectTopK(nan_score, 1);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().message(), "candidate item 7 has a non-finite score");
   auto empty = SelectDPP({}, 3, 5, 0.5f);
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vitrine {
@@ -361,6 +362,23 @@ TEST(RulesFilter, RequestErrorsAndStaticness) {
   EXPECT_TRUE(c->rules.FiltersDependOnRequest());
 }
 
+TEST(RulesFilter, EmptyRuleSetNeedsNoBind) {
+  RuleSet empty;
+  auto index = AttributeIndex::Build(MakeCatalog());
+  ASSERT_TRUE(index.ok());
+  auto all = empty.AllowedItems(*index, {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->cardinality(), 10u);
+  auto rr = empty.ForRequest({});
+  ASSERT_TRUE(rr.ok());
+  EXPECT_TRUE(rr->Allowed(3));
+  EXPECT_EQ(rr->BoostFactor(3), 1.0);
+  // A non-empty one must be bound.
+  auto r = RuleSet::Parse("CAP 1 PER brand", "r");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ForRequest({}).status().code(), Status::Code::kInternal);
+}
+
 TEST(RulesBoost, FactorsAndAppliedRules) {
   auto b = BindRules(
       "BOOST 2 WHERE brand = \"a\"\nBURY 4 WHERE in_stock = false\n# x\nBOOST 3 WHERE tags = "
@@ -434,6 +452,42 @@ TEST(RulesRerank, PinsCapsFiltersBoosts) {
   items.clear();
   for (const RankedItem& r : *out3) items.push_back(r.item);
   EXPECT_EQ(items, std::vector<int32_t>({0, 3, 4}));
+}
+
+// After Bind, one RuleSet serves many threads: each thread's answers equal
+// the single-threaded ones.
+TEST(RulesThreads, ConcurrentRequestsAgree) {
+  auto b = BindRules(
+      "EXCLUDE WHERE in_stock = false\nINCLUDE WHERE price <= $MAX\nBOOST 3 WHERE tags = "
+      "\"red\"\nCAP 1 PER brand\nWHEN context.pin = \"yes\" PIN \"i7\" AT 2");
+  std::vector<Candidate> cands;
+  for (int i = 0; i < 10; ++i) cands.push_back({i, 0.1f * static_cast<float>(i), nullptr});
+  auto answer = [&](int t) {
+    RequestContext ctx;
+    ctx.params["MAX"] = std::to_string(40 + 10 * (t % 6));
+    if (t % 2) ctx.context["pin"] = "yes";
+    std::vector<int32_t> out;
+    auto allowed = b->rules.AllowedItems(b->index, ctx);
+    auto rr = b->rules.ForRequest(ctx);
+    if (!allowed.ok() || !rr.ok()) return out;
+    RerankOptions opt;
+    opt.k = 4;
+    auto ranked = Rerank(cands, *rr, opt, &*allowed);
+    if (!ranked.ok()) return out;
+    for (const RankedItem& r : *ranked) out.push_back(r.item);
+    return out;
+  };
+  std::vector<std::vector<int32_t>> want(12), got(12);
+  for (int t = 0; t < 12; ++t) want[t] = answer(t);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 50; ++rep) got[t] = answer(t);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE(want[1].empty());
 }
 
 }  // namespace
