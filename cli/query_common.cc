@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "core/file_util.h"
+
 namespace vitrine::cli {
 namespace {
 const char* kDisplayColumns[] = {"brand", "category", "price", "title"};
@@ -24,6 +26,148 @@ Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec) {
     pos = end + 1;
   }
   return w;
+}
+
+void AddQueryFlags(cxxopts::Options& opts) {
+  opts.add_options("Ranking")("k", "Number of results", cxxopts::value<int>()->default_value("10"))(
+      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
+      cxxopts::value<std::string>())("rules", "Brand-rules file (docs/rules.md)",
+                                     cxxopts::value<std::string>())(
+      "rule", "One inline rule, e.g. 'EXCLUDE WHERE brand = \"Pulse\"' (repeatable)",
+      cxxopts::value<std::vector<std::string>>())(
+      "param", "Rule parameter NAME=VALUE for $NAME (repeatable)",
+      cxxopts::value<std::vector<std::string>>())(
+      "context", "Request context key=value for context.key (repeatable)",
+      cxxopts::value<std::vector<std::string>>())(
+      "diversity", "none, mmr[:lambda] (default 0.7) or dpp[:theta] (default 0.7)",
+      cxxopts::value<std::string>()->default_value("none"))(
+      "pool", "Candidates retrieved before reranking (0 = max(10 k, 100))",
+      cxxopts::value<int>()->default_value("0"))(
+      "only-items", "File of item ids (one per line): recommend only among these",
+      cxxopts::value<std::string>())("exclude", "Item ids never to return, comma-separated",
+                                     cxxopts::value<std::string>())(
+      "ef", "HNSW search beam (efSearch)", cxxopts::value<int>()->default_value("128"))(
+      "explain", "Per-block cosines and a reason for every result");
+}
+
+namespace {
+Status ParseKeyValues(const std::vector<std::string>& items, const char* flag,
+                      std::map<std::string, std::string, std::less<>>* out) {
+  for (const auto& kv : items) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(std::string(flag) + " '" + kv + "': expected KEY=VALUE");
+    }
+    (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return Status::OK();
+}
+
+std::vector<std::string> SplitList(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(sep, pos);
+    if (end == std::string::npos) end = s.size();
+    std::string part = s.substr(pos, end - pos);
+    if (!part.empty() && part.back() == '\r') part.pop_back();
+    if (!part.empty()) out.push_back(std::move(part));
+    pos = end + 1;
+  }
+  return out;
+}
+}  // namespace
+
+Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,
+                                                    const Engine& engine, bool* usage) {
+  auto setup = std::make_unique<QuerySetup>();
+  QueryOptions& q = setup->query;
+  *usage = true;
+  q.k = r["k"].as<int>();
+  q.ef_search = r["ef"].as<int>();
+  q.pool = r["pool"].as<int>();
+  if (q.k < 1) return Status::InvalidArgument("-k must be at least 1");
+  if (q.ef_search < 1) return Status::InvalidArgument("--ef must be at least 1");
+  if (q.pool < 0) return Status::InvalidArgument("--pool must be >= 0");
+  if (r.count("weights")) {
+    VITRINE_ASSIGN_OR_RETURN(q.weights, ParseWeightsFlag(r["weights"].as<std::string>()));
+  }
+  if (r.count("param")) {
+    VITRINE_RETURN_IF_ERROR(
+        ParseKeyValues(r["param"].as<std::vector<std::string>>(), "--param", &q.context.params));
+  }
+  if (r.count("context")) {
+    VITRINE_RETURN_IF_ERROR(ParseKeyValues(r["context"].as<std::vector<std::string>>(), "--context",
+                                           &q.context.context));
+  }
+  const std::string div = r["diversity"].as<std::string>();
+  const std::string kind = div.substr(0, div.find(':'));
+  const bool has_value = div.find(':') != std::string::npos;
+  float value = 0;
+  if (has_value) {
+    char* end = nullptr;
+    const std::string v = div.substr(div.find(':') + 1);
+    value = std::strtof(v.c_str(), &end);
+    if (v.empty() || *end != '\0') {
+      return Status::InvalidArgument("--diversity '" + div + "': expected a number after ':'");
+    }
+  }
+  if (kind == "none" && !has_value) {
+    q.diversity = Diversity::kNone;
+  } else if (kind == "mmr") {
+    q.diversity = Diversity::kMMR;
+    if (has_value) q.mmr_lambda = value;
+  } else if (kind == "dpp") {
+    q.diversity = Diversity::kDPP;
+    if (has_value) q.dpp_theta = value;
+  } else {
+    return Status::InvalidArgument("--diversity '" + div +
+                                   "': expected none, mmr[:lambda] or dpp[:theta]");
+  }
+  *usage = false;
+
+  // Rules: a file and/or inline rules, parsed and bound as one rule set so
+  // that an error anywhere applies nothing.
+  std::string text, source;
+  if (r.count("rules")) {
+    source = r["rules"].as<std::string>();
+    VITRINE_ASSIGN_OR_RETURN(text, ReadFile(source));
+    if (!text.empty() && text.back() != '\n') text += '\n';
+  }
+  if (r.count("rule")) {
+    for (const auto& rule : r["rule"].as<std::vector<std::string>>()) text += rule + "\n";
+    if (source.empty()) source = "--rule";
+  }
+  if (!source.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(RuleSet rules, RuleSet::Parse(text, source));
+    VITRINE_RETURN_IF_ERROR(rules.Bind(engine.catalog()));
+    setup->rules = std::make_unique<RuleSet>(std::move(rules));
+    // The request-independent filters compile once, not per query.
+    VITRINE_ASSIGN_OR_RETURN(Bitmap b, setup->rules->StaticAllowedItems(engine.attributes()));
+    setup->static_allowed = std::make_unique<Bitmap>(std::move(b));
+    q.static_allowed = setup->static_allowed.get();
+    q.rules = setup->rules.get();
+  }
+  if (r.count("only-items")) {
+    const std::string path = r["only-items"].as<std::string>();
+    VITRINE_ASSIGN_OR_RETURN(std::string ids, ReadFile(path));
+    setup->only_items = std::make_unique<Bitmap>();
+    int line = 0;
+    for (const auto& id : SplitList(ids, '\n')) {
+      ++line;
+      auto i = engine.FindItem(id);
+      if (!i.ok()) return i.status().WithContext(path + ":" + std::to_string(line));
+      setup->only_items->add(static_cast<uint32_t>(*i));
+    }
+    q.allowed = setup->only_items.get();
+  }
+  if (r.count("exclude")) {
+    for (const auto& id : SplitList(r["exclude"].as<std::string>(), ',')) {
+      VITRINE_ASSIGN_OR_RETURN(int32_t i, engine.FindItem(id));
+      q.exclude.push_back(i);
+    }
+  }
+  return setup;
 }
 
 Table HitsTable(const Engine& engine, bool explain, bool with_query) {

@@ -1,7 +1,9 @@
 // Shared by `similar` and `recommend`: common flags and result printing.
 #pragma once
 
+#include <cxxopts.hpp>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,23 @@ namespace vitrine::cli {
 
 // "cf=0.6,content=0.3" -> map; errors name the bad part.
 Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec);
+
+// Flags shared by similar and recommend: weights, rules, params, context,
+// diversity, candidate restriction.
+void AddQueryFlags(cxxopts::Options& opts);
+
+// What those flags resolve to; owns the rules and bitmaps that `query`
+// points to, so it must outlive every use of `query`.
+struct QuerySetup {
+  QueryOptions query;
+  std::unique_ptr<RuleSet> rules;
+  std::unique_ptr<Bitmap> static_allowed;
+  std::unique_ptr<Bitmap> only_items;
+};
+// Usage errors (bad syntax of a flag) come back as InvalidArgument with
+// `usage` set; file and rule errors as other Statuses.
+Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,
+                                                    const Engine& engine, bool* usage);
 
 // rank, item_id, score, a few catalog columns that exist (title, brand,
 // category, price) and, with `explain`, per-block cosines and the reason.

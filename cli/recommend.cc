@@ -26,21 +26,23 @@ std::vector<std::string> SplitIds(const std::string& s) {
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine recommend", "Recommendations for a user or a session.");
   opts.custom_help("--bundle B (--user ID | --history ID,ID,... | --all-users) [options]");
-  opts.add_options()("bundle", "Bundle directory", cxxopts::value<std::string>())(
-      "user", "A user id of the bundle", cxxopts::value<std::string>())(
-      "history", "Session item ids, comma-separated (folded in; nothing is stored)",
-      cxxopts::value<std::string>())("all-users",
-                                     "Every user of the bundle, as CSV user_id,item_id,rank,score")(
-      "k", "Results per user", cxxopts::value<int>()->default_value("10"))(
-      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
-      cxxopts::value<std::string>())("include-seen", "Do not filter items already in the history")(
-      "ef", "HNSW search beam (efSearch)", cxxopts::value<int>()->default_value("128"))(
-      "explain", "Per-block cosines and a reason for every result")(
-      "format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))(
-      "output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
+  // clang-format off
+  opts.add_options()
+      ("bundle", "Bundle directory", cxxopts::value<std::string>())
+      ("user", "A user id of the bundle", cxxopts::value<std::string>())
+      ("history", "Session item ids, comma-separated (folded in; nothing is stored)",
+       cxxopts::value<std::string>())
+      ("all-users", "Every user of the bundle, as CSV user_id,item_id,rank,score")
+      ("include-seen", "Do not filter items already in the history")
+      ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
+      ("output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
+  // clang-format on
+  AddQueryFlags(opts);
   opts.set_width(100);
   auto p = ParseOrExit(opts, argc, argv, kName, {"bundle"},
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --explain\n"
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 --rules rules.txt "
+                       "--context climate=warm --param MAXPRICE=500\n"
                        "  vitrine recommend --bundle demo/bundle --history I000010,I000333\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
   if (p.exit_code >= 0) return p.exit_code;
@@ -50,19 +52,17 @@ int Run(int argc, char** argv) {
   }
   auto fmt = ParseFormat(r["format"].as<std::string>());
   if (!fmt.ok()) return UsageError(kName, fmt.status().message());
-  RecommendRequest req;
-  req.query.k = r["k"].as<int>();
-  req.query.ef_search = r["ef"].as<int>();
-  req.filter_already_seen = r.count("include-seen") == 0;
-  if (req.query.k < 1) return UsageError(kName, "-k must be at least 1");
-  if (r.count("weights")) {
-    auto w = ParseWeightsFlag(r["weights"].as<std::string>());
-    if (!w.ok()) return UsageError(kName, w.status().message());
-    req.query.weights = *w;
-  }
   auto engine_r = Engine::Open(r["bundle"].as<std::string>());
   if (!engine_r.ok()) return Fail(kName, engine_r.status());
   const Engine& engine = **engine_r;
+  bool usage = false;
+  auto setup = ParseQueryFlags(r, engine, &usage);
+  if (!setup.ok()) {
+    return usage ? UsageError(kName, setup.status().message()) : Fail(kName, setup.status());
+  }
+  RecommendRequest req;
+  req.query = (*setup)->query;
+  req.filter_already_seen = r.count("include-seen") == 0;
   const bool explain = r.count("explain") > 0;
 
   std::string rendered;

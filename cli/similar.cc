@@ -13,19 +13,22 @@ constexpr char kName[] = "similar";
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine similar", "Items similar to a given item.");
   opts.custom_help("--bundle B (--item ID | --items-file F) [options]");
-  opts.add_options()("bundle", "Bundle directory", cxxopts::value<std::string>())(
-      "item", "Query item id", cxxopts::value<std::string>())(
-      "items-file", "File of query item ids, one per line", cxxopts::value<std::string>())(
-      "k", "Results per query", cxxopts::value<int>()->default_value("10"))(
-      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
-      cxxopts::value<std::string>())("ef", "HNSW search beam (efSearch)",
-                                     cxxopts::value<int>()->default_value("128"))(
-      "explain", "Per-block cosines and a reason for every result")(
-      "format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))(
-      "output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
+  // clang-format off
+  opts.add_options()
+      ("bundle", "Bundle directory", cxxopts::value<std::string>())
+      ("item", "Query item id", cxxopts::value<std::string>())
+      ("items-file", "File of query item ids, one per line", cxxopts::value<std::string>())
+      ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
+      ("output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
+  // clang-format on
+  AddQueryFlags(opts);
   opts.set_width(100);
   auto p = ParseOrExit(opts, argc, argv, kName, {"bundle"},
                        "  vitrine similar --bundle demo/bundle --item I000042 -k 5 --explain\n"
+                       "  vitrine similar --bundle demo/bundle --item I000042 --diversity mmr:0.5 "
+                       "--rule 'CAP 2 PER brand'\n"
+                       "  vitrine similar --bundle demo/bundle --item I000042 "
+                       "--rule 'INCLUDE WHERE category = CurrentItem.category'\n"
                        "  vitrine similar --bundle demo/bundle --items-file ids.txt --format csv");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -34,15 +37,6 @@ int Run(int argc, char** argv) {
   }
   auto fmt = ParseFormat(r["format"].as<std::string>());
   if (!fmt.ok()) return UsageError(kName, fmt.status().message());
-  QueryOptions q;
-  q.k = r["k"].as<int>();
-  q.ef_search = r["ef"].as<int>();
-  if (q.k < 1) return UsageError(kName, "-k must be at least 1");
-  if (r.count("weights")) {
-    auto w = ParseWeightsFlag(r["weights"].as<std::string>());
-    if (!w.ok()) return UsageError(kName, w.status().message());
-    q.weights = *w;
-  }
   std::vector<std::string> queries;
   if (r.count("item")) {
     queries.push_back(r["item"].as<std::string>());
@@ -62,6 +56,12 @@ int Run(int argc, char** argv) {
   }
   auto engine = Engine::Open(r["bundle"].as<std::string>());
   if (!engine.ok()) return Fail(kName, engine.status());
+  bool usage = false;
+  auto setup = ParseQueryFlags(r, **engine, &usage);
+  if (!setup.ok()) {
+    return usage ? UsageError(kName, setup.status().message()) : Fail(kName, setup.status());
+  }
+  const QueryOptions& q = (*setup)->query;
   const bool explain = r.count("explain") > 0;
   const bool batch = r.count("items-file") > 0;
   Table t = HitsTable(**engine, explain, batch);

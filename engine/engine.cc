@@ -131,36 +131,91 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
 
 Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
                                         const std::vector<int32_t>& drop,
-                                        std::span<const int32_t> history) const {
+                                        std::span<const int32_t> history,
+                                        std::optional<int32_t> current_item) const {
   if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
   const std::vector<float> unscaled = query;
   VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, query.data()));
 
+  // Everything that decides whether an item may appear is one bitmap, used
+  // inside the ANN search (DESIGN.md decision 2), never as a post-filter.
   Bitmap allowed = q.allowed != nullptr ? *q.allowed : attributes_.All();
+  RequestRules request_rules;
+  if (q.rules != nullptr) {
+    RequestContext ctx = q.context;
+    ctx.current_item = current_item;
+    VITRINE_ASSIGN_OR_RETURN(Bitmap by_rules,
+                             q.rules->AllowedItems(attributes_, ctx, q.static_allowed));
+    allowed &= by_rules;
+    VITRINE_ASSIGN_OR_RETURN(request_rules, q.rules->ForRequest(ctx));
+  }
   for (int32_t d : drop) allowed.remove(static_cast<uint32_t>(d));
   for (int32_t d : q.exclude) allowed.remove(static_cast<uint32_t>(d));
+
+  const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
+  const int pool =
+      rerank ? std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100)) : q.k;
   SearchParams p;
-  p.k = q.k;
-  p.ef_search = std::max(q.ef_search, q.k);
+  p.k = pool;
+  p.ef_search = std::max(q.ef_search, pool);
   p.nprobe = q.nprobe;
   p.filter = &allowed;
   std::vector<int64_t> labels;
   std::vector<float> dist;
   VITRINE_RETURN_IF_ERROR(index_->Search(query.data(), 1, p, &labels, &dist));
 
+  // Exact scores on the candidates, whatever the index's own (possibly
+  // quantised) distance; unit copies of the vectors for MMR/DPP similarity.
   const size_t dim = vectors_->cols;
-  std::vector<Hit> hits;
+  std::vector<Candidate> cands;
+  std::vector<float> unit;
+  unit.reserve(labels.size() * dim);
   for (int64_t id : labels) {
     if (id < 0) continue;
-    Hit h;
-    h.item = static_cast<int32_t>(id);
     const float* v = vectors_->row(static_cast<size_t>(id));
-    // Exact score, whatever the index's own (possibly quantised) distance.
-    h.score = Dot(query.data(), v, dim);
+    cands.push_back({static_cast<int32_t>(id), Dot(query.data(), v, dim), nullptr});
+    unit.insert(unit.end(), v, v + dim);
+    NormalizeSegment(unit.data() + unit.size() - dim, dim);
+  }
+  for (size_t i = 0; i < cands.size(); ++i) cands[i].vec = unit.data() + i * dim;
+
+  std::vector<Hit> hits;
+  if (rerank) {
+    RerankOptions ro;
+    ro.k = q.k;
+    ro.diversity = q.diversity;
+    ro.lambda = q.mmr_lambda;
+    ro.theta = q.dpp_theta;
+    ro.dim = static_cast<int>(dim);
+    VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
+                             Rerank(cands, request_rules, ro, &allowed));
+    for (RankedItem& r : ranked) {
+      Hit h;
+      h.item = r.item;
+      h.score = r.score;
+      h.pinned = r.pinned;
+      h.rule_lines = std::move(r.rule_lines);
+      hits.push_back(std::move(h));
+    }
+  } else {
+    std::stable_sort(cands.begin(), cands.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    for (const Candidate& c : cands) {
+      Hit h;
+      h.item = c.item;
+      h.score = c.score;
+      hits.push_back(std::move(h));
+    }
+  }
+
+  for (Hit& h : hits) {
+    const float* v = vectors_->row(static_cast<size_t>(h.item));
     h.block_cos = BlockCosines(layout_, unscaled.data(), v);
     // The reason: the history item that contributes most (like implicit's
     // explain), else the block that contributes most to the score.
-    if (!history.empty()) {
+    if (h.pinned) {
+      h.reason = "pinned";
+    } else if (!history.empty()) {
       int32_t best = history[0];
       float best_s = -1e30f;
       for (int32_t hi : history) {
@@ -178,18 +233,20 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
       }
       h.reason = BlockReason(layout_[best].name);
     }
+    if (!h.pinned && !h.rule_lines.empty()) {
+      const char* verb = request_rules.BoostFactor(h.item) >= 1.0 ? "boosted" : "buried";
+      for (int line : h.rule_lines)
+        h.reason += std::string("; ") + verb + " by rule " + std::to_string(line);
+    }
     if (is_cold(h.item)) h.reason += " (cold-start item)";
-    hits.push_back(std::move(h));
   }
-  std::stable_sort(hits.begin(), hits.end(),
-                   [](const Hit& a, const Hit& b) { return a.score > b.score; });
   return hits;
 }
 
 Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
   VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
   const float* v = vectors_->row(static_cast<size_t>(item));
-  return Search(std::vector<float>(v, v + vectors_->cols), q, {item}, {});
+  return Search(std::vector<float>(v, v + vectors_->cols), q, {item}, {}, item);
 }
 
 Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
@@ -222,7 +279,7 @@ Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
   }
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
-  return Search(std::move(q), r.query, drop, items);
+  return Search(std::move(q), r.query, drop, items, std::nullopt);
 }
 
 }  // namespace vitrine

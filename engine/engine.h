@@ -30,13 +30,16 @@
 #include "embed/fusion.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
+#include "rank/rules.h"
 
 namespace vitrine {
 
 struct Hit {
   int32_t item = -1;
-  float score = 0;               // sum_b w_b cos_b
+  float score = 0;               // sum_b w_b cos_b, times BOOST/BURY factors
   std::vector<float> block_cos;  // per block, in layout order
+  bool pinned = false;           // placed by a PIN rule
+  std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
 };
 
@@ -45,8 +48,23 @@ struct QueryOptions {
   std::map<std::string, float> weights;  // block -> weight; unnamed blocks use defaults
   int ef_search = 128;
   int nprobe = 32;
-  const Bitmap* allowed = nullptr;  // restrict candidates (rules, --only-items); not owned
+  const Bitmap* allowed = nullptr;  // restrict candidates (--only-items); not owned
   std::vector<int32_t> exclude;     // explicit excludes
+
+  // Brand rules, bound to this engine's catalog (RuleSet::Bind); not owned.
+  // Their filters run inside the ANN search; boosts, pins and caps in the
+  // rerank. `static_allowed` (optional) is rules->StaticAllowedItems(), cached
+  // by a caller that serves many requests with the same rules.
+  const RuleSet* rules = nullptr;
+  const Bitmap* static_allowed = nullptr;
+  RequestContext context;  // $params and context.keys (current_item is set by Similar)
+
+  Diversity diversity = Diversity::kNone;
+  float mmr_lambda = 0.7f;  // relevance weight of MMR
+  float dpp_theta = 0.7f;   // relevance/diversity trade-off of DPP
+  // Candidates retrieved before reranking (rules or diversity);
+  // 0 = max(kDefaultPoolFactor * k, 100).
+  int pool = 0;
 };
 
 struct RecommendRequest {
@@ -93,7 +111,8 @@ class Engine {
   Engine() = default;
   Result<std::vector<Hit>> Search(std::vector<float> query, const QueryOptions& q,
                                   const std::vector<int32_t>& drop,
-                                  std::span<const int32_t> history) const;
+                                  std::span<const int32_t> history,
+                                  std::optional<int32_t> current_item) const;
 
   std::optional<Bundle> bundle_;  // always set after Open
   Catalog catalog_;
