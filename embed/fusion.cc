@@ -63,7 +63,7 @@ Result<FusedVectors> Fuse(std::vector<Block> blocks) {
   out.vectors = Matrix(n, total);
   size_t offset = 0;
   for (Block& b : blocks) {
-    NormalizeRows(&b.vectors);
+    if (b.normalize_rows) NormalizeRows(&b.vectors);
     const size_t d = b.vectors.cols;
     for (size_t i = 0; i < n; ++i) {
       std::copy(b.vectors.row(i), b.vectors.row(i) + d, out.vectors.row(i) + offset);

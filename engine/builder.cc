@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/bundle.h"
 #include "core/csv.h"
@@ -86,6 +87,31 @@ Result<Matrix> VisualBlock(const BuildOptions& o, const Catalog& catalog, Bundle
                                     {"image_width", images.width},
                                     {"channels", images.channels}};
   return v;
+}
+
+// The cf block keeps ALS's inner-product ranking: rows are divided by one
+// global constant (the largest warm norm), not normalised one by one, because
+// an item's factor norm carries its popularity and confidence. Cold rows (a
+// projected direction) get the median warm norm: neither buried nor dominant.
+void ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
+  std::vector<float> norms(cf->rows);
+  std::vector<float> warm;
+  for (size_t i = 0; i < cf->rows; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < cf->cols; ++j) s += static_cast<double>(cf->at(i, j)) * cf->at(i, j);
+    norms[i] = static_cast<float>(std::sqrt(s));
+    if (!cold[i] && norms[i] > 0) warm.push_back(norms[i]);
+  }
+  if (warm.empty()) return;
+  std::nth_element(warm.begin(), warm.begin() + static_cast<std::ptrdiff_t>(warm.size() / 2),
+                   warm.end());
+  const float median = warm[warm.size() / 2];
+  const float scale = *std::max_element(warm.begin(), warm.end());
+  for (size_t i = 0; i < cf->rows; ++i) {
+    if (norms[i] <= 0) continue;
+    const float f = (cold[i] ? median / norms[i] : 1.0f) / scale;
+    for (size_t j = 0; j < cf->cols; ++j) cf->at(i, j) *= f;
+  }
 }
 
 }  // namespace
@@ -196,6 +222,7 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       cold_flags[i] = cold[i] ? 1 : 0;
       summary.cold_items += cold[i] ? 1 : 0;
     }
+    ScaleCfBlock(cold, &cf_block);
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold_start/weights.npy", projector.weights()));
     w.manifest()["cold_start"] = projector.ToJson();
     t_cold.Done(std::to_string(summary.cold_items) + " cold items (fewer than " +
@@ -219,7 +246,7 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     auto it = o.block_weights.find(name);
     return it == o.block_weights.end() ? 1.0f : it->second;
   };
-  if (have_cf) blocks.push_back({"cf", std::move(cf_block), weight("cf")});
+  if (have_cf) blocks.push_back({"cf", std::move(cf_block), weight("cf"), false});
   blocks.push_back({"content", std::move(content_block), weight("content")});
   if (have_visual) blocks.push_back({"visual", std::move(visual_block), weight("visual")});
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));

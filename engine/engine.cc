@@ -246,7 +246,10 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
 Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
   VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
   const float* v = vectors_->row(static_cast<size_t>(item));
-  return Search(std::vector<float>(v, v + vectors_->cols), q, {item}, {}, item);
+  std::vector<float> query(v, v + vectors_->cols);
+  // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
+  for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
+  return Search(std::move(query), q, {item}, {}, item);
 }
 
 Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
