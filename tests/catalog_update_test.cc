@@ -615,6 +615,58 @@ TEST(CatalogUpdateTest, SetInStockWithoutTheColumnIsAClearError) {
   ExpectMatchesExact(**e, 30, 5, {});
 }
 
+TEST(CatalogUpdateTest, AddWithPrecomputedVisualVectors) {
+  // A new shop: no interactions, content plus precomputed (e.g. CNN) vectors.
+  std::string text = "item_id,brand,category,price\n";
+  for (int i = 0; i < 40; ++i) {
+    text += "P" + std::to_string(i) + ",b" + std::to_string(i % 3) + ",c" + std::to_string(i % 4) +
+            "," + std::to_string(10 + i) + "\n";
+  }
+  Spit(TestRoot() / "pre.csv", text);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  Matrix vis(40, 6);
+  for (float& x : vis.data) x = g(rng);
+  ASSERT_TRUE(WriteNpy(TestRoot() / "pre.npy", vis).ok());
+  BuildOptions o;
+  o.items = TestRoot() / "pre.csv";
+  o.visual = TestRoot() / "pre.npy";
+  o.content.dim = 4;
+  o.index.spec = "Flat";
+  const fs::path bundle = TestRoot() / "pre_bundle";
+  ASSERT_TRUE(BuildBundle(o, bundle).ok());
+
+  Spit(TestRoot() / "pre_new.csv", "item_id,brand,category,price\nP98,b1,c2,20\nP99,b2,c0,33\n");
+  Matrix nv(2, 6);
+  for (float& x : nv.data) x = g(rng);
+  ASSERT_TRUE(WriteNpy(TestRoot() / "pre_new.npy", nv).ok());
+  AddItemsOptions a;
+  a.items = TestRoot() / "pre_new.csv";
+  const auto before = Snapshot(bundle);
+  auto s = AddItems(bundle, a);  // no --visual
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("give --visual"), std::string::npos) << s.status().ToString();
+  a.images = SampleData().dir / "base.idx.gz";
+  EXPECT_FALSE(AddItems(bundle, a).ok());
+  EXPECT_EQ(Snapshot(bundle), before);
+  a.images.clear();
+  a.visual = TestRoot() / "pre_new.npy";
+  s = AddItems(bundle, a);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto e = Engine::Open(bundle);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const BlockLayout* vb = nullptr;
+  for (const auto& b : (*e)->layout())
+    if (b.name == "visual") vb = &b;
+  ASSERT_NE(vb, nullptr);
+  Matrix unit = nv;
+  NormalizeRows(&unit);
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t j = 0; j < vb->dim; ++j)
+      EXPECT_NEAR((*e)->vectors().at(40 + r, vb->offset + j), unit.at(r, j), 1e-6);
+  ExpectMatchesExact(**e, 41, 5, {});
+}
+
 // ---- compact ------------------------------------------------------------------
 
 TEST(CatalogUpdateTest, CompactDropsRowsAndMatchesAFreshFlatIndex) {
