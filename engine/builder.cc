@@ -8,6 +8,7 @@
 #include "core/csv.h"
 #include "core/progress.h"
 #include "embed/fusion.h"
+#include "engine/catalog_update.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -85,7 +86,9 @@ Result<Matrix> VisualBlock(const BuildOptions& o, const Catalog& catalog, Bundle
                                     {"dim", v.cols},
                                     {"image_height", images.height},
                                     {"image_width", images.width},
-                                    {"channels", images.channels}};
+                                    {"channels", images.channels},
+                                    // For `vitrine items add` (engine/catalog_update.h).
+                                    {"options", VisualOptionsToJson(o.visual_encoder)}};
   return v;
 }
 
@@ -263,7 +266,10 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   w.manifest()["index"] = {{"spec", o.index.spec},
                            {"metric", "inner_product"},
                            {"describe", index->Describe()},
-                           {"bytes_per_vector", index->BytesPerVector()}};
+                           {"bytes_per_vector", index->BytesPerVector()},
+                           // For `vitrine compact`, which rebuilds the index.
+                           {"ef_construction", o.index.hnsw_ef_construction},
+                           {"seed", o.index.seed}};
 
   // 8. Catalog, ids and vectors.
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix("vectors.npy", *vectors));

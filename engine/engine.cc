@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/catalog_update.h"
+
 namespace vitrine {
 namespace fs = std::filesystem;
 
@@ -55,6 +57,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   VITRINE_ASSIGN_OR_RETURN(e->index_,
                            VectorIndex::Load(e->bundle_->path("index.faiss"), e->vectors_));
   VITRINE_ASSIGN_OR_RETURN(e->attributes_, AttributeIndex::Build(e->catalog_));
+  // Items removed by `vitrine items remove` (engine/catalog_update.h) become
+  // index tombstones, so no search returns them; they remain valid queries.
+  VITRINE_ASSIGN_OR_RETURN(std::vector<int64_t> deleted, ReadTombstones(*e->bundle_));
+  if (!deleted.empty()) {
+    Bitmap gone;
+    for (int64_t d : deleted) {
+      if (d >= e->catalog_.size()) {
+        return Status::Corruption(e->bundle_->path(kTombstoneFile).string() + ": item " +
+                                  std::to_string(d) + " is beyond the catalog's " +
+                                  std::to_string(e->catalog_.size()) + " items");
+      }
+      gone.add(static_cast<uint32_t>(d));
+    }
+    VITRINE_RETURN_IF_ERROR(e->index_->Remove(gone));
+  }
 
   VITRINE_ASSIGN_OR_RETURN(MatrixI64 cold, e->bundle_->ReadMatrixI64("cold.npy"));
   e->cold_ = std::move(cold.data);
