@@ -252,6 +252,17 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   if (have_cf) blocks.push_back({"cf", std::move(cf_block), weight("cf"), false});
   blocks.push_back({"content", std::move(content_block), weight("content")});
   if (have_visual) blocks.push_back({"visual", std::move(visual_block), weight("visual")});
+  if (have_cf) {
+    // The popularity prior as a one-dimensional block: log(1 + interactions)
+    // scaled to [0, 1]. Queries hold 1 there, so the inner product adds
+    // w_pop * prior and the ANN search already favours popular items.
+    Matrix prior(popularity.size(), 1);
+    const float top = *std::max_element(popularity.begin(), popularity.end());
+    for (size_t i = 0; i < popularity.size(); ++i) {
+      prior.data[i] = top > 0 ? std::log1p(popularity[i]) / std::log1p(top) : 0.0f;
+    }
+    blocks.push_back({"pop", std::move(prior), weight("pop"), false});
+  }
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
   summary.dim = fused.dim();
   for (const auto& b : fused.layout) w.AddBlock(b.name, static_cast<int64_t>(b.dim), b.weight);

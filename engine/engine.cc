@@ -113,6 +113,12 @@ std::vector<int32_t> Engine::UserHistory(int32_t user) const {
           hist_indices_.begin() + hist_indptr_[user + 1]};
 }
 
+void Engine::SetPriorSegment(std::vector<float>* query) const {
+  for (const auto& b : layout_) {
+    if (b.name == "pop") std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
+  }
+}
+
 CsrMatrix Engine::TrainMatrix() const {
   CsrMatrix m;
   m.rows = users_.size();
@@ -143,6 +149,7 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
     }
     NormalizeSegment(q.data() + b.offset, b.dim);
   }
+  SetPriorSegment(&q);
   return q;
 }
 
@@ -266,6 +273,7 @@ Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions
   std::vector<float> query(v, v + vectors_->cols);
   // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
   for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
+  SetPriorSegment(&query);
   return Search(std::move(query), q, {item}, {}, item);
 }
 

@@ -109,6 +109,9 @@ class Engine {
 
  private:
   Engine() = default;
+  // A query holds 1 in the popularity-prior block, so the score adds
+  // w_pop * prior(item).
+  void SetPriorSegment(std::vector<float>* query) const;
   Result<std::vector<Hit>> Search(std::vector<float> query, const QueryOptions& q,
                                   const std::vector<int32_t>& drop,
                                   std::span<const int32_t> history,
