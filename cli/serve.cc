@@ -14,20 +14,34 @@ namespace {
 
 constexpr char kName[] = "serve";
 
-// Signals are taken synchronously by one thread (sigtimedwait), so reload
-// and stop run as ordinary code, not inside a signal handler.
-void SignalLoop(Server* server, const sigset_t* set, const std::atomic<bool>* done) {
-  const timespec tick{0, 200 * 1000 * 1000};
+// Signal handlers only set flags; SignalLoop acts on them as ordinary code
+// (a reload allocates and takes locks: not allowed in a handler). A mask plus
+// sigwait would not do: libraries (OpenBLAS) start threads before main that
+// would still receive the signals.
+volatile sig_atomic_t g_reload = 0;
+volatile sig_atomic_t g_stop = 0;
+
+extern "C" void OnSignal(int sig) {
+  if (sig == SIGHUP) {
+    g_reload = 1;
+  } else {
+    g_stop = 1;
+  }
+}
+
+void SignalLoop(Server* server, const std::atomic<bool>* done) {
   while (!done->load()) {
-    const int sig = sigtimedwait(set, nullptr, &tick);
-    if (sig == SIGHUP) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_reload) {
+      g_reload = 0;
       Status st = server->Reload();
       if (st.ok()) {
         LogInfo("SIGHUP: reloaded, generation %lld", static_cast<long long>(server->generation()));
       } else {
         std::fprintf(stderr, "vitrine serve: %s\n", st.message().c_str());
       }
-    } else if (sig == SIGINT || sig == SIGTERM) {
+    }
+    if (g_stop) {
       (void)server->WaitUntilRunning(std::chrono::seconds(5));
       server->Stop();
       return;
@@ -110,14 +124,12 @@ int Run(int argc, char** argv) {
   o.read_timeout = o.write_timeout = std::chrono::seconds(timeout);
   if (r.count("verify")) o.verify = VerifyMode::kFull;
 
-  // Block the signals before any thread exists, so every thread inherits the
-  // mask and only SignalLoop receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGHUP, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   // A client that hangs up mid-answer must not kill the server.
   signal(SIGPIPE, SIG_IGN);
 
@@ -134,7 +146,7 @@ int Run(int argc, char** argv) {
   std::fflush(stdout);
 
   std::atomic<bool> done{false};
-  std::thread signals(SignalLoop, server->get(), &set, &done);
+  std::thread signals(SignalLoop, server->get(), &done);
   st = (*server)->Run();
   done = true;
   signals.join();

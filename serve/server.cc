@@ -491,6 +491,7 @@ struct Server::Impl {
     // The new engine loads while the old one keeps serving.
     auto engine = Engine::Open(path, options.verify);
     if (!engine.ok()) {
+      timer.Done("failed");
       return engine.status().WithContext("reload failed (still serving generation " +
                                          std::to_string(old->generation) + ")");
     }
