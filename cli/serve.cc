@@ -98,9 +98,13 @@ int Run(int argc, char** argv) {
   if (o.threads < 1 || o.threads > 1024) return UsageError(kName, "--threads must be in [1, 1024]");
   const std::string log = r.count("event-log") ? r["event-log"].as<std::string>() : "";
   if (log != "none") {
-    o.event_log = log.empty() ? o.bundle.lexically_normal().parent_path() / "events.csv"
-                              : std::filesystem::path(log);
-    if (log.empty() && o.event_log.parent_path().empty()) o.event_log = "events.csv";
+    // Beside the bundle directory, never inside it: a rebuild replaces the
+    // directory as a whole.
+    std::filesystem::path b = o.bundle.lexically_normal();
+    if (b.filename().empty()) b = b.parent_path();  // "demo/bundle/"
+    o.event_log = !log.empty()          ? std::filesystem::path(log)
+                  : b.has_parent_path() ? b.parent_path() / "events.csv"
+                                        : std::filesystem::path("events.csv");
   }
   Status st = ParseFsyncPolicy(r["fsync"].as<std::string>(), &o.fsync, &o.fsync_interval);
   if (!st.ok()) return UsageError(kName, "--fsync: " + st.message());

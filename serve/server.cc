@@ -808,7 +808,7 @@ void Server::Impl::Routes() {
         if (res.status == 404) msg = "no endpoint " + req.method + " " + req.path;
         if (res.status == 405) msg = "method not allowed: " + req.method + " " + req.path;
         if (res.status == 413) msg = "request body too large";
-        if (res.status == 400) msg = "malformed HTTP request";
+        if (res.status == 400) msg = "incomplete or malformed HTTP request (or a read timeout)";
         ReplyError(res, res.status, msg);
         return httplib::Server::HandlerResponse::Handled;
       }));

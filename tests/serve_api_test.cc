@@ -2,7 +2,10 @@
 // checked against the Engine called directly (the same bundle) and against
 // brute-force oracles (popularity order, attribute filters); the event log
 // against the real interactions reader.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -420,6 +423,70 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp\n", 0), 0u);
   EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600\n"), std::string::npos) << log;
   EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600\n"), std::string::npos) << log;
+}
+
+TEST_F(ServeApiTest, AReturnTakesTheItemOutOfTheHistoryAndTheResults) {
+  const std::string x = engine().catalog().ids.id(150), y = engine().catalog().ids.id(151);
+  int st;
+  for (const auto& [item, event] : std::vector<std::pair<std::string, std::string>>{
+           {x, "purchase"}, {y, "view"}, {x, "return"}}) {
+    json j =
+        Post("/events", json{{"user", "returner"}, {"item", item}, {"event", event}}.dump(), &st);
+    ASSERT_EQ(st, 200) << j.dump();
+  }
+  json j = Post("/recommend", json{{"user", "returner"}, {"k", 8}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  EXPECT_EQ(j["source"], "events");
+  RecommendRequest r;
+  r.history = {y};
+  r.query.k = 8;
+  r.query.exclude = {*engine().catalog().ids.Find(x)};
+  auto want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  for (const auto& res : j["results"]) EXPECT_NE(res["item"], x);
+}
+
+// A client that starts a request and stalls is cut off after the read
+// timeout; other clients are served meanwhile.
+TEST_F(ServeApiTest, AStalledClientIsCutOff) {
+  ServerOptions o;
+  o.bundle = *dir_ / "bundle";
+  o.threads = 2;
+  o.read_timeout = std::chrono::milliseconds(300);
+  TestServer slow(o);
+  ASSERT_TRUE(slow.ok());
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(slow.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string partial =
+      "POST /recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"us";
+  ASSERT_EQ(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(partial.size()));
+  httplib::Client other("127.0.0.1", slow.port());
+  auto h = other.Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  // The server gives up on the stalled request after the read timeout and
+  // answers 400 with a JSON error (at most 10 s of polling here; the timeout
+  // is 0.3 s).
+  std::string got;
+  for (int i = 0; i < 100 && got.find("}") == std::string::npos; ++i) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[1024];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+  EXPECT_NE(got.find("{\"error\":\"incomplete or malformed HTTP request"), std::string::npos)
+      << got;
 }
 
 TEST_F(ServeApiTest, EventErrorsLogNothing) {
