@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,27 +41,41 @@ inline int RunVitrine(const std::string& args, const fs::path& dir) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-// A fresh temp dir with a tiny bundle (300 items, 200 users) at dir/bundle.
-// Fixed seed: the same bundle every run.
+// A fresh temp dir whose `bundle` is a tiny bundle (300 items, 200 users,
+// fixed seeds). ctest runs every test case in its own process, so the bundle
+// is built once per `vitrine` binary into the build tree (under a file lock,
+// for ctest -j) and linked into each temp dir.
 inline fs::path MakeTestBundle(const std::string& name) {
   const fs::path dir =
       fs::temp_directory_path() / ("vitrine_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  if (RunVitrine(
-          "generate --items 300 --users 200 --seed 7 --out '" + (dir / "data").string() + "'",
-          dir) != 0) {
-    ADD_FAILURE() << "vitrine generate failed: " << Slurp(dir / "cmd.err");
-    return dir;
+  const fs::path cache = fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle";
+  const fs::path stamp = cache / "built_by_binary_mtime";
+  const std::string binary_time =
+      std::to_string(fs::last_write_time(VITRINE_BINARY).time_since_epoch().count());
+  const int lock = ::open((cache.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock >= 0) ::flock(lock, LOCK_EX);
+  if (!fs::exists(stamp) || Slurp(stamp) != binary_time) {
+    fs::remove_all(cache);
+    fs::create_directories(cache);
+    if (RunVitrine(
+            "generate --items 300 --users 200 --seed 7 --out '" + (cache / "data").string() + "'",
+            dir) != 0) {
+      ADD_FAILURE() << "vitrine generate failed: " << Slurp(dir / "cmd.err");
+    } else if (RunVitrine("build --items '" + (cache / "data/items.csv").string() +
+                              "' --interactions '" + (cache / "data/interactions.csv").string() +
+                              "' --images '" + (cache / "data/images.idx.gz").string() +
+                              "' --factors 16 --iterations 4 --seed 7 --threads 1 --out '" +
+                              (cache / "bundle").string() + "'",
+                          dir) != 0) {
+      ADD_FAILURE() << "vitrine build failed: " << Slurp(dir / "cmd.err");
+    } else {
+      std::ofstream(stamp) << binary_time;
+    }
   }
-  if (RunVitrine("build --items '" + (dir / "data/items.csv").string() + "' --interactions '" +
-                     (dir / "data/interactions.csv").string() + "' --images '" +
-                     (dir / "data/images.idx.gz").string() +
-                     "' --factors 16 --iterations 4 --seed 7 --threads 1 --out '" +
-                     (dir / "bundle").string() + "'",
-                 dir) != 0) {
-    ADD_FAILURE() << "vitrine build failed: " << Slurp(dir / "cmd.err");
-  }
+  if (lock >= 0) ::close(lock);  // releases the flock
+  fs::create_directory_symlink(cache / "bundle", dir / "bundle");
   return dir;
 }
 
