@@ -1,0 +1,166 @@
+// vitrine serve: the HTTP/JSON server over a bundle (docs/serving.md).
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "cli/command.h"
+#include "core/progress.h"
+#include "serve/server.h"
+
+namespace vitrine::cli {
+namespace {
+
+constexpr char kName[] = "serve";
+
+// Signal handlers only set flags; SignalLoop acts on them as ordinary code
+// (a reload allocates and takes locks: not allowed in a handler). A mask plus
+// sigwait would not do: libraries (OpenBLAS) start threads before main that
+// would still receive the signals.
+volatile sig_atomic_t g_reload = 0;
+volatile sig_atomic_t g_stop = 0;
+
+extern "C" void OnSignal(int sig) {
+  if (sig == SIGHUP) {
+    g_reload = 1;
+  } else {
+    g_stop = 1;
+  }
+}
+
+void SignalLoop(Server* server, const std::atomic<bool>* done) {
+  while (!done->load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_reload) {
+      g_reload = 0;
+      Status st = server->Reload();
+      if (st.ok()) {
+        LogInfo("SIGHUP: reloaded, generation %lld", static_cast<long long>(server->generation()));
+      } else {
+        std::fprintf(stderr, "vitrine serve: %s\n", st.message().c_str());
+      }
+    }
+    if (g_stop) {
+      (void)server->WaitUntilRunning(std::chrono::seconds(5));
+      server->Stop();
+      return;
+    }
+  }
+}
+
+int Run(int argc, char** argv) {
+  cxxopts::Options opts("vitrine serve",
+                        "Serve a bundle over HTTP/JSON: /health, /similar/{item}, /recommend, "
+                        "/events, /reload (docs/serving.md). SIGHUP reloads the bundle.");
+  opts.custom_help("--bundle B [--host 127.0.0.1] [--port 8080] [--threads N] [options]");
+  // clang-format off
+  opts.add_options()
+      ("bundle", "Bundle directory", cxxopts::value<std::string>())
+      ("host", "Address to listen on", cxxopts::value<std::string>()->default_value("127.0.0.1"))
+      ("port", "Port (0 = any free port; the chosen one is printed)",
+       cxxopts::value<int>()->default_value("8080"))
+      ("threads", "Request worker threads", cxxopts::value<int>()->default_value("8"))
+      ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp); "
+       "default <bundle>/../events.csv; 'none' keeps events in memory only",
+       cxxopts::value<std::string>())
+      ("fsync", "Event log sync: always, interval[:N(ms|s)] or never",
+       cxxopts::value<std::string>()->default_value("always"))
+      ("events", "Accepted events and weights, e.g. view=1,cart=4,purchase=10,return=-4",
+       cxxopts::value<std::string>())
+      ("session-users", "Users whose recent events are kept in memory",
+       cxxopts::value<int64_t>()->default_value("100000"))
+      ("session-events", "Recent events kept per user",
+       cxxopts::value<int64_t>()->default_value("50"))
+      ("max-k", "Largest k a request may ask for", cxxopts::value<int>()->default_value("1000"))
+      ("max-body", "Largest request body in bytes",
+       cxxopts::value<int64_t>()->default_value("1048576"))
+      ("timeout", "Seconds a client may take to send a request or read the answer",
+       cxxopts::value<int>()->default_value("5"))
+      ("verify", "Check every bundle file's checksum on (re)load");
+  // clang-format on
+  opts.set_width(100);
+  auto p =
+      ParseOrExit(opts, argc, argv, kName, {"bundle"},
+                  "  vitrine serve --bundle demo/bundle --port 8080\n"
+                  "  curl -s 127.0.0.1:8080/similar/I000042?k=5\n"
+                  "  curl -s -d '{\"user\": \"U0000007\", \"k\": 5}' 127.0.0.1:8080/recommend\n"
+                  "  kill -HUP <pid>   # reload after `vitrine build --out demo/bundle`");
+  if (p.exit_code >= 0) return p.exit_code;
+  const auto& r = p.result;
+
+  ServerOptions o;
+  o.bundle = r["bundle"].as<std::string>();
+  o.host = r["host"].as<std::string>();
+  o.port = r["port"].as<int>();
+  o.threads = r["threads"].as<int>();
+  if (o.port < 0 || o.port > 65535) return UsageError(kName, "--port must be in [0, 65535]");
+  if (o.threads < 1 || o.threads > 1024) return UsageError(kName, "--threads must be in [1, 1024]");
+  const std::string log = r.count("event-log") ? r["event-log"].as<std::string>() : "";
+  if (log != "none") {
+    // Beside the bundle directory, never inside it: a rebuild replaces the
+    // directory as a whole.
+    std::filesystem::path b = o.bundle.lexically_normal();
+    if (b.filename().empty()) b = b.parent_path();  // "demo/bundle/"
+    o.event_log = !log.empty()          ? std::filesystem::path(log)
+                  : b.has_parent_path() ? b.parent_path() / "events.csv"
+                                        : std::filesystem::path("events.csv");
+  }
+  Status st = ParseFsyncPolicy(r["fsync"].as<std::string>(), &o.fsync, &o.fsync_interval);
+  if (!st.ok()) return UsageError(kName, "--fsync: " + st.message());
+  if (r.count("events")) {
+    auto e = EventWeights::Parse(r["events"].as<std::string>());
+    if (!e.ok()) return UsageError(kName, "--events: " + e.status().message());
+    o.events = *e;
+  }
+  const int64_t su = r["session-users"].as<int64_t>(), se = r["session-events"].as<int64_t>();
+  const int64_t body = r["max-body"].as<int64_t>();
+  const int timeout = r["timeout"].as<int>();
+  o.max_k = r["max-k"].as<int>();
+  if (su < 1 || se < 1)
+    return UsageError(kName, "--session-users and --session-events must be >= 1");
+  if (o.max_k < 1) return UsageError(kName, "--max-k must be >= 1");
+  if (body < 1) return UsageError(kName, "--max-body must be >= 1");
+  if (timeout < 1) return UsageError(kName, "--timeout must be >= 1");
+  o.session_users = static_cast<size_t>(su);
+  o.session_events = static_cast<size_t>(se);
+  o.max_body_bytes = static_cast<size_t>(body);
+  o.read_timeout = o.write_timeout = std::chrono::seconds(timeout);
+  if (r.count("verify")) o.verify = VerifyMode::kFull;
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGHUP, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // A client that hangs up mid-answer must not kill the server.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = Server::Create(o);
+  if (!server.ok()) return Fail(kName, server.status());
+  auto port = (*server)->Bind();
+  if (!port.ok()) return Fail(kName, port.status());
+  std::printf(
+      "vitrine serve: listening on http://%s:%d (bundle %s, %lld items, event log %s, "
+      "fsync %s)\n",
+      o.host.c_str(), *port, o.bundle.c_str(),
+      static_cast<long long>((*server)->engine()->catalog().size()),
+      o.event_log.empty() ? "none" : o.event_log.c_str(), r["fsync"].as<std::string>().c_str());
+  std::fflush(stdout);
+
+  std::atomic<bool> done{false};
+  std::thread signals(SignalLoop, server->get(), &done);
+  st = (*server)->Run();
+  done = true;
+  signals.join();
+  if (!st.ok()) return Fail(kName, st);
+  LogInfo("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+VITRINE_COMMAND("serve", "Serve a bundle over HTTP/JSON (similar, recommend, events, reload)", Run);
+
+}  // namespace vitrine::cli

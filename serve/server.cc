@@ -1,0 +1,897 @@
+#include "serve/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/progress.h"
+
+namespace vitrine {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxIdBytes = 256;
+constexpr size_t kRuleCacheEntries = 128;
+constexpr int kMaxPoolFactor = 10;  // pool <= kMaxPoolFactor * max_k
+
+// Rules compiled against one bundle, shared by the requests that send the
+// same rule text (a storefront sends the same few rule sets all day).
+struct CompiledRules {
+  RuleSet rules;
+  Bitmap static_allowed;
+};
+
+// One loaded bundle and what is cached for it; replaced as a whole on reload.
+struct Loaded {
+  std::shared_ptr<const Engine> engine;
+  fs::path path;
+  int64_t generation = 0;
+  std::mutex mu;  // guards rules
+  std::unordered_map<std::string, std::shared_ptr<const CompiledRules>> rules;
+};
+
+int HttpStatus(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kNotFound:
+      return 404;
+    case Status::Code::kInvalidArgument:
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+void Reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void ReplyError(httplib::Response& res, int status, const std::string& msg) {
+  Reply(res, status, json{{"error", msg}, {"status", status}});
+}
+
+void ReplyError(httplib::Response& res, const Status& st) {
+  ReplyError(res, HttpStatus(st), st.message());
+}
+
+Status Bad(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
+
+// An id from a request: a non-empty string without control characters (it
+// goes into a CSV line), of bounded length.
+Status CheckId(const json& v, const std::string& field) {
+  if (!v.is_string()) return Bad("'" + field + "' must be a string");
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > kMaxIdBytes) {
+    return Bad("'" + field + "' must have 1 to " + std::to_string(kMaxIdBytes) + " bytes");
+  }
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return Bad("'" + field + "' contains a control character");
+  }
+  return Status::OK();
+}
+
+Status ParseInt(std::string_view field, std::string_view text, long lo, long hi, int* out) {
+  std::string s(text);
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    return Bad(std::string(field) + " '" + s + "': expected an integer in [" + std::to_string(lo) +
+               ", " + std::to_string(hi) + "]");
+  }
+  *out = static_cast<int>(v);
+  return Status::OK();
+}
+
+Status ParseBool(std::string_view field, std::string_view s, bool* out) {
+  if (s == "1" || s == "true" || s.empty()) {
+    *out = true;
+  } else if (s == "0" || s == "false") {
+    *out = false;
+  } else {
+    return Bad(std::string(field) + " '" + std::string(s) + "': expected true/false or 1/0");
+  }
+  return Status::OK();
+}
+
+// "none", "mmr[:lambda]", "dpp[:theta]" (the CLI's --diversity).
+Status ParseDiversity(const std::string& div, QueryOptions* q) {
+  const size_t colon = div.find(':');
+  const std::string kind = div.substr(0, colon);
+  float value = 0;
+  if (colon != std::string::npos) {
+    const std::string v = div.substr(colon + 1);
+    char* end = nullptr;
+    value = std::strtof(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(value)) {
+      return Bad("diversity '" + div + "': expected a number after ':'");
+    }
+  }
+  if (kind == "none" && colon == std::string::npos) {
+    q->diversity = Diversity::kNone;
+  } else if (kind == "mmr") {
+    q->diversity = Diversity::kMMR;
+    if (colon != std::string::npos) q->mmr_lambda = value;
+  } else if (kind == "dpp") {
+    q->diversity = Diversity::kDPP;
+    if (colon != std::string::npos) q->dpp_theta = value;
+  } else {
+    return Bad("diversity '" + div + "': expected none, mmr[:lambda] or dpp[:theta]");
+  }
+  return Status::OK();
+}
+
+// "cf=0.6,content=0.3" (the query-string form of weights).
+Status ParseWeights(const std::string& spec, std::map<std::string, float>* w) {
+  size_t pos = 0;
+  while (pos < spec.size()) {
+    size_t end = spec.find(',', pos);
+    if (end == std::string::npos) end = spec.size();
+    const std::string part = spec.substr(pos, end - pos);
+    const size_t eq = part.find('=');
+    char* stop = nullptr;
+    const float v = eq == std::string::npos ? 0 : std::strtof(part.c_str() + eq + 1, &stop);
+    if (eq == std::string::npos || eq == 0 || stop == part.c_str() + eq + 1 || *stop != '\0' ||
+        !std::isfinite(v)) {
+      return Bad("weights: '" + part + "': expected block=number");
+    }
+    (*w)[part.substr(0, eq)] = v;
+    pos = end + 1;
+  }
+  return Status::OK();
+}
+
+// What a request asks for, before it is resolved against a bundle.
+struct QuerySpec {
+  int k = 10;
+  std::map<std::string, float> weights;
+  std::string diversity = "none";
+  std::string rules;  // rule text, one rule per line
+  RequestContext ctx;
+  bool explain = false;
+  int pool = 0;
+  std::vector<std::string> exclude;
+};
+
+// A QueryOptions and the compiled rules it points into.
+struct Prepared {
+  QueryOptions q;
+  std::shared_ptr<const CompiledRules> rules;
+  bool explain = false;
+};
+
+Result<std::shared_ptr<const CompiledRules>> CompileRules(Loaded& loaded, const std::string& text) {
+  {
+    std::lock_guard<std::mutex> lock(loaded.mu);
+    auto it = loaded.rules.find(text);
+    if (it != loaded.rules.end()) return it->second;
+  }
+  // Rule errors are the client's: 400 whatever the underlying code.
+  auto parsed = RuleSet::Parse(text, "rules");
+  if (!parsed.ok()) return Bad(parsed.status().message());
+  auto c = std::make_shared<CompiledRules>();
+  c->rules = std::move(*parsed);
+  Status st = c->rules.Bind(loaded.engine->catalog());
+  if (!st.ok()) return Bad(st.message());
+  auto sa = c->rules.StaticAllowedItems(loaded.engine->attributes());
+  if (!sa.ok()) return Bad(sa.status().message());
+  c->static_allowed = std::move(*sa);
+  std::lock_guard<std::mutex> lock(loaded.mu);
+  if (loaded.rules.size() >= kRuleCacheEntries) loaded.rules.clear();
+  loaded.rules.emplace(text, c);
+  return std::shared_ptr<const CompiledRules>(c);
+}
+
+Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
+  Prepared p;
+  p.q.k = spec.k;
+  p.q.pool = spec.pool;
+  p.q.weights = spec.weights;
+  p.q.context = spec.ctx;
+  p.explain = spec.explain;
+  VITRINE_RETURN_IF_ERROR(ParseDiversity(spec.diversity, &p.q));
+  for (const auto& [name, w] : spec.weights) {
+    const auto& layout = loaded.engine->layout();
+    if (std::none_of(layout.begin(), layout.end(),
+                     [&](const BlockLayout& b) { return b.name == name; })) {
+      std::string names;
+      for (const auto& b : layout) names += (names.empty() ? "" : ", ") + b.name;
+      return Bad("weights: unknown block '" + name + "' (blocks: " + names + ")");
+    }
+  }
+  for (const auto& id : spec.exclude) {
+    VITRINE_ASSIGN_OR_RETURN(int32_t i, loaded.engine->FindItem(id));
+    p.q.exclude.push_back(i);
+  }
+  if (!spec.rules.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(p.rules, CompileRules(loaded, spec.rules));
+    p.q.rules = &p.rules->rules;
+    p.q.static_allowed = &p.rules->static_allowed;
+  }
+  return p;
+}
+
+// Reads the fields shared by /similar and /recommend from a JSON body;
+// `used` collects the keys consumed, so the caller can reject unknown ones.
+Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
+  if (body.contains("k")) {
+    const json& k = body["k"];
+    if (!k.is_number_integer() || k.get<int64_t>() < 1 || k.get<int64_t>() > o.max_k) {
+      return Bad("'k' must be an integer in [1, " + std::to_string(o.max_k) + "], got " + k.dump());
+    }
+    s->k = k.get<int>();
+  }
+  if (body.contains("pool")) {
+    const json& v = body["pool"];
+    const int64_t max_pool = static_cast<int64_t>(kMaxPoolFactor) * o.max_k;
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > max_pool) {
+      return Bad("'pool' must be an integer in [0, " + std::to_string(max_pool) + "]");
+    }
+    s->pool = v.get<int>();
+  }
+  if (body.contains("weights")) {
+    const json& w = body["weights"];
+    if (!w.is_object()) return Bad("'weights' must be an object {block: number}");
+    for (const auto& [name, v] : w.items()) {
+      if (!v.is_number() || !std::isfinite(v.get<double>())) {
+        return Bad("weights." + name + " must be a number");
+      }
+      s->weights[name] = v.get<float>();
+    }
+  }
+  if (body.contains("diversity")) {
+    if (!body["diversity"].is_string()) return Bad("'diversity' must be a string");
+    s->diversity = body["diversity"].get<std::string>();
+  }
+  if (body.contains("explain")) {
+    if (!body["explain"].is_boolean()) return Bad("'explain' must be true or false");
+    s->explain = body["explain"].get<bool>();
+  }
+  if (body.contains("rules")) {
+    const json& r = body["rules"];
+    if (r.is_string()) {
+      s->rules = r.get<std::string>();
+    } else if (r.is_array()) {
+      for (const json& line : r) {
+        if (!line.is_string()) return Bad("'rules' must be a string or an array of strings");
+        s->rules += line.get<std::string>() + "\n";
+      }
+    } else {
+      return Bad("'rules' must be a string or an array of strings");
+    }
+    if (s->rules.size() > o.max_rules_bytes) {
+      return Bad("'rules' is longer than " + std::to_string(o.max_rules_bytes) + " bytes");
+    }
+  }
+  for (const char* field : {"params", "context"}) {
+    if (!body.contains(field)) continue;
+    const json& m = body[field];
+    if (!m.is_object()) return Bad(std::string("'") + field + "' must be an object");
+    auto& out = std::string_view(field) == "params" ? s->ctx.params : s->ctx.context;
+    for (const auto& [key, v] : m.items()) {
+      if (v.is_string()) {
+        out[key] = v.get<std::string>();
+      } else if (v.is_number() || v.is_boolean()) {
+        out[key] = v.dump();
+      } else {
+        return Bad(std::string(field) + "." + key + " must be a string, number or boolean");
+      }
+    }
+  }
+  if (body.contains("exclude")) {
+    const json& e = body["exclude"];
+    if (!e.is_array() || e.size() > o.max_history) {
+      return Bad("'exclude' must be an array of at most " + std::to_string(o.max_history) +
+                 " item ids");
+    }
+    for (const json& id : e) {
+      VITRINE_RETURN_IF_ERROR(CheckId(id, "exclude[]"));
+      s->exclude.push_back(id.get<std::string>());
+    }
+  }
+  return Status::OK();
+}
+
+// The same fields from a query string (GET /similar).
+Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s) {
+  for (const auto& [key, value] : req.params) {
+    if (key == "k") {
+      VITRINE_RETURN_IF_ERROR(ParseInt("k", value, 1, o.max_k, &s->k));
+    } else if (key == "pool") {
+      VITRINE_RETURN_IF_ERROR(ParseInt("pool", value, 0, kMaxPoolFactor * o.max_k, &s->pool));
+    } else if (key == "diversity") {
+      s->diversity = value;
+    } else if (key == "explain") {
+      VITRINE_RETURN_IF_ERROR(ParseBool("explain", value, &s->explain));
+    } else if (key == "weights") {
+      VITRINE_RETURN_IF_ERROR(ParseWeights(value, &s->weights));
+    } else if (key == "rule") {
+      s->rules += value + "\n";  // repeatable, one rule each
+    } else if (key == "exclude") {
+      size_t pos = 0;
+      while (pos < value.size()) {
+        size_t end = value.find(',', pos);
+        if (end == std::string::npos) end = value.size();
+        if (end > pos) s->exclude.push_back(value.substr(pos, end - pos));
+        pos = end + 1;
+      }
+    } else if (key.starts_with("param.") && key.size() > 6) {
+      s->ctx.params[key.substr(6)] = value;
+    } else if (key.starts_with("context.") && key.size() > 8) {
+      s->ctx.context[key.substr(8)] = value;
+    } else {
+      return Bad("unknown query parameter '" + key +
+                 "' (expected k, diversity, explain, weights, pool, rule, exclude, param.NAME, "
+                 "context.KEY)");
+    }
+  }
+  if (s->rules.size() > o.max_rules_bytes) {
+    return Bad("rules are longer than " + std::to_string(o.max_rules_bytes) + " bytes");
+  }
+  return Status::OK();
+}
+
+Status CheckKeys(const json& body, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, v] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      return Bad("unknown field '" + key + "' (expected " + list + ")");
+    }
+  }
+  return Status::OK();
+}
+
+// Parses a request body that must be JSON; the error says where it broke.
+Result<json> ParseBody(const httplib::Request& req) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    // Parse again with exceptions only to get the position for the message.
+    try {
+      json again = json::parse(req.body);
+    } catch (const json::parse_error& e) {
+      return Bad(std::string("malformed JSON: ") + e.what());
+    }
+    return Bad("malformed JSON");
+  }
+  return body;
+}
+
+json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain) {
+  static const char* kColumns[] = {"brand", "category", "price", "title"};
+  json out = json::array();
+  int rank = 1;
+  for (const Hit& h : hits) {
+    json j{{"rank", rank++},
+           {"item", e.catalog().ids.id(h.item)},
+           {"score", h.score},
+           {"reason", h.reason}};
+    if (h.pinned) j["pinned"] = true;
+    if (!h.rule_lines.empty()) j["rules"] = h.rule_lines;
+    if (explain) {
+      if (!h.block_cos.empty()) {
+        json blocks = json::object();
+        for (size_t b = 0; b < e.layout().size() && b < h.block_cos.size(); ++b) {
+          blocks[e.layout()[b].name] = h.block_cos[b];
+        }
+        j["blocks"] = blocks;
+      }
+      j["popularity"] = e.popularity(h.item);
+      if (e.is_cold(h.item)) j["cold"] = true;
+      json attrs = json::object();
+      for (const char* c : kColumns) {
+        if (const Column* col = e.catalog().column(c)) {
+          attrs[c] = e.catalog().ValueString(*col, h.item);
+        }
+      }
+      j["attributes"] = attrs;
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// Cold start for a user with no history at all: the most popular items that
+// pass the rules' filters, then the rules' boosts, pins and caps.
+Result<std::vector<Hit>> PopularHits(const Engine& e, const QueryOptions& q) {
+  Bitmap allowed = q.allowed != nullptr ? *q.allowed : e.attributes().All();
+  std::optional<RequestRules> rr;
+  if (q.rules != nullptr) {
+    VITRINE_ASSIGN_OR_RETURN(Bitmap by_rules,
+                             q.rules->AllowedItems(e.attributes(), q.context, q.static_allowed));
+    allowed &= by_rules;
+    VITRINE_ASSIGN_OR_RETURN(RequestRules r, q.rules->ForRequest(q.context));
+    rr.emplace(std::move(r));
+  }
+  for (int32_t x : q.exclude) allowed.remove(static_cast<uint32_t>(x));
+  std::vector<Candidate> cands;
+  cands.reserve(allowed.cardinality());
+  for (uint32_t i : allowed) cands.push_back({static_cast<int32_t>(i), e.popularity(i), nullptr});
+  const size_t pool = rr ? static_cast<size_t>(std::max(
+                               q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100)))
+                         : static_cast<size_t>(q.k);
+  const size_t take = std::min(pool, cands.size());
+  // Ties (equal popularity) go to the lower item index, so answers are stable.
+  std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(take), cands.end(),
+                    [](const Candidate& a, const Candidate& b) {
+                      return a.score != b.score ? a.score > b.score : a.item < b.item;
+                    });
+  cands.resize(take);
+  std::vector<Hit> hits;
+  if (rr) {
+    RerankOptions ro;
+    ro.k = q.k;
+    VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, *rr, ro, &allowed));
+    for (RankedItem& r : ranked) {
+      Hit h;
+      h.item = r.item;
+      h.score = r.score;
+      h.pinned = r.pinned;
+      h.rule_lines = std::move(r.rule_lines);
+      hits.push_back(std::move(h));
+    }
+  } else {
+    for (const Candidate& c : cands) {
+      Hit h;
+      h.item = c.item;
+      h.score = c.score;
+      hits.push_back(std::move(h));
+    }
+  }
+  for (Hit& h : hits) {
+    h.reason = h.pinned ? "pinned" : "popular";
+    if (!h.pinned && !h.rule_lines.empty()) {
+      const char* verb = rr->BoostFactor(h.item) >= 1.0 ? "boosted" : "buried";
+      for (int line : h.rule_lines) {
+        h.reason += std::string("; ") + verb + " by rule " + std::to_string(line);
+      }
+    }
+  }
+  return hits;
+}
+
+double MillisSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  httplib::Server http;
+  std::unique_ptr<EventLog> log;
+  std::unique_ptr<SessionStore> sessions;
+  int port = -1;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<int64_t> requests{0};
+
+  mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
+  std::shared_ptr<Loaded> loaded;
+  std::mutex reload_mu;  // one reload at a time
+
+  std::shared_ptr<Loaded> Current() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return loaded;
+  }
+
+  Status Reload(const fs::path& requested) {
+    std::lock_guard<std::mutex> reload_lock(reload_mu);
+    const auto old = Current();
+    const fs::path path = requested.empty() ? old->path : requested;
+    StageTimer timer("reload " + path.string());
+    // The new engine loads while the old one keeps serving.
+    auto engine = Engine::Open(path, options.verify);
+    if (!engine.ok()) {
+      timer.Done("failed");
+      return engine.status().WithContext("reload failed (still serving generation " +
+                                         std::to_string(old->generation) + ")");
+    }
+    auto next = std::make_shared<Loaded>();
+    next->engine = std::shared_ptr<const Engine>(std::move(*engine));
+    next->path = path;
+    next->generation = old->generation + 1;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      loaded = next;
+    }
+    timer.Done("generation " + std::to_string(next->generation));
+    return Status::OK();
+  }
+
+  void Routes();
+  void HandleSimilar(const httplib::Request& req, httplib::Response& res);
+  void HandleRecommend(const httplib::Request& req, httplib::Response& res);
+  void HandleEvents(const httplib::Request& req, httplib::Response& res);
+  void HandleReload(const httplib::Request& req, httplib::Response& res);
+  void HandleHealth(const httplib::Request& req, httplib::Response& res);
+};
+
+void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
+  const auto cur = Current();
+  json j{{"status", "ok"},
+         {"bundle", cur->path.string()},
+         {"generation", cur->generation},
+         {"items", cur->engine->catalog().size()},
+         {"users", cur->engine->users().size()},
+         {"session_users", sessions->num_users()},
+         {"events_logged", log ? log->appended() : 0},
+         {"event_log", log ? log->path().string() : ""},
+         {"requests", requests.load()},
+         {"uptime_s", MillisSince(started) / 1000.0}};
+  Reply(res, 200, j);
+}
+
+void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto cur = Current();  // this request's bundle, whatever reloads happen
+  const std::string item = req.matches[1];
+  QuerySpec spec;
+  Status st = SpecFromQuery(req, options, &spec);
+  if (!st.ok()) return ReplyError(res, st);
+  auto prepared = Prepare(*cur, spec);
+  if (!prepared.ok()) return ReplyError(res, prepared.status());
+  auto hits = cur->engine->Similar(item, prepared->q);
+  if (!hits.ok()) return ReplyError(res, hits.status());
+  Reply(res, 200,
+        json{{"item", item},
+             {"k", spec.k},
+             {"results", HitsJson(*cur->engine, *hits, spec.explain)},
+             {"generation", cur->generation},
+             {"took_ms", MillisSince(t0)}});
+}
+
+void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto cur = Current();
+  const Engine& engine = *cur->engine;
+  auto body = ParseBody(req);
+  if (!body.ok()) return ReplyError(res, body.status());
+  if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
+  Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
+                                "diversity", "explain", "pool", "exclude", "filter_already_seen"});
+  if (!st.ok()) return ReplyError(res, st);
+  QuerySpec spec;
+  st = SpecFromJson(*body, options, &spec);
+  if (!st.ok()) return ReplyError(res, st);
+
+  std::optional<std::string> user;
+  if (body->contains("user")) {
+    st = CheckId((*body)["user"], "user");
+    if (!st.ok()) return ReplyError(res, st);
+    user = (*body)["user"].get<std::string>();
+  }
+  std::vector<std::string> history;
+  if (body->contains("history")) {
+    const json& h = (*body)["history"];
+    if (!h.is_array() || h.size() > options.max_history) {
+      return ReplyError(res, 400,
+                        "'history' must be an array of at most " +
+                            std::to_string(options.max_history) + " item ids");
+    }
+    for (const json& id : h) {
+      st = CheckId(id, "history[]");
+      if (!st.ok()) return ReplyError(res, st);
+      history.push_back(id.get<std::string>());
+    }
+  }
+  if (!user && !body->contains("history")) {
+    return ReplyError(res, 400, "give 'user' or 'history' (item ids, most recent last)");
+  }
+  bool filter_seen = true;
+  if (body->contains("filter_already_seen")) {
+    if (!(*body)["filter_already_seen"].is_boolean()) {
+      return ReplyError(res, 400, "'filter_already_seen' must be true or false");
+    }
+    filter_seen = (*body)["filter_already_seen"].get<bool>();
+  }
+
+  auto prepared = Prepare(*cur, spec);
+  if (!prepared.ok()) return ReplyError(res, prepared.status());
+  QueryOptions& q = prepared->q;
+
+  // The history to fold in: the user's training history (if their recent
+  // events change it), their recent events, then the request's history.
+  const std::optional<int32_t> known = user ? engine.FindUser(*user) : std::nullopt;
+  const std::vector<SessionEvent> recent =
+      user ? sessions->Recent(*user) : std::vector<SessionEvent>{};
+  std::vector<std::string> items;
+  std::string source;
+  if (known && (!recent.empty() || !history.empty())) {
+    for (int32_t i : engine.UserHistory(*known)) items.push_back(engine.catalog().ids.id(i));
+    source = "user";
+  }
+  std::unordered_set<std::string> returned;  // items with a net-negative event
+  if (!recent.empty()) {
+    source += source.empty() ? "events" : "+events";
+    for (const SessionEvent& e : recent) {
+      // Events for items a reloaded bundle lacks are skipped, not errors.
+      if (!engine.catalog().ids.Find(e.item)) continue;
+      if (e.weight > 0) {
+        items.push_back(e.item);
+        returned.erase(e.item);
+      } else {
+        returned.insert(e.item);
+      }
+    }
+    std::erase_if(items, [&](const std::string& id) { return returned.count(id) > 0; });
+  }
+  if (!history.empty()) {
+    source += source.empty() ? "history" : "+history";
+    items.insert(items.end(), history.begin(), history.end());
+  }
+  // Each item once, at its most recent position; the newest max_history.
+  {
+    std::unordered_set<std::string> seen;
+    std::vector<std::string> dedup;
+    for (auto it = items.rbegin(); it != items.rend() && dedup.size() < options.max_history; ++it) {
+      if (seen.insert(*it).second) dedup.push_back(*it);
+    }
+    items.assign(dedup.rbegin(), dedup.rend());
+  }
+  for (const auto& id : returned) {
+    if (auto i = engine.catalog().ids.Find(id)) q.exclude.push_back(*i);
+  }
+
+  Result<std::vector<Hit>> hits = Status::Internal("unset");
+  bool fallback = false;
+  if (known && items.empty()) {
+    source = "user";
+    RecommendRequest r;
+    r.user = user;
+    r.filter_already_seen = filter_seen;
+    r.query = q;
+    hits = engine.Recommend(r);
+  } else if (!items.empty()) {
+    RecommendRequest r;
+    r.history = std::move(items);
+    r.filter_already_seen = filter_seen;
+    r.query = q;
+    hits = engine.Recommend(r);
+  } else {
+    // Nothing known about this person: popular items that pass the rules.
+    source = "popular";
+    fallback = true;
+    hits = PopularHits(engine, q);
+  }
+  if (!hits.ok()) return ReplyError(res, hits.status());
+  json out{{"results", HitsJson(engine, *hits, spec.explain)},
+           {"k", spec.k},
+           {"source", source},
+           {"fallback", fallback},
+           {"generation", cur->generation},
+           {"took_ms", MillisSince(t0)}};
+  if (user) out["user"] = *user;
+  Reply(res, 200, out);
+}
+
+void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& res) {
+  const auto cur = Current();
+  auto body = ParseBody(req);
+  if (!body.ok()) return ReplyError(res, body.status());
+  std::vector<json> inputs;
+  if (body->is_array()) {
+    if (body->empty() || body->size() > options.max_batch) {
+      return ReplyError(res, 400,
+                        "an array of 1 to " + std::to_string(options.max_batch) + " events");
+    }
+    inputs.assign(body->begin(), body->end());
+  } else if (body->is_object()) {
+    inputs.push_back(std::move(*body));
+  } else {
+    return ReplyError(res, 400, "the body must be an event object or an array of them");
+  }
+  // Validate the whole batch before anything is logged: all or none.
+  std::vector<LoggedEvent> events;
+  std::vector<float> weights;
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (size_t n = 0; n < inputs.size(); ++n) {
+    const json& in = inputs[n];
+    const std::string where = inputs.size() > 1 ? "event " + std::to_string(n) + ": " : "";
+    if (!in.is_object()) return ReplyError(res, 400, where + "an event must be a JSON object");
+    Status st = CheckKeys(in, {"user", "item", "event", "ts"});
+    if (st.ok() && !in.contains("user")) st = Bad("missing 'user'");
+    if (st.ok() && !in.contains("item")) st = Bad("missing 'item'");
+    if (st.ok()) st = CheckId(in["user"], "user");
+    if (st.ok()) st = CheckId(in["item"], "item");
+    if (!st.ok()) return ReplyError(res, 400, where + st.message());
+    LoggedEvent e;
+    e.user = in["user"].get<std::string>();
+    e.item = in["item"].get<std::string>();
+    if (!cur->engine->catalog().ids.Find(e.item)) {
+      return ReplyError(res, 404, where + "unknown item '" + e.item + "'");
+    }
+    e.event = "view";
+    if (in.contains("event")) {
+      if (!in["event"].is_string()) return ReplyError(res, 400, where + "'event' must be a string");
+      e.event = in["event"].get<std::string>();
+    }
+    auto w = options.events.weights.find(e.event);
+    if (w == options.events.weights.end()) {
+      std::string known;
+      for (const auto& [name, v] : options.events.weights)
+        known += (known.empty() ? "" : ", ") + name;
+      return ReplyError(res, 400, where + "unknown event '" + e.event + "' (known: " + known + ")");
+    }
+    e.timestamp = now;
+    if (in.contains("ts")) {
+      const json& ts = in["ts"];
+      if (ts.is_number_integer()) {
+        e.timestamp = ts.get<int64_t>();
+      } else if (ts.is_number_float() && std::isfinite(ts.get<double>()) &&
+                 std::fabs(ts.get<double>()) < 1e15) {
+        e.timestamp = static_cast<int64_t>(ts.get<double>());
+      } else if (!ts.is_string() || !ParseTimestamp(ts.get<std::string>(), &e.timestamp)) {
+        return ReplyError(res, 400,
+                          where + "'ts' " + ts.dump() +
+                              ": expected seconds since the epoch or an ISO-8601 date-time");
+      }
+    }
+    events.push_back(std::move(e));
+    weights.push_back(w->second);
+  }
+  // Durable first, then visible: an acknowledged event is in the log.
+  if (log) {
+    Status st = log->Append(events);
+    if (!st.ok()) return ReplyError(res, 500, "event log: " + st.message());
+  }
+  for (size_t n = 0; n < events.size(); ++n) {
+    sessions->Add(events[n].user,
+                  {events[n].item, events[n].event, weights[n], events[n].timestamp});
+  }
+  json out{{"accepted", events.size()}, {"logged", log != nullptr}};
+  if (events.size() == 1) out["user_events"] = sessions->Recent(events[0].user).size();
+  Reply(res, 200, out);
+}
+
+void Server::Impl::HandleReload(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fs::path path;
+  if (!req.body.empty()) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return ReplyError(res, body.status());
+    if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
+    Status st = CheckKeys(*body, {"bundle"});
+    if (!st.ok()) return ReplyError(res, st);
+    if (body->contains("bundle")) {
+      if (!(*body)["bundle"].is_string() || (*body)["bundle"].get<std::string>().empty()) {
+        return ReplyError(res, 400, "'bundle' must be a non-empty path");
+      }
+      path = (*body)["bundle"].get<std::string>();
+    }
+  }
+  Status st = Reload(path);
+  if (!st.ok()) return ReplyError(res, 500, st.message());
+  const auto cur = Current();
+  Reply(res, 200,
+        json{{"status", "reloaded"},
+             {"bundle", cur->path.string()},
+             {"generation", cur->generation},
+             {"items", cur->engine->catalog().size()},
+             {"took_ms", MillisSince(t0)}});
+}
+
+void Server::Impl::Routes() {
+  // Every handler runs inside this guard: an exception (a bug, or memory)
+  // becomes a 500 for that request, never a dead server.
+  auto guard = [this](void (Impl::*fn)(const httplib::Request&, httplib::Response&)) {
+    return [this, fn](const httplib::Request& req, httplib::Response& res) {
+      requests.fetch_add(1, std::memory_order_relaxed);
+      try {
+        (this->*fn)(req, res);
+      } catch (const std::exception& e) {
+        ReplyError(res, 500, std::string("internal error: ") + e.what());
+      }
+    };
+  };
+  http.Get("/health", guard(&Impl::HandleHealth));
+  http.Get(R"(/similar/(.+))", guard(&Impl::HandleSimilar));
+  http.Post("/recommend", guard(&Impl::HandleRecommend));
+  http.Post("/events", guard(&Impl::HandleEvents));
+  http.Post("/reload", guard(&Impl::HandleReload));
+  // Errors httplib produces itself (no route, 413, 400 on a bad request
+  // line) get a JSON body too; our own errors already have one.
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string msg = "HTTP error " + std::to_string(res.status);
+        if (res.status == 404) msg = "no endpoint " + req.method + " " + req.path;
+        if (res.status == 405) msg = "method not allowed: " + req.method + " " + req.path;
+        if (res.status == 413) msg = "request body too large";
+        if (res.status == 400) msg = "incomplete or malformed HTTP request (or a read timeout)";
+        ReplyError(res, res.status, msg);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                std::exception_ptr) { ReplyError(res, 500, "internal error"); });
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
+  if (options.bundle.empty()) return Bad("no bundle given");
+  if (options.threads < 1) return Bad("threads must be at least 1");
+  if (options.max_k < 1) return Bad("max_k must be at least 1");
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  const ServerOptions& o = impl->options;
+  StageTimer timer("open " + o.bundle.string());
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.bundle, o.verify));
+  timer.Done();
+  impl->loaded = std::make_shared<Loaded>();
+  impl->loaded->engine = std::shared_ptr<const Engine>(std::move(engine));
+  impl->loaded->path = o.bundle;
+  impl->loaded->generation = 1;
+  if (!o.event_log.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
+  }
+  impl->sessions = std::make_unique<SessionStore>(o.session_users, o.session_events);
+
+  httplib::Server& h = impl->http;
+  const int threads = o.threads;
+  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  h.set_payload_max_length(o.max_body_bytes);
+  h.set_read_timeout(o.read_timeout);
+  h.set_write_timeout(o.write_timeout);
+  h.set_keep_alive_timeout(5);
+  impl->Routes();
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Result<int> Server::Bind() {
+  Impl& s = *impl_;
+  if (s.options.port == 0) {
+    s.port = s.http.bind_to_any_port(s.options.host);
+  } else {
+    s.port = s.http.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
+  }
+  if (s.port <= 0) {
+    return Status::IOError("cannot bind " + s.options.host + ":" + std::to_string(s.options.port) +
+                           " (in use or not a local address)");
+  }
+  return s.port;
+}
+
+Status Server::Run() {
+  if (impl_->port <= 0) return Status::Internal("Server::Run before a successful Bind");
+  if (!impl_->http.listen_after_bind()) {
+    return Status::IOError("the HTTP listener stopped with an error");
+  }
+  return Status::OK();
+}
+
+void Server::Stop() {
+  if (impl_->http.is_running()) impl_->http.stop();
+  if (impl_->log) (void)impl_->log->Sync();
+}
+
+bool Server::WaitUntilRunning(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!impl_->http.is_running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+Status Server::Reload(const fs::path& bundle) { return impl_->Reload(bundle); }
+
+std::shared_ptr<const Engine> Server::engine() const { return impl_->Current()->engine; }
+int64_t Server::generation() const { return impl_->Current()->generation; }
+int Server::port() const { return impl_->port; }
+const SessionStore& Server::sessions() const { return *impl_->sessions; }
+const ServerOptions& Server::options() const { return impl_->options; }
+
+}  // namespace vitrine

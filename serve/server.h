@@ -1,0 +1,110 @@
+// Server: the HTTP/JSON front of an Engine (`vitrine serve`), on cpp-httplib.
+// The endpoints and their JSON are documented with examples in
+// docs/serving.md; in short:
+//
+//   GET  /health                          liveness, bundle, counters
+//   GET  /similar/{item}?k=&diversity=&explain=&weights=&rule=&param.X=&context.X=
+//   POST /recommend  {user | history, k, context, params, weights, rules, ...}
+//   POST /events     {user, item, event, ts}  (or an array of them)
+//   POST /reload     {} or {"bundle": "path"} (also SIGHUP in the CLI)
+//
+// Every answer is JSON. Errors carry {"error": message, "status": code}:
+// 400 bad input (malformed JSON, wrong types, k out of range, rule errors,
+// too long histories), 404 an unknown item, 413 a body over
+// max_body_bytes, 500 a failed reload or log write. A handler never lets an
+// exception or a bad input take the process down.
+//
+// Reload: the engine is a std::shared_ptr<const Engine> swapped under a
+// mutex; a request copies the pointer once at its start, so requests in
+// flight finish on the bundle they started with and none fail. A failed
+// reload keeps the old bundle serving.
+//
+// Events: each accepted event goes to the EventLog first (durable per the
+// fsync policy; only then is it acknowledged) and then to the SessionStore,
+// so the user's next /recommend folds it in.
+//
+// Thread safety: Bind and Run from one thread; Stop, Reload and the
+// accessors from any thread. Destroy the Server only after Run returned.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/bundle.h"
+#include "core/interactions.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "serve/event_log.h"
+#include "serve/session_store.h"
+
+namespace vitrine {
+
+struct ServerOptions {
+  std::filesystem::path bundle;  // required
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port (Server::port() tells which)
+  int threads = 8;  // request worker threads
+
+  // Durable log of accepted events ("" = keep events in memory only).
+  std::filesystem::path event_log;
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  std::chrono::milliseconds fsync_interval{1000};
+  EventWeights events = EventWeights::Default();  // accepted event names
+
+  size_t session_users = 100000;  // users with in-memory recent events
+  size_t session_events = 50;     // recent events kept per user
+
+  // Limits that bound the work and memory of one request.
+  int max_k = 1000;
+  size_t max_body_bytes = 1 << 20;
+  size_t max_history = 1000;  // items in a request's history
+  size_t max_rules_bytes = 64 << 10;
+  size_t max_batch = 1000;                       // events in one POST /events
+  std::chrono::milliseconds read_timeout{5000};  // slow clients are cut off
+  std::chrono::milliseconds write_timeout{5000};
+
+  VerifyMode verify = VerifyMode::kSizesOnly;  // bundle checks on (re)load
+};
+
+class Server {
+ public:
+  // Opens the bundle and the event log; does not bind yet.
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options);
+  ~Server();  // stops serving and waits for it
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds host:port and returns the bound port (the chosen one for port 0).
+  Result<int> Bind();
+  // Serves until Stop(). Call after Bind, on the thread that will block.
+  Status Run();
+  // True once Run is accepting connections; false if `timeout` passes first.
+  bool WaitUntilRunning(std::chrono::milliseconds timeout) const;
+  // Makes Run return after the requests in progress; safe from any thread
+  // (not from a signal handler) and idempotent. A Stop before Run is
+  // accepting is lost: wait with WaitUntilRunning first.
+  void Stop();
+
+  // Opens `bundle` (empty: the current bundle path, e.g. rebuilt in place)
+  // and swaps it in atomically. On error the old bundle keeps serving.
+  Status Reload(const std::filesystem::path& bundle = {});
+
+  // The engine new requests use.
+  std::shared_ptr<const Engine> engine() const;
+  // 1 for the bundle opened by Create, +1 per successful reload.
+  int64_t generation() const;
+  int port() const;
+  const SessionStore& sessions() const;
+  const ServerOptions& options() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vitrine

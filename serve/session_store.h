@@ -1,0 +1,55 @@
+// SessionStore: each user's recent events, in memory, so that the next
+// recommendation for a user folds in what they just did (POST /events).
+//
+// Bounded both ways: at most `max_events_per_user` events per user (the
+// oldest dropped) and at most `max_users` users (the user whose last event is
+// oldest evicted first). Item ids are kept as strings, so a history survives
+// a bundle reload; ids the new bundle lacks are skipped at query time.
+//
+// Thread safety: every method may be called concurrently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vitrine {
+
+struct SessionEvent {
+  std::string item;
+  std::string event;      // "view", "purchase", ...
+  float weight = 1;       // the event's weight (EventWeights)
+  int64_t timestamp = 0;  // seconds since the epoch
+};
+
+class SessionStore {
+ public:
+  SessionStore(size_t max_users, size_t max_events_per_user);
+
+  // Records an event for `user`, making them the most recently active user.
+  void Add(const std::string& user, SessionEvent e);
+  // The user's events, oldest first; empty for a user without any.
+  std::vector<SessionEvent> Recent(std::string_view user) const;
+
+  size_t num_users() const;
+  size_t max_users() const { return max_users_; }
+  size_t max_events_per_user() const { return max_events_; }
+
+ private:
+  struct Entry {
+    std::vector<SessionEvent> events;  // oldest first
+    std::list<std::string>::iterator lru;
+  };
+  const size_t max_users_;
+  const size_t max_events_;
+  mutable std::mutex mu_;
+  std::list<std::string> lru_;  // front: most recently active
+  std::unordered_map<std::string, Entry> users_;
+};
+
+}  // namespace vitrine
