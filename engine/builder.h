@@ -57,7 +57,7 @@ struct BuildOptions {
   // carries ALS scores (norm <= 1), content and visual are unit cosines, and
   // pop is the popularity prior in [0, 1].
   std::map<std::string, float> block_weights = {
-      {"cf", 1.0f}, {"content", 0.05f}, {"visual", 0.02f}, {"pop", 0.0f}};
+      {"cf", 1.0f}, {"content", 0.2f}, {"visual", 0.05f}, {"pop", 0.4f}};
   VectorIndexOptions index;
   // Extra parameters to record in manifest["params"] (e.g. the CLI flags).
   nlohmann::json params = nlohmann::json::object();

@@ -115,7 +115,8 @@ std::vector<int32_t> Engine::UserHistory(int32_t user) const {
 
 void Engine::SetPriorSegment(std::vector<float>* query) const {
   for (const auto& b : layout_) {
-    if (b.name == "pop") std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
+    if (b.name == "pop")
+      std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
   }
 }
 
@@ -174,6 +175,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     VITRINE_ASSIGN_OR_RETURN(request_rules, q.rules->ForRequest(ctx));
   }
   for (int32_t d : drop) allowed.remove(static_cast<uint32_t>(d));
+  allowed -= index_->deleted();  // tombstones, so that PIN rules cannot bring them back
   for (int32_t d : q.exclude) allowed.remove(static_cast<uint32_t>(d));
 
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
@@ -287,17 +289,23 @@ Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
     items.assign(hist_indices_.begin() + b, hist_indices_.begin() + e);
     weights.assign(hist_weights_.begin() + b, hist_weights_.begin() + e);
   }
-  for (const auto& id : r.history) {
-    VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(id));
+  if (!r.history_weights.empty() && r.history_weights.size() != r.history.size()) {
+    return Status::InvalidArgument("history has " + std::to_string(r.history.size()) +
+                                   " items but " + std::to_string(r.history_weights.size()) +
+                                   " weights");
+  }
+  for (size_t h = 0; h < r.history.size(); ++h) {
+    VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(r.history[h]));
     items.push_back(i);
-    weights.push_back(1.0f);
+    weights.push_back(r.history_weights.empty() ? 1.0f : r.history_weights[h]);
   }
   if (items.empty()) {
     return Status::InvalidArgument("empty history: give --user or --history item ids");
   }
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> q, HistoryVector(items, weights));
-  if (r.user && has_cf_) {
-    // A known user's trained factor is the exact solution fold-in approximates.
+  if (r.user && has_cf_ && r.history.empty()) {
+    // A known user's trained factor is the exact solution fold-in approximates;
+    // with new session events the fold-in over both is used instead.
     for (const auto& b : layout_) {
       if (b.name != "cf") continue;
       const float* x = als_.user_factors().row(static_cast<size_t>(*users_.Find(*r.user)));

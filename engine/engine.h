@@ -70,6 +70,8 @@ struct QueryOptions {
 struct RecommendRequest {
   std::optional<std::string> user;   // a user of the bundle
   std::vector<std::string> history;  // or a session: item ids, most recent last
+  // Per-history-item weights (event weights, e.g. purchase=10); empty = 1 each.
+  std::vector<float> history_weights;
   bool filter_already_seen = true;
   QueryOptions query;
 };
