@@ -3,6 +3,8 @@
 #include <cstdlib>
 
 #include "core/file_util.h"
+#include "core/progress.h"
+#include "engine/evaluate.h"
 
 namespace vitrine::cli {
 namespace {
@@ -168,6 +170,15 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
     }
   }
   return setup;
+}
+
+void LogDiversity(const Engine& engine, const std::vector<Hit>& hits) {
+  std::vector<int32_t> items;
+  for (const Hit& h : hits) items.push_back(h.item);
+  if (items.size() >= 2) {
+    LogInfo("intra-list diversity %.3f (mean pairwise 1 - cosine over %zu results)",
+            IntraListDiversity(items, engine.vectors()), items.size());
+  }
 }
 
 Table HitsTable(const Engine& engine, bool explain, bool with_query) {

@@ -38,6 +38,9 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
 // `query` (if not empty) becomes a leading query_id column.
 void AppendHits(const Engine& engine, const std::vector<Hit>& hits, bool explain,
                 const std::string& query, Table* table);
+// Logs the list's intra-list diversity (mean pairwise 1 - cosine of the
+// fused vectors) on stderr.
+void LogDiversity(const Engine& engine, const std::vector<Hit>& hits);
 Table HitsTable(const Engine& engine, bool explain, bool with_query);
 
 }  // namespace vitrine::cli

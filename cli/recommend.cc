@@ -105,6 +105,7 @@ int Run(int argc, char** argv) {
     if (!hits.ok()) return Fail(kName, hits.status());
     Table t = HitsTable(engine, explain, false);
     AppendHits(engine, *hits, explain, "", &t);
+    LogDiversity(engine, *hits);
     rendered = t.Render(*fmt);
   }
   if (r.count("output")) {

@@ -82,6 +82,7 @@ int Run(int argc, char** argv) {
       }
     } else {
       AppendHits(**engine, *hits, explain, batch ? id : "", &t);
+      if (!batch) LogDiversity(**engine, *hits);
     }
   }
   if (r.count("output")) {

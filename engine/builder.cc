@@ -96,7 +96,8 @@ Result<Matrix> VisualBlock(const BuildOptions& o, const Catalog& catalog, Bundle
 // global constant (the largest warm norm), not normalised one by one, because
 // an item's factor norm carries its popularity and confidence. Cold rows (a
 // projected direction) get the median warm norm: neither buried nor dominant.
-void ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
+// Returns the norm given to cold rows (new items added later get the same).
+float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
   std::vector<float> norms(cf->rows);
   std::vector<float> warm;
   for (size_t i = 0; i < cf->rows; ++i) {
@@ -105,7 +106,7 @@ void ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
     norms[i] = static_cast<float>(std::sqrt(s));
     if (!cold[i] && norms[i] > 0) warm.push_back(norms[i]);
   }
-  if (warm.empty()) return;
+  if (warm.empty()) return 1.0f;
   std::nth_element(warm.begin(), warm.begin() + static_cast<std::ptrdiff_t>(warm.size() / 2),
                    warm.end());
   const float median = warm[warm.size() / 2];
@@ -115,6 +116,7 @@ void ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
     const float f = (cold[i] ? median / norms[i] : 1.0f) / scale;
     for (size_t j = 0; j < cf->cols; ++j) cf->at(i, j) *= f;
   }
+  return median / scale;
 }
 
 }  // namespace
@@ -225,9 +227,10 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       cold_flags[i] = cold[i] ? 1 : 0;
       summary.cold_items += cold[i] ? 1 : 0;
     }
-    ScaleCfBlock(cold, &cf_block);
+    const float cold_norm = ScaleCfBlock(cold, &cf_block);
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold_start/weights.npy", projector.weights()));
     w.manifest()["cold_start"] = projector.ToJson();
+    w.manifest()["cold_start"]["cf_row_norm"] = cold_norm;
     t_cold.Done(std::to_string(summary.cold_items) + " cold items (fewer than " +
                 std::to_string(o.cold_start.min_interactions) + " interactions)");
 

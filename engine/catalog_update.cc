@@ -296,13 +296,21 @@ Result<Matrix> EncodeNewItems(const Bundle& b, const Catalog& catalog, const Add
         ColdStartProjector::FromJson(b.manifest().value("cold_start", nlohmann::json()),
                                      std::move(weights)));
     VITRINE_ASSIGN_OR_RETURN(cf_block, projector.Predict(features));
+    // New items are cold: a projected direction at the norm BuildBundle gave
+    // its cold rows (the cf block is not row-normalised; see builder.cc).
+    NormalizeRows(&cf_block);
+    const float norm =
+        b.manifest().value("cold_start", nlohmann::json::object()).value("cf_row_norm", 1.0f);
+    for (float& x : cf_block.data) x *= norm;
   }
+  Matrix prior(n, 1, 0.0f);  // no interactions yet
 
   std::vector<Block> blocks;
   for (const auto& blk : b.blocks()) {
     Matrix* m = blk.name == "cf"        ? &cf_block
                 : blk.name == "content" ? &content_block
                 : blk.name == "visual"  ? &visual_block
+                : blk.name == "pop"     ? &prior
                                         : nullptr;
     if (m == nullptr) {
       return Status::Unsupported(b.dir().string() + ": cannot encode new items for block '" +
@@ -313,7 +321,9 @@ Result<Matrix> EncodeNewItems(const Bundle& b, const Catalog& catalog, const Add
                                 std::to_string(blk.dim) + " dims but its encoder gives " +
                                 std::to_string(m->cols));
     }
-    blocks.push_back({blk.name, std::move(*m), static_cast<float>(blk.weight)});
+    // cf keeps ALS norms and pop is a prior in [0, 1]: neither is normalised.
+    const bool normalize = blk.name != "cf" && blk.name != "pop";
+    blocks.push_back({blk.name, std::move(*m), static_cast<float>(blk.weight), normalize});
   }
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
   return std::move(fused.vectors);

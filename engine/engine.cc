@@ -179,34 +179,45 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
   for (int32_t d : q.exclude) allowed.remove(static_cast<uint32_t>(d));
 
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
-  const int pool =
+  int pool =
       rerank ? std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100)) : q.k;
-  SearchParams p;
-  p.k = pool;
-  p.ef_search = std::max(q.ef_search, pool);
-  p.nprobe = q.nprobe;
-  p.filter = &allowed;
-  std::vector<int64_t> labels;
-  std::vector<float> dist;
-  VITRINE_RETURN_IF_ERROR(index_->Search(query.data(), 1, p, &labels, &dist));
-
-  // Exact scores on the candidates, whatever the index's own (possibly
-  // quantised) distance; unit copies of the vectors for MMR/DPP similarity.
+  const auto n_allowed = static_cast<int64_t>(allowed.cardinality());
   const size_t dim = vectors_->cols;
-  std::vector<Candidate> cands;
-  std::vector<float> unit;
-  unit.reserve(labels.size() * dim);
-  for (int64_t id : labels) {
-    if (id < 0) continue;
-    const float* v = vectors_->row(static_cast<size_t>(id));
-    cands.push_back({static_cast<int32_t>(id), Dot(query.data(), v, dim), nullptr});
-    unit.insert(unit.end(), v, v + dim);
-    NormalizeSegment(unit.data() + unit.size() - dim, dim);
-  }
-  for (size_t i = 0; i < cands.size(); ++i) cands[i].vec = unit.data() + i * dim;
-
   std::vector<Hit> hits;
-  if (rerank) {
+  // Caps can leave a pool short of k results although more allowed items
+  // exist further out: widen the pool (x4) until k results or every allowed
+  // item has been a candidate, so k results come back whenever they exist.
+  while (true) {
+    SearchParams p;
+    p.k = pool;
+    p.ef_search = std::max(q.ef_search, pool);
+    p.nprobe = q.nprobe;
+    p.filter = &allowed;
+    std::vector<int64_t> labels;
+    std::vector<float> dist;
+    VITRINE_RETURN_IF_ERROR(index_->Search(query.data(), 1, p, &labels, &dist));
+
+    // Exact scores on the candidates, whatever the index's own (possibly
+    // quantised) distance; unit copies of the vectors for MMR/DPP similarity.
+    std::vector<Candidate> cands;
+    std::vector<float> unit;
+    unit.reserve(labels.size() * dim);
+    for (int64_t id : labels) {
+      if (id < 0) continue;
+      const float* v = vectors_->row(static_cast<size_t>(id));
+      cands.push_back({static_cast<int32_t>(id), Dot(query.data(), v, dim), nullptr});
+      unit.insert(unit.end(), v, v + dim);
+      NormalizeSegment(unit.data() + unit.size() - dim, dim);
+    }
+    for (size_t i = 0; i < cands.size(); ++i) cands[i].vec = unit.data() + i * dim;
+
+    hits.clear();
+    if (!rerank) {
+      std::stable_sort(cands.begin(), cands.end(),
+                       [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+      for (const Candidate& c : cands) hits.push_back(Hit{c.item, c.score, {}, false, {}, {}});
+      break;
+    }
     RerankOptions ro;
     ro.k = q.k;
     ro.diversity = q.diversity;
@@ -216,22 +227,10 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
                              Rerank(cands, request_rules, ro, &allowed));
     for (RankedItem& r : ranked) {
-      Hit h;
-      h.item = r.item;
-      h.score = r.score;
-      h.pinned = r.pinned;
-      h.rule_lines = std::move(r.rule_lines);
-      hits.push_back(std::move(h));
+      hits.push_back(Hit{r.item, r.score, {}, r.pinned, std::move(r.rule_lines), {}});
     }
-  } else {
-    std::stable_sort(cands.begin(), cands.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-    for (const Candidate& c : cands) {
-      Hit h;
-      h.item = c.item;
-      h.score = c.score;
-      hits.push_back(std::move(h));
-    }
+    if (static_cast<int>(hits.size()) >= q.k || pool >= n_allowed) break;
+    pool = static_cast<int>(std::min<int64_t>(n_allowed, static_cast<int64_t>(pool) * 4));
   }
 
   for (Hit& h : hits) {

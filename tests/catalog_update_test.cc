@@ -189,15 +189,29 @@ int WriteNewItems(const fs::path& bundle, const fs::path& csv, const fs::path& i
   return twin;
 }
 
+// As the engine builds an item query: each block segment a unit direction,
+// 1 in the popularity prior, then scaled by the block's default weight.
+std::vector<float> ItemQuery(const Engine& e, const float* row) {
+  std::vector<float> query(row, row + e.vectors().cols);
+  for (const auto& b : e.layout()) {
+    double norm = 0;
+    for (size_t j = 0; j < b.dim; ++j) norm += double(query[b.offset + j]) * query[b.offset + j];
+    for (size_t j = 0; j < b.dim; ++j) {
+      float x = norm > 0 ? static_cast<float>(query[b.offset + j] / std::sqrt(norm)) : 0.0f;
+      if (b.name == "pop") x = 1.0f;
+      query[b.offset + j] = x * b.weight;
+    }
+  }
+  return query;
+}
+
 // Exact oracle for Engine::Similar on a Flat index: the query is the item's
 // vector with each block scaled by its default weight; candidates are all
 // other rows not in `deleted`.
 std::vector<std::pair<int32_t, float>> ExactSimilar(const Engine& e, int32_t q, int k,
                                                     const std::set<int32_t>& deleted) {
   const Matrix& v = e.vectors();
-  std::vector<float> query(v.row(static_cast<size_t>(q)), v.row(static_cast<size_t>(q)) + v.cols);
-  for (const auto& b : e.layout())
-    for (size_t j = 0; j < b.dim; ++j) query[b.offset + j] *= b.weight;
+  const std::vector<float> query = ItemQuery(e, v.row(static_cast<size_t>(q)));
   std::vector<std::pair<int32_t, float>> all;
   for (size_t i = 0; i < v.rows; ++i) {
     if (static_cast<int32_t>(i) == q || deleted.count(static_cast<int32_t>(i))) continue;
@@ -303,8 +317,19 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
   auto proj = ColdStartProjector::FromJson(m["cold_start"],
                                            *en.bundle().ReadMatrix("cold_start/weights.npy"));
   ASSERT_TRUE(proj.ok());
+  // Cold rows: the projected direction at the norm the build gave cold rows;
+  // the popularity prior from the stored counts (new rows: none).
   Matrix cf = *proj->Predict(*ConcatColumns({&cn, &vn}));
-  auto fused = Fuse({{"cf", cf, 1}, {"content", content, 1}, {"visual", visual, 1}});
+  NormalizeRows(&cf);
+  for (float& x : cf.data) x *= m["cold_start"]["cf_row_norm"].get<float>();
+  const Matrix pop = *en.bundle().ReadMatrix("popularity.npy");
+  const float top = *std::max_element(pop.data.begin(), pop.data.end());
+  Matrix prior(cf.rows, 1, 0.0f);
+  for (size_t i = 0; i < pop.rows; ++i) prior.data[i] = std::log1p(pop.data[i]) / std::log1p(top);
+  auto fused = Fuse({{"cf", cf, 1, false},
+                     {"content", content, 1},
+                     {"visual", visual, 1},
+                     {"pop", prior, 1, false}});
   ASSERT_TRUE(fused.ok());
   ASSERT_EQ(fused->dim(), en.vectors().cols);
   for (int i = 0; i <= kItems; ++i) {
@@ -385,8 +410,10 @@ TEST(CatalogUpdateTest, AddToHnswAndIvfIndexes) {
       ASSERT_TRUE((*e)->index()
                       .Search((*e)->vectors().row(static_cast<size_t>(i)), 1, sp, &labels, &dist)
                       .ok());
-      const float self = dist[0];
-      EXPECT_NEAR(self, 1.0f * (*e)->layout().size(), 1e-3);  // unit blocks: |v|^2 = blocks
+      const float* v = (*e)->vectors().row(static_cast<size_t>(i));
+      double norm2 = 0;
+      for (size_t j = 0; j < (*e)->vectors().cols; ++j) norm2 += double(v[j]) * v[j];
+      EXPECT_NEAR(dist[0], norm2, 1e-3);  // its own inner product
       if (i != kItems) {
         EXPECT_EQ(labels[0], i);
       }
@@ -745,9 +772,7 @@ TEST(CatalogUpdateTest, CompactDropsRowsAndMatchesAFreshFlatIndex) {
   ASSERT_TRUE(fresh.ok());
   for (size_t r = 0; r < keep.size(); r += 5) {
     ExpectMatchesExact(en, static_cast<int32_t>(r), 10, {});
-    std::vector<float> qv(expect.row(r), expect.row(r) + expect.cols);
-    for (const auto& bl : en.layout())
-      for (size_t j = 0; j < bl.dim; ++j) qv[bl.offset + j] *= bl.weight;
+    const std::vector<float> qv = ItemQuery(en, expect.row(r));
     std::vector<int64_t> labels;
     std::vector<float> dist;
     SearchParams sp;

@@ -1,0 +1,236 @@
+// End-to-end CLI tests: the real `vitrine` binary on a tiny generated catalog
+// (generate, split, build, inspect, similar, recommend, evaluate) and on a
+// movie-style catalog with other columns, plus exit codes for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/csv.h"
+#include "core/file_util.h"
+
+namespace vitrine {
+namespace {
+namespace fs = std::filesystem;
+
+struct CmdResult {
+  int code = -1;
+  std::string out, err;
+};
+
+CmdResult Vitrine(const std::string& args) {
+  static int counter = 0;
+  const fs::path dir =
+      fs::path(testing::TempDir()) / ("vitrine_cli_e2e_io_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string o = (dir / ("out" + std::to_string(counter))).string();
+  const std::string e = (dir / ("err" + std::to_string(counter++))).string();
+  const std::string cmd = std::string(VITRINE_BINARY) + " " + args + " >" + o + " 2>" + e;
+  const int st = std::system(cmd.c_str());
+  CmdResult r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = ReadFile(o).value();
+  r.err = ReadFile(e).value();
+  return r;
+}
+
+std::vector<std::vector<std::string>> ReadCsvRows(const std::string& text) {
+  auto csv = CsvReader::FromString("out.csv", text);
+  EXPECT_TRUE(csv.ok()) << csv.status().ToString();
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back((*csv)->header());
+  while ((*csv)->Next()) rows.emplace_back((*csv)->row().begin(), (*csv)->row().end());
+  EXPECT_TRUE((*csv)->status().ok()) << (*csv)->status().ToString();
+  return rows;
+}
+
+// One tiny catalog and bundle shared by the tests of this file.
+class CliE2E : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Per process: ctest runs every test of this suite in its own process,
+    // possibly two at a time.
+    dir_ = fs::path(testing::TempDir()) / ("vitrine_cli_e2e_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    const std::string d = dir_.string();
+    CmdResult g = Vitrine("generate --items 400 --users 600 --seed 3 --out " + d + "/data -q");
+    ASSERT_EQ(g.code, 0) << g.err;
+    CmdResult s = Vitrine("split --interactions " + d + "/data/interactions.csv --train " + d +
+                          "/split/train.csv --test " + d + "/split/test.csv");
+    ASSERT_EQ(s.code, 0) << s.err;
+    CmdResult b = Vitrine("build -q --items " + d + "/data/items.csv --interactions " + d +
+                          "/split/train.csv --images " + d +
+                          "/data/images.idx.gz --index Flat --out " + d + "/bundle");
+    ASSERT_EQ(b.code, 0) << b.err;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static std::string D() { return dir_.string(); }
+  static std::string B() { return "--bundle " + dir_.string() + "/bundle"; }
+  static fs::path dir_;
+};
+fs::path CliE2E::dir_;
+
+TEST_F(CliE2E, InspectVerifiesAndSummarises) {
+  CmdResult r = Vitrine("inspect " + B());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("vitrine-bundle version 1"), std::string::npos);
+  EXPECT_NE(r.out.find("index.faiss"), std::string::npos);
+}
+
+TEST_F(CliE2E, SimilarNeverListsTheQueryAndHonoursRules) {
+  CmdResult r = Vitrine("similar " + B() + " --item I000005 -k 15 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = ReadCsvRows(r.out);
+  ASSERT_EQ(rows.size(), 16u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_NE(rows[i][1], "I000005");
+
+  // A brand that appears in the unfiltered list is excluded; caps hold.
+  const std::string brand = rows[1][3];
+  CmdResult f =
+      Vitrine("similar " + B() + " --item I000005 -k 10 --format csv --rule 'EXCLUDE WHERE " +
+              "brand = \"" + brand + "\"' --rule 'CAP 2 PER category'");
+  ASSERT_EQ(f.code, 0) << f.err;
+  auto frows = ReadCsvRows(f.out);
+  std::map<std::string, int> per_category;
+  for (size_t i = 1; i < frows.size(); ++i) {
+    EXPECT_NE(frows[i][3], brand);
+    EXPECT_LE(++per_category[frows[i][4]], 2) << frows[i][4];
+  }
+  EXPECT_EQ(frows.size(), 11u) << "k results whenever k items are allowed";
+}
+
+TEST_F(CliE2E, SimilarBatchCsvLayout) {
+  std::ofstream(D() + "/queries.txt") << "I000001\nI000002\r\nI000003\n";
+  CmdResult r =
+      Vitrine("similar " + B() + " --items-file " + D() + "/queries.txt -k 4 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = ReadCsvRows(r.out);
+  ASSERT_EQ(rows[0], (std::vector<std::string>{"query_id", "item_id", "rank", "score"}));
+  ASSERT_EQ(rows.size(), 13u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_NE(rows[i][0], rows[i][1]);
+}
+
+TEST_F(CliE2E, RecommendUserHistoryAndAllUsers) {
+  const std::string train = ReadFile(D() + "/split/train.csv").value();
+  auto rows = ReadCsvRows(train);
+  const std::string user = rows[1][0];
+  std::set<std::string> seen;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i][0] == user) seen.insert(rows[i][1]);
+  }
+  CmdResult r = Vitrine("recommend " + B() + " --user " + user + " -k 10 --format csv --explain");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto recs = ReadCsvRows(r.out);
+  ASSERT_EQ(recs.size(), 11u);
+  for (size_t i = 1; i < recs.size(); ++i) {
+    EXPECT_EQ(seen.count(recs[i][1]), 0u) << "already-seen item returned: " << recs[i][1];
+    EXPECT_FALSE(recs[i].back().empty()) << "every result has a reason";
+  }
+
+  CmdResult h = Vitrine("recommend " + B() + " --history I000010,I000011 -k 5 --format json");
+  ASSERT_EQ(h.code, 0) << h.err;
+  EXPECT_NE(h.out.find("\"item_id\""), std::string::npos);
+
+  CmdResult a = Vitrine("recommend " + B() + " --all-users -k 3 --output " + D() + "/all.csv -q");
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto all = ReadCsvRows(ReadFile(D() + "/all.csv").value());
+  ASSERT_EQ(all[0], (std::vector<std::string>{"user_id", "item_id", "rank", "score"}));
+  std::set<std::string> users;
+  for (size_t i = 1; i < all.size(); ++i) users.insert(all[i][0]);
+  EXPECT_GT(users.size(), 100u);
+}
+
+TEST_F(CliE2E, EvaluatePrintsBaselinesAndAblations) {
+  CmdResult r = Vitrine(std::string("evaluate ") + B() + " --test " + D() + "/split/test.csv -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* m : {"hybrid", "cold-start", "cf-only", "content-only", "visual-only", "toppop",
+                        "itemknn", "ease", "ndcg@10", "cold_recall"}) {
+    EXPECT_NE(r.out.find(m), std::string::npos) << m;
+  }
+}
+
+TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
+  EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --no-such-flag").code, 2);
+  EXPECT_EQ(Vitrine("similar " + B()).code, 2);  // neither --item nor --items-file
+  EXPECT_EQ(Vitrine("recommend " + B() + " --user U1 --history I1").code, 2);
+  EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --diversity zigzag").code, 2);
+  EXPECT_EQ(Vitrine("nonsense").code, 2);
+
+  CmdResult m = Vitrine("similar --bundle " + D() + "/no_such_bundle --item I000001");
+  EXPECT_EQ(m.code, 1);
+  EXPECT_NE(m.err.find("no_such_bundle"), std::string::npos) << m.err;
+
+  CmdResult u = Vitrine("similar " + B() + " --item NOPE");
+  EXPECT_EQ(u.code, 1);
+  EXPECT_NE(u.err.find("NOPE"), std::string::npos) << u.err;
+
+  std::ofstream(D() + "/bad.rules") << "EXCLUDE WHERE brand IN\n";
+  CmdResult bad = Vitrine("similar " + B() + " --item I000001 --rules " + D() + "/bad.rules");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("bad.rules:1:"), std::string::npos) << bad.err;
+
+  CmdResult missing = Vitrine("build --items " + D() + "/nope.csv --out " + D() + "/nb");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("nope.csv"), std::string::npos) << missing.err;
+}
+
+// Any items CSV with a header works without code changes: a movie catalog.
+TEST(CliMovies, SplitBuildRecommendEvaluateWithInferredTypes) {
+  const fs::path d =
+      fs::path(testing::TempDir()) / ("vitrine_cli_movies_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const char* genres[] = {"Drama", "Comedy", "Action", "Horror", "Romance", "Sci-Fi"};
+  std::ofstream items(d / "movies.csv");
+  items << "item_id,title,year,genres,tags\n";
+  for (int i = 0; i < 120; ++i) {
+    items << "m" << i << ",\"The " << genres[i % 6] << " Story, part " << i << "\","
+          << 1950 + (i * 7) % 70 << "," << genres[i % 6] << ";" << genres[(i / 6) % 6] << ","
+          << "tag" << i % 5 << ";tag" << i % 3 << "\n";
+  }
+  items.close();
+  std::ofstream inter(d / "ratings.csv");
+  inter << "user_id,item_id,weight,timestamp\n";
+  uint64_t x = 12345;
+  for (int u = 0; u < 150; ++u) {
+    for (int e = 0; e < 8; ++e) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      const int item = (u % 6) + 6 * static_cast<int>((x >> 33) % 20);  // taste = genre
+      inter << "u" << u << ",m" << item << "," << 1 + (x >> 40) % 5 << ","
+            << 1600000000 + u * 100 + e << "\n";
+    }
+  }
+  inter.close();
+  const std::string s = d.string();
+  CmdResult sp = Vitrine("split --interactions " + s + "/ratings.csv --train " + s +
+                         "/train.csv --test " + s + "/test.csv");
+  ASSERT_EQ(sp.code, 0) << sp.err;
+  CmdResult b = Vitrine("build -q --items " + s + "/movies.csv --interactions " + s +
+                        "/train.csv --out " + s + "/bundle");
+  ASSERT_EQ(b.code, 0) << b.err;
+  CmdResult ins = Vitrine("inspect --bundle " + s + "/bundle --format json");
+  ASSERT_EQ(ins.code, 0) << ins.err;
+  EXPECT_NE(ins.out.find("year:numeric"), std::string::npos) << "year inferred numeric";
+  EXPECT_NE(ins.out.find("genres:list"), std::string::npos) << "genres inferred as a list";
+  EXPECT_NE(ins.out.find("title:text"), std::string::npos) << "title inferred as text";
+  CmdResult all = Vitrine("recommend --bundle " + s + "/bundle --all-users -k 5 --output " + s +
+                          "/recs.csv -q");
+  ASSERT_EQ(all.code, 0) << all.err;
+  CmdResult ev = Vitrine("evaluate --bundle " + s + "/bundle --test " + s + "/test.csv -q");
+  ASSERT_EQ(ev.code, 0) << ev.err;
+  EXPECT_NE(ev.out.find("hybrid"), std::string::npos);
+  CmdResult r = Vitrine("recommend --bundle " + s + "/bundle --user u3 --rule " +
+                        "'INCLUDE WHERE genres = \"Action\"' -k 3 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace vitrine
