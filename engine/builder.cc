@@ -300,6 +300,12 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
                             {"cold_items", summary.cold_items},
                             {"dim", summary.dim}};
   w.manifest()["params"] = o.params;
+  nlohmann::json sim = nlohmann::json::object();
+  for (const auto& b : fused.layout) {
+    auto it = o.similar_weights.find(b.name);
+    sim[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
+  }
+  w.manifest()["similar_weights"] = sim;
 
   StageTimer t_commit("write bundle");
   VITRINE_RETURN_IF_ERROR(w.Commit());

@@ -58,6 +58,10 @@ struct BuildOptions {
   // pop is the popularity prior in [0, 1].
   std::map<std::string, float> block_weights = {
       {"cf", 1.0f}, {"content", 0.2f}, {"visual", 0.05f}, {"pop", 0.4f}};
+  // Defaults for "similar items" requests: shoppers expect look-alikes there,
+  // so content and images weigh more and popularity not at all.
+  std::map<std::string, float> similar_weights = {
+      {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}};
   VectorIndexOptions index;
   // Extra parameters to record in manifest["params"] (e.g. the CLI flags).
   nlohmann::json params = nlohmann::json::object();

@@ -47,6 +47,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   VITRINE_ASSIGN_OR_RETURN(copts.schema, Schema::Parse(m["catalog"].value("schema", "")));
   VITRINE_ASSIGN_OR_RETURN(e->catalog_, Catalog::ReadCsv(e->bundle_->path("items.csv"), copts));
   VITRINE_ASSIGN_OR_RETURN(e->layout_, LayoutFromJson(m["blocks"]));
+  if (m.contains("similar_weights") && m["similar_weights"].is_object()) {
+    for (const auto& [name, w] : m["similar_weights"].items()) {
+      if (w.is_number()) e->similar_weights_[name] = w.get<float>();
+    }
+  }
   VITRINE_ASSIGN_OR_RETURN(Matrix vectors, e->bundle_->ReadMatrix("vectors.npy"));
   if (vectors.rows != static_cast<size_t>(e->catalog_.size())) {
     return Status::Corruption(e->bundle_->path("vectors.npy").string() + ": " +
@@ -236,6 +241,9 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
   for (Hit& h : hits) {
     const float* v = vectors_->row(static_cast<size_t>(h.item));
     h.block_cos = BlockCosines(layout_, unscaled.data(), v);
+    for (size_t b = 0; b < layout_.size(); ++b) {
+      if (layout_[b].name == "pop") h.block_cos[b] = v[layout_[b].offset];  // the prior itself
+    }
     // The reason: the history item that contributes most (like implicit's
     // explain), else the block that contributes most to the score.
     if (h.pinned) {
@@ -275,7 +283,9 @@ Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions
   // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
   for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
   SetPriorSegment(&query);
-  return Search(std::move(query), q, {item}, {}, item);
+  QueryOptions with_defaults = q;
+  for (const auto& [name, w] : similar_weights_) with_defaults.weights.emplace(name, w);
+  return Search(std::move(query), with_defaults, {item}, {}, item);
 }
 
 Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {

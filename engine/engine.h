@@ -123,6 +123,7 @@ class Engine {
   Catalog catalog_;
   IdMap users_;
   std::vector<BlockLayout> layout_;
+  std::map<std::string, float> similar_weights_;  // defaults for Similar
   std::shared_ptr<const Matrix> vectors_;
   std::unique_ptr<VectorIndex> index_;
   AttributeIndex attributes_;

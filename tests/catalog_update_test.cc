@@ -190,16 +190,18 @@ int WriteNewItems(const fs::path& bundle, const fs::path& csv, const fs::path& i
 }
 
 // As the engine builds an item query: each block segment a unit direction,
-// 1 in the popularity prior, then scaled by the block's default weight.
+// 1 in the popularity prior, then scaled by the bundle's similar-items weight.
 std::vector<float> ItemQuery(const Engine& e, const float* row) {
   std::vector<float> query(row, row + e.vectors().cols);
+  const auto& sim = e.bundle().manifest()["similar_weights"];
   for (const auto& b : e.layout()) {
+    const float weight = sim.value(b.name, b.weight);
     double norm = 0;
     for (size_t j = 0; j < b.dim; ++j) norm += double(query[b.offset + j]) * query[b.offset + j];
     for (size_t j = 0; j < b.dim; ++j) {
       float x = norm > 0 ? static_cast<float>(query[b.offset + j] / std::sqrt(norm)) : 0.0f;
       if (b.name == "pop") x = 1.0f;
-      query[b.offset + j] = x * b.weight;
+      query[b.offset + j] = x * weight;
     }
   }
   return query;
