@@ -44,7 +44,13 @@ std::string Table::Render(Format f) const {
     for (const auto& r : rows) {
       nlohmann::json o = nlohmann::json::object();
       for (size_t c = 0; c < header.size() && c < r.size(); ++c) {
-        if (IsNumber(r[c])) {
+        const bool is_id =
+            header[c].size() >= 3 && header[c].compare(header[c].size() - 3, 3, "_id") == 0;
+        if (is_id) {
+          o[header[c]] = r[c];  // ids stay strings even when they look numeric
+        } else if (IsNumber(r[c]) && r[c].find_first_of(".eE") == std::string::npos) {
+          o[header[c]] = std::strtoll(r[c].c_str(), nullptr, 10);  // ranks, counts
+        } else if (IsNumber(r[c])) {
           o[header[c]] = std::strtod(r[c].c_str(), nullptr);
         } else {
           o[header[c]] = r[c];
