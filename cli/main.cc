@@ -69,7 +69,7 @@ void PrintUsage() {
       "vitrine: recommendation retrieval for retail catalogs\n\n"
       "Usage: vitrine <command> [options]   (vitrine <command> --help for details)\n\n"
       "Commands:\n");
-  for (const auto& c : cmds) std::printf("  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+  for (const auto& c : cmds) std::printf("  %-12s %s\n", c.name.c_str(), c.summary.c_str());
   std::printf(
       "\nExample:\n  vitrine generate --items 2000 --users 1000 --out demo/data\n"
       "  vitrine inspect --bundle demo/bundle\n");
