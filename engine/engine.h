@@ -76,6 +76,23 @@ struct RecommendRequest {
   QueryOptions query;
 };
 
+// "Complete the look": one item from each complementary category.
+struct CompleteRequest {
+  std::string item;
+  std::string category_column = "category";
+  int max_categories = 4;
+  // Given pairs (category -> complements, in order); empty = learned from
+  // co-occurrence across categories in the users' histories.
+  std::map<std::string, std::vector<std::string>> pairs;
+  QueryOptions query;  // rules, weights; k is ignored (one item per category)
+};
+
+struct LookSlot {
+  std::string category;
+  double lift = 0;  // co-occurrence lift of (query category, this category); 0 if given
+  Hit hit;
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const std::filesystem::path& bundle,
@@ -104,6 +121,11 @@ class Engine {
   // The k items nearest to `item` (never the item itself).
   Result<std::vector<Hit>> Similar(std::string_view item, const QueryOptions& q) const;
   Result<std::vector<Hit>> Recommend(const RecommendRequest& r) const;
+  // Complementary categories are those whose lift with the item's category is
+  // highest (users who took one also took the other more often than chance,
+  // at least kMinCategoryPairUsers users), or the given pairs. Each slot is
+  // the best item of that category for the query item under the rules.
+  Result<std::vector<LookSlot>> CompleteTheLook(const CompleteRequest& r) const;
 
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,

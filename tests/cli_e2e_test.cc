@@ -156,6 +156,39 @@ TEST_F(CliE2E, EvaluatePrintsBaselinesAndAblations) {
   }
 }
 
+TEST_F(CliE2E, CompleteTheLookOnePerComplementaryCategory) {
+  CmdResult r = Vitrine("complete " + B() + " --item I000005 --categories 3 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = ReadCsvRows(r.out);
+  ASSERT_EQ(rows[0][1], "for");
+  // The query's own category, from the catalog.
+  auto items = ReadCsvRows(ReadFile(D() + "/data/items.csv").value());
+  std::string own;
+  for (const auto& row : items) {
+    if (row[0] == "I000005") own = row[4];
+  }
+  std::set<std::string> cats;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i][1], rows[i][5]) << "slot category = the item's category";
+    EXPECT_NE(rows[i][1], own);
+    EXPECT_TRUE(cats.insert(rows[i][1]).second) << "one item per category";
+  }
+  EXPECT_GE(rows.size(), 2u);
+  EXPECT_LE(rows.size(), 4u);
+
+  // Given pairs: exactly those categories, in that order.
+  std::ofstream(D() + "/pairs.csv") << "category,complement\n"
+                                    << own << ",bag\n"
+                                    << own << ",sneakers\n";
+  CmdResult g =
+      Vitrine("complete " + B() + " --item I000005 --pairs " + D() + "/pairs.csv --format csv");
+  ASSERT_EQ(g.code, 0) << g.err;
+  auto grows = ReadCsvRows(g.out);
+  ASSERT_EQ(grows.size(), 3u);
+  EXPECT_EQ(grows[1][1], "bag");
+  EXPECT_EQ(grows[2][1], "sneakers");
+}
+
 TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
   EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --no-such-flag").code, 2);
   EXPECT_EQ(Vitrine("similar " + B()).code, 2);  // neither --item nor --items-file
