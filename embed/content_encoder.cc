@@ -60,29 +60,11 @@ namespace {
 using State = ContentEncoder::ColumnState;
 using Triplet = Eigen::Triplet<float>;
 
-// Local names so the encoder's JSON does not depend on the CSV reader's.
-const char* TypeName(ColumnType t) {
-  switch (t) {
-    case ColumnType::kCategorical:
-      return "categorical";
-    case ColumnType::kNumeric:
-      return "numeric";
-    case ColumnType::kBool:
-      return "bool";
-    case ColumnType::kList:
-      return "list";
-    case ColumnType::kText:
-      return "text";
-    case ColumnType::kSkip:
-      return "skip";
-  }
-  return "?";
-}
 
 bool TypeFromName(const std::string& s, ColumnType* t) {
   for (ColumnType c : {ColumnType::kCategorical, ColumnType::kNumeric, ColumnType::kBool,
                        ColumnType::kList, ColumnType::kText}) {
-    if (s == TypeName(c)) {
+    if (s == ColumnTypeName(c)) {
       *t = c;
       return true;
     }
@@ -467,8 +449,8 @@ Result<SparseFeatures> ContentEncoder::Features(const Catalog& catalog) const {
                                      "' (the content encoder was fitted with it)");
     }
     if (c->type != s.type) {
-      return Status::InvalidArgument("catalog column '" + s.name + "' is " + TypeName(c->type) +
-                                     ", the content encoder was fitted with " + TypeName(s.type) +
+      return Status::InvalidArgument("catalog column '" + s.name + "' is " + ColumnTypeName(c->type) +
+                                     ", the content encoder was fitted with " + ColumnTypeName(s.type) +
                                      " (pass the same --schema)");
     }
     VITRINE_RETURN_IF_ERROR(CheckColumnSize(*c, n));
@@ -534,7 +516,7 @@ nlohmann::json ContentEncoder::ToJson() const {
   json cols = json::array();
   for (const State& s : columns_) {
     json c = {{"name", s.name},
-              {"type", TypeName(s.type)},
+              {"type", ColumnTypeName(s.type)},
               {"weight", s.weight},
               {"offset", s.offset},
               {"width", s.width}};

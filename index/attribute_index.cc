@@ -41,24 +41,6 @@ void AddSorted(Bitmap& b, const std::vector<uint32_t>& ids) {
   if (!ids.empty()) b.addMany(ids.size(), ids.data());
 }
 
-// Local copy: core/catalog.cc (ColumnTypeName) is written in parallel.
-const char* TypeName(ColumnType t) {
-  switch (t) {
-    case ColumnType::kCategorical:
-      return "categorical";
-    case ColumnType::kNumeric:
-      return "numeric";
-    case ColumnType::kBool:
-      return "bool";
-    case ColumnType::kList:
-      return "list";
-    case ColumnType::kText:
-      return "text";
-    case ColumnType::kSkip:
-      return "skip";
-  }
-  return "?";
-}
 
 }  // namespace
 
@@ -167,7 +149,7 @@ Result<const AttributeIndex::IndexedColumn*> AttributeIndex::Find(std::string_vi
   for (const auto& [name, ic] : columns_) {
     if (name == column) {
       if (ic.type == ColumnType::kText || ic.type == ColumnType::kSkip) {
-        return Status::Unsupported("column '" + name + "' is " + TypeName(ic.type) +
+        return Status::Unsupported("column '" + name + "' is " + ColumnTypeName(ic.type) +
                                    "; filters need a categorical, list, bool or numeric column");
       }
       return &ic;
@@ -210,7 +192,7 @@ Result<Bitmap> AttributeIndex::In(std::string_view column,
 Result<Bitmap> AttributeIndex::Range(std::string_view column, double lo, double hi) const {
   VITRINE_ASSIGN_OR_RETURN(const IndexedColumn* ic, Find(column));
   if (ic->type != ColumnType::kNumeric) {
-    return Status::InvalidArgument("column '" + std::string(column) + "' is " + TypeName(ic->type) +
+    return Status::InvalidArgument("column '" + std::string(column) + "' is " + ColumnTypeName(ic->type) +
                                    "; a range needs a numeric column");
   }
   if (std::isnan(lo) || std::isnan(hi) || lo > hi) {

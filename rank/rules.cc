@@ -89,23 +89,6 @@ bool IEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
-const char* TypeName(ColumnType t) {
-  switch (t) {
-    case ColumnType::kCategorical:
-      return "categorical";
-    case ColumnType::kNumeric:
-      return "numeric";
-    case ColumnType::kBool:
-      return "bool";
-    case ColumnType::kList:
-      return "list";
-    case ColumnType::kText:
-      return "text";
-    case ColumnType::kSkip:
-      return "skip";
-  }
-  return "?";
-}
 
 // Value families that may be compared with each other.
 int Family(ColumnType t) {
@@ -1240,7 +1223,7 @@ Status RuleSet::Bind(const Catalog& catalog) {
     if (n.kind != Node::Kind::kCompare) return Status::OK();
     VITRINE_ASSIGN_OR_RETURN(n.column, use_column(n.attr, n.line, n.attr_col, ""));
     const ColumnType type = b.columns[n.column].data.type;
-    const std::string tname = TypeName(type);
+    const std::string tname = ColumnTypeName(type);
     const bool ordered =
         n.op != Op::kEq && n.op != Op::kNe && n.op != Op::kIn && n.op != Op::kNotIn;
     if (ordered && type != ColumnType::kNumeric) {
@@ -1265,7 +1248,7 @@ Status RuleSet::Bind(const Catalog& catalog) {
         if (Family(ct) != Family(type) || (ordered && ct != ColumnType::kNumeric)) {
           return b.Error(n.line, v.col,
                          "column '" + n.attr + "' is " + tname + " but CurrentItem." + v.text +
-                             " is " + TypeName(ct));
+                             " is " + ColumnTypeName(ct));
         }
       }
     }
