@@ -12,21 +12,8 @@ const char* kDisplayColumns[] = {"brand", "category", "price", "title"};
 }
 
 Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec) {
-  std::map<std::string, float> w;
-  size_t pos = 0;
-  while (pos < spec.size()) {
-    size_t end = spec.find(',', pos);
-    if (end == std::string::npos) end = spec.size();
-    const std::string part = spec.substr(pos, end - pos);
-    const size_t eq = part.find('=');
-    char* stop = nullptr;
-    const float v = eq == std::string::npos ? 0 : std::strtof(part.c_str() + eq + 1, &stop);
-    if (eq == std::string::npos || eq == 0 || stop == part.c_str() + eq + 1 || *stop != '\0') {
-      return Status::InvalidArgument("--weights: '" + part + "': expected block=number");
-    }
-    w[part.substr(0, eq)] = v;
-    pos = end + 1;
-  }
+  auto w = ParseBlockWeights(spec);
+  if (!w.ok()) return Status::InvalidArgument("--" + w.status().message());
   return w;
 }
 
@@ -102,29 +89,9 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
     VITRINE_RETURN_IF_ERROR(ParseKeyValues(r["context"].as<std::vector<std::string>>(), "--context",
                                            &q.context.context));
   }
-  const std::string div = r["diversity"].as<std::string>();
-  const std::string kind = div.substr(0, div.find(':'));
-  const bool has_value = div.find(':') != std::string::npos;
-  float value = 0;
-  if (has_value) {
-    char* end = nullptr;
-    const std::string v = div.substr(div.find(':') + 1);
-    value = std::strtof(v.c_str(), &end);
-    if (v.empty() || *end != '\0') {
-      return Status::InvalidArgument("--diversity '" + div + "': expected a number after ':'");
-    }
-  }
-  if (kind == "none" && !has_value) {
-    q.diversity = Diversity::kNone;
-  } else if (kind == "mmr") {
-    q.diversity = Diversity::kMMR;
-    if (has_value) q.mmr_lambda = value;
-  } else if (kind == "dpp") {
-    q.diversity = Diversity::kDPP;
-    if (has_value) q.dpp_theta = value;
-  } else {
-    return Status::InvalidArgument("--diversity '" + div +
-                                   "': expected none, mmr[:lambda] or dpp[:theta]");
+  {
+    Status st = ParseDiversity(r["diversity"].as<std::string>(), &q);
+    if (!st.ok()) return Status::InvalidArgument("--" + st.message());
   }
   *usage = false;
 

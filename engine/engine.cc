@@ -33,6 +33,54 @@ const char* BlockReason(const std::string& block) {
 
 }  // namespace
 
+Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec) {
+  std::map<std::string, float> w;
+  size_t pos = 0;
+  while (pos < spec.size()) {
+    size_t end = spec.find(',', pos);
+    if (end == std::string_view::npos) end = spec.size();
+    const std::string part(spec.substr(pos, end - pos));
+    const size_t eq = part.find('=');
+    char* stop = nullptr;
+    const float v = eq == std::string::npos ? 0 : std::strtof(part.c_str() + eq + 1, &stop);
+    if (eq == std::string::npos || eq == 0 || stop == part.c_str() + eq + 1 || *stop != '\0' ||
+        !std::isfinite(v)) {
+      return Status::InvalidArgument("weights: '" + part + "': expected block=number");
+    }
+    w[part.substr(0, eq)] = v;
+    pos = end + 1;
+  }
+  return w;
+}
+
+Status ParseDiversity(std::string_view spec, QueryOptions* q) {
+  const std::string div(spec);
+  const size_t colon = div.find(':');
+  const std::string kind = div.substr(0, colon);
+  float value = 0;
+  if (colon != std::string::npos) {
+    const std::string v = div.substr(colon + 1);
+    char* end = nullptr;
+    value = std::strtof(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(value)) {
+      return Status::InvalidArgument("diversity '" + div + "': expected a number after ':'");
+    }
+  }
+  if (kind == "none" && colon == std::string::npos) {
+    q->diversity = Diversity::kNone;
+  } else if (kind == "mmr") {
+    q->diversity = Diversity::kMMR;
+    if (colon != std::string::npos) q->mmr_lambda = value;
+  } else if (kind == "dpp") {
+    q->diversity = Diversity::kDPP;
+    if (colon != std::string::npos) q->dpp_theta = value;
+  } else {
+    return Status::InvalidArgument("diversity '" + div +
+                                   "': expected none, mmr[:lambda] or dpp[:theta]");
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode verify) {
   std::unique_ptr<Engine> e(new Engine());
   VITRINE_ASSIGN_OR_RETURN(Bundle bundle, Bundle::Open(dir, verify));

@@ -67,6 +67,12 @@ struct QueryOptions {
   int pool = 0;
 };
 
+// "cf=0.6,content=0.3" -> block weights (finite numbers). Used by the CLI's
+// --weights and the HTTP API's weights. Errors name the bad part.
+Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec);
+// "none", "mmr[:lambda]" or "dpp[:theta]" into q->diversity and its parameter.
+Status ParseDiversity(std::string_view spec, QueryOptions* q);
+
 struct RecommendRequest {
   std::optional<std::string> user;   // a user of the bundle
   std::vector<std::string> history;  // or a session: item ids, most recent last

@@ -103,53 +103,6 @@ Status ParseBool(std::string_view field, std::string_view s, bool* out) {
   return Status::OK();
 }
 
-// "none", "mmr[:lambda]", "dpp[:theta]" (the CLI's --diversity).
-Status ParseDiversity(const std::string& div, QueryOptions* q) {
-  const size_t colon = div.find(':');
-  const std::string kind = div.substr(0, colon);
-  float value = 0;
-  if (colon != std::string::npos) {
-    const std::string v = div.substr(colon + 1);
-    char* end = nullptr;
-    value = std::strtof(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || !std::isfinite(value)) {
-      return Bad("diversity '" + div + "': expected a number after ':'");
-    }
-  }
-  if (kind == "none" && colon == std::string::npos) {
-    q->diversity = Diversity::kNone;
-  } else if (kind == "mmr") {
-    q->diversity = Diversity::kMMR;
-    if (colon != std::string::npos) q->mmr_lambda = value;
-  } else if (kind == "dpp") {
-    q->diversity = Diversity::kDPP;
-    if (colon != std::string::npos) q->dpp_theta = value;
-  } else {
-    return Bad("diversity '" + div + "': expected none, mmr[:lambda] or dpp[:theta]");
-  }
-  return Status::OK();
-}
-
-// "cf=0.6,content=0.3" (the query-string form of weights).
-Status ParseWeights(const std::string& spec, std::map<std::string, float>* w) {
-  size_t pos = 0;
-  while (pos < spec.size()) {
-    size_t end = spec.find(',', pos);
-    if (end == std::string::npos) end = spec.size();
-    const std::string part = spec.substr(pos, end - pos);
-    const size_t eq = part.find('=');
-    char* stop = nullptr;
-    const float v = eq == std::string::npos ? 0 : std::strtof(part.c_str() + eq + 1, &stop);
-    if (eq == std::string::npos || eq == 0 || stop == part.c_str() + eq + 1 || *stop != '\0' ||
-        !std::isfinite(v)) {
-      return Bad("weights: '" + part + "': expected block=number");
-    }
-    (*w)[part.substr(0, eq)] = v;
-    pos = end + 1;
-  }
-  return Status::OK();
-}
-
 // What a request asks for, before it is resolved against a bundle.
 struct QuerySpec {
   int k = 10;
@@ -313,7 +266,7 @@ Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QueryS
     } else if (key == "explain") {
       VITRINE_RETURN_IF_ERROR(ParseBool("explain", value, &s->explain));
     } else if (key == "weights") {
-      VITRINE_RETURN_IF_ERROR(ParseWeights(value, &s->weights));
+      VITRINE_ASSIGN_OR_RETURN(s->weights, ParseBlockWeights(value));
     } else if (key == "rule") {
       s->rules += value + "\n";  // repeatable, one rule each
     } else if (key == "exclude") {
