@@ -214,8 +214,8 @@ int Run(int argc, char** argv) {
     if (f > 0) fc.bitmap = RandomFilter(base->rows, f, seed + 1);
     StageTimer t("ground truth" + fc.suffix());
     bool cached = false;
-    auto gt = CachedGroundTruth(*base, queries, k, metric, f > 0 ? &fc.bitmap : nullptr,
-                                cache_dir, &cached);
+    auto gt = CachedGroundTruth(*base, queries, k, metric, f > 0 ? &fc.bitmap : nullptr, cache_dir,
+                                &cached);
     if (!gt.ok()) return Fail(kName, gt.status());
     fc.truth = std::move(*gt);
     t.Done(cached ? "(cached)" : "");
@@ -277,9 +277,9 @@ int Run(int argc, char** argv) {
         raw->search(static_cast<faiss::Index::idx_t>(n), q, kk, d.data(), labels);
         return Status::OK();
       };
-      VITRINE_RETURN_IF_ERROR(measure("faiss " + name, (hnsw ? "efSearch=" : "nprobe=") +
-                                                           std::to_string(knob),
-                                      fn, filters[0], build_s, bpv, 0, 0));
+      VITRINE_RETURN_IF_ERROR(measure("faiss " + name,
+                                      (hnsw ? "efSearch=" : "nprobe=") + std::to_string(knob), fn,
+                                      filters[0], build_s, bpv, 0, 0));
     }
     return Status::OK();
   };
@@ -330,8 +330,8 @@ int Run(int argc, char** argv) {
       rows.push_back(row);
     }
     std::printf("autotune: %s %s recall@%d %.4f, %.0f QPS, p50 %.1f us%s\n", at->spec.c_str(),
-                at->chosen.params.c_str(), k, at->chosen.recall, at->chosen.qps,
-                at->chosen.p50_us, at->met_target ? "" : " (target not reached)");
+                at->chosen.params.c_str(), k, at->chosen.recall, at->chosen.qps, at->chosen.p50_us,
+                at->met_target ? "" : " (target not reached)");
   }
   if (r.count("peers")) {
     StageTimer t("building hnswlib M=16 efC=100");

@@ -81,10 +81,9 @@ Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
       const bool meets = row.recall >= options.target_recall;
       // Better: meeting the target beats not meeting it; among meeting
       // points the faster wins; among failing points the more accurate.
-      const bool better =
-          !have_best || (meets && !out.met_target) ||
-          (meets && out.met_target && row.qps > out.chosen.qps) ||
-          (!meets && !out.met_target && row.recall > out.chosen.recall);
+      const bool better = !have_best || (meets && !out.met_target) ||
+                          (meets && out.met_target && row.qps > out.chosen.qps) ||
+                          (!meets && !out.met_target && row.recall > out.chosen.recall);
       if (better) {
         have_best = true;
         out.met_target = meets;

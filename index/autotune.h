@@ -52,9 +52,9 @@ struct AutotuneResult {
   SearchParams params;  // k, ef_search / nprobe of the operating point
   BenchRow chosen;      // its measured recall, qps, latencies, build time
   bool met_target = false;
-  std::vector<BenchRow> table;          // every measured point, all specs
+  std::vector<BenchRow> table;         // every measured point, all specs
   std::unique_ptr<VectorIndex> index;  // the winner, over all vectors
-  VectorIndexOptions index_options;     // how `index` was built
+  VectorIndexOptions index_options;    // how `index` was built
 };
 
 // Candidates for n vectors: HNSW16 and HNSW32, an IVF<nlist>,Flat with nlist

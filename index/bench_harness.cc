@@ -79,9 +79,9 @@ uint64_t GroundTruthKey(const Matrix& base, const Matrix& queries, int k, Metric
     return std::string_view(reinterpret_cast<const char*>(m.data.data()),
                             m.data.size() * sizeof(float));
   };
-  std::string key = "vitrine-gt-v1 " + std::to_string(base.rows) + "x" +
-                    std::to_string(base.cols) + " " + std::to_string(queries.rows) + " k=" +
-                    std::to_string(k) + (metric == Metric::kL2 ? " l2 " : " ip ");
+  std::string key = "vitrine-gt-v1 " + std::to_string(base.rows) + "x" + std::to_string(base.cols) +
+                    " " + std::to_string(queries.rows) + " k=" + std::to_string(k) +
+                    (metric == Metric::kL2 ? " l2 " : " ip ");
   key += Hex64(Xxh64(bytes(base)));
   key += Hex64(Xxh64(bytes(queries)));
   if (filter) {
@@ -145,14 +145,21 @@ double RecallAtK(const std::vector<int64_t>& found, size_t found_stride, const G
 }
 
 std::vector<std::string> BenchCsvHeader() {
-  return {"index", "params", "k", "recall", "qps", "p50_us", "p99_us", "build_s",
-          "bytes_per_vector", "threads"};
+  return {"index",  "params", "k",       "recall",           "qps",
+          "p50_us", "p99_us", "build_s", "bytes_per_vector", "threads"};
 }
 
 std::vector<std::string> BenchCsvCells(const BenchRow& r) {
-  return {r.index,          r.params,           std::to_string(r.k),   Fixed(r.recall, 4),
-          Fixed(r.qps, 1),  Fixed(r.p50_us, 1), Fixed(r.p99_us, 1),    Fixed(r.build_s, 2),
-          Fixed(r.bytes_per_vector, 1),         std::to_string(r.threads)};
+  return {r.index,
+          r.params,
+          std::to_string(r.k),
+          Fixed(r.recall, 4),
+          Fixed(r.qps, 1),
+          Fixed(r.p50_us, 1),
+          Fixed(r.p99_us, 1),
+          Fixed(r.build_s, 2),
+          Fixed(r.bytes_per_vector, 1),
+          std::to_string(r.threads)};
 }
 
 Result<BenchRow> MeasureSearch(const std::string& index, const std::string& params,

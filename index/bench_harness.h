@@ -92,9 +92,9 @@ std::vector<std::string> BenchCsvCells(const BenchRow& row);
 using SearchFn = std::function<Status(const float* queries, size_t n, int k, int64_t* labels)>;
 
 struct MeasureOptions {
-  int threads = 1;   // concurrent callers
-  size_t batch = 1;  // queries per call
-  int repeats = 1;   // timed passes; the pass with the median QPS is reported
+  int threads = 1;     // concurrent callers
+  size_t batch = 1;    // queries per call
+  int repeats = 1;     // timed passes; the pass with the median QPS is reported
   size_t warmup = 64;  // queries searched (untimed) before the first pass
 };
 

@@ -52,9 +52,8 @@ struct HnswlibPeer::Impl {
 HnswlibPeer::HnswlibPeer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HnswlibPeer::~HnswlibPeer() = default;
 
-Result<std::unique_ptr<HnswlibPeer>> HnswlibPeer::Build(const Matrix& vectors, Metric metric,
-                                                        int m, int ef_construction,
-                                                        int build_threads) {
+Result<std::unique_ptr<HnswlibPeer>> HnswlibPeer::Build(const Matrix& vectors, Metric metric, int m,
+                                                        int ef_construction, int build_threads) {
   if (!__builtin_cpu_supports("avx512f")) {
     return Status::Unsupported("hnswlib peer: this CPU has no AVX-512F");
   }
@@ -67,7 +66,8 @@ Result<std::unique_ptr<HnswlibPeer>> HnswlibPeer::Build(const Matrix& vectors, M
     impl->space = std::make_unique<hnswlib::InnerProductSpace>(vectors.cols);
   }
   impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
-      impl->space.get(), vectors.rows, static_cast<size_t>(m), static_cast<size_t>(ef_construction));
+      impl->space.get(), vectors.rows, static_cast<size_t>(m),
+      static_cast<size_t>(ef_construction));
   // Point 0 first (it becomes the entry point), then the rest in parallel as
   // hnswlib's own Python bindings do.
   impl->graph->addPoint(vectors.row(0), 0);
