@@ -10,7 +10,9 @@
 namespace vitrine {
 
 std::vector<std::string> DefaultAutotuneSpecs(size_t n) {
-  std::vector<std::string> specs = {"HNSW16", "HNSW32"};
+  // SQ8 codes with exact re-ranking of the beam from the kept vectors: a
+  // quarter of the memory traffic per distance (docs/bench.md).
+  std::vector<std::string> specs = {"HNSW16", "HNSW32", "HNSW16,SQ8,RFlat"};
   size_t nlist = 1;
   while (nlist * 2 <= 4 * std::sqrt(static_cast<double>(n)) && nlist * 2 * 39 <= n) nlist *= 2;
   if (nlist >= 4) specs.push_back("IVF" + std::to_string(nlist) + ",Flat");
@@ -56,7 +58,7 @@ Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
     const double build_s = build_timer.Seconds();
     build_timer.Done();
     const faiss::Index& fi = index->faiss_index();
-    const bool hnsw = spec.rfind("HNSW", 0) == 0;
+    const bool hnsw = index->Describe().find("HNSW") != std::string::npos;
     const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&fi);
     std::vector<int> knobs = {0};
     if (hnsw) knobs = DefaultEfSweep(k);
@@ -67,6 +69,8 @@ Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
       SearchParams sp;
       sp.k = k;
       std::string params = "-";
+      // HNSW ",RFlat" re-ranks the whole beam: ef alone is the knob.
+      if (hnsw) sp.refine_k_factor = 1;
       if (hnsw) sp.ef_search = knob, params = "ef=" + std::to_string(knob);
       if (ivf) sp.nprobe = knob, params = "nprobe=" + std::to_string(knob);
       VITRINE_ASSIGN_OR_RETURN(BenchRow row, MeasureSearch(spec, params, VitrineSearch(*index, sp),

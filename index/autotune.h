@@ -57,7 +57,8 @@ struct AutotuneResult {
   VectorIndexOptions index_options;    // how `index` was built
 };
 
-// Candidates for n vectors: HNSW16 and HNSW32, an IVF<nlist>,Flat with nlist
+// Candidates for n vectors: HNSW16, HNSW32 and HNSW16,SQ8,RFlat, an
+// IVF<nlist>,Flat with nlist
 // a power of two near 4 * sqrt(n) (at most n / 39, FAISS's minimum training
 // points per list), and Flat when n <= 20000.
 std::vector<std::string> DefaultAutotuneSpecs(size_t n);

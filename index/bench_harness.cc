@@ -274,7 +274,7 @@ std::vector<size_t> ParetoFrontier(const std::vector<BenchRow>& rows) {
 
 std::vector<int> DefaultEfSweep(int k) {
   std::vector<int> out;
-  for (int ef : {10, 16, 24, 32, 48, 64, 96, 128, 192, 256}) {
+  for (int ef : {10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256}) {
     if (ef >= k && (out.empty() || ef != out.back())) out.push_back(ef);
   }
   if (out.empty() || out.front() > k) out.insert(out.begin(), k);

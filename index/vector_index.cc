@@ -8,6 +8,7 @@
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/IDSelector.h>
@@ -40,6 +41,11 @@ struct VectorIndex::Layers {
   faiss::IndexIVF* ivf = nullptr;
   // HNSW over plain float vectors: the walk reads them directly.
   const faiss::IndexFlat* hnsw_flat = nullptr;
+  // HNSW over 8-bit scalar-quantised codes: the walk decodes them itself
+  // with x_i = vmin_i + scale_i * (code_i + 0.5) (FAISS's QT_8bit and
+  // QT_8bit_uniform), checked against FAISS's own decoder in PrepareSq8.
+  const faiss::IndexScalarQuantizer* hnsw_sq8 = nullptr;
+  std::vector<float> sq_vmin, sq_scale;
   bool flat = false;
   bool idmap = false;
 
@@ -60,6 +66,33 @@ struct VectorIndex::Layers {
     if (hnsw) hnsw_flat = dynamic_cast<const faiss::IndexFlat*>(hnsw->storage);
     ivf = dynamic_cast<faiss::IndexIVF*>(cur);
     flat = dynamic_cast<faiss::IndexFlat*>(cur) != nullptr;
+  }
+
+  // Needs a trained, filled index; leaves hnsw_sq8 null if the codec is not
+  // one we decode or our decoding disagrees with FAISS's.
+  void PrepareSq8() {
+    auto* sq = hnsw ? dynamic_cast<const faiss::IndexScalarQuantizer*>(hnsw->storage) : nullptr;
+    if (!sq || sq->ntotal == 0) return;
+    const size_t d = sq->d;
+    const auto& t = sq->sq.trained;
+    const bool uniform = sq->sq.qtype == faiss::ScalarQuantizer::QT_8bit_uniform;
+    if (!(sq->sq.qtype == faiss::ScalarQuantizer::QT_8bit && t.size() == 2 * d) &&
+        !(uniform && t.size() == 2)) {
+      return;
+    }
+    sq_vmin.resize(d);
+    sq_scale.resize(d);
+    for (size_t i = 0; i < d; ++i) {
+      sq_vmin[i] = uniform ? t[0] : t[i];
+      sq_scale[i] = (uniform ? t[1] : t[d + i]) / 255.0f;
+    }
+    std::vector<float> ref(d);
+    sq->sa_decode(1, sq->codes.data(), ref.data());
+    for (size_t i = 0; i < d; ++i) {
+      const float mine = sq_vmin[i] + sq_scale[i] * (sq->codes[i] + 0.5f);
+      if (std::abs(mine - ref[i]) > 1e-4f * (1 + std::abs(ref[i]))) return;
+    }
+    hnsw_sq8 = sq;
   }
 };
 
@@ -179,18 +212,104 @@ __attribute__((target("avx2,fma"))) float IpAvx2(const float* x, const float* y,
   return sum;
 }
 
+// 8-bit codes: L2 is sum_i (qp_i - scale_i * c_i)^2 with qp = q - vmin -
+// scale / 2; inner product is bias + sum_i qs_i * c_i with qs = q * scale.
+using Sq8Kernel = float (*)(const float* qp, const float* scale, const uint8_t* c, size_t d);
+
+float Sq8L2Scalar(const float* qp, const float* scale, const uint8_t* c, size_t d) {
+  float s = 0;
+  for (size_t i = 0; i < d; ++i) {
+    const float t = qp[i] - scale[i] * c[i];
+    s += t * t;
+  }
+  return s;
+}
+
+float Sq8IpScalar(const float* qs, const float*, const uint8_t* c, size_t d) {
+  float s = 0;
+  for (size_t i = 0; i < d; ++i) s += qs[i] * c[i];
+  return s;
+}
+
+__attribute__((target("avx512f"))) __m512 Load16Codes(const uint8_t* c) {
+  // The maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized.
+  const __m512i w =
+      _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
+  return _mm512_maskz_cvtepi32_ps(0xFFFF, w);
+}
+
+__attribute__((target("avx512f"))) float Sq8L2Avx512(const float* qp, const float* scale,
+                                                     const uint8_t* c, size_t d) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    const __m512 t0 =
+        _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i), Load16Codes(c + i), _mm512_loadu_ps(qp + i));
+    const __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i + 16), Load16Codes(c + i + 16),
+                                       _mm512_loadu_ps(qp + i + 16));
+    a0 = _mm512_fmadd_ps(t0, t0, a0);
+    a1 = _mm512_fmadd_ps(t1, t1, a1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    const __m512 t =
+        _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i), Load16Codes(c + i), _mm512_loadu_ps(qp + i));
+    a0 = _mm512_fmadd_ps(t, t, a0);
+  }
+  return HorizontalSum512(_mm512_add_ps(a0, a1)) + Sq8L2Scalar(qp + i, scale + i, c + i, d - i);
+}
+
+__attribute__((target("avx512f"))) float Sq8IpAvx512(const float* qs, const float* scale,
+                                                     const uint8_t* c, size_t d) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), Load16Codes(c + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), Load16Codes(c + i + 16), a1);
+  }
+  for (; i + 16 <= d; i += 16)
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), Load16Codes(c + i), a0);
+  return HorizontalSum512(_mm512_add_ps(a0, a1)) + Sq8IpScalar(qs + i, scale + i, c + i, d - i);
+}
+
+__attribute__((target("avx2,fma"))) __m256 Load8Codes(const uint8_t* c) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
+}
+
+__attribute__((target("avx2,fma"))) float Sq8L2Avx2(const float* qp, const float* scale,
+                                                    const uint8_t* c, size_t d) {
+  __m256 a0 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256 t =
+        _mm256_fnmadd_ps(_mm256_loadu_ps(scale + i), Load8Codes(c + i), _mm256_loadu_ps(qp + i));
+    a0 = _mm256_fmadd_ps(t, t, a0);
+  }
+  return HorizontalSum256(a0) + Sq8L2Scalar(qp + i, scale + i, c + i, d - i);
+}
+
+__attribute__((target("avx2,fma"))) float Sq8IpAvx2(const float* qs, const float* scale,
+                                                    const uint8_t* c, size_t d) {
+  __m256 a0 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), Load8Codes(c + i), a0);
+  return HorizontalSum256(a0) + Sq8IpScalar(qs + i, scale + i, c + i, d - i);
+}
+
 struct Kernels {
   DistKernel l2 = faiss::fvec_L2sqr;
   DistKernel ip = faiss::fvec_inner_product;
+  Sq8Kernel sq8_l2 = Sq8L2Scalar;
+  Sq8Kernel sq8_ip = Sq8IpScalar;
 };
 
 const Kernels& BestKernels() {
   static const Kernels k = [] {
     Kernels best;
     if (__builtin_cpu_supports("avx512f")) {
-      best = {L2Avx512, IpAvx512};
+      best = {L2Avx512, IpAvx512, Sq8L2Avx512, Sq8IpAvx512};
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      best = {L2Avx2, IpAvx2};
+      best = {L2Avx2, IpAvx2, Sq8L2Avx2, Sq8IpAvx2};
     }
     return best;
   }();
@@ -209,6 +328,35 @@ struct FlatDistance {
     return negate ? -v : v;
   }
   void Prefetch(int id) const { __builtin_prefetch(xb + static_cast<size_t>(id) * d); }
+};
+
+// Distance from the query to 8-bit code `id` (see Sq8Kernel).
+struct Sq8Distance {
+  const uint8_t* codes;
+  size_t d;
+  const float* vmin;
+  const float* scale;
+  Sq8Kernel kernel;
+  bool ip;
+  std::vector<float> qt;  // per-query transformed query (qp or qs)
+  float bias = 0;
+  void SetQuery(const float* q) {
+    qt.resize(d);
+    bias = 0;
+    for (size_t i = 0; i < d; ++i) {
+      if (ip) {
+        qt[i] = q[i] * scale[i];
+        bias += q[i] * (vmin[i] + 0.5f * scale[i]);
+      } else {
+        qt[i] = q[i] - vmin[i] - 0.5f * scale[i];
+      }
+    }
+  }
+  float operator()(int id) const {
+    const float v = kernel(qt.data(), scale, codes + static_cast<size_t>(id) * d, d);
+    return ip ? -(bias + v) : v;
+  }
+  void Prefetch(int id) const { __builtin_prefetch(codes + static_cast<size_t>(id) * d); }
 };
 
 // Any FAISS storage (SQ, PQ, ...) through its DistanceComputer.
@@ -332,7 +480,9 @@ VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, std::shared_ptr<co
     : index_(std::move(index)),
       layers_(std::make_unique<Layers>(index_.get())),
       vectors_(std::move(vectors)),
-      metric_(index_->metric_type == faiss::METRIC_L2 ? Metric::kL2 : Metric::kInnerProduct) {}
+      metric_(index_->metric_type == faiss::METRIC_L2 ? Metric::kL2 : Metric::kInnerProduct) {
+  layers_->PrepareSq8();
+}
 
 VectorIndex::~VectorIndex() = default;
 
@@ -510,8 +660,8 @@ void VectorIndex::ExactScan(const float* queries, size_t n, int k, const Bitmap*
     for (size_t j = 0; j < count; ++j) {
       const size_t id = allowed ? ids[j] : j;
       if (id >= m.rows) break;  // ids are ascending; beyond n are not items
-      const float d = ip ? -faiss::fvec_inner_product(x, m.row(id), m.cols)
-                         : faiss::fvec_L2sqr(x, m.row(id), m.cols);
+      const float d =
+          ip ? -BestKernels().ip(x, m.row(id), m.cols) : BestKernels().l2(x, m.row(id), m.cols);
       if (static_cast<int>(heap.size()) < k) {
         heap.emplace(d, id);
       } else if (Scored(d, id) < heap.top()) {
@@ -548,10 +698,13 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
   const Layers& L = *layers_;
   const int k = params.k;
   const bool ip = metric_ == Metric::kInnerProduct;
-  // With ",RFlat" fetch more candidates and re-rank them exactly from vectors_.
-  const int kk = L.refine ? static_cast<int>(std::min<size_t>(
-                                static_cast<size_t>(k) * params.refine_k_factor, size()))
-                          : k;
+  // With ",RFlat" fetch more candidates and re-rank them exactly from
+  // vectors_: k * refine_k_factor of them, or for HNSW the whole beam of
+  // max(ef, k * refine_k_factor) (it is computed anyway, and re-ranking it
+  // costs ef float distances, few next to the walk's).
+  size_t pool = L.refine ? static_cast<size_t>(k) * params.refine_k_factor : k;
+  if (L.refine && L.hnsw) pool = std::max<size_t>(pool, params.ef_search);
+  const int kk = static_cast<int>(std::min<size_t>(pool, size()));
   std::vector<int64_t> I(n * kk, -1);
   std::vector<float> D(n * kk, WorstDistance(metric_));
   std::fill(labels, labels + n * k, -1);
@@ -577,6 +730,15 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
         FlatDistance flat{nullptr, static_cast<size_t>(L.hnsw->d), nullptr,
                           negate ? kernels.ip : kernels.l2, negate};
         if (L.hnsw_flat) flat.xb = L.hnsw_flat->get_xb();
+        Sq8Distance sq8{nullptr,
+                        static_cast<size_t>(L.hnsw->d),
+                        L.sq_vmin.data(),
+                        L.sq_scale.data(),
+                        negate ? kernels.sq8_ip : kernels.sq8_l2,
+                        negate,
+                        {},
+                        0};
+        if (L.hnsw_sq8) sq8.codes = L.hnsw_sq8->codes.data();
         CodecDistance codec{dc.get(), negate};
 #pragma omp for schedule(dynamic)
         for (size_t q = 0; q < n; ++q) {
@@ -584,6 +746,9 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
           if (L.hnsw_flat) {
             flat.q = x;
             HnswSearchOne(L.hnsw->hnsw, flat, ef, allowed, visited, heap);
+          } else if (L.hnsw_sq8) {
+            sq8.SetQuery(x);
+            HnswSearchOne(L.hnsw->hnsw, sq8, ef, allowed, visited, heap);
           } else {
             dc->set_query(x);
             HnswSearchOne(L.hnsw->hnsw, codec, ef, allowed, visited, heap);
@@ -619,9 +784,9 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
     for (int j = 0; j < kk; ++j) {
       const int64_t id = I[q * kk + j];
       if (id < 0) continue;
-      heap.emplace(ip ? -faiss::fvec_inner_product(x, m.row(id), m.cols)
-                      : faiss::fvec_L2sqr(x, m.row(id), m.cols),
-                   id);
+      heap.emplace(
+          ip ? -BestKernels().ip(x, m.row(id), m.cols) : BestKernels().l2(x, m.row(id), m.cols),
+          id);
     }
     DrainHeap(heap, k, ip, labels + q * k, distances + q * k);
   }

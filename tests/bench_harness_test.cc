@@ -147,6 +147,37 @@ TEST(Recall, HarnessAgreesWithOracleOnAnApproximateIndex) {
   EXPECT_EQ(row2->threads, 2);
 }
 
+// The HNSW walk decodes SQ8 codes itself (vector_index.cc); its recall and
+// distances must match what the quantised vectors allow.
+TEST(Recall, Sq8StorageWalkIsAccurate) {
+  const Matrix base = Gaussian(3000, 40, 13), queries = Gaussian(60, 40, 14);
+  {
+    const char* spec = "HNSW16,SQ8";
+    for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
+      auto index = VectorIndex::Build(base, {.spec = spec, .metric = metric});
+      ASSERT_TRUE(index.ok()) << index.status().ToString();
+      auto gt = ComputeGroundTruth(base, queries, 10, metric, nullptr);
+      ASSERT_TRUE(gt.ok());
+      SearchParams sp;
+      sp.k = 10;
+      sp.ef_search = 200;
+      std::vector<int64_t> labels;
+      std::vector<float> dist;
+      ASSERT_TRUE((*index)->Search(queries.data.data(), queries.rows, sp, &labels, &dist).ok());
+      EXPECT_GT(RecallAtK(labels, 10, *gt), 0.9) << spec;
+      for (size_t q = 0; q < queries.rows; ++q) {
+        const float* x = base.row(labels[q * 10]);
+        double exact = 0;
+        for (size_t j = 0; j < base.cols; ++j) {
+          exact += metric == Metric::kL2 ? (queries.at(q, j) - x[j]) * (queries.at(q, j) - x[j])
+                                         : queries.at(q, j) * x[j];
+        }
+        EXPECT_NEAR(dist[q * 10], exact, 0.05 * std::abs(exact) + 0.1) << spec << " query " << q;
+      }
+    }
+  }
+}
+
 TEST(GroundTruthCache, RoundTripAndInvalidation) {
   TempDir dir;
   const Matrix base = Gaussian(400, 8, 5);
