@@ -270,7 +270,12 @@ int Run(int argc, char** argv) {
     if (!r.count("peers") || !(hnsw || ivf)) return;
     // Raw FAISS on a copy of the same index: parameters set on the index
     // (ParameterSpace), its own search code, unfiltered only.
-    raws.emplace_back(faiss::clone_index(&fi));
+    try {
+      raws.emplace_back(faiss::clone_index(&fi));
+    } catch (const std::exception& e) {
+      LogInfo("bench: no raw FAISS peer for %s (FAISS cannot clone it)", name.c_str());
+      return;
+    }
     faiss::Index* raw = raws.back().get();
     for (int knob : knobs) {
       const std::string knob_name = hnsw ? "efSearch" : "nprobe";

@@ -135,8 +135,9 @@ std::vector<uint32_t> ToIds(const Bitmap& b) {
 
 // Distance kernels for the HNSW walk over float storage, chosen once at run
 // time from the CPU. Why our own: Debian's FAISS is built for baseline
-// x86-64 (SSE), and on 784-d Fashion-MNIST the distance loop is most of a
-// query's time (perf: fvec_L2sqr ~80 % of HnswSearchOne).
+// x86-64 (SSE); on 784-d Fashion-MNIST the walk with FAISS's distance
+// computer ran at 0.46x hnswlib's QPS (hnswlib built for AVX-512), with
+// these kernels at 0.86x, and on SQ8 codes at 1.07x (docs/bench.md).
 using DistKernel = float (*)(const float* x, const float* y, size_t d);
 
 // (Not _mm512_reduce_add_ps: GCC 12 warns about its undefined upper lanes.)
