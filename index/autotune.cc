@@ -20,6 +20,30 @@ std::vector<std::string> DefaultAutotuneSpecs(size_t n) {
   return specs;
 }
 
+nlohmann::json AutotuneToJson(const AutotuneResult& r, const AutotuneOptions& o) {
+  std::vector<std::string> candidates;
+  for (const BenchRow& row : r.table) {
+    if (candidates.empty() || candidates.back() != row.index) candidates.push_back(row.index);
+  }
+  return {{"spec", r.spec},
+          {"metric", o.metric == Metric::kL2 ? "l2" : "ip"},
+          {"k", r.params.k},
+          {"target_recall", o.target_recall},
+          {"met_target", r.met_target},
+          {"ef_search", r.params.ef_search},
+          {"nprobe", r.params.nprobe},
+          {"refine_k_factor", r.params.refine_k_factor},
+          {"recall", r.chosen.recall},
+          {"qps", r.chosen.qps},
+          {"p50_us", r.chosen.p50_us},
+          {"p99_us", r.chosen.p99_us},
+          {"build_s", r.chosen.build_s},
+          {"bytes_per_vector", r.chosen.bytes_per_vector},
+          {"hnsw_ef_construction", r.index_options.hnsw_ef_construction},
+          {"queries", o.queries ? o.queries->rows : o.num_queries},
+          {"candidates", candidates}};
+}
+
 Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
                                 const AutotuneOptions& options) {
   if (!vectors || vectors->rows == 0) return Status::InvalidArgument("autotune: no vectors");

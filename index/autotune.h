@@ -22,6 +22,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,12 @@ struct AutotuneResult {
 // a power of two near 4 * sqrt(n) (at most n / 39, FAISS's minimum training
 // points per list), and Flat when n <= 20000.
 std::vector<std::string> DefaultAutotuneSpecs(size_t n);
+
+// The operating point for the bundle manifest: {"spec", "metric", "k",
+// "target_recall", "met_target", "ef_search", "nprobe", "refine_k_factor",
+// "recall", "qps", "p50_us", "p99_us", "build_s", "bytes_per_vector",
+// "hnsw_ef_construction", "queries", "candidates": [specs]}.
+nlohmann::json AutotuneToJson(const AutotuneResult& result, const AutotuneOptions& options);
 
 // Errors: empty vectors, bad target (not in (0, 1]), k < 1, a bad spec, or
 // queries of the wrong dimension.

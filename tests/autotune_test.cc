@@ -78,6 +78,11 @@ TEST(Autotune, PicksAConfigMeetingTheTargetAndItsRecallReverifies) {
   EXPECT_EQ(r->index_options.spec, r->spec);
   // The recorded recall is what the returned index and params really give.
   EXPECT_NEAR(OracleRecall(*base, queries, *r->index, r->params), r->chosen.recall, 1e-9);
+  const nlohmann::json j = AutotuneToJson(*r, o);
+  EXPECT_EQ(j["spec"], r->spec);
+  EXPECT_EQ(j["ef_search"], r->params.ef_search);
+  EXPECT_EQ(j["candidates"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["recall"].get<double>(), r->chosen.recall);
   // The table holds every measured point; the chosen one is the fastest of
   // those meeting the target (the first such point of each spec).
   ASSERT_FALSE(r->table.empty());
