@@ -248,11 +248,12 @@ int Run(int argc, char** argv) {
   // vitrine's own index(es), swept; optionally raw FAISS on a clone.
   auto add_index = [&](const std::string& name, const VectorIndex& index, double build_s) {
     const faiss::Index& fi = index.faiss_index();
-    const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&fi);
+    const size_t nlist = IvfNlist(index);
+    const bool ivf = nlist > 0;
     const bool hnsw = index.Describe().find("HNSW") != std::string::npos;
     std::vector<int> knobs = {0};
     if (hnsw) knobs = ef_sweep;
-    if (ivf) knobs = nprobe_sweep.empty() ? DefaultNprobeSweep(ivf->nlist) : nprobe_sweep;
+    if (ivf) knobs = nprobe_sweep.empty() ? DefaultNprobeSweep(nlist) : nprobe_sweep;
     const double bpv = index.BytesPerVector();
     for (const FilterCase& fc : filters) {
       for (int knob : knobs) {

@@ -81,12 +81,12 @@ Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
     VITRINE_ASSIGN_OR_RETURN(auto index, VectorIndex::Build(vectors, io));
     const double build_s = build_timer.Seconds();
     build_timer.Done();
-    const faiss::Index& fi = index->faiss_index();
     const bool hnsw = index->Describe().find("HNSW") != std::string::npos;
-    const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&fi);
+    const size_t nlist = IvfNlist(*index);
+    const bool ivf = nlist > 0;
     std::vector<int> knobs = {0};
     if (hnsw) knobs = DefaultEfSweep(k);
-    if (ivf) knobs = DefaultNprobeSweep(ivf->nlist);
+    if (ivf) knobs = DefaultNprobeSweep(nlist);
     const double bpv = index->BytesPerVector();
     bool spec_won = false;
     for (int knob : knobs) {

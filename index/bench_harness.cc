@@ -272,6 +272,12 @@ std::vector<size_t> ParetoFrontier(const std::vector<BenchRow>& rows) {
   return out;
 }
 
+size_t IvfNlist(const VectorIndex& index) {
+  const std::string d = index.Describe();  // "... IVF nlist=1024 code_size=..."
+  const size_t at = d.find("IVF nlist=");
+  return at == std::string::npos ? 0 : std::stoul(d.substr(at + 10));
+}
+
 std::vector<int> DefaultEfSweep(int k) {
   std::vector<int> out;
   for (int ef : {10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256}) {

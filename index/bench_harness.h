@@ -114,6 +114,9 @@ SearchFn VitrineSearch(const VectorIndex& index, const SearchParams& params);
 // recall ascending. Rows with equal recall and qps keep only the first.
 std::vector<size_t> ParetoFrontier(const std::vector<BenchRow>& rows);
 
+// nlist of an IVF index (also under a pre-transform or ",RFlat"), else 0.
+size_t IvfNlist(const VectorIndex& index);
+
 // The default sweeps: ef values >= k for HNSW, nprobe values <= nlist for IVF.
 std::vector<int> DefaultEfSweep(int k);
 std::vector<int> DefaultNprobeSweep(size_t nlist);

@@ -243,6 +243,18 @@ TEST(Pareto, HandMadeTable) {
   EXPECT_TRUE(ParetoFrontier({}).empty());
 }
 
+TEST(Sweeps, IvfNlistUnderRefine) {
+  const Matrix base = Gaussian(2000, 8, 1);
+  for (const char* spec : {"IVF16,Flat", "IVF16,SQ8,RFlat"}) {
+    auto index = VectorIndex::Build(base, {.spec = spec, .metric = Metric::kL2});
+    ASSERT_TRUE(index.ok()) << spec;
+    EXPECT_EQ(IvfNlist(**index), 16u) << spec;
+  }
+  auto hnsw = VectorIndex::Build(base, {.spec = "HNSW8", .metric = Metric::kL2});
+  ASSERT_TRUE(hnsw.ok());
+  EXPECT_EQ(IvfNlist(**hnsw), 0u);
+}
+
 TEST(Sweeps, Defaults) {
   EXPECT_EQ(DefaultEfSweep(10).front(), 10);
   EXPECT_EQ(DefaultEfSweep(20).front(), 20);
