@@ -25,6 +25,7 @@
 //                               lists' worth of allowed codes were seen)
 //   "OPQ<m>,..." / "PCA<d>,..." pre-transforms applied to the queries
 //   "...,RFlat"                 exact re-ranking of k * refine_k_factor candidates
+//                               (HNSW: of its whole beam, max(ef, k * factor))
 //
 // Why the HNSW search is our own code: Debian's FAISS 1.7.3 ignores
 // SearchParametersHNSW::efSearch (the beam size comes from the shared
@@ -93,7 +94,8 @@ struct SearchParams {
   int ef_search = 64;              // HNSW level-0 beam width (raised to k)
   int nprobe = 16;                 // IVF lists scanned (capped at nlist)
   const Bitmap* filter = nullptr;  // allowed ids; null = all. Not owned.
-  // Candidates re-ranked per result for a ",RFlat" spec (k * factor).
+  // Candidates re-ranked per result for a ",RFlat" spec (k * factor; HNSW
+  // re-ranks max(ef_search, k * factor), so 1 lets ef_search alone decide).
   int refine_k_factor = 4;
   // A filter allowing at most this fraction of the items is answered by an
   // exact scan over them (0 = never; benchmarks use it to compare paths).

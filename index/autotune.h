@@ -1,0 +1,78 @@
+// Autotune: pick the index spec and search parameters that reach a target
+// recall@k at the lowest measured single-query latency.
+//
+//   AutotuneOptions o;  // target recall@10 >= 0.95, inner product
+//   o.metric = Metric::kInnerProduct;
+//   Result<AutotuneResult> r = Autotune(vectors, o);
+//   r->index        // the chosen index, built over all of `vectors`
+//   r->spec, r->params, r->chosen   // what to record in the manifest
+//
+// Procedure: held-out queries (options.queries, or SampleQueries(vectors,
+// num_queries, seed): rows of the vectors moved off themselves) get exact
+// ground truth; each candidate spec is built over all vectors and its knob
+// (ef_search for HNSW, nprobe for IVF; Flat has none) is swept upwards,
+// measuring recall and latency (one query per call, options.measure) until
+// recall >= target. Among the specs' first points meeting the target, the one
+// with the highest QPS (lowest mean latency) wins. When none meets it, the
+// point with the highest recall wins and met_target is false.
+//
+// Cost: one build per candidate spec plus a few hundred timed queries per
+// sweep point. Progress goes to stderr (core/progress.h).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/matrix.h"
+#include "core/status.h"
+#include "index/bench_harness.h"
+#include "index/vector_index.h"
+
+namespace vitrine {
+
+struct AutotuneOptions {
+  Metric metric = Metric::kInnerProduct;
+  double target_recall = 0.95;
+  int k = 10;
+  // Candidate faiss specs; empty = DefaultAutotuneSpecs(n).
+  std::vector<std::string> specs;
+  // Held-out queries (not owned, must outlive the call); null = sampled.
+  const Matrix* queries = nullptr;
+  size_t num_queries = 500;  // sampled query count when queries is null
+  uint64_t seed = 42;
+  int hnsw_ef_construction = 100;
+  MeasureOptions measure{.threads = 1, .batch = 1, .repeats = 3, .warmup = 64};
+  std::filesystem::path cache_dir;  // ground-truth cache; empty = none
+};
+
+struct AutotuneResult {
+  std::string spec;     // the winning faiss spec
+  SearchParams params;  // k, ef_search / nprobe of the operating point
+  BenchRow chosen;      // its measured recall, qps, latencies, build time
+  bool met_target = false;
+  std::vector<BenchRow> table;         // every measured point, all specs
+  std::unique_ptr<VectorIndex> index;  // the winner, over all vectors
+  VectorIndexOptions index_options;    // how `index` was built
+};
+
+// Candidates for n vectors: HNSW16, HNSW32 and HNSW16,SQ8,RFlat, an
+// IVF<nlist>,Flat with nlist
+// a power of two near 4 * sqrt(n) (at most n / 39, FAISS's minimum training
+// points per list), and Flat when n <= 20000.
+std::vector<std::string> DefaultAutotuneSpecs(size_t n);
+
+// The operating point for the bundle manifest: {"spec", "metric", "k",
+// "target_recall", "met_target", "ef_search", "nprobe", "refine_k_factor",
+// "recall", "qps", "p50_us", "p99_us", "build_s", "bytes_per_vector",
+// "hnsw_ef_construction", "queries", "candidates": [specs]}.
+nlohmann::json AutotuneToJson(const AutotuneResult& result, const AutotuneOptions& options);
+
+// Errors: empty vectors, bad target (not in (0, 1]), k < 1, a bad spec, or
+// queries of the wrong dimension.
+Result<AutotuneResult> Autotune(const std::shared_ptr<const Matrix>& vectors,
+                                const AutotuneOptions& options);
+
+}  // namespace vitrine

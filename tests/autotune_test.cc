@@ -1,0 +1,148 @@
+#include "index/autotune.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+namespace vitrine {
+namespace {
+
+// Gaussian blobs, L2-normalised like fused vectors.
+Matrix Clustered(size_t n, size_t d, size_t clusters, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  Matrix centers(clusters, d);
+  std::mt19937 crng(99);
+  for (float& v : centers.data) v = g(crng);
+  Matrix m(n, d);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centers.row(rng() % clusters);
+    double norm = 0;
+    for (size_t j = 0; j < d; ++j) {
+      m.at(i, j) = c[j] + 0.5f * g(rng);
+      norm += m.at(i, j) * m.at(i, j);
+    }
+    for (size_t j = 0; j < d; ++j) m.at(i, j) /= static_cast<float>(std::sqrt(norm));
+  }
+  return m;
+}
+
+// recall@k of `index` with `params` over `queries`, against a plain sort of
+// all inner products (independent of the harness).
+double OracleRecall(const Matrix& base, const Matrix& queries, const VectorIndex& index,
+                    const SearchParams& params) {
+  std::vector<int64_t> labels;
+  std::vector<float> dist;
+  EXPECT_TRUE(index.Search(queries.data.data(), queries.rows, params, &labels, &dist).ok());
+  const int k = params.k;
+  size_t hit = 0;
+  for (size_t q = 0; q < queries.rows; ++q) {
+    std::vector<std::pair<float, int64_t>> all;
+    for (size_t i = 0; i < base.rows; ++i) {
+      float s = 0;
+      for (size_t j = 0; j < base.cols; ++j) s += queries.at(q, j) * base.at(i, j);
+      all.emplace_back(-s, static_cast<int64_t>(i));
+    }
+    std::partial_sort(all.begin(), all.begin() + k, all.end());
+    std::set<int64_t> truth;
+    for (int j = 0; j < k; ++j) truth.insert(all[j].second);
+    for (int j = 0; j < k; ++j) hit += truth.count(labels[q * k + j]);
+  }
+  return static_cast<double>(hit) / (static_cast<double>(k) * queries.rows);
+}
+
+AutotuneOptions FastOptions() {
+  AutotuneOptions o;
+  o.metric = Metric::kInnerProduct;
+  o.specs = {"HNSW8", "IVF32,Flat"};
+  o.measure.repeats = 1;
+  o.hnsw_ef_construction = 40;
+  return o;
+}
+
+TEST(Autotune, PicksAConfigMeetingTheTargetAndItsRecallReverifies) {
+  auto base = std::make_shared<const Matrix>(Clustered(6000, 24, 40, 1));
+  const Matrix queries = Clustered(150, 24, 40, 2);
+  AutotuneOptions o = FastOptions();
+  o.queries = &queries;
+  auto r = Autotune(base, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->met_target);
+  EXPECT_GE(r->chosen.recall, 0.95);
+  ASSERT_NE(r->index, nullptr);
+  EXPECT_EQ(r->index->size(), base->rows);
+  EXPECT_TRUE(r->spec == "HNSW8" || r->spec == "IVF32,Flat") << r->spec;
+  EXPECT_EQ(r->index_options.spec, r->spec);
+  // The recorded recall is what the returned index and params really give.
+  EXPECT_NEAR(OracleRecall(*base, queries, *r->index, r->params), r->chosen.recall, 1e-9);
+  const nlohmann::json j = AutotuneToJson(*r, o);
+  EXPECT_EQ(j["spec"], r->spec);
+  EXPECT_EQ(j["ef_search"], r->params.ef_search);
+  EXPECT_EQ(j["candidates"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["recall"].get<double>(), r->chosen.recall);
+  // The table holds every measured point; the chosen one is the fastest of
+  // those meeting the target (the first such point of each spec).
+  ASSERT_FALSE(r->table.empty());
+  for (const BenchRow& row : r->table) {
+    EXPECT_GT(row.qps, 0);
+    EXPECT_GT(row.bytes_per_vector, 0);
+  }
+  // Each spec's sweep stops at its first point meeting the target.
+  std::set<std::string> met;
+  for (const BenchRow& row : r->table) {
+    EXPECT_EQ(met.count(row.index), 0u) << "measured past the target: " << row.index;
+    if (row.recall >= o.target_recall) {
+      met.insert(row.index);
+      EXPECT_LE(row.qps, r->chosen.qps);
+    }
+  }
+}
+
+TEST(Autotune, SampledQueriesAndUnreachableTarget) {
+  auto base = std::make_shared<const Matrix>(Clustered(3000, 16, 20, 3));
+  AutotuneOptions o = FastOptions();
+  o.specs = {"HNSW4"};
+  o.num_queries = 100;
+  o.target_recall = 1.0;
+  auto r = Autotune(base, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Either the graph reaches exact recall at some ef, or the best point wins.
+  double best = 0;
+  for (const BenchRow& row : r->table) best = std::max(best, row.recall);
+  EXPECT_DOUBLE_EQ(r->chosen.recall, best);
+  EXPECT_EQ(r->met_target, best >= 1.0);
+  // (Not compared across runs: FAISS builds HNSW with OpenMP threads, so
+  // the graph, and thus the recall at a given ef, varies slightly.)
+  EXPECT_GT(r->chosen.recall, 0.9);
+  EXPECT_EQ(r->chosen.ef_search, r->params.ef_search);
+}
+
+TEST(Autotune, RejectsBadInput) {
+  auto base = std::make_shared<const Matrix>(Clustered(100, 8, 4, 1));
+  AutotuneOptions o = FastOptions();
+  o.target_recall = 1.5;
+  EXPECT_FALSE(Autotune(base, o).ok());
+  o = FastOptions();
+  o.specs = {"NoSuchIndex"};
+  EXPECT_FALSE(Autotune(base, o).ok());
+  o = FastOptions();
+  const Matrix wrong(5, 9);
+  o.queries = &wrong;
+  EXPECT_FALSE(Autotune(base, o).ok());
+  EXPECT_FALSE(Autotune(std::make_shared<const Matrix>(), FastOptions()).ok());
+}
+
+TEST(Autotune, DefaultSpecs) {
+  const auto small = DefaultAutotuneSpecs(5000);
+  EXPECT_NE(std::find(small.begin(), small.end(), "Flat"), small.end());
+  const auto big = DefaultAutotuneSpecs(200000);
+  EXPECT_EQ(std::find(big.begin(), big.end(), "Flat"), big.end());
+  EXPECT_NE(std::find(big.begin(), big.end(), "IVF1024,Flat"), big.end());
+  EXPECT_NE(std::find(big.begin(), big.end(), "HNSW32"), big.end());
+}
+
+}  // namespace
+}  // namespace vitrine
