@@ -195,6 +195,8 @@ int Run(int argc, char** argv) {
                                  "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
                                  cxxopts::value<std::string>())(
       "index", "FAISS index spec (index_factory string)", cxxopts::value<std::string>())(
+      "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
+      "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(
       "seed", "Random seed for every stage", cxxopts::value<uint64_t>())(
       "threads", "Threads for training (0 = all cores)", cxxopts::value<int>());
   opts.add_options("Output")("o,out", "Bundle directory to write", cxxopts::value<std::string>());
@@ -240,6 +242,16 @@ int Run(int argc, char** argv) {
   if (r.count("visual-dim")) o.visual_encoder.dim = r["visual-dim"].as<int>();
   if (r.count("cold-threshold")) o.cold_start.min_interactions = r["cold-threshold"].as<int64_t>();
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
+  if (r.count("autotune")) o.autotune = true;
+  if (r.count("target-recall")) {
+    o.autotune_recall = r["target-recall"].as<double>();
+    if (!(o.autotune_recall > 0 && o.autotune_recall <= 1)) {
+      return UsageError(kName, "--target-recall must be in (0, 1]");
+    }
+  }
+  if (o.autotune && r.count("index")) {
+    return UsageError(kName, "give --index or --autotune, not both");
+  }
   if (r.count("threads")) o.als.num_threads = r["threads"].as<int>();
   if (r.count("seed")) {
     const uint64_t s = r["seed"].as<uint64_t>();
@@ -257,7 +269,7 @@ int Run(int argc, char** argv) {
               {"interactions", o.interactions.string()},
               {"images", o.images.string()},
               {"visual", o.visual.string()},
-              {"index", o.index.spec},
+              {"index", o.autotune ? std::string("autotune") : o.index.spec},
               {"factors", o.als.factors},
               {"iterations", o.als.iterations},
               {"alpha", o.als.alpha},

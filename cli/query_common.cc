@@ -35,8 +35,9 @@ void AddQueryFlags(cxxopts::Options& opts) {
       "only-items", "File of item ids (one per line): recommend only among these",
       cxxopts::value<std::string>())("exclude", "Item ids never to return, comma-separated",
                                      cxxopts::value<std::string>())(
-      "ef", "HNSW search beam (efSearch)", cxxopts::value<int>()->default_value("128"))(
-      "explain", "Per-block cosines and a reason for every result");
+      "ef", "HNSW search beam (0 = the bundle's operating point, else 128)",
+      cxxopts::value<int>()->default_value("0"))("explain",
+                                                 "Per-block cosines and a reason for every result");
 }
 
 namespace {
@@ -76,7 +77,7 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
   q.ef_search = r["ef"].as<int>();
   q.pool = r["pool"].as<int>();
   if (q.k < 1) return Status::InvalidArgument("-k must be at least 1");
-  if (q.ef_search < 1) return Status::InvalidArgument("--ef must be at least 1");
+  if (q.ef_search < 0) return Status::InvalidArgument("--ef must be >= 0");
   if (q.pool < 0) return Status::InvalidArgument("--pool must be >= 0");
   if (r.count("weights")) {
     VITRINE_ASSIGN_OR_RETURN(q.weights, ParseWeightsFlag(r["weights"].as<std::string>()));

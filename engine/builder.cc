@@ -271,19 +271,42 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   for (const auto& b : fused.layout) w.AddBlock(b.name, static_cast<int64_t>(b.dim), b.weight);
 
   // 7. Index.
-  StageTimer t_index("index " + o.index.spec);
   auto vectors = std::make_shared<const Matrix>(std::move(fused.vectors));
-  VITRINE_ASSIGN_OR_RETURN(auto index, VectorIndex::Build(vectors, o.index));
+  std::unique_ptr<VectorIndex> index;
+  nlohmann::json index_section = {{"metric", "inner_product"},
+                                  {"ef_construction", o.index.hnsw_ef_construction},
+                                  {"seed", o.index.seed}};
+  if (o.autotune) {
+    StageTimer t("autotune (target recall@10 " + std::to_string(o.autotune_recall).substr(0, 4) +
+                 ")");
+    AutotuneOptions ao;
+    ao.metric = Metric::kInnerProduct;
+    ao.target_recall = o.autotune_recall;
+    ao.seed = o.index.seed;
+    VITRINE_ASSIGN_OR_RETURN(AutotuneResult tuned, Autotune(vectors, ao));
+    index = std::move(tuned.index);
+    index_section["spec"] = tuned.spec;
+    index_section["ef_construction"] = tuned.index_options.hnsw_ef_construction;
+    index_section["search"] = {{"ef_search", tuned.params.ef_search},
+                               {"nprobe", tuned.params.nprobe},
+                               {"refine_k_factor", tuned.params.refine_k_factor}};
+    index_section["autotune"] = AutotuneToJson(tuned, ao);
+    t.Done(tuned.spec + " ef " + std::to_string(tuned.params.ef_search) + " nprobe " +
+           std::to_string(tuned.params.nprobe) + ": recall " +
+           std::to_string(tuned.chosen.recall).substr(0, 5) + ", " +
+           std::to_string(static_cast<int>(tuned.chosen.qps)) + " QPS" +
+           (tuned.met_target ? "" : " (target not met: most accurate point)"));
+  } else {
+    StageTimer t_index("index " + o.index.spec);
+    VITRINE_ASSIGN_OR_RETURN(index, VectorIndex::Build(vectors, o.index));
+    index_section["spec"] = o.index.spec;
+    t_index.Done(index->Describe() + ", " +
+                 std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");
+  }
   VITRINE_RETURN_IF_ERROR(index->Save(w.path("index.faiss")));
-  t_index.Done(index->Describe() + ", " +
-               std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");
-  w.manifest()["index"] = {{"spec", o.index.spec},
-                           {"metric", "inner_product"},
-                           {"describe", index->Describe()},
-                           {"bytes_per_vector", index->BytesPerVector()},
-                           // For `vitrine compact`, which rebuilds the index.
-                           {"ef_construction", o.index.hnsw_ef_construction},
-                           {"seed", o.index.seed}};
+  index_section["describe"] = index->Describe();
+  index_section["bytes_per_vector"] = index->BytesPerVector();
+  w.manifest()["index"] = index_section;
 
   // 8. Catalog, ids and vectors.
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix("vectors.npy", *vectors));

@@ -23,6 +23,7 @@
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/visual_encoder.h"
+#include "index/autotune.h"
 #include "index/vector_index.h"
 
 namespace vitrine {
@@ -63,6 +64,12 @@ struct BuildOptions {
   std::map<std::string, float> similar_weights = {
       {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}};
   VectorIndexOptions index;
+  // Instead of `index.spec`: measure candidate specs on held-out queries and
+  // keep the fastest meeting recall@10 >= autotune_recall (index/autotune.h);
+  // the operating point (spec, ef / nprobe) is recorded in the manifest and
+  // used by every query of the bundle.
+  bool autotune = false;
+  double autotune_recall = 0.95;
   // Extra parameters to record in manifest["params"] (e.g. the CLI flags).
   nlohmann::json params = nlohmann::json::object();
 };

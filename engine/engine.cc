@@ -95,6 +95,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   VITRINE_ASSIGN_OR_RETURN(copts.schema, Schema::Parse(m["catalog"].value("schema", "")));
   VITRINE_ASSIGN_OR_RETURN(e->catalog_, Catalog::ReadCsv(e->bundle_->path("items.csv"), copts));
   VITRINE_ASSIGN_OR_RETURN(e->layout_, LayoutFromJson(m["blocks"]));
+  e->operating_point_.ef_search = 128;
+  e->operating_point_.nprobe = 32;
+  if (m["index"].contains("search") && m["index"]["search"].is_object()) {
+    const auto& sp = m["index"]["search"];
+    e->operating_point_.ef_search = sp.value("ef_search", 128);
+    e->operating_point_.nprobe = sp.value("nprobe", 32);
+    e->operating_point_.refine_k_factor =
+        sp.value("refine_k_factor", e->operating_point_.refine_k_factor);
+  }
   if (m.contains("similar_weights") && m["similar_weights"].is_object()) {
     for (const auto& [name, w] : m["similar_weights"].items()) {
       if (w.is_number()) e->similar_weights_[name] = w.get<float>();
@@ -243,8 +252,9 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
   while (true) {
     SearchParams p;
     p.k = pool;
-    p.ef_search = std::max(q.ef_search, pool);
-    p.nprobe = q.nprobe;
+    p.ef_search = std::max(q.ef_search > 0 ? q.ef_search : operating_point_.ef_search, pool);
+    p.nprobe = q.nprobe > 0 ? q.nprobe : operating_point_.nprobe;
+    p.refine_k_factor = operating_point_.refine_k_factor;
     p.filter = &allowed;
     std::vector<int64_t> labels;
     std::vector<float> dist;

@@ -46,10 +46,10 @@ struct Hit {
 struct QueryOptions {
   int k = 10;
   std::map<std::string, float> weights;  // block -> weight; unnamed blocks use defaults
-  int ef_search = 128;
-  int nprobe = 32;
-  const Bitmap* allowed = nullptr;  // restrict candidates (--only-items); not owned
-  std::vector<int32_t> exclude;     // explicit excludes
+  int ef_search = 0;                     // 0 = the bundle's operating point (autotune), else 128
+  int nprobe = 0;                        // 0 = the bundle's operating point (autotune), else 32
+  const Bitmap* allowed = nullptr;       // restrict candidates (--only-items); not owned
+  std::vector<int32_t> exclude;          // explicit excludes
 
   // Brand rules, bound to this engine's catalog (RuleSet::Bind); not owned.
   // Their filters run inside the ANN search; boosts, pins and caps in the
@@ -152,6 +152,7 @@ class Engine {
   IdMap users_;
   std::vector<BlockLayout> layout_;
   std::map<std::string, float> similar_weights_;  // defaults for Similar
+  SearchParams operating_point_;                  // ef / nprobe / refine factor from the manifest
   std::shared_ptr<const Matrix> vectors_;
   std::unique_ptr<VectorIndex> index_;
   AttributeIndex attributes_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -187,6 +188,20 @@ TEST_F(CliE2E, CompleteTheLookOnePerComplementaryCategory) {
   ASSERT_EQ(grows.size(), 3u);
   EXPECT_EQ(grows[1][1], "bag");
   EXPECT_EQ(grows[2][1], "sneakers");
+}
+
+TEST_F(CliE2E, BuildAutotuneRecordsAnOperatingPointThatQueriesUse) {
+  CmdResult b =
+      Vitrine("build -q --autotune --target-recall 0.9 --items " + D() +
+              "/data/items.csv --interactions " + D() + "/split/train.csv --out " + D() + "/tuned");
+  ASSERT_EQ(b.code, 0) << b.err;
+  auto m = nlohmann::json::parse(ReadFile(D() + "/tuned/manifest.json").value());
+  ASSERT_TRUE(m["index"].contains("search")) << m["index"].dump();
+  EXPECT_GE(m["index"]["autotune"]["recall"].get<double>(), 0.9) << m["index"]["autotune"].dump();
+  CmdResult s = Vitrine("similar --bundle " + D() + "/tuned --item I000005 -k 5 --format csv");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(ReadCsvRows(s.out).size(), 6u);
+  EXPECT_EQ(Vitrine("build --autotune --index Flat --items x --out y").code, 2);
 }
 
 TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
