@@ -20,14 +20,22 @@ constexpr char kName[] = "evaluate";
 class BundleRecommender : public Recommender {
  public:
   BundleRecommender(const Engine& e, std::string name, std::map<std::string, float> weights,
-                    const Bitmap* allowed = nullptr)
-      : engine_(e), name_(std::move(name)), weights_(std::move(weights)), allowed_(allowed) {}
+                    const Bitmap* allowed = nullptr, const RuleSet* rules = nullptr,
+                    const Bitmap* static_allowed = nullptr)
+      : engine_(e),
+        name_(std::move(name)),
+        weights_(std::move(weights)),
+        allowed_(allowed),
+        rules_(rules),
+        static_allowed_(static_allowed) {}
   std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t>, int k) const override {
     RecommendRequest r;
     r.user = engine_.users().id(user);
     r.query.k = k;
     r.query.weights = weights_;
     r.query.allowed = allowed_;
+    r.query.rules = rules_;
+    r.query.static_allowed = static_allowed_;
     auto hits = engine_.Recommend(r);
     std::vector<int32_t> out;
     if (hits.ok()) {
@@ -42,6 +50,8 @@ class BundleRecommender : public Recommender {
   std::string name_;
   std::map<std::string, float> weights_;
   const Bitmap* allowed_;
+  const RuleSet* rules_;
+  const Bitmap* static_allowed_;
 };
 
 std::string Cell(double v) { return std::isnan(v) ? "-" : FormatFloat(v, 4); }
@@ -62,6 +72,8 @@ int Run(int argc, char** argv) {
       "max-users", "Evaluate a seeded sample of this many users (0 = all)",
       cxxopts::value<int64_t>()->default_value("0"))(
       "events", "Event weights of the test file, e.g. view=1,cart=4,purchase=10",
+      cxxopts::value<std::string>())(
+      "rules", "Brand rules for the bundle's models; every model's lists get a compliance score",
       cxxopts::value<std::string>())("format", "table, json or csv",
                                      cxxopts::value<std::string>()->default_value("table"));
   opts.set_width(100);
@@ -119,6 +131,37 @@ int Run(int argc, char** argv) {
     brands = b->codes;
     eo.item_brands = brands;
   }
+  // Rule compliance: a list complies when every item passes the filters and
+  // no CAP is exceeded (pins only place allowed items, so they cannot break it).
+  std::unique_ptr<RuleSet> rules;
+  Bitmap rules_allowed;
+  if (r.count("rules")) {
+    auto parsed = RuleSet::ParseFile(r["rules"].as<std::string>());
+    if (!parsed.ok()) return Fail(kName, parsed.status());
+    if (Status st = parsed->Bind(engine.catalog()); !st.ok()) return Fail(kName, st);
+    rules = std::make_unique<RuleSet>(std::move(*parsed));
+    if (rules->FiltersDependOnRequest()) {
+      return Fail(kName, Status::InvalidArgument(r["rules"].as<std::string>() +
+                                                 ": evaluate needs request-independent rules "
+                                                 "(no CurrentItem, $PARAM, context or WHEN)"));
+    }
+    auto allowed = rules->StaticAllowedItems(engine.attributes());
+    if (!allowed.ok()) return Fail(kName, allowed.status());
+    rules_allowed = std::move(*allowed);
+    auto per_request = rules->ForRequest(RequestContext{});
+    if (!per_request.ok()) return Fail(kName, per_request.status());
+    auto caps = std::make_shared<std::vector<CapRule>>(per_request->caps());
+    eo.complies = [&rules_allowed, caps](int32_t, std::span<const int32_t> list) {
+      CapTracker tracker(*caps);
+      for (int32_t item : list) {
+        if (!rules_allowed.contains(static_cast<uint32_t>(item)) || !tracker.CanAdd(item)) {
+          return false;
+        }
+        tracker.Add(item);
+      }
+      return true;
+    };
+  }
   std::vector<uint8_t> cold(static_cast<size_t>(engine.catalog().size()));
   for (int32_t i = 0; i < engine.catalog().size(); ++i) cold[i] = engine.is_cold(i) ? 1 : 0;
   eo.cold_items = cold;
@@ -147,7 +190,8 @@ int Run(int argc, char** argv) {
       return false;
     };
     if (m == "hybrid") {
-      models.push_back(std::make_unique<BundleRecommender>(engine, m, hybrid_weights));
+      models.push_back(std::make_unique<BundleRecommender>(
+          engine, m, hybrid_weights, nullptr, rules.get(), rules ? &rules_allowed : nullptr));
     } else if (m == "cold-start") {
       // The hybrid model ranking only the cold items: can it place a new
       // product in front of the shoppers who will want it?
@@ -158,7 +202,8 @@ int Run(int argc, char** argv) {
         LogInfo("%s: the bundle has no %s block; skipped", m.c_str(), block.c_str());
         continue;
       }
-      models.push_back(std::make_unique<BundleRecommender>(engine, m, only(block)));
+      models.push_back(std::make_unique<BundleRecommender>(
+          engine, m, only(block), nullptr, rules.get(), rules ? &rules_allowed : nullptr));
     } else if (m == "toppop") {
       auto t = std::make_unique<TopPop>();
       if (Status st = t->Fit(train); !st.ok()) return Fail(kName, st);
@@ -182,6 +227,7 @@ int Run(int argc, char** argv) {
   Table t;
   t.header = {"model",     "recall",      "precision",   "ndcg",  "map",    "coverage",
               "diversity", "brand_share", "cold_recall", "users", "seconds"};
+  if (rules) t.header.insert(t.header.end() - 2, "compliance");
   for (auto& i : t.header) {
     if (i == "recall" || i == "precision" || i == "ndcg" || i == "map")
       i += "@" + std::to_string(k);
@@ -195,6 +241,7 @@ int Run(int argc, char** argv) {
                       Cell(rep->map), Cell(rep->coverage), Cell(rep->diversity),
                       Cell(rep->brand_max_share), Cell(rep->cold_recall),
                       std::to_string(rep->users), FormatFloat(rep->seconds, 2)});
+    if (rules) t.rows.back().insert(t.rows.back().end() - 2, Cell(rep->compliance));
   }
   // Cold-start recall "well above random" needs the random reference: a
   // random list of k cold items hits a given cold test item with k / n_cold.
@@ -204,6 +251,7 @@ int Run(int argc, char** argv) {
        Cell(n_cold > 0 ? std::min(1.0, static_cast<double>(k) / static_cast<double>(n_cold))
                        : std::nan("")),
        "-", "-"});
+  if (rules) t.rows.back().insert(t.rows.back().end() - 2, "-");
   t.Print(*fmt);
   return kExitOk;
 }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -202,6 +203,29 @@ TEST_F(CliE2E, BuildAutotuneRecordsAnOperatingPointThatQueriesUse) {
   ASSERT_EQ(s.code, 0) << s.err;
   EXPECT_EQ(ReadCsvRows(s.out).size(), 6u);
   EXPECT_EQ(Vitrine("build --autotune --index Flat --items x --out y").code, 2);
+}
+
+TEST_F(CliE2E, EvaluateReportsRuleComplianceOfTheBundlesLists) {
+  std::ofstream(D() + "/eval.rules") << "EXCLUDE WHERE tier = \"high_street\"\nCAP 3 PER brand\n";
+  CmdResult r = Vitrine("evaluate " + B() + " --test " + D() + "/split/test.csv --rules " + D() +
+                        "/eval.rules --models hybrid --format csv -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = ReadCsvRows(r.out);
+  const auto col = std::find(rows[0].begin(), rows[0].end(), "compliance") - rows[0].begin();
+  ASSERT_LT(static_cast<size_t>(col), rows[0].size());
+  EXPECT_EQ(rows[1][0], "hybrid");
+  EXPECT_EQ(rows[1][static_cast<size_t>(col)], "1.0000") << "the rules hold in every list";
+}
+
+TEST_F(CliE2E, ANewShopWithoutInteractionsStillBuilds) {
+  CmdResult b = Vitrine("build -q --items " + D() + "/data/items.csv --images " + D() +
+                        "/data/images.idx.gz --out " + D() + "/newshop");
+  ASSERT_EQ(b.code, 0) << b.err;
+  CmdResult s = Vitrine("similar --bundle " + D() + "/newshop --item I000005 -k 5 --format csv");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(ReadCsvRows(s.out).size(), 6u);
+  CmdResult h = Vitrine("recommend --bundle " + D() + "/newshop --history I000001,I000002 -k 5");
+  EXPECT_EQ(h.code, 0) << h.err;
 }
 
 TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
