@@ -1,11 +1,14 @@
 // vitrine inspect: verify every checksum of a bundle and print its summary.
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "cli/command.h"
 #include "core/bundle.h"
 #include "core/file_util.h"
+#include "engine/engine.h"
 
 namespace vitrine::cli {
 namespace {
@@ -44,6 +47,16 @@ void PrintFlat(const json& j, const std::string& prefix) {
     v = v.substr(0, 77) + "...";
   }
   std::printf("  %s = %s\n", prefix.c_str(), v.c_str());
+}
+
+// VmRSS of this process from /proc/self/status (0 if unavailable).
+int64_t ResidentBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  }
+  return 0;
 }
 
 bool IsReserved(const std::string& key) {
@@ -136,7 +149,8 @@ int RunInspect(int argc, char** argv) {
                         "any check fails.\n\nExample:\n  vitrine inspect --bundle demo/bundle\n"
                         "  vitrine inspect --bundle demo/bundle --format json | jq .counts\n");
   opts.add_options()("bundle", "Bundle directory", cxxopts::value<std::string>())(
-      "format", "Output: table or json", cxxopts::value<std::string>()->default_value("table"));
+      "format", "Output: table or json", cxxopts::value<std::string>()->default_value("table"))(
+      "load", "Also load the bundle as queries do and report its resident memory");
   Parsed p = ParseOrExit(opts, argc, argv, cmd, {"bundle"});
   if (p.exit_code >= 0) return p.exit_code;
   const std::string format = p.result["format"].as<std::string>();
@@ -147,10 +161,38 @@ int RunInspect(int argc, char** argv) {
   if (!b.ok()) return Fail(cmd, b.status());
   for (const std::string& w : b->warnings())
     std::fprintf(stderr, "vitrine inspect: note: %s\n", w.c_str());
+  json summary = Summary(*b);
+  if (p.result.count("load")) {
+    // Resident memory of a loaded bundle against the size of what it must
+    // hold: the vectors and the index as they are on disk.
+    const int64_t before = ResidentBytes();
+    auto engine = Engine::Open(b->dir(), VerifyMode::kSizesOnly);
+    if (!engine.ok()) return Fail(cmd, engine.status());
+    const int64_t loaded = ResidentBytes() - before;
+    uint64_t vec_index = 0;
+    for (const BundleFile& f : b->files()) {
+      if (f.name == "vectors.npy" || f.name == "index.faiss") vec_index += f.size;
+    }
+    summary["memory"] = {{"resident_bytes", loaded},
+                         {"vectors_and_index_bytes", vec_index},
+                         {"ratio", vec_index ? double(loaded) / double(vec_index) : 0.0},
+                         {"index_bytes_per_vector", (*engine)->index().BytesPerVector()}};
+  }
   if (format == "json") {
-    std::cout << Summary(*b).dump(2) << std::endl;
+    std::cout << summary.dump(2) << std::endl;
   } else {
     PrintTable(*b);
+    if (summary.contains("memory")) {
+      const json& mem = summary["memory"];
+      std::printf(
+          "\nloaded: %s resident for %s of vectors + index on disk (%.2fx); index %.0f "
+          "bytes/vector\n",
+          HumanBytes(
+              static_cast<uint64_t>(std::max<int64_t>(mem["resident_bytes"].get<int64_t>(), 0)))
+              .c_str(),
+          HumanBytes(mem["vectors_and_index_bytes"].get<uint64_t>()).c_str(),
+          mem["ratio"].get<double>(), mem["index_bytes_per_vector"].get<double>());
+    }
   }
   return kExitOk;
 }
