@@ -24,6 +24,8 @@
 #include <tuple>
 #include <vector>
 
+#include "core/csv.h"
+#include "core/interactions.h"
 #include "core/matrix.h"
 #include "core/progress.h"
 #include "embed/als.h"
@@ -109,9 +111,40 @@ const CsrMatrix& Cached(int64_t users, int64_t items, int64_t events) {
   return it->second;
 }
 
-// Args: users, items, events, factors, threads, solver (0 = CG, 1 = Cholesky).
+// The generator's own data (`vitrine generate --items 200000 --users 1000000
+// --out DIR`): VITRINE_ALS_BENCH_DATA=DIR. Read once, as `vitrine build` reads
+// it (default event weights, duplicates aggregated).
+const CsrMatrix* GeneratorData() {
+  static std::unique_ptr<CsrMatrix> m;
+  static bool tried = false;
+  if (tried) return m.get();
+  tried = true;
+  const char* dir = std::getenv("VITRINE_ALS_BENCH_DATA");
+  if (dir == nullptr) return nullptr;
+  IdMap items;
+  auto ids = CsvReader::Open(std::string(dir) + "/items.csv");
+  if (!ids.ok()) return nullptr;
+  while ((*ids)->Next()) items.Add((*ids)->field(0));
+  auto inter = Interactions::ReadCsv(std::string(dir) + "/interactions.csv", items);
+  if (!inter.ok()) {
+    std::fprintf(stderr, "%s\n", inter.status().ToString().c_str());
+    return nullptr;
+  }
+  m = std::make_unique<CsrMatrix>(std::move(inter->matrix));
+  return m.get();
+}
+
+// Args: users, items, events, factors, threads, solver (0 = CG, 1 = Cholesky);
+// users = 0: the generator data of VITRINE_ALS_BENCH_DATA instead.
 void BM_AlsIteration(benchmark::State& state) {
-  const CsrMatrix& ui = Cached(state.range(0), state.range(1), state.range(2));
+  const CsrMatrix* data = state.range(0) == 0 ? GeneratorData() : nullptr;
+  if (state.range(0) == 0 && data == nullptr) {
+    state.SkipWithError("set VITRINE_ALS_BENCH_DATA to a `vitrine generate` output directory");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const CsrMatrix& ui = data ? *data : Cached(state.range(0), state.range(1), state.range(2));
   ImplicitALS::Config cfg;
   cfg.factors = static_cast<int>(state.range(3));
   cfg.num_threads = static_cast<int>(state.range(4));
@@ -154,6 +187,7 @@ BENCHMARK(BM_AlsIteration)
     ->Args({100000, 20000, 2000000, 64, 1, 0})
     ->Args({100000, 20000, 2000000, 64, 2, 1})
     ->Args({1000000, 200000, 20000000, 64, 2, 0})
+    ->Args({0, 0, 0, 64, 2, 0})  // generator data (VITRINE_ALS_BENCH_DATA)
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
