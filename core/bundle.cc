@@ -56,21 +56,6 @@ std::string SizeHint(uint64_t found, uint64_t expected) {
   return found < expected ? " (truncated?)" : " (overwritten or appended to?)";
 }
 
-// Reads a file's bytes as stored (no gzip detection: checksums are over the
-// bytes on disk).
-Result<std::string> ReadRaw(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound(path.string() + ": cannot open: " + std::strerror(errno));
-  std::string data;
-  f.seekg(0, std::ios::end);
-  const auto size = f.tellg();
-  if (size < 0) return Status::IOError(path.string() + ": cannot determine size");
-  data.resize(static_cast<size_t>(size));
-  f.seekg(0);
-  if (!f.read(data.data(), size)) return Status::IOError(path.string() + ": read failed");
-  return data;
-}
-
 Status Fsync(const fs::path& path, bool directory) {
   const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
   if (fd < 0)
@@ -218,7 +203,7 @@ Result<Bundle> Bundle::Open(const fs::path& dir_in, VerifyMode mode) {
   if (!fs::exists(manifest_path, ec)) {
     return Status::NotFound(where + ": not found: not a vitrine bundle (or an incomplete one)");
   }
-  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadRaw(manifest_path));
+  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFileRaw(manifest_path));
   try {
     b.manifest_ = json::parse(text);
   } catch (const json::parse_error& e) {
@@ -338,7 +323,7 @@ std::optional<int64_t> Bundle::count(std::string_view key) const {
 
 Result<std::string> Bundle::ReadBytes(std::string_view name) const {
   VITRINE_ASSIGN_OR_RETURN(const BundleFile* f, Lookup(name));
-  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadRaw(path(name)));
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFileRaw(path(name)));
   const std::string p = path(name).string();
   if (bytes.size() != f->size) {
     return Status::Corruption(p + ": size " + std::to_string(bytes.size()) + ", manifest says " +

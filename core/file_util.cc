@@ -66,7 +66,7 @@ Result<std::string> Gzip(std::string_view in) {
 }
 }  // namespace
 
-Result<std::string> ReadFile(const fs::path& path) {
+Result<std::string> ReadFileRaw(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     return Status::InvalidArgument(path.string() + ": is a directory, expected a file");
@@ -80,6 +80,11 @@ Result<std::string> ReadFile(const fs::path& path) {
   data.resize(static_cast<size_t>(size));
   f.seekg(0);
   if (!f.read(data.data(), size)) return Status::IOError(path.string() + ": read failed");
+  return data;
+}
+
+Result<std::string> ReadFile(const fs::path& path) {
+  VITRINE_ASSIGN_OR_RETURN(std::string data, ReadFileRaw(path));
   if (data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
       static_cast<unsigned char>(data[1]) == 0x8b) {
     return Gunzip(path, data);

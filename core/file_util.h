@@ -16,6 +16,9 @@ namespace vitrine {
 // Reads a whole file. If it starts with the gzip magic (1f 8b) it is
 // decompressed transparently. Errors name `path`.
 Result<std::string> ReadFile(const std::filesystem::path& path);
+// Reads a whole file byte for byte (no gzip detection): for checksumming the
+// bytes that are on disk.
+Result<std::string> ReadFileRaw(const std::filesystem::path& path);
 
 // Writes `bytes` to `path` atomically: <path>.tmp.<pid> is written, flushed,
 // fsync'ed and renamed over `path`. If `gzip` is true the bytes are
