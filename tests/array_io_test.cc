@@ -405,7 +405,8 @@ TEST_F(ArrayIoTest, IdxRejections) {
 // Oracle values were computed independently with Python's gzip module.
 TEST(ArrayIoFashionMnist, ReadsT10k) {
   const fs::path dir = VITRINE_FASHION_MNIST_DIR;
-  if (!fs::exists(dir / "t10k-labels-idx1-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST in " << dir;
+  // scripts/install-deps.sh installs dataset-fashion-mnist: absence is a failure.
+  ASSERT_TRUE(fs::exists(dir / "t10k-labels-idx1-ubyte.gz")) << "no Fashion-MNIST in " << dir;
   auto labels = ReadIdx(dir / "t10k-labels-idx1-ubyte.gz");
   ASSERT_TRUE(labels.ok()) << labels.status().ToString();
   EXPECT_EQ(labels->dims, std::vector<uint32_t>{10000});

@@ -510,7 +510,8 @@ TEST(VisualEval, PrecisionMatchesBruteForce) {
 // raw pixels clearly. The full 60k/10k figure comes from `vitrine visual-eval`.
 TEST(VisualQuality, BeatsRawPixelsOnFashionMnistSubset) {
   const fs::path dir = VITRINE_FASHION_MNIST_DIR;
-  if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST";
+  // scripts/install-deps.sh installs dataset-fashion-mnist: absence is a failure.
+  ASSERT_TRUE(fs::exists(dir / "train-images-idx3-ubyte.gz")) << "no Fashion-MNIST in " << dir;
   auto train = LoadIdxImages(dir / "train-images-idx3-ubyte.gz");
   auto test = LoadIdxImages(dir / "t10k-images-idx3-ubyte.gz");
   auto trl = ReadIdx(dir / "train-labels-idx1-ubyte.gz");
