@@ -17,6 +17,20 @@ Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec) {
   return w;
 }
 
+std::vector<std::string> SplitList(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(sep, pos);
+    if (end == std::string::npos) end = s.size();
+    std::string part = s.substr(pos, end - pos);
+    if (!part.empty() && part.back() == '\r') part.pop_back();
+    if (!part.empty()) out.push_back(std::move(part));
+    pos = end + 1;
+  }
+  return out;
+}
+
 void AddQueryFlags(cxxopts::Options& opts) {
   opts.add_options("Ranking")("k", "Number of results", cxxopts::value<int>()->default_value("10"))(
       "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
@@ -53,19 +67,6 @@ Status ParseKeyValues(const std::vector<std::string>& items, const char* flag,
   return Status::OK();
 }
 
-std::vector<std::string> SplitList(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t end = s.find(sep, pos);
-    if (end == std::string::npos) end = s.size();
-    std::string part = s.substr(pos, end - pos);
-    if (!part.empty() && part.back() == '\r') part.pop_back();
-    if (!part.empty()) out.push_back(std::move(part));
-    pos = end + 1;
-  }
-  return out;
-}
 }  // namespace
 
 Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,

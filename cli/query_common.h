@@ -16,6 +16,10 @@ namespace vitrine::cli {
 // "cf=0.6,content=0.3" -> map; errors name the bad part.
 Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec);
 
+// Splits on `sep`, dropping empty parts and a trailing '\r' of each part
+// (id lists on the command line and id files with CRLF endings).
+std::vector<std::string> SplitList(const std::string& s, char sep);
+
 // Flags shared by similar and recommend: weights, rules, params, context,
 // diversity, candidate restriction.
 void AddQueryFlags(cxxopts::Options& opts);

@@ -11,18 +11,6 @@ namespace {
 
 constexpr char kName[] = "recommend";
 
-std::vector<std::string> SplitIds(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t end = s.find(',', pos);
-    if (end == std::string::npos) end = s.size();
-    if (end > pos) out.push_back(s.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine recommend", "Recommendations for a user or a session.");
   opts.custom_help("--bundle B (--user ID | --history ID,ID,... | --all-users) [options]");
@@ -100,7 +88,7 @@ int Run(int argc, char** argv) {
     for (const auto& s : parts) rendered += s;
   } else {
     if (r.count("user")) req.user = r["user"].as<std::string>();
-    if (r.count("history")) req.history = SplitIds(r["history"].as<std::string>());
+    if (r.count("history")) req.history = SplitList(r["history"].as<std::string>(), ',');
     auto hits = engine.Recommend(req);
     if (!hits.ok()) return Fail(kName, hits.status());
     Table t = HitsTable(engine, explain, false);

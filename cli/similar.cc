@@ -44,15 +44,7 @@ int Run(int argc, char** argv) {
     const std::string path = r["items-file"].as<std::string>();
     auto text = ReadFile(path);
     if (!text.ok()) return Fail(kName, text.status());
-    size_t pos = 0;
-    while (pos < text->size()) {
-      size_t end = text->find('\n', pos);
-      if (end == std::string::npos) end = text->size();
-      std::string id = text->substr(pos, end - pos);
-      if (!id.empty() && id.back() == '\r') id.pop_back();
-      if (!id.empty()) queries.push_back(std::move(id));
-      pos = end + 1;
-    }
+    queries = SplitList(*text, '\n');
   }
   auto engine = Engine::Open(r["bundle"].as<std::string>());
   if (!engine.ok()) return Fail(kName, engine.status());
