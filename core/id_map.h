@@ -1,13 +1,17 @@
 // IdMap: external string ids <-> dense int32 indices [0, size).
 // Indices are assigned in insertion order and never change, so catalog order
 // is index order. Not thread-safe for writes; const lookups are.
+//
+// Memory: the ids themselves plus a 4-byte slot per id at load factor <= 1/2
+// (open addressing over indices into the id list). A std::unordered_map
+// keeping a second copy of every id cost ~140 bytes per id, which dominated a
+// loaded bundle's user side (1M users: 140 MB; now ~40 MB).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace vitrine {
@@ -25,12 +29,12 @@ class IdMap {
   int32_t size() const { return static_cast<int32_t>(ids_.size()); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> index_;
+  // The slot holding `id`, or the empty slot where it would go.
+  size_t Probe(std::string_view id) const;
+  void Grow();
+
   std::vector<std::string> ids_;
+  std::vector<int32_t> slots_;  // index into ids_, or -1; size is a power of two
 };
 
 }  // namespace vitrine
