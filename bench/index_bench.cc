@@ -91,9 +91,10 @@ void BM_FilteredSearch(benchmark::State& state) {
   state.counters["allowed"] = static_cast<double>(filter.cardinality());
   if (!exact_path) {
     // The Debian FAISS trap: raw IndexHNSW search under the same selector.
-    auto& raw = const_cast<faiss::IndexHNSW&>(
-        dynamic_cast<const faiss::IndexHNSW&>(s.index->faiss_index()));
-    raw.hnsw.efSearch = 64;  // single-threaded setup code; no search runs
+    auto clone = s.index->CloneFaiss();  // a complete copy raw FAISS can search
+    if (!clone.ok()) std::abort();
+    auto& raw = dynamic_cast<faiss::IndexHNSW&>(**clone);
+    raw.hnsw.efSearch = 64;
     IDSelectorBitmapSet sel(&filter);
     faiss::SearchParametersHNSW sp;
     sp.efSearch = 64;

@@ -4,7 +4,6 @@
 // measuring is index/bench_harness.h.
 #include <faiss/AutoTune.h>
 #include <faiss/IndexIVF.h>
-#include <faiss/clone_index.h>
 #include <omp.h>
 
 #include <cstdlib>
@@ -247,7 +246,6 @@ int Run(int argc, char** argv) {
 
   // vitrine's own index(es), swept; optionally raw FAISS on a clone.
   auto add_index = [&](const std::string& name, const VectorIndex& index, double build_s) {
-    const faiss::Index& fi = index.faiss_index();
     const size_t nlist = IvfNlist(index);
     const bool ivf = nlist > 0;
     const bool hnsw = index.Describe().find("HNSW") != std::string::npos;
@@ -271,12 +269,13 @@ int Run(int argc, char** argv) {
     if (!r.count("peers") || !(hnsw || ivf)) return;
     // Raw FAISS on a copy of the same index: parameters set on the index
     // (ParameterSpace), its own search code, unfiltered only.
-    try {
-      raws.emplace_back(faiss::clone_index(&fi));
-    } catch (const std::exception& e) {
-      LogInfo("bench: no raw FAISS peer for %s (FAISS cannot clone it)", name.c_str());
+    auto clone = index.CloneFaiss();
+    if (!clone.ok()) {
+      LogInfo("bench: no raw FAISS peer for %s (%s)", name.c_str(),
+              clone.status().ToString().c_str());
       return;
     }
+    raws.push_back(std::move(*clone));
     faiss::Index* raw = raws.back().get();
     for (int knob : knobs) {
       const std::string knob_name = hnsw ? "efSearch" : "nprobe";

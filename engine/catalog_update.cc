@@ -136,6 +136,13 @@ Status WriteFaiss(const faiss::Index& index, BundleWriter& w) {
       std::string_view(reinterpret_cast<const char*>(writer.data.data()), writer.data.size()));
 }
 
+Status WriteFaiss(const VectorIndex& index, BundleWriter& w) {
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, index.Serialize());
+  w.manifest()["index"]["bytes_per_vector"] =
+      static_cast<double>(bytes.size()) / std::max<double>(1.0, static_cast<double>(index.size()));
+  return w.WriteBytes("index.faiss", bytes);
+}
+
 Status WriteTombstones(BundleWriter& w, const std::vector<int64_t>& deleted) {
   if (deleted.empty()) {
     w.manifest()["counts"].erase("deleted");
@@ -478,7 +485,7 @@ Result<UpdateSummary> RemoveItems(const fs::path& dir, const std::vector<std::st
     Bitmap gone;
     for (int64_t d : deleted) gone.add(static_cast<uint32_t>(d));
     VITRINE_RETURN_IF_ERROR(index->Remove(gone));
-    VITRINE_RETURN_IF_ERROR(WriteFaiss(index->faiss_index(), w));
+    VITRINE_RETURN_IF_ERROR(WriteFaiss(*index, w));
   }
   VITRINE_RETURN_IF_ERROR(w.Commit());
   return s;
@@ -558,7 +565,7 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
   io.hnsw_ef_construction = idx.value("ef_construction", io.hnsw_ef_construction);
   io.seed = idx.value("seed", io.seed);
   VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<VectorIndex> index, VectorIndex::Build(kept, io));
-  VITRINE_RETURN_IF_ERROR(WriteFaiss(index->faiss_index(), w));
+  VITRINE_RETURN_IF_ERROR(WriteFaiss(*index, w));
   w.manifest()["index"]["describe"] = index->Describe();
 
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix("vectors.npy", *kept));

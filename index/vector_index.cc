@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <queue>
@@ -39,8 +40,10 @@ struct VectorIndex::Layers {
   faiss::Index* core = nullptr;  // what the approximate path searches
   faiss::IndexHNSW* hnsw = nullptr;
   faiss::IndexIVF* ivf = nullptr;
-  // HNSW over plain float vectors: the walk reads them directly.
+  // HNSW over plain float vectors: the walk reads them directly, from
+  // hnsw_xb (the storage's floats, or the vector matrix once they are shed).
   const faiss::IndexFlat* hnsw_flat = nullptr;
+  const float* hnsw_xb = nullptr;
   // HNSW over 8-bit scalar-quantised codes: the walk decodes them itself
   // with x_i = vmin_i + scale_i * (code_i + 0.5) (FAISS's QT_8bit and
   // QT_8bit_uniform), checked against FAISS's own decoder in PrepareSq8.
@@ -64,6 +67,7 @@ struct VectorIndex::Layers {
     core = cur;
     hnsw = dynamic_cast<faiss::IndexHNSW*>(cur);
     if (hnsw) hnsw_flat = dynamic_cast<const faiss::IndexFlat*>(hnsw->storage);
+    if (hnsw_flat) hnsw_xb = hnsw_flat->get_xb();
     ivf = dynamic_cast<faiss::IndexIVF*>(cur);
     flat = dynamic_cast<faiss::IndexFlat*>(cur) != nullptr;
   }
@@ -483,6 +487,80 @@ VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, std::shared_ptr<co
       vectors_(std::move(vectors)),
       metric_(index_->metric_type == faiss::METRIC_L2 ? Metric::kL2 : Metric::kInnerProduct) {
   layers_->PrepareSq8();
+  ShedFloatCopies();
+}
+
+// A flat float layer of the FAISS index (the ",RFlat" refine index, the
+// storage of HNSW<M>, or a top-level Flat) holds the same n x d floats as
+// vectors_, which every search path reads instead (re-ranking, exact scans,
+// the HNSW walk through hnsw_xb). Keeping both would double the largest part
+// of a loaded bundle, so such a layer's codes are released here and put back
+// only while the index is written (WithFullCodes). A layer is shed only if
+// its bytes equal the matrix exactly (not, e.g., behind a PCA/OPQ transform).
+void VectorIndex::ShedFloatCopies() {
+  const Matrix& m = *vectors_;
+  const size_t bytes = m.data.size() * sizeof(float);
+  auto shed = [&](faiss::Index* layer) {
+    auto* flat = dynamic_cast<faiss::IndexFlat*>(layer);
+    if (flat == nullptr || flat->codes.empty() || flat->codes.size() != bytes ||
+        static_cast<size_t>(flat->ntotal) != m.rows ||
+        std::memcmp(flat->codes.data(), m.data.data(), bytes) != 0 ||
+        std::find(shed_.begin(), shed_.end(), flat) != shed_.end()) {
+      return;
+    }
+    std::vector<uint8_t>().swap(flat->codes);
+    shed_.push_back(flat);
+  };
+  Layers& L = *layers_;
+  if (L.refine) shed(L.refine->refine_index);
+  if (L.hnsw && !L.pre) {
+    shed(L.hnsw->storage);
+    if (L.hnsw_flat && L.hnsw_flat->codes.empty()) L.hnsw_xb = m.data.data();
+  }
+  if (L.flat && !L.pre) shed(L.core);
+}
+
+template <typename F>
+auto VectorIndex::WithFullCodes(F f) const {
+  std::lock_guard<std::mutex> lock(full_codes_mu_);
+  const Matrix& m = *vectors_;
+  const auto* begin = reinterpret_cast<const uint8_t*>(m.data.data());
+  // Searches never read a shed layer's codes, so refilling them here does not
+  // race with concurrent searches; the mutex orders concurrent writers.
+  for (faiss::IndexFlat* flat : shed_)
+    flat->codes.assign(begin, begin + m.data.size() * sizeof(float));
+  struct Release {
+    const std::vector<faiss::IndexFlat*>& shed;
+    ~Release() {
+      for (faiss::IndexFlat* flat : shed) std::vector<uint8_t>().swap(flat->codes);
+    }
+  } release{shed_};
+  return f(static_cast<const faiss::Index&>(*index_));
+}
+
+Result<std::string> VectorIndex::Serialize() const {
+  return WithFullCodes([&](const faiss::Index& index) -> Result<std::string> {
+    faiss::VectorIOWriter writer;
+    try {
+      faiss::write_index(&index, &writer);
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("faiss::write_index: ") + e.what());
+    }
+    return std::string(reinterpret_cast<const char*>(writer.data.data()), writer.data.size());
+  });
+}
+
+Result<std::unique_ptr<faiss::Index>> VectorIndex::CloneFaiss() const {
+  // Through the file format: faiss::clone_index does not know IndexRefine or
+  // HNSW over SQ codes, read_index knows everything write_index writes.
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, Serialize());
+  faiss::VectorIOReader reader;
+  reader.data.assign(bytes.begin(), bytes.end());
+  try {
+    return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("faiss::read_index: ") + e.what());
+  }
 }
 
 VectorIndex::~VectorIndex() = default;
@@ -558,14 +636,9 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(std::shared_ptr<const Ma
 }
 
 Status VectorIndex::Save(const std::filesystem::path& path) const {
-  faiss::VectorIOWriter writer;
-  try {
-    faiss::write_index(index_.get(), &writer);
-  } catch (const std::exception& e) {
-    return Status::Internal(path.string() + ": faiss::write_index: " + e.what());
-  }
-  return WriteFileAtomic(path, std::string_view(reinterpret_cast<const char*>(writer.data.data()),
-                                                writer.data.size()));
+  Result<std::string> bytes = Serialize();
+  if (!bytes.ok()) return bytes.status().WithContext(path.string());
+  return WriteFileAtomic(path, *bytes);
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::filesystem::path& path,
@@ -636,6 +709,14 @@ std::string VectorIndex::Describe() const {
 }
 
 size_t VectorIndex::IndexBytes() const {
+  // Written without the shed layers' codes, each of which would add exactly
+  // its n x d floats (faiss writes a vector as its size, then its bytes).
+  faiss::VectorIOWriter writer;
+  faiss::write_index(index_.get(), &writer);
+  return writer.data.size() + shed_.size() * vectors_->data.size() * sizeof(float);
+}
+
+size_t VectorIndex::ResidentIndexBytes() const {
   faiss::VectorIOWriter writer;
   faiss::write_index(index_.get(), &writer);
   return writer.data.size();
@@ -724,13 +805,16 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
 #pragma omp parallel if (n > 1)
       {
         // Per-thread search state: nothing here is shared between calls.
-        std::unique_ptr<faiss::DistanceComputer> dc(L.hnsw->storage->get_distance_computer());
+        // FAISS's distance computer only for codecs we do not decode
+        // ourselves (it would read a shed storage's codes).
+        std::unique_ptr<faiss::DistanceComputer> dc;
+        if (!L.hnsw_flat && !L.hnsw_sq8) dc.reset(L.hnsw->storage->get_distance_computer());
         faiss::VisitedTable visited(static_cast<int>(L.hnsw->ntotal));
         std::priority_queue<Scored> heap;
         const Kernels& kernels = BestKernels();
         FlatDistance flat{nullptr, static_cast<size_t>(L.hnsw->d), nullptr,
                           negate ? kernels.ip : kernels.l2, negate};
-        if (L.hnsw_flat) flat.xb = L.hnsw_flat->get_xb();
+        if (L.hnsw_flat) flat.xb = L.hnsw_xb;
         Sq8Distance sq8{nullptr,
                         static_cast<size_t>(L.hnsw->d),
                         L.sq_vmin.data(),

@@ -58,6 +58,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,8 @@
 
 namespace faiss {
 struct Index;
-}
+struct IndexFlat;
+}  // namespace faiss
 
 namespace vitrine {
 
@@ -117,8 +119,10 @@ class VectorIndex {
                                                     const VectorIndexOptions& options);
 
   // Writes the FAISS index (faiss::write_index format) atomically to `path`.
-  // Tombstones are not written (the bundle stores them).
+  // Tombstones are not written (the bundle stores them). Serialize returns
+  // the same bytes. Both are safe to call concurrently with searches.
   Status Save(const std::filesystem::path& path) const;
+  Result<std::string> Serialize() const;
 
   // Reads an index written by Save. `vectors` must be the matrix it was built
   // from (same n and d). The metric comes from the file.
@@ -147,18 +151,31 @@ class VectorIndex {
   // "HNSW M=32", "IVF nlist=256", "Flat", ... with pre-transform/refine noted.
   std::string Describe() const;
 
-  // Bytes of the serialised FAISS index (its in-memory size up to small
-  // overhead); O(index size) to compute.
+  // Bytes of the serialised FAISS index, as Save writes it; O(index size).
   size_t IndexBytes() const;
+  // Bytes the index holds in memory (up to small overhead): IndexBytes()
+  // minus the float layers shed because they duplicate the vector matrix.
+  size_t ResidentIndexBytes() const;
   double BytesPerVector() const;  // IndexBytes() / size()
   // The kept float vectors (4 * d per vector), shared with the caller.
   size_t VectorBytes() const;
 
+  // The FAISS index, for inspection (types, ntotal, graph). Its flat float
+  // layers that duplicate the vector matrix (",RFlat", HNSW<M>'s storage,
+  // Flat) hold no codes in memory: do not search it directly. CloneFaiss
+  // returns a complete, independent copy that raw FAISS can search.
   const faiss::Index& faiss_index() const { return *index_; }
+  Result<std::unique_ptr<faiss::Index>> CloneFaiss() const;
 
  private:
   struct Layers;
   VectorIndex(std::unique_ptr<faiss::Index> index, std::shared_ptr<const Matrix> vectors);
+
+  // Releases flat layers that duplicate vectors_ (see the .cc); runs f on
+  // the index with them refilled.
+  void ShedFloatCopies();
+  template <typename F>
+  auto WithFullCodes(F f) const;
 
   // The approximate path for queries already known to need it.
   Status SearchApprox(const float* queries, size_t n, const SearchParams& params,
@@ -171,6 +188,8 @@ class VectorIndex {
   std::shared_ptr<const Matrix> vectors_;
   Metric metric_ = Metric::kInnerProduct;
   Bitmap deleted_;
+  std::vector<faiss::IndexFlat*> shed_;  // layers of index_ holding no codes
+  mutable std::mutex full_codes_mu_;
 };
 
 }  // namespace vitrine

@@ -1,6 +1,9 @@
 #include "index/vector_index.h"
 
 #include <faiss/IndexHNSW.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <unistd.h>
@@ -185,7 +188,9 @@ TEST_F(VectorIndexTest, PerCallEfSearchTakesEffectUnderConcurrency) {
 // whatever efSearch the params say. Printed, not asserted: a fixed FAISS
 // would be good news, not a failure.
 TEST_F(VectorIndexTest, RawFaissHnswPerCallEfSearch) {
-  const auto& raw = dynamic_cast<const faiss::IndexHNSW&>(hnsw_->faiss_index());
+  auto clone = hnsw_->CloneFaiss();
+  ASSERT_TRUE(clone.ok()) << clone.status().ToString();
+  const auto& raw = dynamic_cast<const faiss::IndexHNSW&>(**clone);
   const auto exact = Labels(*hnsw_, {.k = kK}, true);
   for (int ef : {10, 160}) {
     faiss::SearchParametersHNSW sp;
@@ -391,6 +396,74 @@ TEST(VectorIndexSpecs, QuantisedRefinedAndL2) {
   EXPECT_GE(flat_bpv, 4.0 * kDim);
   EXPECT_LT(pq_bpv, flat_bpv / 4);
   omp_set_num_threads(saved_threads);
+}
+
+// Flat float layers that duplicate the vector matrix (",RFlat", HNSW<M>'s
+// storage, Flat) are released in memory and restored when written: the file
+// is what FAISS itself writes for the same index (oracle: a raw FAISS clone
+// with the codes back, searched by FAISS), and a loaded copy searches alike.
+TEST(VectorIndexMemory, DuplicateFloatLayersAreShedButStillWritten) {
+  omp_set_num_threads(1);  // deterministic HNSW construction for the comparison
+  auto data = std::make_shared<const Matrix>(Clustered(3000, 16, 7));
+  const Matrix queries = Clustered(50, 16, 8);
+  const size_t floats = data->data.size() * sizeof(float);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vitrine_vi_shed_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const std::string spec :
+       {"HNSW16,SQ8,RFlat", "HNSW16", "Flat", "IVF16,SQ8,RFlat", "IVF16,Flat", "PCAR16,HNSW16"}) {
+    auto index = VectorIndex::Build(data, {.spec = spec});
+    ASSERT_TRUE(index.ok()) << spec << ": " << index.status().ToString();
+    const VectorIndex& vi = **index;
+    // What is shed: one matrix-sized layer for these specs, none otherwise.
+    const bool sheds = spec != "IVF16,Flat" && spec != "PCAR16,HNSW16";
+    EXPECT_EQ(vi.IndexBytes() - vi.ResidentIndexBytes(), sheds ? floats : 0) << spec;
+
+    // The written bytes equal FAISS's own serialisation of the same index
+    // built by FAISS alone (single-threaded, so construction is deterministic).
+    auto bytes = vi.Serialize();
+    ASSERT_TRUE(bytes.ok()) << spec;
+    EXPECT_EQ(bytes->size(), vi.IndexBytes()) << spec;
+    std::unique_ptr<faiss::Index> raw(
+        faiss::index_factory(static_cast<int>(kDim), spec.c_str(), faiss::METRIC_INNER_PRODUCT));
+    const auto n = static_cast<faiss::Index::idx_t>(data->rows);
+    if (!raw->is_trained) raw->train(n, data->data.data());
+    raw->add(n, data->data.data());
+    faiss::VectorIOWriter raw_writer;
+    faiss::write_index(raw.get(), &raw_writer);
+    EXPECT_TRUE(std::string(raw_writer.data.begin(), raw_writer.data.end()) == *bytes) << spec;
+    auto clone = vi.CloneFaiss();
+    ASSERT_TRUE(clone.ok()) << spec << ": " << clone.status().ToString();
+    // Raw FAISS can search the clone (its codes are complete): exact Flat
+    // agrees with our exact search.
+    if (spec == "Flat") {
+      std::vector<faiss::Index::idx_t> I(queries.rows * kK);
+      std::vector<float> D(queries.rows * kK);
+      (*clone)->search(static_cast<faiss::Index::idx_t>(queries.rows), queries.data.data(), kK,
+                       D.data(), I.data());
+      std::vector<int64_t> exact;
+      std::vector<float> de;
+      ASSERT_TRUE(vi.ExactSearch(queries.data.data(), queries.rows, {.k = kK}, &exact, &de).ok());
+      EXPECT_EQ(std::vector<int64_t>(I.begin(), I.end()), exact);
+    }
+
+    // Saved, loaded (shed again), saved again: same bytes, same results.
+    const auto path = dir / "index.faiss";
+    ASSERT_TRUE(vi.Save(path).ok());
+    auto loaded = VectorIndex::Load(path, data);
+    ASSERT_TRUE(loaded.ok()) << spec << ": " << loaded.status().ToString();
+    EXPECT_EQ((*loaded)->ResidentIndexBytes(), vi.ResidentIndexBytes()) << spec;
+    EXPECT_EQ(*(*loaded)->Serialize(), *bytes) << spec;
+    const SearchParams p{.k = kK, .ef_search = 32, .nprobe = 4};
+    std::vector<int64_t> a, b;
+    std::vector<float> da, db;
+    ASSERT_TRUE(vi.Search(queries.data.data(), queries.rows, p, &a, &da).ok());
+    ASSERT_TRUE((*loaded)->Search(queries.data.data(), queries.rows, p, &b, &db).ok());
+    EXPECT_EQ(a, b) << spec;
+    EXPECT_EQ(da, db) << spec;
+  }
+  std::filesystem::remove_all(dir);
+  omp_set_num_threads(omp_get_num_procs());
 }
 
 TEST(VectorIndexTombstones, RemovedIdsNeverComeBack) {
