@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -142,16 +144,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
 
   e->has_cf_ = e->bundle_->Has("cf/item_factors.npy");
   if (e->has_cf_) {
-    VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, e->bundle_->ReadIds("user_ids.txt"));
-    for (const auto& u : users) e->users_.Add(u);
-    VITRINE_ASSIGN_OR_RETURN(Matrix uf, e->bundle_->ReadMatrix("cf/user_factors.npy"));
+    {
+      VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, e->bundle_->ReadIds("user_ids.txt"));
+      for (const auto& u : users) e->users_.Add(u);
+    }
+    // cf/user_factors.npy is not loaded: a user's cf query is the fold-in of
+    // their stored history against the final item factors (implicit's
+    // recalculate_user), exact and a few microseconds, so serving holds no
+    // per-user vectors (1M users x 64 factors would be 256 MB).
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, e->bundle_->ReadMatrix("cf/item_factors.npy"));
     ImplicitALS::Config cfg;
     cfg.factors = static_cast<int>(itf.cols);
     cfg.regularization = m["als"].value("regularization", cfg.regularization);
     cfg.alpha = m["als"].value("alpha", cfg.alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(std::move(uf), std::move(itf))
+    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, itf.cols), std::move(itf))
                                 .WithContext(e->bundle_->path("cf").string()));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, e->bundle_->ReadMatrixI64("history/indptr.npy"));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, e->bundle_->ReadMatrixI64("history/indices.npy"));
@@ -160,6 +167,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->hist_indices_.assign(indices.data.begin(), indices.data.end());
     e->hist_weights_ = std::move(weights.data);
   }
+  // Loading went through whole-file buffers (index bytes, parsed CSV, npy
+  // copies) that are freed now; hand their pages back to the OS instead of
+  // keeping them in glibc's heap (a server reloading bundles would otherwise
+  // hold the peak, not the loaded size).
+  malloc_trim(0);
   return e;
 }
 
@@ -476,16 +488,6 @@ Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
     return Status::InvalidArgument("empty history: give --user or --history item ids");
   }
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> q, HistoryVector(items, weights));
-  if (r.user && has_cf_ && r.history.empty()) {
-    // A known user's trained factor is the exact solution fold-in approximates;
-    // with new session events the fold-in over both is used instead.
-    for (const auto& b : layout_) {
-      if (b.name != "cf") continue;
-      const float* x = als_.user_factors().row(static_cast<size_t>(*users_.Find(*r.user)));
-      std::copy(x, x + b.dim, q.begin() + static_cast<std::ptrdiff_t>(b.offset));
-      NormalizeSegment(q.data() + b.offset, b.dim);
-    }
-  }
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
   return Search(std::move(q), r.query, drop, items, std::nullopt);

@@ -7,7 +7,8 @@
 //
 // Query vectors (DESIGN.md decision 1): for an item, its fused vector; for a
 // user or a session history, the cf block is the ALS fold-in of the history
-// (nothing about the person is stored for --history) and the content and
+// (stored user factors are not loaded: a known user is folded in from their
+// stored history, which is exact against the final item factors) and the content and
 // visual blocks are the mean of the history items' blocks. Each block segment
 // is unit-normalised and then scaled by the request's weights, so a result's
 // score is sum_b w_b cos_b, and the per-block cosines explain it.
