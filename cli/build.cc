@@ -151,6 +151,16 @@ Status ApplyConfig(const std::string& path, BuildOptions* o) {
         else
           unknown(key, s);
       }
+    } else if (key == "recency" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "column")
+          o->recency.column = n.value<std::string>().value_or(o->recency.column);
+        else if (s == "half_life_days")
+          num(n, s, &o->recency.half_life_days);
+        else
+          unknown(key, s);
+      }
     } else if (key == "weights" && sec) {
       for (auto&& [kk, n] : *sec) {
         float w = 1;
@@ -191,10 +201,16 @@ int Run(int argc, char** argv) {
       "content-dim", "Content block dimension", cxxopts::value<int>())(
       "visual-dim", "Visual block dimension", cxxopts::value<int>())(
       "cold-threshold", "Items with fewer interactions get projected cf vectors",
-      cxxopts::value<int64_t>())("weights",
-                                 "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
-                                 cxxopts::value<std::string>())(
-      "index", "FAISS index spec (index_factory string)", cxxopts::value<std::string>())(
+      cxxopts::value<int64_t>())(
+      "arrival-column",
+      "Items column with each item's arrival date (unix seconds or ISO-8601) for the "
+      "new-arrival prior; default: its first interaction",
+      cxxopts::value<std::string>())("new-half-life",
+                                     "Days after which an item's newness halves (default 30)",
+                                     cxxopts::value<double>())(
+      "weights", "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
+      cxxopts::value<std::string>())("index", "FAISS index spec (index_factory string)",
+                                     cxxopts::value<std::string>())(
       "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
       "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(
       "seed", "Random seed for every stage", cxxopts::value<uint64_t>())(
@@ -241,6 +257,11 @@ int Run(int argc, char** argv) {
   if (r.count("content-dim")) o.content.dim = r["content-dim"].as<int>();
   if (r.count("visual-dim")) o.visual_encoder.dim = r["visual-dim"].as<int>();
   if (r.count("cold-threshold")) o.cold_start.min_interactions = r["cold-threshold"].as<int64_t>();
+  if (r.count("arrival-column")) o.recency.column = r["arrival-column"].as<std::string>();
+  if (r.count("new-half-life")) {
+    o.recency.half_life_days = r["new-half-life"].as<double>();
+    if (!(o.recency.half_life_days > 0)) return UsageError(kName, "--new-half-life must be > 0");
+  }
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
   if (r.count("autotune")) o.autotune = true;
   if (r.count("target-recall")) {
@@ -276,7 +297,9 @@ int Run(int argc, char** argv) {
               {"regularization", o.als.regularization},
               {"content_dim", o.content.dim},
               {"visual_dim", o.visual_encoder.dim},
-              {"cold_threshold", o.cold_start.min_interactions}};
+              {"cold_threshold", o.cold_start.min_interactions},
+              {"arrival_column", o.recency.column},
+              {"new_half_life_days", o.recency.half_life_days}};
   const std::string out = r["out"].as<std::string>();
   auto s = BuildBundle(o, out);
   if (!s.ok()) return Fail(kName, s.status());

@@ -121,6 +121,77 @@ float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
 
 }  // namespace
 
+Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
+                                          const Catalog& catalog, const Interactions* inter,
+                                          nlohmann::json* info) {
+  if (!(options.half_life_days > 0) || !std::isfinite(options.half_life_days)) {
+    return Status::InvalidArgument("recency: half_life_days must be a positive number, got " +
+                                   std::to_string(options.half_life_days));
+  }
+  const auto n = static_cast<size_t>(catalog.size());
+  constexpr int64_t kUnknown = INT64_MIN;
+  std::vector<int64_t> arrival(n, kUnknown);
+  std::string source;
+  if (!options.column.empty()) {
+    const Column* col = catalog.column(options.column);
+    if (col == nullptr) {
+      return Status::InvalidArgument("recency: no column '" + options.column +
+                                     "' in the catalog (the arrival date column)");
+    }
+    if (col->type == ColumnType::kNumeric) {
+      for (size_t i = 0; i < n; ++i) {
+        if (std::isfinite(col->numbers[i])) arrival[i] = static_cast<int64_t>(col->numbers[i]);
+      }
+    } else if (col->type == ColumnType::kCategorical) {
+      std::vector<int64_t> parsed(col->dictionary.size());
+      for (size_t d = 0; d < parsed.size(); ++d) {
+        if (!ParseTimestamp(col->dictionary[d], &parsed[d])) {
+          return Status::InvalidArgument(
+              "recency: column '" + options.column + "' value '" + col->dictionary[d] +
+              "' is not a date (expected unix seconds or an ISO-8601 date such as 2026-11-01)");
+        }
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (col->codes[i] >= 0) arrival[i] = parsed[static_cast<size_t>(col->codes[i])];
+      }
+    } else {
+      return Status::InvalidArgument("recency: column '" + options.column + "' is " +
+                                     ColumnTypeName(col->type) +
+                                     "; expected numeric (unix seconds) or dates");
+    }
+    source = "column " + options.column;
+  } else if (inter != nullptr && !inter->timestamps.empty()) {
+    // First interaction per item (the earliest of its (user, item) pairs'
+    // latest timestamps; aggregation keeps one timestamp per pair).
+    for (size_t k = 0; k < inter->timestamps.size(); ++k) {
+      const int64_t t = inter->timestamps[k];
+      if (t <= 0) continue;
+      int64_t& a = arrival[static_cast<size_t>(inter->matrix.indices[k])];
+      a = a == kUnknown ? t : std::min(a, t);
+    }
+    source = "first interaction";
+  }
+  int64_t reference = kUnknown;
+  for (int64_t a : arrival) reference = std::max(reference, a);
+  if (reference == kUnknown) return std::vector<float>{};  // nothing to date items by
+
+  std::vector<float> newness(n);
+  const double half_life_s = options.half_life_days * 86400.0;
+  for (size_t i = 0; i < n; ++i) {
+    if (arrival[i] == kUnknown) {
+      // Never interacted with: a new arrival; no date in the column: old.
+      newness[i] = options.column.empty() ? 1.0f : 0.0f;
+    } else {
+      const double age = static_cast<double>(reference - arrival[i]);
+      newness[i] = static_cast<float>(std::exp2(-age / half_life_s));
+    }
+  }
+  *info = {{"source", source},
+           {"reference_time", reference},
+           {"half_life_days", options.half_life_days}};
+  return newness;
+}
+
 Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   const auto t0 = std::chrono::steady_clock::now();
   BuildSummary summary;
@@ -265,6 +336,19 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       prior.data[i] = top > 0 ? std::log1p(popularity[i]) / std::log1p(top) : 0.0f;
     }
     blocks.push_back({"pop", std::move(prior), weight("pop"), false});
+  }
+  {
+    // The new-arrival prior, the same way: queries hold 1, the score adds
+    // w_new * newness.
+    nlohmann::json info;
+    VITRINE_ASSIGN_OR_RETURN(std::vector<float> newness,
+                             ComputeNewness(o.recency, catalog, have_cf ? &inter : nullptr, &info));
+    if (!newness.empty()) {
+      Matrix m(newness.size(), 1);
+      m.data = std::move(newness);
+      blocks.push_back({"new", std::move(m), weight("new"), false});
+      w.manifest()["recency"] = std::move(info);
+    }
   }
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
   summary.dim = fused.dim();

@@ -310,7 +310,8 @@ Result<Matrix> EncodeNewItems(const Bundle& b, const Catalog& catalog, const Add
         b.manifest().value("cold_start", nlohmann::json::object()).value("cf_row_norm", 1.0f);
     for (float& x : cf_block.data) x *= norm;
   }
-  Matrix prior(n, 1, 0.0f);  // no interactions yet
+  Matrix prior(n, 1, 0.0f);    // no interactions yet
+  Matrix newness(n, 1, 1.0f);  // arriving now: the newest items of the bundle
 
   std::vector<Block> blocks;
   for (const auto& blk : b.blocks()) {
@@ -318,6 +319,7 @@ Result<Matrix> EncodeNewItems(const Bundle& b, const Catalog& catalog, const Add
                 : blk.name == "content" ? &content_block
                 : blk.name == "visual"  ? &visual_block
                 : blk.name == "pop"     ? &prior
+                : blk.name == "new"     ? &newness
                                         : nullptr;
     if (m == nullptr) {
       return Status::Unsupported(b.dir().string() + ": cannot encode new items for block '" +
@@ -328,8 +330,8 @@ Result<Matrix> EncodeNewItems(const Bundle& b, const Catalog& catalog, const Add
                                 std::to_string(blk.dim) + " dims but its encoder gives " +
                                 std::to_string(m->cols));
     }
-    // cf keeps ALS norms and pop is a prior in [0, 1]: neither is normalised.
-    const bool normalize = blk.name != "cf" && blk.name != "pop";
+    // cf keeps ALS norms and pop / new are priors in [0, 1]: none is normalised.
+    const bool normalize = blk.name != "cf" && blk.name != "pop" && blk.name != "new";
     blocks.push_back({blk.name, std::move(*m), static_cast<float>(blk.weight), normalize});
   }
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));

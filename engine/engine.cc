@@ -30,8 +30,14 @@ float Dot(const float* a, const float* b, size_t d) {
 const char* BlockReason(const std::string& block) {
   if (block == "cf") return "liked by the same shoppers";
   if (block == "visual") return "visually similar";
+  if (block == "pop") return "popular with shoppers";
+  if (block == "new") return "new arrival";
   return "similar attributes";
 }
+
+// One-dimensional prior blocks: the item's value is the prior itself and a
+// query holds 1 there, so the score adds w * prior.
+bool IsPrior(const std::string& block) { return block == "pop" || block == "new"; }
 
 }  // namespace
 
@@ -189,7 +195,7 @@ std::vector<int32_t> Engine::UserHistory(int32_t user) const {
 
 void Engine::SetPriorSegment(std::vector<float>* query) const {
   for (const auto& b : layout_) {
-    if (b.name == "pop")
+    if (IsPrior(b.name))
       std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
   }
 }
@@ -312,7 +318,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     const float* v = vectors_->row(static_cast<size_t>(h.item));
     h.block_cos = BlockCosines(layout_, unscaled.data(), v);
     for (size_t b = 0; b < layout_.size(); ++b) {
-      if (layout_[b].name == "pop") h.block_cos[b] = v[layout_[b].offset];  // the prior itself
+      if (IsPrior(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
     }
     // The reason: the history item that contributes most (like implicit's
     // explain), else the block that contributes most to the score.

@@ -140,8 +140,8 @@ class Engine {
 
  private:
   Engine() = default;
-  // A query holds 1 in the popularity-prior block, so the score adds
-  // w_pop * prior(item).
+  // A query holds 1 in the prior blocks (popularity "pop", new arrivals
+  // "new"), so the score adds w_pop * pop(item) + w_new * newness(item).
   void SetPriorSegment(std::vector<float>* query) const;
   Result<std::vector<Hit>> Search(std::vector<float> query, const QueryOptions& q,
                                   const std::vector<int32_t>& drop,

@@ -328,10 +328,23 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
   const float top = *std::max_element(pop.data.begin(), pop.data.end());
   Matrix prior(cf.rows, 1, 0.0f);
   for (size_t i = 0; i < pop.rows; ++i) prior.data[i] = std::log1p(pop.data[i]) / std::log1p(top);
+  // The new-arrival prior: base rows as the build computed it from the base
+  // catalog's interactions, added rows arrive now (1).
+  auto base_cat = Catalog::ReadCsv(d.dir / "base.csv", ro);
+  ASSERT_TRUE(base_cat.ok());
+  auto inter = Interactions::ReadCsv(d.dir / "interactions.csv", base_cat->ids, {});
+  ASSERT_TRUE(inter.ok());
+  nlohmann::json info;
+  auto base_new = ComputeNewness({}, *base_cat, &*inter, &info);
+  ASSERT_TRUE(base_new.ok());
+  ASSERT_EQ(base_new->size(), static_cast<size_t>(kBase));
+  Matrix fresh(cf.rows, 1, 1.0f);
+  std::copy(base_new->begin(), base_new->end(), fresh.data.begin());
   auto fused = Fuse({{"cf", cf, 1, false},
                      {"content", content, 1},
                      {"visual", visual, 1},
-                     {"pop", prior, 1, false}});
+                     {"pop", prior, 1, false},
+                     {"new", fresh, 1, false}});
   ASSERT_TRUE(fused.ok());
   ASSERT_EQ(fused->dim(), en.vectors().cols);
   for (int i = 0; i <= kItems; ++i) {
