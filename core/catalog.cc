@@ -363,6 +363,18 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
   cat.skipped_lines = csv->bad_lines();
   cat.skipped_line_numbers = csv->bad_line_numbers();
   cat.skipped_summary = csv->BadLinesSummary();
+  // Columns grew by doubling: give back the slack (up to half of each) now
+  // that their sizes are final; a loaded bundle keeps the catalog.
+  cat.ids.ShrinkToFit();
+  for (Column& col : cat.columns) {
+    col.dictionary.shrink_to_fit();
+    col.codes.shrink_to_fit();
+    col.numbers.shrink_to_fit();
+    col.bools.shrink_to_fit();
+    col.list_offsets.shrink_to_fit();
+    col.list_codes.shrink_to_fit();
+    col.texts.shrink_to_fit();
+  }
   return cat;
 }
 

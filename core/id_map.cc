@@ -21,6 +21,11 @@ void IdMap::Grow() {
   }
 }
 
+void IdMap::Reserve(size_t n) {
+  ids_.reserve(n);
+  while (2 * n > slots_.size()) Grow();
+}
+
 int32_t IdMap::GetOrAdd(std::string_view id) {
   if (2 * (ids_.size() + 1) > slots_.size()) Grow();
   const size_t s = Probe(id);

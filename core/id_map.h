@@ -8,6 +8,7 @@
 // loaded bundle's user side (1M users: 140 MB; now ~40 MB).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +23,10 @@ class IdMap {
   int32_t GetOrAdd(std::string_view id);
   // Adds `id`; returns false (and changes nothing) if it is already present.
   bool Add(std::string_view id);
+  // Capacity for `n` ids without regrowing; ShrinkToFit returns the slack of
+  // the id list (the table stays at load factor <= 1/2).
+  void Reserve(size_t n);
+  void ShrinkToFit() { ids_.shrink_to_fit(); }
   // Index of `id`, or nullopt if unknown.
   std::optional<int32_t> Find(std::string_view id) const;
   const std::string& id(int32_t index) const { return ids_[static_cast<size_t>(index)]; }

@@ -152,6 +152,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   if (e->has_cf_) {
     {
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, e->bundle_->ReadIds("user_ids.txt"));
+      e->users_.Reserve(users.size());
       for (const auto& u : users) e->users_.Add(u);
     }
     // cf/user_factors.npy is not loaded: a user's cf query is the fold-in of
@@ -161,10 +162,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, e->bundle_->ReadMatrix("cf/item_factors.npy"));
     ImplicitALS::Config cfg;
     cfg.factors = static_cast<int>(itf.cols);
+    const size_t factors = itf.cols;
     cfg.regularization = m["als"].value("regularization", cfg.regularization);
     cfg.alpha = m["als"].value("alpha", cfg.alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, itf.cols), std::move(itf))
+    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, factors), std::move(itf))
                                 .WithContext(e->bundle_->path("cf").string()));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, e->bundle_->ReadMatrixI64("history/indptr.npy"));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, e->bundle_->ReadMatrixI64("history/indices.npy"));

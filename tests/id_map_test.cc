@@ -48,6 +48,16 @@ TEST(IdMapTest, MatchesUnorderedMapThroughGrowth) {
   EXPECT_EQ(copy.Find(order.back()), m.size() - 1);
 }
 
+TEST(IdMapTest, ReserveAndShrinkKeepLookups) {
+  IdMap m;
+  m.Reserve(1000);
+  for (int i = 0; i < 1500; ++i) EXPECT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
+  m.ShrinkToFit();
+  m.Reserve(10);  // smaller than the size: no effect
+  for (int i = 0; i < 1500; ++i) EXPECT_EQ(m.Find("id" + std::to_string(i)), i);
+  EXPECT_FALSE(m.Find("id1500").has_value());
+}
+
 TEST(IdMapTest, EmptyMapFindsNothing) {
   IdMap m;
   EXPECT_FALSE(m.Find("").has_value());
