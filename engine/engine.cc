@@ -195,6 +195,12 @@ std::vector<int32_t> Engine::UserHistory(int32_t user) const {
           hist_indices_.begin() + hist_indptr_[user + 1]};
 }
 
+std::vector<float> Engine::UserHistoryWeights(int32_t user) const {
+  if (user < 0 || static_cast<size_t>(user) + 1 >= hist_indptr_.size()) return {};
+  return {hist_weights_.begin() + hist_indptr_[user],
+          hist_weights_.begin() + hist_indptr_[user + 1]};
+}
+
 void Engine::SetPriorSegment(std::vector<float>* query) const {
   for (const auto& b : layout_) {
     if (IsPrior(b.name))

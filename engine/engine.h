@@ -122,8 +122,10 @@ class Engine {
   // The training interactions (users x items) the bundle was built from;
   // empty (0 x items) for a bundle built without interactions.
   CsrMatrix TrainMatrix() const;
-  // A user's training history (item indices); empty for unknown users.
+  // A user's training history (item indices) and its aggregated event
+  // weights, in the same order; empty for unknown users.
   std::vector<int32_t> UserHistory(int32_t user) const;
+  std::vector<float> UserHistoryWeights(int32_t user) const;
 
   // The k items nearest to `item` (never the item itself).
   Result<std::vector<Hit>> Similar(std::string_view item, const QueryOptions& q) const;

@@ -551,15 +551,22 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   if (!prepared.ok()) return ReplyError(res, prepared.status());
   QueryOptions& q = prepared->q;
 
-  // The history to fold in: the user's training history (if their recent
-  // events change it), their recent events, then the request's history.
+  // The history to fold in, with the confidence weights training used: the
+  // user's training history (stored weights) if their recent events change
+  // it, their recent events (event weights, e.g. purchase=10, summed per
+  // item as training aggregates them), then the request's history (1 each).
+  // An item whose latest event is net-negative (a return) leaves the history
+  // and the results.
   const std::optional<int32_t> known = user ? engine.FindUser(*user) : std::nullopt;
   const std::vector<SessionEvent> recent =
       user ? sessions->Recent(*user) : std::vector<SessionEvent>{};
-  std::vector<std::string> items;
+  std::vector<std::pair<std::string, float>> entries;  // oldest first
   std::string source;
   if (known && (!recent.empty() || !history.empty())) {
-    for (int32_t i : engine.UserHistory(*known)) items.push_back(engine.catalog().ids.id(i));
+    const std::vector<int32_t> idx = engine.UserHistory(*known);
+    const std::vector<float> w = engine.UserHistoryWeights(*known);
+    for (size_t k = 0; k < idx.size(); ++k)
+      entries.emplace_back(engine.catalog().ids.id(idx[k]), w[k]);
     source = "user";
   }
   std::unordered_set<std::string> returned;  // items with a net-negative event
@@ -569,26 +576,34 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
       // Events for items a reloaded bundle lacks are skipped, not errors.
       if (!engine.catalog().ids.Find(e.item)) continue;
       if (e.weight > 0) {
-        items.push_back(e.item);
+        entries.emplace_back(e.item, e.weight);
         returned.erase(e.item);
       } else {
         returned.insert(e.item);
       }
     }
-    std::erase_if(items, [&](const std::string& id) { return returned.count(id) > 0; });
+    std::erase_if(entries, [&](const auto& en) { return returned.count(en.first) > 0; });
   }
   if (!history.empty()) {
     source += source.empty() ? "history" : "+history";
-    items.insert(items.end(), history.begin(), history.end());
+    for (const std::string& id : history) entries.emplace_back(id, 1.0f);
   }
-  // Each item once, at its most recent position; the newest max_history.
+  // Each item once, at its most recent position, its weights summed; the
+  // newest max_history.
+  std::vector<std::string> items;
+  std::vector<float> item_weights;
   {
+    std::unordered_map<std::string, float> total;
+    for (const auto& [id, w] : entries) total[id] += w;
     std::unordered_set<std::string> seen;
-    std::vector<std::string> dedup;
-    for (auto it = items.rbegin(); it != items.rend() && dedup.size() < options.max_history; ++it) {
-      if (seen.insert(*it).second) dedup.push_back(*it);
+    for (auto it = entries.rbegin(); it != entries.rend() && items.size() < options.max_history;
+         ++it) {
+      if (!seen.insert(it->first).second) continue;
+      items.push_back(it->first);
+      item_weights.push_back(total[it->first]);
     }
-    items.assign(dedup.rbegin(), dedup.rend());
+    std::reverse(items.begin(), items.end());
+    std::reverse(item_weights.begin(), item_weights.end());
   }
   for (const auto& id : returned) {
     if (auto i = engine.catalog().ids.Find(id)) q.exclude.push_back(*i);
@@ -606,6 +621,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   } else if (!items.empty()) {
     RecommendRequest r;
     r.history = std::move(items);
+    r.history_weights = std::move(item_weights);
     r.filter_already_seen = filter_seen;
     r.query = q;
     hits = engine.Recommend(r);

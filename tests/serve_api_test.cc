@@ -391,12 +391,14 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   EXPECT_EQ(j["fallback"], false);
   RecommendRequest r;
   r.history = {item};
+  r.history_weights = {4.0f};  // a cart event (default event weights)
   r.query.k = 5;
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
   EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
 
-  // A known user: training history + the new event, folded in.
+  // A known user: training history (its stored weights) + the new event
+  // (a view, weight 1), folded in.
   const std::string user = engine().users().id(9);
   const std::string item2 = engine().catalog().ids.id(123);
   j = Post("/events",
@@ -408,10 +410,21 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["source"], "user+events");
   RecommendRequest u;
-  for (int32_t i : engine().UserHistory(*engine().FindUser(user))) {
-    if (engine().catalog().ids.id(i) != item2) u.history.push_back(engine().catalog().ids.id(i));
+  const int32_t uid = *engine().FindUser(user);
+  const auto train = engine().UserHistory(uid);
+  const auto train_w = engine().UserHistoryWeights(uid);
+  ASSERT_EQ(train.size(), train_w.size());
+  float item2_weight = 1;  // the view
+  for (size_t k = 0; k < train.size(); ++k) {
+    if (engine().catalog().ids.id(train[k]) == item2) {
+      item2_weight += train_w[k];
+    } else {
+      u.history.push_back(std::string(engine().catalog().ids.id(train[k])));
+      u.history_weights.push_back(train_w[k]);
+    }
   }
   u.history.push_back(item2);
+  u.history_weights.push_back(item2_weight);
   u.query.k = 5;
   want = engine().Recommend(u);
   ASSERT_TRUE(want.ok());
@@ -423,6 +436,31 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp\n", 0), 0u);
   EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600\n"), std::string::npos) << log;
   EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600\n"), std::string::npos) << log;
+}
+
+// Event weights reach the fold-in: a purchase counts 10, a view 1, repeated
+// events of an item add up (as training aggregates them).
+TEST_F(ServeApiTest, SessionEventsCarryTheirEventWeights) {
+  const std::string a = engine().catalog().ids.id(40), b = engine().catalog().ids.id(41);
+  int st;
+  for (const auto& [item, event] : std::vector<std::pair<std::string, std::string>>{
+           {a, "view"}, {b, "purchase"}, {a, "view"}}) {
+    json j =
+        Post("/events", json{{"user", "weigher"}, {"item", item}, {"event", event}}.dump(), &st);
+    ASSERT_EQ(st, 200) << j.dump();
+  }
+  json j = Post("/recommend", json{{"user", "weigher"}, {"k", 8}, {"explain", true}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  RecommendRequest r;
+  r.history = {b, a};  // a's latest event is the newest
+  r.history_weights = {10.0f, 2.0f};
+  r.query.k = 8;
+  auto want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  for (size_t i = 0; i < want->size(); ++i) {
+    EXPECT_NEAR(j["results"][i]["score"].get<double>(), (*want)[i].score, 1e-5);
+  }
 }
 
 TEST_F(ServeApiTest, AReturnTakesTheItemOutOfTheHistoryAndTheResults) {
