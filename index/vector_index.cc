@@ -715,12 +715,11 @@ std::string VectorIndex::Describe() const {
 size_t VectorIndex::IndexBytes() const {
   // Written without the shed layers' codes, each of which would add exactly
   // its n x d floats (faiss writes a vector as its size, then its bytes).
-  faiss::VectorIOWriter writer;
-  faiss::write_index(index_.get(), &writer);
-  return writer.data.size() + shed_.size() * vectors_->data.size() * sizeof(float);
+  return ResidentIndexBytes() + shed_.size() * vectors_->data.size() * sizeof(float);
 }
 
 size_t VectorIndex::ResidentIndexBytes() const {
+  std::lock_guard<std::mutex> lock(full_codes_mu_);  // not while WithFullCodes refills
   faiss::VectorIOWriter writer;
   faiss::write_index(index_.get(), &writer);
   return writer.data.size();
