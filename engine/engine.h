@@ -8,10 +8,11 @@
 // Query vectors (DESIGN.md decision 1): for an item, its fused vector; for a
 // user or a session history, the cf block is the ALS fold-in of the history
 // (stored user factors are not loaded: a known user is folded in from their
-// stored history, which is exact against the final item factors) and the content and
+// stored history, exact against the final item factors) and the content and
 // visual blocks are the mean of the history items' blocks. Each block segment
-// is unit-normalised and then scaled by the request's weights, so a result's
-// score is sum_b w_b cos_b, and the per-block cosines explain it.
+// is unit-normalised and then scaled by the request's weights; the prior
+// blocks (pop, new) hold 1. A result's score is sum_b w_b <query_b, item_b>
+// (see Hit::score), and the per-block components explain it.
 //
 // Thread safety: after Open the Engine is immutable; Similar and Recommend
 // are const and may run concurrently.
@@ -37,8 +38,11 @@ namespace vitrine {
 
 struct Hit {
   int32_t item = -1;
-  float score = 0;               // sum_b w_b cos_b, times BOOST/BURY factors
-  std::vector<float> block_cos;  // per block, in layout order
+  // sum_b w_b <query_b, item_b>, times BOOST/BURY factors: a cosine for the
+  // unit blocks, the cosine times the item's ALS norm for cf (norms carry
+  // confidence), the prior itself for pop and new.
+  float score = 0;
+  std::vector<float> block_cos;  // per block, in layout order: cosines; pop/new: the prior
   bool pinned = false;           // placed by a PIN rule
   std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
