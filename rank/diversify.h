@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -65,7 +65,7 @@ class CapTracker {
 
  private:
   std::span<const CapRule> caps_;
-  std::vector<std::unordered_map<int64_t, int32_t>> counts_;
+  std::vector<std::vector<std::pair<int64_t, int32_t>>> counts_;  // per cap: (group, count)
   mutable std::vector<int64_t> scratch_;
 };
 
