@@ -29,25 +29,23 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void FastDots(const
                                                                            int n, const float* b,
                                                                            int dim, double* out) {
   using Lanes = float __attribute__((vector_size(32)));  // 8 floats
-  auto load = [](const float* p) {
-    Lanes v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  };
   for (int j0 = 0; j0 < n; j0 += 4) {
     const float* r[4];      // a short last block repeats its last row
     const float* ahead[4];  // rows of the block after next, fetched meanwhile
     for (int u = 0; u < 4; ++u) {
       r[u] = a[std::min(j0 + u, n - 1)];
-      ahead[u] = a[std::min(j0 + 16 + u, n - 1)];
+      ahead[u] = a[std::min(j0 + 8 + u, n - 1)];
     }
     Lanes acc[4] = {};
     int d = 0;
     for (; d + 8 <= dim; d += 8) {
-      const Lanes y = load(b + d);
+      Lanes y;
+      std::memcpy(&y, b + d, sizeof(y));
       for (int u = 0; u < 4; ++u) {
         __builtin_prefetch(ahead[u] + d);
-        acc[u] += load(r[u] + d) * y;
+        Lanes x;
+        std::memcpy(&x, r[u] + d, sizeof(x));
+        acc[u] += x * y;
       }
     }
     for (int u = 0; u < 4 && j0 + u < n; ++u) {
