@@ -145,14 +145,24 @@ class MaxTree {
 
 }  // namespace
 
+std::span<const int64_t> CapTracker::Groups(size_t c, int32_t item) const {
+  const CapRule& rule = caps_[c];
+  if (!rule.offsets.empty()) {
+    if (item < 0 || static_cast<size_t>(item) + 1 >= rule.offsets.size()) return {};
+    return rule.ids.subspan(static_cast<size_t>(rule.offsets[item]),
+                            static_cast<size_t>(rule.offsets[item + 1] - rule.offsets[item]));
+  }
+  scratch_.clear();
+  rule.groups(item, &scratch_);
+  return scratch_;
+}
+
 // counts_[c] is sorted by group: at most k groups per cap are ever counted,
 // so a binary search beats hashing and needs no allocation per lookup.
 bool CapTracker::CanAdd(int32_t item) const {
   for (size_t c = 0; c < caps_.size(); ++c) {
-    scratch_.clear();
-    caps_[c].groups(item, &scratch_);
     const auto& counts = counts_[c];
-    for (int64_t g : scratch_) {
+    for (int64_t g : Groups(c, item)) {
       auto it = std::lower_bound(counts.begin(), counts.end(), std::make_pair(g, int32_t{0}),
                                  [](const auto& x, const auto& y) { return x.first < y.first; });
       if ((it == counts.end() || it->first != g ? 0 : it->second) >= caps_[c].limit) return false;
@@ -163,10 +173,8 @@ bool CapTracker::CanAdd(int32_t item) const {
 
 void CapTracker::Add(int32_t item) {
   for (size_t c = 0; c < caps_.size(); ++c) {
-    scratch_.clear();
-    caps_[c].groups(item, &scratch_);
     auto& counts = counts_[c];
-    for (int64_t g : scratch_) {
+    for (int64_t g : Groups(c, item)) {
       auto it = std::lower_bound(counts.begin(), counts.end(), std::make_pair(g, int32_t{0}),
                                  [](const auto& x, const auto& y) { return x.first < y.first; });
       if (it == counts.end() || it->first != g) it = counts.insert(it, {g, 0});
@@ -208,17 +216,28 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
   };
   // First pick: no redundancy term yet (the plain scan uses 0, not the -inf
   // the max starts from), so the highest score wins.
-  for (int i = 0; i < m; ++i) value[i] = value_of(i, 0.0);
-  MaxTree best(value);
   int first = -1;
-  while ((first = best.top()) >= 0 && !Eligible(caps, candidates[first].item)) best.Remove(first);
+  std::vector<char> out_of_caps;  // items found ineligible, sized on the first one
+  while (true) {
+    first = -1;
+    double first_value = 0;
+    for (int i = 0; i < m; ++i) {
+      const double v = value_of(i, 0.0);
+      if ((first < 0 || v > first_value) && (out_of_caps.empty() || !out_of_caps[i])) {
+        first = i;
+        first_value = v;
+      }
+    }
+    if (first < 0 || Eligible(caps, candidates[first].item)) break;
+    out_of_caps.resize(static_cast<size_t>(m), 0);
+    out_of_caps[first] = 1;
+  }
   if (first < 0) return out;
-  best.Remove(first);
   Take(caps, candidates[first].item);
   out.push_back(first);
-  // Values against the first pick, in candidate order (sequential memory). A
-  // similarity below 0 may raise a value above its first-round one, so the
-  // tree is rebuilt from these.
+  // Values against the first pick, in candidate order (sequential memory).
+  // From here on values only fall. (A similarity below 0 may put a value
+  // above its first-round one: those are no bound.)
   std::vector<double> max_sim(static_cast<size_t>(m));
   {
     std::vector<const float*> rows(static_cast<size_t>(m));
@@ -226,7 +245,11 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
     FastDots(rows.data(), m, candidates[first].vec, dim, max_sim.data());
   }
   for (int i = 0; i < m; ++i) value[i] = value_of(i, max_sim[i]);
-  best.Rebuild();
+  MaxTree best(value);
+  best.Remove(first);
+  for (size_t i = 0; i < out_of_caps.size(); ++i) {
+    if (out_of_caps[i]) best.Remove(static_cast<int>(i));
+  }
   std::vector<int> covered(static_cast<size_t>(m), 1);  // selected items accounted for
   std::vector<const float*> selected_vecs = {candidates[first].vec};
   std::vector<double> sims(static_cast<size_t>(k));

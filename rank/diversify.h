@@ -48,9 +48,16 @@ struct Candidate {
 // appends the group ids of `item` to `out` (one for a categorical value,
 // several for a list column, none when the value is missing: missing values
 // are never capped). Must be callable from several threads.
+//
+// Optionally the same groups as arrays, which CapTracker then reads instead
+// of calling `groups` (no call and no copy per check): item i in
+// [0, offsets.size() - 1) has the groups ids[offsets[i], offsets[i + 1]),
+// other items none. Not owned; must outlive the trackers using the rule.
 struct CapRule {
   int32_t limit = 1;
   std::function<void(int32_t item, std::vector<int64_t>* out)> groups;
+  std::span<const int64_t> offsets;  // empty: use `groups`
+  std::span<const int64_t> ids;
 };
 
 // Counts selected items per group of every cap rule. Not thread-safe (one per
@@ -64,6 +71,9 @@ class CapTracker {
   void Add(int32_t item);
 
  private:
+  // The groups of `item` under cap c (valid until the next call).
+  std::span<const int64_t> Groups(size_t c, int32_t item) const;
+
   std::span<const CapRule> caps_;
   std::vector<std::vector<std::pair<int64_t, int32_t>>> counts_;  // per cap: (group, count)
   mutable std::vector<int64_t> scratch_;

@@ -679,6 +679,8 @@ struct Operand {
 struct RequestRules::State {
   const RuleSet::Impl* impl = nullptr;
   std::vector<char> active;                    // per rule
+  std::vector<uint32_t> filters;               // active INCLUDE/EXCLUDE rules, in rule order
+  std::vector<uint32_t> boosts;                // active BOOST/BURY rules, in rule order
   std::vector<std::vector<Operand>> operands;  // per node, one per value
   std::vector<PinRule> pins;
   std::vector<CapRule> caps;
@@ -1136,16 +1138,22 @@ Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool
       VITRINE_RETURN_IF_ERROR(ResolveOperands(impl, rule.where, ctx, &s));
     }
     s.active[r] = 1;
+    if (rule.IsFilter()) s.filters.push_back(static_cast<uint32_t>(r));
+    if (rule.kind == Rule::Kind::kBoost || rule.kind == Rule::Kind::kBury) {
+      s.boosts.push_back(static_cast<uint32_t>(r));
+    }
     if (rule.kind == Rule::Kind::kPin) {
       s.pins.push_back(PinRule{rule.pin_item, rule.pin_position, rule.line});
     } else if (rule.kind == Rule::Kind::kCap) {
       const CapGroups* g = &impl.cap_groups[rule.cap_groups];
       const int32_t n = impl.n;
-      s.caps.push_back(CapRule{rule.cap_limit, [g, n](int32_t item, std::vector<int64_t>* out) {
+      s.caps.push_back(CapRule{rule.cap_limit,
+                               [g, n](int32_t item, std::vector<int64_t>* out) {
                                  if (item < 0 || item >= n) return;
                                  out->insert(out->end(), g->groups.begin() + g->offsets[item],
                                              g->groups.begin() + g->offsets[item + 1]);
-                               }});
+                               },
+                               g->offsets, g->groups});
     }
   }
   return s;
@@ -1369,11 +1377,9 @@ bool RequestRules::Allowed(int32_t item) const {
   if (s_->impl == nullptr) return true;
   const RuleSet::Impl& impl = *s_->impl;
   if (item < 0 || (impl.bound && item >= impl.n)) return false;
-  for (size_t r = 0; r < impl.rules.size(); ++r) {
-    const Rule& rule = impl.rules[r];
-    if (!s_->active[r] || !rule.IsFilter()) continue;
+  for (uint32_t r : s_->filters) {
     const bool match = RuleMatch(*s_, r, item);
-    if (match != (rule.kind == Rule::Kind::kInclude)) return false;
+    if (match != (impl.rules[r].kind == Rule::Kind::kInclude)) return false;
   }
   return true;
 }
@@ -1383,11 +1389,8 @@ double RequestRules::BoostFactor(int32_t item, std::vector<int>* applied) const 
   const RuleSet::Impl& impl = *s_->impl;
   if (item < 0 || (impl.bound && item >= impl.n)) return 1.0;
   double f = 1.0;
-  for (size_t r = 0; r < impl.rules.size(); ++r) {
+  for (uint32_t r : s_->boosts) {
     const Rule& rule = impl.rules[r];
-    if (!s_->active[r] || (rule.kind != Rule::Kind::kBoost && rule.kind != Rule::Kind::kBury)) {
-      continue;
-    }
     if (!RuleMatch(*s_, r, item)) continue;
     f = rule.kind == Rule::Kind::kBoost ? f * rule.factor : f / rule.factor;
     if (applied != nullptr) applied->push_back(rule.line);
