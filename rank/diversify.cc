@@ -251,16 +251,26 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
     if (out_of_caps[i]) best.Remove(static_cast<int>(i));
   }
   std::vector<int> covered(static_cast<size_t>(m), 1);  // selected items accounted for
-  std::vector<const float*> selected_vecs = {candidates[first].vec};
-  std::vector<double> sims(static_cast<size_t>(k));
+  // Eligibility only changes when an item is taken: an item found eligible
+  // with this many selected is not checked again until the next pick.
+  std::vector<int> eligible_at(static_cast<size_t>(m), 0);
+  const size_t n_out = static_cast<size_t>(std::min(k, m));
+  out.reserve(n_out);
+  std::vector<const float*> selected_vecs;
+  selected_vecs.reserve(n_out);
+  selected_vecs.push_back(candidates[first].vec);
+  std::vector<double> sims(n_out);
   while (static_cast<int>(out.size()) < k) {
     const int i = best.top();
     if (i < 0) break;
-    if (!Eligible(caps, candidates[i].item)) {
-      best.Remove(i);
-      continue;
-    }
     const int selected = static_cast<int>(out.size());
+    if (eligible_at[i] != selected) {
+      if (!Eligible(caps, candidates[i].item)) {
+        best.Remove(i);
+        continue;
+      }
+      eligible_at[i] = selected;
+    }
     if (covered[i] < selected) {
       const int fresh = selected - covered[i];
       FastDots(selected_vecs.data() + covered[i], fresh, candidates[i].vec, dim, sims.data());

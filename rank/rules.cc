@@ -1510,8 +1510,10 @@ Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
   ranked.reserve(sel->size());
   for (int i : *sel) ranked.push_back(pool[i].item);
   std::vector<RankedItem> out;
+  out.reserve(ranked.size() + pins.size());
   size_t next = 0;  // ApplyPins keeps the order of `ranked`
-  for (int32_t item : ApplyPins(ranked, pins, k)) {
+  // Without pins ApplyPins would return `ranked` (no repeats, at most k).
+  for (int32_t item : pins.empty() ? ranked : ApplyPins(ranked, pins, k)) {
     RankedItem r;
     r.item = item;
     if (const int p = pin_of(item); p >= 0) {
