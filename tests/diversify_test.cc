@@ -312,6 +312,47 @@ TEST(Diversify, LazyMMRMatchesPlainScanWithTiesAndCaps) {
   EXPECT_GT(short_lists, 100);  // and the caps cut many lists short
 }
 
+TEST(Diversify, CapTrackerArraysMatchCallback) {
+  // Item i has the groups ids[offsets[i], offsets[i + 1]) (0 to 3 of 5);
+  // items past the arrays have none, in both forms.
+  std::mt19937 rng(11);
+  const int n = 60;
+  std::vector<int64_t> offsets = {0}, ids;
+  for (int i = 0; i < n; ++i) {
+    for (int64_t g = 0; g < 5; ++g) {
+      if (rng() % 4 == 0) ids.push_back(g * 1000003);  // sparse group ids
+    }
+    offsets.push_back(static_cast<int64_t>(ids.size()));
+  }
+  for (int limit : {1, 2, 3}) {
+    const std::vector<int64_t>* o = &offsets;
+    const std::vector<int64_t>* g = &ids;
+    const std::vector<CapRule> by_callback = {
+        {limit, [o, g](int32_t item, std::vector<int64_t>* out) {
+           if (item < 0 || item >= n) return;
+           out->insert(out->end(), g->begin() + (*o)[item], g->begin() + (*o)[item + 1]);
+         }}};
+    std::vector<CapRule> by_arrays = by_callback;
+    by_arrays[0].groups = nullptr;  // must not be called
+    by_arrays[0].offsets = offsets;
+    by_arrays[0].ids = ids;
+    CapTracker a(by_callback), b(by_arrays);
+    int added = 0;
+    for (int step = 0; step < 200; ++step) {
+      const int32_t item = static_cast<int32_t>(rng() % (n + 5)) - 2;  // some outside
+      ASSERT_EQ(a.CanAdd(item), b.CanAdd(item)) << "limit " << limit << " step " << step;
+      if (a.CanAdd(item)) {
+        a.Add(item);
+        b.Add(item);
+        ++added;
+      }
+    }
+    EXPECT_GT(added, 10);
+    EXPECT_TRUE(b.CanAdd(-1));  // no groups: never capped
+    EXPECT_TRUE(b.CanAdd(n + 3));
+  }
+}
+
 TEST(Diversify, DPPMatchesBruteForce) {
   for (uint32_t seed = 1; seed <= 10; ++seed) {
     for (int dim : {12, 4}) {  // dim 4 < k: DPP runs out of directions, fills by score
