@@ -5,6 +5,8 @@
 //   SelectTopK  plain greedy by score (no diversity), caps respected
 //   SelectMMR   Maximal Marginal Relevance (Carbonell & Goldstein 1998):
 //               argmax_i  lambda * score_i - (1 - lambda) * max_{j in S} sim(i, j)
+//               evaluated lazily: the same picks as the plain O(k M dim)
+//               scan, usually with little more than M similarities.
 //   SelectDPP   Determinantal point process, fast greedy MAP inference with an
 //               incremental Cholesky factor (Chen, Zhang, Zhou, NeurIPS 2018),
 //               O(k^2 M + k M dim) for M candidates.
