@@ -56,6 +56,11 @@ struct Candidate {
 // [0, offsets.size() - 1) has the groups ids[offsets[i], offsets[i + 1]),
 // other items none. Not owned; must outlive the trackers using the rule.
 struct CapRule {
+  CapRule() = default;
+  CapRule(int32_t limit, std::function<void(int32_t, std::vector<int64_t>*)> groups,
+          std::span<const int64_t> offsets = {}, std::span<const int64_t> ids = {})
+      : limit(limit), groups(std::move(groups)), offsets(offsets), ids(ids) {}
+
   int32_t limit = 1;
   std::function<void(int32_t item, std::vector<int64_t>* out)> groups;
   std::span<const int64_t> offsets;  // empty: use `groups`
