@@ -8,7 +8,6 @@
 #include <functional>
 #include <limits>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/file_util.h"
 
@@ -1309,8 +1308,9 @@ Status RuleSet::Bind(const Catalog& catalog) {
     std::vector<uint64_t>& bits = b.matches[r];
     bits.assign((static_cast<size_t>(b.n) + 63) / 64, 0);
     for (int32_t i = 0; i < b.n; ++i) {
-      if (NodeMatch(s, rule.where, i))
+      if (NodeMatch(s, rule.where, i)) {
         bits[static_cast<uint32_t>(i) >> 6] |= uint64_t{1} << (i & 63);
+      }
     }
   }
   *impl_ = std::move(b);
