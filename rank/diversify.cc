@@ -1,7 +1,9 @@
 #include "rank/diversify.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -15,23 +17,44 @@ double Dot(const float* a, const float* b, int dim) {
   return s;
 }
 
-// For MMR's redundancy term: eight independent float accumulators, which the
-// compiler vectorises, where one double accumulator is a serial chain of
-// dependent adds (the rerank benchmark spent most of its time there). MMR
-// only compares cosines of unit vectors; DPP's incremental Cholesky keeps the
-// double version.
-__attribute__((target_clones("avx512f", "avx2", "default"))) double FastDot(const float* a,
-                                                                            const float* b,
-                                                                            int dim) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int d = 0;
-  for (; d + 8 <= dim; d += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += a[d + l] * b[d + l];
+// For MMR's redundancy term: out[j] = <a[j], b> for j < n. Each dot product
+// sums into eight float lanes (lane l takes dimensions l, l + 8, ...), then
+// adds the tail and the lanes in order: one double accumulator would be a
+// serial chain of dependent adds (the rerank benchmark spent most of its time
+// there). Four dot products run side by side so that their chains overlap;
+// each one's arithmetic is the same whatever its neighbours, so a result never
+// depends on how the calls are batched. MMR only compares cosines of unit
+// vectors; DPP's incremental Cholesky keeps the double version.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void FastDots(const float* const* a,
+                                                                           int n, const float* b,
+                                                                           int dim, double* out) {
+  using Lanes = float __attribute__((vector_size(32)));  // 8 floats
+  for (int j0 = 0; j0 < n; j0 += 4) {
+    const float* r[4];      // a short last block repeats its last row
+    const float* ahead[4];  // rows of the block after next, fetched meanwhile
+    for (int u = 0; u < 4; ++u) {
+      r[u] = a[std::min(j0 + u, n - 1)];
+      ahead[u] = a[std::min(j0 + 8 + u, n - 1)];
+    }
+    Lanes acc[4] = {};
+    int d = 0;
+    for (; d + 8 <= dim; d += 8) {
+      Lanes y;
+      std::memcpy(&y, b + d, sizeof(y));
+      for (int u = 0; u < 4; ++u) {
+        __builtin_prefetch(ahead[u] + d);
+        Lanes x;
+        std::memcpy(&x, r[u] + d, sizeof(x));
+        acc[u] += x * y;
+      }
+    }
+    for (int u = 0; u < 4 && j0 + u < n; ++u) {
+      float s = 0;
+      for (int t = d; t < dim; ++t) s += r[u][t] * b[t];
+      for (int l = 0; l < 8; ++l) s += acc[u][l];
+      out[j0 + u] = s;
+    }
   }
-  float s = 0;
-  for (; d < dim; ++d) s += a[d] * b[d];
-  for (int l = 0; l < 8; ++l) s += acc[l];
-  return s;
 }
 
 Status CheckCommon(std::span<const Candidate> candidates, int dim, int k, bool need_vectors) {
@@ -79,15 +102,70 @@ void FillByScore(std::span<const Candidate> candidates, int k, CapTracker* caps,
   }
 }
 
+// Tournament tree over `values` (not owned; read at every update): top() is
+// the live index with the largest value, the lower index on ties, or -1 when
+// none is left. Removing or updating one index replays log2(n) matches, where
+// a binary heap's sift-down takes twice as many data-dependent branches.
+class MaxTree {
+ public:
+  explicit MaxTree(const std::vector<double>& values)
+      : values_(values),
+        leaves_(std::bit_ceil(std::max<size_t>(values.size(), 1))),
+        win_(2 * leaves_, -1) {
+    for (size_t i = 0; i < values.size(); ++i) win_[leaves_ + i] = static_cast<int>(i);
+    Rebuild();
+  }
+  int top() const { return win_[1]; }
+  // Replays every match, after many values changed.
+  void Rebuild() {
+    for (size_t v = leaves_ - 1; v >= 1; --v) win_[v] = Better(win_[2 * v], win_[2 * v + 1]);
+  }
+  // Replays the matches of `i`, after values[i] changed.
+  void Update(int i) {
+    for (size_t v = (leaves_ + i) / 2; v >= 1; v /= 2) {
+      win_[v] = Better(win_[2 * v], win_[2 * v + 1]);
+    }
+  }
+  void Remove(int i) {
+    win_[leaves_ + i] = -1;
+    Update(i);
+  }
+
+ private:
+  // `a` comes from the left subtree, so a < b: on a tie `a` wins.
+  int Better(int a, int b) const {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return values_[b] > values_[a] ? b : a;
+  }
+  const std::vector<double>& values_;
+  size_t leaves_;
+  std::vector<int> win_;  // win_[v]: winner at node v (root 1, leaves from leaves_)
+};
+
 }  // namespace
 
+std::span<const int64_t> CapTracker::Groups(size_t c, int32_t item) const {
+  const CapRule& rule = caps_[c];
+  if (!rule.offsets.empty()) {
+    if (item < 0 || static_cast<size_t>(item) + 1 >= rule.offsets.size()) return {};
+    return rule.ids.subspan(static_cast<size_t>(rule.offsets[item]),
+                            static_cast<size_t>(rule.offsets[item + 1] - rule.offsets[item]));
+  }
+  scratch_.clear();
+  rule.groups(item, &scratch_);
+  return scratch_;
+}
+
+// counts_[c] is sorted by group: at most k groups per cap are ever counted,
+// so a binary search beats hashing and needs no allocation per lookup.
 bool CapTracker::CanAdd(int32_t item) const {
   for (size_t c = 0; c < caps_.size(); ++c) {
-    scratch_.clear();
-    caps_[c].groups(item, &scratch_);
-    for (int64_t g : scratch_) {
-      auto it = counts_[c].find(g);
-      if ((it == counts_[c].end() ? 0 : it->second) >= caps_[c].limit) return false;
+    const auto& counts = counts_[c];
+    for (int64_t g : Groups(c, item)) {
+      auto it = std::lower_bound(counts.begin(), counts.end(), std::make_pair(g, int32_t{0}),
+                                 [](const auto& x, const auto& y) { return x.first < y.first; });
+      if ((it == counts.end() || it->first != g ? 0 : it->second) >= caps_[c].limit) return false;
     }
   }
   return true;
@@ -95,9 +173,13 @@ bool CapTracker::CanAdd(int32_t item) const {
 
 void CapTracker::Add(int32_t item) {
   for (size_t c = 0; c < caps_.size(); ++c) {
-    scratch_.clear();
-    caps_[c].groups(item, &scratch_);
-    for (int64_t g : scratch_) ++counts_[c][g];
+    auto& counts = counts_[c];
+    for (int64_t g : Groups(c, item)) {
+      auto it = std::lower_bound(counts.begin(), counts.end(), std::make_pair(g, int32_t{0}),
+                                 [](const auto& x, const auto& y) { return x.first < y.first; });
+      if (it == counts.end() || it->first != g) it = counts.insert(it, {g, 0});
+      ++it->second;
+    }
   }
 }
 
@@ -116,37 +198,94 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
   if (!(lambda >= 0 && lambda <= 1)) {
     return Status::InvalidArgument("MMR lambda must be in [0, 1], got " + std::to_string(lambda));
   }
-  const size_t m = candidates.size();
-  // max_sim[i] = max similarity to the selected set, updated once per pick,
-  // so each step costs O(M dim) instead of O(M |S| dim).
-  std::vector<double> max_sim(m, -std::numeric_limits<double>::infinity());
-  std::vector<char> used(m, 0);
+  const int m = static_cast<int>(candidates.size());
   std::vector<int> out;
+  if (m == 0 || k == 0) return out;
+  // Lazy greedy (Minoux's accelerated greedy). After the first pick an item's
+  // MMR value only falls as the selected set grows (max_sim only rises), so a
+  // value computed against the first few selected items is an upper bound.
+  // Each item keeps its last value and how many selected items it covers; the
+  // best item by last value is brought up to date against the items selected
+  // since, and taken once it stays the best. This selects exactly what the
+  // plain O(k M) scan selects (same values, same tie-break: lower index
+  // first) with far fewer similarities computed. Ineligible items are dropped
+  // when they come out best: caps only tighten.
+  std::vector<double> value(static_cast<size_t>(m));
+  auto value_of = [&](int i, double redundancy) {
+    return lambda * candidates[i].score - (1.0 - lambda) * redundancy;
+  };
+  // First pick: no redundancy term yet (the plain scan uses 0, not the -inf
+  // the max starts from), so the highest score wins.
+  int first = -1;
+  std::vector<char> out_of_caps;  // items found ineligible, sized on the first one
+  while (true) {
+    first = -1;
+    double first_value = 0;
+    for (int i = 0; i < m; ++i) {
+      const double v = value_of(i, 0.0);
+      if ((first < 0 || v > first_value) && (out_of_caps.empty() || !out_of_caps[i])) {
+        first = i;
+        first_value = v;
+      }
+    }
+    if (first < 0 || Eligible(caps, candidates[first].item)) break;
+    out_of_caps.resize(static_cast<size_t>(m), 0);
+    out_of_caps[first] = 1;
+  }
+  if (first < 0) return out;
+  Take(caps, candidates[first].item);
+  out.push_back(first);
+  // Values against the first pick, in candidate order (sequential memory).
+  // From here on values only fall. (A similarity below 0 may put a value
+  // above its first-round one: those are no bound.)
+  std::vector<double> max_sim(static_cast<size_t>(m));
+  {
+    std::vector<const float*> rows(static_cast<size_t>(m));
+    for (int i = 0; i < m; ++i) rows[i] = candidates[i].vec;
+    FastDots(rows.data(), m, candidates[first].vec, dim, max_sim.data());
+  }
+  for (int i = 0; i < m; ++i) value[i] = value_of(i, max_sim[i]);
+  MaxTree best(value);
+  best.Remove(first);
+  for (size_t i = 0; i < out_of_caps.size(); ++i) {
+    if (out_of_caps[i]) best.Remove(static_cast<int>(i));
+  }
+  std::vector<int> covered(static_cast<size_t>(m), 1);  // selected items accounted for
+  // Eligibility only changes when an item is taken: an item found eligible
+  // with this many selected is not checked again until the next pick.
+  std::vector<int> eligible_at(static_cast<size_t>(m), 0);
+  const size_t n_out = static_cast<size_t>(std::min(k, m));
+  out.reserve(n_out);
+  std::vector<const float*> selected_vecs;
+  selected_vecs.reserve(n_out);
+  selected_vecs.push_back(candidates[first].vec);
+  std::vector<double> sims(n_out);
   while (static_cast<int>(out.size()) < k) {
-    int best = -1;
-    double best_value = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (used[i]) continue;
+    const int i = best.top();
+    if (i < 0) break;
+    const int selected = static_cast<int>(out.size());
+    if (eligible_at[i] != selected) {
       if (!Eligible(caps, candidates[i].item)) {
-        used[i] = 1;  // caps only tighten: it can never come back
+        best.Remove(i);
         continue;
       }
-      const double redundancy = out.empty() ? 0.0 : max_sim[i];
-      const double value = lambda * candidates[i].score - (1.0 - lambda) * redundancy;
-      if (best < 0 || value > best_value) {
-        best = static_cast<int>(i);
-        best_value = value;
-      }
+      eligible_at[i] = selected;
     }
-    if (best < 0) break;
-    used[best] = 1;
-    Take(caps, candidates[best].item);
-    out.push_back(best);
-    for (size_t i = 0; i < m; ++i) {
-      if (!used[i]) {
-        max_sim[i] = std::max(max_sim[i], FastDot(candidates[i].vec, candidates[best].vec, dim));
-      }
+    if (covered[i] < selected) {
+      const int fresh = selected - covered[i];
+      FastDots(selected_vecs.data() + covered[i], fresh, candidates[i].vec, dim, sims.data());
+      double s = max_sim[i];
+      for (int t = 0; t < fresh; ++t) s = std::max(s, sims[t]);
+      max_sim[i] = s;
+      covered[i] = selected;
+      value[i] = value_of(i, s);
+      best.Update(i);
+      continue;
     }
+    best.Remove(i);
+    Take(caps, candidates[i].item);
+    out.push_back(i);
+    selected_vecs.push_back(candidates[i].vec);
   }
   return out;
 }

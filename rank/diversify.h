@@ -5,6 +5,8 @@
 //   SelectTopK  plain greedy by score (no diversity), caps respected
 //   SelectMMR   Maximal Marginal Relevance (Carbonell & Goldstein 1998):
 //               argmax_i  lambda * score_i - (1 - lambda) * max_{j in S} sim(i, j)
+//               evaluated lazily: the same picks as the plain O(k M dim)
+//               scan, usually with little more than M similarities.
 //   SelectDPP   Determinantal point process, fast greedy MAP inference with an
 //               incremental Cholesky factor (Chen, Zhang, Zhou, NeurIPS 2018),
 //               O(k^2 M + k M dim) for M candidates.
@@ -28,7 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -48,9 +50,21 @@ struct Candidate {
 // appends the group ids of `item` to `out` (one for a categorical value,
 // several for a list column, none when the value is missing: missing values
 // are never capped). Must be callable from several threads.
+//
+// Optionally the same groups as arrays, which CapTracker then reads instead
+// of calling `groups` (no call and no copy per check): item i in
+// [0, offsets.size() - 1) has the groups ids[offsets[i], offsets[i + 1]),
+// other items none. Not owned; must outlive the trackers using the rule.
 struct CapRule {
+  CapRule() = default;
+  CapRule(int32_t limit, std::function<void(int32_t, std::vector<int64_t>*)> groups,
+          std::span<const int64_t> offsets = {}, std::span<const int64_t> ids = {})
+      : limit(limit), groups(std::move(groups)), offsets(offsets), ids(ids) {}
+
   int32_t limit = 1;
   std::function<void(int32_t item, std::vector<int64_t>* out)> groups;
+  std::span<const int64_t> offsets;  // empty: use `groups`
+  std::span<const int64_t> ids;
 };
 
 // Counts selected items per group of every cap rule. Not thread-safe (one per
@@ -64,8 +78,11 @@ class CapTracker {
   void Add(int32_t item);
 
  private:
+  // The groups of `item` under cap c (valid until the next call).
+  std::span<const int64_t> Groups(size_t c, int32_t item) const;
+
   std::span<const CapRule> caps_;
-  std::vector<std::unordered_map<int64_t, int32_t>> counts_;
+  std::vector<std::vector<std::pair<int64_t, int32_t>>> counts_;  // per cap: (group, count)
   mutable std::vector<int64_t> scratch_;
 };
 

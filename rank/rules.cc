@@ -8,7 +8,6 @@
 #include <functional>
 #include <limits>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/file_util.h"
 
@@ -61,7 +60,8 @@ struct Rule {
   int cap_col = 0;
   int cap_groups = -1;  // index into Impl::cap_groups after Bind
   bool uses_current_item = false;
-  bool dynamic = false;  // result depends on the request
+  bool dynamic = false;        // result depends on the request
+  bool where_dynamic = false;  // the WHERE predicate uses $param, context or CurrentItem
   bool IsFilter() const { return kind == Kind::kInclude || kind == Kind::kExclude; }
 };
 
@@ -88,7 +88,6 @@ bool IEquals(std::string_view a, std::string_view b) {
   }
   return true;
 }
-
 
 // Value families that may be compared with each other.
 int Family(ColumnType t) {
@@ -255,6 +254,10 @@ struct RuleSet::Impl {
   int32_t n = 0;
   std::vector<BoundColumn> columns;
   std::vector<CapGroups> cap_groups;
+  // Per rule, for filter, BOOST and BURY rules whose WHERE does not depend on
+  // the request: bit i of the WHERE result for item i (empty otherwise), so
+  // that reranking tests a bit per candidate instead of walking the predicate.
+  std::vector<std::vector<uint64_t>> matches;
 
   std::string Where(int line, int col) const {
     return source + ":" + std::to_string(line) + ":" + std::to_string(col);
@@ -382,6 +385,7 @@ class Parser {
       if (v.kind == Value::Kind::kCurrentItem || v.kind == Value::Kind::kParam ||
           v.kind == Value::Kind::kContext) {
         r->dynamic = true;
+        r->where_dynamic = true;
       }
     }
   }
@@ -674,6 +678,8 @@ struct Operand {
 struct RequestRules::State {
   const RuleSet::Impl* impl = nullptr;
   std::vector<char> active;                    // per rule
+  std::vector<uint32_t> filters;               // active INCLUDE/EXCLUDE rules, in rule order
+  std::vector<uint32_t> boosts;                // active BOOST/BURY rules, in rule order
   std::vector<std::vector<Operand>> operands;  // per node, one per value
   std::vector<PinRule> pins;
   std::vector<CapRule> caps;
@@ -1018,6 +1024,15 @@ bool NodeMatch(const State& s, int id, int32_t i) {
   return false;
 }
 
+// Does rule `r`'s WHERE hold for item `i`? Precomputed bits when there are.
+bool RuleMatch(const State& s, size_t r, int32_t i) {
+  const RuleSet::Impl& impl = *s.impl;
+  if (r < impl.matches.size() && !impl.matches[r].empty()) {
+    return (impl.matches[r][static_cast<uint32_t>(i) >> 6] >> (i & 63)) & 1;
+  }
+  return NodeMatch(s, impl.rules[r].where, i);
+}
+
 Result<Bitmap> NodeBitmap(const State& s, int id, const AttributeIndex& index) {
   const RuleSet::Impl& impl = *s.impl;
   const Node& n = impl.nodes[id];
@@ -1093,8 +1108,12 @@ Result<Bitmap> NodeBitmap(const State& s, int id, const AttributeIndex& index) {
   }
 }
 
-// Resolves the rules selected by `want` into a fresh State.
-Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool static_only) {
+// Resolves the rules that apply to request `ctx` (only the request-independent
+// filters if `static_only`) into a fresh State. `per_item` skips the operands
+// of predicates with precomputed matches: per-item questions (RuleMatch) do
+// not need them, bitmaps (NodeBitmap) do.
+Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool static_only,
+                      bool per_item = false) {
   // An empty rule set needs no catalog; any other must be bound first.
   if (!impl.bound && !impl.rules.empty()) return Status::Internal("RuleSet used before Bind()");
   if (impl.bound && ctx.current_item && (*ctx.current_item < 0 || *ctx.current_item >= impl.n)) {
@@ -1113,18 +1132,27 @@ Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool
       VITRINE_ASSIGN_OR_RETURN(bool on, EvalWhen(impl, rule.when, ctx));
       if (!on) continue;
     }
-    if (rule.where >= 0) VITRINE_RETURN_IF_ERROR(ResolveOperands(impl, rule.where, ctx, &s));
+    const bool precomputed = r < impl.matches.size() && !impl.matches[r].empty();
+    if (rule.where >= 0 && !(per_item && precomputed)) {
+      VITRINE_RETURN_IF_ERROR(ResolveOperands(impl, rule.where, ctx, &s));
+    }
     s.active[r] = 1;
+    if (rule.IsFilter()) s.filters.push_back(static_cast<uint32_t>(r));
+    if (rule.kind == Rule::Kind::kBoost || rule.kind == Rule::Kind::kBury) {
+      s.boosts.push_back(static_cast<uint32_t>(r));
+    }
     if (rule.kind == Rule::Kind::kPin) {
       s.pins.push_back(PinRule{rule.pin_item, rule.pin_position, rule.line});
     } else if (rule.kind == Rule::Kind::kCap) {
       const CapGroups* g = &impl.cap_groups[rule.cap_groups];
       const int32_t n = impl.n;
-      s.caps.push_back(CapRule{rule.cap_limit, [g, n](int32_t item, std::vector<int64_t>* out) {
+      s.caps.push_back(CapRule{rule.cap_limit,
+                               [g, n](int32_t item, std::vector<int64_t>* out) {
                                  if (item < 0 || item >= n) return;
                                  out->insert(out->end(), g->groups.begin() + g->offsets[item],
                                              g->groups.begin() + g->offsets[item + 1]);
-                               }});
+                               },
+                               g->offsets, g->groups});
     }
   }
   return s;
@@ -1267,6 +1295,24 @@ Status RuleSet::Bind(const Catalog& catalog) {
     }
   }
   b.bound = true;
+  b.matches.assign(b.rules.size(), {});
+  for (size_t r = 0; r < b.rules.size(); ++r) {
+    const Rule& rule = b.rules[r];
+    const bool per_item_rule =
+        rule.IsFilter() || rule.kind == Rule::Kind::kBoost || rule.kind == Rule::Kind::kBury;
+    if (!per_item_rule || rule.where < 0 || rule.where_dynamic) continue;
+    State s;
+    s.impl = &b;
+    s.operands.resize(b.nodes.size());
+    VITRINE_RETURN_IF_ERROR(ResolveOperands(b, rule.where, RequestContext{}, &s));
+    std::vector<uint64_t>& bits = b.matches[r];
+    bits.assign((static_cast<size_t>(b.n) + 63) / 64, 0);
+    for (int32_t i = 0; i < b.n; ++i) {
+      if (NodeMatch(s, rule.where, i)) {
+        bits[static_cast<uint32_t>(i) >> 6] |= uint64_t{1} << (i & 63);
+      }
+    }
+  }
   *impl_ = std::move(b);
   return Status::OK();
 }
@@ -1314,7 +1360,7 @@ Result<Bitmap> RuleSet::AllowedItems(const AttributeIndex& index, const RequestC
 }
 
 Result<RequestRules> RuleSet::ForRequest(const RequestContext& ctx) const {
-  VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, ctx, /*static_only=*/false));
+  VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, ctx, /*static_only=*/false, /*per_item=*/true));
   RequestRules rr;
   rr.s_ = std::make_unique<State>(std::move(s));
   return rr;
@@ -1331,11 +1377,9 @@ bool RequestRules::Allowed(int32_t item) const {
   if (s_->impl == nullptr) return true;
   const RuleSet::Impl& impl = *s_->impl;
   if (item < 0 || (impl.bound && item >= impl.n)) return false;
-  for (size_t r = 0; r < impl.rules.size(); ++r) {
-    const Rule& rule = impl.rules[r];
-    if (!s_->active[r] || !rule.IsFilter()) continue;
-    const bool match = NodeMatch(*s_, rule.where, item);
-    if (match != (rule.kind == Rule::Kind::kInclude)) return false;
+  for (uint32_t r : s_->filters) {
+    const bool match = RuleMatch(*s_, r, item);
+    if (match != (impl.rules[r].kind == Rule::Kind::kInclude)) return false;
   }
   return true;
 }
@@ -1345,12 +1389,9 @@ double RequestRules::BoostFactor(int32_t item, std::vector<int>* applied) const 
   const RuleSet::Impl& impl = *s_->impl;
   if (item < 0 || (impl.bound && item >= impl.n)) return 1.0;
   double f = 1.0;
-  for (size_t r = 0; r < impl.rules.size(); ++r) {
+  for (uint32_t r : s_->boosts) {
     const Rule& rule = impl.rules[r];
-    if (!s_->active[r] || (rule.kind != Rule::Kind::kBoost && rule.kind != Rule::Kind::kBury)) {
-      continue;
-    }
-    if (!NodeMatch(*s_, rule.where, item)) continue;
+    if (!RuleMatch(*s_, r, item)) continue;
     f = rule.kind == Rule::Kind::kBoost ? f * rule.factor : f / rule.factor;
     if (applied != nullptr) applied->push_back(rule.line);
   }
@@ -1366,6 +1407,34 @@ float RequestRules::ApplyFactor(float score, double factor) {
 
 // ---------------------------------------------------------------- Rerank
 
+namespace {
+
+// Set of item indices for deduplicating a candidate pool: open addressing
+// over a power-of-two table at most half full, one allocation per request.
+class ItemSet {
+ public:
+  explicit ItemSet(size_t n) : bits_(std::bit_width(2 * n + 1)), slots_(size_t{1} << bits_, -1) {}
+  // Adds `item` (>= 0); false if it was there already.
+  bool Insert(int32_t item) {
+    const size_t mask = slots_.size() - 1;
+    // Fibonacci hashing: the top bits of the product mix all bits of the item.
+    size_t h = (static_cast<uint64_t>(item) * 0x9E3779B97F4A7C15ull) >> (64 - bits_);
+    for (;; h = (h + 1) & mask) {
+      if (slots_[h] == item) return false;
+      if (slots_[h] < 0) {
+        slots_[h] = item;
+        return true;
+      }
+    }
+  }
+
+ private:
+  int bits_;
+  std::vector<int32_t> slots_;
+};
+
+}  // namespace
+
 Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
                                        const RequestRules& rules, const RerankOptions& options,
                                        const Bitmap* allowed) {
@@ -1378,36 +1447,50 @@ Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
   CapTracker tracker(rules.caps());
   // Pins first: they claim their positions and count toward the caps.
   std::vector<PinnedItem> pins;
-  std::unordered_map<int32_t, int> pin_line;
+  std::vector<int> pin_lines;  // parallel to pins
   std::vector<char> position_taken(static_cast<size_t>(k), 0);
+  auto pin_of = [&](int32_t item) -> int {
+    for (size_t p = 0; p < pins.size(); ++p) {
+      if (pins[p].item == item) return static_cast<int>(p);
+    }
+    return -1;
+  };
   for (const PinRule& p : rules.pins()) {
-    if (p.position >= k || position_taken[p.position] || pin_line.count(p.item) ||
+    if (p.position >= k || position_taken[p.position] || pin_of(p.item) >= 0 ||
         !is_allowed(p.item) || !tracker.CanAdd(p.item)) {
       continue;
     }
     tracker.Add(p.item);
     position_taken[p.position] = 1;
-    pin_line[p.item] = p.line;
     pins.push_back(PinnedItem{p.item, p.position});
+    pin_lines.push_back(p.line);
   }
-  // The pool: allowed, unpinned, first occurrence, boosted scores.
+  // The pool: allowed, unpinned, first occurrence, boosted scores. The rule
+  // lines of pool item j are lines[line_begin[j], line_begin[j + 1]).
   std::vector<Candidate> pool;
-  std::vector<std::vector<int>> pool_rules;
-  std::unordered_map<int32_t, size_t> pool_index;
-  std::unordered_map<int32_t, std::pair<float, std::vector<int>>> pinned_scores;
-  std::unordered_set<int32_t> seen;
-  for (const Candidate& c : candidates) {
-    if (!seen.insert(c.item).second || !is_allowed(c.item)) continue;
+  pool.reserve(candidates.size());
+  std::vector<int> lines;
+  std::vector<uint32_t> line_begin = {0};
+  line_begin.reserve(candidates.size() + 1);
+  struct PinnedScore {
+    float score = 0;
     std::vector<int> lines;
+    bool in_pool = false;
+  };
+  std::vector<PinnedScore> pinned_scores(pins.size());
+  ItemSet seen(candidates.size());
+  for (const Candidate& c : candidates) {
+    if (c.item < 0 || !seen.Insert(c.item) || !is_allowed(c.item)) continue;
+    const size_t before = lines.size();
     Candidate b = c;
     b.score = RequestRules::ApplyFactor(c.score, rules.BoostFactor(c.item, &lines));
-    if (pin_line.count(c.item)) {
-      pinned_scores[c.item] = {b.score, std::move(lines)};
+    if (const int p = pins.empty() ? -1 : pin_of(c.item); p >= 0) {
+      pinned_scores[p] = {b.score, std::vector<int>(lines.begin() + before, lines.end()), true};
+      lines.resize(before);
       continue;
     }
-    pool_index[c.item] = pool.size();
     pool.push_back(b);
-    pool_rules.push_back(std::move(lines));
+    line_begin.push_back(static_cast<uint32_t>(lines.size()));
   }
   const int rest = k - static_cast<int>(pins.size());
   Result<std::vector<int>> sel = std::vector<int>{};
@@ -1424,24 +1507,27 @@ Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
   }
   if (!sel.ok()) return sel.status();
   std::vector<int32_t> ranked;
+  ranked.reserve(sel->size());
   for (int i : *sel) ranked.push_back(pool[i].item);
   std::vector<RankedItem> out;
-  for (int32_t item : ApplyPins(ranked, pins, k)) {
+  out.reserve(ranked.size() + pins.size());
+  size_t next = 0;  // ApplyPins keeps the order of `ranked`
+  // Without pins ApplyPins would return `ranked` (no repeats, at most k).
+  for (int32_t item : pins.empty() ? ranked : ApplyPins(ranked, pins, k)) {
     RankedItem r;
     r.item = item;
-    auto pl = pin_line.find(item);
-    if (pl != pin_line.end()) {
+    if (const int p = pin_of(item); p >= 0) {
       r.pinned = true;
-      auto ps = pinned_scores.find(item);
-      if (ps != pinned_scores.end()) {
-        r.score = ps->second.first;
-        r.rule_lines = ps->second.second;
+      if (pinned_scores[p].in_pool) {
+        r.score = pinned_scores[p].score;
+        r.rule_lines = std::move(pinned_scores[p].lines);
       }
-      r.rule_lines.push_back(pl->second);
+      r.rule_lines.push_back(pin_lines[p]);
     } else {
-      const size_t i = pool_index.at(item);
+      while (ranked[next] != item) ++next;
+      const int i = (*sel)[next];
       r.score = pool[i].score;
-      r.rule_lines = pool_rules[i];
+      r.rule_lines.assign(lines.begin() + line_begin[i], lines.begin() + line_begin[i + 1]);
     }
     out.push_back(std::move(r));
   }

@@ -87,9 +87,12 @@ class RuleSet {
   static Result<RuleSet> ParseFile(const std::filesystem::path& path);
 
   // Resolves column names, checks types and pinned item ids against
-  // `catalog`, and copies the columns the rules use. Call once, before any
-  // request method (an empty RuleSet, e.g. default-constructed, works
-  // unbound: it allows everything). Errors name source:line:col.
+  // `catalog`, and copies the columns the rules use. Also evaluates, once per
+  // item, the WHERE of every INCLUDE, EXCLUDE, BOOST and BURY rule that does
+  // not depend on the request (no $param, context or CurrentItem), keeping one
+  // bit per item and rule, so reranking tests a bit per candidate. Call once,
+  // before any request method (an empty RuleSet, e.g. default-constructed,
+  // works unbound: it allows everything). Errors name source:line:col.
   Status Bind(const Catalog& catalog);
 
   int num_rules() const;

@@ -1,12 +1,14 @@
 // Diversifier: MMR and DPP against naive brute-force references (MMR
-// recomputing every similarity at every step; DPP greedy by computing the log
-// determinant of every candidate submatrix with Eigen), with and without
-// caps; pins; intra-list diversity.
+// recomputing every similarity at every step, also on exactly representable
+// inputs full of ties, where the lazy evaluation must pick the same items; DPP greedy by computing
+// the log determinant of every candidate submatrix with Eigen), with and without caps; pins;
+// intra-list diversity.
 #include "rank/diversify.h"
 
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -169,6 +171,186 @@ TEST(Diversify, MMRMatchesBruteForce) {
     }
   }
   EXPECT_EQ(trials, 360);
+}
+
+// A plain O(k M) MMR scan over exactly representable inputs (vector entries
+// and scores are small multiples of 1/8, lambda a multiple of 1/4), so float
+// and double arithmetic agree bit for bit and ties are real ties. Caps: one
+// categorical group per item (-1 = missing) and a list of groups per item,
+// checked by recounting the preloaded and selected items.
+struct TieCase {
+  int dim = 0;
+  std::vector<float> vecs;
+  std::vector<Candidate> cands;
+  std::vector<int> cat;                // group of cap 0 per item, -1 missing
+  std::vector<std::vector<int>> list;  // groups of cap 1 per item
+  int limit0 = 0, limit1 = 0;          // 0: cap absent
+  std::vector<int32_t> preloaded;      // items counted before selection (pins)
+};
+
+TieCase MakeTieCase(int n, int dim, std::mt19937& rng) {
+  TieCase c;
+  c.dim = dim;
+  const int palette = 1 + static_cast<int>(rng() % 6);  // few distinct vectors: equal sims
+  std::vector<float> pal(static_cast<size_t>(palette) * dim);
+  for (float& x : pal) x = static_cast<float>(static_cast<int>(rng() % 5) - 2) / 8;
+  c.vecs.resize(static_cast<size_t>(n + 4) * dim);
+  for (int i = 0; i < n + 4; ++i) {
+    const int p = static_cast<int>(rng() % palette);
+    std::copy(pal.begin() + static_cast<size_t>(p) * dim,
+              pal.begin() + static_cast<size_t>(p + 1) * dim,
+              c.vecs.begin() + static_cast<size_t>(i) * dim);
+  }
+  // Items n .. n+3 exist only to be preloaded into the caps.
+  for (int i = 0; i < n + 4; ++i) {
+    c.cat.push_back(static_cast<int>(rng() % 5) - 1);
+    std::vector<int> l;
+    for (int g = 0; g < 3; ++g) {
+      if (rng() % 3 == 0) l.push_back(g);
+    }
+    c.list.push_back(l);
+  }
+  for (int i = 0; i < n; ++i) {
+    const float score = static_cast<float>(static_cast<int>(rng() % 9) - 4) / 8;  // many ties
+    c.cands.push_back({i, score, &c.vecs[static_cast<size_t>(i) * dim]});
+  }
+  c.limit0 = static_cast<int>(rng() % 4);
+  c.limit1 = static_cast<int>(rng() % 4);
+  for (int i = n; i < n + 4; ++i) {
+    if (rng() % 3 == 0) c.preloaded.push_back(i);
+  }
+  return c;
+}
+
+bool TieFits(const TieCase& c, const std::vector<int32_t>& taken, int32_t item) {
+  if (c.limit0 > 0 && c.cat[item] >= 0) {
+    int n = 0;
+    for (int32_t t : taken) n += c.cat[t] == c.cat[item];
+    if (n >= c.limit0) return false;
+  }
+  if (c.limit1 > 0) {
+    for (int g : c.list[item]) {
+      int n = 0;
+      for (int32_t t : taken) n += std::count(c.list[t].begin(), c.list[t].end(), g) > 0;
+      if (n >= c.limit1) return false;
+    }
+  }
+  return true;
+}
+
+std::vector<int> PlainMMR(const TieCase& c, int k, double lambda) {
+  std::vector<int32_t> taken = c.preloaded;
+  std::vector<int> sel;
+  std::vector<bool> used(c.cands.size(), false);
+  while (static_cast<int>(sel.size()) < k) {
+    int best = -1;
+    double best_v = 0;
+    for (size_t i = 0; i < c.cands.size(); ++i) {
+      if (used[i] || !TieFits(c, taken, c.cands[i].item)) continue;
+      double red = 0;
+      if (!sel.empty()) {
+        red = -std::numeric_limits<double>::infinity();
+        for (int s : sel) {
+          double dot = 0;
+          for (int d = 0; d < c.dim; ++d) dot += double(c.cands[i].vec[d]) * c.cands[s].vec[d];
+          red = std::max(red, dot);
+        }
+      }
+      const double v = lambda * c.cands[i].score - (1 - lambda) * red;
+      if (best < 0 || v > best_v) {
+        best = static_cast<int>(i);
+        best_v = v;
+      }
+    }
+    if (best < 0) break;
+    used[best] = true;
+    sel.push_back(best);
+    taken.push_back(c.cands[best].item);
+  }
+  return sel;
+}
+
+TEST(Diversify, LazyMMRMatchesPlainScanWithTiesAndCaps) {
+  std::mt19937 rng(2024);
+  int trials = 0, capped = 0, short_lists = 0;
+  for (int n : {1, 2, 7, 40, 120}) {
+    for (int dim : {3, 8, 11, 193}) {
+      for (int rep = 0; rep < 6; ++rep) {
+        const TieCase c = MakeTieCase(n, dim, rng);
+        const std::vector<int>* cat = &c.cat;
+        const std::vector<std::vector<int>>* list = &c.list;
+        std::vector<CapRule> caps;
+        if (c.limit0 > 0) {
+          caps.push_back({c.limit0, [cat](int32_t item, std::vector<int64_t>* out) {
+                            if ((*cat)[item] >= 0) out->push_back((*cat)[item]);
+                          }});
+        }
+        if (c.limit1 > 0) {
+          caps.push_back({c.limit1, [list](int32_t item, std::vector<int64_t>* out) {
+                            for (int g : (*list)[item]) out->push_back(g);
+                          }});
+        }
+        capped += !caps.empty();
+        for (double lambda : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+          for (int k : {0, 1, 3, 10, n + 2}) {
+            CapTracker tracker(caps);
+            for (int32_t p : c.preloaded) tracker.Add(p);
+            auto got = SelectMMR(c.cands, dim, k, static_cast<float>(lambda), &tracker);
+            ASSERT_TRUE(got.ok());
+            const std::vector<int> want = PlainMMR(c, k, lambda);
+            ASSERT_EQ(*got, want) << "n " << n << " dim " << dim << " rep " << rep << " lambda "
+                                  << lambda << " k " << k;
+            short_lists += static_cast<int>(want.size()) < std::min(k, n);
+            ++trials;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(trials, 5 * 4 * 6 * 5 * 5);
+  EXPECT_GT(capped, 60);        // most cases have caps
+  EXPECT_GT(short_lists, 100);  // and the caps cut many lists short
+}
+
+TEST(Diversify, CapTrackerArraysMatchCallback) {
+  // Item i has the groups ids[offsets[i], offsets[i + 1]) (0 to 3 of 5);
+  // items past the arrays have none, in both forms.
+  std::mt19937 rng(11);
+  const int n = 60;
+  std::vector<int64_t> offsets = {0}, ids;
+  for (int i = 0; i < n; ++i) {
+    for (int64_t g = 0; g < 5; ++g) {
+      if (rng() % 4 == 0) ids.push_back(g * 1000003);  // sparse group ids
+    }
+    offsets.push_back(static_cast<int64_t>(ids.size()));
+  }
+  for (int limit : {1, 2, 3}) {
+    const std::vector<int64_t>* o = &offsets;
+    const std::vector<int64_t>* g = &ids;
+    const std::vector<CapRule> by_callback = {
+        {limit, [o, g](int32_t item, std::vector<int64_t>* out) {
+           if (item < 0 || item >= n) return;
+           out->insert(out->end(), g->begin() + (*o)[item], g->begin() + (*o)[item + 1]);
+         }}};
+    std::vector<CapRule> by_arrays = by_callback;
+    by_arrays[0].groups = nullptr;  // must not be called
+    by_arrays[0].offsets = offsets;
+    by_arrays[0].ids = ids;
+    CapTracker a(by_callback), b(by_arrays);
+    int added = 0;
+    for (int step = 0; step < 200; ++step) {
+      const int32_t item = static_cast<int32_t>(rng() % (n + 5)) - 2;  // some outside
+      ASSERT_EQ(a.CanAdd(item), b.CanAdd(item)) << "limit " << limit << " step " << step;
+      if (a.CanAdd(item)) {
+        a.Add(item);
+        b.Add(item);
+        ++added;
+      }
+    }
+    EXPECT_GT(added, 10);
+    EXPECT_TRUE(b.CanAdd(-1));  // no groups: never capped
+    EXPECT_TRUE(b.CanAdd(n + 3));
+  }
 }
 
 TEST(Diversify, DPPMatchesBruteForce) {
