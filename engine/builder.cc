@@ -239,6 +239,12 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
               o.interactions.c_str());
   }
   summary.users = inter.users.size();
+  // Arrival dates now, so that a bad --arrival-column fails before the
+  // expensive stages.
+  nlohmann::json recency_info;
+  VITRINE_ASSIGN_OR_RETURN(
+      std::vector<float> newness,
+      ComputeNewness(o.recency, catalog, have_cf ? &inter : nullptr, &recency_info));
   summary.interactions = inter.matrix.nnz();
   summary.unknown_item_events = inter.unknown_item_events;
 
@@ -337,18 +343,13 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     }
     blocks.push_back({"pop", std::move(prior), weight("pop"), false});
   }
-  {
+  if (!newness.empty()) {
     // The new-arrival prior, the same way: queries hold 1, the score adds
     // w_new * newness.
-    nlohmann::json info;
-    VITRINE_ASSIGN_OR_RETURN(std::vector<float> newness,
-                             ComputeNewness(o.recency, catalog, have_cf ? &inter : nullptr, &info));
-    if (!newness.empty()) {
-      Matrix m(newness.size(), 1);
-      m.data = std::move(newness);
-      blocks.push_back({"new", std::move(m), weight("new"), false});
-      w.manifest()["recency"] = std::move(info);
-    }
+    Matrix m(newness.size(), 1);
+    m.data = std::move(newness);
+    blocks.push_back({"new", std::move(m), weight("new"), false});
+    w.manifest()["recency"] = std::move(recency_info);
   }
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
   summary.dim = fused.dim();

@@ -251,6 +251,18 @@ TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
   CmdResult missing = Vitrine("build --items " + D() + "/nope.csv --out " + D() + "/nb");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("nope.csv"), std::string::npos) << missing.err;
+
+  // A bad arrival column fails before the expensive stages, naming the value.
+  CmdResult arrival = Vitrine("build --items " + D() + "/data/items.csv --out " + D() +
+                              "/nb --arrival-column season");
+  EXPECT_EQ(arrival.code, 1);
+  EXPECT_NE(arrival.err.find("is not a date"), std::string::npos) << arrival.err;
+  EXPECT_EQ(arrival.err.find("content encoder"), std::string::npos) << arrival.err;
+  EXPECT_FALSE(std::filesystem::exists(D() + "/nb"));
+  EXPECT_EQ(
+      Vitrine("build --items " + D() + "/data/items.csv --out " + D() + "/nb --new-half-life 0")
+          .code,
+      2);
 }
 
 // Any items CSV with a header works without code changes: a movie catalog.
