@@ -1402,8 +1402,8 @@ void RequestRules::Evaluate(std::span<const int32_t> items, std::span<uint8_t> a
                             std::span<double> factor) const {
   const size_t n = items.size();
   const RuleSet::Impl* impl = s_->impl;
-  // valid[j] as in Allowed and BoostFactor: items outside the catalog are
-  // not allowed and get factor 1; rules only look at valid items.
+  // allowed[] starts as "inside the catalog", as in Allowed and BoostFactor:
+  // other items are not allowed and get factor 1; rules see only the rest.
   for (size_t j = 0; j < n; ++j) {
     allowed[j] = items[j] >= 0 && (impl == nullptr || !impl->bound || items[j] < impl->n);
     factor[j] = 1.0;
