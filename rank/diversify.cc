@@ -38,6 +38,21 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void FastDots(const
     }
     Lanes acc[4] = {};
     int d = 0;
+    // Two steps of 8 floats per 64-byte line: one prefetch per line and row
+    // (the pool is usually not in cache; without them the loop waits on
+    // memory most of the time).
+    for (; d + 16 <= dim; d += 16) {
+      for (int u = 0; u < 4; ++u) __builtin_prefetch(ahead[u] + d);
+      for (int h = d; h < d + 16; h += 8) {
+        Lanes y;
+        std::memcpy(&y, b + h, sizeof(y));
+        for (int u = 0; u < 4; ++u) {
+          Lanes x;
+          std::memcpy(&x, r[u] + h, sizeof(x));
+          acc[u] += x * y;
+        }
+      }
+    }
     for (; d + 8 <= dim; d += 8) {
       Lanes y;
       std::memcpy(&y, b + d, sizeof(y));
@@ -91,10 +106,24 @@ void FillByScore(std::span<const Candidate> candidates, int k, CapTracker* caps,
                  std::vector<char>* used, std::vector<int>* out) {
   std::vector<int> order(candidates.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return candidates[a].score > candidates[b].score; });
-  for (int i : order) {
+  // Score order, ties by lower index: the order of a stable sort, but sorted
+  // a chunk at a time (partial_sort), as most calls stop after about k
+  // candidates. Chunks double, so a long fill stays O(m log m).
+  auto better = [&](int a, int b) {
+    return candidates[a].score > candidates[b].score ||
+           (candidates[a].score == candidates[b].score && a < b);
+  };
+  size_t sorted = 0;
+  size_t chunk = std::max<size_t>(16, 2 * static_cast<size_t>(std::max(k, 0)));
+  for (size_t pos = 0; pos < order.size(); ++pos) {
     if (static_cast<int>(out->size()) >= k) break;
+    if (pos == sorted) {
+      const size_t end = std::min(order.size(), sorted + chunk);
+      std::partial_sort(order.begin() + sorted, order.begin() + end, order.end(), better);
+      sorted = end;
+      chunk *= 2;
+    }
+    const int i = order[pos];
     if ((*used)[i] || !Eligible(caps, candidates[i].item)) continue;
     (*used)[i] = 1;
     Take(caps, candidates[i].item);

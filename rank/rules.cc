@@ -1398,6 +1398,47 @@ double RequestRules::BoostFactor(int32_t item, std::vector<int>* applied) const 
   return f;
 }
 
+void RequestRules::Evaluate(std::span<const int32_t> items, std::span<uint8_t> allowed,
+                            std::span<double> factor) const {
+  const size_t n = items.size();
+  const RuleSet::Impl* impl = s_->impl;
+  // allowed[] starts as "inside the catalog", as in Allowed and BoostFactor:
+  // other items are not allowed and get factor 1; rules see only the rest.
+  for (size_t j = 0; j < n; ++j) {
+    allowed[j] = items[j] >= 0 && (impl == nullptr || !impl->bound || items[j] < impl->n);
+    factor[j] = 1.0;
+  }
+  if (impl == nullptr) {
+    std::fill(allowed.begin(), allowed.end(), uint8_t{1});
+    return;
+  }
+  // fn(j, does rule r match items[j]) for every j still allowed.
+  auto for_each_match = [&](uint32_t r, auto&& fn) {
+    const bool precomputed = r < impl->matches.size() && !impl->matches[r].empty();
+    const uint64_t* bits = precomputed ? impl->matches[r].data() : nullptr;
+    for (size_t j = 0; j < n; ++j) {
+      if (!allowed[j]) continue;
+      const int32_t i = items[j];
+      fn(j, bits != nullptr ? ((bits[static_cast<uint32_t>(i) >> 6] >> (i & 63)) & 1) != 0
+                            : NodeMatch(*s_, impl->rules[r].where, i));
+    }
+  };
+  // Boosts first, while allowed[] still marks exactly the valid items.
+  for (uint32_t r : s_->boosts) {
+    const Rule& rule = impl->rules[r];
+    const bool boost = rule.kind == Rule::Kind::kBoost;
+    for_each_match(r, [&](size_t j, bool match) {
+      if (match) factor[j] = boost ? factor[j] * rule.factor : factor[j] / rule.factor;
+    });
+  }
+  for (uint32_t r : s_->filters) {
+    const bool include = impl->rules[r].kind == Rule::Kind::kInclude;
+    for_each_match(r, [&](size_t j, bool match) {
+      if (match != include) allowed[j] = 0;
+    });
+  }
+}
+
 const std::vector<PinRule>& RequestRules::pins() const { return s_->pins; }
 const std::vector<CapRule>& RequestRules::caps() const { return s_->caps; }
 
@@ -1465,32 +1506,39 @@ Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
     pins.push_back(PinnedItem{p.item, p.position});
     pin_lines.push_back(p.line);
   }
-  // The pool: allowed, unpinned, first occurrence, boosted scores. The rule
-  // lines of pool item j are lines[line_begin[j], line_begin[j + 1]).
+  // The pool: allowed, unpinned, first occurrence, boosted scores. Rules are
+  // evaluated for the whole batch (Evaluate); the rule lines of a boost are
+  // looked up again only for the items returned.
+  const size_t n = candidates.size();
+  std::vector<int32_t> items(n);
+  for (size_t j = 0; j < n; ++j) items[j] = candidates[j].item;
+  std::vector<uint8_t> rules_allow(n);
+  std::vector<double> factor(n);
+  rules.Evaluate(items, rules_allow, factor);
   std::vector<Candidate> pool;
-  pool.reserve(candidates.size());
-  std::vector<int> lines;
-  std::vector<uint32_t> line_begin = {0};
-  line_begin.reserve(candidates.size() + 1);
+  pool.reserve(n);
   struct PinnedScore {
     float score = 0;
-    std::vector<int> lines;
     bool in_pool = false;
   };
   std::vector<PinnedScore> pinned_scores(pins.size());
-  ItemSet seen(candidates.size());
-  for (const Candidate& c : candidates) {
-    if (c.item < 0 || !seen.Insert(c.item) || !is_allowed(c.item)) continue;
-    const size_t before = lines.size();
+  ItemSet seen(n);
+  for (size_t j = 0; j < n; ++j) {
+    const Candidate& c = candidates[j];
+    // A repeat of a dropped item is dropped too, so testing the filters
+    // before the repeat check keeps the first occurrence as documented.
+    if (c.item < 0 || !rules_allow[j] ||
+        (allowed != nullptr && !allowed->contains(static_cast<uint32_t>(c.item))) ||
+        !seen.Insert(c.item)) {
+      continue;
+    }
     Candidate b = c;
-    b.score = RequestRules::ApplyFactor(c.score, rules.BoostFactor(c.item, &lines));
+    b.score = RequestRules::ApplyFactor(c.score, factor[j]);
     if (const int p = pins.empty() ? -1 : pin_of(c.item); p >= 0) {
-      pinned_scores[p] = {b.score, std::vector<int>(lines.begin() + before, lines.end()), true};
-      lines.resize(before);
+      pinned_scores[p] = {b.score, true};
       continue;
     }
     pool.push_back(b);
-    line_begin.push_back(static_cast<uint32_t>(lines.size()));
   }
   const int rest = k - static_cast<int>(pins.size());
   Result<std::vector<int>> sel = std::vector<int>{};
@@ -1520,14 +1568,13 @@ Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
       r.pinned = true;
       if (pinned_scores[p].in_pool) {
         r.score = pinned_scores[p].score;
-        r.rule_lines = std::move(pinned_scores[p].lines);
+        rules.BoostFactor(item, &r.rule_lines);
       }
       r.rule_lines.push_back(pin_lines[p]);
     } else {
       while (ranked[next] != item) ++next;
-      const int i = (*sel)[next];
-      r.score = pool[i].score;
-      r.rule_lines.assign(lines.begin() + line_begin[i], lines.begin() + line_begin[i + 1]);
+      r.score = pool[(*sel)[next]].score;
+      rules.BoostFactor(item, &r.rule_lines);
     }
     out.push_back(std::move(r));
   }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <vector>
@@ -310,6 +311,53 @@ TEST(Diversify, LazyMMRMatchesPlainScanWithTiesAndCaps) {
   EXPECT_EQ(trials, 5 * 4 * 6 * 5 * 5);
   EXPECT_GT(capped, 60);        // most cases have caps
   EXPECT_GT(short_lists, 100);  // and the caps cut many lists short
+}
+
+TEST(Diversify, TopKMatchesStableSortWithTiesAndCaps) {
+  // SelectTopK sorts lazily in chunks; the oracle is a full stable sort
+  // followed by a greedy pass under the caps. Many equal scores and pools
+  // larger than the first chunk (2k, at least 16).
+  std::mt19937 rng(77);
+  int trials = 0;
+  for (int n : {1, 5, 40, 120, 300}) {
+    for (int rep = 0; rep < 6; ++rep) {
+      const TieCase c = MakeTieCase(n, 3, rng);
+      const std::vector<int>* cat = &c.cat;
+      const std::vector<std::vector<int>>* list = &c.list;
+      std::vector<CapRule> caps;
+      if (c.limit0 > 0) {
+        caps.push_back({c.limit0, [cat](int32_t item, std::vector<int64_t>* out) {
+                          if ((*cat)[item] >= 0) out->push_back((*cat)[item]);
+                        }});
+      }
+      if (c.limit1 > 0) {
+        caps.push_back({c.limit1, [list](int32_t item, std::vector<int64_t>* out) {
+                          for (int g : (*list)[item]) out->push_back(g);
+                        }});
+      }
+      std::vector<int> order(c.cands.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int a, int b) { return c.cands[a].score > c.cands[b].score; });
+      for (int k : {0, 1, 3, 10, 30, n + 2}) {
+        CapTracker tracker(caps);
+        for (int32_t p : c.preloaded) tracker.Add(p);
+        auto got = SelectTopK(c.cands, k, &tracker);
+        ASSERT_TRUE(got.ok());
+        std::vector<int32_t> taken = c.preloaded;
+        std::vector<int> want;
+        for (int i : order) {
+          if (static_cast<int>(want.size()) >= k) break;
+          if (!TieFits(c, taken, c.cands[i].item)) continue;
+          want.push_back(i);
+          taken.push_back(c.cands[i].item);
+        }
+        ASSERT_EQ(*got, want) << "n " << n << " rep " << rep << " k " << k;
+        ++trials;
+      }
+    }
+  }
+  EXPECT_EQ(trials, 5 * 6 * 6);
 }
 
 TEST(Diversify, CapTrackerArraysMatchCallback) {

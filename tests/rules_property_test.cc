@@ -14,6 +14,7 @@
 //     unpinned items come in descending boosted score.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -581,6 +582,18 @@ TEST(RulesProperty, RandomRuleSetsAndRequests) {
         ASSERT_EQ(allowed->contains(static_cast<uint32_t>(i)), want) << "item " << i;
         ASSERT_EQ(rr->Allowed(i), want) << "item " << i;
         ASSERT_DOUBLE_EQ(rr->BoostFactor(i), o.Boost(trules, i)) << "item " << i;
+      }
+      // The batch form gives the same answers, bit for bit, in any order and
+      // for items outside the catalog too.
+      std::vector<int32_t> batch = {-1, d.n, d.n + 7};
+      for (int i = 0; i < d.n; ++i) batch.push_back(i);
+      std::shuffle(batch.begin(), batch.end(), rng);
+      std::vector<uint8_t> batch_allowed(batch.size());
+      std::vector<double> batch_factor(batch.size());
+      rr->Evaluate(batch, batch_allowed, batch_factor);
+      for (size_t j = 0; j < batch.size(); ++j) {
+        ASSERT_EQ(batch_allowed[j] != 0, rr->Allowed(batch[j])) << "item " << batch[j];
+        ASSERT_EQ(batch_factor[j], rr->BoostFactor(batch[j])) << "item " << batch[j];
       }
 
       // 2. Rerank a random candidate pool (some items repeated).
