@@ -154,6 +154,18 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
       for (size_t i = 0; i < n; ++i) {
         if (col->codes[i] >= 0) arrival[i] = parsed[static_cast<size_t>(col->codes[i])];
       }
+    } else if (col->type == ColumnType::kText) {
+      // Many distinct dates read as free text under type inference.
+      for (size_t i = 0; i < n; ++i) {
+        if (col->texts[i].empty()) continue;
+        if (!ParseTimestamp(col->texts[i], &arrival[i])) {
+          return Status::InvalidArgument("recency: column '" + options.column + "' value '" +
+                                         col->texts[i] + "' (item " +
+                                         catalog.ids.id(static_cast<int32_t>(i)) +
+                                         ") is not a date (expected unix seconds or an "
+                                         "ISO-8601 date such as 2026-11-01)");
+        }
+      }
     } else {
       return Status::InvalidArgument("recency: column '" + options.column + "' is " +
                                      ColumnTypeName(col->type) +

@@ -75,6 +75,15 @@ TEST(RecencyTest, NewnessFromAColumnHalvesEveryHalfLife) {
   ASSERT_TRUE(ParseTimestamp("2026-10-31", &ref));
   EXPECT_EQ(info["reference_time"].get<int64_t>(), ref);
 
+  // Dates read as free text (forced here with a schema) give the same values.
+  CatalogReadOptions text_opts;
+  text_opts.schema = *Schema::Parse("launched:text");
+  auto as_text = Catalog::ReadCsv(Root() / "dated.csv", text_opts);
+  ASSERT_TRUE(as_text.ok()) << as_text.status().ToString();
+  auto t = ComputeNewness(r, *as_text, nullptr, &info);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(*t, *n);
+
   // Unix seconds in a numeric column give the same values.
   const Catalog s = ReadCatalog("unix.csv",
                                 "item_id,launched\n"
