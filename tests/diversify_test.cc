@@ -271,6 +271,25 @@ std::vector<int> PlainMMR(const TieCase& c, int k, double lambda) {
   return sel;
 }
 
+// The case's cap rules: a categorical one (limit0) and a list one (limit1),
+// each only when its limit is set. They read `c`, which must outlive them.
+std::vector<CapRule> CapsOf(const TieCase& c) {
+  const std::vector<int>* cat = &c.cat;
+  const std::vector<std::vector<int>>* list = &c.list;
+  std::vector<CapRule> caps;
+  if (c.limit0 > 0) {
+    caps.push_back({c.limit0, [cat](int32_t item, std::vector<int64_t>* out) {
+                      if ((*cat)[item] >= 0) out->push_back((*cat)[item]);
+                    }});
+  }
+  if (c.limit1 > 0) {
+    caps.push_back({c.limit1, [list](int32_t item, std::vector<int64_t>* out) {
+                      for (int g : (*list)[item]) out->push_back(g);
+                    }});
+  }
+  return caps;
+}
+
 TEST(Diversify, LazyMMRMatchesPlainScanWithTiesAndCaps) {
   std::mt19937 rng(2024);
   int trials = 0, capped = 0, short_lists = 0;
@@ -278,19 +297,7 @@ TEST(Diversify, LazyMMRMatchesPlainScanWithTiesAndCaps) {
     for (int dim : {3, 8, 11, 193}) {
       for (int rep = 0; rep < 6; ++rep) {
         const TieCase c = MakeTieCase(n, dim, rng);
-        const std::vector<int>* cat = &c.cat;
-        const std::vector<std::vector<int>>* list = &c.list;
-        std::vector<CapRule> caps;
-        if (c.limit0 > 0) {
-          caps.push_back({c.limit0, [cat](int32_t item, std::vector<int64_t>* out) {
-                            if ((*cat)[item] >= 0) out->push_back((*cat)[item]);
-                          }});
-        }
-        if (c.limit1 > 0) {
-          caps.push_back({c.limit1, [list](int32_t item, std::vector<int64_t>* out) {
-                            for (int g : (*list)[item]) out->push_back(g);
-                          }});
-        }
+        const std::vector<CapRule> caps = CapsOf(c);
         capped += !caps.empty();
         for (double lambda : {0.0, 0.25, 0.5, 0.75, 1.0}) {
           for (int k : {0, 1, 3, 10, n + 2}) {
@@ -322,19 +329,7 @@ TEST(Diversify, TopKMatchesStableSortWithTiesAndCaps) {
   for (int n : {1, 5, 40, 120, 300}) {
     for (int rep = 0; rep < 6; ++rep) {
       const TieCase c = MakeTieCase(n, 3, rng);
-      const std::vector<int>* cat = &c.cat;
-      const std::vector<std::vector<int>>* list = &c.list;
-      std::vector<CapRule> caps;
-      if (c.limit0 > 0) {
-        caps.push_back({c.limit0, [cat](int32_t item, std::vector<int64_t>* out) {
-                          if ((*cat)[item] >= 0) out->push_back((*cat)[item]);
-                        }});
-      }
-      if (c.limit1 > 0) {
-        caps.push_back({c.limit1, [list](int32_t item, std::vector<int64_t>* out) {
-                          for (int g : (*list)[item]) out->push_back(g);
-                        }});
-      }
+      const std::vector<CapRule> caps = CapsOf(c);
       std::vector<int> order(c.cands.size());
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(),
