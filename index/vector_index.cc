@@ -16,7 +16,6 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/utils/distances.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +28,7 @@
 #include <utility>
 
 #include "core/file_util.h"
+#include "core/simd.h"
 
 namespace vitrine {
 
@@ -137,184 +137,17 @@ std::vector<uint32_t> ToIds(const Bitmap& b) {
   return ids;
 }
 
-// Distance kernels for the HNSW walk over float storage, chosen once at run
-// time from the CPU. Why our own: Debian's FAISS is built for baseline
-// x86-64 (SSE); on 784-d Fashion-MNIST the walk with FAISS's distance
-// computer ran at 0.46x hnswlib's QPS (hnswlib built for AVX-512), with
-// these kernels at 0.86x, and on SQ8 codes at 1.07x (docs/bench.md).
-using DistKernel = float (*)(const float* x, const float* y, size_t d);
+// Distance kernels for the HNSW walk (core/simd.h). Where the CPU has
+// neither AVX2 nor AVX-512, FAISS's own (SSE) float kernels.
+using DistKernel = simd::FloatKernel;
+using Sq8Kernel = simd::Sq8Kernel;
 
-// (Not _mm512_reduce_add_ps: GCC 12 warns about its undefined upper lanes.)
-__attribute__((target("avx512f"))) float HorizontalSum512(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0;
-  for (float x : lanes) s += x;
-  return s;
-}
-
-__attribute__((target("avx512f"))) float L2Avx512(const float* x, const float* y, size_t d) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i));
-    const __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16));
-    a0 = _mm512_fmadd_ps(d0, d0, a0);
-    a1 = _mm512_fmadd_ps(d1, d1, a1);
-  }
-  for (; i < d; i += 16) {
-    const __mmask16 m = d - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (d - i)) - 1);
-    const __m512 t =
-        _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
-    a0 = _mm512_fmadd_ps(t, t, a0);
-  }
-  return HorizontalSum512(_mm512_add_ps(a0, a1));
-}
-
-__attribute__((target("avx512f"))) float IpAvx512(const float* x, const float* y, size_t d) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
-    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
-  }
-  for (; i < d; i += 16) {
-    const __mmask16 m = d - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (d - i)) - 1);
-    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
-  }
-  return HorizontalSum512(_mm512_add_ps(a0, a1));
-}
-
-__attribute__((target("avx2,fma"))) float HorizontalSum256(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
-__attribute__((target("avx2,fma"))) float L2Avx2(const float* x, const float* y, size_t d) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i));
-    const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8));
-    a0 = _mm256_fmadd_ps(d0, d0, a0);
-    a1 = _mm256_fmadd_ps(d1, d1, a1);
-  }
-  float sum = HorizontalSum256(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) sum += (x[i] - y[i]) * (x[i] - y[i]);
-  return sum;
-}
-
-__attribute__((target("avx2,fma"))) float IpAvx2(const float* x, const float* y, size_t d) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-  }
-  float sum = HorizontalSum256(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) sum += x[i] * y[i];
-  return sum;
-}
-
-// 8-bit codes: L2 is sum_i (qp_i - scale_i * c_i)^2 with qp = q - vmin -
-// scale / 2; inner product is bias + sum_i qs_i * c_i with qs = q * scale.
-using Sq8Kernel = float (*)(const float* qp, const float* scale, const uint8_t* c, size_t d);
-
-float Sq8L2Scalar(const float* qp, const float* scale, const uint8_t* c, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) {
-    const float t = qp[i] - scale[i] * c[i];
-    s += t * t;
-  }
-  return s;
-}
-
-float Sq8IpScalar(const float* qs, const float*, const uint8_t* c, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) s += qs[i] * c[i];
-  return s;
-}
-
-__attribute__((target("avx512f"))) __m512 Load16Codes(const uint8_t* c) {
-  // The maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized.
-  const __m512i w =
-      _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
-  return _mm512_maskz_cvtepi32_ps(0xFFFF, w);
-}
-
-__attribute__((target("avx512f"))) float Sq8L2Avx512(const float* qp, const float* scale,
-                                                     const uint8_t* c, size_t d) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    const __m512 t0 =
-        _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i), Load16Codes(c + i), _mm512_loadu_ps(qp + i));
-    const __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i + 16), Load16Codes(c + i + 16),
-                                       _mm512_loadu_ps(qp + i + 16));
-    a0 = _mm512_fmadd_ps(t0, t0, a0);
-    a1 = _mm512_fmadd_ps(t1, t1, a1);
-  }
-  for (; i + 16 <= d; i += 16) {
-    const __m512 t =
-        _mm512_fnmadd_ps(_mm512_loadu_ps(scale + i), Load16Codes(c + i), _mm512_loadu_ps(qp + i));
-    a0 = _mm512_fmadd_ps(t, t, a0);
-  }
-  return HorizontalSum512(_mm512_add_ps(a0, a1)) + Sq8L2Scalar(qp + i, scale + i, c + i, d - i);
-}
-
-__attribute__((target("avx512f"))) float Sq8IpAvx512(const float* qs, const float* scale,
-                                                     const uint8_t* c, size_t d) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), Load16Codes(c + i), a0);
-    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), Load16Codes(c + i + 16), a1);
-  }
-  for (; i + 16 <= d; i += 16)
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), Load16Codes(c + i), a0);
-  return HorizontalSum512(_mm512_add_ps(a0, a1)) + Sq8IpScalar(qs + i, scale + i, c + i, d - i);
-}
-
-__attribute__((target("avx2,fma"))) __m256 Load8Codes(const uint8_t* c) {
-  return _mm256_cvtepi32_ps(
-      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c))));
-}
-
-__attribute__((target("avx2,fma"))) float Sq8L2Avx2(const float* qp, const float* scale,
-                                                    const uint8_t* c, size_t d) {
-  __m256 a0 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 8 <= d; i += 8) {
-    const __m256 t =
-        _mm256_fnmadd_ps(_mm256_loadu_ps(scale + i), Load8Codes(c + i), _mm256_loadu_ps(qp + i));
-    a0 = _mm256_fmadd_ps(t, t, a0);
-  }
-  return HorizontalSum256(a0) + Sq8L2Scalar(qp + i, scale + i, c + i, d - i);
-}
-
-__attribute__((target("avx2,fma"))) float Sq8IpAvx2(const float* qs, const float* scale,
-                                                    const uint8_t* c, size_t d) {
-  __m256 a0 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), Load8Codes(c + i), a0);
-  return HorizontalSum256(a0) + Sq8IpScalar(qs + i, scale + i, c + i, d - i);
-}
-
-struct Kernels {
-  DistKernel l2 = faiss::fvec_L2sqr;
-  DistKernel ip = faiss::fvec_inner_product;
-  Sq8Kernel sq8_l2 = Sq8L2Scalar;
-  Sq8Kernel sq8_ip = Sq8IpScalar;
-};
-
-const Kernels& BestKernels() {
-  static const Kernels k = [] {
-    Kernels best;
-    if (__builtin_cpu_supports("avx512f")) {
-      best = {L2Avx512, IpAvx512, Sq8L2Avx512, Sq8IpAvx512};
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      best = {L2Avx2, IpAvx2, Sq8L2Avx2, Sq8IpAvx2};
+const simd::Kernels& BestKernels() {
+  static const simd::Kernels k = [] {
+    simd::Kernels best = simd::Best();
+    if (best.level == simd::Level::kBaseline) {
+      best.l2 = faiss::fvec_L2sqr;
+      best.ip = faiss::fvec_inner_product;
     }
     return best;
   }();
@@ -814,7 +647,7 @@ Status VectorIndex::SearchApprox(const float* queries, size_t n, const SearchPar
         if (!L.hnsw_flat && !L.hnsw_sq8) dc.reset(L.hnsw->storage->get_distance_computer());
         faiss::VisitedTable visited(static_cast<int>(L.hnsw->ntotal));
         std::priority_queue<Scored> heap;
-        const Kernels& kernels = BestKernels();
+        const simd::Kernels& kernels = BestKernels();
         FlatDistance flat{nullptr, static_cast<size_t>(L.hnsw->d), nullptr,
                           negate ? kernels.ip : kernels.l2, negate};
         if (L.hnsw_flat) flat.xb = L.hnsw_xb;
