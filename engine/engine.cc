@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/simd.h"
 #include "engine/catalog_update.h"
 
 namespace vitrine {
@@ -21,11 +22,9 @@ void NormalizeSegment(float* v, size_t dim) {
   for (size_t j = 0; j < dim; ++j) v[j] *= inv;
 }
 
-float Dot(const float* a, const float* b, size_t d) {
-  float s = 0;
-  for (size_t j = 0; j < d; ++j) s += a[j] * b[j];
-  return s;
-}
+// The CPU's float kernel (core/simd.h); a plain float loop is one serial
+// chain of adds (GCC may not reorder float sums).
+float Dot(const float* a, const float* b, size_t d) { return simd::InnerProduct(a, b, d); }
 
 const char* BlockReason(const std::string& block) {
   if (block == "cf") return "liked by the same shoppers";
@@ -287,18 +286,17 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     VITRINE_RETURN_IF_ERROR(index_->Search(query.data(), 1, p, &labels, &dist));
 
     // Exact scores on the candidates, whatever the index's own (possibly
-    // quantised) distance; unit copies of the vectors for MMR/DPP similarity.
+    // quantised) distance.
     std::vector<Candidate> cands;
-    std::vector<float> unit;
-    unit.reserve(labels.size() * dim);
+    // Unit copies only for MMR/DPP, which compare candidates with each other.
+    const bool diversify = q.diversity != Diversity::kNone;
+    UnitVectors unit(diversify ? labels.size() : 0, dim);
     for (int64_t id : labels) {
       if (id < 0) continue;
       const float* v = vectors_->row(static_cast<size_t>(id));
-      cands.push_back({static_cast<int32_t>(id), Dot(query.data(), v, dim), nullptr});
-      unit.insert(unit.end(), v, v + dim);
-      NormalizeSegment(unit.data() + unit.size() - dim, dim);
+      cands.push_back(
+          {static_cast<int32_t>(id), Dot(query.data(), v, dim), diversify ? unit.Add(v) : nullptr});
     }
-    for (size_t i = 0; i < cands.size(); ++i) cands[i].vec = unit.data() + i * dim;
 
     hits.clear();
     if (!rerank) {

@@ -8,6 +8,8 @@
 #include <numeric>
 #include <string>
 
+#include "core/simd.h"
+
 namespace vitrine {
 namespace {
 
@@ -17,59 +19,12 @@ double Dot(const float* a, const float* b, int dim) {
   return s;
 }
 
-// For MMR's redundancy term: out[j] = <a[j], b> for j < n. Each dot product
-// sums into eight float lanes (lane l takes dimensions l, l + 8, ...), then
-// adds the tail and the lanes in order: one double accumulator would be a
-// serial chain of dependent adds (the rerank benchmark spent most of its time
-// there). Four dot products run side by side so that their chains overlap;
-// each one's arithmetic is the same whatever its neighbours, so a result never
-// depends on how the calls are batched. MMR only compares cosines of unit
-// vectors; DPP's incremental Cholesky keeps the double version.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void FastDots(const float* const* a,
-                                                                           int n, const float* b,
-                                                                           int dim, double* out) {
-  using Lanes = float __attribute__((vector_size(32)));  // 8 floats
-  for (int j0 = 0; j0 < n; j0 += 4) {
-    const float* r[4];      // a short last block repeats its last row
-    const float* ahead[4];  // rows of the block after next, fetched meanwhile
-    for (int u = 0; u < 4; ++u) {
-      r[u] = a[std::min(j0 + u, n - 1)];
-      ahead[u] = a[std::min(j0 + 8 + u, n - 1)];
-    }
-    Lanes acc[4] = {};
-    int d = 0;
-    // Two steps of 8 floats per 64-byte line: one prefetch per line and row
-    // (the pool is usually not in cache; without them the loop waits on
-    // memory most of the time).
-    for (; d + 16 <= dim; d += 16) {
-      for (int u = 0; u < 4; ++u) __builtin_prefetch(ahead[u] + d);
-      for (int h = d; h < d + 16; h += 8) {
-        Lanes y;
-        std::memcpy(&y, b + h, sizeof(y));
-        for (int u = 0; u < 4; ++u) {
-          Lanes x;
-          std::memcpy(&x, r[u] + h, sizeof(x));
-          acc[u] += x * y;
-        }
-      }
-    }
-    for (; d + 8 <= dim; d += 8) {
-      Lanes y;
-      std::memcpy(&y, b + d, sizeof(y));
-      for (int u = 0; u < 4; ++u) {
-        __builtin_prefetch(ahead[u] + d);
-        Lanes x;
-        std::memcpy(&x, r[u] + d, sizeof(x));
-        acc[u] += x * y;
-      }
-    }
-    for (int u = 0; u < 4 && j0 + u < n; ++u) {
-      float s = 0;
-      for (int t = d; t < dim; ++t) s += r[u][t] * b[t];
-      for (int l = 0; l < 8; ++l) s += acc[u][l];
-      out[j0 + u] = s;
-    }
-  }
+// For MMR's redundancy term: out[j] = <a[j], b> for j < n, with the CPU's
+// float kernel (core/simd.h). MMR only compares cosines of unit vectors;
+// DPP's incremental Cholesky keeps the double version.
+void FastDots(const float* const* a, int n, const float* b, int dim, double* out) {
+  const simd::FloatKernel ip = simd::Best().ip;
+  for (int j = 0; j < n; ++j) out[j] = ip(a[j], b, static_cast<size_t>(dim));
 }
 
 Status CheckCommon(std::span<const Candidate> candidates, int dim, int k, bool need_vectors) {
@@ -131,48 +86,76 @@ void FillByScore(std::span<const Candidate> candidates, int k, CapTracker* caps,
   }
 }
 
-// Tournament tree over `values` (not owned; read at every update): top() is
+// Tournament tree over values indexed 0 .. n-1: top() is
 // the live index with the largest value, the lower index on ties, or -1 when
 // none is left. Removing or updating one index replays log2(n) matches, where
-// a binary heap's sift-down takes twice as many data-dependent branches.
+// a binary heap's sift-down takes twice as many data-dependent branches. Each
+// node keeps its winner's value next to its index, and an update carries the
+// rising winner in registers: it reads only siblings, never the node it has
+// just written, nor values[] through an index (an update that did both was a
+// chain of dependent loads, 10% of the MMR rerank).
 class MaxTree {
  public:
-  explicit MaxTree(const std::vector<double>& values)
-      : values_(values),
-        leaves_(std::bit_ceil(std::max<size_t>(values.size(), 1))),
-        win_(2 * leaves_, -1) {
-    for (size_t i = 0; i < values.size(); ++i) win_[leaves_ + i] = static_cast<int>(i);
-    Rebuild();
+  // Leaves 0 .. n-1, all removed until Set and Build.
+  explicit MaxTree(size_t n) : leaves_(std::bit_ceil(std::max<size_t>(n, 1))), node_(2 * leaves_) {}
+  // Before Build: gives leaf i its value.
+  void Set(int i, double value) { node_[leaves_ + static_cast<size_t>(i)] = {value, i}; }
+  // Plays every match, after Set.
+  void Build() {
+    for (size_t v = leaves_ - 1; v >= 1; --v) node_[v] = Winner(node_[2 * v], node_[2 * v + 1]);
   }
-  int top() const { return win_[1]; }
-  // Replays every match, after many values changed.
-  void Rebuild() {
-    for (size_t v = leaves_ - 1; v >= 1; --v) win_[v] = Better(win_[2 * v], win_[2 * v + 1]);
-  }
-  // Replays the matches of `i`, after values[i] changed.
-  void Update(int i) {
-    for (size_t v = (leaves_ + i) / 2; v >= 1; v /= 2) {
-      win_[v] = Better(win_[2 * v], win_[2 * v + 1]);
-    }
-  }
-  void Remove(int i) {
-    win_[leaves_ + i] = -1;
-    Update(i);
-  }
+  int top() const { return node_[1].index == kNone ? -1 : node_[1].index; }
+  // Replays the matches of `i`, which now has `value`.
+  void Update(int i, double value) { Replay(i, {value, i}); }
+  void Remove(int i) { Replay(i, Node{}); }
 
  private:
-  // `a` comes from the left subtree, so a < b: on a tie `a` wins.
-  int Better(int a, int b) const {
-    if (a < 0) return b;
-    if (b < 0) return a;
-    return values_[b] > values_[a] ? b : a;
+  static constexpr int kNone = std::numeric_limits<int>::max();
+  struct Node {
+    double value = -std::numeric_limits<double>::infinity();
+    int index = kNone;  // removed and padding leaves lose every match
+  };
+  // The larger value; on a tie the lower index (values are finite). Written
+  // to compile to conditional moves: which one wins is data, and branching
+  // on it mispredicted about every other match.
+  static Node Winner(Node a, Node b) {
+    const bool take_b = (b.value > a.value) | ((b.value == a.value) & (b.index < a.index));
+    a.value = take_b ? b.value : a.value;
+    a.index = take_b ? b.index : a.index;
+    return a;
   }
-  const std::vector<double>& values_;
+  void Replay(int i, Node w) {
+    size_t v = leaves_ + static_cast<size_t>(i);
+    node_[v] = w;
+    for (; v > 1; v /= 2) {
+      w = Winner(w, node_[v ^ 1]);
+      node_[v / 2] = w;
+    }
+  }
+
   size_t leaves_;
-  std::vector<int> win_;  // win_[v]: winner at node v (root 1, leaves from leaves_)
+  std::vector<Node> node_;  // root 1, leaves from leaves_
 };
 
 }  // namespace
+
+UnitVectors::UnitVectors(size_t capacity, size_t dim)
+    : dim_(dim), stride_((dim + 15) / 16 * 16), capacity_(capacity) {
+  constexpr size_t kAlignFloats = 64 / sizeof(float);
+  buf_.assign(capacity_ * stride_ + kAlignFloats, 0.0f);
+  base_ = buf_.data();
+  while (reinterpret_cast<uintptr_t>(base_) % 64 != 0) ++base_;
+}
+
+const float* UnitVectors::Add(const float* v) {
+  if (size_ >= capacity_) return nullptr;  // selectors then report the missing vector
+  float* row = base_ + size_++ * stride_;
+  double s = 0;
+  for (size_t j = 0; j < dim_; ++j) s += static_cast<double>(v[j]) * v[j];
+  const float inv = s > 0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
+  for (size_t j = 0; j < dim_; ++j) row[j] = v[j] * inv;
+  return row;
+}
 
 std::span<const int64_t> CapTracker::Groups(size_t c, int32_t item) const {
   const CapRule& rule = caps_[c];
@@ -239,7 +222,6 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
   // plain O(k M) scan selects (same values, same tie-break: lower index
   // first) with far fewer similarities computed. Ineligible items are dropped
   // when they come out best: caps only tighten.
-  std::vector<double> value(static_cast<size_t>(m));
   auto value_of = [&](int i, double redundancy) {
     return lambda * candidates[i].score - (1.0 - lambda) * redundancy;
   };
@@ -268,13 +250,14 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
   // From here on values only fall. (A similarity below 0 may put a value
   // above its first-round one: those are no bound.)
   std::vector<double> max_sim(static_cast<size_t>(m));
-  {
-    std::vector<const float*> rows(static_cast<size_t>(m));
-    for (int i = 0; i < m; ++i) rows[i] = candidates[i].vec;
-    FastDots(rows.data(), m, candidates[first].vec, dim, max_sim.data());
+  const simd::FloatKernel ip = simd::Best().ip;
+  const float* first_vec = candidates[first].vec;
+  MaxTree best(static_cast<size_t>(m));
+  for (int i = 0; i < m; ++i) {
+    max_sim[i] = ip(candidates[i].vec, first_vec, static_cast<size_t>(dim));
+    best.Set(i, value_of(i, max_sim[i]));
   }
-  for (int i = 0; i < m; ++i) value[i] = value_of(i, max_sim[i]);
-  MaxTree best(value);
+  best.Build();
   best.Remove(first);
   for (size_t i = 0; i < out_of_caps.size(); ++i) {
     if (out_of_caps[i]) best.Remove(static_cast<int>(i));
@@ -307,8 +290,7 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
       for (int t = 0; t < fresh; ++t) s = std::max(s, sims[t]);
       max_sim[i] = s;
       covered[i] = selected;
-      value[i] = value_of(i, s);
-      best.Update(i);
+      best.Update(i, value_of(i, s));
       continue;
     }
     best.Remove(i);

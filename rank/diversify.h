@@ -27,6 +27,7 @@
 // given; concurrent calls with distinct trackers are safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -84,6 +85,32 @@ class CapTracker {
   std::span<const CapRule> caps_;
   std::vector<std::vector<std::pair<int64_t, int32_t>>> counts_;  // per cap: (group, count)
   mutable std::vector<int64_t> scratch_;
+};
+
+// Unit-length copies of candidate vectors for MMR/DPP similarity, one row per
+// candidate. Each row starts on a 64-byte boundary (the row stride is rounded
+// up to 16 floats): a tightly packed 193-float row straddles cache lines at
+// nearly every vector load, which made MMR's similarities about 20% slower.
+// Rows never move, so the pointers Add returns stay valid for the object's
+// lifetime. Not copyable.
+class UnitVectors {
+ public:
+  // Room for `capacity` rows of `dim` floats.
+  UnitVectors(size_t capacity, size_t dim);
+  UnitVectors(const UnitVectors&) = delete;
+  UnitVectors& operator=(const UnitVectors&) = delete;
+  UnitVectors(UnitVectors&&) = default;
+  UnitVectors& operator=(UnitVectors&&) = default;
+
+  // Copies `v` (dim floats) scaled to unit length (a zero vector stays zero)
+  // into the next row and returns it; null once `capacity` rows are used.
+  const float* Add(const float* v);
+  size_t size() const { return size_; }
+
+ private:
+  size_t dim_ = 0, stride_ = 0, size_ = 0, capacity_ = 0;
+  std::vector<float> buf_;  // over-allocated so that rows can start aligned
+  float* base_ = nullptr;   // first aligned float in buf_
 };
 
 // Each selector returns indices into `candidates`, in selection order (= rank

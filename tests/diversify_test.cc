@@ -542,5 +542,48 @@ TEST(Diversify, IntraListDiversity) {
   EXPECT_NEAR(IntraListDiversity(mixed, 3), 4.0 / 3.0, 1e-12);
 }
 
+TEST(Diversify, UnitVectorsAreAlignedUnitCopies) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0, 3);
+  for (size_t dim : {1, 3, 16, 17, 193}) {
+    const size_t n = 9;
+    std::vector<float> src(n * dim);
+    for (float& x : src) x = g(rng);
+    std::fill(src.begin() + 4 * dim, src.begin() + 5 * dim, 0.0f);  // row 4: zero
+    // Expected copies, by a double-precision reference.
+    std::vector<double> want(n * dim, 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      double norm = 0;
+      for (size_t d = 0; d < dim; ++d) norm += double(src[i * dim + d]) * src[i * dim + d];
+      for (size_t d = 0; d < dim && norm > 0; ++d) {
+        want[i * dim + d] = src[i * dim + d] / std::sqrt(norm);
+      }
+    }
+    std::vector<const float*> rows;
+    auto check = [&](const char* when) {
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t d = 0; d < dim; ++d) {
+          EXPECT_NEAR(rows[i][d], want[i * dim + d], 1e-6)
+              << when << ": row " << i << " dim " << dim;
+        }
+      }
+    };
+    UnitVectors u(n, dim);
+    for (size_t i = 0; i < n; ++i) rows.push_back(u.Add(&src[i * dim]));
+    EXPECT_EQ(u.size(), n);
+    EXPECT_EQ(u.Add(src.data()), nullptr) << "past capacity";
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_NE(rows[i], nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(rows[i]) % 64, 0u) << "row " << i << " dim " << dim;
+      if (i > 0) EXPECT_GE(rows[i] - rows[i - 1], static_cast<std::ptrdiff_t>(dim));
+    }
+    check("after Add");
+    // Rows stay where they are when the object moves.
+    UnitVectors moved = std::move(u);
+    EXPECT_EQ(moved.size(), n);
+    check("after a move");
+  }
+}
+
 }  // namespace
 }  // namespace vitrine
