@@ -258,6 +258,10 @@ struct RuleSet::Impl {
   // the request: bit i of the WHERE result for item i (empty otherwise), so
   // that reranking tests a bit per candidate instead of walking the predicate.
   std::vector<std::vector<uint64_t>> matches;
+  // When no rule depends on the request ($param, context, CurrentItem,
+  // WHEN): the one answer of ForRequest, resolved at Bind and shared by
+  // every request (resolving per request was a dozen allocations).
+  std::shared_ptr<const RequestRules::State> request_independent;
 
   std::string Where(int line, int col) const {
     return source + ":" + std::to_string(line) + ":" + std::to_string(col);
@@ -1112,14 +1116,19 @@ Result<Bitmap> NodeBitmap(const State& s, int id, const AttributeIndex& index) {
 // filters if `static_only`) into a fresh State. `per_item` skips the operands
 // of predicates with precomputed matches: per-item questions (RuleMatch) do
 // not need them, bitmaps (NodeBitmap) do.
-Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool static_only,
-                      bool per_item = false) {
-  // An empty rule set needs no catalog; any other must be bound first.
-  if (!impl.bound && !impl.rules.empty()) return Status::Internal("RuleSet used before Bind()");
+Status CheckCurrentItem(const RuleSet::Impl& impl, const RequestContext& ctx) {
   if (impl.bound && ctx.current_item && (*ctx.current_item < 0 || *ctx.current_item >= impl.n)) {
     return Status::InvalidArgument("current item index " + std::to_string(*ctx.current_item) +
                                    " outside the catalog of " + std::to_string(impl.n) + " items");
   }
+  return Status::OK();
+}
+
+Result<State> Resolve(const RuleSet::Impl& impl, const RequestContext& ctx, bool static_only,
+                      bool per_item = false) {
+  // An empty rule set needs no catalog; any other must be bound first.
+  if (!impl.bound && !impl.rules.empty()) return Status::Internal("RuleSet used before Bind()");
+  VITRINE_RETURN_IF_ERROR(CheckCurrentItem(impl, ctx));
   State s;
   s.impl = &impl;
   s.active.assign(impl.rules.size(), 0);
@@ -1314,6 +1323,14 @@ Status RuleSet::Bind(const Catalog& catalog) {
     }
   }
   *impl_ = std::move(b);
+  impl_->request_independent.reset();  // from an earlier Bind: points into old columns
+  const bool any_dynamic = std::any_of(impl_->rules.begin(), impl_->rules.end(),
+                                       [](const Rule& r) { return r.dynamic; });
+  if (!any_dynamic) {
+    VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, RequestContext{}, /*static_only=*/false,
+                                              /*per_item=*/true));
+    impl_->request_independent = std::make_shared<const State>(std::move(s));
+  }
   return Status::OK();
 }
 
@@ -1360,15 +1377,23 @@ Result<Bitmap> RuleSet::AllowedItems(const AttributeIndex& index, const RequestC
 }
 
 Result<RequestRules> RuleSet::ForRequest(const RequestContext& ctx) const {
-  VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, ctx, /*static_only=*/false, /*per_item=*/true));
   RequestRules rr;
-  rr.s_ = std::make_unique<State>(std::move(s));
+  if (impl_->request_independent != nullptr) {
+    VITRINE_RETURN_IF_ERROR(CheckCurrentItem(*impl_, ctx));
+    rr.s_ = impl_->request_independent;
+    return rr;
+  }
+  VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, ctx, /*static_only=*/false, /*per_item=*/true));
+  rr.s_ = std::make_shared<const State>(std::move(s));
   return rr;
 }
 
 // ---------------------------------------------------------------- RequestRules
 
-RequestRules::RequestRules() : s_(std::make_unique<State>()) {}
+RequestRules::RequestRules() {
+  static const std::shared_ptr<const State> kEmpty = std::make_shared<const State>();
+  s_ = kEmpty;
+}
 RequestRules::~RequestRules() = default;
 RequestRules::RequestRules(RequestRules&&) noexcept = default;
 RequestRules& RequestRules::operator=(RequestRules&&) noexcept = default;
@@ -1412,30 +1437,46 @@ void RequestRules::Evaluate(std::span<const int32_t> items, std::span<uint8_t> a
     std::fill(allowed.begin(), allowed.end(), uint8_t{1});
     return;
   }
-  // fn(j, does rule r match items[j]) for every j still allowed.
-  auto for_each_match = [&](uint32_t r, auto&& fn) {
-    const bool precomputed = r < impl->matches.size() && !impl->matches[r].empty();
-    const uint64_t* bits = precomputed ? impl->matches[r].data() : nullptr;
-    for (size_t j = 0; j < n; ++j) {
-      if (!allowed[j]) continue;
-      const int32_t i = items[j];
-      fn(j, bits != nullptr ? ((bits[static_cast<uint32_t>(i) >> 6] >> (i & 63)) & 1) != 0
-                            : NodeMatch(*s_, impl->rules[r].where, i));
-    }
+  // Rule r's precomputed match bits (Bind), or null when it depends on the
+  // request and has to be evaluated item by item.
+  auto bits_of = [&](uint32_t r) -> const uint64_t* {
+    return r < impl->matches.size() && !impl->matches[r].empty() ? impl->matches[r].data()
+                                                                 : nullptr;
+  };
+  // Does precomputed rule `bits` match items[j]? False for items no longer
+  // allowed, without a branch: whether an item matches is data, and
+  // branching on it mispredicted often enough to matter in the rerank.
+  auto bit_match = [&](const uint64_t* bits, size_t j) {
+    const uint32_t i = allowed[j] ? static_cast<uint32_t>(items[j]) : 0u;
+    return (allowed[j] & (bits[i >> 6] >> (i & 63))) & 1;
   };
   // Boosts first, while allowed[] still marks exactly the valid items.
   for (uint32_t r : s_->boosts) {
     const Rule& rule = impl->rules[r];
     const bool boost = rule.kind == Rule::Kind::kBoost;
-    for_each_match(r, [&](size_t j, bool match) {
-      if (match) factor[j] = boost ? factor[j] * rule.factor : factor[j] / rule.factor;
-    });
+    const uint64_t* bits = bits_of(r);
+    for (size_t j = 0; j < n; ++j) {
+      bool match;
+      if (bits != nullptr) {
+        match = bit_match(bits, j);
+      } else {
+        match = allowed[j] && NodeMatch(*s_, rule.where, items[j]);
+      }
+      const double f = boost ? factor[j] * rule.factor : factor[j] / rule.factor;
+      factor[j] = match ? f : factor[j];
+    }
   }
   for (uint32_t r : s_->filters) {
-    const bool include = impl->rules[r].kind == Rule::Kind::kInclude;
-    for_each_match(r, [&](size_t j, bool match) {
-      if (match != include) allowed[j] = 0;
-    });
+    const Rule& rule = impl->rules[r];
+    const bool include = rule.kind == Rule::Kind::kInclude;
+    const uint64_t* bits = bits_of(r);
+    for (size_t j = 0; j < n; ++j) {
+      if (bits != nullptr) {
+        allowed[j] &= static_cast<uint8_t>(bit_match(bits, j) == include);
+      } else if (allowed[j] && NodeMatch(*s_, rule.where, items[j]) != include) {
+        allowed[j] = 0;
+      }
+    }
   }
 }
 

@@ -162,7 +162,7 @@ class RequestRules {
 
  private:
   friend class RuleSet;
-  std::unique_ptr<State> s_;
+  std::shared_ptr<const State> s_;  // shared when the rules do not depend on the request
 };
 
 // Reranking options.

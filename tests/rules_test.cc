@@ -405,6 +405,50 @@ TEST(RulesBoost, FactorsAndAppliedRules) {
   EXPECT_FLOAT_EQ(RequestRules::ApplyFactor(-0.5f, 0.5), -1.0f);
 }
 
+// Rules that do not depend on the request are resolved once at Bind and the
+// state is shared by every request; binding again must replace it (it points
+// into the bound columns), and the current item is still range-checked.
+TEST(RulesFilter, RequestIndependentRulesResolveOnceAndRebindCleanly) {
+  auto b =
+      BindRules("EXCLUDE WHERE in_stock = false\nBOOST 2 WHERE brand = \"a\"\nCAP 1 PER brand");
+  auto check = [&](const Catalog& cat, const char* when) {
+    const Column& brand = cat.columns[0];
+    const Column& stock = cat.columns[2];
+    for (int pass = 0; pass < 2; ++pass) {  // a second request sees the same answers
+      auto rr = b->rules.ForRequest({});
+      ASSERT_TRUE(rr.ok()) << when;
+      std::vector<Candidate> pool;
+      for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(rr->Allowed(i), stock.bools[i] != 0) << when << " item " << i;
+        EXPECT_EQ(rr->BoostFactor(i), brand.codes[i] == 0 ? 2.0 : 1.0) << when << " item " << i;
+        pool.push_back({i, 1.0f - 0.01f * static_cast<float>(i), nullptr});
+      }
+      RerankOptions ro;
+      ro.k = 10;
+      auto ranked = Rerank(pool, *rr, ro);
+      ASSERT_TRUE(ranked.ok());
+      std::set<int32_t> brands;
+      for (const RankedItem& r : *ranked) {
+        const int32_t code = brand.codes[r.item];
+        if (code >= 0) EXPECT_TRUE(brands.insert(code).second) << when << ": cap broken";
+      }
+    }
+  };
+  check(b->catalog, "first bind");
+  RequestContext ctx;
+  ctx.current_item = 10;
+  EXPECT_FALSE(b->rules.ForRequest(ctx).ok());
+  ctx.current_item = 3;
+  EXPECT_TRUE(b->rules.ForRequest(ctx).ok());
+  // Rebind to a catalog whose brands and stock differ.
+  Catalog other = MakeCatalog();
+  other.columns[0].codes = {2, 2, 1, 1, 0, 0, -1, 0, 1, 2};
+  other.columns[2].bools = {0, 1, 1, 1, 0, 1, 1, -1, 1, 0};
+  ASSERT_TRUE(b->rules.Bind(other).ok());
+  other.columns[0].dictionary.clear();  // the rules keep their own copy
+  check(other, "second bind");
+}
+
 TEST(RulesRerank, PinsCapsFiltersBoosts) {
   auto b = BindRules("PIN \"i9\" AT 1\nCAP 1 PER brand\nEXCLUDE WHERE in_stock = false");
   auto rr = b->rules.ForRequest({});
