@@ -14,7 +14,8 @@
 // held-out item queries, and retrieve 200 candidates for each of 50 queries
 // (unit vectors copied out, as the engine does). The timed rerank loop covers
 // everything per request: RuleSet::ForRequest and Rerank (filters, boosts,
-// caps, MMR with lambda 0.7), cycling through the 50 pools.
+// caps, MMR with lambda 0.7), cycling through the 50 pools. Two more cases
+// break the rerank down: without MMR, and MMR alone.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -161,52 +162,84 @@ void BM_AnnSearch200UnderRulesAtRecall95(benchmark::State& state) {
 }
 BENCHMARK(BM_AnnSearch200UnderRulesAtRecall95)->Unit(benchmark::kMicrosecond);
 
-void BM_Rerank200To10RulesMmrCaps(benchmark::State& state) {
-  Fixture& f = F();
-  const size_t dim = f.engine->vectors().cols;
-  // 200 candidates per query, retrieved once (not timed).
+// 200 candidates for each of 50 queries, retrieved once (not timed) as the
+// engine retrieves them: the rules' filter inside the search, unit copies of
+// the vectors for MMR.
+struct Pools {
   std::vector<std::vector<Candidate>> pools;
-  std::vector<std::vector<float>> units;
-  // As the engine retrieves them: the rules' filters inside the search.
-  const Bitmap& allowed = f.allowed;
-  for (size_t qi = 0; qi < 50; ++qi) {
-    SearchParams p;
-    p.k = 200;
-    p.ef_search = 200;
-    p.filter = &allowed;
-    std::vector<int64_t> labels;
-    std::vector<float> dist;
-    (void)f.engine->index().Search(f.queries[qi].data(), 1, p, &labels, &dist);
-    std::vector<Candidate> pool;
-    std::vector<float> unit(labels.size() * dim);
-    for (size_t j = 0; j < labels.size(); ++j) {
-      const float* v = f.engine->vectors().row(static_cast<size_t>(labels[j]));
-      double n = 0;
-      for (size_t d = 0; d < dim; ++d) n += double(v[d]) * v[d];
-      for (size_t d = 0; d < dim; ++d) unit[j * dim + d] = static_cast<float>(v[d] / std::sqrt(n));
-      pool.push_back({static_cast<int32_t>(labels[j]), dist[j], nullptr});
+  std::vector<UnitVectors> units;
+  int dim = 0;
+};
+
+const Pools& P() {
+  static const Pools pools = [] {
+    Fixture& f = F();
+    Pools p;
+    p.dim = static_cast<int>(f.engine->vectors().cols);
+    for (size_t qi = 0; qi < 50; ++qi) {
+      SearchParams sp;
+      sp.k = 200;
+      sp.ef_search = 200;
+      sp.filter = &f.allowed;
+      std::vector<int64_t> labels;
+      std::vector<float> dist;
+      (void)f.engine->index().Search(f.queries[qi].data(), 1, sp, &labels, &dist);
+      p.units.emplace_back(labels.size(), static_cast<size_t>(p.dim));
+      std::vector<Candidate> pool;
+      for (size_t j = 0; j < labels.size(); ++j) {
+        const float* v = f.engine->vectors().row(static_cast<size_t>(labels[j]));
+        pool.push_back({static_cast<int32_t>(labels[j]), dist[j], p.units.back().Add(v)});
+      }
+      p.pools.push_back(std::move(pool));
     }
-    units.push_back(std::move(unit));
-    for (size_t j = 0; j < pool.size(); ++j) pool[j].vec = units.back().data() + j * dim;
-    pools.push_back(std::move(pool));
-  }
+    return p;
+  }();
+  return pools;
+}
+
+// Everything per request: RuleSet::ForRequest and Rerank (filters, boosts,
+// caps, and `diversity`), cycling through the 50 pools.
+void TimeRerank(benchmark::State& state, Diversity diversity) {
+  Fixture& f = F();
+  const Pools& p = P();
   RequestContext ctx;
   RerankOptions ro;
   ro.k = 10;
-  ro.diversity = Diversity::kMMR;
+  ro.diversity = diversity;
   ro.lambda = 0.7f;
-  ro.dim = static_cast<int>(dim);
+  ro.dim = p.dim;
   size_t i = 0;
   size_t results = 0;
   for (auto _ : state) {
     auto rr = f.rules->ForRequest(ctx);  // per-request rule state is part of the cost
-    auto ranked = Rerank(pools[i++ % pools.size()], *rr, ro, &allowed);
+    auto ranked = Rerank(p.pools[i++ % p.pools.size()], *rr, ro, &f.allowed);
     results += ranked->size();
     benchmark::DoNotOptimize(ranked->data());
   }
   state.counters["results"] = static_cast<double>(results) / state.iterations();
 }
+
+// The case the target is about.
+void BM_Rerank200To10RulesMmrCaps(benchmark::State& state) { TimeRerank(state, Diversity::kMMR); }
 BENCHMARK(BM_Rerank200To10RulesMmrCaps)->Unit(benchmark::kMicrosecond);
+
+// Breakdown: the same without MMR (rules and caps only) ...
+void BM_Rerank200To10RulesCaps(benchmark::State& state) { TimeRerank(state, Diversity::kNone); }
+BENCHMARK(BM_Rerank200To10RulesCaps)->Unit(benchmark::kMicrosecond);
+
+// ... and MMR with the brand cap alone, without rules or ForRequest.
+void BM_SelectMmr200To10Cap(benchmark::State& state) {
+  Fixture& f = F();
+  const Pools& p = P();
+  auto rr = f.rules->ForRequest(RequestContext{});
+  size_t i = 0;
+  for (auto _ : state) {
+    CapTracker caps(rr->caps());
+    auto sel = SelectMMR(p.pools[i++ % p.pools.size()], p.dim, 10, 0.7f, &caps);
+    benchmark::DoNotOptimize(sel->data());
+  }
+}
+BENCHMARK(BM_SelectMmr200To10Cap)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace vitrine
