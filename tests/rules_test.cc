@@ -430,7 +430,9 @@ TEST(RulesFilter, RequestIndependentRulesResolveOnceAndRebindCleanly) {
       std::set<int32_t> brands;
       for (const RankedItem& r : *ranked) {
         const int32_t code = brand.codes[r.item];
-        if (code >= 0) EXPECT_TRUE(brands.insert(code).second) << when << ": cap broken";
+        if (code >= 0) {
+          EXPECT_TRUE(brands.insert(code).second) << when << ": cap broken";
+        }
       }
     }
   };
