@@ -72,7 +72,7 @@ struct CapRule {
 // request); the rules it points to must outlive it.
 class CapTracker {
  public:
-  explicit CapTracker(std::span<const CapRule> caps) : caps_(caps), counts_(caps.size()) {}
+  explicit CapTracker(std::span<const CapRule> caps);
   // True if adding `item` keeps every cap.
   bool CanAdd(int32_t item) const;
   // Counts `item` as selected (does not check CanAdd).

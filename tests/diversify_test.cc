@@ -575,7 +575,9 @@ TEST(Diversify, UnitVectorsAreAlignedUnitCopies) {
     for (size_t i = 0; i < n; ++i) {
       ASSERT_NE(rows[i], nullptr);
       EXPECT_EQ(reinterpret_cast<uintptr_t>(rows[i]) % 64, 0u) << "row " << i << " dim " << dim;
-      if (i > 0) EXPECT_GE(rows[i] - rows[i - 1], static_cast<std::ptrdiff_t>(dim));
+      if (i > 0) {
+        EXPECT_GE(rows[i] - rows[i - 1], static_cast<std::ptrdiff_t>(dim));
+      }
     }
     check("after Add");
     // Rows stay where they are when the object moves.
