@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "core/simd.h"
 
@@ -150,6 +151,20 @@ UnitVectors::UnitVectors(size_t capacity, size_t dim)
   buf_.assign(capacity_ * stride_ + kAlignFloats, 0.0f);
   base_ = buf_.data();
   while (reinterpret_cast<uintptr_t>(base_) % 64 != 0) ++base_;
+}
+
+UnitVectors::UnitVectors(UnitVectors&& other) noexcept { *this = std::move(other); }
+
+UnitVectors& UnitVectors::operator=(UnitVectors&& other) noexcept {
+  if (this == &other) return *this;
+  dim_ = std::exchange(other.dim_, 0);
+  stride_ = std::exchange(other.stride_, 0);
+  size_ = std::exchange(other.size_, 0);
+  capacity_ = std::exchange(other.capacity_, 0);
+  buf_ = std::move(other.buf_);  // the heap block, and so base_, stay where they are
+  other.buf_.clear();
+  base_ = std::exchange(other.base_, nullptr);
+  return *this;
 }
 
 const float* UnitVectors::Add(const float* v) {

@@ -99,8 +99,10 @@ class UnitVectors {
   UnitVectors(size_t capacity, size_t dim);
   UnitVectors(const UnitVectors&) = delete;
   UnitVectors& operator=(const UnitVectors&) = delete;
-  UnitVectors(UnitVectors&&) = default;
-  UnitVectors& operator=(UnitVectors&&) = default;
+  // The rows move with the buffer; the moved-from object is empty (Add
+  // returns null).
+  UnitVectors(UnitVectors&& other) noexcept;
+  UnitVectors& operator=(UnitVectors&& other) noexcept;
 
   // Copies `v` (dim floats) scaled to unit length (a zero vector stays zero)
   // into the next row and returns it; null once `capacity` rows are used.

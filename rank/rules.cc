@@ -1327,9 +1327,9 @@ Status RuleSet::Bind(const Catalog& catalog) {
   const bool any_dynamic = std::any_of(impl_->rules.begin(), impl_->rules.end(),
                                        [](const Rule& r) { return r.dynamic; });
   if (!any_dynamic) {
-    VITRINE_ASSIGN_OR_RETURN(State s, Resolve(*impl_, RequestContext{}, /*static_only=*/false,
-                                              /*per_item=*/true));
-    impl_->request_independent = std::make_shared<const State>(std::move(s));
+    // (Should it fail, every request resolves for itself and reports it.)
+    Result<State> s = Resolve(*impl_, RequestContext{}, /*static_only=*/false, /*per_item=*/true);
+    if (s.ok()) impl_->request_independent = std::make_shared<const State>(std::move(*s));
   }
   return Status::OK();
 }

@@ -584,6 +584,8 @@ TEST(Diversify, UnitVectorsAreAlignedUnitCopies) {
     UnitVectors moved = std::move(u);
     EXPECT_EQ(moved.size(), n);
     check("after a move");
+    EXPECT_EQ(u.Add(src.data()), nullptr) << "moved-from";  // NOLINT(bugprone-use-after-move)
+    check("after Add on the moved-from object");
   }
 }
 
