@@ -20,14 +20,6 @@ double Dot(const float* a, const float* b, int dim) {
   return s;
 }
 
-// For MMR's redundancy term: out[j] = <a[j], b> for j < n, with the CPU's
-// float kernel (core/simd.h). MMR only compares cosines of unit vectors;
-// DPP's incremental Cholesky keeps the double version.
-void FastDots(const float* const* a, int n, const float* b, int dim, double* out) {
-  const simd::FloatKernel ip = simd::Best().ip;
-  for (int j = 0; j < n; ++j) out[j] = ip(a[j], b, static_cast<size_t>(dim));
-}
-
 Status CheckCommon(std::span<const Candidate> candidates, int dim, int k, bool need_vectors) {
   if (k < 0) return Status::InvalidArgument("k must be >= 0, got " + std::to_string(k));
   for (const Candidate& c : candidates) {
@@ -281,6 +273,9 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
     int eligible_at;
   };
   std::vector<State> st(static_cast<size_t>(m));
+  // Similarities in float with the CPU's kernel (core/simd.h): MMR only
+  // compares cosines of unit vectors. (DPP's incremental Cholesky keeps the
+  // double Dot.)
   const simd::FloatKernel ip = simd::Best().ip;
   const float* first_vec = candidates[first].vec;
   MaxTree best(static_cast<size_t>(m));
@@ -303,7 +298,6 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
   std::vector<const float*> selected_vecs;
   selected_vecs.reserve(n_out);
   selected_vecs.push_back(candidates[first].vec);
-  std::vector<double> sims(n_out);
   while (static_cast<int>(out.size()) < k) {
     const int i = best.top();
     if (i < 0) break;
@@ -317,10 +311,10 @@ Result<std::vector<int>> SelectMMR(std::span<const Candidate> candidates, int di
       si.eligible_at = selected;
     }
     if (si.covered < selected) {
-      const int fresh = selected - si.covered;
-      FastDots(selected_vecs.data() + si.covered, fresh, candidates[i].vec, dim, sims.data());
       double s = si.max_sim;
-      for (int t = 0; t < fresh; ++t) s = std::max(s, sims[t]);
+      for (int t = si.covered; t < selected; ++t) {
+        s = std::max<double>(s, ip(selected_vecs[t], candidates[i].vec, static_cast<size_t>(dim)));
+      }
       si.max_sim = s;
       si.covered = selected;
       best.Update(i, value_of(i, s));
