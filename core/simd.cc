@@ -91,9 +91,7 @@ __attribute__((target("avx2,fma"))) float L2Avx2(const float* x, const float* y,
     a0 = _mm256_fmadd_ps(d0, d0, a0);
     a1 = _mm256_fmadd_ps(d1, d1, a1);
   }
-  float sum = HorizontalSum256(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) sum += (x[i] - y[i]) * (x[i] - y[i]);
-  return sum;
+  return HorizontalSum256(_mm256_add_ps(a0, a1)) + L2Scalar(x + i, y + i, d - i);
 }
 
 __attribute__((target("avx2,fma"))) float IpAvx2(const float* x, const float* y, size_t d) {
@@ -103,9 +101,7 @@ __attribute__((target("avx2,fma"))) float IpAvx2(const float* x, const float* y,
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
     a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
   }
-  float sum = HorizontalSum256(_mm256_add_ps(a0, a1));
-  for (; i < d; ++i) sum += x[i] * y[i];
-  return sum;
+  return HorizontalSum256(_mm256_add_ps(a0, a1)) + IpScalar(x + i, y + i, d - i);
 }
 
 __attribute__((target("avx512f"))) __m512 Load16Codes(const uint8_t* c) {
