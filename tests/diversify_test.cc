@@ -10,11 +10,13 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
 #include <random>
 #include <set>
+#include <span>
 #include <vector>
 
 namespace vitrine {
@@ -66,20 +68,28 @@ bool FitsCap(const Pool& p, const std::vector<int>& selected, int i, int limit) 
   return count < limit;
 }
 
-std::vector<int> BruteMMR(const Pool& p, int k, double lambda, int cap) {
+// Plain greedy MMR: each step scans every candidate and recomputes its
+// similarity to every selected one (double dot products). `fits(sel, i)`:
+// may candidate i join the selection `sel` (indices into `cands`)?
+std::vector<int> ReferenceMMR(std::span<const Candidate> cands, int dim, int k, double lambda,
+                              const std::function<bool(const std::vector<int>&, int)>& fits) {
   std::vector<int> sel;
-  std::vector<bool> used(p.cands.size(), false);
+  std::vector<bool> used(cands.size(), false);
   while (static_cast<int>(sel.size()) < k) {
     int best = -1;
     double best_v = 0;
-    for (size_t i = 0; i < p.cands.size(); ++i) {
-      if (used[i] || !FitsCap(p, sel, static_cast<int>(i), cap)) continue;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      if (used[i] || !fits(sel, static_cast<int>(i))) continue;
       double red = 0;
       if (!sel.empty()) {
         red = -std::numeric_limits<double>::infinity();
-        for (int s : sel) red = std::max(red, Sim(p, static_cast<int>(i), s));
+        for (int s : sel) {
+          double dot = 0;
+          for (int d = 0; d < dim; ++d) dot += double(cands[i].vec[d]) * cands[s].vec[d];
+          red = std::max(red, dot);
+        }
       }
-      const double v = lambda * p.cands[i].score - (1 - lambda) * red;
+      const double v = lambda * cands[i].score - (1 - lambda) * red;
       if (best < 0 || v > best_v) {
         best = static_cast<int>(i);
         best_v = v;
@@ -90,6 +100,11 @@ std::vector<int> BruteMMR(const Pool& p, int k, double lambda, int cap) {
     sel.push_back(best);
   }
   return sel;
+}
+
+std::vector<int> BruteMMR(const Pool& p, int k, double lambda, int cap) {
+  return ReferenceMMR(p.cands, p.dim, k, lambda,
+                      [&](const std::vector<int>& sel, int i) { return FitsCap(p, sel, i, cap); });
 }
 
 std::vector<int> BruteDPP(const Pool& p, int k, double theta, int cap) {
@@ -239,36 +254,13 @@ bool TieFits(const TieCase& c, const std::vector<int32_t>& taken, int32_t item) 
   return true;
 }
 
+// The plain scan under the case's caps, counting the preloaded items too.
 std::vector<int> PlainMMR(const TieCase& c, int k, double lambda) {
-  std::vector<int32_t> taken = c.preloaded;
-  std::vector<int> sel;
-  std::vector<bool> used(c.cands.size(), false);
-  while (static_cast<int>(sel.size()) < k) {
-    int best = -1;
-    double best_v = 0;
-    for (size_t i = 0; i < c.cands.size(); ++i) {
-      if (used[i] || !TieFits(c, taken, c.cands[i].item)) continue;
-      double red = 0;
-      if (!sel.empty()) {
-        red = -std::numeric_limits<double>::infinity();
-        for (int s : sel) {
-          double dot = 0;
-          for (int d = 0; d < c.dim; ++d) dot += double(c.cands[i].vec[d]) * c.cands[s].vec[d];
-          red = std::max(red, dot);
-        }
-      }
-      const double v = lambda * c.cands[i].score - (1 - lambda) * red;
-      if (best < 0 || v > best_v) {
-        best = static_cast<int>(i);
-        best_v = v;
-      }
-    }
-    if (best < 0) break;
-    used[best] = true;
-    sel.push_back(best);
-    taken.push_back(c.cands[best].item);
-  }
-  return sel;
+  return ReferenceMMR(c.cands, c.dim, k, lambda, [&](const std::vector<int>& sel, int i) {
+    std::vector<int32_t> taken = c.preloaded;
+    for (int s : sel) taken.push_back(c.cands[s].item);
+    return TieFits(c, taken, c.cands[i].item);
+  });
 }
 
 // The case's cap rules: a categorical one (limit0) and a list one (limit1),
