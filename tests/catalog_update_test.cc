@@ -3,7 +3,6 @@
 #include <faiss/Index.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +23,7 @@
 #include "embed/visual_encoder.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
+#include "tests/scratch_dir.h"
 
 namespace vitrine {
 namespace {
@@ -32,35 +32,12 @@ namespace fs = std::filesystem;
 constexpr int kItems = 300;
 constexpr int kBase = 280;  // the bundle is built from the first kBase items
 
-fs::path TestRoot() {
-  static const fs::path root = [] {
-    fs::path p =
-        fs::temp_directory_path() / ("vitrine_catalog_update_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(std::random_device{}()));
-    fs::create_directories(p);
-    return p;
-  }();
-  return root;
-}
-
-// Removes the scratch directory when the test program ends.
-class CleanupEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(TestRoot(), ec);
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new CleanupEnvironment);
-
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-
-void Spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> out;
@@ -114,7 +91,7 @@ struct Data {
 const Data& SampleData() {
   static const Data d = [] {
     Data d;
-    d.dir = TestRoot() / "data";
+    d.dir = ScratchDir() / "data";
     GeneratorOptions g;
     g.num_items = kItems;
     g.num_users = 200;
@@ -131,7 +108,7 @@ const Data& SampleData() {
     d.images = std::move(*img);
     std::string base = d.header + "\n";
     for (int i = 0; i < kBase; ++i) base += d.rows[static_cast<size_t>(i)] + "\n";
-    Spit(d.dir / "base.csv", base);
+    WriteText(d.dir / "base.csv", base);
     EXPECT_TRUE(
         WriteIdx(d.dir / "base.idx.gz", SelectImages(d.images, Range(0, kBase)), true).ok());
     return d;
@@ -157,12 +134,12 @@ fs::path BaseBundle(const std::string& spec, const std::string& name, bool image
     o.visual_encoder.dim = 16;
     o.index.spec = spec;
     o.index.min_train_points = 64;
-    const fs::path out = TestRoot() / ("built_" + std::to_string(built.size()));
+    const fs::path out = ScratchDir() / ("built_" + std::to_string(built.size()));
     auto s = BuildBundle(o, out);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     built[key] = out;
   }
-  const fs::path dst = TestRoot() / name;
+  const fs::path dst = ScratchDir() / name;
   fs::remove_all(dst);
   fs::copy(built[key], dst, fs::copy_options::recursive);
   return dst;
@@ -182,7 +159,7 @@ int WriteNewItems(const fs::path& bundle, const fs::path& csv, const fs::path& i
   std::string text = d.header + "\n";
   for (int i = kBase; i < kItems; ++i) text += d.rows[static_cast<size_t>(i)] + "\n";
   text += "T" + d.rows[static_cast<size_t>(twin)] + "\n";
-  Spit(csv, text);
+  WriteText(csv, text);
   std::vector<int> rows = Range(kBase, kItems);
   rows.push_back(twin);
   EXPECT_TRUE(WriteIdx(idx, SelectImages(d.images, rows), true).ok());
@@ -253,7 +230,8 @@ void ExpectVerifies(const fs::path& bundle) {
 
 TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
   const fs::path bundle = BaseBundle("Flat", "add_oracle");
-  const fs::path csv = TestRoot() / "add_oracle_new.csv", idx = TestRoot() / "add_oracle_new.idx";
+  const fs::path csv = ScratchDir() / "add_oracle_new.csv",
+                 idx = ScratchDir() / "add_oracle_new.idx";
   const int twin = WriteNewItems(bundle, csv, idx);
   auto before = Engine::Open(bundle);
   ASSERT_TRUE(before.ok());
@@ -290,11 +268,11 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
   std::string full = d.header + "\n";
   for (const auto& r : d.rows) full += r + "\n";
   full += "T" + d.rows[static_cast<size_t>(twin)] + "\n";
-  Spit(TestRoot() / "add_oracle_full.csv", full);
+  WriteText(ScratchDir() / "add_oracle_full.csv", full);
   const auto& m = en.bundle().manifest();
   CatalogReadOptions ro;
   ro.schema = *Schema::Parse(m["catalog"]["schema"].get<std::string>());
-  auto cat = Catalog::ReadCsv(TestRoot() / "add_oracle_full.csv", ro);
+  auto cat = Catalog::ReadCsv(ScratchDir() / "add_oracle_full.csv", ro);
   ASSERT_TRUE(cat.ok()) << cat.status().ToString();
   auto enc = ContentEncoder::FromJson(m["content_encoder"],
                                       *en.bundle().ReadMatrix("content/projection.npy"));
@@ -367,7 +345,7 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
 
 TEST(CatalogUpdateTest, SimilarFindsNewItemNearItsTwinAndMatchesExactSearch) {
   const fs::path bundle = BaseBundle("Flat", "add_similar");
-  const fs::path csv = TestRoot() / "add_similar.csv", idx = TestRoot() / "add_similar.idx";
+  const fs::path csv = ScratchDir() / "add_similar.csv", idx = ScratchDir() / "add_similar.idx";
   const int twin = WriteNewItems(bundle, csv, idx);
   AddItemsOptions o;
   o.items = csv;
@@ -396,7 +374,7 @@ TEST(CatalogUpdateTest, AddToHnswAndIvfIndexes) {
   for (const std::string spec : {"HNSW16", "IVF4,Flat"}) {
     SCOPED_TRACE(spec);
     const fs::path bundle = BaseBundle(spec, "add_" + spec.substr(0, 3));
-    const fs::path csv = TestRoot() / "add_ann.csv", idx = TestRoot() / "add_ann.idx";
+    const fs::path csv = ScratchDir() / "add_ann.csv", idx = ScratchDir() / "add_ann.idx";
     const int twin = WriteNewItems(bundle, csv, idx);
     // Remove first: IVF then drops vectors, so the adds need explicit ids.
     ASSERT_TRUE(RemoveItems(bundle, {"I000001", "I000002"}).ok());
@@ -439,22 +417,22 @@ TEST(CatalogUpdateTest, AddToHnswAndIvfIndexes) {
 TEST(CatalogUpdateTest, FailedAddsLeaveTheBundleByteIdentical) {
   const fs::path bundle = BaseBundle("Flat", "add_fail");
   const Data& d = SampleData();
-  const fs::path csv = TestRoot() / "bad.csv";
-  const fs::path idx = TestRoot() / "bad.idx";
+  const fs::path csv = ScratchDir() / "bad.csv";
+  const fs::path idx = ScratchDir() / "bad.idx";
   ASSERT_TRUE(WriteIdx(idx, SelectImages(d.images, {kBase, kBase + 1}), true).ok());
-  Spit(csv, "");
+  WriteText(csv, "");
   const auto before = Snapshot(bundle);
-  const auto entries = DirEntries(TestRoot());
+  const auto entries = DirEntries(ScratchDir());
   AddItemsOptions o;
   o.items = csv;
   o.images = idx;
   auto expect_error = [&](const std::string& text, const std::string& want) {
-    Spit(csv, text);
+    WriteText(csv, text);
     auto s = AddItems(bundle, o);
     ASSERT_FALSE(s.ok()) << "accepted: " << text;
     EXPECT_NE(s.status().message().find(want), std::string::npos) << s.status().ToString();
     EXPECT_EQ(Snapshot(bundle), before) << want;
-    EXPECT_EQ(DirEntries(TestRoot()), entries) << "no staging directory left behind";
+    EXPECT_EQ(DirEntries(ScratchDir()), entries) << "no staging directory left behind";
   };
   // A duplicate id: the line and the id.
   expect_error(d.header + "\n" + d.rows[kBase] + "\n" + d.rows[5] + "\n",
@@ -569,8 +547,8 @@ TEST(CatalogUpdateTest, RemoveUnknownIdFailsAndChangesNothing) {
 TEST(CatalogUpdateTest, ReAddingARemovedIdIsAnError) {
   const fs::path bundle = BaseBundle("Flat", "readd");
   ASSERT_TRUE(RemoveItems(bundle, {"I000004"}).ok());
-  const fs::path csv = TestRoot() / "readd.csv";
-  Spit(csv, SampleData().header + "\n" + SampleData().rows[4] + "\n");
+  const fs::path csv = ScratchDir() / "readd.csv";
+  WriteText(csv, SampleData().header + "\n" + SampleData().rows[4] + "\n");
   AddItemsOptions o;
   o.items = csv;
   o.images = SampleData().dir / "base.idx.gz";  // never read: the id check comes first
@@ -632,12 +610,12 @@ TEST(CatalogUpdateTest, SetInStockWithoutTheColumnIsAClearError) {
             "," + std::to_string(10 + i) + "\n";
   }
   (void)d;
-  Spit(TestRoot() / "nostock.csv", text);
+  WriteText(ScratchDir() / "nostock.csv", text);
   BuildOptions o;
-  o.items = TestRoot() / "nostock.csv";
+  o.items = ScratchDir() / "nostock.csv";
   o.content.dim = 4;
   o.index.spec = "Flat";
-  const fs::path bundle = TestRoot() / "nostock_bundle";
+  const fs::path bundle = ScratchDir() / "nostock_bundle";
   ASSERT_TRUE(BuildBundle(o, bundle).ok());
   const auto before = Snapshot(bundle);
   auto s = SetInStock(bundle, {"J1"}, false);
@@ -646,9 +624,9 @@ TEST(CatalogUpdateTest, SetInStockWithoutTheColumnIsAClearError) {
       << s.status().ToString();
   EXPECT_EQ(Snapshot(bundle), before);
   // A content-only bundle takes new items without images.
-  Spit(TestRoot() / "nostock_new.csv", "item_id,brand,category,price\nJ99,b1,c2,20\n");
+  WriteText(ScratchDir() / "nostock_new.csv", "item_id,brand,category,price\nJ99,b1,c2,20\n");
   AddItemsOptions a;
-  a.items = TestRoot() / "nostock_new.csv";
+  a.items = ScratchDir() / "nostock_new.csv";
   auto add = AddItems(bundle, a);
   ASSERT_TRUE(add.ok()) << add.status().ToString();
   auto e = Engine::Open(bundle);
@@ -664,26 +642,27 @@ TEST(CatalogUpdateTest, AddWithPrecomputedVisualVectors) {
     text += "P" + std::to_string(i) + ",b" + std::to_string(i % 3) + ",c" + std::to_string(i % 4) +
             "," + std::to_string(10 + i) + "\n";
   }
-  Spit(TestRoot() / "pre.csv", text);
+  WriteText(ScratchDir() / "pre.csv", text);
   std::mt19937 rng(3);
   std::normal_distribution<float> g;
   Matrix vis(40, 6);
   for (float& x : vis.data) x = g(rng);
-  ASSERT_TRUE(WriteNpy(TestRoot() / "pre.npy", vis).ok());
+  ASSERT_TRUE(WriteNpy(ScratchDir() / "pre.npy", vis).ok());
   BuildOptions o;
-  o.items = TestRoot() / "pre.csv";
-  o.visual = TestRoot() / "pre.npy";
+  o.items = ScratchDir() / "pre.csv";
+  o.visual = ScratchDir() / "pre.npy";
   o.content.dim = 4;
   o.index.spec = "Flat";
-  const fs::path bundle = TestRoot() / "pre_bundle";
+  const fs::path bundle = ScratchDir() / "pre_bundle";
   ASSERT_TRUE(BuildBundle(o, bundle).ok());
 
-  Spit(TestRoot() / "pre_new.csv", "item_id,brand,category,price\nP98,b1,c2,20\nP99,b2,c0,33\n");
+  WriteText(ScratchDir() / "pre_new.csv",
+            "item_id,brand,category,price\nP98,b1,c2,20\nP99,b2,c0,33\n");
   Matrix nv(2, 6);
   for (float& x : nv.data) x = g(rng);
-  ASSERT_TRUE(WriteNpy(TestRoot() / "pre_new.npy", nv).ok());
+  ASSERT_TRUE(WriteNpy(ScratchDir() / "pre_new.npy", nv).ok());
   AddItemsOptions a;
-  a.items = TestRoot() / "pre_new.csv";
+  a.items = ScratchDir() / "pre_new.csv";
   const auto before = Snapshot(bundle);
   auto s = AddItems(bundle, a);  // no --visual
   ASSERT_FALSE(s.ok());
@@ -692,7 +671,7 @@ TEST(CatalogUpdateTest, AddWithPrecomputedVisualVectors) {
   EXPECT_FALSE(AddItems(bundle, a).ok());
   EXPECT_EQ(Snapshot(bundle), before);
   a.images.clear();
-  a.visual = TestRoot() / "pre_new.npy";
+  a.visual = ScratchDir() / "pre_new.npy";
   s = AddItems(bundle, a);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto e = Engine::Open(bundle);
@@ -847,7 +826,7 @@ TEST(CatalogUpdateTest, VisualOptionsRoundTrip) {
 // ---- CLI ----------------------------------------------------------------------
 
 int RunCli(const std::string& args, std::string* out) {
-  const fs::path log = TestRoot() / "cli.out";
+  const fs::path log = ScratchDir() / "cli.out";
   const int rc = std::system(
       (std::string(VITRINE_BINARY) + " " + args + " >" + log.string() + " 2>&1").c_str());
   *out = Slurp(log);
@@ -856,7 +835,7 @@ int RunCli(const std::string& args, std::string* out) {
 
 TEST(CatalogUpdateTest, Cli) {
   const fs::path bundle = BaseBundle("Flat", "cli");
-  const fs::path csv = TestRoot() / "cli_new.csv", idx = TestRoot() / "cli_new.idx";
+  const fs::path csv = ScratchDir() / "cli_new.csv", idx = ScratchDir() / "cli_new.idx";
   WriteNewItems(bundle, csv, idx);
   const std::string b = " --bundle " + bundle.string();
   std::string out;
@@ -871,9 +850,10 @@ TEST(CatalogUpdateTest, Cli) {
   EXPECT_EQ(RunCli("items remove" + b + " --ids I000001,I000002", &out), 0) << out;
   EXPECT_NE(out.find("removed 2 items; tombstones: 2 of 301 items (0.7%)"), std::string::npos)
       << out;
-  Spit(TestRoot() / "cli_ids.txt", "I000003\nI000004\n");
+  WriteText(ScratchDir() / "cli_ids.txt", "I000003\nI000004\n");
   EXPECT_EQ(
-      RunCli("items remove" + b + " --ids-file " + (TestRoot() / "cli_ids.txt").string(), &out), 0);
+      RunCli("items remove" + b + " --ids-file " + (ScratchDir() / "cli_ids.txt").string(), &out),
+      0);
   EXPECT_NE(out.find("tombstones: 4 of 301"), std::string::npos) << out;
   EXPECT_EQ(RunCli("items remove" + b + " --ids XYZ", &out), 1);
   EXPECT_NE(out.find("unknown item 'XYZ'"), std::string::npos) << out;

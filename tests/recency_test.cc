@@ -2,13 +2,11 @@
 // its errors, and its effect on queries end to end (a Flat index, so the
 // oracle is exact: scores are sum_b w_b cos_b + w_new * newness).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "core/catalog.h"
 #include "core/generator.h"
@@ -16,32 +14,15 @@
 #include "engine/builder.h"
 #include "engine/catalog_update.h"
 #include "engine/engine.h"
+#include "tests/scratch_dir.h"
 
 namespace vitrine {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path Root() {
-  static const fs::path root = [] {
-    fs::path p = fs::temp_directory_path() / ("vitrine_recency_" + std::to_string(::getpid()));
-    fs::create_directories(p);
-    return p;
-  }();
-  return root;
-}
-
-class Cleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(Root(), ec);
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
-
 fs::path Write(const std::string& name, const std::string& text) {
-  const fs::path p = Root() / name;
-  std::ofstream(p, std::ios::binary) << text;
+  const fs::path p = ScratchDir() / name;
+  WriteText(p, text);
   return p;
 }
 
@@ -78,7 +59,7 @@ TEST(RecencyTest, NewnessFromAColumnHalvesEveryHalfLife) {
   // Dates read as free text (forced here with a schema) give the same values.
   CatalogReadOptions text_opts;
   text_opts.schema = *Schema::Parse("launched:text");
-  auto as_text = Catalog::ReadCsv(Root() / "dated.csv", text_opts);
+  auto as_text = Catalog::ReadCsv(ScratchDir() / "dated.csv", text_opts);
   ASSERT_TRUE(as_text.ok()) << as_text.status().ToString();
   auto t = ComputeNewness(r, *as_text, nullptr, &info);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -148,17 +129,17 @@ TEST(RecencyTest, EndToEndRankingAndAddedItems) {
   g.num_items = 400;
   g.num_users = 300;
   g.seed = 5;
-  ASSERT_TRUE(GenerateSampleData(g, Root() / "data").ok());
+  ASSERT_TRUE(GenerateSampleData(g, ScratchDir() / "data").ok());
   BuildOptions o;
-  o.items = Root() / "data" / "items.csv";
-  o.interactions = Root() / "data" / "interactions.csv";
+  o.items = ScratchDir() / "data" / "items.csv";
+  o.interactions = ScratchDir() / "data" / "interactions.csv";
   o.als.factors = 8;
   o.als.iterations = 3;
   o.als.compute_loss = false;
   o.content.dim = 8;
   o.index.spec = "Flat";
   o.recency.half_life_days = 20;
-  const fs::path bundle = Root() / "bundle";
+  const fs::path bundle = ScratchDir() / "bundle";
   auto built = BuildBundle(o, bundle);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   auto opened = Engine::Open(bundle);
