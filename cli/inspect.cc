@@ -69,7 +69,7 @@ bool IsReserved(const std::string& key) {
   return false;
 }
 
-void PrintTable(const Bundle& b) {
+void PrintTable(const Bundle& b, const BundleManifest& schema) {
   const json& m = b.manifest();
   std::printf("bundle     %s\n", b.dir().string().c_str());
   std::printf("format     %s version %d\n", kBundleFormatName, b.format_version());
@@ -86,13 +86,10 @@ void PrintTable(const Bundle& b) {
   }
   std::printf("counts     %s\n", counts.empty() ? "(none)" : counts.c_str());
 
-  std::printf("\nblocks (fused dim %lld)\n",
-              static_cast<long long>(
-                  b.blocks().empty() ? 0 : b.blocks().back().offset + b.blocks().back().dim));
+  std::printf("\nblocks (fused dim %lld)\n", static_cast<long long>(schema.total_dim()));
   std::printf("  %-12s %8s %6s %8s\n", "name", "offset", "dim", "weight");
-  for (const BundleBlock& blk : b.blocks()) {
-    std::printf("  %-12s %8lld %6lld %8.3f\n", blk.name.c_str(), static_cast<long long>(blk.offset),
-                static_cast<long long>(blk.dim), blk.weight);
+  for (const BlockLayout& blk : schema.blocks) {
+    std::printf("  %-12s %8zu %6zu %8.3f\n", blk.name.c_str(), blk.offset, blk.dim, blk.weight);
   }
 
   std::printf("\nfiles (%zu, %s)\n", b.files().size(), HumanBytes(b.total_bytes()).c_str());
@@ -163,6 +160,9 @@ int RunInspect(int argc, char** argv) {
   if (!b.ok()) return Fail(cmd, b.status());
   for (const std::string& w : b->warnings())
     std::fprintf(stderr, "vitrine inspect: note: %s\n", w.c_str());
+  // The manifest's sections against the arrays they describe.
+  Result<BundleManifest> schema = BundleManifest::Read(*b);
+  if (!schema.ok()) return Fail(cmd, schema.status());
   json summary = Summary(*b);
   if (p.result.count("load")) {
     // Resident memory of a loaded bundle against the size of what it must
@@ -174,7 +174,7 @@ int RunInspect(int argc, char** argv) {
     const int64_t loaded = ResidentBytes() - before;
     uint64_t vec_index = 0;
     for (const BundleFile& f : b->files()) {
-      if (f.name == "vectors.npy" || f.name == "index.faiss") vec_index += f.size;
+      if (f.name == bundle_file::kVectors || f.name == bundle_file::kIndex) vec_index += f.size;
     }
     summary["memory"] = {{"resident_bytes", loaded},
                          {"vectors_and_index_bytes", vec_index},
@@ -184,7 +184,7 @@ int RunInspect(int argc, char** argv) {
   if (format == "json") {
     std::cout << summary.dump(2) << std::endl;
   } else {
-    PrintTable(*b);
+    PrintTable(*b, *schema);
     if (summary.contains("memory")) {
       const json& mem = summary["memory"];
       std::printf(

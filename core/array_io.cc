@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -308,6 +309,44 @@ Result<Matrix> ReadVectors(const fs::path& path) {
   return Status::InvalidArgument(path.string() +
                                  ": unknown vector file type (expected .npy, .fvecs, or IDX "
                                  "ubyte such as train-images-idx3-ubyte[.gz])");
+}
+
+Result<NpyShape> ReadNpyShape(const fs::path& path) {
+  // The header ends within its first 64 KiB (v1: 2-byte length; a v2/v3
+  // header that long is not one vitrine wrote or reads).
+  constexpr size_t kPrefix = 65536 + 12;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path.string() + ": cannot open");
+  std::string bytes(kPrefix, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(kPrefix));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  VITRINE_ASSIGN_OR_RETURN(NpyHeader h, ParseNpyHeader(path, bytes));
+  const std::string name = path.string();
+  size_t item = 0;
+  if (h.descr == "<f4") {
+    item = 4;
+  } else if (h.descr == "<i8") {
+    item = 8;
+  } else {
+    return Status::Unsupported(name + ": dtype '" + h.descr + "', expected '<f4' or '<i8'");
+  }
+  if (h.fortran || (h.shape.size() != 1 && h.shape.size() != 2)) {
+    return Status::Unsupported(name + ": expected a C-order 1-D or 2-D array");
+  }
+  NpyShape s;
+  s.rows = static_cast<size_t>(h.shape[0]);
+  s.cols = h.shape.size() == 2 ? static_cast<size_t>(h.shape[1]) : 1;
+  size_t elems = 0, need = 0;
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return Status::IOError(name + ": cannot stat: " + ec.message());
+  if (__builtin_mul_overflow(s.rows, s.cols, &elems) ||
+      __builtin_mul_overflow(elems, item, &need) || h.data_offset + need != size) {
+    return Status::Corruption(name + ": shape (" + std::to_string(s.rows) + ", " +
+                              std::to_string(s.cols) + ") does not match the file size " +
+                              std::to_string(size));
+  }
+  return s;
 }
 
 }  // namespace vitrine

@@ -48,4 +48,13 @@ Status WriteIdx(const std::filesystem::path& path, const IdxArray& arr, bool gzi
 // (.idx, -ubyte, .gz) converted to float. Used by `vitrine bench`.
 Result<Matrix> ReadVectors(const std::filesystem::path& path);
 
+// The shape of a 2-D (or 1-D, as n x 1) .npy file of float32 or int64, read
+// from its header alone, with the data size checked against the file size:
+// what a reader needs to validate a manifest without loading the array.
+struct NpyShape {
+  size_t rows = 0;
+  size_t cols = 0;
+};
+Result<NpyShape> ReadNpyShape(const std::filesystem::path& path);
+
 }  // namespace vitrine

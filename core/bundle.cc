@@ -98,7 +98,7 @@ bool ParseHex64(const std::string& s, uint64_t* out) {
   return true;
 }
 
-// Parses and validates manifest["files"] and manifest["blocks"]; `where` is
+// Parses and validates manifest["files"]; `where` is
 // "B/manifest.json" for messages.
 Status ParseFiles(const json& m, const std::string& where, std::vector<BundleFile>* files) {
   auto it = m.find("files");
@@ -124,39 +124,6 @@ Status ParseFiles(const json& m, const std::string& where, std::vector<BundleFil
     files->push_back(std::move(f));
   }
   return Status::OK();  // json objects iterate in key order, so files are sorted
-}
-
-Status ParseBlocks(const json& m, const std::string& where, std::vector<BundleBlock>* blocks) {
-  auto it = m.find("blocks");
-  if (it == m.end()) return Status::OK();
-  if (!it->is_array()) return Status::Corruption(where + ": \"blocks\" must be an array");
-  std::set<std::string> seen;
-  int64_t next = 0;
-  for (size_t i = 0; i < it->size(); ++i) {
-    const json& b = (*it)[i];
-    const std::string at = where + ": blocks[" + std::to_string(i) + "]";
-    if (!b.is_object() || !b.contains("name") || !b["name"].is_string() || !b.contains("offset") ||
-        !b["offset"].is_number_integer() || !b.contains("dim") || !b["dim"].is_number_integer() ||
-        !b.contains("weight") || !b["weight"].is_number()) {
-      return Status::Corruption(
-          at + ": expected {\"name\": str, \"offset\": int, \"dim\": int, \"weight\": number}");
-    }
-    BundleBlock blk{b["name"].get<std::string>(), b["offset"].get<int64_t>(),
-                    b["dim"].get<int64_t>(), b["weight"].get<double>()};
-    if (!seen.insert(blk.name).second) {
-      return Status::Corruption(at + ": duplicate block name '" + blk.name + "'");
-    }
-    if (blk.dim <= 0) {
-      return Status::Corruption(at + ": dim " + std::to_string(blk.dim) + ", expected > 0");
-    }
-    if (blk.offset != next) {
-      return Status::Corruption(at + ": offset " + std::to_string(blk.offset) + ", expected " +
-                                std::to_string(next) + " (blocks are contiguous)");
-    }
-    next += blk.dim;
-    blocks->push_back(std::move(blk));
-  }
-  return Status::OK();
 }
 
 // Removes staging directories a killed process left beside `final_dir`
@@ -235,10 +202,6 @@ Result<Bundle> Bundle::Open(const fs::path& dir_in, VerifyMode mode) {
                               ", expected 1.." + std::to_string(kBundleFormatVersion));
   }
   VITRINE_RETURN_IF_ERROR(ParseFiles(m, where, &b.files_));
-  VITRINE_RETURN_IF_ERROR(ParseBlocks(m, where, &b.blocks_));
-  if (m.contains("counts") && !m["counts"].is_object()) {
-    return Status::Corruption(where + ": \"counts\" must be an object");
-  }
 
   for (const BundleFile& f : b.files_) {
     if (mode == VerifyMode::kFull) {
@@ -311,14 +274,6 @@ Status Bundle::VerifyFile(std::string_view name) const {
                               "): the bundle is corrupt; rebuild it");
   }
   return Status::OK();
-}
-
-std::optional<int64_t> Bundle::count(std::string_view key) const {
-  auto it = manifest_.find("counts");
-  if (it == manifest_.end() || !it->is_object()) return std::nullopt;
-  auto c = it->find(std::string(key));
-  if (c == it->end() || !c->is_number_integer()) return std::nullopt;
-  return c->get<int64_t>();
 }
 
 Result<std::string> Bundle::ReadBytes(std::string_view name) const {
@@ -419,8 +374,7 @@ Result<BundleWriter> BundleWriter::Create(const fs::path& final_dir) {
                            (ec ? ec.message() : std::string("already exists")));
   }
   w.staging_ = staging;
-  w.manifest_ =
-      json{{"params", json::object()}, {"blocks", json::array()}, {"counts", json::object()}};
+  w.manifest_ = json::object();
   return w;
 }
 
@@ -540,18 +494,6 @@ bool BundleWriter::Has(std::string_view name) const {
   if (!CheckName(name).ok()) return false;
   std::error_code ec;
   return fs::is_regular_file(staging_ / fs::path(std::string(name)), ec);
-}
-
-int64_t BundleWriter::AddBlock(std::string_view name, int64_t dim, double weight) {
-  json& blocks = manifest_["blocks"];
-  if (!blocks.is_array()) blocks = json::array();
-  int64_t offset = 0;
-  if (!blocks.empty()) {
-    offset = blocks.back().at("offset").get<int64_t>() + blocks.back().at("dim").get<int64_t>();
-  }
-  blocks.push_back(
-      {{"name", std::string(name)}, {"offset", offset}, {"dim", dim}, {"weight", weight}});
-  return offset;
 }
 
 Status BundleWriter::Commit() {

@@ -2,12 +2,12 @@
 // command loads (DESIGN.md decision 4; the format is in docs/bundle-format.md).
 //
 //   bundle/
-//     manifest.json   format name + version, build params, block layout,
-//                     counts, free-form stage sections, and the size and
-//                     xxh64 of every other file
-//     vectors.npy     fused item vectors, float32 [items, dim]
-//     item_ids.txt    one id per line, in row order
-//     index.faiss     ...whatever the stages add
+//     manifest.json   format name + version, the size and xxh64 of every
+//                     other file, and the sections the stages write
+//     ...             the files the stages write
+//
+// This is the container. What a vitrine build puts in it (file names,
+// manifest sections, their validation) is engine/bundle_schema.h.
 //
 // Writing: a BundleWriter fills a hidden staging directory beside the final
 // one; Commit() checksums every file, writes manifest.json, fsyncs and renames
@@ -53,16 +53,6 @@ enum class VerifyMode {
   kSizesOnly,  // presence and sizes only: fast loads of a trusted bundle
 };
 
-// One block of the fused item vector (DESIGN.md decision 1): columns
-// [offset, offset + dim) of vectors.npy hold block `name`, stored at unit
-// norm; `weight` is the default query weight.
-struct BundleBlock {
-  std::string name;
-  int64_t offset = 0;
-  int64_t dim = 0;
-  double weight = 1.0;
-};
-
 // A file listed in the manifest.
 struct BundleFile {
   std::string name;  // relative, '/'-separated, e.g. "vectors.npy", "catalog/brand.txt"
@@ -91,12 +81,6 @@ class Bundle {
   bool Has(std::string_view name) const { return Find(name) != nullptr; }
   // dir()/name (whether or not the file is listed).
   std::filesystem::path path(std::string_view name) const;
-
-  // The block layout from manifest["blocks"] (empty if absent); validated at
-  // Open (names unique, offsets contiguous from 0).
-  const std::vector<BundleBlock>& blocks() const { return blocks_; }
-  // manifest["counts"][key] if it is an integer.
-  std::optional<int64_t> count(std::string_view key) const;
 
   // Readers of listed files; NotFound if `name` is not in the manifest, and
   // Corruption if the size on disk no longer matches it. ReadBytes and
@@ -130,7 +114,6 @@ class Bundle {
   std::filesystem::path dir_;
   nlohmann::json manifest_;
   std::vector<BundleFile> files_;
-  std::vector<BundleBlock> blocks_;
   std::vector<std::string> warnings_;
 };
 
@@ -147,7 +130,7 @@ class BundleWriter {
   // Starts a rewrite of the existing bundle at `existing`: opens it with
   // `verify` (so corruption is not carried forward), links (or, across
   // filesystems, copies) every listed file into the staging directory and
-  // copies the manifest's params, blocks, counts and sections. Commit()
+  // copies the manifest's sections. Commit()
   // replaces `existing`. Used by commands that modify a bundle in place.
   static Result<BundleWriter> Update(const std::filesystem::path& existing,
                                      VerifyMode verify = VerifyMode::kFull);
@@ -182,15 +165,11 @@ class BundleWriter {
   Status Remove(std::string_view name);
   bool Has(std::string_view name) const;
 
-  // The manifest under construction: starts with empty "params", "blocks"
-  // and "counts" objects (Update: the existing ones). Stages may add their
-  // own top-level sections ("index": {...}). Commit() owns "format",
-  // "format_version", "created_by", "created_at", "updated_at" and "files".
+  // The manifest under construction: empty (Update: the existing one's
+  // sections). What a build puts there is engine/bundle_schema.h's job.
+  // Commit() owns "format", "format_version", "created_by", "created_at",
+  // "updated_at" and "files".
   nlohmann::json& manifest() { return manifest_; }
-  // Appends {"name", "offset", "dim", "weight"} to manifest["blocks"] with
-  // offset = end of the previous block; returns the new block's offset.
-  int64_t AddBlock(std::string_view name, int64_t dim, double weight = 1.0);
-
   // Checksums every file in the staging directory (recursively), writes
   // manifest.json, fsyncs files and directories and renames the staging
   // directory over final_dir(). After an error the writer is still

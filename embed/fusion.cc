@@ -112,36 +112,4 @@ std::vector<float> BlockCosines(const std::vector<BlockLayout>& layout, const fl
   return out;
 }
 
-nlohmann::json LayoutToJson(const std::vector<BlockLayout>& layout) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const BlockLayout& b : layout) {
-    j.push_back({{"name", b.name}, {"offset", b.offset}, {"dim", b.dim}, {"weight", b.weight}});
-  }
-  return j;
-}
-
-Result<std::vector<BlockLayout>> LayoutFromJson(const nlohmann::json& j) {
-  if (!j.is_array()) return Status::Corruption("block layout: expected a JSON array");
-  std::vector<BlockLayout> out;
-  size_t offset = 0;
-  for (size_t i = 0; i < j.size(); ++i) {
-    const nlohmann::json& e = j[i];
-    const std::string where = "block layout entry " + std::to_string(i);
-    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("offset") ||
-        !e["offset"].is_number_unsigned() || !e.contains("dim") || !e["dim"].is_number_unsigned() ||
-        !e.contains("weight") || !e["weight"].is_number()) {
-      return Status::Corruption(where + ": expected {name, offset, dim, weight}");
-    }
-    BlockLayout b{e["name"].get<std::string>(), e["offset"].get<size_t>(), e["dim"].get<size_t>(),
-                  e["weight"].get<float>()};
-    if (b.offset != offset) {
-      return Status::Corruption(where + " ('" + b.name + "'): offset " + std::to_string(b.offset) +
-                                ", expected " + std::to_string(offset));
-    }
-    offset += b.dim;
-    out.push_back(std::move(b));
-  }
-  return out;
-}
-
 }  // namespace vitrine

@@ -1,16 +1,17 @@
 // Block fusion (DESIGN.md decision 1): the fused item vector is the
-// concatenation of L2-normalised blocks (cf, content, visual, ...), each stored
-// at unit weight. A query scales each of its block segments by the request's
-// weight, so the inner product <query, item> is the weighted sum of per-block
-// cosines, sum_b w_b cos_b, and hybrid weights change per request without
-// rebuilding the index.
+// concatenation of per-item blocks (cf, content, visual, and the one-column
+// priors pop and new), each stored at unit weight. Content and visual rows
+// are L2-normalised; the cf rows keep ALS's norms (scaled by one constant) and
+// the priors their value, as the caller asks per block (Block::normalize_rows).
+// A query scales each of its block segments by the request's weight, so the
+// inner product <query, item> is sum_b w_b <q_b, item_b>, and hybrid weights
+// change per request without rebuilding the index.
 //
 // Thread safety: all functions are pure; concurrent calls on distinct outputs
 // are safe.
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,13 +26,14 @@ struct Block {
   Matrix vectors;       // n x dim
   float weight = 1.0f;  // default query-side weight, recorded in the layout
   // false: rows are kept as given (the caller guarantees norms <= 1). Used by
-  // the cf block, whose ALS item norms carry popularity and confidence: the
-  // inner product must keep ALS's own ranking, which per-row normalisation
-  // would destroy (measured: NDCG@10 0.031 normalised vs 0.0xx scaled).
+  // the cf block, whose ALS item norms carry popularity and confidence (the
+  // inner product keeps ALS's own ranking; docs/architecture.md has the
+  // measurement), and by the one-column priors.
   bool normalize_rows = true;
 };
 
-// Where a block lives inside a fused vector.
+// Where a block lives inside a fused vector: the one block-layout type, read
+// from and written to the bundle manifest by engine/bundle_schema.h.
 struct BlockLayout {
   std::string name;
   size_t offset = 0;  // first column of the block in the fused vector
@@ -40,7 +42,7 @@ struct BlockLayout {
 };
 
 struct FusedVectors {
-  Matrix vectors;                   // n x sum(dim); each block segment unit norm or zero
+  Matrix vectors;                   // n x sum(dim), blocks side by side
   std::vector<BlockLayout> layout;  // in input order, contiguous
   size_t dim() const { return vectors.cols; }
 };
@@ -67,10 +69,5 @@ void NormalizeRows(Matrix* m);
 // order; 0 for a block where either segment is zero. Used for explanations.
 std::vector<float> BlockCosines(const std::vector<BlockLayout>& layout, const float* a,
                                 const float* b);
-
-// Layout <-> JSON array [{"name":..,"offset":..,"dim":..,"weight":..}] for the
-// bundle manifest. FromJson checks that blocks are contiguous from offset 0.
-nlohmann::json LayoutToJson(const std::vector<BlockLayout>& layout);
-[[nodiscard]] Result<std::vector<BlockLayout>> LayoutFromJson(const nlohmann::json& j);
 
 }  // namespace vitrine

@@ -8,7 +8,8 @@
 #include "core/csv.h"
 #include "core/progress.h"
 #include "embed/fusion.h"
-#include "engine/catalog_update.h"
+#include "engine/bundle_schema.h"
+#include "engine/item_encoder.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -50,73 +51,6 @@ Matrix ColumnVector(const std::vector<float>& v) {
   Matrix m(v.size(), 1);
   std::copy(v.begin(), v.end(), m.data.begin());
   return m;
-}
-
-Result<Matrix> VisualBlock(const BuildOptions& o, const Catalog& catalog, BundleWriter& w) {
-  const auto n = static_cast<size_t>(catalog.size());
-  if (!o.visual.empty()) {
-    VITRINE_ASSIGN_OR_RETURN(Matrix v, LoadPrecomputedVectors(o.visual, n));
-    w.manifest()["visual_encoder"] = {{"source", "precomputed"},
-                                      {"path", o.visual.filename().string()}};
-    return v;
-  }
-  ImageBatch images;
-  if (!o.images.empty()) {
-    VITRINE_ASSIGN_OR_RETURN(images, LoadIdxImages(o.images, n));
-  } else {
-    const Column* col = catalog.column(o.image_column);
-    if (col == nullptr) {
-      return Status::InvalidArgument(o.items.string() + ": no column '" + o.image_column +
-                                     "' for --image-column");
-    }
-    std::vector<fs::path> paths;
-    const fs::path base = o.items.parent_path();
-    for (int32_t i = 0; i < catalog.size(); ++i) {
-      fs::path p = catalog.ValueString(*col, i);
-      paths.push_back(p.is_absolute() ? p : base / p);
-    }
-    VITRINE_ASSIGN_OR_RETURN(images, LoadImageFiles(paths));
-  }
-  VisualEncoder encoder(o.visual_encoder);
-  VITRINE_ASSIGN_OR_RETURN(Matrix v, encoder.FitTransform(images));
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/mean.npy", encoder.mean()));
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/components.npy", encoder.components()));
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("visual/eigenvalues.npy", encoder.eigenvalues()));
-  w.manifest()["visual_encoder"] = {{"source", o.images.empty() ? "image_files" : "idx"},
-                                    {"dim", v.cols},
-                                    {"image_height", images.height},
-                                    {"image_width", images.width},
-                                    {"channels", images.channels},
-                                    // For `vitrine items add` (engine/catalog_update.h).
-                                    {"options", VisualOptionsToJson(o.visual_encoder)}};
-  return v;
-}
-
-// The cf block keeps ALS's inner-product ranking: rows are divided by one
-// global constant (the largest warm norm), not normalised one by one, because
-// an item's factor norm carries its popularity and confidence. Cold rows (a
-// projected direction) get the median warm norm: neither buried nor dominant.
-// Returns the norm given to cold rows (new items added later get the same).
-float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
-  std::vector<float> norms(cf->rows);
-  std::vector<float> warm;
-  for (size_t i = 0; i < cf->rows; ++i) {
-    double s = 0;
-    for (size_t j = 0; j < cf->cols; ++j) s += static_cast<double>(cf->at(i, j)) * cf->at(i, j);
-    norms[i] = static_cast<float>(std::sqrt(s));
-    if (!cold[i] && norms[i] > 0) warm.push_back(norms[i]);
-  }
-  if (warm.empty()) return 1.0f;
-  std::nth_element(warm.begin(), warm.begin() + static_cast<std::ptrdiff_t>(warm.size() / 2),
-                   warm.end());
-  const float median = warm[warm.size() / 2];
-  const float scale = *std::max_element(warm.begin(), warm.end());
-  for (size_t i = 0; i < cf->rows; ++i) {
-    if (norms[i] <= 0) continue;
-    const float f = (cold[i] ? median / norms[i] : 1.0f) / scale;
-    for (size_t j = 0; j < cf->cols; ++j) cf->at(i, j) *= f;
-  }
-  return median / scale;
 }
 
 }  // namespace
@@ -250,7 +184,7 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       LogInfo("%s: no usable interactions; building from content and images only",
               o.interactions.c_str());
   }
-  summary.users = inter.users.size();
+  summary.users = have_cf ? inter.users.size() : 0;
   // Arrival dates now, so that a bad --arrival-column fails before the
   // expensive stages.
   nlohmann::json recency_info;
@@ -260,27 +194,27 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   summary.interactions = inter.matrix.nnz();
   summary.unknown_item_events = inter.unknown_item_events;
 
+  BundleManifest manifest;
+  ItemEncoder encoder;
   // 3. Content block.
   StageTimer t_content("content encoder");
-  ContentEncoder content(o.content);
-  VITRINE_ASSIGN_OR_RETURN(Matrix content_block, content.Fit(catalog));
-  t_content.Done(std::to_string(content.feature_count()) + " features -> " +
-                 std::to_string(content_block.cols) + " dims");
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("content/projection.npy", content.projection()));
-  w.manifest()["content_encoder"] = content.ToJson();
+  ItemBlocks blocks;
+  VITRINE_ASSIGN_OR_RETURN(blocks.content, encoder.FitContent(o.content, catalog));
+  t_content.Done(std::to_string(encoder.content().feature_count()) + " features -> " +
+                 std::to_string(blocks.content.cols) + " dims");
 
   // 4. Visual block (optional).
-  Matrix visual_block;
-  const bool have_visual = !o.images.empty() || !o.visual.empty() || !o.image_column.empty();
-  if (have_visual) {
+  const VisualSource visual_source{o.images, o.visual, o.image_column, o.items};
+  if (!visual_source.empty()) {
     StageTimer t("visual encoder");
-    VITRINE_ASSIGN_OR_RETURN(visual_block, VisualBlock(o, catalog, w));
-    t.Done(std::to_string(visual_block.rows) + " x " + std::to_string(visual_block.cols));
+    VITRINE_ASSIGN_OR_RETURN(blocks.visual,
+                             encoder.FitVisual(o.visual_encoder, visual_source, catalog));
+    t.Done(std::to_string(blocks.visual.rows) + " x " + std::to_string(blocks.visual.cols));
   }
 
   // 5. Collaborative block, with cold items projected from content + visual.
-  Matrix cf_block;
-  std::vector<int64_t> cold_flags(static_cast<size_t>(catalog.size()), 0);
+  namespace f = bundle_file;
+  std::vector<int64_t> cold_flags(static_cast<size_t>(catalog.size()), 1);  // no cf: all cold
   std::vector<float> popularity(static_cast<size_t>(catalog.size()), 0.0f);
   if (have_cf) {
     for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
@@ -289,39 +223,24 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     VITRINE_RETURN_IF_ERROR(als.fit(inter.matrix).WithContext(o.interactions.string()));
     t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
            " iterations");
-    cf_block = als.item_factors();
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cf/item_factors.npy", als.item_factors()));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cf/user_factors.npy", als.user_factors()));
-    VITRINE_RETURN_IF_ERROR(w.WriteIds("user_ids.txt", inter.users.ids()));
-    w.manifest()["als"] = {{"factors", o.als.factors},   {"regularization", o.als.regularization},
-                           {"alpha", o.als.alpha},       {"iterations", o.als.iterations},
-                           {"cg_steps", o.als.cg_steps}, {"seed", o.als.seed}};
+    blocks.cf = als.item_factors();
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
+    manifest.als = AlsSection{o.als.factors,    o.als.regularization, o.als.alpha,
+                              o.als.iterations, o.als.cg_steps,       o.als.seed};
 
     StageTimer t_cold("cold-start projector");
-    Matrix content_n = content_block;
-    NormalizeRows(&content_n);
-    std::vector<const Matrix*> inputs = {&content_n};
-    Matrix visual_n;
-    if (have_visual) {
-      visual_n = visual_block;
-      NormalizeRows(&visual_n);
-      inputs.push_back(&visual_n);
-    }
-    VITRINE_ASSIGN_OR_RETURN(Matrix features, ConcatColumns(inputs));
-    std::vector<int64_t> counts(popularity.begin(), popularity.end());
-    ColdStartProjector projector(o.cold_start);
+    const std::vector<int64_t> counts(popularity.begin(), popularity.end());
+    std::string note;
     VITRINE_ASSIGN_OR_RETURN(std::vector<bool> cold,
-                             FillColdRows(features, counts, o.cold_start, &cf_block, &projector));
-    for (size_t i = 0; i < cold.size(); ++i) {
-      cold_flags[i] = cold[i] ? 1 : 0;
-      summary.cold_items += cold[i] ? 1 : 0;
-    }
-    const float cold_norm = ScaleCfBlock(cold, &cf_block);
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold_start/weights.npy", projector.weights()));
-    w.manifest()["cold_start"] = projector.ToJson();
-    w.manifest()["cold_start"]["cf_row_norm"] = cold_norm;
-    t_cold.Done(std::to_string(summary.cold_items) + " cold items (fewer than " +
-                std::to_string(o.cold_start.min_interactions) + " interactions)");
+                             encoder.FitColdStart(o.cold_start, counts, blocks.content,
+                                                  blocks.visual, &blocks.cf, &note));
+    for (size_t i = 0; i < cold.size(); ++i) cold_flags[i] = cold[i] ? 1 : 0;
+    t_cold.Done(std::to_string(std::count(cold.begin(), cold.end(), true)) +
+                " cold items (fewer than " + std::to_string(o.cold_start.min_interactions) +
+                " interactions)");
+    if (!note.empty()) LogInfo("cold start: %s", note.c_str());
 
     // Each user's history, for filtering already-seen items and for the
     // content/visual part of a user's query vector.
@@ -329,50 +248,42 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     std::copy(inter.matrix.indptr.begin(), inter.matrix.indptr.end(), indptr.data.begin());
     MatrixI64 indices(inter.matrix.indices.size(), 1);
     std::copy(inter.matrix.indices.begin(), inter.matrix.indices.end(), indices.data.begin());
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("history/indptr.npy", indptr));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix("history/indices.npy", indices));
-    VITRINE_RETURN_IF_ERROR(
-        w.WriteMatrix("history/weights.npy", ColumnVector(inter.matrix.values)));
-  }
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, indptr));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, indices));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, ColumnVector(inter.matrix.values)));
 
-  // 6. Fusion.
-  std::vector<Block> blocks;
-  auto weight = [&](const std::string& name) {
-    auto it = o.block_weights.find(name);
-    return it == o.block_weights.end() ? 1.0f : it->second;
-  };
-  if (have_cf) blocks.push_back({"cf", std::move(cf_block), weight("cf"), false});
-  blocks.push_back({"content", std::move(content_block), weight("content")});
-  if (have_visual) blocks.push_back({"visual", std::move(visual_block), weight("visual")});
-  if (have_cf) {
     // The popularity prior as a one-dimensional block: log(1 + interactions)
     // scaled to [0, 1]. Queries hold 1 there, so the inner product adds
     // w_pop * prior and the ANN search already favours popular items.
-    Matrix prior(popularity.size(), 1);
+    blocks.pop = Matrix(popularity.size(), 1);
     const float top = *std::max_element(popularity.begin(), popularity.end());
     for (size_t i = 0; i < popularity.size(); ++i) {
-      prior.data[i] = top > 0 ? std::log1p(popularity[i]) / std::log1p(top) : 0.0f;
+      blocks.pop.data[i] = top > 0 ? std::log1p(popularity[i]) / std::log1p(top) : 0.0f;
     }
-    blocks.push_back({"pop", std::move(prior), weight("pop"), false});
+  } else {
+    LogInfo("no interactions: every item is cold; recommendations use content%s only",
+            visual_source.empty() ? "" : " and images");
   }
+  summary.cold_items = std::count(cold_flags.begin(), cold_flags.end(), 1);
+  VITRINE_RETURN_IF_ERROR(encoder.Save(&w, &manifest));
   if (!newness.empty()) {
     // The new-arrival prior, the same way: queries hold 1, the score adds
     // w_new * newness.
-    Matrix m(newness.size(), 1);
-    m.data = std::move(newness);
-    blocks.push_back({"new", std::move(m), weight("new"), false});
-    w.manifest()["recency"] = std::move(recency_info);
+    blocks.newness = ColumnVector(newness);
+    manifest.recency = std::move(recency_info);
   }
-  VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, Fuse(std::move(blocks)));
+
+  // 6. Fusion.
+  VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, FuseItemBlocks(std::move(blocks), o.block_weights));
   summary.dim = fused.dim();
-  for (const auto& b : fused.layout) w.AddBlock(b.name, static_cast<int64_t>(b.dim), b.weight);
+  manifest.blocks = fused.layout;
 
   // 7. Index.
   auto vectors = std::make_shared<const Matrix>(std::move(fused.vectors));
   std::unique_ptr<VectorIndex> index;
-  nlohmann::json index_section = {{"metric", "inner_product"},
-                                  {"ef_construction", o.index.hnsw_ef_construction},
-                                  {"seed", o.index.seed}};
+  IndexSection& is = manifest.index;
+  is.ef_construction = o.index.hnsw_ef_construction;
+  is.seed = o.index.seed;
   if (o.autotune) {
     StageTimer t("autotune (target recall@10 " + std::to_string(o.autotune_recall).substr(0, 4) +
                  ")");
@@ -382,12 +293,12 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     ao.seed = o.index.seed;
     VITRINE_ASSIGN_OR_RETURN(AutotuneResult tuned, Autotune(vectors, ao));
     index = std::move(tuned.index);
-    index_section["spec"] = tuned.spec;
-    index_section["ef_construction"] = tuned.index_options.hnsw_ef_construction;
-    index_section["search"] = {{"ef_search", tuned.params.ef_search},
-                               {"nprobe", tuned.params.nprobe},
-                               {"refine_k_factor", tuned.params.refine_k_factor}};
-    index_section["autotune"] = AutotuneToJson(tuned, ao);
+    is.spec = tuned.spec;
+    is.ef_construction = tuned.index_options.hnsw_ef_construction;
+    is.ef_search = tuned.params.ef_search;
+    is.nprobe = tuned.params.nprobe;
+    is.refine_k_factor = tuned.params.refine_k_factor;
+    is.autotune = AutotuneToJson(tuned, ao);
     t.Done(tuned.spec + " ef " + std::to_string(tuned.params.ef_search) + " nprobe " +
            std::to_string(tuned.params.nprobe) + ": recall " +
            std::to_string(tuned.chosen.recall).substr(0, 5) + ", " +
@@ -396,36 +307,34 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   } else {
     StageTimer t_index("index " + o.index.spec);
     VITRINE_ASSIGN_OR_RETURN(index, VectorIndex::Build(vectors, o.index));
-    index_section["spec"] = o.index.spec;
+    is.spec = o.index.spec;
     t_index.Done(index->Describe() + ", " +
                  std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");
   }
-  VITRINE_RETURN_IF_ERROR(index->Save(w.path("index.faiss")));
-  index_section["describe"] = index->Describe();
-  index_section["bytes_per_vector"] = index->BytesPerVector();
-  w.manifest()["index"] = index_section;
+  VITRINE_RETURN_IF_ERROR(index->Save(w.path(f::kIndex)));
+  is.describe = index->Describe();
+  is.bytes_per_vector = index->BytesPerVector();
 
   // 8. Catalog, ids and vectors.
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("vectors.npy", *vectors));
-  VITRINE_RETURN_IF_ERROR(w.WriteIds("item_ids.txt", catalog.ids.ids()));
-  VITRINE_RETURN_IF_ERROR(w.WriteBytes("items.csv", CatalogCsv(catalog, o.catalog.id_column)));
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("popularity.npy", ColumnVector(popularity)));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kVectors, *vectors));
+  VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kItemIds, catalog.ids.ids()));
+  VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItems, CatalogCsv(catalog, o.catalog.id_column)));
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kPopularity, ColumnVector(popularity)));
   MatrixI64 cold_m(cold_flags.size(), 1);
   cold_m.data = cold_flags;
-  VITRINE_RETURN_IF_ERROR(w.WriteMatrix("cold.npy", cold_m));
-  w.manifest()["catalog"] = {{"id_column", o.catalog.id_column}, {"schema", SchemaString(catalog)}};
-  w.manifest()["counts"] = {{"items", summary.items},
-                            {"users", summary.users},
-                            {"interactions", summary.interactions},
-                            {"cold_items", summary.cold_items},
-                            {"dim", summary.dim}};
-  w.manifest()["params"] = o.params;
-  nlohmann::json sim = nlohmann::json::object();
+  VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kCold, cold_m));
+  manifest.catalog = {o.catalog.id_column, SchemaString(catalog)};
+  manifest.counts.items = summary.items;
+  manifest.counts.users = summary.users;
+  manifest.counts.interactions = summary.interactions;
+  manifest.counts.cold_items = summary.cold_items;
+  manifest.counts.dim = static_cast<int64_t>(summary.dim);
+  manifest.params = o.params;
   for (const auto& b : fused.layout) {
     auto it = o.similar_weights.find(b.name);
-    sim[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
+    manifest.similar_weights[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
   }
-  w.manifest()["similar_weights"] = sim;
+  manifest.Write(&w);
 
   StageTimer t_commit("write bundle");
   VITRINE_RETURN_IF_ERROR(w.Commit());

@@ -56,11 +56,11 @@
 
 #include "core/bundle.h"
 #include "core/status.h"
-#include "embed/visual_encoder.h"
+#include "engine/bundle_schema.h"
 
 namespace vitrine {
 
-inline constexpr char kTombstoneFile[] = "deleted.npy";
+inline constexpr const char* kTombstoneFile = bundle_file::kTombstones;
 inline constexpr char kInStockColumn[] = "in_stock";
 
 // What one update did and the bundle's tombstone state afterwards.
@@ -118,15 +118,8 @@ struct CompactOptions {
 [[nodiscard]] Result<UpdateSummary> Compact(const std::filesystem::path& bundle,
                                             const CompactOptions& options);
 
-// The sorted tombstone indices of an opened bundle (empty without
-// deleted.npy). Corruption if an index is out of range or repeated.
-[[nodiscard]] Result<std::vector<int64_t>> ReadTombstones(const Bundle& bundle);
-
-// The visual encoder options a build records in manifest visual_encoder
-// "options", so images of new items are described and projected exactly as
-// the catalog's were. FromJson starts from the defaults and overrides the
-// fields present (bundles from older builds have none).
-nlohmann::json VisualOptionsToJson(const VisualEncoderOptions& o);
-[[nodiscard]] Result<VisualEncoderOptions> VisualOptionsFromJson(const nlohmann::json& j);
+// The sorted tombstone indices of an opened bundle of `items` items (empty
+// without deleted.npy). Corruption if an index is out of range or repeated.
+[[nodiscard]] Result<std::vector<int64_t>> ReadTombstones(const Bundle& bundle, int64_t items);
 
 }  // namespace vitrine

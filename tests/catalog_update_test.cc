@@ -23,6 +23,7 @@
 #include "embed/visual_encoder.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
+#include "engine/item_encoder.h"
 #include "tests/scratch_dir.h"
 
 namespace vitrine {
@@ -260,7 +261,7 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
     EXPECT_EQ(en.popularity(i), 0.0f);
   }
   EXPECT_EQ(en.catalog().ids.id(kItems), "T" + en.catalog().ids.id(twin));
-  EXPECT_EQ(*en.bundle().count("items"), kItems + 1);
+  EXPECT_EQ(en.manifest().counts.items, kItems + 1);
 
   // Oracle: encode the whole catalog (base + new rows, as generated) with
   // the stored encoders in one go, as a build of these rows would.
@@ -524,9 +525,9 @@ TEST(CatalogUpdateTest, RemovedItemsAreNeverReturned) {
       RecommendRequest r;
       r.user = en.users().id(u);
       r.query.k = 20;
-      auto hits = en.Recommend(r);
-      ASSERT_TRUE(hits.ok()) << hits.status().ToString();
-      for (const Hit& h : *hits) ASSERT_FALSE(removed.count(h.item));
+      auto rec = en.Recommend(r);
+      ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+      for (const Hit& h : rec->hits) ASSERT_FALSE(removed.count(h.item));
     }
   }
 }
@@ -759,7 +760,7 @@ TEST(CatalogUpdateTest, CompactDropsRowsAndMatchesAFreshFlatIndex) {
       got.emplace_back(after.indices[j], after.values[j]);
     ASSERT_EQ(got, want) << "user " << u;
   }
-  EXPECT_EQ(*en.bundle().count("interactions"), after.nnz());
+  EXPECT_EQ(en.manifest().counts.interactions, after.nnz());
 
   // Results equal a fresh exact index over the remaining vectors.
   auto fresh = VectorIndex::Build(expect, VectorIndexOptions{.spec = "Flat"});

@@ -128,19 +128,5 @@ TEST(FusionTest, ScaleQueryRejectsUnknownBlockAndLeavesQueryUnchanged) {
   EXPECT_EQ(q, (std::vector<float>{1, 2, 3, 4}));
 }
 
-TEST(FusionTest, LayoutJsonRoundTrip) {
-  std::vector<BlockLayout> layout = {{"cf", 0, 64, 1.0f}, {"content", 64, 32, 0.5f}};
-  auto back = LayoutFromJson(LayoutToJson(layout));
-  ASSERT_TRUE(back.ok());
-  ASSERT_EQ(back->size(), 2u);
-  EXPECT_EQ((*back)[1].name, "content");
-  EXPECT_EQ((*back)[1].offset, 64u);
-  EXPECT_EQ((*back)[1].dim, 32u);
-  EXPECT_FLOAT_EQ((*back)[1].weight, 0.5f);
-  nlohmann::json bad = LayoutToJson(layout);
-  bad[1]["offset"] = 60;
-  EXPECT_FALSE(LayoutFromJson(bad).ok());
-}
-
 }  // namespace
 }  // namespace vitrine
