@@ -9,50 +9,12 @@
 #include "core/interactions.h"
 #include "core/progress.h"
 #include "engine/baselines.h"
+#include "engine/engine_recommender.h"
 
 namespace vitrine::cli {
 namespace {
 
 constexpr char kName[] = "evaluate";
-
-// The bundle's own retrieval (filtered ANN + exact rescoring) as a
-// Recommender, with per-request block weights for the ablations.
-class BundleRecommender : public Recommender {
- public:
-  BundleRecommender(const Engine& e, std::string name, std::map<std::string, float> weights,
-                    const Bitmap* allowed = nullptr, const RuleSet* rules = nullptr,
-                    const Bitmap* static_allowed = nullptr)
-      : engine_(e),
-        name_(std::move(name)),
-        weights_(std::move(weights)),
-        allowed_(allowed),
-        rules_(rules),
-        static_allowed_(static_allowed) {}
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t>, int k) const override {
-    RecommendRequest r;
-    r.user = engine_.users().id(user);
-    r.query.k = k;
-    r.query.weights = weights_;
-    r.query.allowed = allowed_;
-    r.query.rules = rules_;
-    r.query.static_allowed = static_allowed_;
-    auto hits = engine_.Recommend(r);
-    std::vector<int32_t> out;
-    if (hits.ok()) {
-      for (const Hit& h : *hits) out.push_back(h.item);
-    }
-    return out;
-  }
-  std::string name() const override { return name_; }
-
- private:
-  const Engine& engine_;
-  std::string name_;
-  std::map<std::string, float> weights_;
-  const Bitmap* allowed_;
-  const RuleSet* rules_;
-  const Bitmap* static_allowed_;
-};
 
 std::string Cell(double v) { return std::isnan(v) ? "-" : FormatFloat(v, 4); }
 
@@ -189,21 +151,31 @@ int Run(int argc, char** argv) {
       }
       return false;
     };
+    // The bundle's own answers, with per-model block weights and rules.
+    auto bundle_model = [&](std::map<std::string, float> weights, const Bitmap* allowed,
+                            bool with_rules) {
+      QueryOptions q;
+      q.weights = std::move(weights);
+      q.allowed = allowed;
+      if (with_rules && rules) {
+        q.rules = rules.get();
+        q.static_allowed = &rules_allowed;
+      }
+      return std::make_unique<EngineRecommender>(engine, m, std::move(q));
+    };
     if (m == "hybrid") {
-      models.push_back(std::make_unique<BundleRecommender>(
-          engine, m, hybrid_weights, nullptr, rules.get(), rules ? &rules_allowed : nullptr));
+      models.push_back(bundle_model(hybrid_weights, nullptr, true));
     } else if (m == "cold-start") {
       // The hybrid model ranking only the cold items: can it place a new
       // product in front of the shoppers who will want it?
-      models.push_back(std::make_unique<BundleRecommender>(engine, m, hybrid_weights, &cold_items));
+      models.push_back(bundle_model(hybrid_weights, &cold_items, false));
     } else if (m == "cf-only" || m == "content-only" || m == "visual-only") {
       const std::string block = m.substr(0, m.find('-'));
       if (!has_block(block)) {
         LogInfo("%s: the bundle has no %s block; skipped", m.c_str(), block.c_str());
         continue;
       }
-      models.push_back(std::make_unique<BundleRecommender>(
-          engine, m, only(block), nullptr, rules.get(), rules ? &rules_allowed : nullptr));
+      models.push_back(bundle_model(only(block), nullptr, true));
     } else if (m == "toppop") {
       auto t = std::make_unique<TopPop>();
       if (Status st = t->Fit(train); !st.ok()) return Fail(kName, st);

@@ -55,9 +55,8 @@ int Run(int argc, char** argv) {
 
   std::string rendered;
   if (r.count("all-users")) {
-    const auto& users = engine.bundle().ReadIds("user_ids.txt");
-    if (!users.ok()) return Fail(kName, users.status());
-    const auto n = static_cast<int64_t>(users->size());
+    const IdMap& users = engine.users();
+    const auto n = static_cast<int64_t>(users.size());
     std::vector<std::string> parts(static_cast<size_t>(n));
     Status first_error;
     StageTimer timer("recommend all users", n);
@@ -65,16 +64,16 @@ int Run(int argc, char** argv) {
 #pragma omp parallel for schedule(dynamic, 64)
     for (int64_t u = 0; u < n; ++u) {
       RecommendRequest one = req;
-      one.user = (*users)[static_cast<size_t>(u)];
-      auto hits = engine.Recommend(one);
+      one.user = users.id(static_cast<int32_t>(u));
+      auto rec = engine.Recommend(one);
       std::string& out = parts[static_cast<size_t>(u)];
-      if (!hits.ok()) {
+      if (!rec.ok()) {
 #pragma omp critical
-        if (first_error.ok()) first_error = hits.status();
+        if (first_error.ok()) first_error = rec.status();
         continue;
       }
       int rank = 1;
-      for (const Hit& h : *hits) {
+      for (const Hit& h : rec->hits) {
         out += *one.user + "," + engine.catalog().ids.id(h.item) + "," + std::to_string(rank++) +
                "," + FormatFloat(h.score, 6) + "\n";
       }
@@ -89,11 +88,15 @@ int Run(int argc, char** argv) {
   } else {
     if (r.count("user")) req.user = r["user"].as<std::string>();
     if (r.count("history")) req.history = SplitList(r["history"].as<std::string>(), ',');
-    auto hits = engine.Recommend(req);
-    if (!hits.ok()) return Fail(kName, hits.status());
+    auto rec = engine.Recommend(req);
+    if (!rec.ok()) return Fail(kName, rec.status());
+    if (rec->fallback) {
+      LogInfo("%s: nothing known about %s: the most popular items (fallback)", kName,
+              req.user ? ("user '" + *req.user + "'").c_str() : "this session");
+    }
     Table t = HitsTable(engine, explain, false);
-    AppendHits(engine, *hits, explain, "", &t);
-    LogDiversity(engine, *hits);
+    AppendHits(engine, rec->hits, explain, "", &t);
+    LogDiversity(engine, rec->hits);
     rendered = t.Render(*fmt);
   }
   if (r.count("output")) {

@@ -61,8 +61,9 @@ Status TopPop::Fit(const CsrMatrix& train) {
   return Status::OK();
 }
 
-std::vector<int32_t> TopPop::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
-                                       int k) const {
+Result<std::vector<int32_t>> TopPop::Recommend(int32_t /*user*/,
+                                               std::span<const int32_t> train_history,
+                                               int k) const {
   const std::vector<int32_t> seen =
       filter_seen_ ? CleanHistory(train_history, static_cast<int64_t>(order_.size()))
                    : std::vector<int32_t>();
@@ -141,9 +142,10 @@ Status ItemKnn::Fit(const CsrMatrix& train) {
   return Status::OK();
 }
 
-std::vector<int32_t> ItemKnn::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
-                                        int k) const {
-  if (sim_.indptr.empty()) return {};
+Result<std::vector<int32_t>> ItemKnn::Recommend(int32_t /*user*/,
+                                                std::span<const int32_t> train_history,
+                                                int k) const {
+  if (sim_.indptr.empty()) return std::vector<int32_t>{};
   const std::vector<int32_t> hist = CleanHistory(train_history, sim_.rows);
   // Dense per-thread accumulator plus the list of touched items: O(work) per
   // call, no per-call allocation of the catalog size. Each item's sum is
@@ -233,10 +235,10 @@ Status Ease::Fit(const CsrMatrix& train) {
   return Status::OK();
 }
 
-std::vector<int32_t> Ease::Recommend(int32_t /*user*/, std::span<const int32_t> train_history,
-                                     int k) const {
+Result<std::vector<int32_t>> Ease::Recommend(int32_t /*user*/,
+                                             std::span<const int32_t> train_history, int k) const {
   const auto n = static_cast<int64_t>(b_.rows);
-  if (n == 0) return {};
+  if (n == 0) return std::vector<int32_t>{};
   const std::vector<int32_t> hist = CleanHistory(train_history, n);
   std::vector<float> scores(static_cast<size_t>(n), 0.0f);
   for (int32_t h : hist) {

@@ -28,8 +28,8 @@ class TopPop : public Recommender {
   explicit TopPop(bool filter_already_seen = true) : filter_seen_(filter_already_seen) {}
 
   [[nodiscard]] Status Fit(const CsrMatrix& train);
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t> train_history,
-                                 int k) const override;
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
   std::string name() const override { return "toppop"; }
 
   const std::vector<int64_t>& popularity() const { return popularity_; }  // per item
@@ -59,8 +59,8 @@ class ItemKnn : public Recommender {
 
   // O(sum over users of |row|^2) time, O(items * neighbors) memory.
   [[nodiscard]] Status Fit(const CsrMatrix& train);
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t> train_history,
-                                 int k) const override;
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
   std::string name() const override { return "itemknn"; }
 
   // items x items, row h = h's neighbours (columns ascending), values = S[h, j].
@@ -92,8 +92,8 @@ class Ease : public Recommender {
   // more than max_items columns (the message gives both numbers and the memory
   // the model would need).
   [[nodiscard]] Status Fit(const CsrMatrix& train);
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t> train_history,
-                                 int k) const override;
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
   std::string name() const override { return "ease"; }
 
   const Matrix& weights() const { return b_; }  // items x items, B above

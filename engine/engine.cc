@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/simd.h"
 #include "engine/catalog_update.h"
@@ -34,9 +36,39 @@ const char* BlockReason(const std::string& block) {
   return "similar attributes";
 }
 
-// One-dimensional prior blocks: the item's value is the prior itself and a
-// query holds 1 there, so the score adds w * prior.
-bool IsPrior(const std::string& block) { return block == "pop" || block == "new"; }
+// " boosted by rule 3; boosted by rule 5": the rules that moved a hit.
+void AppendRuleReasons(Hit* h) {
+  if (h->pinned || h->rule_lines.empty()) return;
+  const char* verb = h->boost >= 1.0 ? "boosted" : "buried";
+  for (int line : h->rule_lines)
+    h->reason += std::string("; ") + verb + " by rule " + std::to_string(line);
+}
+
+// The history arrays are indexed by every request: check them once at load.
+Status CheckHistory(const Bundle& b, const std::vector<int64_t>& indptr,
+                    const std::vector<int64_t>& indices, const std::vector<float>& weights,
+                    int32_t items) {
+  const std::string where = b.path(bundle_file::kHistoryIndptr).string();
+  if (indptr.empty() || indptr.front() != 0 ||
+      indptr.back() != static_cast<int64_t>(indices.size()) || weights.size() != indices.size()) {
+    return Status::Corruption(where + ": does not span history/indices.npy (" +
+                              std::to_string(indices.size()) + " entries) and weights.npy (" +
+                              std::to_string(weights.size()) + ")");
+  }
+  for (size_t u = 1; u < indptr.size(); ++u) {
+    if (indptr[u] < indptr[u - 1]) {
+      return Status::Corruption(where + ": entry " + std::to_string(u) + " decreases");
+    }
+  }
+  for (size_t k = 0; k < indices.size(); ++k) {
+    if (indices[k] < 0 || indices[k] >= items || !std::isfinite(weights[k]) || weights[k] < 0) {
+      return Status::Corruption(b.path(bundle_file::kHistoryIndices).string() + ": entry " +
+                                std::to_string(k) +
+                                " is not an item row with a finite, non-negative weight");
+    }
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -89,68 +121,55 @@ Status ParseDiversity(std::string_view spec, QueryOptions* q) {
 }
 
 Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode verify) {
+  namespace f = bundle_file;
   std::unique_ptr<Engine> e(new Engine());
   VITRINE_ASSIGN_OR_RETURN(Bundle bundle, Bundle::Open(dir, verify));
   e->bundle_.emplace(std::move(bundle));
-  const auto& m = e->bundle_->manifest();
-  if (!m.contains("catalog") || !m.contains("index")) {
-    return Status::Corruption((dir / "manifest.json").string() +
-                              ": no 'catalog' or 'index' section: not a vitrine build bundle");
-  }
+  const Bundle& b = *e->bundle_;
+  // Every number below has been checked against the arrays it describes.
+  VITRINE_ASSIGN_OR_RETURN(e->manifest_, BundleManifest::Read(b));
+  const BundleManifest& m = e->manifest_;
   CatalogReadOptions copts;
-  copts.id_column = m["catalog"].value("id_column", "item_id");
-  VITRINE_ASSIGN_OR_RETURN(copts.schema, Schema::Parse(m["catalog"].value("schema", "")));
-  VITRINE_ASSIGN_OR_RETURN(e->catalog_, Catalog::ReadCsv(e->bundle_->path("items.csv"), copts));
-  VITRINE_ASSIGN_OR_RETURN(e->layout_, LayoutFromJson(m["blocks"]));
-  e->operating_point_.ef_search = 128;
-  e->operating_point_.nprobe = 32;
-  if (m["index"].contains("search") && m["index"]["search"].is_object()) {
-    const auto& sp = m["index"]["search"];
-    e->operating_point_.ef_search = sp.value("ef_search", 128);
-    e->operating_point_.nprobe = sp.value("nprobe", 32);
-    e->operating_point_.refine_k_factor =
-        sp.value("refine_k_factor", e->operating_point_.refine_k_factor);
+  copts.id_column = m.catalog.id_column;
+  VITRINE_ASSIGN_OR_RETURN(copts.schema, Schema::Parse(m.catalog.schema));
+  VITRINE_ASSIGN_OR_RETURN(e->catalog_, Catalog::ReadCsv(b.path(f::kItems), copts));
+  if (e->catalog_.size() != m.counts.items) {
+    return Status::Corruption(
+        b.path(f::kItems).string() + ": " + std::to_string(e->catalog_.size()) +
+        " items, manifest.json counts.items is " + std::to_string(m.counts.items));
   }
-  if (m.contains("similar_weights") && m["similar_weights"].is_object()) {
-    for (const auto& [name, w] : m["similar_weights"].items()) {
-      if (w.is_number()) e->similar_weights_[name] = w.get<float>();
-    }
-  }
-  VITRINE_ASSIGN_OR_RETURN(Matrix vectors, e->bundle_->ReadMatrix("vectors.npy"));
-  if (vectors.rows != static_cast<size_t>(e->catalog_.size())) {
-    return Status::Corruption(e->bundle_->path("vectors.npy").string() + ": " +
-                              std::to_string(vectors.rows) + " rows for " +
-                              std::to_string(e->catalog_.size()) + " items");
-  }
+  e->layout_ = m.blocks;
+  e->similar_weights_ = m.similar_weights;
+  e->operating_point_.ef_search = m.index.ef_search;
+  e->operating_point_.nprobe = m.index.nprobe;
+  e->operating_point_.refine_k_factor = m.index.refine_k_factor;
+  VITRINE_ASSIGN_OR_RETURN(Matrix vectors, b.ReadMatrix(f::kVectors));
   e->vectors_ = std::make_shared<const Matrix>(std::move(vectors));
-  VITRINE_ASSIGN_OR_RETURN(e->index_,
-                           VectorIndex::Load(e->bundle_->path("index.faiss"), e->vectors_));
+  VITRINE_ASSIGN_OR_RETURN(e->index_, VectorIndex::Load(b.path(f::kIndex), e->vectors_));
   VITRINE_ASSIGN_OR_RETURN(e->attributes_, AttributeIndex::Build(e->catalog_));
   // Items removed by `vitrine items remove` (engine/catalog_update.h) become
   // index tombstones, so no search returns them; they remain valid queries.
-  VITRINE_ASSIGN_OR_RETURN(std::vector<int64_t> deleted, ReadTombstones(*e->bundle_));
+  VITRINE_ASSIGN_OR_RETURN(std::vector<int64_t> deleted, ReadTombstones(b, m.counts.items));
   if (!deleted.empty()) {
     Bitmap gone;
-    for (int64_t d : deleted) {
-      if (d >= e->catalog_.size()) {
-        return Status::Corruption(e->bundle_->path(kTombstoneFile).string() + ": item " +
-                                  std::to_string(d) + " is beyond the catalog's " +
-                                  std::to_string(e->catalog_.size()) + " items");
-      }
-      gone.add(static_cast<uint32_t>(d));
-    }
+    for (int64_t d : deleted) gone.add(static_cast<uint32_t>(d));  // in range: ReadTombstones
     VITRINE_RETURN_IF_ERROR(e->index_->Remove(gone));
   }
 
-  VITRINE_ASSIGN_OR_RETURN(MatrixI64 cold, e->bundle_->ReadMatrixI64("cold.npy"));
+  VITRINE_ASSIGN_OR_RETURN(MatrixI64 cold, b.ReadMatrixI64(f::kCold));
   e->cold_ = std::move(cold.data);
-  VITRINE_ASSIGN_OR_RETURN(Matrix pop, e->bundle_->ReadMatrix("popularity.npy"));
+  VITRINE_ASSIGN_OR_RETURN(Matrix pop, b.ReadMatrix(f::kPopularity));
   e->popularity_ = std::move(pop.data);
 
-  e->has_cf_ = e->bundle_->Has("cf/item_factors.npy");
+  e->has_cf_ = m.als.has_value();
   if (e->has_cf_) {
     {
-      VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, e->bundle_->ReadIds("user_ids.txt"));
+      VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> users, b.ReadIds(f::kUserIds));
+      if (static_cast<int64_t>(users.size()) != m.counts.users) {
+        return Status::Corruption(
+            b.path(f::kUserIds).string() + ": " + std::to_string(users.size()) +
+            " users, manifest.json counts.users is " + std::to_string(m.counts.users));
+      }
       e->users_.Reserve(users.size());
       for (const auto& u : users) e->users_.Add(u);
     }
@@ -158,18 +177,19 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     // their stored history against the final item factors (implicit's
     // recalculate_user), exact and a few microseconds, so serving holds no
     // per-user vectors (1M users x 64 factors would be 256 MB).
-    VITRINE_ASSIGN_OR_RETURN(Matrix itf, e->bundle_->ReadMatrix("cf/item_factors.npy"));
+    VITRINE_ASSIGN_OR_RETURN(Matrix itf, b.ReadMatrix(f::kItemFactors));
     ImplicitALS::Config cfg;
-    cfg.factors = static_cast<int>(itf.cols);
-    const size_t factors = itf.cols;
-    cfg.regularization = m["als"].value("regularization", cfg.regularization);
-    cfg.alpha = m["als"].value("alpha", cfg.alpha);
+    cfg.factors = m.als->factors;
+    cfg.regularization = static_cast<float>(m.als->regularization);
+    cfg.alpha = static_cast<float>(m.als->alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, factors), std::move(itf))
-                                .WithContext(e->bundle_->path("cf").string()));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, e->bundle_->ReadMatrixI64("history/indptr.npy"));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, e->bundle_->ReadMatrixI64("history/indices.npy"));
-    VITRINE_ASSIGN_OR_RETURN(Matrix weights, e->bundle_->ReadMatrix("history/weights.npy"));
+    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, itf.cols), std::move(itf))
+                                .WithContext(b.path("cf").string()));
+    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
+    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
+    VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
+    VITRINE_RETURN_IF_ERROR(
+        CheckHistory(b, indptr.data, indices.data, weights.data, e->catalog_.size()));
     e->hist_indptr_ = std::move(indptr.data);
     e->hist_indices_.assign(indices.data.begin(), indices.data.end());
     e->hist_weights_ = std::move(weights.data);
@@ -202,7 +222,7 @@ std::vector<float> Engine::UserHistoryWeights(int32_t user) const {
 
 void Engine::SetPriorSegment(std::vector<float>* query) const {
   for (const auto& b : layout_) {
-    if (IsPrior(b.name))
+    if (IsPriorBlock(b.name))
       std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
   }
 }
@@ -241,33 +261,63 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
   return q;
 }
 
-Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
-                                        const std::vector<int32_t>& drop,
-                                        std::span<const int32_t> history,
-                                        std::optional<int32_t> current_item) const {
-  if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
-  const std::vector<float> unscaled = query;
-  VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, query.data()));
+int CandidatePoolSize(const QueryOptions& q) {
+  const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
+  if (!rerank) return q.k;
+  return std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100));
+}
 
+Status Engine::Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
+                       const std::vector<int32_t>& drop, Bitmap* allowed,
+                       RequestRules* rules) const {
+  if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
   // Everything that decides whether an item may appear is one bitmap, used
   // inside the ANN search (DESIGN.md decision 2), never as a post-filter.
-  Bitmap allowed = q.allowed != nullptr ? *q.allowed : attributes_.All();
-  RequestRules request_rules;
+  *allowed = q.allowed != nullptr ? *q.allowed : attributes_.All();
   if (q.rules != nullptr) {
     RequestContext ctx = q.context;
     ctx.current_item = current_item;
     VITRINE_ASSIGN_OR_RETURN(Bitmap by_rules,
                              q.rules->AllowedItems(attributes_, ctx, q.static_allowed));
-    allowed &= by_rules;
-    VITRINE_ASSIGN_OR_RETURN(request_rules, q.rules->ForRequest(ctx));
+    *allowed &= by_rules;
+    VITRINE_ASSIGN_OR_RETURN(*rules, q.rules->ForRequest(ctx));
   }
-  for (int32_t d : drop) allowed.remove(static_cast<uint32_t>(d));
-  allowed -= index_->deleted();  // tombstones, so that PIN rules cannot bring them back
-  for (int32_t d : q.exclude) allowed.remove(static_cast<uint32_t>(d));
+  for (int32_t d : drop) allowed->remove(static_cast<uint32_t>(d));
+  *allowed -= index_->deleted();  // tombstones, so that PIN rules cannot bring them back
+  for (int32_t d : q.exclude) allowed->remove(static_cast<uint32_t>(d));
+  return Status::OK();
+}
+
+namespace {
+// Reranked items as hits, with the boost each one got.
+std::vector<Hit> RankedHits(std::vector<RankedItem> ranked, const RequestRules& rules) {
+  std::vector<Hit> hits;
+  hits.reserve(ranked.size());
+  for (RankedItem& r : ranked) {
+    Hit h;
+    h.item = r.item;
+    h.score = r.score;
+    h.pinned = r.pinned;
+    h.rule_lines = std::move(r.rule_lines);
+    if (!h.rule_lines.empty()) h.boost = rules.BoostFactor(h.item);
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+}  // namespace
+
+Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
+                                        const std::vector<int32_t>& drop,
+                                        std::span<const int32_t> history,
+                                        std::optional<int32_t> current_item) const {
+  Bitmap allowed;
+  RequestRules request_rules;
+  VITRINE_RETURN_IF_ERROR(Allowed(q, current_item, drop, &allowed, &request_rules));
+  const std::vector<float> unscaled = query;
+  VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, query.data()));
 
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
-  int pool =
-      rerank ? std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100)) : q.k;
+  int pool = CandidatePoolSize(q);
   const auto n_allowed = static_cast<int64_t>(allowed.cardinality());
   const size_t dim = vectors_->cols;
   std::vector<Hit> hits;
@@ -298,11 +348,16 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
           {static_cast<int32_t>(id), Dot(query.data(), v, dim), diversify ? unit.Add(v) : nullptr});
     }
 
-    hits.clear();
     if (!rerank) {
       std::stable_sort(cands.begin(), cands.end(),
                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-      for (const Candidate& c : cands) hits.push_back(Hit{c.item, c.score, {}, false, {}, {}});
+      hits.clear();
+      for (const Candidate& c : cands) {
+        Hit h;
+        h.item = c.item;
+        h.score = c.score;
+        hits.push_back(std::move(h));
+      }
       break;
     }
     RerankOptions ro;
@@ -313,18 +368,22 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     ro.dim = static_cast<int>(dim);
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
                              Rerank(cands, request_rules, ro, &allowed));
-    for (RankedItem& r : ranked) {
-      hits.push_back(Hit{r.item, r.score, {}, r.pinned, std::move(r.rule_lines), {}});
-    }
+    hits = RankedHits(std::move(ranked), request_rules);
     if (static_cast<int>(hits.size()) >= q.k || pool >= n_allowed) break;
     pool = static_cast<int>(std::min<int64_t>(n_allowed, static_cast<int64_t>(pool) * 4));
   }
+  Explain(unscaled, q, history, &hits);
+  return hits;
+}
 
-  for (Hit& h : hits) {
+void Engine::Explain(const std::vector<float>& unscaled, const QueryOptions& q,
+                     std::span<const int32_t> history, std::vector<Hit>* hits) const {
+  const size_t dim = vectors_->cols;
+  for (Hit& h : *hits) {
     const float* v = vectors_->row(static_cast<size_t>(h.item));
     h.block_cos = BlockCosines(layout_, unscaled.data(), v);
     for (size_t b = 0; b < layout_.size(); ++b) {
-      if (IsPrior(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
+      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
     }
     // The reason: the history item that contributes most (like implicit's
     // explain), else the block that contributes most to the score.
@@ -348,161 +407,136 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
       }
       h.reason = BlockReason(layout_[best].name);
     }
-    if (!h.pinned && !h.rule_lines.empty()) {
-      const char* verb = request_rules.BoostFactor(h.item) >= 1.0 ? "boosted" : "buried";
-      for (int line : h.rule_lines)
-        h.reason += std::string("; ") + verb + " by rule " + std::to_string(line);
-    }
+    AppendRuleReasons(&h);
     if (is_cold(h.item)) h.reason += " (cold-start item)";
+  }
+}
+
+Result<std::vector<Hit>> Engine::Popular(const QueryOptions& q) const {
+  Bitmap allowed;
+  RequestRules rules;
+  VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
+  std::vector<Candidate> cands;
+  cands.reserve(allowed.cardinality());
+  for (uint32_t i : allowed) cands.push_back({static_cast<int32_t>(i), popularity(i), nullptr});
+  const size_t take = std::min(static_cast<size_t>(CandidatePoolSize(q)), cands.size());
+  // Ties (equal popularity) go to the lower item index, so answers are stable.
+  std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(take), cands.end(),
+                    [](const Candidate& a, const Candidate& b) {
+                      return a.score != b.score ? a.score > b.score : a.item < b.item;
+                    });
+  cands.resize(take);
+  std::vector<Hit> hits;
+  if (q.rules != nullptr) {
+    RerankOptions ro;
+    ro.k = q.k;  // popularity has no vectors to diversify on
+    VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
+    hits = RankedHits(std::move(ranked), rules);
+  } else {
+    for (const Candidate& c : cands) {
+      Hit h;
+      h.item = c.item;
+      h.score = c.score;
+      hits.push_back(std::move(h));
+    }
+  }
+  for (Hit& h : hits) {
+    h.reason = h.pinned ? "pinned" : "popular";
+    AppendRuleReasons(&h);
   }
   return hits;
 }
-
-Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
-  VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
+std::vector<float> Engine::ItemQuery(int32_t item) const {
   const float* v = vectors_->row(static_cast<size_t>(item));
   std::vector<float> query(v, v + vectors_->cols);
   // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
   for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
   SetPriorSegment(&query);
+  return query;
+}
+
+Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
+  VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
   QueryOptions with_defaults = q;
   for (const auto& [name, w] : similar_weights_) with_defaults.weights.emplace(name, w);
-  return Search(std::move(query), with_defaults, {item}, {}, item);
+  return Search(ItemQuery(item), with_defaults, {item}, {}, item);
 }
-
-namespace {
-constexpr int64_t kMinCategoryPairUsers = 5;
-
-// Users per category pair: users[c * n + d] = users with items in both c and
-// d (c != d), plus per-category user counts on the diagonal.
-std::vector<int64_t> CategoryCooccurrence(const Column& col, const std::vector<int64_t>& indptr,
-                                          const std::vector<int32_t>& indices) {
-  const size_t n = col.dictionary.size();
-  std::vector<int64_t> users(n * n, 0);
-  std::vector<int32_t> cats;
-  for (size_t u = 0; u + 1 < indptr.size(); ++u) {
-    cats.clear();
-    for (int64_t p = indptr[u]; p < indptr[u + 1]; ++p) {
-      const int32_t c = col.codes[static_cast<size_t>(indices[static_cast<size_t>(p)])];
-      if (c >= 0) cats.push_back(c);
-    }
-    std::sort(cats.begin(), cats.end());
-    cats.erase(std::unique(cats.begin(), cats.end()), cats.end());
-    for (int32_t a : cats) {
-      for (int32_t b : cats) ++users[static_cast<size_t>(a) * n + static_cast<size_t>(b)];
-    }
-  }
-  return users;
-}
-}  // namespace
-
-Result<std::vector<LookSlot>> Engine::CompleteTheLook(const CompleteRequest& r) const {
-  VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(r.item));
-  const Column* col = catalog_.column(r.category_column);
-  if (col == nullptr || col->type != ColumnType::kCategorical) {
-    return Status::InvalidArgument("no categorical column '" + r.category_column +
-                                   "' in the catalog (--category-column)");
-  }
-  const int32_t cat = col->codes[static_cast<size_t>(item)];
-  if (cat < 0) {
-    return Status::InvalidArgument("item '" + r.item + "' has no " + r.category_column);
-  }
-  // Candidate categories with their lift, best first.
-  std::vector<std::pair<double, int32_t>> ranked;
-  const std::string& name = col->dictionary[static_cast<size_t>(cat)];
-  if (!r.pairs.empty()) {
-    auto it = r.pairs.find(name);
-    if (it != r.pairs.end()) {
-      for (const auto& d : it->second) {
-        auto code = std::find(col->dictionary.begin(), col->dictionary.end(), d);
-        if (code == col->dictionary.end()) {
-          return Status::InvalidArgument("complement '" + d + "' of '" + name + "' is not a " +
-                                         r.category_column + " of the catalog");
-        }
-        ranked.emplace_back(0.0, static_cast<int32_t>(code - col->dictionary.begin()));
-      }
-    }
-  } else {
-    if (hist_indptr_.size() < 2) {
-      return Status::InvalidArgument(
-          "the bundle has no interactions to learn complementary categories from; give pairs "
-          "(--pairs)");
-    }
-    const auto users = CategoryCooccurrence(*col, hist_indptr_, hist_indices_);
-    const size_t n = col->dictionary.size();
-    const double total = static_cast<double>(hist_indptr_.size() - 1);
-    const auto c = static_cast<size_t>(cat);
-    for (size_t d = 0; d < n; ++d) {
-      const int64_t both = users[c * n + d];
-      if (d == c || both < kMinCategoryPairUsers) continue;
-      const double lift = static_cast<double>(both) * total /
-                          (static_cast<double>(users[c * n + c]) * users[d * n + d]);
-      if (lift > 1.0) ranked.emplace_back(lift, static_cast<int32_t>(d));
-    }
-    std::sort(ranked.begin(), ranked.end(), std::greater<>());
-  }
-
-  const float* v = vectors_->row(static_cast<size_t>(item));
-  std::vector<float> query(v, v + vectors_->cols);
-  for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
-  SetPriorSegment(&query);
-  // Across categories, looks do not transfer (a shoe does not look like a
-  // coat): shoppers, attributes (tier, price, brand) and popularity do.
-  QueryOptions q = r.query;
-  q.k = 1;
-  for (const auto& [block, w] : std::map<std::string, float>{
-           {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.0f}, {"pop", 0.2f}}) {
-    for (const auto& b : layout_) {
-      if (b.name == block) q.weights.emplace(block, w);
-    }
-  }
-  std::vector<LookSlot> slots;
-  for (const auto& [lift, d] : ranked) {
-    if (static_cast<int>(slots.size()) >= r.max_categories) break;
-    VITRINE_ASSIGN_OR_RETURN(
-        Bitmap in_cat,
-        attributes_.Equals(r.category_column, col->dictionary[static_cast<size_t>(d)]));
-    if (r.query.allowed != nullptr) in_cat &= *r.query.allowed;
-    q.allowed = &in_cat;
-    VITRINE_ASSIGN_OR_RETURN(std::vector<Hit> hits, Search(query, q, {item}, {}, item));
-    if (hits.empty()) continue;  // nothing of that category passes the rules
-    slots.push_back({col->dictionary[static_cast<size_t>(d)], lift, std::move(hits[0])});
-    Hit& h = slots.back().hit;
-    h.reason = (lift > 0 ? "often bought with " + name + " (lift " +
-                               std::to_string(lift).substr(0, 4) + ")"
-                         : "pairs with " + name) +
-               (h.reason.empty() ? "" : "; " + h.reason);
-  }
-  return slots;
-}
-
-Result<std::vector<Hit>> Engine::Recommend(const RecommendRequest& r) const {
-  std::vector<int32_t> items;
-  std::vector<float> weights;
-  if (r.user) {
-    auto u = users_.Find(*r.user);
-    if (!u) return Status::NotFound("unknown user '" + *r.user + "'");
-    const int64_t b = hist_indptr_[*u], e = hist_indptr_[*u + 1];
-    items.assign(hist_indices_.begin() + b, hist_indices_.begin() + e);
-    weights.assign(hist_weights_.begin() + b, hist_weights_.begin() + e);
-  }
+Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   if (!r.history_weights.empty() && r.history_weights.size() != r.history.size()) {
     return Status::InvalidArgument("history has " + std::to_string(r.history.size()) +
                                    " items but " + std::to_string(r.history_weights.size()) +
                                    " weights");
   }
-  for (size_t h = 0; h < r.history.size(); ++h) {
-    VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(r.history[h]));
-    items.push_back(i);
-    weights.push_back(r.history_weights.empty() ? 1.0f : r.history_weights[h]);
+  Recommendation out;
+  auto add_source = [&out](const char* s) {
+    out.source += (out.source.empty() ? "" : "+") + std::string(s);
+  };
+  const std::optional<int32_t> user = r.user ? users_.Find(*r.user) : std::nullopt;
+  std::vector<std::pair<int32_t, float>> entries;  // (item, weight), oldest first
+  if (user) {
+    const int64_t b = hist_indptr_[*user], e = hist_indptr_[*user + 1];
+    for (int64_t k = b; k < e; ++k) entries.emplace_back(hist_indices_[k], hist_weights_[k]);
+    if (!entries.empty()) add_source("user");
   }
+  std::vector<int32_t> returned;  // items whose latest live event is net-negative
+  if (!r.recent.empty()) {
+    add_source("events");
+    std::unordered_set<int32_t> gone;
+    for (const RecentEvent& ev : r.recent) {
+      // Events for items a reloaded bundle lacks are skipped, not errors.
+      const auto i = catalog_.ids.Find(ev.item);
+      if (!i) continue;
+      if (ev.weight > 0) {
+        entries.emplace_back(*i, ev.weight);
+        gone.erase(*i);
+      } else {
+        gone.insert(*i);
+      }
+    }
+    std::erase_if(entries, [&](const auto& en) { return gone.count(en.first) > 0; });
+    returned.assign(gone.begin(), gone.end());
+    std::sort(returned.begin(), returned.end());
+  }
+  if (!r.history.empty()) {
+    add_source("history");
+    for (size_t h = 0; h < r.history.size(); ++h) {
+      VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(r.history[h]));
+      entries.emplace_back(i, r.history_weights.empty() ? 1.0f : r.history_weights[h]);
+    }
+  }
+  std::vector<int32_t> items;
+  std::vector<float> weights;
+  if (r.recent.empty() && r.history.empty()) {
+    for (const auto& [i, w] : entries) items.push_back(i), weights.push_back(w);
+  } else {
+    // Live inputs: each item once, at its most recent position, its weights
+    // summed; the newest max_history.
+    std::unordered_map<int32_t, float> total;
+    for (const auto& [i, w] : entries) total[i] += w;
+    std::unordered_set<int32_t> seen;
+    const size_t cap = r.max_history > 0 ? r.max_history : entries.size();
+    for (auto it = entries.rbegin(); it != entries.rend() && items.size() < cap; ++it) {
+      if (!seen.insert(it->first).second) continue;
+      items.push_back(it->first);
+      weights.push_back(total[it->first]);
+    }
+    std::reverse(items.begin(), items.end());
+    std::reverse(weights.begin(), weights.end());
+  }
+
+  QueryOptions q = r.query;
+  q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
   if (items.empty()) {
-    return Status::InvalidArgument("empty history: give --user or --history item ids");
+    // Nothing known about this person: popular items that pass the rules.
+    out.source = "popular";
+    out.fallback = true;
+    VITRINE_ASSIGN_OR_RETURN(out.hits, Popular(q));
+    return out;
   }
-  VITRINE_ASSIGN_OR_RETURN(std::vector<float> q, HistoryVector(items, weights));
+  VITRINE_ASSIGN_OR_RETURN(std::vector<float> query, HistoryVector(items, weights));
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
-  return Search(std::move(q), r.query, drop, items, std::nullopt);
+  VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));
+  return out;
 }
-
 }  // namespace vitrine

@@ -3,7 +3,13 @@
 //
 //   auto engine = Engine::Open("demo/bundle");
 //   auto hits = (*engine)->Similar("I000042", {.k = 10});
-//   auto recs = (*engine)->Recommend({.user = "U0000007", .k = 10});
+//   auto recs = (*engine)->Recommend({.user = "U0000007"});  // recs->hits
+//
+// The Engine is the one place that decides what to answer: which history a
+// request stands for (stored history, live events, a session), the popular
+// fallback when nothing is known about the person, candidate pool sizes and
+// explanation texts. The CLI and the HTTP server only translate requests and
+// responses, so they cannot drift apart.
 //
 // Query vectors (DESIGN.md decision 1): for an item, its fused vector; for a
 // user or a session history, the cf block is the ALS fold-in of the history
@@ -30,6 +36,7 @@
 #include "core/status.h"
 #include "embed/als.h"
 #include "embed/fusion.h"
+#include "engine/bundle_schema.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
 #include "rank/rules.h"
@@ -46,6 +53,7 @@ struct Hit {
   bool pinned = false;           // placed by a PIN rule
   std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
+  double boost = 1.0;            // product of the BOOST/BURY factors that applied
 };
 
 struct QueryOptions {
@@ -68,9 +76,13 @@ struct QueryOptions {
   float mmr_lambda = 0.7f;  // relevance weight of MMR
   float dpp_theta = 0.7f;   // relevance/diversity trade-off of DPP
   // Candidates retrieved before reranking (rules or diversity);
-  // 0 = max(kDefaultPoolFactor * k, 100).
+  // 0 = max(kDefaultPoolFactor * k, 100). See CandidatePoolSize.
   int pool = 0;
 };
+
+// How many candidates a request retrieves: k without reranking, else the
+// request's pool (at least k), by default max(kDefaultPoolFactor * k, 100).
+int CandidatePoolSize(const QueryOptions& q);
 
 // "cf=0.6,content=0.3" -> block weights (finite numbers). Used by the CLI's
 // --weights and the HTTP API's weights. Errors name the bad part.
@@ -78,13 +90,38 @@ Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec);
 // "none", "mmr[:lambda]" or "dpp[:theta]" into q->diversity and its parameter.
 Status ParseDiversity(std::string_view spec, QueryOptions* q);
 
+// A live event of the person since the bundle was built (the serving
+// session store's, oldest first). A weight <= 0 (a return) takes the item
+// out of the history and out of the results.
+struct RecentEvent {
+  std::string item;
+  float weight = 1;
+};
+
+// Who to recommend for. The history folded in is, oldest first: the user's
+// stored training history (when `user` is a user of the bundle), their
+// `recent` events, then `history`. With live inputs (recent events or a
+// history) each item counts once, at its most recent position, with its
+// weights summed, and only the newest `max_history` items are kept (0 = all).
+// With nothing known (an unknown or absent user and no history) the answer is
+// the most popular items that pass the rules, marked as a fallback.
 struct RecommendRequest {
-  std::optional<std::string> user;   // a user of the bundle
-  std::vector<std::string> history;  // or a session: item ids, most recent last
+  std::optional<std::string> user;   // a user id (known to the bundle or not)
+  std::vector<std::string> history;  // a session: item ids, most recent last
   // Per-history-item weights (event weights, e.g. purchase=10); empty = 1 each.
   std::vector<float> history_weights;
+  std::vector<RecentEvent> recent;  // the user's live events, oldest first
+  size_t max_history = 0;
   bool filter_already_seen = true;
   QueryOptions query;
+};
+
+struct Recommendation {
+  std::vector<Hit> hits;
+  // What the answer stands on: "user", "events", "history" joined by '+'
+  // ("user+events"), or "popular" for the fallback.
+  std::string source;
+  bool fallback = false;  // nothing was known about the person: popular items
 };
 
 // "Complete the look": one item from each complementary category.
@@ -110,6 +147,7 @@ class Engine {
                                               VerifyMode verify = VerifyMode::kSizesOnly);
 
   const Bundle& bundle() const { return *bundle_; }
+  const BundleManifest& manifest() const { return manifest_; }
   const Catalog& catalog() const { return catalog_; }
   const std::vector<BlockLayout>& layout() const { return layout_; }
   const Matrix& vectors() const { return *vectors_; }
@@ -133,7 +171,11 @@ class Engine {
 
   // The k items nearest to `item` (never the item itself).
   Result<std::vector<Hit>> Similar(std::string_view item, const QueryOptions& q) const;
-  Result<std::vector<Hit>> Recommend(const RecommendRequest& r) const;
+  // Errors: an unknown history item (NotFound), history_weights of the wrong
+  // length or a bad query (InvalidArgument). An unknown user is not an error.
+  Result<Recommendation> Recommend(const RecommendRequest& r) const;
+  // The most popular items that pass the query's rules (ties by item index).
+  Result<std::vector<Hit>> Popular(const QueryOptions& q) const;
   // Complementary categories are those whose lift with the item's category is
   // highest (users who took one also took the other more often than chance,
   // at least kMinCategoryPairUsers users), or the given pairs. Each slot is
@@ -146,6 +188,9 @@ class Engine {
 
  private:
   Engine() = default;
+  // The item query of `item`: its vector with each block segment a unit
+  // direction and 1 in the prior blocks.
+  std::vector<float> ItemQuery(int32_t item) const;
   // A query holds 1 in the prior blocks (popularity "pop", new arrivals
   // "new"), so the score adds w_pop * pop(item) + w_new * newness(item).
   void SetPriorSegment(std::vector<float>* query) const;
@@ -153,8 +198,16 @@ class Engine {
                                   const std::vector<int32_t>& drop,
                                   std::span<const int32_t> history,
                                   std::optional<int32_t> current_item) const;
+  // The query's allowed items (rules' filters, --only-items, excludes,
+  // `drop`, tombstones) and its per-request rules.
+  Status Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
+                 const std::vector<int32_t>& drop, Bitmap* allowed, RequestRules* rules) const;
+  // Per-block cosines and the reason text of each hit.
+  void Explain(const std::vector<float>& unscaled_query, const QueryOptions& q,
+               std::span<const int32_t> history, std::vector<Hit>* hits) const;
 
   std::optional<Bundle> bundle_;  // always set after Open
+  BundleManifest manifest_;
   Catalog catalog_;
   IdMap users_;
   std::vector<BlockLayout> layout_;

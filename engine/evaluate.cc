@@ -219,6 +219,7 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   std::vector<uint8_t> recommended(static_cast<size_t>(items), 0);
   std::vector<int32_t> bad_item(static_cast<size_t>(n), 0);
   std::vector<uint8_t> bad(static_cast<size_t>(n), 0);
+  Status failed;  // the first failure of the model, which fails the evaluation
 
   const int threads = opts.num_threads > 0 ? opts.num_threads : omp_get_max_threads();
   const auto start = std::chrono::steady_clock::now();
@@ -228,7 +229,13 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
 #pragma omp for schedule(dynamic, 16)
     for (int64_t p = 0; p < n; ++p) {
       const int32_t u = users[static_cast<size_t>(p)];
-      std::vector<int32_t> rec = model.Recommend(u, RowOf(train, u), k);
+      Result<std::vector<int32_t>> got = model.Recommend(u, RowOf(train, u), k);
+      if (!got.ok()) {
+#pragma omp critical(vitrine_evaluate_failure)
+        if (failed.ok()) failed = got.status();
+        continue;
+      }
+      std::vector<int32_t> rec = std::move(*got);
       if (rec.size() > static_cast<size_t>(k)) rec.resize(static_cast<size_t>(k));
       for (int32_t item : rec) {
         if (item < 0 || item >= items) {
@@ -261,6 +268,7 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  if (!failed.ok()) return failed.WithContext("evaluate: model '" + model.name() + "'");
   for (int64_t p = 0; p < n; ++p) {
     if (bad[p]) {
       return Status::InvalidArgument("evaluate: model '" + model.name() + "' returned item " +

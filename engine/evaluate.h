@@ -62,8 +62,10 @@ class Recommender {
   // `train_history` is the user's known items (any order); models score from
   // it, so a user the model never saw (or user = -1 for an anonymous session)
   // works the same way. Must be thread-safe: Evaluate calls it concurrently.
-  virtual std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t> train_history,
-                                         int k) const = 0;
+  // An error fails the whole evaluation (it is never scored as an empty list).
+  virtual Result<std::vector<int32_t>> Recommend(int32_t user,
+                                                 std::span<const int32_t> train_history,
+                                                 int k) const = 0;
 
   // Short name for reports ("toppop", "itemknn", "ease").
   virtual std::string name() const = 0;

@@ -353,65 +353,6 @@ json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain) {
   return out;
 }
 
-// Cold start for a user with no history at all: the most popular items that
-// pass the rules' filters, then the rules' boosts, pins and caps.
-Result<std::vector<Hit>> PopularHits(const Engine& e, const QueryOptions& q) {
-  Bitmap allowed = q.allowed != nullptr ? *q.allowed : e.attributes().All();
-  std::optional<RequestRules> rr;
-  if (q.rules != nullptr) {
-    VITRINE_ASSIGN_OR_RETURN(Bitmap by_rules,
-                             q.rules->AllowedItems(e.attributes(), q.context, q.static_allowed));
-    allowed &= by_rules;
-    VITRINE_ASSIGN_OR_RETURN(RequestRules r, q.rules->ForRequest(q.context));
-    rr.emplace(std::move(r));
-  }
-  for (int32_t x : q.exclude) allowed.remove(static_cast<uint32_t>(x));
-  std::vector<Candidate> cands;
-  cands.reserve(allowed.cardinality());
-  for (uint32_t i : allowed) cands.push_back({static_cast<int32_t>(i), e.popularity(i), nullptr});
-  const size_t pool = rr ? static_cast<size_t>(std::max(
-                               q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100)))
-                         : static_cast<size_t>(q.k);
-  const size_t take = std::min(pool, cands.size());
-  // Ties (equal popularity) go to the lower item index, so answers are stable.
-  std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(take), cands.end(),
-                    [](const Candidate& a, const Candidate& b) {
-                      return a.score != b.score ? a.score > b.score : a.item < b.item;
-                    });
-  cands.resize(take);
-  std::vector<Hit> hits;
-  if (rr) {
-    RerankOptions ro;
-    ro.k = q.k;
-    VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, *rr, ro, &allowed));
-    for (RankedItem& r : ranked) {
-      Hit h;
-      h.item = r.item;
-      h.score = r.score;
-      h.pinned = r.pinned;
-      h.rule_lines = std::move(r.rule_lines);
-      hits.push_back(std::move(h));
-    }
-  } else {
-    for (const Candidate& c : cands) {
-      Hit h;
-      h.item = c.item;
-      h.score = c.score;
-      hits.push_back(std::move(h));
-    }
-  }
-  for (Hit& h : hits) {
-    h.reason = h.pinned ? "pinned" : "popular";
-    if (!h.pinned && !h.rule_lines.empty()) {
-      const char* verb = rr->BoostFactor(h.item) >= 1.0 ? "boosted" : "buried";
-      for (int line : h.rule_lines) {
-        h.reason += std::string("; ") + verb + " by rule " + std::to_string(line);
-      }
-    }
-  }
-  return hits;
-}
-
 double MillisSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -549,93 +490,22 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
 
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
-  QueryOptions& q = prepared->q;
 
-  // The history to fold in, with the confidence weights training used: the
-  // user's training history (stored weights) if their recent events change
-  // it, their recent events (event weights, e.g. purchase=10, summed per
-  // item as training aggregates them), then the request's history (1 each).
-  // An item whose latest event is net-negative (a return) leaves the history
-  // and the results.
-  const std::optional<int32_t> known = user ? engine.FindUser(*user) : std::nullopt;
-  const std::vector<SessionEvent> recent =
-      user ? sessions->Recent(*user) : std::vector<SessionEvent>{};
-  std::vector<std::pair<std::string, float>> entries;  // oldest first
-  std::string source;
-  if (known && (!recent.empty() || !history.empty())) {
-    const std::vector<int32_t> idx = engine.UserHistory(*known);
-    const std::vector<float> w = engine.UserHistoryWeights(*known);
-    for (size_t k = 0; k < idx.size(); ++k)
-      entries.emplace_back(engine.catalog().ids.id(idx[k]), w[k]);
-    source = "user";
+  RecommendRequest r;
+  r.user = user;
+  r.history = std::move(history);
+  r.max_history = options.max_history;
+  r.filter_already_seen = filter_seen;
+  r.query = prepared->q;
+  if (user) {
+    for (const SessionEvent& e : sessions->Recent(*user)) r.recent.push_back({e.item, e.weight});
   }
-  std::unordered_set<std::string> returned;  // items with a net-negative event
-  if (!recent.empty()) {
-    source += source.empty() ? "events" : "+events";
-    for (const SessionEvent& e : recent) {
-      // Events for items a reloaded bundle lacks are skipped, not errors.
-      if (!engine.catalog().ids.Find(e.item)) continue;
-      if (e.weight > 0) {
-        entries.emplace_back(e.item, e.weight);
-        returned.erase(e.item);
-      } else {
-        returned.insert(e.item);
-      }
-    }
-    std::erase_if(entries, [&](const auto& en) { return returned.count(en.first) > 0; });
-  }
-  if (!history.empty()) {
-    source += source.empty() ? "history" : "+history";
-    for (const std::string& id : history) entries.emplace_back(id, 1.0f);
-  }
-  // Each item once, at its most recent position, its weights summed; the
-  // newest max_history.
-  std::vector<std::string> items;
-  std::vector<float> item_weights;
-  {
-    std::unordered_map<std::string, float> total;
-    for (const auto& [id, w] : entries) total[id] += w;
-    std::unordered_set<std::string> seen;
-    for (auto it = entries.rbegin(); it != entries.rend() && items.size() < options.max_history;
-         ++it) {
-      if (!seen.insert(it->first).second) continue;
-      items.push_back(it->first);
-      item_weights.push_back(total[it->first]);
-    }
-    std::reverse(items.begin(), items.end());
-    std::reverse(item_weights.begin(), item_weights.end());
-  }
-  for (const auto& id : returned) {
-    if (auto i = engine.catalog().ids.Find(id)) q.exclude.push_back(*i);
-  }
-
-  Result<std::vector<Hit>> hits = Status::Internal("unset");
-  bool fallback = false;
-  if (known && items.empty()) {
-    source = "user";
-    RecommendRequest r;
-    r.user = user;
-    r.filter_already_seen = filter_seen;
-    r.query = q;
-    hits = engine.Recommend(r);
-  } else if (!items.empty()) {
-    RecommendRequest r;
-    r.history = std::move(items);
-    r.history_weights = std::move(item_weights);
-    r.filter_already_seen = filter_seen;
-    r.query = q;
-    hits = engine.Recommend(r);
-  } else {
-    // Nothing known about this person: popular items that pass the rules.
-    source = "popular";
-    fallback = true;
-    hits = PopularHits(engine, q);
-  }
-  if (!hits.ok()) return ReplyError(res, hits.status());
-  json out{{"results", HitsJson(engine, *hits, spec.explain)},
+  auto rec = engine.Recommend(r);
+  if (!rec.ok()) return ReplyError(res, rec.status());
+  json out{{"results", HitsJson(engine, rec->hits, spec.explain)},
            {"k", spec.k},
-           {"source", source},
-           {"fallback", fallback},
+           {"source", rec->source},
+           {"fallback", rec->fallback},
            {"generation", cur->generation},
            {"took_ms", MillisSince(t0)}};
   if (user) out["user"] = *user;

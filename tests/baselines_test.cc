@@ -88,12 +88,14 @@ TEST(TopPopTest, MostPopularUnseenItemsTiesToLowerIndex) {
   TopPop model;
   ASSERT_TRUE(model.Fit(train).ok());
   EXPECT_EQ(model.popularity(), (std::vector<int64_t>{1, 3, 1, 1, 0}));
-  EXPECT_EQ(model.Recommend(0, std::vector<int32_t>{3, 1}, 3), (std::vector<int32_t>{0, 2, 4}));
-  EXPECT_EQ(model.Recommend(-1, std::vector<int32_t>{}, 10), (std::vector<int32_t>{1, 0, 2, 3, 4}));
+  EXPECT_EQ(model.Recommend(0, std::vector<int32_t>{3, 1}, 3).value(),
+            (std::vector<int32_t>{0, 2, 4}));
+  EXPECT_EQ(model.Recommend(-1, std::vector<int32_t>{}, 10).value(),
+            (std::vector<int32_t>{1, 0, 2, 3, 4}));
   TopPop all(/*filter_already_seen=*/false);
   ASSERT_TRUE(all.Fit(train).ok());
-  EXPECT_EQ(all.Recommend(0, std::vector<int32_t>{1}, 3), (std::vector<int32_t>{1, 0, 2}));
-  EXPECT_TRUE(TopPop().Recommend(0, {}, 3).empty());  // unfitted
+  EXPECT_EQ(all.Recommend(0, std::vector<int32_t>{1}, 3).value(), (std::vector<int32_t>{1, 0, 2}));
+  EXPECT_TRUE(TopPop().Recommend(0, {}, 3).value().empty());  // unfitted
 }
 
 // Brute-force item cosine: full dense co-occurrence, per-row sort.
@@ -145,8 +147,8 @@ TEST(ItemKnnTest, MatchesBruteForceCosine) {
         EXPECT_NEAR(got_dense(i, j), want(i, j), 1e-6);
       }
     for (int64_t u = 0; u < train.rows; u += 7) {
-      ExpectTopKOfOracle(model.Recommend(static_cast<int32_t>(u), Row(train, u), 10), Row(train, u),
-                         want, 10, /*positive_only=*/true, 1e-5);
+      ExpectTopKOfOracle(model.Recommend(static_cast<int32_t>(u), Row(train, u), 10).value(),
+                         Row(train, u), want, 10, /*positive_only=*/true, 1e-5);
     }
   }
   ItemKnnOptions bad;
@@ -176,14 +178,14 @@ TEST(EaseTest, MatchesDenseInverseAndHasZeroDiagonal) {
     for (int j = 0; j < 12; ++j) EXPECT_NEAR(w.at(i, j), b(i, j), 1e-5 * scale) << i << "," << j;
   }
   for (int64_t u = 0; u < train.rows; ++u) {
-    ExpectTopKOfOracle(model.Recommend(static_cast<int32_t>(u), Row(train, u), 5), Row(train, u), b,
-                       5, /*positive_only=*/false, 1e-4);
+    ExpectTopKOfOracle(model.Recommend(static_cast<int32_t>(u), Row(train, u), 5).value(),
+                       Row(train, u), b, 5, /*positive_only=*/false, 1e-4);
   }
   o.filter_already_seen = false;
   Ease unfiltered(o);
   ASSERT_TRUE(unfiltered.Fit(train).ok());
   for (int64_t u = 0; u < train.rows; u += 3) {
-    ExpectTopKOfOracle(unfiltered.Recommend(static_cast<int32_t>(u), Row(train, u), 12),
+    ExpectTopKOfOracle(unfiltered.Recommend(static_cast<int32_t>(u), Row(train, u), 12).value(),
                        Row(train, u), b, 12, /*positive_only=*/false, 1e-4,
                        /*filter_seen=*/false);
   }
@@ -293,7 +295,7 @@ TEST(RecommenderContractTest, AllBaselines) {
     SCOPED_TRACE(m->name());
     for (int64_t u = 0; u < d.train.rows; u += 37) {
       const std::span<const int32_t> h = Row(d.train, u);
-      const std::vector<int32_t> got = m->Recommend(static_cast<int32_t>(u), h, 10);
+      const std::vector<int32_t> got = m->Recommend(static_cast<int32_t>(u), h, 10).value();
       EXPECT_LE(got.size(), 10u);
       EXPECT_GE(got.size(), 1u);
       EXPECT_EQ(std::set<int32_t>(got.begin(), got.end()).size(), got.size());
@@ -304,7 +306,7 @@ TEST(RecommenderContractTest, AllBaselines) {
       }
       std::vector<int32_t> shuffled(h.begin(), h.end());
       std::shuffle(shuffled.begin(), shuffled.end(), rng);
-      EXPECT_EQ(m->Recommend(-1, shuffled, 10), got);
+      EXPECT_EQ(m->Recommend(-1, shuffled, 10).value(), got);
     }
   }
 }

@@ -35,7 +35,8 @@ EvalOptions WithK(int k) {
 class Scripted : public Recommender {
  public:
   explicit Scripted(std::map<int32_t, std::vector<int32_t>> lists) : lists_(std::move(lists)) {}
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t>, int) const override {
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t>,
+                                         int) const override {
     auto it = lists_.find(user);
     return it == lists_.end() ? std::vector<int32_t>{} : it->second;
   }
@@ -156,6 +157,27 @@ TEST(EvaluateTest, ReportMatchesHandComputedMeans) {
   EXPECT_NE(r->ToString().find("cold_recall=0.5000"), std::string::npos) << r->ToString();
 }
 
+// Fails for one user: the evaluation must fail, never score that user's
+// list as empty.
+class FailsForUser3 : public Recommender {
+ public:
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t>,
+                                         int) const override {
+    if (user == 3) return Status::Internal("the index went away");
+    return std::vector<int32_t>{0, 1};
+  }
+  std::string name() const override { return "flaky"; }
+};
+
+TEST(EvaluateTest, AFailingModelFailsTheEvaluation) {
+  Fixture f;
+  FailsForUser3 model;
+  Result<EvalReport> r = Evaluate(model, f.train, f.test, WithK(3));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("model 'flaky'"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("the index went away"), std::string::npos);
+}
+
 TEST(EvaluateTest, OptionalMetricsAreNullWhenNotRequested) {
   Fixture f;
   Result<EvalReport> r = Evaluate(f.model, f.train, f.test, WithK(3));
@@ -202,7 +224,8 @@ TEST(EvaluateTest, RejectsBadInputWithClearMessages) {
 class Noisy : public Recommender {
  public:
   explicit Noisy(const CsrMatrix* test) : test_(test) {}
-  std::vector<int32_t> Recommend(int32_t user, std::span<const int32_t>, int k) const override {
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t>,
+                                         int k) const override {
     std::mt19937 rng(static_cast<uint32_t>(user));
     std::vector<int32_t> out;
     for (int i = 0; i < k; ++i) {

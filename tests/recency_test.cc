@@ -167,8 +167,9 @@ TEST(RecencyTest, EndToEndRankingAndAddedItems) {
   r.user = user;
   r.query.k = 10;
   r.query.weights = {{"new", 50.0f}};
-  auto hits = e.Recommend(r);
-  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  auto rec = e.Recommend(r);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  const std::vector<Hit>* hits = &rec->hits;
   ASSERT_EQ(hits->size(), 10u);
   const auto seen = e.UserHistory(7);
   std::vector<float> items_newness;

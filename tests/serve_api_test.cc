@@ -281,7 +281,7 @@ TEST_F(ServeApiTest, RecommendKnownUserAndHistoryMatchTheEngine) {
   r.query.k = 6;
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
 
   const std::vector<std::string> hist = {engine().catalog().ids.id(20),
                                          engine().catalog().ids.id(40)};
@@ -296,7 +296,7 @@ TEST_F(ServeApiTest, RecommendKnownUserAndHistoryMatchTheEngine) {
   h.query.weights = {{"cf", 0.5f}, {"visual", 1.0f}};
   want = engine().Recommend(h);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
   for (const auto& res : j["results"]) {
     EXPECT_TRUE(std::find(hist.begin(), hist.end(), res["item"]) == hist.end());
     EXPECT_EQ(res["reason"].get<std::string>().rfind("similar to ", 0), 0u) << res.dump();
@@ -328,6 +328,25 @@ TEST_F(ServeApiTest, UnknownUserGetsPopularItemsThatPassTheRules) {
   EXPECT_EQ(j["fallback"], true);
   EXPECT_EQ(Ids(j["results"]), PopularOracle(engine(), 8, [](int32_t) { return true; }));
   EXPECT_EQ(j["results"][0]["reason"], "popular");
+
+  // The CLI gives the same answer, marked as a fallback, with exit 0.
+  ASSERT_EQ(vitrine::testing::RunVitrine("recommend --bundle '" + (*dir_ / "bundle").string() +
+                                             "' --user nobody-at-all -k 8 --format csv",
+                                         *dir_),
+            0)
+      << Slurp(*dir_ / "cmd.err");
+  std::vector<std::string> cli_ids;
+  {
+    std::istringstream lines(Slurp(*dir_ / "cmd.out"));
+    std::string line;
+    std::getline(lines, line);  // header: rank,item_id,...
+    while (std::getline(lines, line)) {
+      const size_t a = line.find(',');
+      cli_ids.push_back(line.substr(a + 1, line.find(',', a + 1) - a - 1));
+    }
+  }
+  EXPECT_EQ(cli_ids, Ids(j["results"]));
+  EXPECT_NE(Slurp(*dir_ / "cmd.err").find("fallback"), std::string::npos);
 
   const Catalog& cat = engine().catalog();
   const Column* category = cat.column("category");
@@ -395,7 +414,7 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   r.query.k = 5;
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
 
   // A known user: training history (its stored weights) + the new event
   // (a view, weight 1), folded in.
@@ -428,7 +447,7 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   u.query.k = 5;
   want = engine().Recommend(u);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
   for (const auto& res : j["results"]) EXPECT_NE(res["item"], item2);
 
   // Both events are in the durable log, in the interactions format.
@@ -457,9 +476,9 @@ TEST_F(ServeApiTest, SessionEventsCarryTheirEventWeights) {
   r.query.k = 8;
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
-  for (size_t i = 0; i < want->size(); ++i) {
-    EXPECT_NEAR(j["results"][i]["score"].get<double>(), (*want)[i].score, 1e-5);
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  for (size_t i = 0; i < want->hits.size(); ++i) {
+    EXPECT_NEAR(j["results"][i]["score"].get<double>(), want->hits[i].score, 1e-5);
   }
 }
 
@@ -481,7 +500,7 @@ TEST_F(ServeApiTest, AReturnTakesTheItemOutOfTheHistoryAndTheResults) {
   r.query.exclude = {*engine().catalog().ids.Find(x)};
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
-  EXPECT_EQ(Ids(j["results"]), Ids(engine(), *want));
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
   for (const auto& res : j["results"]) EXPECT_NE(res["item"], x);
 }
 

@@ -1,0 +1,38 @@
+// EngineRecommender: the Engine behind the evaluation contract
+// (engine/evaluate.h Recommender), so `vitrine evaluate` scores exactly what
+// `recommend` and POST /recommend answer.
+//
+// A user of the bundle is asked for by id: the engine folds in their stored
+// history, which is `train_history` when the evaluation's train matrix is
+// Engine::TrainMatrix() (it is in `vitrine evaluate`). A user the bundle does
+// not know (user = -1, or an index past its users) is asked for by the
+// `train_history` items as a session. An engine error fails the evaluation.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/evaluate.h"
+
+namespace vitrine {
+
+class EngineRecommender : public Recommender {
+ public:
+  // `query` holds the weights, rules and allowed items every list uses; its
+  // k is replaced by the evaluation's. `engine` and what `query` points to
+  // must outlive the recommender.
+  EngineRecommender(const Engine& engine, std::string name, QueryOptions query)
+      : engine_(engine), name_(std::move(name)), query_(std::move(query)) {}
+
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
+  std::string name() const override { return name_; }
+
+ private:
+  const Engine& engine_;
+  std::string name_;
+  QueryOptions query_;
+};
+
+}  // namespace vitrine
