@@ -336,7 +336,6 @@ TEST(RulesFilter, CurrentItemParamsContext) {
 TEST(RulesFilter, RequestErrorsAndStaticness) {
   auto b = BindRules("EXCLUDE WHERE in_stock = false\nINCLUDE WHERE price <= $MAX");
   EXPECT_TRUE(b->rules.FiltersDependOnRequest());
-  EXPECT_FALSE(b->rules.HasCurrentItemFilters());
   auto missing = b->rules.AllowedItems(b->index, {});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
@@ -358,7 +357,6 @@ TEST(RulesFilter, RequestErrorsAndStaticness) {
   auto s = BindRules("EXCLUDE WHERE in_stock = false\nBOOST 2 WHERE brand = CurrentItem.brand");
   EXPECT_FALSE(s->rules.FiltersDependOnRequest());  // the boost is not a filter
   auto c = BindRules("EXCLUDE WHERE brand = CurrentItem.brand");
-  EXPECT_TRUE(c->rules.HasCurrentItemFilters());
   EXPECT_TRUE(c->rules.FiltersDependOnRequest());
 }
 
