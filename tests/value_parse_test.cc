@@ -1,6 +1,7 @@
 // core/value_parse: tables of accepted and refused spellings for ParseBool,
 // ParseNumber and ParseTimestamp (the contract docs/values.md states), and
-// the readers that use them agreeing with them.
+// the readers that use them agreeing with them (catalog, attribute index,
+// rules parameters).
 #include "core/value_parse.h"
 
 #include <gtest/gtest.h>
@@ -13,8 +14,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/catalog.h"
 #include "core/csv.h"
 #include "index/attribute_index.h"
+#include "rank/rules.h"
+#include "tests/scratch_dir.h"
 
 namespace vitrine {
 namespace {
@@ -173,6 +177,60 @@ TEST(ValueParseUsers, AttributeIndexEquals) {
       EXPECT_EQ(r->contains(0), *ParseBool(s)) << s;
     }
   }
+}
+
+// The catalog reads cells with the same spellings: a column of yes/no words
+// infers bool, one of 1/0 numeric; "+5" is a number and "inf" is not.
+TEST(ValueParseUsers, CatalogCells) {
+  const auto path = ScratchDir() / "values.csv";
+  WriteText(path,
+            "item_id,flag,count,price,odd\n"
+            "a,YES,1,+5,inf\n"
+            "b, no ,0,-1.5e1,1\n"
+            "c,,1,,2\n");
+  auto cat = Catalog::ReadCsv(path);
+  ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+  EXPECT_EQ(cat->column("flag")->type, ColumnType::kBool);
+  EXPECT_EQ(cat->column("flag")->bools, (std::vector<int8_t>{1, 0, -1}));
+  EXPECT_EQ(cat->column("count")->type, ColumnType::kNumeric);
+  EXPECT_EQ(cat->column("price")->type, ColumnType::kNumeric);
+  EXPECT_EQ(cat->column("price")->numbers[0], 5);
+  EXPECT_EQ(cat->column("price")->numbers[1], -15);
+  EXPECT_EQ(cat->column("odd")->type, ColumnType::kCategorical);  // "inf" is not a number
+
+  CatalogReadOptions typed;
+  typed.schema = *Schema::Parse("count:bool,odd:numeric");
+  auto bad = Catalog::ReadCsv(path, typed);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            path.string() + ":2:5: column 'odd' expects a number, found 'inf'");
+  // An explicit bool column takes every ParseBool spelling.
+  WriteText(path, "item_id,count\na,1\nb,0\nc,Yes\n");
+  CatalogReadOptions bools;
+  bools.schema = *Schema::Parse("count:bool");
+  auto flags = Catalog::ReadCsv(path, bools);
+  ASSERT_TRUE(flags.ok()) << flags.status().ToString();
+  EXPECT_EQ(flags->column("count")->bools, (std::vector<int8_t>{1, 0, 1}));
+}
+
+// A rule's $param takes exactly the ParseNumber / ParseBool spellings.
+TEST(ValueParseUsers, RuleParameters) {
+  Catalog catalog = OneColumnCatalog(ColumnType::kNumeric);
+  auto index = AttributeIndex::Build(catalog);
+  ASSERT_TRUE(index.ok());
+  auto rules = RuleSet::Parse("INCLUDE WHERE v <= $MAX", "rules.txt");
+  ASSERT_TRUE(rules.ok());
+  ASSERT_TRUE(rules->Bind(catalog).ok());
+  for (const char* s : {"2", "+2", " 2 ", "-1e0", "+-1", "inf", "nan", "1x", ""}) {
+    RequestContext ctx;
+    ctx.params["MAX"] = s;
+    auto allowed = rules->AllowedItems(*index, ctx);
+    EXPECT_EQ(allowed.ok(), ParseNumber(s).has_value()) << s;
+  }
+  RequestContext bad;
+  bad.params["MAX"] = "+-1";
+  EXPECT_EQ(rules->AllowedItems(*index, bad).status().message(),
+            "rules.txt:1:20: $MAX: column 'v' is numeric, expected a number, got '+-1'");
 }
 
 }  // namespace
