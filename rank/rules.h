@@ -16,8 +16,8 @@
 // "rules.txt:3:15: unknown column 'colour' (columns: brand, ...)") -> per
 // request: AllowedItems (bitmap for the ANN search) and ForRequest (boosts,
 // pins, caps for reranking, by Rerank in rank/rerank.h). Input is bounded
-// (kMaxTextBytes, kMaxRules, kMaxDepth below). A rule file with any error applies nothing: Parse
-// and Bind fail as a whole.
+// (kMaxTextBytes, kMaxRules, kMaxDepth below). A rule file with any error
+// applies nothing: Parse and Bind fail as a whole.
 //
 // Semantics:
 //   * allowed = all items, intersected with every active INCLUDE predicate,

@@ -9,8 +9,9 @@
 // recorded when parsing it began (Rule::where_begin): passes that visit every
 // comparison of a predicate walk that range and do not recurse. AND and OR
 // are n-ary (`a OR b OR c` is one node with three operands), so the tree is
-// only as deep as the parentheses and NOTs written, which the parser bounds
-// (RuleSet::kMaxDepth); the evaluators' recursion is bounded by that.
+// at most about twice as deep as the parentheses and NOTs written (an OR and
+// an AND node per parenthesis), which the parser bounds (RuleSet::kMaxDepth);
+// that bounds the evaluators' recursion too.
 #pragma once
 
 #include <cstdint>
