@@ -5,9 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "core/csv.h"
+#include "core/value_parse.h"
 
 namespace vitrine {
 namespace {
@@ -16,22 +18,10 @@ constexpr ColumnType kAllTypes[] = {ColumnType::kCategorical, ColumnType::kNumer
                                     ColumnType::kBool,        ColumnType::kList,
                                     ColumnType::kText,        ColumnType::kSkip};
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    if (x != b[i]) return false;  // b is lower case
-  }
-  return true;
-}
-
-// 1 / 0 for a recognised bool word, -1 otherwise. 1/0 digits only when
-// `digits` (explicit bool columns); inference leaves them to numeric.
-int ParseBool(std::string_view v, bool digits) {
-  if (IEquals(v, "true") || IEquals(v, "yes") || (digits && v == "1")) return 1;
-  if (IEquals(v, "false") || IEquals(v, "no") || (digits && v == "0")) return 0;
-  return -1;
-}
+// A bool word for inference: a ParseBool spelling other than "1" and "0"
+// (a column of 1/0 infers numeric: such columns are counts more often than
+// flags).
+bool IsBoolWord(std::string_view v) { return v != "1" && v != "0" && ParseBool(v).has_value(); }
 
 // Calls f(element) for each trimmed, non-empty ';'-separated element.
 template <typename F>
@@ -61,9 +51,8 @@ struct ColumnStats {
     const std::string_view v = TrimBlanks(raw);
     if (v.empty()) return;
     ++nonempty;
-    double d;
-    if (all_bool && ParseBool(v, false) < 0) all_bool = false;
-    if (all_numeric && !ParseFiniteDouble(v, &d)) all_numeric = false;
+    if (all_bool && !IsBoolWord(v)) all_bool = false;
+    if (all_numeric && !ParseNumber(v)) all_numeric = false;
     if (v.find(';') != std::string_view::npos) any_semicolon = true;
     ForEachListElement(v, [&](std::string_view e) {
       ++list_elements;
@@ -311,10 +300,20 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
       };
       if (plan[k].type == ColumnType::kNumeric) {
         numbers[k] = std::numeric_limits<double>::quiet_NaN();
-        if (!v.empty() && !ParseFiniteDouble(v, &numbers[k])) error = expected("a number");
+        if (v.empty()) continue;
+        if (const std::optional<double> x = ParseNumber(v)) {
+          numbers[k] = *x;
+        } else {
+          error = expected("a number");
+        }
       } else if (plan[k].type == ColumnType::kBool) {
-        bools[k] = v.empty() ? -1 : static_cast<int8_t>(ParseBool(v, true));
-        if (!v.empty() && bools[k] < 0) error = expected("true/false, yes/no or 1/0");
+        bools[k] = -1;
+        if (v.empty()) continue;
+        if (const std::optional<bool> b = ParseBool(v)) {
+          bools[k] = *b ? 1 : 0;
+        } else {
+          error = expected("true/false, yes/no or 1/0");
+        }
       }
     }
     if (!error.empty()) {

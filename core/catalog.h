@@ -4,7 +4,8 @@
 // Column types (DESIGN.md "Formats"):
 //   categorical  dictionary-encoded: codes[i] indexes `dictionary`, -1 = missing
 //   numeric      numbers[i], NaN = missing
-//   bool         bools[i] in {0, 1}, -1 = missing (true/false, 1/0, yes/no)
+//   bool         bools[i] in {0, 1}, -1 = missing (ParseBool spellings:
+//                true/false, yes/no, 1/0; core/value_parse.h)
 //   list         values split on ';', each dictionary-encoded: item i owns
 //                list_codes[list_offsets[i] .. list_offsets[i+1])
 //   text         texts[i] verbatim
@@ -18,7 +19,7 @@
 //   2. every value is true/false/yes/no (any case)     -> bool
 //      (0/1 columns are counts more often than flags: they infer numeric;
 //      an explicit `col:bool` accepts 1/0 too)
-//   3. every value parses fully as a finite number     -> numeric
+//   3. every value is a ParseNumber number             -> numeric
 //   4. some value contains ';' and the ';'-separated
 //      elements average <= 30 bytes                    -> list
 //   5. values average > 30 bytes, or at least half of

@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
+
+#include "core/value_parse.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -359,17 +360,9 @@ std::string_view TrimBlanks(std::string_view s) {
 }
 
 bool ParseFiniteDouble(std::string_view s, double* out) {
-  s = TrimBlanks(s);
-  // from_chars rejects a leading '+'; accept it, but not "+-1".
-  if (!s.empty() && s.front() == '+') {
-    s.remove_prefix(1);
-    if (!s.empty() && s.front() == '-') return false;
-  }
-  if (s.empty()) return false;
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return false;
-  *out = v;
+  const std::optional<double> v = ParseNumber(s);  // the spellings of core/value_parse.h
+  if (!v) return false;
+  *out = *v;
   return true;
 }
 

@@ -3,8 +3,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <charconv>
-#include <chrono>
 #include <limits>
 #include <memory>
 #include <queue>
@@ -15,22 +13,6 @@ namespace vitrine {
 namespace {
 
 constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
-
-// Reads exactly `n` digits of `s` at `pos` into *v.
-bool Digits(std::string_view s, size_t pos, size_t n, int* v) {
-  if (pos + n > s.size()) return false;
-  int x = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    x = x * 10 + (s[i] - '0');
-  }
-  *v = x;
-  return true;
-}
-
-bool AllDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 // One kept row: sorting by `key` orders by user, then item.
 struct Event {
@@ -119,67 +101,6 @@ void SortAndFold(std::vector<Event>& run) {
 }
 
 }  // namespace
-
-bool ParseTimestamp(std::string_view s, int64_t* seconds) {
-  s = TrimBlanks(s);
-  const bool iso = s.size() >= 10 && s[4] == '-' && s[7] == '-';
-  if (!iso) {
-    int64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || ptr == s.data()) return false;
-    const std::string_view rest(ptr, static_cast<size_t>(s.data() + s.size() - ptr));
-    if (!rest.empty() && !(rest[0] == '.' && AllDigits(rest.substr(1)))) return false;
-    *seconds = v;
-    return true;
-  }
-
-  int y, mo, d;
-  if (!Digits(s, 0, 4, &y) || !Digits(s, 5, 2, &mo) || !Digits(s, 8, 2, &d)) return false;
-  const std::chrono::year_month_day ymd{std::chrono::year{y},
-                                        std::chrono::month{static_cast<unsigned>(mo)},
-                                        std::chrono::day{static_cast<unsigned>(d)}};
-  if (!ymd.ok()) return false;
-  int64_t t = std::chrono::sys_days(ymd).time_since_epoch().count() * int64_t{86400};
-  size_t p = 10;
-  if (p < s.size()) {
-    if (s[p] != 'T' && s[p] != ' ') return false;
-    int h, mi, sec = 0;
-    if (!Digits(s, p + 1, 2, &h) || p + 3 >= s.size() || s[p + 3] != ':' ||
-        !Digits(s, p + 4, 2, &mi) || h > 23 || mi > 59) {
-      return false;
-    }
-    p += 6;
-    if (p < s.size() && s[p] == ':') {
-      if (!Digits(s, p + 1, 2, &sec) || sec > 60) return false;  // 60: leap second
-      p += 3;
-      if (p < s.size() && (s[p] == '.' || s[p] == ',')) {
-        const size_t q = ++p;
-        while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-        if (p == q) return false;
-      }
-    }
-    t += h * 3600 + mi * 60 + sec;
-    if (p < s.size()) {
-      if (s[p] == 'Z' && p + 1 == s.size()) {
-        p = s.size();
-      } else if (s[p] == '+' || s[p] == '-') {
-        const int sign = s[p] == '+' ? 1 : -1;
-        int zh, zm = 0;
-        if (!Digits(s, p + 1, 2, &zh) || zh > 23) return false;
-        p += 3;
-        if (p < s.size()) {  // minutes: "+02:30" or "+0230"
-          if (s[p] == ':') ++p;
-          if (!Digits(s, p, 2, &zm) || zm > 59) return false;
-          p += 2;
-        }
-        t -= sign * (zh * 3600 + zm * 60);  // local = UTC + offset
-      }
-    }
-  }
-  if (p != s.size()) return false;
-  *seconds = t;
-  return true;
-}
 
 Result<EventWeights> EventWeights::Parse(std::string_view spec) {
   EventWeights ew;

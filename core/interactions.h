@@ -13,9 +13,10 @@
 //              event's weight if an event column exists (an event missing
 //              from `events` is an error naming the line and the known
 //              events); otherwise 1.
-//   timestamp  ParseTimestamp() of the cell; an empty cell or no timestamp
-//              column means "unknown" (0 in the output unless another row of
-//              the same pair has one).
+//   timestamp  ParseTimestamp() of the cell (core/value_parse.h: integer
+//              seconds or ISO-8601, years 1900 to 2200); an empty cell or no
+//              timestamp column means "unknown" (0 in the output unless
+//              another row of the same pair has one).
 //   ids        verbatim (not trimmed); an empty user or item id is a bad line.
 // Pairs whose summed weight is <= 0 (a purchase returned, say) are dropped and
 // counted in dropped_nonpositive. Users are numbered in order of first
@@ -40,6 +41,7 @@
 #include "core/id_map.h"
 #include "core/matrix.h"
 #include "core/status.h"
+#include "core/value_parse.h"  // ParseTimestamp, used with these files
 
 namespace vitrine {
 
@@ -56,15 +58,6 @@ struct EventWeights {
   // return nets <= 0 and is dropped).
   static EventWeights Default();
 };
-
-// Parses a timestamp into seconds since 1970-01-01T00:00:00Z:
-//   integer seconds     "1714557600" (a fractional part ".5" is truncated)
-//   ISO-8601 date       "2024-05-01" (midnight UTC)
-//   ISO-8601 date-time  "2024-05-01T10:00:00Z", "2024-05-01 10:00",
-//                       "2024-05-01T10:00:00.250+02:00" (fraction truncated;
-//                       no zone means UTC)
-// Returns false for anything else (including out-of-range fields).
-bool ParseTimestamp(std::string_view s, int64_t* seconds);
 
 struct InteractionsReadOptions {
   std::string user_column = "user_id";

@@ -1,38 +1,33 @@
 #include "index/attribute_index.h"
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <string>
+
+#include "core/value_parse.h"
 
 namespace vitrine {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-Result<double> ParseNumber(std::string_view column, std::string_view value) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (ec != std::errc() || end != value.data() + value.size() || std::isnan(v)) {
+Result<double> NumberOrError(std::string_view column, std::string_view value) {
+  const std::optional<double> v = ParseNumber(value);
+  if (!v) {
     return Status::InvalidArgument("column '" + std::string(column) +
                                    "': expected a number, got '" + std::string(value) + "'");
   }
-  return v;
+  return *v;
 }
 
-Result<int> ParseBool(std::string_view column, std::string_view value) {
-  const std::string v = Lower(value);
-  if (v == "true" || v == "1" || v == "yes") return 1;
-  if (v == "false" || v == "0" || v == "no") return 0;
-  return Status::InvalidArgument("column '" + std::string(column) +
-                                 "': expected true/false, 1/0 or yes/no, got '" +
-                                 std::string(value) + "'");
+Result<int> BoolOrError(std::string_view column, std::string_view value) {
+  const std::optional<bool> v = ParseBool(value);
+  if (!v) {
+    return Status::InvalidArgument("column '" + std::string(column) +
+                                   "': expected true/false, 1/0 or yes/no, got '" +
+                                   std::string(value) + "'");
+  }
+  return *v ? 1 : 0;
 }
 
 // Bitmaps built from ascending ids: addMany on a sorted run is much faster
@@ -40,7 +35,6 @@ Result<int> ParseBool(std::string_view column, std::string_view value) {
 void AddSorted(Bitmap& b, const std::vector<uint32_t>& ids) {
   if (!ids.empty()) b.addMany(ids.size(), ids.data());
 }
-
 
 }  // namespace
 
@@ -167,11 +161,11 @@ Result<Bitmap> AttributeIndex::Equals(std::string_view column, std::string_view 
       return it == ic->code_of.end() ? Bitmap() : ic->by_code[it->second];
     }
     case ColumnType::kBool: {
-      VITRINE_ASSIGN_OR_RETURN(int v, ParseBool(column, value));
+      VITRINE_ASSIGN_OR_RETURN(int v, BoolOrError(column, value));
       return ic->by_code[v];
     }
     case ColumnType::kNumeric: {
-      VITRINE_ASSIGN_OR_RETURN(double v, ParseNumber(column, value));
+      VITRINE_ASSIGN_OR_RETURN(double v, NumberOrError(column, value));
       return Range(column, v, v);
     }
     default:
@@ -192,8 +186,8 @@ Result<Bitmap> AttributeIndex::In(std::string_view column,
 Result<Bitmap> AttributeIndex::Range(std::string_view column, double lo, double hi) const {
   VITRINE_ASSIGN_OR_RETURN(const IndexedColumn* ic, Find(column));
   if (ic->type != ColumnType::kNumeric) {
-    return Status::InvalidArgument("column '" + std::string(column) + "' is " + ColumnTypeName(ic->type) +
-                                   "; a range needs a numeric column");
+    return Status::InvalidArgument("column '" + std::string(column) + "' is " +
+                                   ColumnTypeName(ic->type) + "; a range needs a numeric column");
   }
   if (std::isnan(lo) || std::isnan(hi) || lo > hi) {
     return Status::InvalidArgument("column '" + std::string(column) + "': bad range [" +

@@ -57,8 +57,10 @@ class AttributeIndex {
   // Items whose value in `column` equals `value`.
   //   categorical: exact dictionary value; an unknown value matches nothing.
   //   list: items whose list contains `value`.
-  //   bool: "true/false", "1/0", "yes/no" (case-insensitive).
-  //   numeric: `value` parsed as a number; same as Range(column, v, v).
+  //   bool: a ParseBool spelling (true/false, yes/no, 1/0, any case).
+  //   numeric: a ParseNumber number (finite; not "inf"); same as
+  //   Range(column, v, v).
+  // (Spellings: core/value_parse.h, docs/values.md.)
   // Errors: unknown column (NotFound), text column (Unsupported), a bool or
   // numeric value that does not parse (InvalidArgument). Messages name the
   // column and value.

@@ -15,8 +15,9 @@
 // IN") -> Bind to a Catalog (columns, types, pinned ids; errors
 // "rules.txt:3:15: unknown column 'colour' (columns: brand, ...)") -> per
 // request: AllowedItems (bitmap for the ANN search) and ForRequest (boosts,
-// pins, caps for reranking). A rule file with any error applies nothing: Parse
-// and Bind fail as a whole.
+// pins, caps for reranking, by Rerank in rank/rerank.h). Input is bounded
+// (kMaxTextBytes, kMaxRules, kMaxDepth below). A rule file with any error
+// applies nothing: Parse and Bind fail as a whole.
 //
 // Semantics:
 //   * allowed = all items, intersected with every active INCLUDE predicate,
@@ -40,6 +41,7 @@
 // outlive it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -54,6 +56,7 @@
 #include "core/status.h"
 #include "index/attribute_index.h"
 #include "rank/diversify.h"
+#include "rank/rerank.h"  // Rerank, RerankOptions, RankedItem: callers of the rules use them
 
 namespace vitrine {
 
@@ -80,6 +83,15 @@ class RuleSet {
   RuleSet(RuleSet&&) noexcept;
   RuleSet& operator=(RuleSet&&) noexcept;
 
+  // Limits of Parse (docs/rules.md "Limits"). Input beyond them is an error
+  // naming source:line:col, never a crash:
+  //   "rules:1:257: expression nests deeper than 64 levels".
+  static constexpr size_t kMaxTextBytes = 64 * 1024;  // the whole rule text
+  static constexpr int kMaxRules = 1000;
+  // Parentheses and NOTs nested in one WHEN or WHERE condition. Flat AND /
+  // OR chains (`a OR b OR ...`) do not nest: only the text size bounds them.
+  static constexpr int kMaxDepth = 64;
+
   // Parses rule text. `source_name` prefixes error positions ("rules.txt",
   // "--rule"). Keywords are case-insensitive; `#` starts a comment.
   static Result<RuleSet> Parse(std::string_view text, std::string source_name);
@@ -98,8 +110,6 @@ class RuleSet {
   int num_rules() const;
   bool empty() const { return num_rules() == 0; }
 
-  // True if an INCLUDE/EXCLUDE rule uses CurrentItem.
-  bool HasCurrentItemFilters() const;
   // True if some INCLUDE/EXCLUDE rule depends on the request (CurrentItem,
   // $param, context.*, WHEN). When false, AllowedItems is the same for every
   // request and StaticAllowedItems is all there is.
@@ -164,39 +174,5 @@ class RequestRules {
   friend class RuleSet;
   std::shared_ptr<const State> s_;  // shared when the rules do not depend on the request
 };
-
-// Reranking options.
-enum class Diversity { kNone, kMMR, kDPP };
-
-struct RerankOptions {
-  int k = 10;
-  Diversity diversity = Diversity::kNone;
-  float lambda = 0.7f;  // MMR relevance weight
-  float theta = 0.7f;   // DPP relevance/diversity trade-off
-  int dim = 0;          // candidate vector dim (MMR/DPP)
-};
-
-struct RankedItem {
-  int32_t item = 0;
-  float score = 0;              // after boosts; pinned items outside the pool: 0
-  bool pinned = false;          // placed by a PIN rule
-  std::vector<int> rule_lines;  // BOOST/BURY/PIN rules that applied
-};
-
-// Final ranking of a candidate pool under `rules` for one request:
-//   1. drops candidates not in `allowed` (if given) or not Allowed() by the
-//      rules, and repeated items (first occurrence kept);
-//   2. takes the active pins whose item is allowed, in rule order, skipping a
-//      pin that would break a cap (pins count toward caps);
-//   3. scales scores by BoostFactor;
-//   4. selects k - (#pins) items by score, MMR or DPP under the caps;
-//   5. places the pins (ApplyPins).
-// Returns min(k, what is allowed and fits the caps) items. Pinned items do not
-// take part in the MMR/DPP similarity terms (they may lack vectors). The
-// caller computes intra-list diversity from the returned items' vectors
-// (IntraListDiversity). Thread-safe.
-Result<std::vector<RankedItem>> Rerank(std::span<const Candidate> candidates,
-                                       const RequestRules& rules, const RerankOptions& options,
-                                       const Bitmap* allowed = nullptr);
 
 }  // namespace vitrine

@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -336,7 +339,6 @@ TEST(RulesFilter, CurrentItemParamsContext) {
 TEST(RulesFilter, RequestErrorsAndStaticness) {
   auto b = BindRules("EXCLUDE WHERE in_stock = false\nINCLUDE WHERE price <= $MAX");
   EXPECT_TRUE(b->rules.FiltersDependOnRequest());
-  EXPECT_FALSE(b->rules.HasCurrentItemFilters());
   auto missing = b->rules.AllowedItems(b->index, {});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
@@ -358,7 +360,6 @@ TEST(RulesFilter, RequestErrorsAndStaticness) {
   auto s = BindRules("EXCLUDE WHERE in_stock = false\nBOOST 2 WHERE brand = CurrentItem.brand");
   EXPECT_FALSE(s->rules.FiltersDependOnRequest());  // the boost is not a filter
   auto c = BindRules("EXCLUDE WHERE brand = CurrentItem.brand");
-  EXPECT_TRUE(c->rules.HasCurrentItemFilters());
   EXPECT_TRUE(c->rules.FiltersDependOnRequest());
 }
 
@@ -498,6 +499,231 @@ TEST(RulesRerank, PinsCapsFiltersBoosts) {
   items.clear();
   for (const RankedItem& r : *out3) items.push_back(r.item);
   EXPECT_EQ(items, std::vector<int32_t>({0, 3, 4}));
+}
+
+// ------------------------------------------------------------ limits
+// docs/rules.md "Limits": input beyond a limit is a clean error naming
+// source:line:col; no input crashes the parser, the binder or the
+// evaluators (5,000 parentheses, long NOT chains and a 30,000-term OR chain
+// used to overflow the stack).
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  out.reserve(s.size() * static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(RulesLimits, FiveThousandNestedParenthesesAreRefused) {
+  const std::string text = "INCLUDE WHERE " + Repeat("(", 5000) + "price > 1" + Repeat(")", 5000);
+  // The 65th '(' is at column 14 + 65.
+  EXPECT_EQ(ParseError(text), "rules.txt:1:79: expression nests deeper than 64 levels");
+}
+
+TEST(RulesLimits, TenThousandNotsAreRefused) {
+  const std::string text = "EXCLUDE WHERE " + Repeat("NOT ", 10000) + "price > 1";
+  // The 65th NOT starts at column 15 + 64 * 4.
+  EXPECT_EQ(ParseError(text), "rules.txt:1:271: expression nests deeper than 64 levels");
+  EXPECT_EQ(ParseError("WHEN " + Repeat("NOT ", 10000) + "context.a = 1 CAP 1 PER brand"),
+            "rules.txt:1:262: expression nests deeper than 64 levels");
+}
+
+TEST(RulesLimits, ThirtyThousandTermOrChainIsRefusedBySize) {
+  std::string text = "INCLUDE WHERE price = 0";
+  for (int k = 1; k < 30000; ++k) text += " OR price = " + std::to_string(k);
+  ASSERT_GT(text.size(), RuleSet::kMaxTextBytes);
+  EXPECT_EQ(ParseError(text), "rules.txt:1:65537: rule text is longer than 65536 bytes");
+}
+
+// Flat AND / OR chains do not nest: as long as the text fits, they parse,
+// bind and evaluate (bitmap and per item, static and per request).
+TEST(RulesLimits, LongFlatChainsWithinTheSizeLimitWork) {
+  // price != k for k = 1..4000 except 20 and 40: prices 20, 40 and the
+  // missing one (!= matches missing) remain. About 4,000 terms.
+  std::string ands = "INCLUDE WHERE price != 1";
+  for (int k = 2; k <= 4000; ++k) {
+    if (k != 20 && k != 40) ands += " AND price!=" + std::to_string(k);
+  }
+  ASSERT_LE(ands.size(), RuleSet::kMaxTextBytes);
+  EXPECT_EQ(Allowed(ands), S({1, 3, 5}));
+
+  // price = k for odd k up to about 10,000 (no price is odd), and 40, and
+  // $P: the parameter makes the rule depend on the request, so the
+  // candidates are evaluated item by item rather than from precomputed bits.
+  std::string ors = "INCLUDE WHERE price = $P OR price=40";
+  for (int k = 1; ors.size() + 16 < RuleSet::kMaxTextBytes; k += 2) {
+    ors += " OR price=" + std::to_string(k);
+  }
+  RequestContext ctx;
+  ctx.params["P"] = "90";
+  EXPECT_EQ(Allowed(ors, ctx), S({3, 8}));
+
+  std::string when = "WHEN context.n = 0";
+  for (int k = 1; when.size() + 50 < RuleSet::kMaxTextBytes; ++k) {
+    when += " OR context.n = " + std::to_string(k);
+  }
+  when += " EXCLUDE WHERE brand = \"a\"";
+  RequestContext c;
+  c.context["n"] = "2000";
+  EXPECT_EQ(Allowed(when, c), S({1, 2, 4, 5, 7, 8}));
+  c.context["n"] = "-1";
+  EXPECT_EQ(Allowed(when, c), S({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+TEST(RulesLimits, DepthLimitIsExact) {
+  const int max = RuleSet::kMaxDepth;
+  ASSERT_EQ(max, 64);
+  auto parens = [](int n) {
+    return "INCLUDE WHERE " + Repeat("(", n) + "brand = \"a\"" + Repeat(")", n);
+  };
+  EXPECT_EQ(Allowed(parens(max)), S({0, 3, 6, 9}));
+  EXPECT_EQ(ParseError(parens(max + 1)), "rules.txt:1:79: expression nests deeper than 64 levels");
+
+  auto nots = [](int n) { return "INCLUDE WHERE " + Repeat("NOT ", n) + "brand = \"a\""; };
+  EXPECT_EQ(Allowed(nots(max)), S({0, 3, 6, 9}));  // an even number of NOTs
+  EXPECT_EQ(Allowed(nots(max - 1)), S({1, 2, 4, 5, 7, 8}));
+  EXPECT_EQ(ParseError(nots(max + 1)), "rules.txt:1:271: expression nests deeper than 64 levels");
+
+  // NOT and parentheses count alike, and an operand chain inside each level
+  // does not add to the depth.
+  auto mixed = [](int n) {
+    std::string s = "INCLUDE WHERE ";
+    for (int i = 0; i < n / 2; ++i) s += "NOT (price > 1000 OR ";
+    s += "brand = \"b\"";
+    for (int i = 0; i < n / 2; ++i) s += ")";
+    return s;
+  };
+  EXPECT_EQ(Allowed(mixed(max)), S({1, 4, 8}));
+  EXPECT_EQ(ParseError(mixed(max + 2)), "rules.txt:1:" + std::to_string(15 + 32 * 21) +
+                                            ": expression nests deeper than 64 levels");
+
+  // WHEN conditions have the same limit, counted separately from the WHERE.
+  const std::string deep_when = "WHEN " + Repeat("(", max) + "context.x = 1" + Repeat(")", max) +
+                                " EXCLUDE WHERE " + Repeat("(", max) + "brand = \"a\"" +
+                                Repeat(")", max);
+  RequestContext c;
+  c.context["x"] = "1";
+  EXPECT_EQ(Allowed(deep_when, c), S({1, 2, 4, 5, 7, 8}));
+  EXPECT_EQ(ParseError("WHEN " + Repeat("(", max + 1) + "context.x = 1" + Repeat(")", max + 1) +
+                       " CAP 1 PER brand"),
+            "rules.txt:1:70: expression nests deeper than 64 levels");
+}
+
+TEST(RulesLimits, TextSizeLimitIsExact) {
+  const std::string first = "EXCLUDE WHERE price > 1\n";  // 24 bytes
+  const std::string fits = first + "#" + std::string(RuleSet::kMaxTextBytes - 25, 'x');
+  ASSERT_EQ(fits.size(), RuleSet::kMaxTextBytes);
+  EXPECT_EQ(ParseError(fits), "OK");
+  // One byte more: the error points at it, on line 2.
+  EXPECT_EQ(ParseError(fits + "x"),
+            "rules.txt:2:" + std::to_string(RuleSet::kMaxTextBytes - 24 + 1) +
+                ": rule text is longer than 65536 bytes");
+  EXPECT_EQ(ParseError(std::string(RuleSet::kMaxTextBytes - 1, '\n') + "\nx"),
+            "rules.txt:65537:1: rule text is longer than 65536 bytes");
+}
+
+TEST(RulesLimits, RuleCountLimitIsExact) {
+  ASSERT_EQ(RuleSet::kMaxRules, 1000);
+  // Blank lines and comments are not rules.
+  const std::string rules = Repeat("CAP 1 PER brand\n\n# c\n", RuleSet::kMaxRules);
+  auto r = RuleSet::Parse(rules, "rules.txt");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->num_rules(), 1000);
+  EXPECT_EQ(ParseError(rules + "  PIN \"i1\" AT 1"), "rules.txt:3001:3: more than 1000 rules");
+}
+
+// Random predicates nested around the depth limit, one deep path per rule:
+// parsed iff no path nests deeper than 64, and then equal to a set oracle
+// (bitmap and per item, via Allowed()).
+class NestedPredicate {
+ public:
+  explicit NestedPredicate(uint32_t seed) : rng_(seed) {}
+
+  // A predicate with one path about `target` levels deep; its items in *out.
+  std::string Make(int target, S* out) {
+    target_ = target;
+    max_depth_ = 0;
+    return Or(0, true, out);
+  }
+  int max_depth() const { return max_depth_; }
+
+ private:
+  std::string Or(int d, bool deep, S* out) {
+    const int k = 1 + static_cast<int>(rng_() % 3);
+    const int deep_at = static_cast<int>(rng_() % k);
+    std::string s;
+    out->clear();
+    for (int i = 0; i < k; ++i) {
+      S part;
+      s += (i ? " OR " : "") + And(d, deep && i == deep_at, &part);
+      out->insert(part.begin(), part.end());
+    }
+    return s;
+  }
+  std::string And(int d, bool deep, S* out) {
+    const int k = 1 + static_cast<int>(rng_() % 3);
+    const int deep_at = static_cast<int>(rng_() % k);
+    std::string s;
+    *out = kAll;
+    for (int i = 0; i < k; ++i) {
+      S part, both;
+      s += (i ? " AND " : "") + Factor(d, deep && i == deep_at, &part);
+      std::set_intersection(out->begin(), out->end(), part.begin(), part.end(),
+                            std::inserter(both, both.begin()));
+      *out = both;
+    }
+    return s;
+  }
+  std::string Factor(int d, bool deep, S* out) {
+    max_depth_ = std::max(max_depth_, d);
+    const bool nest = deep ? d < target_ : (d < target_ && rng_() % 8 == 0);
+    if (!nest) {
+      static const std::pair<const char*, S> kComparisons[] = {
+          {"price > 45", {4, 6, 7, 8, 9}},
+          {"brand = \"a\"", {0, 3, 6, 9}},
+          {"in_stock = true", {0, 1, 3, 5, 7, 8, 9}},
+          {"tags IN (\"red\")", {0, 4, 5, 8}},
+          {"title != \"x\"", {1, 3, 4, 5, 7, 8}},
+      };
+      const auto& c = kComparisons[rng_() % 5];
+      *out = c.second;
+      return c.first;
+    }
+    if (rng_() % 2) {
+      S inner;
+      std::string s = "NOT " + Factor(d + 1, deep, &inner);
+      out->clear();
+      std::set_difference(kAll.begin(), kAll.end(), inner.begin(), inner.end(),
+                          std::inserter(*out, out->begin()));
+      return s;
+    }
+    return "(" + Or(d + 1, deep, out) + ")";
+  }
+
+  const S kAll = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::mt19937 rng_;
+  int target_ = 0;
+  int max_depth_ = 0;
+};
+
+TEST(RulesLimits, RandomNestedPredicatesMatchAnOracle) {
+  NestedPredicate gen(12345);
+  int accepted = 0, refused = 0;
+  for (int round = 0; round < 150; ++round) {
+    S want;
+    const std::string text = "INCLUDE WHERE " + gen.Make(56 + round % 14, &want);
+    if (gen.max_depth() <= RuleSet::kMaxDepth) {
+      EXPECT_EQ(Allowed(text), want) << text;
+      ++accepted;
+    } else {
+      EXPECT_NE(ParseError(text).find(": expression nests deeper than 64 levels"),
+                std::string::npos)
+          << text;
+      ++refused;
+    }
+  }
+  EXPECT_GT(accepted, 50);
+  EXPECT_GT(refused, 20);
 }
 
 // After Bind, one RuleSet serves many threads: each thread's answers equal
