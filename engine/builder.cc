@@ -74,7 +74,15 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
     }
     if (col->type == ColumnType::kNumeric) {
       for (size_t i = 0; i < n; ++i) {
-        if (std::isfinite(col->numbers[i])) arrival[i] = static_cast<int64_t>(col->numbers[i]);
+        const double t = col->numbers[i];
+        if (!std::isfinite(t)) continue;
+        if (t < static_cast<double>(kMinTimestamp) || t > static_cast<double>(kMaxTimestamp)) {
+          return Status::InvalidArgument(
+              "recency: column '" + options.column + "' value " + std::to_string(t) + " (item " +
+              catalog.ids.id(static_cast<int32_t>(i)) +
+              ") is not a date between 1900 and 2200 in unix seconds");
+        }
+        arrival[i] = static_cast<int64_t>(t);
       }
     } else if (col->type == ColumnType::kCategorical) {
       std::vector<int64_t> parsed(col->dictionary.size());
