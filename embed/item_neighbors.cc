@@ -109,7 +109,7 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
     return Status::InvalidArgument("item neighbours: max_items_per_user must be >= 0, got " +
                                    std::to_string(opts.max_items_per_user));
   }
-  for (int64_t u = 0; u < user_items.rows; ++u) {
+  for (int64_t u = 0; opts.use_weights && u < user_items.rows; ++u) {
     for (int64_t p = user_items.indptr[u]; p < user_items.indptr[u + 1]; ++p) {
       const float w = user_items.values[p];
       if (!(w >= 0) || !std::isfinite(w)) {
@@ -120,9 +120,16 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
       }
     }
   }
-  CsrMatrix truncated;
-  if (opts.max_items_per_user > 0) truncated = TruncateRows(user_items, opts.max_items_per_user);
-  const CsrMatrix& train = opts.max_items_per_user > 0 ? truncated : user_items;
+  // Unweighted: a 0/1 copy, so one code path serves both (and a cap keeps
+  // the largest weights before the weights are dropped).
+  CsrMatrix copy;
+  const bool truncate = opts.max_items_per_user > 0;
+  if (truncate) copy = TruncateRows(user_items, opts.max_items_per_user);
+  if (!opts.use_weights) {
+    if (!truncate) copy = user_items;
+    std::fill(copy.values.begin(), copy.values.end(), 1.0f);
+  }
+  const CsrMatrix& train = truncate || !opts.use_weights ? copy : user_items;
 
   const int64_t items = train.cols;
   const CsrMatrix by_item = train.Transposed();  // items x users

@@ -12,15 +12,18 @@
 //
 //   sim(i, j) = <x_i, x_j> / (sqrt(|x_i|^2 |x_j|^2) + shrink),  i != j
 //
-// where x_i is item i's column (one weight per user). With 0/1 weights this
-// is exactly engine/baselines.h's ItemKnn. Per item, the `neighbors` largest
+// where x_i is item i's column (one entry per user: 1, or the stored weight
+// under ItemNeighborsOptions::use_weights). Unweighted, this is exactly
+// engine/baselines.h's ItemKnn. Per item, the `neighbors` largest
 // positive similarities are kept (ties to the lower item index); a row holds
 // them with columns ascending, so the CSR invariant of core/matrix.h holds.
 // The matrix is not symmetric after the cut: j may be in i's row and not i
 // in j's.
 //
-// Memory: O(items * neighbors) for the result plus, per build thread, one
-// dense accumulator of `items` doubles and one of int32s; never items x items.
+// Memory: O(items * neighbors) for the result; during Build, a 0/1 copy of
+// the interaction matrix and its transpose, and per thread one dense
+// accumulator of `items` doubles and one of `items` bytes; never
+// items x items.
 // Time: O(sum over users of |row|^2); users with many items dominate
 // (ItemNeighborsOptions::max_items_per_user bounds that).
 //
@@ -47,8 +50,15 @@ namespace vitrine {
 using Bitmap = ::Roaring;
 
 struct ItemNeighborsOptions {
-  int neighbors = 100;   // similar items kept per item (> 0)
-  double shrink = 10.0;  // >= 0; damps similarities backed by few users
+  int neighbors = 100;  // similar items kept per item (> 0)
+  // >= 0; damps similarities backed by few users. 100 was best for recall@100
+  // on the generated demo split, where it matched dense EASE
+  // (docs/ranker.md); it is in units of users, so it scales with the data.
+  double shrink = 100.0;
+  // false: every stored interaction counts 1 (the values are ignored), which
+  // measured better than event weights or 1 + log(weight) on the demo split.
+  // true: x_i holds the stored weights.
+  bool use_weights = false;
   // Users with more items than this contribute only their
   // `max_items_per_user` largest-weight items (ties to the lower item index);
   // bounds the O(|row|^2) cost of bots and heavy users. 0 = no limit.
@@ -76,8 +86,8 @@ class ItemNeighbors {
   ItemNeighbors() = default;
 
   // Computes the neighbour lists from `user_items` (users x items; values are
-  // interaction weights, non-negative and finite). InvalidArgument for bad
-  // options or a negative / non-finite weight (the message names the user
+  // interaction weights). InvalidArgument for bad options or, under
+  // use_weights, a negative or non-finite weight (the message names the user
   // row and item column).
   static Result<ItemNeighbors> Build(const CsrMatrix& user_items,
                                      const ItemNeighborsOptions& opts = {});

@@ -72,6 +72,7 @@ TEST(ItemNeighborsTest, BuildMatchesDenseReference) {
   ItemNeighborsOptions opts;
   opts.neighbors = 6;
   opts.shrink = 2.0;
+  opts.use_weights = true;
   auto nb = ItemNeighbors::Build(x, opts);
   ASSERT_TRUE(nb.ok()) << nb.status().ToString();
   const auto want = DenseTopN(x, opts.neighbors, opts.shrink);
@@ -106,6 +107,16 @@ TEST(ItemNeighborsTest, BinaryWeightsReproduceItemKnnBaseline) {
   EXPECT_EQ(a.values, b.values);
 }
 
+TEST(ItemNeighborsTest, UnweightedIgnoresTheStoredValues) {
+  CsrMatrix x = RandomInteractions(60, 30, 0.2, 31, /*binary=*/false);
+  auto a = ItemNeighbors::Build(x, {.neighbors = 5, .shrink = 1.0});
+  for (float& v : x.values) v = 1.0f;
+  auto b = ItemNeighbors::Build(x, {.neighbors = 5, .shrink = 1.0, .use_weights = true});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->similarities().indices, b->similarities().indices);
+  EXPECT_EQ(a->similarities().values, b->similarities().values);
+}
+
 TEST(ItemNeighborsTest, MaxItemsPerUserKeepsTheLargestWeights) {
   // User 0 has items 0..3 with weights 1, 4, 3, 2; with a cap of 2 only items
   // 1 and 2 co-occur for it. User 1 has items 0 and 3.
@@ -115,7 +126,8 @@ TEST(ItemNeighborsTest, MaxItemsPerUserKeepsTheLargestWeights) {
   x.indptr = {0, 4, 6};
   x.indices = {0, 1, 2, 3, 0, 3};
   x.values = {1, 4, 3, 2, 1, 1};
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 10, .shrink = 0, .max_items_per_user = 2});
+  auto nb = ItemNeighbors::Build(
+      x, {.neighbors = 10, .shrink = 0, .use_weights = true, .max_items_per_user = 2});
   ASSERT_TRUE(nb.ok());
   ASSERT_EQ(nb->neighbors(1).size(), 1u);
   EXPECT_EQ(nb->neighbors(1)[0], 2);
@@ -131,7 +143,8 @@ TEST(ItemNeighborsTest, RejectsBadOptionsAndWeights) {
   EXPECT_EQ(ItemNeighbors::Build(x, {.neighbors = 5, .shrink = -1}).status().code(),
             Status::Code::kInvalidArgument);
   x.values[0] = -1.0f;
-  const Status st = ItemNeighbors::Build(x).status();
+  EXPECT_TRUE(ItemNeighbors::Build(x).ok());  // weights unused by default
+  const Status st = ItemNeighbors::Build(x, {.use_weights = true}).status();
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(st.message().find("user row 0"), std::string::npos) << st.message();
 }
@@ -154,7 +167,7 @@ std::vector<double> BruteForceScores(const ItemNeighbors& nb, const std::vector<
 
 TEST(ItemNeighborsTest, QueryMatchesBruteForceUnderFilters) {
   const CsrMatrix x = RandomInteractions(200, 60, 0.08, 23, false);
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 10, .shrink = 1.0});
+  auto nb = ItemNeighbors::Build(x, {.neighbors = 10, .shrink = 1.0, .use_weights = true});
   ASSERT_TRUE(nb.ok());
   std::mt19937 rng(5);
   size_t returned = 0;
@@ -254,7 +267,8 @@ TEST(ItemNeighborsTest, LargeSparseCatalogStaysSparse) {
 class ItemNeighborsFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto nb = ItemNeighbors::Build(RandomInteractions(40, 25, 0.2, 17, false), {.neighbors = 4});
+    auto nb = ItemNeighbors::Build(RandomInteractions(40, 25, 0.2, 17, false),
+                                   {.neighbors = 4, .shrink = 1.0});
     ASSERT_TRUE(nb.ok());
     nb_ = std::move(*nb);
     bytes_ = nb_.Serialize();
