@@ -6,7 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "core/file_util.h"
@@ -126,6 +129,143 @@ void Append(std::string* out, const T& v) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- FlatForest
+
+// Every tree as a complete binary tree of depth `depth`: internal node k has
+// children 2k+1 and 2k+2; a leaf of the original tree above the last level
+// is copied to every padded leaf below it, so the padded splits never change
+// the result.
+struct LearnedRanker::FlatForest {
+  struct Node {
+    float threshold = 0;
+    uint16_t feature = 0;
+    uint8_t default_left = 0;
+  };
+  int depth = 0;
+  uint32_t internal = 0;  // 2^depth - 1 nodes per tree
+  int trees = 0;
+  float base = 0;
+  std::vector<Node> nodes;    // trees x internal
+  std::vector<float> leaves;  // trees x 2^depth
+
+  // Rows are walked in blocks of kBlock: each level's step is independent
+  // across the rows of a block, so their memory loads overlap instead of
+  // waiting on each other as one row's walk must.
+  static constexpr size_t kBlock = 8;
+
+  void Score(const float* x, size_t n, size_t f, float* out) const {
+    for (size_t r0 = 0; r0 < n; r0 += kBlock) {
+      const float* row[kBlock];
+      for (size_t r = 0; r < kBlock; ++r) row[r] = x + std::min(r0 + r, n - 1) * f;
+      float sum[kBlock];
+      for (float& v : sum) v = base;
+      for (int t = 0; t < trees; ++t) {
+        const Node* nd = nodes.data() + static_cast<size_t>(t) * internal;
+        const float* lv = leaves.data() + (static_cast<size_t>(t) << depth);
+        uint32_t idx[kBlock] = {};
+        for (int level = 0; level < depth; ++level) {
+          for (size_t r = 0; r < kBlock; ++r) {
+            const Node& q = nd[idx[r]];
+            const float v = row[r][q.feature];
+            // XGBoost: left iff v < threshold; a missing (NaN) value takes
+            // the default branch.
+            const uint32_t left = static_cast<uint32_t>(v < q.threshold) |
+                                  (static_cast<uint32_t>(v != v) & q.default_left);
+            idx[r] = 2 * idx[r] + 2 - left;
+          }
+        }
+        for (size_t r = 0; r < kBlock; ++r) sum[r] += lv[idx[r] - internal];
+      }
+      for (size_t r = 0; r < kBlock && r0 + r < n; ++r) out[r0 + r] = sum[r];
+    }
+  }
+};
+
+void LearnedRanker::FlatForestDeleter::operator()(FlatForest* f) const { delete f; }
+
+namespace {
+
+using Json = nlohmann::json;
+
+// The flat copy of an XGBoost UBJSON model, or null when the model is not a
+// plain numeric gbtree forest no deeper than `max_depth` (the caller then
+// scores with XGBoost). Throws nlohmann::json exceptions on a malformed
+// document; the caller turns them into a Status.
+template <typename Flat>
+std::unique_ptr<Flat> BuildFlat(std::string_view ubj, size_t num_features, int max_depth) {
+  const Json doc = Json::from_ubjson(ubj);
+  const Json& learner = doc.at("learner");
+  const Json& booster = learner.at("gradient_booster");
+  if (booster.at("name").get<std::string>() != "gbtree") return nullptr;
+  const Json& param = learner.at("learner_model_param");
+  if (param.contains("num_target") && param.at("num_target").get<std::string>() != "1") {
+    return nullptr;
+  }
+  const Json& trees = booster.at("model").at("trees");
+  auto flat = std::make_unique<Flat>();
+  flat->base = std::stof(param.at("base_score").get<std::string>());
+  flat->trees = static_cast<int>(trees.size());
+
+  // Pass 1: the forest's depth (longest root-to-leaf path), and checks.
+  std::vector<std::vector<int>> left(trees.size()), right(trees.size());
+  for (size_t t = 0; t < trees.size(); ++t) {
+    const Json& tree = trees[t];
+    if (!tree.at("categories_nodes").empty()) return nullptr;
+    left[t] = tree.at("left_children").get<std::vector<int>>();
+    right[t] = tree.at("right_children").get<std::vector<int>>();
+    const size_t nn = left[t].size();
+    if (nn == 0 || right[t].size() != nn) return nullptr;
+    std::vector<std::pair<int, int>> stack = {{0, 0}};
+    size_t visited = 0;
+    while (!stack.empty()) {
+      const auto [k, d] = stack.back();
+      stack.pop_back();
+      if (k < 0 || static_cast<size_t>(k) >= nn || ++visited > nn || d > max_depth) return nullptr;
+      if (left[t][k] == -1) {
+        flat->depth = std::max(flat->depth, d);
+      } else {
+        stack.emplace_back(left[t][k], d + 1);
+        stack.emplace_back(right[t][k], d + 1);
+      }
+    }
+  }
+  const int depth = flat->depth;
+  flat->internal = (1u << depth) - 1;
+  flat->nodes.assign(static_cast<size_t>(flat->trees) * flat->internal, {});
+  flat->leaves.assign(static_cast<size_t>(flat->trees) << depth, 0.0f);
+
+  // Pass 2: copy the splits and leaves into place.
+  for (size_t t = 0; t < trees.size(); ++t) {
+    const Json& tree = trees[t];
+    const auto cond = tree.at("split_conditions").get<std::vector<float>>();
+    const auto feat = tree.at("split_indices").get<std::vector<int64_t>>();
+    const auto dl = tree.at("default_left").get<std::vector<int>>();
+    const size_t nn = left[t].size();
+    if (cond.size() != nn || feat.size() != nn || dl.size() != nn) return nullptr;
+    auto* nodes = flat->nodes.data() + t * flat->internal;
+    float* leaves = flat->leaves.data() + (t << depth);
+    // (original node, flat index, level)
+    std::vector<std::tuple<int, uint32_t, int>> stack = {{0, 0u, 0}};
+    while (!stack.empty()) {
+      const auto [k, pos, level] = stack.back();
+      stack.pop_back();
+      if (left[t][k] == -1) {
+        // The leaves of the complete subtree under flat index `pos`.
+        const uint32_t first = (pos - ((1u << level) - 1)) << (depth - level);
+        std::fill(leaves + first, leaves + first + (1u << (depth - level)), cond[k]);
+        continue;
+      }
+      if (feat[k] < 0 || static_cast<size_t>(feat[k]) >= num_features) return nullptr;
+      nodes[pos] = {cond[k], static_cast<uint16_t>(feat[k]), static_cast<uint8_t>(dl[k] != 0)};
+      stack.emplace_back(left[t][k], 2 * pos + 1, level + 1);
+      stack.emplace_back(right[t][k], 2 * pos + 2, level + 1);
+    }
+  }
+  return flat;
+}
+
+}  // namespace
+
 void LearnedRanker::BoosterDeleter::operator()(void* handle) const {
   if (handle != nullptr) XGBoosterFree(handle);
 }
@@ -225,23 +365,49 @@ Status LearnedRanker::Finish(LearnedRanker* r, int predict_threads) {
   VITRINE_XGB(XGBoosterSaveModelToBuffer(r->booster_.get(), "{\"format\": \"ubj\"}", &len, &model),
               "saving the model");
   r->model_ubj_.assign(model, len);
+  try {
+    r->flat_.reset(
+        BuildFlat<FlatForest>(r->model_ubj_, r->feature_names_.size(), kMaxFlatDepth).release());
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("ranker: the XGBoost model's trees do not read: ") +
+                              e.what());
+  }
   // The model is configured lazily by its first prediction; make it here, on
   // one thread, before the ranker is shared.
   std::vector<float> row(r->feature_names_.size(), 0.0f);
   float score = 0;
-  return r->Predict(row, 1, {&score, 1});
+  return r->PredictWithXgboost(row, 1, {&score, 1});
 }
 
-Status LearnedRanker::Predict(std::span<const float> features, size_t n,
-                              std::span<float> scores) const {
-  if (!booster_) return Status::InvalidArgument("ranker: no model (train or load one first)");
-  const size_t f = feature_names_.size();
+namespace {
+
+Status CheckBatch(bool loaded, size_t f, std::span<const float> features, size_t n,
+                  std::span<float> scores) {
+  if (!loaded) return Status::InvalidArgument("ranker: no model (train or load one first)");
   if (features.size() != n * f || scores.size() < n) {
     return Status::InvalidArgument("ranker: " + std::to_string(features.size()) +
                                    " feature values and room for " + std::to_string(scores.size()) +
                                    " scores for " + std::to_string(n) + " rows of " +
                                    std::to_string(f) + " features");
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status LearnedRanker::Predict(std::span<const float> features, size_t n,
+                              std::span<float> scores) const {
+  if (!flat_) return PredictWithXgboost(features, n, scores);
+  const size_t f = feature_names_.size();
+  VITRINE_RETURN_IF_ERROR(CheckBatch(booster_ != nullptr, f, features, n, scores));
+  if (n > 0) flat_->Score(features.data(), n, f, scores.data());
+  return Status::OK();
+}
+
+Status LearnedRanker::PredictWithXgboost(std::span<const float> features, size_t n,
+                                         std::span<float> scores) const {
+  const size_t f = feature_names_.size();
+  VITRINE_RETURN_IF_ERROR(CheckBatch(booster_ != nullptr, f, features, n, scores));
   if (n == 0) return Status::OK();
   // __array_interface__ of the caller's buffer; read in place, not copied.
   char array[192];

@@ -171,7 +171,10 @@ TEST_F(LearnedRankerTest, ConcurrentPredictMatchesSerial) {
       for (int rep = 0; rep < 30; ++rep) {
         const size_t g = static_cast<size_t>((t * 7 + rep) % 40);
         std::span<const float> rows(test.x.data() + g * 200 * kFeatures, 200 * kFeatures);
-        if (!ranker_->Predict(rows, 200, out).ok()) ++mismatches[t];
+        // Both scoring paths, interleaved across threads.
+        const Status st = rep % 2 == 0 ? ranker_->Predict(rows, 200, out)
+                                       : ranker_->PredictWithXgboost(rows, 200, out);
+        if (!st.ok()) ++mismatches[t];
         for (size_t i = 0; i < 200; ++i)
           if (out[i] != (*serial)[g * 200 + i]) ++mismatches[t];
       }
@@ -179,6 +182,44 @@ TEST_F(LearnedRankerTest, ConcurrentPredictMatchesSerial) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+TEST_F(LearnedRankerTest, FlatForestReproducesXgboostExactly) {
+  ASSERT_TRUE(ranker_->uses_flat_forest());
+  // Held-out rows, training rows (their values are the split thresholds'
+  // neighbours and sometimes equal to them), and missing values.
+  Synthetic rows = MakeData(20, 20, 77);
+  rows.x.insert(rows.x.end(), train_->x.begin(), train_->x.begin() + 400 * kFeatures);
+  std::mt19937 rng(4);
+  for (float& v : rows.x)
+    if (rng() % 10 == 0) v = std::nanf("");
+  const size_t n = rows.x.size() / kFeatures;
+  std::vector<float> flat(n), xgb(n);
+  ASSERT_TRUE(ranker_->Predict(rows.x, n, flat).ok());
+  ASSERT_TRUE(ranker_->PredictWithXgboost(rows.x, n, xgb).ok());
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(flat[i], xgb[i]) << "row " << i;
+  // Batch sizes around the 8-row block.
+  for (size_t m : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{17}}) {
+    std::vector<float> part(m);
+    ASSERT_TRUE(
+        ranker_->Predict(std::span<const float>(rows.x).first(m * kFeatures), m, part).ok());
+    for (size_t i = 0; i < m; ++i) EXPECT_EQ(part[i], xgb[i]) << "batch " << m << " row " << i;
+  }
+}
+
+TEST(LearnedRankerTrainTest, DeepForestsFallBackToXgboost) {
+  const Synthetic s = MakeData(100, 40, 8);
+  RankerParams p = SmallParams();
+  p.rounds = 3;
+  p.max_depth = 12;
+  p.min_child_weight = 0;
+  auto r = LearnedRanker::Train(s.data(), Names(), p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->uses_flat_forest());
+  std::vector<float> a(s.y.size()), b(s.y.size());
+  ASSERT_TRUE(r->Predict(s.x, s.y.size(), a).ok());
+  ASSERT_TRUE(r->PredictWithXgboost(s.x, s.y.size(), b).ok());
+  EXPECT_EQ(a, b);
 }
 
 TEST_F(LearnedRankerTest, MissingValuesAndSizesAreHandled) {
