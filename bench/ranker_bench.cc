@@ -2,17 +2,20 @@
 // one pool of 200 candidates x 20 features with a LambdaMART model of
 // realistic size must take at most 100 us on one thread.
 //
-//   build/bench/ranker_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   OMP_WAIT_POLICY=passive build/bench/ranker_bench --benchmark_repetitions=5 \
+//     --benchmark_report_aggregates_only=true
 //
-// Compare the medians. Setup (not timed): 20-feature synthetic ranking data
-// (600 groups of 40 rows; the label depends non-linearly on 8 features plus
-// noise, so the trees grow to full depth), and models of 100 and 300 trees,
-// depth 6, trained with one thread. The timed loop scores one 200 x 20 pool
-// (one Predict call, predict_threads = 1), cycling through 16 pools.
-// BM_RankerExplain times one row's TreeSHAP contributions, and
-// BM_ItemNeighborsQuery the item-item candidate source for a 20-item history
-// over 50k items with 100 neighbours each (top 200, through an allowed
-// bitmap of 90% of the items).
+// Compare the medians, and read the CPU column on a shared machine. Setup
+// (not timed): 20-feature synthetic ranking data (600 groups of 40 rows; the
+// label depends non-linearly on 8 features plus noise, so the trees grow to
+// full depth), and models of 100 and 300 trees, depth 6, trained with one
+// thread. BM_RankerScore200 scores one 200 x 20 pool per iteration (one
+// Predict call: the flat forest), cycling through 16 pools;
+// BM_RankerScore200Xgboost does the same through XGBoost's own predictor.
+// BM_RankerTrain50Rounds times training, BM_RankerExplain one row's TreeSHAP
+// contributions, and BM_ItemNeighborsQuery the item-item candidate source for
+// a 20-item history over 50k items with 100 neighbours each (top 200, through
+// an allowed bitmap of 90% of the items).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -35,13 +38,15 @@ constexpr int kPools = 16;
 struct RankerFixture {
   std::vector<float> pools;  // kPools x kPool x kFeatures
   std::map<int, LearnedRanker> models;
+  std::vector<float> x, y;  // the training set
+  std::vector<uint32_t> sizes;
+  std::vector<std::string> names;
 
   RankerFixture() {
     std::mt19937 rng(17);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     const int groups = 600, per_group = 40;
-    std::vector<float> x, y;
-    std::vector<uint32_t> sizes(groups, per_group);
+    sizes.assign(groups, per_group);
     for (int i = 0; i < groups * per_group; ++i) {
       float f[kFeatures];
       for (float& v : f) v = gauss(rng);
@@ -50,7 +55,6 @@ struct RankerFixture {
                       0.3f * std::fabs(f[5]) + 0.3f * f[6] * f[7] + 0.5f * gauss(rng);
       y.push_back(s > 2.0f ? 3.0f : s > 1.0f ? 2.0f : s > 0.0f ? 1.0f : 0.0f);
     }
-    std::vector<std::string> names;
     for (int j = 0; j < kFeatures; ++j) names.push_back("f" + std::to_string(j));
     for (int trees : {100, 300}) {
       RankerParams p;
@@ -107,6 +111,21 @@ void BM_RankerScore200Xgboost(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kPool);
 }
 BENCHMARK(BM_RankerScore200Xgboost)->Arg(100)->Arg(300)->Unit(benchmark::kMicrosecond);
+
+// Training cost: 50 rounds of depth 6 on the 24,000 x 20 training set, one
+// thread (seconds per round scale with rows x features).
+void BM_RankerTrain50Rounds(benchmark::State& state) {
+  RankerFixture& f = Ranker();
+  RankerParams p;
+  p.rounds = 50;
+  p.max_depth = 6;
+  p.nthread = 1;
+  for (auto _ : state) {
+    auto r = LearnedRanker::Train({f.x, f.y, f.sizes}, f.names, p);
+    if (!r.ok()) state.SkipWithError("train failed");
+  }
+}
+BENCHMARK(BM_RankerTrain50Rounds)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_RankerExplain(benchmark::State& state) {
   RankerFixture& f = Ranker();
