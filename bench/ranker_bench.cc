@@ -2,8 +2,8 @@
 // one pool of 200 candidates x 20 features with a LambdaMART model of
 // realistic size must take at most 100 us on one thread.
 //
-//   OMP_WAIT_POLICY=passive build/bench/ranker_bench --benchmark_repetitions=5 \
-//     --benchmark_report_aggregates_only=true
+//   OMP_WAIT_POLICY=passive build/bench/ranker_bench
+//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Compare the medians, and read the CPU column on a shared machine. Setup
 // (not timed): 20-feature synthetic ranking data (600 groups of 40 rows; the
