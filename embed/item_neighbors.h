@@ -109,10 +109,10 @@ class ItemNeighbors {
   // Candidates for a history: score(c) = sum_t weights[t] * sim(history[t], c)
   // over the entries whose row contains c; the k highest-scoring items with a
   // positive score, best first, ties to the lower item index. `weights` is
-  // empty (every weight 1) or as long as `history`. Out-of-range history
-  // items are ignored; a repeated item counts once per occurrence. Never
-  // returns an item outside params.allowed, nor (with exclude_history) an
-  // item of the history.
+  // empty (every weight 1) or as long as `history` (otherwise the result is
+  // empty). Out-of-range history items are ignored; a repeated item counts
+  // once per occurrence. Never returns an item outside params.allowed, nor
+  // (with exclude_history) an item of the history.
   std::vector<ScoredItem> Query(std::span<const int32_t> history, std::span<const float> weights,
                                 const NeighborQueryParams& params = {}) const;
 

@@ -365,18 +365,27 @@ Status LearnedRanker::Finish(LearnedRanker* r, int predict_threads) {
   VITRINE_XGB(XGBoosterSaveModelToBuffer(r->booster_.get(), "{\"format\": \"ubj\"}", &len, &model),
               "saving the model");
   r->model_ubj_.assign(model, len);
-  try {
-    r->flat_.reset(
-        BuildFlat<FlatForest>(r->model_ubj_, r->feature_names_.size(), kMaxFlatDepth).release());
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("ranker: the XGBoost model's trees do not read: ") +
-                              e.what());
-  }
   // The model is configured lazily by its first prediction; make it here, on
-  // one thread, before the ranker is shared.
-  std::vector<float> row(r->feature_names_.size(), 0.0f);
-  float score = 0;
-  return r->PredictWithXgboost(row, 1, {&score, 1});
+  // one thread, before the ranker is shared. Rows: all zeros, all missing.
+  const size_t f = r->feature_names_.size();
+  std::vector<float> rows(2 * f, 0.0f);
+  std::fill(rows.begin() + static_cast<std::ptrdiff_t>(f), rows.end(), std::nanf(""));
+  float want[2] = {0, 0};
+  VITRINE_RETURN_IF_ERROR(r->PredictWithXgboost(rows, 2, want));
+  // The flat copy reads XGBoost's model document; a document it does not
+  // understand (another XGBoost version's schema) or a copy that disagrees
+  // with XGBoost on the check rows leaves scoring to XGBoost.
+  try {
+    r->flat_.reset(BuildFlat<FlatForest>(r->model_ubj_, f, kMaxFlatDepth).release());
+  } catch (const std::exception&) {
+    r->flat_.reset();
+  }
+  if (r->flat_) {
+    float got[2] = {0, 0};
+    r->flat_->Score(rows.data(), 2, f, got);
+    if (std::memcmp(got, want, sizeof(got)) != 0) r->flat_.reset();
+  }
+  return Status::OK();
 }
 
 namespace {

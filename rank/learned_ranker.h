@@ -21,7 +21,9 @@
 // value < threshold; NaN takes the node's default branch; the score is the
 // base score plus the leaves summed in tree order, in float) and is checked
 // against PredictWithXgboost in the tests. Forests deeper than
-// kMaxFlatDepth, or with categorical splits, use XGBoost's predictor.
+// kMaxFlatDepth, with categorical splits, or whose model document the copy
+// does not understand or disagrees with XGBoost on two check rows (all
+// zeros, all missing) use XGBoost's predictor (see uses_flat_forest()).
 //
 // Thread safety: Train and Load return a ready model; afterwards every const
 // method (Predict, PredictWithXgboost, Explain, Serialize, Save) may run
