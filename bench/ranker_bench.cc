@@ -55,7 +55,11 @@ struct RankerFixture {
                       0.3f * std::fabs(f[5]) + 0.3f * f[6] * f[7] + 0.5f * gauss(rng);
       y.push_back(s > 2.0f ? 3.0f : s > 1.0f ? 2.0f : s > 0.0f ? 1.0f : 0.0f);
     }
-    for (int j = 0; j < kFeatures; ++j) names.push_back("f" + std::to_string(j));
+    for (int j = 0; j < kFeatures; ++j) {
+      std::string name = "f";  // (not "f" + to_string: GCC 12 -Wrestrict false positive)
+      name += std::to_string(j);
+      names.push_back(name);
+    }
     for (int trees : {100, 300}) {
       RankerParams p;
       p.rounds = trees;
