@@ -10,7 +10,8 @@
 // label depends non-linearly on 8 features plus noise, so the trees grow to
 // full depth), and models of 100 and 300 trees, depth 6, trained with one
 // thread. BM_RankerScore200 scores one 200 x 20 pool per iteration (one
-// Predict call: the flat forest), cycling through 16 pools;
+// Predict call: the flat forest), cycling through 16 pools, complete or
+// with 10% missing values;
 // BM_RankerScore200Xgboost does the same through XGBoost's own predictor.
 // BM_RankerTrain50Rounds times training, BM_RankerExplain one row's TreeSHAP
 // contributions, and BM_ItemNeighborsQuery the item-item candidate source for
@@ -36,7 +37,8 @@ constexpr int kPool = 200;
 constexpr int kPools = 16;
 
 struct RankerFixture {
-  std::vector<float> pools;  // kPools x kPool x kFeatures
+  std::vector<float> pools;          // kPools x kPool x kFeatures
+  std::vector<float> pools_missing;  // the same with 10% NaN
   std::map<int, LearnedRanker> models;
   std::vector<float> x, y;  // the training set
   std::vector<uint32_t> sizes;
@@ -75,6 +77,9 @@ struct RankerFixture {
     }
     pools.resize(static_cast<size_t>(kPools) * kPool * kFeatures);
     for (float& v : pools) v = gauss(rng);
+    pools_missing = pools;
+    for (float& v : pools_missing)
+      if (rng() % 10 == 0) v = std::nanf("");
   }
 };
 
@@ -86,10 +91,11 @@ RankerFixture& Ranker() {
 void BM_RankerScore200(benchmark::State& state) {
   RankerFixture& f = Ranker();
   const LearnedRanker& model = f.models.at(static_cast<int>(state.range(0)));
+  const std::vector<float>& pools = state.range(1) ? f.pools_missing : f.pools;
   std::vector<float> scores(kPool);
   size_t pool = 0;
   for (auto _ : state) {
-    std::span<const float> rows(f.pools.data() + pool * kPool * kFeatures, kPool * kFeatures);
+    std::span<const float> rows(pools.data() + pool * kPool * kFeatures, kPool * kFeatures);
     if (!model.Predict(rows, kPool, scores).ok()) state.SkipWithError("predict failed");
     benchmark::DoNotOptimize(scores.data());
     pool = (pool + 1) % kPools;
@@ -98,7 +104,13 @@ void BM_RankerScore200(benchmark::State& state) {
   state.counters["flat"] = model.uses_flat_forest() ? 1 : 0;
   state.SetItemsProcessed(state.iterations() * kPool);
 }
-BENCHMARK(BM_RankerScore200)->Arg(100)->Arg(300)->Unit(benchmark::kMicrosecond);
+// Args: trees, and whether 10% of the values are missing (NaN).
+BENCHMARK(BM_RankerScore200)
+    ->Args({100, 0})
+    ->Args({300, 0})
+    ->Args({100, 1})
+    ->Args({300, 1})
+    ->Unit(benchmark::kMicrosecond);
 
 // The same pools through XGBoost's own predictor (the baseline).
 void BM_RankerScore200Xgboost(benchmark::State& state) {

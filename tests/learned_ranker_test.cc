@@ -186,10 +186,19 @@ TEST_F(LearnedRankerTest, ConcurrentPredictMatchesSerial) {
 
 TEST_F(LearnedRankerTest, FlatForestReproducesXgboostExactly) {
   ASSERT_TRUE(ranker_->uses_flat_forest());
-  // Held-out rows, training rows (their values are the split thresholds'
-  // neighbours and sometimes equal to them), and missing values.
+  // Held-out rows and training rows (their values are the split thresholds'
+  // neighbours and sometimes equal to them), first complete, then with 10%
+  // missing values.
   Synthetic rows = MakeData(20, 20, 77);
   rows.x.insert(rows.x.end(), train_->x.begin(), train_->x.begin() + 400 * kFeatures);
+  {
+    // Without missing values (the kernel without the NaN test).
+    const size_t n = rows.x.size() / kFeatures;
+    std::vector<float> flat(n), xgb(n);
+    ASSERT_TRUE(ranker_->Predict(rows.x, n, flat).ok());
+    ASSERT_TRUE(ranker_->PredictWithXgboost(rows.x, n, xgb).ok());
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(flat[i], xgb[i]) << "row " << i;
+  }
   std::mt19937 rng(4);
   for (float& v : rows.x)
     if (rng() % 10 == 0) v = std::nanf("");
