@@ -9,7 +9,7 @@ PACKAGES=(
   libfaiss-dev libopenblas-dev libeigen3-dev libcxxopts-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libstb-dev
-  libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev
+  libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev libxgboost-dev
   gnuplot-nox dataset-fashion-mnist
 )
 
