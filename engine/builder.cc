@@ -10,6 +10,7 @@
 #include "embed/fusion.h"
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
+#include "engine/ranker_training.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -77,10 +78,10 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
         const double t = col->numbers[i];
         if (!std::isfinite(t)) continue;
         if (t < static_cast<double>(kMinTimestamp) || t > static_cast<double>(kMaxTimestamp)) {
-          return Status::InvalidArgument(
-              "recency: column '" + options.column + "' value " + std::to_string(t) + " (item " +
-              catalog.ids.id(static_cast<int32_t>(i)) +
-              ") is not a date between 1900 and 2200 in unix seconds");
+          return Status::InvalidArgument("recency: column '" + options.column + "' value " +
+                                         std::to_string(t) + " (item " +
+                                         catalog.ids.id(static_cast<int32_t>(i)) +
+                                         ") is not a date between 1900 and 2200 in unix seconds");
         }
         arrival[i] = static_cast<int64_t>(t);
       }
@@ -148,16 +149,12 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
 
 Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   const auto t0 = std::chrono::steady_clock::now();
-  BuildSummary summary;
-  VITRINE_ASSIGN_OR_RETURN(BundleWriter w, BundleWriter::Create(out));
-
   // 1. Catalog.
   StageTimer t_items("read items");
   VITRINE_ASSIGN_OR_RETURN(Catalog catalog, Catalog::ReadCsv(o.items, o.catalog));
   if (catalog.size() == 0) {
     return Status::InvalidArgument(o.items.string() + ": no items (expected a header and rows)");
   }
-  summary.items = catalog.size();
   t_items.Done(std::to_string(catalog.size()) + " items, " +
                std::to_string(catalog.columns.size()) + " attribute columns");
   if (catalog.skipped_lines > 0) {
@@ -192,6 +189,21 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       LogInfo("%s: no usable interactions; building from content and images only",
               o.interactions.c_str());
   }
+  VITRINE_ASSIGN_OR_RETURN(BuildSummary summary,
+                           BuildFromData(o, catalog, have_cf ? &inter : nullptr, out));
+  summary.unknown_item_events = inter.unknown_item_events;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
+}
+
+Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog,
+                                   const Interactions* interactions, const fs::path& out) {
+  BuildSummary summary;
+  summary.items = catalog.size();
+  VITRINE_ASSIGN_OR_RETURN(BundleWriter w, BundleWriter::Create(out));
+  static const Interactions kNone;
+  const Interactions& inter = interactions != nullptr ? *interactions : kNone;
+  const bool have_cf = interactions != nullptr && inter.matrix.nnz() > 0;
   summary.users = have_cf ? inter.users.size() : 0;
   // Arrival dates now, so that a bad --arrival-column fails before the
   // expensive stages.
@@ -200,7 +212,6 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       std::vector<float> newness,
       ComputeNewness(o.recency, catalog, have_cf ? &inter : nullptr, &recency_info));
   summary.interactions = inter.matrix.nnz();
-  summary.unknown_item_events = inter.unknown_item_events;
 
   BundleManifest manifest;
   ItemEncoder encoder;
@@ -342,12 +353,28 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
     auto it = o.similar_weights.find(b.name);
     manifest.similar_weights[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
   }
+
+  // 9. Item-item neighbours and the learned ranker (docs/ranker.md).
+  if (have_cf) {
+    StageTimer t("item-item neighbours");
+    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
+                             ItemNeighbors::Build(inter.matrix, o.item_neighbors));
+    VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, nb.Serialize()));
+    manifest.item_neighbors = {{"neighbors", o.item_neighbors.neighbors},
+                               {"shrink", o.item_neighbors.shrink},
+                               {"use_weights", o.item_neighbors.use_weights}};
+    t.Done(std::to_string(nb.similarities().nnz()) + " pairs");
+    if (o.ranker.enabled) {
+      VITRINE_ASSIGN_OR_RETURN(std::optional<std::string> model,
+                               TrainRankerForBuild(o, catalog, inter, out, &manifest.ranker));
+      if (model) VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kRanker, *model));
+    }
+  }
   manifest.Write(&w);
 
   StageTimer t_commit("write bundle");
   VITRINE_RETURN_IF_ERROR(w.Commit());
   t_commit.Done(out.string());
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
 }
 

@@ -22,6 +22,7 @@
 #include "embed/als.h"
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
+#include "embed/item_neighbors.h"
 #include "embed/visual_encoder.h"
 #include "index/autotune.h"
 #include "index/vector_index.h"
@@ -82,6 +83,21 @@ struct BuildOptions {
   // so content and images weigh more and the priors not at all.
   std::map<std::string, float> similar_weights = {
       {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}, {"new", 0.0f}};
+  // The item-item candidate source stored in the bundle (item_neighbors.bin).
+  ItemNeighborsOptions item_neighbors;
+  // The learned ranker (engine/ranker_training.h), trained when the bundle
+  // has interactions; `enabled = false` (--ranker off) keeps the hybrid.
+  struct Ranker {
+    bool enabled = true;
+    int rounds = 100;
+    int max_depth = 6;
+    double eta = 0.1;
+    double validation_fraction = 0.2;  // of each user's latest interactions
+    int64_t max_users = 5000;          // query groups trained on (a seeded sample)
+    int64_t min_users = 50;            // fewer: no ranker, the hybrid answers
+    uint64_t seed = 42;
+    int threads = 1;  // deterministic for a seed at 1
+  } ranker;
   VectorIndexOptions index;
   // Instead of `index.spec`: measure candidate specs on held-out queries and
   // keep the fastest meeting recall@10 >= autotune_recall (index/autotune.h);
@@ -111,5 +127,12 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
                                           nlohmann::json* info);
 
 Result<BuildSummary> BuildBundle(const BuildOptions& options, const std::filesystem::path& out);
+
+// The build from data already read (`interactions` may be null): what
+// BuildBundle runs after reading the CSVs, and what the ranker's validation
+// bundle is built with.
+Result<BuildSummary> BuildFromData(const BuildOptions& options, const Catalog& catalog,
+                                   const Interactions* interactions,
+                                   const std::filesystem::path& out);
 
 }  // namespace vitrine

@@ -297,6 +297,8 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
     return Fields::Missing(where, "visual_encoder", "an object");
   }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("recency", &out.recency));
+  VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
+  VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
   if (m.contains("params")) {
     VITRINE_RETURN_IF_ERROR(top.OptionalObject("params", &out.params));
     if (out.params.is_null()) out.params = json::object();
@@ -331,6 +333,14 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
       return Status::Corruption(b.path(f::kUserIds).string() +
                                 ": not in the bundle (a cf bundle lists its users)");
     }
+  }
+  if (b.Has(f::kRanker) != !m.ranker.is_null()) {
+    return Status::Corruption(where + ": 'ranker' section and " + f::kRanker +
+                              " must come together");
+  }
+  if (b.Has(f::kItemNeighbors) != !m.item_neighbors.is_null()) {
+    return Status::Corruption(where + ": 'item_neighbors' section and " + f::kItemNeighbors +
+                              " must come together");
   }
   if (b.Has(f::kTombstones)) {
     VITRINE_RETURN_IF_ERROR(
@@ -389,6 +399,8 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("content_encoder", content_encoder);
   set_or_erase("visual_encoder", visual_encoder);
   set_or_erase("recency", recency);
+  set_or_erase("item_neighbors", item_neighbors);
+  set_or_erase("ranker", ranker);
   m["params"] = params.is_null() ? json::object() : params;
 }
 

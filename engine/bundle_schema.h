@@ -52,6 +52,8 @@ inline constexpr char kVisualMean[] = "visual/mean.npy";
 inline constexpr char kVisualComponents[] = "visual/components.npy";
 inline constexpr char kVisualEigenvalues[] = "visual/eigenvalues.npy";
 inline constexpr char kColdStartWeights[] = "cold_start/weights.npy";
+inline constexpr char kItemNeighbors[] = "item_neighbors.bin";  // embed/item_neighbors.h
+inline constexpr char kRanker[] = "ranker.bin";                 // rank/learned_ranker.h
 }  // namespace bundle_file
 
 // Block names a bundle may hold, in the order a build lays them out.
@@ -113,6 +115,8 @@ struct BundleManifest {
   nlohmann::json cold_start;                         // ColdStartProjector::ToJson; null without cf
   float cold_cf_row_norm = 1.0f;                     // cf norm given to cold rows (cold_start)
   nlohmann::json recency;                            // null without a "new" block
+  nlohmann::json item_neighbors;                     // options; null without item_neighbors.bin
+  nlohmann::json ranker;                             // training report; null without ranker.bin
   nlohmann::json params = nlohmann::json::object();  // free-form: the build's flags
 
   const BlockLayout* block(std::string_view name) const;

@@ -194,6 +194,28 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->hist_indices_.assign(indices.data.begin(), indices.data.end());
     e->hist_weights_ = std::move(weights.data);
   }
+  if (b.Has(f::kItemNeighbors)) {
+    VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(f::kItemNeighbors));
+    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
+                             ItemNeighbors::Deserialize(bytes, b.path(f::kItemNeighbors).string()));
+    if (nb.num_items() > e->catalog_.size()) {
+      return Status::Corruption(b.path(f::kItemNeighbors).string() + ": " +
+                                std::to_string(nb.num_items()) + " items, the catalog has " +
+                                std::to_string(e->catalog_.size()));
+    }
+    e->neighbors_.emplace(std::move(nb));
+  }
+  if (b.Has(f::kRanker)) {
+    VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(f::kRanker));
+    VITRINE_ASSIGN_OR_RETURN(
+        LearnedRanker ranker,
+        LearnedRanker::Deserialize(bytes, b.path(f::kRanker).string(), kRankerFeatures));
+    e->ranker_.emplace(std::move(ranker));
+  }
+  e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
+  for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;
+  std::stable_sort(e->by_popularity_.begin(), e->by_popularity_.end(),
+                   [&](int32_t a, int32_t c) { return e->popularity(a) > e->popularity(c); });
   // Loading went through whole-file buffers (index bytes, parsed CSV, npy
   // copies) that are freed now; hand their pages back to the OS instead of
   // keeping them in glibc's heap (a server reloading bundles would otherwise
@@ -288,9 +310,7 @@ Status Engine::Allowed(const QueryOptions& q, std::optional<int32_t> current_ite
   return Status::OK();
 }
 
-namespace {
-// Reranked items as hits, with the boost each one got.
-std::vector<Hit> RankedHits(std::vector<RankedItem> ranked, const RequestRules& rules) {
+std::vector<Hit> Engine::ToHits(std::vector<RankedItem> ranked, const RequestRules& rules) {
   std::vector<Hit> hits;
   hits.reserve(ranked.size());
   for (RankedItem& r : ranked) {
@@ -304,7 +324,6 @@ std::vector<Hit> RankedHits(std::vector<RankedItem> ranked, const RequestRules& 
   }
   return hits;
 }
-}  // namespace
 
 Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
                                         const std::vector<int32_t>& drop,
@@ -368,7 +387,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
     ro.dim = static_cast<int>(dim);
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
                              Rerank(cands, request_rules, ro, &allowed));
-    hits = RankedHits(std::move(ranked), request_rules);
+    hits = ToHits(std::move(ranked), request_rules);
     if (static_cast<int>(hits.size()) >= q.k || pool >= n_allowed) break;
     pool = static_cast<int>(std::min<int64_t>(n_allowed, static_cast<int64_t>(pool) * 4));
   }
@@ -431,7 +450,7 @@ Result<std::vector<Hit>> Engine::Popular(const QueryOptions& q) const {
     RerankOptions ro;
     ro.k = q.k;  // popularity has no vectors to diversify on
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
-    hits = RankedHits(std::move(ranked), rules);
+    hits = ToHits(std::move(ranked), rules);
   } else {
     for (const Candidate& c : cands) {
       Hit h;
@@ -536,7 +555,11 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> query, HistoryVector(items, weights));
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
-  VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));
+  if (ranker_ && q.use_ranker) {
+    VITRINE_ASSIGN_OR_RETURN(out.hits, RankedSearch(items, weights, q, drop));
+  } else {
+    VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));
+  }
   return out;
 }
 }  // namespace vitrine

@@ -36,9 +36,11 @@
 #include "core/status.h"
 #include "embed/als.h"
 #include "embed/fusion.h"
+#include "embed/item_neighbors.h"
 #include "engine/bundle_schema.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
+#include "rank/learned_ranker.h"
 #include "rank/rules.h"
 
 namespace vitrine {
@@ -54,6 +56,9 @@ struct Hit {
   std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
   double boost = 1.0;            // product of the BOOST/BURY factors that applied
+  // With the learned ranker and QueryOptions::explain: the features that
+  // moved this item's ranker score most, largest |contribution| first.
+  std::vector<FeatureContribution> ranker_features;
 };
 
 struct QueryOptions {
@@ -78,6 +83,11 @@ struct QueryOptions {
   // Candidates retrieved before reranking (rules or diversity);
   // 0 = max(kDefaultPoolFactor * k, 100). See CandidatePoolSize.
   int pool = 0;
+  // Recommendations of a bundle with a learned ranker (ranker.bin) merge the
+  // ANN, item-item and popularity candidates and order them with the ranker;
+  // false answers with the hybrid score alone (`--ranker off`).
+  bool use_ranker = true;
+  bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
 };
 
 // How many candidates a request retrieves: k without reranking, else the
@@ -115,6 +125,18 @@ struct RecommendRequest {
   bool filter_already_seen = true;
   QueryOptions query;
 };
+
+// The merged candidate pool of a history and one feature row per candidate
+// (kRankerFeatures, in order): what the learned ranker scores, and what the
+// build trains it on.
+struct CandidatePool {
+  std::vector<int32_t> items;
+  std::vector<float> features;  // items.size() x kRankerFeatures.size(), row-major
+  std::vector<float> fused;     // the hybrid score of each candidate
+};
+
+// The ranker's features, in row order (docs/ranker.md describes each).
+extern const std::vector<std::string> kRankerFeatures;
 
 struct Recommendation {
   std::vector<Hit> hits;
@@ -176,6 +198,13 @@ class Engine {
   Result<Recommendation> Recommend(const RecommendRequest& r) const;
   // The most popular items that pass the query's rules (ties by item index).
   Result<std::vector<Hit>> Popular(const QueryOptions& q) const;
+
+  // The candidate pool of a history (item indices, weights), every source
+  // under the query's allowed bitmap; `drop` items never appear.
+  Result<CandidatePool> Candidates(std::span<const int32_t> items, std::span<const float> weights,
+                                   const QueryOptions& q, const std::vector<int32_t>& drop) const;
+  const LearnedRanker* ranker() const { return ranker_ ? &*ranker_ : nullptr; }
+  const ItemNeighbors* item_neighbors() const { return neighbors_ ? &*neighbors_ : nullptr; }
   // Complementary categories are those whose lift with the item's category is
   // highest (users who took one also took the other more often than chance,
   // at least kMinCategoryPairUsers users), or the given pairs. Each slot is
@@ -202,6 +231,18 @@ class Engine {
   // `drop`, tombstones) and its per-request rules.
   Status Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
                  const std::vector<int32_t>& drop, Bitmap* allowed, RequestRules* rules) const;
+  // Candidates() that also hands back the allowed bitmap, the request's
+  // rules and the unscaled query vector, for the rerank that follows.
+  Result<CandidatePool> Candidates(std::span<const int32_t> items, std::span<const float> weights,
+                                   const QueryOptions& q, const std::vector<int32_t>& drop,
+                                   Bitmap* allowed, RequestRules* rules,
+                                   std::vector<float>* query) const;
+  // Recommend with the learned ranker over the merged pool.
+  Result<std::vector<Hit>> RankedSearch(std::span<const int32_t> items,
+                                        std::span<const float> weights, const QueryOptions& q,
+                                        const std::vector<int32_t>& drop) const;
+  // Reranked items as hits, with the boost each one got.
+  static std::vector<Hit> ToHits(std::vector<RankedItem> ranked, const RequestRules& rules);
   // Per-block cosines and the reason text of each hit.
   void Explain(const std::vector<float>& unscaled_query, const QueryOptions& q,
                std::span<const int32_t> history, std::vector<Hit>* hits) const;
@@ -223,6 +264,9 @@ class Engine {
   std::vector<int64_t> hist_indptr_;
   std::vector<int32_t> hist_indices_;
   std::vector<float> hist_weights_;
+  std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
+  std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained
+  std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
 };
 
 }  // namespace vitrine

@@ -1,0 +1,160 @@
+#include "engine/ranker_training.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+#include "core/file_util.h"
+#include "core/progress.h"
+#include "engine/builder.h"
+#include "engine/engine.h"
+#include "engine/split.h"
+#include "rank/learned_ranker.h"
+
+namespace vitrine {
+namespace fs = std::filesystem;
+
+HeldOut HoldOutLatest(const Interactions& inter, double fraction) {
+  HeldOut h;
+  const CsrMatrix& m = inter.matrix;
+  h.train.users = inter.users;
+  h.train.raw_events = inter.raw_events;
+  CsrMatrix& tr = h.train.matrix;
+  CsrMatrix& te = h.test;
+  tr.rows = te.rows = m.rows;
+  tr.cols = te.cols = m.cols;
+  tr.indptr.assign(1, 0);
+  te.indptr.assign(1, 0);
+  const bool timed = inter.timestamps.size() == m.indices.size();
+  std::vector<int64_t> order;
+  for (int64_t u = 0; u < m.rows; ++u) {
+    const int64_t b = m.indptr[u], n = m.row_size(u);
+    order.resize(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), b);
+    if (timed) {
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+        return inter.timestamps[static_cast<size_t>(x)] < inter.timestamps[static_cast<size_t>(y)];
+      });
+    }
+    const int64_t n_test = TestCountForUser(n, fraction);
+    std::vector<int64_t> test(order.end() - n_test, order.end());
+    std::sort(test.begin(), test.end());  // CSR columns stay ascending
+    std::unordered_set<int64_t> held(test.begin(), test.end());
+    for (int64_t k = b; k < b + n; ++k) {
+      CsrMatrix& dst = held.count(k) ? te : tr;
+      dst.indices.push_back(m.indices[static_cast<size_t>(k)]);
+      dst.values.push_back(m.values[static_cast<size_t>(k)]);
+      if (&dst == &tr && timed)
+        h.train.timestamps.push_back(inter.timestamps[static_cast<size_t>(k)]);
+    }
+    tr.indptr.push_back(tr.nnz());
+    te.indptr.push_back(te.nnz());
+    h.users_with_test += n_test > 0;
+  }
+  return h;
+}
+
+Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
+                                                       const Catalog& catalog,
+                                                       const Interactions& inter,
+                                                       const fs::path& out,
+                                                       nlohmann::json* report) {
+  const BuildOptions::Ranker& ro = o.ranker;
+  HeldOut held = HoldOutLatest(inter, ro.validation_fraction);
+  if (held.users_with_test < ro.min_users) {
+    LogInfo(
+        "ranker: only %lld users with two or more interactions (need %lld); the bundle "
+        "ranks with the hybrid score",
+        static_cast<long long>(held.users_with_test), static_cast<long long>(ro.min_users));
+    return std::optional<std::string>();
+  }
+  // The validation bundle: the same build on the older interactions.
+  BuildOptions sub = o;
+  sub.ranker.enabled = false;
+  sub.autotune = false;
+  sub.als.compute_loss = false;
+  const fs::path dir =
+      TempSiblingPath(out.parent_path() / ("." + out.filename().string() + ".ranker"));
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  StageTimer t_build("ranker: validation bundle (" + std::to_string(held.users_with_test) +
+                     " users hold out their latest interactions)");
+  VITRINE_RETURN_IF_ERROR(BuildFromData(sub, catalog, &held.train, dir).status());
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                           Engine::Open(dir, VerifyMode::kSizesOnly));
+  t_build.Done();
+
+  // A seeded sample of the users with held-out items.
+  std::vector<int32_t> users;
+  for (int64_t u = 0; u < held.test.rows; ++u) {
+    if (held.test.row_size(u) > 0 && held.train.matrix.row_size(u) > 0) {
+      users.push_back(static_cast<int32_t>(u));
+    }
+  }
+  std::mt19937_64 rng(ro.seed);
+  std::shuffle(users.begin(), users.end(), rng);
+  StageTimer t_pool("ranker: candidate pools", static_cast<int64_t>(users.size()));
+  std::vector<float> features, labels;
+  std::vector<uint32_t> groups;
+  int64_t test_items = 0, found = 0, done = 0;
+  QueryOptions q;
+  q.k = 10;
+  for (int32_t u : users) {
+    if (static_cast<int64_t>(groups.size()) >= ro.max_users) break;
+    const std::vector<int32_t> items = engine->UserHistory(u);
+    const std::vector<float> weights = engine->UserHistoryWeights(u);
+    VITRINE_ASSIGN_OR_RETURN(CandidatePool pool, engine->Candidates(items, weights, q, items));
+    const auto b = held.test.indices.begin() + held.test.indptr[u];
+    const auto e = held.test.indices.begin() + held.test.indptr[u + 1];
+    const std::unordered_set<int32_t> truth(b, e);
+    test_items += static_cast<int64_t>(truth.size());
+    int64_t hits = 0;
+    for (int32_t c : pool.items) hits += truth.count(c);
+    found += hits;
+    t_pool.Update(++done);
+    if (hits == 0) continue;  // no relevant candidate: no ranking signal
+    for (int32_t c : pool.items) labels.push_back(truth.count(c) ? 1.0f : 0.0f);
+    features.insert(features.end(), pool.features.begin(), pool.features.end());
+    groups.push_back(static_cast<uint32_t>(pool.items.size()));
+  }
+  const double pool_recall = test_items > 0 ? static_cast<double>(found) / test_items : 0.0;
+  t_pool.Done(std::to_string(groups.size()) + " groups, " + std::to_string(labels.size()) +
+              " rows, pool recall " + std::to_string(pool_recall).substr(0, 5));
+  if (static_cast<int64_t>(groups.size()) < ro.min_users) {
+    LogInfo(
+        "ranker: only %zu users have a held-out item among their candidates (need %lld); "
+        "the bundle ranks with the hybrid score",
+        groups.size(), static_cast<long long>(ro.min_users));
+    return std::optional<std::string>();
+  }
+  StageTimer t_train("ranker: LambdaMART");
+  RankerParams params;
+  params.rounds = ro.rounds;
+  params.max_depth = ro.max_depth;
+  params.eta = ro.eta;
+  params.seed = ro.seed;
+  params.nthread = ro.threads;
+  RankingData data{features, labels, groups};
+  VITRINE_ASSIGN_OR_RETURN(LearnedRanker ranker,
+                           LearnedRanker::Train(data, kRankerFeatures, params));
+  t_train.Done(std::to_string(ranker.num_trees()) + " trees");
+  *report = {{"features", kRankerFeatures},
+             {"trees", ranker.num_trees()},
+             {"max_depth", ro.max_depth},
+             {"eta", ro.eta},
+             {"seed", ro.seed},
+             {"validation_fraction", ro.validation_fraction},
+             {"training_users", groups.size()},
+             {"training_rows", labels.size()},
+             {"pool_recall", pool_recall}};
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ranker.Serialize());
+  return std::optional<std::string>(std::move(bytes));
+}
+
+}  // namespace vitrine
