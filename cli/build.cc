@@ -213,7 +213,11 @@ int Run(int argc, char** argv) {
                                      cxxopts::value<std::string>())(
       "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
       "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(
-      "seed", "Random seed for every stage", cxxopts::value<uint64_t>())(
+      "ranker",
+      "on: train the learned ranker on a temporal split of the interactions (the default "
+      "answers); off: the hybrid score alone",
+      cxxopts::value<std::string>())("seed", "Random seed for every stage",
+                                     cxxopts::value<uint64_t>())(
       "threads", "Threads for training (0 = all cores)", cxxopts::value<int>());
   opts.add_options("Output")("o,out", "Bundle directory to write", cxxopts::value<std::string>());
   opts.set_width(100);
@@ -264,6 +268,11 @@ int Run(int argc, char** argv) {
   }
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
   if (r.count("autotune")) o.autotune = true;
+  if (r.count("ranker")) {
+    const std::string v = r["ranker"].as<std::string>();
+    if (v != "on" && v != "off") return UsageError(kName, "--ranker must be on or off, got '" + v + "'");
+    o.ranker.enabled = v == "on";
+  }
   if (r.count("target-recall")) {
     o.autotune_recall = r["target-recall"].as<double>();
     if (!(o.autotune_recall > 0 && o.autotune_recall <= 1)) {
@@ -276,7 +285,7 @@ int Run(int argc, char** argv) {
   if (r.count("threads")) o.als.num_threads = r["threads"].as<int>();
   if (r.count("seed")) {
     const uint64_t s = r["seed"].as<uint64_t>();
-    o.als.seed = o.content.seed = o.index.seed = s;
+    o.als.seed = o.content.seed = o.index.seed = o.ranker.seed = s;
   }
   if (r.count("weights")) {
     auto w = ParseWeightsFlag(r["weights"].as<std::string>());

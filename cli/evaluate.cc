@@ -28,9 +28,12 @@ int Run(int argc, char** argv) {
       "test", "Held-out interactions CSV (same columns as the train file)",
       cxxopts::value<std::string>())("k", "Cut-off", cxxopts::value<int>()->default_value("10"))(
       "weights", "Hybrid block weights (default: the bundle's)", cxxopts::value<std::string>())(
-      "models", "Comma-separated: hybrid,cf-only,content-only,visual-only,toppop,itemknn,ease",
-      cxxopts::value<std::string>()->default_value(
-          "hybrid,cold-start,cf-only,content-only,visual-only,toppop,itemknn,ease"))(
+      "models",
+      "Comma-separated: default (the bundle's answers: learned ranker over the merged "
+      "pool, if trained), hybrid (ranker off: the fused ANN score), cold-start, cf-only, "
+      "content-only, visual-only, item-item (that candidate source alone), toppop, itemknn, ease",
+      cxxopts::value<std::string>()->default_value("default,hybrid,cold-start,cf-only,content-only,"
+                                                   "visual-only,item-item,toppop,itemknn,ease"))(
       "max-users", "Evaluate a seeded sample of this many users (0 = all)",
       cxxopts::value<int64_t>()->default_value("0"))(
       "events", "Event weights of the test file, e.g. view=1,cart=4,purchase=10",
@@ -153,22 +156,35 @@ int Run(int argc, char** argv) {
     };
     // The bundle's own answers, with per-model block weights and rules.
     auto bundle_model = [&](std::map<std::string, float> weights, const Bitmap* allowed,
-                            bool with_rules) {
+                            bool with_rules, bool ranker = false) {
       QueryOptions q;
       q.weights = std::move(weights);
       q.allowed = allowed;
+      q.use_ranker = ranker;
       if (with_rules && rules) {
         q.rules = rules.get();
         q.static_allowed = &rules_allowed;
       }
       return std::make_unique<EngineRecommender>(engine, m, std::move(q));
     };
-    if (m == "hybrid") {
+    if (m == "default") {
+      if (engine.ranker() == nullptr) {
+        LogInfo("default: the bundle has no learned ranker, so it is the hybrid; skipped");
+        continue;
+      }
+      models.push_back(bundle_model(hybrid_weights, nullptr, true, true));
+    } else if (m == "hybrid") {
       models.push_back(bundle_model(hybrid_weights, nullptr, true));
     } else if (m == "cold-start") {
-      // The hybrid model ranking only the cold items: can it place a new
+      // The bundle's answers ranking only the cold items: can it place a new
       // product in front of the shoppers who will want it?
-      models.push_back(bundle_model(hybrid_weights, &cold_items, false));
+      models.push_back(bundle_model(hybrid_weights, &cold_items, false, true));
+    } else if (m == "item-item") {
+      if (engine.item_neighbors() == nullptr) {
+        LogInfo("item-item: the bundle has no item-item neighbours; skipped");
+        continue;
+      }
+      models.push_back(std::make_unique<ItemNeighborsRecommender>(*engine.item_neighbors()));
     } else if (m == "cf-only" || m == "content-only" || m == "visual-only") {
       const std::string block = m.substr(0, m.find('-'));
       if (!has_block(block)) {
@@ -215,6 +231,18 @@ int Run(int argc, char** argv) {
                       std::to_string(rep->users), FormatFloat(rep->seconds, 2)});
     if (rules) t.rows.back().insert(t.rows.back().end() - 2, Cell(rep->compliance));
   }
+  // Does retrieval or ranking limit quality? The share of test items that
+  // the merged candidate pool holds at all.
+  std::string pool_line;
+  if (engine.ranker() != nullptr || engine.item_neighbors() != nullptr) {
+    StageTimer timer("candidate pool recall");
+    auto pr = CandidatePoolRecall(engine, train, test_m, eo.max_users > 0 ? eo.max_users : 2000);
+    if (!pr.ok()) return Fail(kName, pr.status());
+    timer.Done();
+    pool_line = "candidate pool recall " + FormatFloat(pr->recall, 4) + " (" +
+                FormatFloat(pr->mean_pool, 0) + " candidates per user on average, " +
+                std::to_string(pr->users) + " users)";
+  }
   // Cold-start recall "well above random" needs the random reference: a
   // random list of k cold items hits a given cold test item with k / n_cold.
   const auto n_cold = static_cast<int64_t>(cold_items.cardinality());
@@ -225,6 +253,13 @@ int Run(int argc, char** argv) {
        "-", "-"});
   if (rules) t.rows.back().insert(t.rows.back().end() - 2, "-");
   t.Print(*fmt);
+  if (!pool_line.empty()) {
+    if (*fmt == Format::kTable) {
+      std::printf("\n%s\n", pool_line.c_str());
+    } else {
+      LogInfo("%s", pool_line.c_str());
+    }
+  }
   return kExitOk;
 }
 

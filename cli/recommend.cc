@@ -22,6 +22,9 @@ int Run(int argc, char** argv) {
        cxxopts::value<std::string>())
       ("all-users", "Every user of the bundle, as CSV user_id,item_id,rank,score")
       ("include-seen", "Do not filter items already in the history")
+      ("ranker", "on: the learned ranker orders the merged candidate pool (bundles that have "
+                 "one); off: the hybrid score alone",
+       cxxopts::value<std::string>()->default_value("on"))
       ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
       ("output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
   // clang-format on
@@ -52,6 +55,12 @@ int Run(int argc, char** argv) {
   req.query = (*setup)->query;
   req.filter_already_seen = r.count("include-seen") == 0;
   const bool explain = r.count("explain") > 0;
+  req.query.explain = explain;
+  const std::string ranker = r["ranker"].as<std::string>();
+  if (ranker != "on" && ranker != "off") {
+    return UsageError(kName, "--ranker must be on or off, got '" + ranker + "'");
+  }
+  req.query.use_ranker = ranker == "on";
 
   std::string rendered;
   if (r.count("all-users")) {

@@ -93,7 +93,7 @@ struct BuildOptions {
     int max_depth = 6;
     double eta = 0.1;
     double validation_fraction = 0.2;  // of each user's latest interactions
-    int64_t max_users = 5000;          // query groups trained on (a seeded sample)
+    int64_t max_users = 3000;          // query groups trained on (a seeded sample)
     int64_t min_users = 50;            // fewer: no ranker, the hybrid answers
     uint64_t seed = 42;
     int threads = 1;  // deterministic for a seed at 1

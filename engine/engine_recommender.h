@@ -35,4 +35,28 @@ class EngineRecommender : public Recommender {
   QueryOptions query_;
 };
 
+// The item-item candidate source alone (embed/item_neighbors.h), scored from
+// train_history with every interaction counting 1.
+class ItemNeighborsRecommender : public Recommender {
+ public:
+  explicit ItemNeighborsRecommender(const ItemNeighbors& neighbors) : neighbors_(neighbors) {}
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
+  std::string name() const override { return "item-item"; }
+
+ private:
+  const ItemNeighbors& neighbors_;
+};
+
+// The share of the test items the merged candidate pool (Engine::Candidates,
+// default query) holds, over a seeded sample of at most `max_users` users with
+// test items: whether retrieval or ranking limits quality.
+struct PoolRecall {
+  double recall = 0;     // pooled test items / test items, micro-averaged
+  double mean_pool = 0;  // candidates per user
+  int64_t users = 0;
+};
+Result<PoolRecall> CandidatePoolRecall(const Engine& engine, const CsrMatrix& train,
+                                       const CsrMatrix& test, int64_t max_users);
+
 }  // namespace vitrine

@@ -251,6 +251,11 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
                                               .subspan(it->second * kNumFeatures, kNumFeatures)));
       e.contributions.resize(std::min<size_t>(3, e.contributions.size()));
       h.ranker_features = std::move(e.contributions);
+      std::string names;
+      for (const FeatureContribution& c : h.ranker_features) {
+        names += (names.empty() ? "" : ", ") + c.name;
+      }
+      h.reason += "; ranked on " + names;
     }
   }
   return hits;
