@@ -16,13 +16,13 @@
 #include "core/array_io.h"
 #include "core/bundle.h"
 #include "core/file_util.h"
-#include "core/generator.h"
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/fusion.h"
 #include "embed/visual_encoder.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
+#include "sample/generator.h"
 #include "tests/scratch_dir.h"
 
 namespace vitrine {
