@@ -1,7 +1,8 @@
 // vitrine bench: recall@k against exact search versus QPS and latency, for
 // index specs swept over ef / nprobe, optionally next to raw FAISS and
 // hnswlib on the same data in the same run. Parsing and printing only; the
-// measuring is index/bench_harness.h.
+// measuring is index/measure.h, the CSV, frontier, filters and hnswlib peer
+// are benchlib/.
 #include <faiss/AutoTune.h>
 #include <faiss/IndexIVF.h>
 #include <omp.h>
@@ -11,6 +12,8 @@
 #include <map>
 #include <sstream>
 
+#include "benchlib/bench_harness.h"
+#include "benchlib/hnswlib_peer.h"
 #include "cli/command.h"
 #include "cli/output.h"
 #include "core/array_io.h"
@@ -18,7 +21,7 @@
 #include "core/progress.h"
 #include "engine/engine.h"
 #include "index/autotune.h"
-#include "index/bench_harness.h"
+#include "index/measure.h"
 
 namespace vitrine::cli {
 namespace {
