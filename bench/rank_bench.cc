@@ -27,11 +27,11 @@
 #include <tuple>
 #include <utility>
 
-#include "core/generator.h"
 #include "core/simd.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
 #include "rank/rules.h"
+#include "sample/generator.h"
 
 namespace vitrine {
 namespace {

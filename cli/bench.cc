@@ -1,17 +1,19 @@
 // vitrine bench: recall@k against exact search versus QPS and latency, for
 // index specs swept over ef / nprobe, optionally next to raw FAISS and
 // hnswlib on the same data in the same run. Parsing and printing only; the
-// measuring is index/bench_harness.h.
+// measuring is index/measure.h, the CSV, frontier, filters and hnswlib peer
+// are benchlib/.
 #include <faiss/AutoTune.h>
 #include <faiss/IndexIVF.h>
 #include <omp.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
+#include "benchlib/bench_harness.h"
+#include "benchlib/hnswlib_peer.h"
 #include "cli/command.h"
 #include "cli/output.h"
 #include "core/array_io.h"
@@ -19,7 +21,7 @@
 #include "core/progress.h"
 #include "engine/engine.h"
 #include "index/autotune.h"
-#include "index/bench_harness.h"
+#include "index/measure.h"
 
 namespace vitrine::cli {
 namespace {
@@ -59,8 +61,9 @@ struct FilterCase {
 
 Status WritePlot(const std::vector<BenchRow>& rows, const std::string& path,
                  const std::string& title) {
+  // gnuplot's inputs go to a scratch directory beside the output, removed
+  // afterwards; gnuplot writes the plot itself.
   const std::filesystem::path dir = TempSiblingPath(path);
-  std::filesystem::create_directories(dir);
   std::map<std::string, std::vector<const BenchRow*>> series;
   for (const BenchRow& r : rows) {
     if (r.qps > 0) series[r.index].push_back(&r);
@@ -76,14 +79,21 @@ Status WritePlot(const std::vector<BenchRow>& rows, const std::string& path,
   int i = 0;
   for (const auto& [name, pts] : series) {
     const auto file = dir / ("s" + std::to_string(i++) + ".dat");
-    std::ofstream f(file);
-    for (const BenchRow* r : pts) f << r->qps << " " << r->recall << "\n";
+    std::ostringstream data;
+    for (const BenchRow* r : pts) data << r->qps << " " << r->recall << "\n";
+    if (Status st = WriteFileAtomic(file, data.str()); !st.ok()) {
+      std::filesystem::remove_all(dir);
+      return st;
+    }
     plot += (i > 1 ? ", " : "") + std::string("'") + file.string() + "' with linespoints title '" +
             name + "'";
   }
   gp << plot << "\n";
   const auto script = dir / "plot.gp";
-  std::ofstream(script) << gp.str();
+  if (Status st = WriteFileAtomic(script, gp.str()); !st.ok()) {
+    std::filesystem::remove_all(dir);
+    return st;
+  }
   const std::string cmd = "gnuplot '" + script.string() + "'";
   const int rc = std::system(cmd.c_str());
   std::filesystem::remove_all(dir);

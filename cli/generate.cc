@@ -1,10 +1,10 @@
 // vitrine generate: writes the synthetic luxury-fashion sample data set
-// (items.csv, interactions.csv, images.idx.gz, truth.json). See core/generator.h.
+// (items.csv, interactions.csv, images.idx.gz, truth.json). See sample/generator.h.
 #include <cstdio>
 #include <string>
 
 #include "cli/command.h"
-#include "core/generator.h"
+#include "sample/generator.h"
 
 namespace vitrine::cli {
 namespace {

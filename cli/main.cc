@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "core/progress.h"
+#include "core/version.h"
 
 namespace vitrine::cli {
 
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? kExitUsage : kExitOk;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::printf("vitrine 0.1.0\n");
+    std::printf("vitrine %s\n", vitrine::kVersion);
     return kExitOk;
   }
   for (const auto& c : Registry()) {

@@ -152,11 +152,6 @@ std::string Shape2(size_t r, size_t c) {
   s += std::to_string(c);
   return s + ")";
 }
-std::string Shape1(size_t n) {
-  std::string s = "(";
-  s += std::to_string(n);
-  return s + ",)";
-}
 
 template <typename T>
 Result<DenseMatrix<T>> ReadVecs(const fs::path& path) {
@@ -219,12 +214,6 @@ Status WriteNpy(const fs::path& path, const Matrix& m) {
 }
 Status WriteNpy(const fs::path& path, const MatrixI64& m) {
   return WriteNpyRaw(path, "<i8", Shape2(m.rows, m.cols), m.data.data(), m.data.size() * 8);
-}
-Status WriteNpy1D(const fs::path& path, const std::vector<float>& v) {
-  return WriteNpyRaw(path, "<f4", Shape1(v.size()), v.data(), v.size() * 4);
-}
-Status WriteNpy1D(const fs::path& path, const std::vector<int64_t>& v) {
-  return WriteNpyRaw(path, "<i8", Shape1(v.size()), v.data(), v.size() * 8);
 }
 
 Result<Matrix> ReadFvecs(const fs::path& path) { return ReadVecs<float>(path); }

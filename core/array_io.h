@@ -26,9 +26,6 @@ Result<Matrix> ReadNpyF32(const std::filesystem::path& path);
 Result<MatrixI64> ReadNpyI64(const std::filesystem::path& path);
 Status WriteNpy(const std::filesystem::path& path, const Matrix& m);
 Status WriteNpy(const std::filesystem::path& path, const MatrixI64& m);
-// 1-D arrays (shape (n,)).
-Status WriteNpy1D(const std::filesystem::path& path, const std::vector<float>& v);
-Status WriteNpy1D(const std::filesystem::path& path, const std::vector<int64_t>& v);
 
 Result<Matrix> ReadFvecs(const std::filesystem::path& path);
 Result<DenseMatrix<int32_t>> ReadIvecs(const std::filesystem::path& path);

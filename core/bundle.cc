@@ -1,11 +1,9 @@
 #include "core/bundle.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -54,21 +52,6 @@ bool IsPlainName(std::string_view name) {
 
 std::string SizeHint(uint64_t found, uint64_t expected) {
   return found < expected ? " (truncated?)" : " (overwritten or appended to?)";
-}
-
-Status Fsync(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0)
-    return Status::IOError(path.string() + ": cannot open to sync: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  // Some filesystems refuse fsync on directories (EINVAL); the data files are
-  // synced regardless, so that is not worth failing a build over.
-  if (rc != 0 && !(directory && err == EINVAL)) {
-    return Status::IOError(path.string() + ": fsync failed: " + std::strerror(err));
-  }
-  return Status::OK();
 }
 
 std::string UtcNow() {
@@ -521,7 +504,7 @@ Status BundleWriter::Commit() {
     const uint64_t size = fs::file_size(p, ec);
     if (ec) return Status::IOError(p.string() + ": cannot stat: " + ec.message());
     // Files written through path() were not synced by their writer.
-    VITRINE_RETURN_IF_ERROR(Fsync(p, /*directory=*/false));
+    VITRINE_RETURN_IF_ERROR(FsyncPath(p));
     files[rel] = {{"size", size}, {"xxh64", Hex64(h)}};
   }
   if (ec) return Status::IOError(staging_.string() + ": cannot list: " + ec.message());
@@ -537,13 +520,13 @@ Status BundleWriter::Commit() {
   manifest_["files"] = std::move(files);
   VITRINE_RETURN_IF_ERROR(
       WriteFileAtomic(staging_ / kBundleManifestName, manifest_.dump(2) + "\n"));
-  for (const fs::path& d : dirs) VITRINE_RETURN_IF_ERROR(Fsync(d, /*directory=*/true));
+  for (const fs::path& d : dirs) VITRINE_RETURN_IF_ERROR(FsyncPath(d));
 
   VITRINE_RETURN_IF_ERROR(ReplaceDirectory(staging_, final_dir_));
   staging_.clear();
   // Make the rename itself durable.
   const fs::path parent = final_dir_.has_parent_path() ? final_dir_.parent_path() : fs::path(".");
-  return Fsync(parent, /*directory=*/true);
+  return FsyncPath(parent);
 }
 
 }  // namespace vitrine

@@ -37,6 +37,7 @@
 
 #include "core/matrix.h"
 #include "core/status.h"
+#include "core/version.h"
 
 namespace vitrine {
 
@@ -45,7 +46,7 @@ inline constexpr char kBundleFormatName[] = "vitrine-bundle";
 // "Versioning" in docs/bundle-format.md). Readers refuse newer versions.
 inline constexpr int kBundleFormatVersion = 1;
 inline constexpr char kBundleManifestName[] = "manifest.json";
-inline constexpr char kBundleCreatedBy[] = "vitrine 0.1.0";
+inline constexpr char kBundleCreatedBy[] = "vitrine " VITRINE_VERSION_STRING;
 
 // How much of the bundle Open() checks.
 enum class VerifyMode {

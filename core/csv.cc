@@ -384,12 +384,6 @@ void AppendEscaped(std::string& out, std::string_view f) {
 }
 }  // namespace
 
-std::string CsvEscape(std::string_view field) {
-  std::string out;
-  AppendEscaped(out, field);
-  return out;
-}
-
 void AppendCsvRow(std::string& out, const std::vector<std::string_view>& fields) {
   if (fields.size() == 1 && fields[0].empty()) {
     out += "\"\"\n";

@@ -141,12 +141,10 @@ std::string_view TrimBlanks(std::string_view s);
 // optional leading '+' or '-'); false for "", "abc", "1.5x", "nan", "inf".
 bool ParseFiniteDouble(std::string_view s, double* out);
 
-// Returns `field` quoted for CSV if it needs to be (it contains ',', '"', CR
-// or LF; inner quotes doubled); otherwise returns it unchanged.
-std::string CsvEscape(std::string_view field);
-// Appends `fields` escaped, comma-separated, and a '\n' to `out`. A row made
-// of one empty field is written as "" so that it does not read back as a
-// blank (ignored) line.
+// Appends `fields`, comma-separated, and a '\n' to `out`. A field is quoted
+// only if it contains ',', '"', CR or LF (inner quotes doubled). A row made of
+// one empty field is written as "" so that it does not read back as a blank
+// (ignored) line.
 void AppendCsvRow(std::string& out, const std::vector<std::string_view>& fields);
 
 }  // namespace vitrine

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -48,21 +49,29 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in) {
   return out;
 }
 
-Result<std::string> Gzip(std::string_view in) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return Status::Internal("zlib init failed");
+// write(2) of all of `data`, retrying short writes and EINTR.
+Status WriteAll(int fd, const char* data, size_t n, const fs::path& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(path.string() + ": write failed: " + Errno());
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
   }
-  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) return Status::Internal("gzip compression failed");
-  return out;
+  return Status::OK();
+}
+
+// Every fsync(2) in vitrine goes through here (the event log syncs its
+// appends with fdatasync on its own descriptor).
+Status FsyncFd(int fd, const fs::path& path, bool directory) {
+  if (::fsync(fd) == 0) return Status::OK();
+  const int err = errno;
+  // Some filesystems refuse fsync on directories; the files in them are
+  // synced regardless, so that is not worth failing a write over.
+  if (directory && err == EINVAL) return Status::OK();
+  return Status::IOError(path.string() + ": fsync failed: " + std::strerror(err));
 }
 }  // namespace
 
@@ -103,11 +112,96 @@ fs::path TempSiblingPath(const fs::path& path) {
   return path.parent_path() / name;
 }
 
-Status WriteFileAtomic(const fs::path& path, std::string_view bytes, bool gzip) {
-  std::string compressed;
-  if (gzip) {
-    VITRINE_ASSIGN_OR_RETURN(compressed, Gzip(bytes));
-    bytes = compressed;
+// ---------------------------------------------------------------------------
+// AtomicFile
+
+struct AtomicFile::Impl {
+  static constexpr size_t kBufferBytes = 1 << 20;
+
+  fs::path path, tmp;
+  int fd = -1;
+  bool gzip = false;
+  z_stream zs{};
+  std::unique_ptr<char[]> out;  // bytes (or gzip output) not yet written
+  size_t used = 0;
+  Status error;  // the first failure; later calls return it
+  bool finished = false, committed = false;
+
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+    if (gzip) deflateEnd(&zs);
+    if (!committed && !tmp.empty()) ::unlink(tmp.c_str());
+  }
+
+  Status Fail(Status st) {
+    if (error.ok()) error = std::move(st);
+    return error;
+  }
+
+  Status FlushBuffer() {
+    if (used == 0) return Status::OK();
+    Status st = WriteAll(fd, out.get(), used, path);
+    used = 0;
+    return st.ok() ? st : Fail(std::move(st));
+  }
+
+  Status AppendPlain(std::string_view in) {
+    while (!in.empty()) {
+      if (used == kBufferBytes) VITRINE_RETURN_IF_ERROR(FlushBuffer());
+      if (used == 0 && in.size() >= kBufferBytes) {  // large pieces skip the copy
+        Status st = WriteAll(fd, in.data(), in.size(), path);
+        return st.ok() ? st : Fail(std::move(st));
+      }
+      const size_t n = std::min(in.size(), kBufferBytes - used);
+      std::memcpy(out.get() + used, in.data(), n);
+      used += n;
+      in.remove_prefix(n);
+    }
+    return Status::OK();
+  }
+
+  // Feeds `in` to zlib; with Z_FINISH also ends the stream.
+  Status Deflate(std::string_view in, int mode) {
+    while (true) {
+      // zlib counts input in uInt: feed huge pieces in slices.
+      const size_t slice = std::min<size_t>(in.size(), 1u << 30);
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      zs.avail_in = static_cast<uInt>(slice);
+      const int flush = slice == in.size() ? mode : Z_NO_FLUSH;
+      while (true) {
+        if (used == kBufferBytes) VITRINE_RETURN_IF_ERROR(FlushBuffer());
+        zs.next_out = reinterpret_cast<Bytef*>(out.get() + used);
+        zs.avail_out = static_cast<uInt>(kBufferBytes - used);
+        const int rc = deflate(&zs, flush);
+        used = kBufferBytes - zs.avail_out;
+        if (rc == Z_STREAM_ERROR) return Fail(Status::Internal(path.string() + ": zlib failed"));
+        if (flush == Z_FINISH) {
+          if (rc == Z_STREAM_END) break;
+        } else if (zs.avail_in == 0 && zs.avail_out != 0) {
+          break;
+        }
+      }
+      in.remove_prefix(slice);
+      if (in.empty()) return Status::OK();
+    }
+  }
+};
+
+AtomicFile::AtomicFile() = default;
+AtomicFile::~AtomicFile() = default;
+AtomicFile::AtomicFile(AtomicFile&&) noexcept = default;
+AtomicFile& AtomicFile::operator=(AtomicFile&&) noexcept = default;
+
+const fs::path& AtomicFile::path() const {
+  static const fs::path kNone;
+  return impl_ ? impl_->path : kNone;
+}
+
+Status AtomicFile::Open(const fs::path& path, int gzip_level) {
+  if (impl_) return Status::InvalidArgument(path.string() + ": AtomicFile opened twice");
+  if (gzip_level < 0 || gzip_level > 9) {
+    return Status::InvalidArgument(path.string() + ": gzip level " + std::to_string(gzip_level) +
+                                   ", expected 0 (none) to 9");
   }
   std::error_code ec;
   if (path.has_parent_path()) {
@@ -117,32 +211,71 @@ Status WriteFileAtomic(const fs::path& path, std::string_view bytes, bool gzip) 
                              ": cannot create directory: " + ec.message());
     }
   }
-  const fs::path tmp = TempSiblingPath(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::IOError(tmp.string() + ": cannot create: " + Errno());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = Errno();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::IOError(path.string() + ": write failed: " + err);
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->out = std::make_unique<char[]>(Impl::kBufferBytes);
+  if (gzip_level > 0) {
+    // windowBits 15 + 16: a gzip wrapper, as gzip(1) and gzopen write.
+    if (deflateInit2(&impl->zs, gzip_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return Status::Internal(path.string() + ": zlib init failed");
     }
-    done += static_cast<size_t>(w);
+    impl->gzip = true;
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = Errno();
-    ::unlink(tmp.c_str());
-    return Status::IOError(path.string() + ": flush failed: " + err);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = Errno();
-    ::unlink(tmp.c_str());
-    return Status::IOError(path.string() + ": rename failed: " + err);
-  }
+  const fs::path tmp = TempSiblingPath(path);
+  impl->fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (impl->fd < 0) return Status::IOError(tmp.string() + ": cannot create: " + Errno());
+  impl->tmp = tmp;
+  impl_ = std::move(impl);
   return Status::OK();
+}
+
+Status AtomicFile::Append(std::string_view bytes) {
+  if (!impl_ || impl_->finished) return Status::Internal("AtomicFile::Append on a closed file");
+  if (!impl_->error.ok()) return impl_->error;
+  return impl_->gzip ? impl_->Deflate(bytes, Z_NO_FLUSH) : impl_->AppendPlain(bytes);
+}
+
+Status AtomicFile::Finish() {
+  if (!impl_) return Status::Internal("AtomicFile::Finish before Open");
+  Impl& f = *impl_;
+  if (!f.error.ok()) return f.error;
+  if (f.finished) return Status::OK();
+  if (f.gzip) VITRINE_RETURN_IF_ERROR(f.Deflate({}, Z_FINISH));
+  VITRINE_RETURN_IF_ERROR(f.FlushBuffer());
+  if (Status st = FsyncFd(f.fd, f.path, /*directory=*/false); !st.ok()) return f.Fail(st);
+  const int rc = ::close(f.fd);
+  f.fd = -1;
+  if (rc != 0) return f.Fail(Status::IOError(f.path.string() + ": close failed: " + Errno()));
+  f.finished = true;
+  return Status::OK();
+}
+
+Status AtomicFile::Commit() {
+  VITRINE_RETURN_IF_ERROR(Finish());
+  Impl& f = *impl_;
+  if (f.committed) return Status::OK();
+  if (std::rename(f.tmp.c_str(), f.path.c_str()) != 0) {
+    return f.Fail(Status::IOError(f.path.string() + ": cannot rename into place: " + Errno()));
+  }
+  f.committed = true;
+  return Status::OK();
+}
+
+Status WriteFileAtomic(const fs::path& path, std::string_view bytes, bool gzip) {
+  AtomicFile f;
+  VITRINE_RETURN_IF_ERROR(f.Open(path, gzip ? 6 : 0));
+  VITRINE_RETURN_IF_ERROR(f.Append(bytes));
+  return f.Commit();
+}
+
+Status FsyncPath(const fs::path& path) {
+  std::error_code ec;
+  const bool directory = fs::is_directory(path, ec);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return Status::IOError(path.string() + ": cannot open to sync: " + Errno());
+  Status st = FsyncFd(fd, path, directory);
+  ::close(fd);
+  return st;
 }
 
 Status ReplaceDirectory(const fs::path& staged, const fs::path& final_dir) {

@@ -1,11 +1,13 @@
-// Whole-file I/O with the guarantees the brief asks for: reads name the file
-// in every error, gzip is detected by magic bytes, and writes go to a
-// temporary name in the same directory and are renamed into place, so a
-// failed command never leaves a half-written file where a good one was.
+// File I/O with the guarantees the brief asks for: reads name the file in
+// every error, gzip is detected by magic bytes, and writes go to a temporary
+// name in the same directory and are renamed into place, so a failed command
+// never leaves a half-written file where a good one was. Every writer in
+// vitrine goes through AtomicFile (or WriteFileAtomic) and FsyncPath here.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -20,11 +22,59 @@ Result<std::string> ReadFile(const std::filesystem::path& path);
 // bytes that are on disk.
 Result<std::string> ReadFileRaw(const std::filesystem::path& path);
 
-// Writes `bytes` to `path` atomically: <path>.tmp.<pid> is written, flushed,
+// A file written in pieces and published atomically: the bytes go to a fresh
+// TempSiblingPath of `path`, Finish() flushes, fsyncs and closes it, and
+// Commit() renames it over `path`. Until Commit a reader of `path` sees the
+// old file (or none); after a crash at most the hidden temporary is left. The
+// rename itself is durable only once the directory is synced (FsyncPath).
+// Destroying a writer before Commit removes its temporary file.
+//
+//   AtomicFile f;
+//   VITRINE_RETURN_IF_ERROR(f.Open(dir / "items.csv"));
+//   VITRINE_RETURN_IF_ERROR(f.Append(header));  // ... as often as needed
+//   VITRINE_RETURN_IF_ERROR(f.Commit());
+//
+// Finish() and Commit() are separate so that several files can all be
+// written before any of them replaces its predecessor. Move-only; not
+// thread-safe. Appends are buffered (1 MiB), so small pieces are cheap.
+class AtomicFile {
+ public:
+  AtomicFile();
+  ~AtomicFile();
+  AtomicFile(AtomicFile&&) noexcept;
+  AtomicFile& operator=(AtomicFile&&) noexcept;
+
+  // Creates the temporary file (and missing parent directories of `path`).
+  // gzip_level 0 stores the bytes as they are; 1..9 gzip-compresses them at
+  // that zlib level. Errors: InvalidArgument for a bad level or a writer
+  // already open, IOError naming the path.
+  Status Open(const std::filesystem::path& path, int gzip_level = 0);
+  // Errors: IOError naming the path; the writer is unusable afterwards.
+  Status Append(std::string_view bytes);
+  // Writes what is buffered (and the gzip trailer), fsyncs and closes the
+  // temporary file. Idempotent.
+  Status Finish();
+  // Finish() if needed, then renames the temporary file over `path`.
+  Status Commit();
+
+  // The final path, as given to Open.
+  const std::filesystem::path& path() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes `bytes` to `path` in one AtomicFile: a temporary sibling is written,
 // fsync'ed and renamed over `path`. If `gzip` is true the bytes are
 // gzip-compressed (level 6). Creates missing parent directories.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view bytes,
                        bool gzip = false);
+
+// fsync(2) of a file or a directory (for a directory: its entries, so that a
+// file created or renamed in it survives a crash). A filesystem that refuses
+// to sync a directory (EINVAL) is not an error. Errors: IOError naming `path`.
+Status FsyncPath(const std::filesystem::path& path);
 
 // A fresh, unused sibling path for staging `path` (same directory, so a
 // rename is atomic): "<dir>/.<name>.tmp.<pid>.<counter>".

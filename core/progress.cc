@@ -12,7 +12,6 @@ std::atomic<bool> g_quiet{false};
 }
 
 void SetQuiet(bool quiet) { g_quiet = quiet; }
-bool IsQuiet() { return g_quiet; }
 
 void LogInfo(const char* fmt, ...) {
   if (g_quiet) return;

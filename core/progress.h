@@ -11,7 +11,6 @@ namespace vitrine {
 
 // Set once at start-up by the CLI (--quiet).
 void SetQuiet(bool quiet);
-bool IsQuiet();
 
 // printf-style line to stderr, prefixed "[vitrine] ", unless quiet.
 void LogInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

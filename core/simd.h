@@ -3,12 +3,9 @@
 // loops. Shared by the HNSW walk (index/vector_index.cc) and MMR's
 // similarities (rank/diversify.cc).
 //
-// Why our own: Debian's FAISS is built for baseline x86-64 (SSE). On 784-d
-// Fashion-MNIST the HNSW walk with FAISS's distance computer ran at 0.46x
-// hnswlib's QPS (hnswlib built for AVX-512), with these kernels at 0.86x, and
-// on SQ8 codes at 1.07x (docs/bench.md). For MMR, one of these calls per row
-// ran 2.1x faster than four rows interleaved in GCC vector extensions, which
-// GCC kept in memory between steps.
+// Why our own: Debian's FAISS is built for baseline x86-64 (SSE) only. What
+// these kernels gained for the HNSW walk is measured in docs/bench.md, and
+// for MMR in docs/rules.md.
 //
 // Results differ from a double-precision sum by float rounding only; the
 // kernels are deterministic for a given CPU level (the order of the adds

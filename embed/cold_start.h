@@ -24,8 +24,10 @@ namespace vitrine {
 struct ColdStartOptions {
   double lambda = 1.0;   // ridge penalty on W (>= 0; > 0 keeps the solve well posed)
   bool fit_bias = true;  // learn an unpenalised intercept
-  // Fit on L2-normalised target rows: fusion keeps only each cf row's
-  // direction, and raw ALS norms mostly encode popularity.
+  // Fit on L2-normalised target rows, so the projector predicts a direction
+  // only: raw ALS norms mostly encode popularity, which a cold item does not
+  // have. The caller chooses the norm of the filled rows (the bundle builder
+  // gives them the median warm norm; docs/architecture.md).
   bool normalize_targets = true;
   int64_t min_interactions = 5;  // FillColdRows: items with fewer are cold
 };

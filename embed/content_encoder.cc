@@ -60,7 +60,6 @@ namespace {
 using State = ContentEncoder::ColumnState;
 using Triplet = Eigen::Triplet<float>;
 
-
 bool TypeFromName(const std::string& s, ColumnType* t) {
   for (ColumnType c : {ColumnType::kCategorical, ColumnType::kNumeric, ColumnType::kBool,
                        ColumnType::kList, ColumnType::kText}) {
@@ -449,9 +448,10 @@ Result<SparseFeatures> ContentEncoder::Features(const Catalog& catalog) const {
                                      "' (the content encoder was fitted with it)");
     }
     if (c->type != s.type) {
-      return Status::InvalidArgument("catalog column '" + s.name + "' is " + ColumnTypeName(c->type) +
-                                     ", the content encoder was fitted with " + ColumnTypeName(s.type) +
-                                     " (pass the same --schema)");
+      return Status::InvalidArgument("catalog column '" + s.name + "' is " +
+                                     ColumnTypeName(c->type) +
+                                     ", the content encoder was fitted with " +
+                                     ColumnTypeName(s.type) + " (pass the same --schema)");
     }
     VITRINE_RETURN_IF_ERROR(CheckColumnSize(*c, n));
     EmitColumn(s, *c, n, opts_.text_bigrams, &triplets);
@@ -479,36 +479,6 @@ Result<Matrix> ContentEncoder::Transform(const Catalog& catalog) const {
     for (size_t j = 0; j < k; ++j) out.at(i, j) = static_cast<float>(acc[j]);
   }
   return out;
-}
-
-std::vector<std::string> ContentEncoder::FeatureNames() const {
-  std::vector<std::string> names;
-  for (const State& s : columns_) {
-    switch (s.type) {
-      case ColumnType::kCategorical:
-      case ColumnType::kList:
-        for (const std::string& v : s.values) names.push_back(s.name + "=" + v);
-        names.push_back(s.name + "=<other>");
-        break;
-      case ColumnType::kNumeric:
-        names.push_back(s.name);
-        if (s.buckets) {
-          for (size_t b = 0; b <= s.cuts.size(); ++b) {
-            names.push_back(s.name + "#bucket" + std::to_string(b));
-          }
-        }
-        break;
-      case ColumnType::kBool:
-        names.push_back(s.name);
-        break;
-      case ColumnType::kText:
-        for (const std::string& t : s.terms) names.push_back(s.name + ":" + t);
-        break;
-      case ColumnType::kSkip:
-        break;
-    }
-  }
-  return names;
 }
 
 nlohmann::json ContentEncoder::ToJson() const {

@@ -94,8 +94,6 @@ class ContentEncoder {
   bool fitted() const { return fitted_; }
   int dim() const { return static_cast<int>(projection_.cols); }
   int64_t feature_count() const { return static_cast<int64_t>(projection_.rows); }
-  // "color=red", "color=<other>", "price", "price#bucket3", "title:red dress"...
-  std::vector<std::string> FeatureNames() const;
   // Singular values of the centred feature matrix, largest first (dim()).
   const std::vector<float>& singular_values() const { return singular_values_; }
 

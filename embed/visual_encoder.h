@@ -12,7 +12,7 @@
 //        grids, soft-binned in orientation and in space, power-normalised
 //        (sqrt: Hellinger) and L2-normalised per 2x2 block of cells;
 //      - optionally a downsampled-pixel block and a coarse intensity
-//        histogram (off by default: they did not help, see below);
+//        histogram (off by default: docs/experiments.md);
 //      - for colour images, hue x saturation and value histograms.
 //    Each group is L2-normalised and scaled by its weight, so no group
 //    dominates by its dimension.
@@ -21,31 +21,11 @@
 //  (eigenvalue_i + eps)^-whiten_power (0.5 = full whitening, 0 = plain PCA),
 //  then optionally L2-normalises rows (fusion L2-normalises anyway).
 //
-// Measured quality. Fashion-MNIST, 60k train images as the catalog, 10k test
-// images as queries, same-class precision@10 of exact nearest neighbours,
-// cosine on L2-normalised vectors (L2 on unnormalised outputs in brackets):
-//   `vitrine visual-eval` (defaults below)
-//     raw pixels (784 dims)                       0.8126 (0.8052)
-//     PCA-128 fully whitened pixels               0.8294 (0.7958)
-//     vitrine default: HOG 9x9 cells (~3 px), 12 signed bins, sqrt, 2x2
-//       block L2, PCA-128, whiten power 0.2       0.8764 (0.8650)
-//   variants tried (flags of visual-eval; others at the default):
-//     grid 7x7 + 4x4, pixel block 14x14 (w 0.5), intensity 16 (w 0.25):
-//       whiten 0 / 0.1 / 0.2 / 0.3 / 0.5          0.8628 / 0.8673 / 0.8696 /
-//                                                 0.8678 / 0.8577
-//       dim 64 / 96                               0.8645 / 0.8680
-//       unsigned 9 bins                           0.8666
-//       per-cell norm / no local norm             0.8659 / 0.8668
-//       grid 7 only / grid 9 only                 0.8704 / 0.8727
-//       grid 7 + 16 bins                          0.8701
-//     HOG only (no pixel block, no intensity histogram):
-//       grid 7 / 9 / 10                           0.8729 / 0.8764 / 0.8754
-//       grid 7 + intensity 16 / + pixels 7x7      0.8700 / 0.8733
-//       grid 7, whiten 0.3                        0.8708
-//       grid 9: 8 bins / whiten 0.15 / power 0.6  0.8738 / 0.8761 / 0.8772
-//       grid 9: dim 64 / 96                       0.8709 / 0.8743
-//   Encoding 70k images + PCA fit: ~15-30 s on 2 shared cores.
-
+// The defaults (HOG only, 9x9 cells, 12 signed bins, PCA-128, whiten power
+// 0.2) were chosen from variants measured with `vitrine visual-eval`
+// (same-class precision@10 on Fashion-MNIST); the numbers are in
+// docs/experiments.md.
+//
 // Determinism: every step is deterministic for a given input and options
 // (no random projections); results match across thread counts up to float
 // summation order in BLAS.
@@ -115,7 +95,7 @@ struct VisualEncoderOptions {
 
   // --- projection (Fit / Transform) ---
   int dim = 128;                 // output dimension (clamped to the descriptor dimension)
-  float whiten_power = 0.2f;     // partial whitening measured best (see above)
+  float whiten_power = 0.2f;     // partial whitening (docs/experiments.md)
   float whiten_epsilon = 1e-4f;  // relative to the largest eigenvalue
   bool l2_normalize = true;
   // Descriptors up to this dimension get an exact dense eigensolver; above

@@ -28,7 +28,7 @@
 
 #include "core/matrix.h"
 #include "core/status.h"
-#include "index/bench_harness.h"
+#include "index/measure.h"
 #include "index/vector_index.h"
 
 namespace vitrine {

@@ -76,8 +76,8 @@ namespace vitrine {
 enum class Metric { kInnerProduct, kL2 };
 
 // Below this fraction of allowed items (after tombstones), a filtered search
-// is an exact scan over the allowed rows. Measured on 50k clustered vectors
-// (d = 64, HNSW32, ef 64): see docs/index.md.
+// is an exact scan over the allowed rows (the crossover measured in
+// docs/index.md).
 inline constexpr double kExactScanMaxFraction = 0.10;
 
 struct VectorIndexOptions {

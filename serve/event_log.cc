@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/file_util.h"
 #include "core/progress.h"
 
 namespace vitrine {
@@ -44,17 +45,6 @@ bool WriteAll(int fd, const char* data, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
-}
-
-// Makes a newly created file's directory entry durable too.
-void SyncDirectory(const fs::path& file) {
-  fs::path dir = file.parent_path();
-  if (dir.empty()) dir = ".";
-  const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
 }
 
 }  // namespace
@@ -121,7 +111,8 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(const fs::path& path, FsyncPoli
     if (!WriteAll(fd, header.data(), header.size()) || ::fdatasync(fd) != 0) {
       return Errno(path, "cannot write header");
     }
-    SyncDirectory(path);
+    // Make the new file's directory entry durable too.
+    VITRINE_RETURN_IF_ERROR(FsyncPath(path.has_parent_path() ? path.parent_path() : fs::path(".")));
     size = static_cast<int64_t>(header.size());
   } else {
     std::string head(kEventLogHeader.size() + 1, '\0');

@@ -15,6 +15,7 @@
 
 #include "core/array_io.h"
 #include "core/file_util.h"
+#include "core/version.h"
 
 namespace vitrine {
 namespace {
@@ -103,7 +104,7 @@ TEST_F(BundleTest, RoundTrip) {
   EXPECT_TRUE(b->warnings().empty());
   EXPECT_EQ(b->format_version(), 1);
   EXPECT_EQ(b->manifest()["format"], "vitrine-bundle");
-  EXPECT_EQ(b->manifest()["created_by"], "vitrine 0.1.0");
+  EXPECT_EQ(b->manifest()["created_by"], std::string("vitrine ") + kVersion);
   EXPECT_TRUE(b->manifest().contains("created_at"));
   EXPECT_EQ(b->manifest()["index"]["spec"], "Flat");
   EXPECT_EQ(b->manifest()["params"]["als"]["factors"], 3);
@@ -483,7 +484,7 @@ TEST(BundleGolden, OpensAndReadsExactValues) {
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_TRUE(b->warnings().empty());
   EXPECT_EQ(b->format_version(), 1);
-  EXPECT_EQ(b->manifest()["created_by"], "vitrine 0.1.0");
+  EXPECT_EQ(b->manifest()["created_by"], std::string("vitrine ") + kVersion);
   EXPECT_EQ(b->manifest()["params"]["seed"], 42);
   EXPECT_EQ(b->manifest()["counts"]["items"], 3);
   ASSERT_EQ(b->manifest()["blocks"].size(), 2u);

@@ -16,7 +16,6 @@
 #include "core/array_io.h"
 #include "core/bundle.h"
 #include "core/file_util.h"
-#include "core/generator.h"
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/fusion.h"
@@ -24,6 +23,7 @@
 #include "engine/builder.h"
 #include "engine/engine.h"
 #include "engine/item_encoder.h"
+#include "sample/generator.h"
 #include "tests/scratch_dir.h"
 
 namespace vitrine {

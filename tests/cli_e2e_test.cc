@@ -17,6 +17,7 @@
 
 #include "core/csv.h"
 #include "core/file_util.h"
+#include "core/version.h"
 
 namespace vitrine {
 namespace {
@@ -51,6 +52,13 @@ std::vector<std::vector<std::string>> ReadCsvRows(const std::string& text) {
   while ((*csv)->Next()) rows.emplace_back((*csv)->row().begin(), (*csv)->row().end());
   EXPECT_TRUE((*csv)->status().ok()) << (*csv)->status().ToString();
   return rows;
+}
+
+// The version comes from project(vitrine VERSION ...) through core/version.h.
+TEST(CliVersion, PrintsTheProjectVersion) {
+  CmdResult r = Vitrine("--version");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("vitrine ") + kVersion + "\n");
 }
 
 // One tiny catalog and bundle shared by the tests of this file.

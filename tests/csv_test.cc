@@ -269,13 +269,11 @@ TEST(CsvReader, TruncatedGzipIsAnError) {
       << (*r)->status().ToString();
 }
 
-TEST(CsvWriter, EscapeQuotesOnlyWhenNeeded) {
-  EXPECT_EQ(CsvEscape("plain text"), "plain text");
-  EXPECT_EQ(CsvEscape(""), "");
-  EXPECT_EQ(CsvEscape("a,b"), "\"a,b\"");
-  EXPECT_EQ(CsvEscape("say \"hi\""), "\"say \"\"hi\"\"\"");
-  EXPECT_EQ(CsvEscape("two\nlines"), "\"two\nlines\"");
+TEST(CsvWriter, QuotesOnlyWhenNeeded) {
   std::string out;
+  AppendCsvRow(out, {"plain text", "a,b", "say \"hi\"", "two\nlines", "cr\r"});
+  EXPECT_EQ(out, "plain text,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\r\"\n");
+  out.clear();
   AppendCsvRow(out, {"a", "b,c", ""});
   AppendCsvRow(out, {""});
   EXPECT_EQ(out, "a,\"b,c\",\n\"\"\n");

@@ -17,9 +17,9 @@
 
 #include "core/csv.h"
 #include "core/file_util.h"
-#include "core/generator.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
+#include "sample/generator.h"
 
 namespace vitrine {
 namespace {

@@ -1,8 +1,8 @@
-// Tests for the sample-data generator (core/generator.h) and `vitrine
+// Tests for the sample-data generator (sample/generator.h) and `vitrine
 // generate`. Oracles are independent of the generator: the Fashion-MNIST files
 // read directly, images flipped/shifted here, statistics recomputed from the
 // written CSV files.
-#include "core/generator.h"
+#include "sample/generator.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

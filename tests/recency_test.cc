@@ -9,11 +9,11 @@
 #include <fstream>
 
 #include "core/catalog.h"
-#include "core/generator.h"
 #include "core/interactions.h"
 #include "engine/builder.h"
 #include "engine/catalog_update.h"
 #include "engine/engine.h"
+#include "sample/generator.h"
 #include "tests/scratch_dir.h"
 
 namespace vitrine {

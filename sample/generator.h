@@ -1,7 +1,8 @@
 // Synthetic luxury-fashion sample data: a catalog whose every item carries a
 // real Fashion-MNIST product image, and an interaction log drawn from a hidden
 // model of user tastes, so that every vitrine stage (cf, content, visual,
-// rules, evaluation) has something real to find.
+// rules, evaluation) has something real to find. Library vitrine_sample
+// (sample/), linked only by the CLI (`vitrine generate`), tests and benches.
 //
 // Output directory (every file written to a temporary sibling and renamed
 // into place, so a failed run never leaves a half-written file):

@@ -1,11 +1,12 @@
-// Recall-versus-latency measurement for vector indexes: exact ground truth
-// (cached on disk), recall@k, single-query latency percentiles, the Pareto
-// frontier, and the peer indexes (raw FAISS, hnswlib) that `vitrine bench`
-// compares against. A library so that the CLI, autotune and tests share it.
+// Recall and latency of a vector index, measured the way autotune
+// (index/autotune.h) picks an operating point and `vitrine bench` reports
+// one: exact ground truth (cached on disk), recall@k, timed single-query or
+// batched search, held-out query sampling, and the default knob sweeps.
+// Benchmark-only pieces (CSV rows, the Pareto frontier, random filters, the
+// hnswlib peer) live in benchlib/, which the server never links.
 //
 //   GroundTruth gt = *ComputeGroundTruth(base, queries, k, Metric::kL2, nullptr);
 //   BenchRow row = *MeasureSearch("HNSW32", "ef=64", VitrineSearch(index, sp), queries, gt, {});
-//   std::vector<size_t> frontier = ParetoFrontier(rows);
 //
 // Timing: a SearchFn is called on consecutive slices of `batch` queries; each
 // call's wall time is one latency sample (so p50/p99 are per call, which for
@@ -21,7 +22,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,7 +66,7 @@ Result<GroundTruth> CachedGroundTruth(const Matrix& base, const Matrix& queries,
 // count as recall 1.
 double RecallAtK(const std::vector<int64_t>& found, size_t found_stride, const GroundTruth& truth);
 
-// One measured operating point; the CSV columns of `vitrine bench`.
+// One measured operating point (also a row of `vitrine bench`'s CSV).
 struct BenchRow {
   std::string index;   // "HNSW32", "hnswlib M=16 efC=100", ...
   std::string params;  // "ef=64", "nprobe=8", ...
@@ -82,10 +82,6 @@ struct BenchRow {
   int ef_search = 0;
   int nprobe = 0;
 };
-
-// "index,params,k,recall,qps,p50_us,p99_us,build_s,bytes_per_vector,threads"
-std::vector<std::string> BenchCsvHeader();
-std::vector<std::string> BenchCsvCells(const BenchRow& row);
 
 // Searches `n` queries (n x d row-major) for `k` neighbours, writing n * k
 // labels (-1 padded).
@@ -109,11 +105,6 @@ Result<BenchRow> MeasureSearch(const std::string& index, const std::string& para
 // by the call's k). `index` and params.filter must outlive the function.
 SearchFn VitrineSearch(const VectorIndex& index, const SearchParams& params);
 
-// Indices of the rows on the recall/QPS Pareto frontier (no other row has
-// both recall >= and qps >= with one of them strictly greater), sorted by
-// recall ascending. Rows with equal recall and qps keep only the first.
-std::vector<size_t> ParetoFrontier(const std::vector<BenchRow>& rows);
-
 // nlist of an IVF index (also under a pre-transform or ",RFlat"), else 0.
 size_t IvfNlist(const VectorIndex& index);
 
@@ -126,29 +117,5 @@ std::vector<int> DefaultNprobeSweep(size_t nlist);
 // its nearest other row (so the source row stays a near neighbour but the
 // query is not trivially in the index). L2 geometry; used for both metrics.
 Matrix SampleQueries(const Matrix& vectors, size_t count, uint64_t seed);
-
-// A random bitmap allowing round(fraction * n) of ids 0..n-1 (seeded).
-Bitmap RandomFilter(size_t n, double fraction, uint64_t seed);
-
-// hnswlib (header-only, 0.6.x) as a peer. Its translation unit is compiled
-// for AVX-512 (as hnswlib's reference numbers were, with -march=native), so
-// Build fails with Unsupported on CPUs without AVX-512F.
-// Search is safe to call concurrently; set_ef is not.
-class HnswlibPeer {
- public:
-  ~HnswlibPeer();
-  // Builds an M / ef_construction graph over `vectors` (copied) with
-  // `build_threads` threads. L2 or inner product (hnswlib's 1 - ip).
-  static Result<std::unique_ptr<HnswlibPeer>> Build(const Matrix& vectors, Metric metric, int m,
-                                                    int ef_construction, int build_threads);
-  void set_ef(int ef);
-  Status Search(const float* queries, size_t n, int k, int64_t* labels) const;
-  double BytesPerVector() const;
-
- private:
-  struct Impl;
-  explicit HnswlibPeer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
 
 }  // namespace vitrine

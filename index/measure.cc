@@ -1,4 +1,5 @@
-#include "index/bench_harness.h"
+// Ground truth, recall and timed search (see index/measure.h).
+#include "index/measure.h"
 
 #include <faiss/impl/IDSelector.h>
 #include <faiss/utils/distances.h>
@@ -9,7 +10,6 @@
 #include <cmath>
 #include <random>
 #include <thread>
-#include <unordered_set>
 
 #include "core/array_io.h"
 #include "core/file_util.h"
@@ -27,12 +27,6 @@ Status CheckShapes(const Matrix& base, const Matrix& queries, int k) {
                                    std::to_string(base.cols));
   }
   return Status::OK();
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -144,24 +138,6 @@ double RecallAtK(const std::vector<int64_t>& found, size_t found_stride, const G
   return sum / static_cast<double>(truth.num_queries);
 }
 
-std::vector<std::string> BenchCsvHeader() {
-  return {"index",  "params", "k",       "recall",           "qps",
-          "p50_us", "p99_us", "build_s", "bytes_per_vector", "threads"};
-}
-
-std::vector<std::string> BenchCsvCells(const BenchRow& r) {
-  return {r.index,
-          r.params,
-          std::to_string(r.k),
-          Fixed(r.recall, 4),
-          Fixed(r.qps, 1),
-          Fixed(r.p50_us, 1),
-          Fixed(r.p99_us, 1),
-          Fixed(r.build_s, 2),
-          Fixed(r.bytes_per_vector, 1),
-          std::to_string(r.threads)};
-}
-
 Result<BenchRow> MeasureSearch(const std::string& index, const std::string& params,
                                const SearchFn& search, const Matrix& queries,
                                const GroundTruth& truth, const MeasureOptions& options) {
@@ -251,27 +227,6 @@ SearchFn VitrineSearch(const VectorIndex& index, const SearchParams& params) {
   };
 }
 
-std::vector<size_t> ParetoFrontier(const std::vector<BenchRow>& rows) {
-  std::vector<size_t> order(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) order[i] = i;
-  // Best recall first (ties: best qps, then first row); keep a row when its
-  // qps beats every row of higher (or equal) recall seen so far.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (rows[a].recall != rows[b].recall) return rows[a].recall > rows[b].recall;
-    return rows[a].qps > rows[b].qps;
-  });
-  std::vector<size_t> out;
-  double best_qps = -1;
-  for (size_t i : order) {
-    if (rows[i].qps > best_qps) {
-      out.push_back(i);
-      best_qps = rows[i].qps;
-    }
-  }
-  std::reverse(out.begin(), out.end());
-  return out;
-}
-
 size_t IvfNlist(const VectorIndex& index) {
   const std::string d = index.Describe();  // "... IVF nlist=1024 code_size=..."
   const size_t at = d.find("IVF nlist=");
@@ -324,23 +279,6 @@ Matrix SampleQueries(const Matrix& vectors, size_t count, uint64_t seed) {
     for (size_t j = 0; j < d; ++j) row[j] += static_cast<float>(r * dir[j]);
   }
   return q;
-}
-
-Bitmap RandomFilter(size_t n, double fraction, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const size_t want = std::min(n, static_cast<size_t>(std::llround(fraction * n)));
-  // Floyd's sampling: `want` distinct ids without materialising 0..n-1.
-  Bitmap b;
-  for (size_t j = n - want; j < n; ++j) {
-    std::uniform_int_distribution<size_t> pick(0, j);
-    const uint32_t t = static_cast<uint32_t>(pick(rng));
-    if (b.contains(t)) {
-      b.add(static_cast<uint32_t>(j));
-    } else {
-      b.add(t);
-    }
-  }
-  return b;
 }
 
 }  // namespace vitrine

@@ -1,4 +1,4 @@
-// HnswlibPeer (declared in bench_harness.h): hnswlib 0.6 compiled for
+// HnswlibPeer (benchlib/hnswlib_peer.h): hnswlib 0.6 compiled for
 // AVX-512, as its reference numbers were measured with -march=native.
 //
 // Why a separate translation unit with a target pragma: CMake builds the
@@ -7,6 +7,8 @@
 // hnswlib uses is included *before* the pragma, so the std templates it
 // instantiates (shared with other translation units) stay baseline code;
 // only hnswlib's own functions are AVX-512.
+#include "benchlib/hnswlib_peer.h"
+
 #include <assert.h>
 #include <cpuid.h>
 #include <stdint.h>
@@ -29,8 +31,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include "index/bench_harness.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl")
