@@ -18,6 +18,7 @@
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/fusion.h"
+#include "embed/item_neighbors.h"
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
 #include "index/vector_index.h"
@@ -470,6 +471,29 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, ind));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, wts));
     manifest.counts.interactions = static_cast<int64_t>(ind.rows);
+  }
+  if (b.Has(f::kItemNeighbors)) {
+    // Neighbour lists lose the removed items, rows and columns renumbered.
+    VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(f::kItemNeighbors));
+    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
+                             ItemNeighbors::Deserialize(bytes, b.path(f::kItemNeighbors).string()));
+    const CsrMatrix& old = nb.similarities();
+    CsrMatrix sim;
+    sim.rows = sim.cols = static_cast<int64_t>(keep.size());
+    sim.indptr.assign(1, 0);
+    for (int32_t i : keep) {
+      if (i < old.rows) {
+        for (int64_t k = old.indptr[i]; k < old.indptr[i + 1]; ++k) {
+          const int32_t to = remap[static_cast<size_t>(old.indices[static_cast<size_t>(k)])];
+          if (to < 0) continue;
+          sim.indices.push_back(to);
+          sim.values.push_back(old.values[static_cast<size_t>(k)]);
+        }
+      }
+      sim.indptr.push_back(sim.nnz());
+    }
+    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors kept_nb, ItemNeighbors::FromCsr(std::move(sim)));
+    VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, kept_nb.Serialize()));
   }
   VITRINE_RETURN_IF_ERROR(WriteTombstones(w, {}, &manifest));
   manifest.Write(&w);

@@ -1,0 +1,198 @@
+// The learned ranker inside the engine (engine/ranked_search.cc,
+// engine/ranker_training.h): the build trains it, the merged candidate pool
+// keeps every rule, its answers come from the pool, a corrupt ranker file is
+// refused, and the same seed trains the same model.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/file_util.h"
+#include "engine/engine.h"
+#include "engine/ranker_training.h"
+#include "serve_test_util.h"
+
+namespace vitrine {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using vitrine::testing::MakeTestBundle;
+using vitrine::testing::RunVitrine;
+using vitrine::testing::Slurp;
+
+class EngineRankerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTestBundle("engine_ranker");
+    auto e = Engine::Open(dir_ / "bundle");
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineRankerTest, TheBuildTrainsARankerAndRecommendationsComeFromThePool) {
+  ASSERT_NE(engine_->ranker(), nullptr) << "the test bundle should be large enough to train one";
+  ASSERT_NE(engine_->item_neighbors(), nullptr);
+  EXPECT_EQ(engine_->ranker()->feature_names(), kRankerFeatures);
+  EXPECT_GT(engine_->manifest().ranker.value("training_users", 0), 0);
+  for (int32_t u = 0; u < 20; ++u) {
+    RecommendRequest r;
+    r.user = engine_->users().id(u);
+    r.query.k = 10;
+    auto rec = engine_->Recommend(r);
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+    const std::vector<int32_t> history = engine_->UserHistory(u);
+    auto pool = engine_->Candidates(history, engine_->UserHistoryWeights(u), r.query, history);
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    const std::set<int32_t> in_pool(pool->items.begin(), pool->items.end());
+    ASSERT_EQ(pool->features.size(), pool->items.size() * kRankerFeatures.size());
+    for (const Hit& h : rec->hits) {
+      EXPECT_TRUE(in_pool.count(h.item)) << "user " << u << " item " << h.item;
+      EXPECT_TRUE(std::find(history.begin(), history.end(), h.item) == history.end());
+    }
+    // Ranked answers are in the ranker's order.
+    for (size_t i = 1; i < rec->hits.size(); ++i) {
+      EXPECT_GE(rec->hits[i - 1].score, rec->hits[i].score);
+    }
+  }
+}
+
+// Oracle: the rules' bitmap computed on its own, and the cap counted by hand.
+TEST_F(EngineRankerTest, CandidateMergingKeepsEveryRule) {
+  ASSERT_NE(engine_->ranker(), nullptr);
+  const Catalog& cat = engine_->catalog();
+  const Column* brand = cat.column("brand");
+  ASSERT_NE(brand, nullptr);
+  // Exclude the brand of the most popular item: every source would bring it.
+  int32_t top = 0;
+  for (int32_t i = 0; i < cat.size(); ++i) {
+    if (engine_->popularity(i) > engine_->popularity(top)) top = i;
+  }
+  const std::string banned = cat.ValueString(*brand, top);
+  auto rules = RuleSet::Parse("EXCLUDE WHERE brand = \"" + banned +
+                                  "\"\nINCLUDE WHERE price <= $MAX\nCAP 1 PER brand\n",
+                              "rules");
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  ASSERT_TRUE(rules->Bind(cat).ok());
+  QueryOptions q;
+  q.k = 8;
+  q.rules = &*rules;
+  q.context.params["MAX"] = "400";
+  auto allowed = rules->AllowedItems(engine_->attributes(), q.context);
+  ASSERT_TRUE(allowed.ok());
+  const Column* price = cat.column("price");
+  for (int32_t u = 0; u < 30; ++u) {
+    const std::vector<int32_t> history = engine_->UserHistory(u);
+    auto pool = engine_->Candidates(history, engine_->UserHistoryWeights(u), q, history);
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    for (int32_t c : pool->items) {
+      EXPECT_TRUE(allowed->contains(static_cast<uint32_t>(c))) << "pool item " << c;
+      EXPECT_NE(cat.ValueString(*brand, c), banned);
+      EXPECT_LE(price->numbers[static_cast<size_t>(c)], 400.0);
+    }
+    RecommendRequest r;
+    r.user = engine_->users().id(u);
+    r.query = q;
+    auto rec = engine_->Recommend(r);
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+    std::set<std::string> brands;
+    for (const Hit& h : rec->hits) {
+      EXPECT_TRUE(allowed->contains(static_cast<uint32_t>(h.item)));
+      EXPECT_TRUE(brands.insert(cat.ValueString(*brand, h.item)).second) << "CAP 1 PER brand";
+    }
+  }
+}
+
+TEST_F(EngineRankerTest, ExplainNamesTheRankerFeatures) {
+  ASSERT_NE(engine_->ranker(), nullptr);
+  RecommendRequest r;
+  r.user = engine_->users().id(3);
+  r.query.k = 5;
+  r.query.explain = true;
+  auto rec = engine_->Recommend(r);
+  ASSERT_TRUE(rec.ok());
+  ASSERT_FALSE(rec->hits.empty());
+  for (const Hit& h : rec->hits) {
+    ASSERT_FALSE(h.ranker_features.empty());
+    EXPECT_NE(std::find(kRankerFeatures.begin(), kRankerFeatures.end(), h.ranker_features[0].name),
+              kRankerFeatures.end());
+    EXPECT_NE(h.reason.find("ranked on " + h.ranker_features[0].name), std::string::npos)
+        << h.reason;
+  }
+}
+
+TEST_F(EngineRankerTest, ACorruptRankerFileIsRefusedNamingIt) {
+  const fs::path copy = dir_ / "copy";
+  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  std::string bytes = Slurp(copy / "ranker.bin");
+  ASSERT_GT(bytes.size(), 100u);
+  bytes[bytes.size() / 2] ^= 0x10;
+  fs::remove(copy / "ranker.bin");
+  std::ofstream(copy / "ranker.bin", std::ios::binary) << bytes;
+  // Keep the container's checksum right, so the ranker's own check speaks.
+  json m = json::parse(Slurp(copy / "manifest.json"));
+  m["files"]["ranker.bin"]["xxh64"] = Hex64(Xxh64(bytes));
+  std::ofstream(copy / "manifest.json") << m.dump(2);
+  auto e = Engine::Open(copy);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("ranker.bin"), std::string::npos) << e.status().message();
+  EXPECT_EQ(e.status().code(), Status::Code::kCorruption) << e.status().ToString();
+}
+
+TEST_F(EngineRankerTest, RankerOffAnswersWithTheHybrid) {
+  RecommendRequest r;
+  r.user = engine_->users().id(5);
+  r.query.k = 10;
+  r.query.use_ranker = false;
+  auto rec = engine_->Recommend(r);
+  ASSERT_TRUE(rec.ok());
+  for (const Hit& h : rec->hits) EXPECT_TRUE(h.ranker_features.empty());
+  for (size_t i = 1; i < rec->hits.size(); ++i) {
+    EXPECT_GE(rec->hits[i - 1].score, rec->hits[i].score);
+  }
+}
+
+TEST(RankerTraining, HoldOutLatestKeepsTheNewestPerUser) {
+  Interactions inter;
+  inter.users.Add("a");
+  inter.users.Add("b");
+  inter.users.Add("c");
+  // a: items 0..4 at times 50,10,40,20,30; b: one item; c: items 1,3 at 5,1.
+  inter.matrix.rows = 3;
+  inter.matrix.cols = 5;
+  inter.matrix.indptr = {0, 5, 6, 8};
+  inter.matrix.indices = {0, 1, 2, 3, 4, 2, 1, 3};
+  inter.matrix.values = {1, 1, 1, 1, 1, 1, 1, 1};
+  inter.timestamps = {50, 10, 40, 20, 30, 7, 5, 1};
+  HeldOut h = HoldOutLatest(inter, 0.4);
+  // a holds out ceil(0.4 * 5) = 2 newest: items 0 (t50) and 2 (t40).
+  EXPECT_EQ(h.test.indptr, (std::vector<int64_t>{0, 2, 2, 3}));
+  EXPECT_EQ(h.test.indices, (std::vector<int32_t>{0, 2, 1}));
+  EXPECT_EQ(h.train.matrix.indices, (std::vector<int32_t>{1, 3, 4, 2, 3}));
+  EXPECT_EQ(h.train.timestamps, (std::vector<int64_t>{10, 20, 30, 7, 1}));
+  EXPECT_EQ(h.users_with_test, 2);
+}
+
+TEST(RankerTraining, TheSameSeedTrainsTheSameModel) {
+  const fs::path dir = MakeTestBundle("ranker_determinism");
+  const fs::path data = fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle" / "data";
+  for (const char* out : {"a", "b"}) {
+    ASSERT_EQ(RunVitrine("build -q --items '" + (data / "items.csv").string() +
+                             "' --interactions '" + (data / "interactions.csv").string() +
+                             "' --factors 16 --iterations 4 --seed 7 --threads 1 --index Flat "
+                             "--out '" + (dir / out).string() + "'",
+                         dir),
+              0)
+        << Slurp(dir / "cmd.err");
+  }
+  ASSERT_TRUE(fs::exists(dir / "a/ranker.bin"));
+  EXPECT_EQ(Slurp(dir / "a/ranker.bin"), Slurp(dir / "b/ranker.bin"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace vitrine
