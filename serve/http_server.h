@@ -24,11 +24,12 @@
 //     min(read_timeout, time left until the request's deadline). The
 //     deadline is request_timeout after the server starts waiting for the
 //     request (accept, or the end of the previous answer on a keep-alive
-//     connection); a request line, headers or body still incomplete then
-//     fails the read, the answer is 408 (see RequestExpired) and the
-//     connection is closed. Writing the answer has its own budget of
-//     request_timeout. An idle keep-alive connection is closed after
-//     idle_timeout.
+//     connection); headers or a body still incomplete then fail the read,
+//     the answer is 408 (see RequestExpired) and the connection is closed
+//     (httplib's parser answers nothing to a request line that never
+//     ended: that connection is just closed). Writing the answer has its
+//     own budget of request_timeout. An idle keep-alive connection is
+//     closed after idle_timeout.
 //
 // Thread safety: as httplib::Server (configure, then listen on one thread;
 // stop() from any). RequestExpired() is called from handlers.
