@@ -1,11 +1,15 @@
 // vitrine serve: the HTTP/JSON server over a bundle (docs/serving.md).
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "cli/command.h"
+#include "core/file_util.h"
 #include "core/progress.h"
 #include "serve/server.h"
 
@@ -49,18 +53,48 @@ void SignalLoop(Server* server, const std::atomic<bool>* done) {
   }
 }
 
+// The admin token: from --admin-token-file, else $VITRINE_ADMIN_TOKEN, else
+// none. Never from a flag value, which `ps` shows to every user.
+Result<std::string> AdminToken(const cxxopts::ParseResult& r) {
+  std::string token;
+  if (r.count("admin-token-file")) {
+    const std::string file = r["admin-token-file"].as<std::string>();
+    VITRINE_ASSIGN_OR_RETURN(token, ReadFileRaw(file));
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+      token.pop_back();
+    }
+    if (token.empty()) return Status::InvalidArgument(file + ": empty admin token file");
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      LogInfo("warning: %s is readable by other users (chmod 600 it)", file.c_str());
+    }
+  } else if (const char* env = std::getenv("VITRINE_ADMIN_TOKEN"); env && *env) {
+    token = env;
+  }
+  return token;
+}
+
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine serve",
                         "Serve a bundle over HTTP/JSON: /health, /similar/{item}, /recommend, "
                         "/events, /reload (docs/serving.md). SIGHUP reloads the bundle.");
-  opts.custom_help("--bundle B [--host 127.0.0.1] [--port 8080] [--threads N] [options]");
+  opts.custom_help(
+      "--bundle B [--host 127.0.0.1] [--port 8080] [--threads N] [--admin-token-file F] "
+      "[options]");
   // clang-format off
   opts.add_options()
       ("bundle", "Bundle directory", cxxopts::value<std::string>())
       ("host", "Address to listen on", cxxopts::value<std::string>()->default_value("127.0.0.1"))
       ("port", "Port (0 = any free port; the chosen one is printed)",
        cxxopts::value<int>()->default_value("8080"))
-      ("threads", "Request worker threads", cxxopts::value<int>()->default_value("8"))
+      ("threads", "Requests computed at once (slow clients do not hold these)",
+       cxxopts::value<int>()->default_value("8"))
+      ("admin-token-file", "File holding the token that /events and /reload require as "
+       "'Authorization: Bearer <token>' (else $VITRINE_ADMIN_TOKEN; without either, they work "
+       "only on a loopback --host)", cxxopts::value<std::string>())
+      ("bundle-root", "POST /reload {\"bundle\": P} must stay inside this directory "
+       "(default: the directory containing --bundle, symlinks resolved)",
+       cxxopts::value<std::string>())
       ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp); "
        "default <bundle>/../events.csv; 'none' keeps events in memory only",
        cxxopts::value<std::string>())
@@ -75,8 +109,15 @@ int Run(int argc, char** argv) {
       ("max-k", "Largest k a request may ask for", cxxopts::value<int>()->default_value("1000"))
       ("max-body", "Largest request body in bytes",
        cxxopts::value<int64_t>()->default_value("1048576"))
-      ("timeout", "Seconds a client may take to send a request or read the answer",
+      ("timeout", "Seconds one read or write may wait for the client",
        cxxopts::value<int>()->default_value("5"))
+      ("request-timeout", "Seconds a whole request (line, headers, body) may take to arrive; "
+       "then 408 and the connection is closed", cxxopts::value<int>()->default_value("10"))
+      ("max-connections", "Open connections; more are answered 503 at once",
+       cxxopts::value<int>()->default_value("128"))
+      ("max-per-client", "Open connections from one IP address; more are answered 429 "
+       "(0 = no limit; raise it behind a reverse proxy)",
+       cxxopts::value<int>()->default_value("16"))
       ("verify", "Check every bundle file's checksum on (re)load");
   // clang-format on
   opts.set_width(100);
@@ -84,8 +125,16 @@ int Run(int argc, char** argv) {
       ParseOrExit(opts, argc, argv, kName, {"bundle"},
                   "  vitrine serve --bundle demo/bundle --port 8080\n"
                   "  curl -s 127.0.0.1:8080/similar/I000042?k=5\n"
-                  "  curl -s -d '{\"user\": \"U0000007\", \"k\": 5}' 127.0.0.1:8080/recommend\n"
-                  "  kill -HUP <pid>   # reload after `vitrine build --out demo/bundle`");
+                  "  curl -s -H 'Content-Type: application/json' \\\n"
+                  "       -d '{\"user\": \"U0000007\", \"k\": 5}' 127.0.0.1:8080/recommend\n"
+                  "  kill -HUP <pid>   # reload after `vitrine build --out demo/bundle`\n"
+                  "\n"
+                  "  # On a network address: a token for /events and /reload (docs/security.md)\n"
+                  "  openssl rand -hex 32 > /etc/vitrine/token && chmod 600 /etc/vitrine/token\n"
+                  "  vitrine serve --bundle demo/bundle --host 0.0.0.0 \\\n"
+                  "       --admin-token-file /etc/vitrine/token\n"
+                  "  curl -s -H \"Authorization: Bearer $(cat /etc/vitrine/token)\" \\\n"
+                  "       -H 'Content-Type: application/json' -d '{}' 127.0.0.1:8080/reload");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
 
@@ -116,16 +165,27 @@ int Run(int argc, char** argv) {
   const int64_t su = r["session-users"].as<int64_t>(), se = r["session-events"].as<int64_t>();
   const int64_t body = r["max-body"].as<int64_t>();
   const int timeout = r["timeout"].as<int>();
+  const int request_timeout = r["request-timeout"].as<int>();
+  o.max_connections = r["max-connections"].as<int>();
+  o.max_per_client = r["max-per-client"].as<int>();
   o.max_k = r["max-k"].as<int>();
   if (su < 1 || se < 1)
     return UsageError(kName, "--session-users and --session-events must be >= 1");
   if (o.max_k < 1) return UsageError(kName, "--max-k must be >= 1");
   if (body < 1) return UsageError(kName, "--max-body must be >= 1");
   if (timeout < 1) return UsageError(kName, "--timeout must be >= 1");
+  if (request_timeout < 1) return UsageError(kName, "--request-timeout must be >= 1");
+  if (o.max_connections < 1) return UsageError(kName, "--max-connections must be >= 1");
+  if (o.max_per_client < 0) return UsageError(kName, "--max-per-client must be >= 0");
   o.session_users = static_cast<size_t>(su);
   o.session_events = static_cast<size_t>(se);
   o.max_body_bytes = static_cast<size_t>(body);
   o.read_timeout = o.write_timeout = std::chrono::seconds(timeout);
+  o.request_timeout = std::chrono::seconds(request_timeout);
+  if (r.count("bundle-root")) o.bundle_root = r["bundle-root"].as<std::string>();
+  auto token = AdminToken(r);
+  if (!token.ok()) return Fail(kName, token.status());
+  o.admin_token = std::move(*token);
   if (r.count("verify")) o.verify = VerifyMode::kFull;
 
   struct sigaction sa {};
@@ -143,10 +203,11 @@ int Run(int argc, char** argv) {
   if (!port.ok()) return Fail(kName, port.status());
   std::printf(
       "vitrine serve: listening on http://%s:%d (bundle %s, %lld items, event log %s, "
-      "fsync %s)\n",
+      "fsync %s, admin endpoints %s)\n",
       o.host.c_str(), *port, o.bundle.c_str(),
       static_cast<long long>((*server)->engine()->catalog().size()),
-      o.event_log.empty() ? "none" : o.event_log.c_str(), r["fsync"].as<std::string>().c_str());
+      o.event_log.empty() ? "none" : o.event_log.c_str(), r["fsync"].as<std::string>().c_str(),
+      o.admin_token.empty() ? "loopback only, no token" : "need the admin token");
   std::fflush(stdout);
 
   std::atomic<bool> done{false};

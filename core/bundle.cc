@@ -11,6 +11,7 @@
 
 #include "core/array_io.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -154,16 +155,13 @@ Result<Bundle> Bundle::Open(const fs::path& dir_in, VerifyMode mode) {
     return Status::NotFound(where + ": not found: not a vitrine bundle (or an incomplete one)");
   }
   VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFileRaw(manifest_path));
-  try {
-    b.manifest_ = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // what() is "[json.exception.parse_error.101] parse error at line L,
-    // column C: ..."; keep the human part.
-    std::string msg = e.what();
-    if (const size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
-    return Status::Corruption(where + ": malformed JSON: " + msg +
-                              ": the bundle is corrupt; rebuild it");
+  // Depth- and UTF-8-checked: a manifest is data from disk, and a deep one
+  // would overflow the stack in the first dump().
+  auto parsed = ParseJson(text, where);
+  if (!parsed.ok()) {
+    return Status::Corruption(parsed.status().message() + ": the bundle is corrupt; rebuild it");
   }
+  b.manifest_ = std::move(*parsed);
   const json& m = b.manifest_;
   if (!m.is_object()) return Status::Corruption(where + ": expected a JSON object");
   if (!m.contains("format") || m["format"] != kBundleFormatName) {

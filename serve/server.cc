@@ -1,17 +1,26 @@
 #include "serve/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cfloat>
 #include <cmath>
+#include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/json_util.h"
 #include "core/progress.h"
+#include "serve/http_server.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -21,7 +30,12 @@ namespace {
 
 constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kRuleCacheEntries = 128;
-constexpr int kMaxPoolFactor = 10;  // pool <= kMaxPoolFactor * max_k
+constexpr int kMaxPoolFactor = 10;       // pool <= kMaxPoolFactor * max_k
+constexpr size_t kMaxErrorBytes = 1024;  // an error message, whatever it quotes
+constexpr size_t kMinTokenBytes = 16;
+// File descriptors at or above FD_SETSIZE make httplib 0.11 (built with
+// select()) answer 500, so connections stay well below it.
+constexpr int kMaxConnectionsLimit = 900;
 
 // Rules compiled against one bundle, shared by the requests that send the
 // same rule text (a storefront sends the same few rule sets all day).
@@ -50,13 +64,17 @@ int HttpStatus(const Status& st) {
   }
 }
 
+// dump() with `replace`: a string that is not UTF-8 (it cannot come from a
+// parsed body, but could from a URL or an engine message) becomes U+FFFD
+// instead of an exception and a 500.
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void ReplyError(httplib::Response& res, int status, const std::string& msg) {
-  Reply(res, status, json{{"error", msg}, {"status", status}});
+void ReplyError(httplib::Response& res, int status, std::string msg) {
+  if (msg.size() > kMaxErrorBytes) msg = Clip(msg, kMaxErrorBytes);
+  Reply(res, status, json{{"error", std::move(msg)}, {"status", status}});
 }
 
 void ReplyError(httplib::Response& res, const Status& st) {
@@ -67,9 +85,7 @@ Status Bad(std::string msg) { return Status::InvalidArgument(std::move(msg)); }
 
 // An id from a request: a non-empty string without control characters (it
 // goes into a CSV line), of bounded length.
-Status CheckId(const json& v, const std::string& field) {
-  if (!v.is_string()) return Bad("'" + field + "' must be a string");
-  const auto& s = v.get_ref<const std::string&>();
+Status CheckIdText(std::string_view s, const std::string& field) {
   if (s.empty() || s.size() > kMaxIdBytes) {
     return Bad("'" + field + "' must have 1 to " + std::to_string(kMaxIdBytes) + " bytes");
   }
@@ -79,14 +95,19 @@ Status CheckId(const json& v, const std::string& field) {
   return Status::OK();
 }
 
+Status CheckId(const json& v, const std::string& field) {
+  if (!v.is_string()) return Bad("'" + field + "' must be a string");
+  return CheckIdText(v.get_ref<const std::string&>(), field);
+}
+
 Status ParseInt(std::string_view field, std::string_view text, long lo, long hi, int* out) {
   std::string s(text);
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(s.c_str(), &end, 10);
   if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi) {
-    return Bad(std::string(field) + " '" + s + "': expected an integer in [" + std::to_string(lo) +
-               ", " + std::to_string(hi) + "]");
+    return Bad(std::string(field) + " '" + Clip(s) + "': expected an integer in [" +
+               std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   *out = static_cast<int>(v);
   return Status::OK();
@@ -98,8 +119,14 @@ Status ParseBool(std::string_view field, std::string_view s, bool* out) {
   } else if (s == "0" || s == "false") {
     *out = false;
   } else {
-    return Bad(std::string(field) + " '" + std::string(s) + "': expected true/false or 1/0");
+    return Bad(std::string(field) + " '" + Clip(s) + "': expected true/false or 1/0");
   }
+  return Status::OK();
+}
+
+// "none", "mmr:0.6", "dpp:0.5": short; the engine quotes it in its errors.
+Status CheckDiversity(std::string_view s) {
+  if (s.size() > 32) return Bad("diversity '" + Clip(s) + "': expected none, mmr[:L] or dpp[:T]");
   return Status::OK();
 }
 
@@ -158,7 +185,7 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
                      [&](const BlockLayout& b) { return b.name == name; })) {
       std::string names;
       for (const auto& b : layout) names += (names.empty() ? "" : ", ") + b.name;
-      return Bad("weights: unknown block '" + name + "' (blocks: " + names + ")");
+      return Bad("weights: unknown block '" + Clip(name) + "' (blocks: " + names + ")");
     }
   }
   for (const auto& id : spec.exclude) {
@@ -179,7 +206,8 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
   if (body.contains("k")) {
     const json& k = body["k"];
     if (!k.is_number_integer() || k.get<int64_t>() < 1 || k.get<int64_t>() > o.max_k) {
-      return Bad("'k' must be an integer in [1, " + std::to_string(o.max_k) + "], got " + k.dump());
+      return Bad("'k' must be an integer in [1, " + std::to_string(o.max_k) + "], got " +
+                 Describe(k));
     }
     s->k = k.get<int>();
   }
@@ -195,8 +223,8 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
     const json& w = body["weights"];
     if (!w.is_object()) return Bad("'weights' must be an object {block: number}");
     for (const auto& [name, v] : w.items()) {
-      if (!v.is_number() || !std::isfinite(v.get<double>())) {
-        return Bad("weights." + name + " must be a number");
+      if (!v.is_number() || !(std::fabs(v.get<double>()) <= FLT_MAX)) {
+        return Bad("weights." + Clip(name) + " must be a number (a float)");
       }
       s->weights[name] = v.get<float>();
     }
@@ -204,6 +232,7 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
   if (body.contains("diversity")) {
     if (!body["diversity"].is_string()) return Bad("'diversity' must be a string");
     s->diversity = body["diversity"].get<std::string>();
+    VITRINE_RETURN_IF_ERROR(CheckDiversity(s->diversity));
   }
   if (body.contains("explain")) {
     if (!body["explain"].is_boolean()) return Bad("'explain' must be true or false");
@@ -236,7 +265,7 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
       } else if (v.is_number() || v.is_boolean()) {
         out[key] = v.dump();
       } else {
-        return Bad(std::string(field) + "." + key + " must be a string, number or boolean");
+        return Bad(std::string(field) + "." + Clip(key) + " must be a string, number or boolean");
       }
     }
   }
@@ -262,6 +291,7 @@ Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QueryS
     } else if (key == "pool") {
       VITRINE_RETURN_IF_ERROR(ParseInt("pool", value, 0, kMaxPoolFactor * o.max_k, &s->pool));
     } else if (key == "diversity") {
+      VITRINE_RETURN_IF_ERROR(CheckDiversity(value));
       s->diversity = value;
     } else if (key == "explain") {
       VITRINE_RETURN_IF_ERROR(ParseBool("explain", value, &s->explain));
@@ -274,7 +304,10 @@ Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QueryS
       while (pos < value.size()) {
         size_t end = value.find(',', pos);
         if (end == std::string::npos) end = value.size();
-        if (end > pos) s->exclude.push_back(value.substr(pos, end - pos));
+        if (end > pos) {
+          s->exclude.push_back(value.substr(pos, end - pos));
+          VITRINE_RETURN_IF_ERROR(CheckIdText(s->exclude.back(), "exclude"));
+        }
         pos = end + 1;
       }
     } else if (key.starts_with("param.") && key.size() > 6) {
@@ -282,7 +315,7 @@ Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QueryS
     } else if (key.starts_with("context.") && key.size() > 8) {
       s->ctx.context[key.substr(8)] = value;
     } else {
-      return Bad("unknown query parameter '" + key +
+      return Bad("unknown query parameter '" + Clip(key) +
                  "' (expected k, diversity, explain, weights, pool, rule, exclude, param.NAME, "
                  "context.KEY)");
     }
@@ -298,25 +331,94 @@ Status CheckKeys(const json& body, std::initializer_list<std::string_view> known
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string list;
       for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      return Bad("unknown field '" + key + "' (expected " + list + ")");
+      return Bad("unknown field '" + Clip(key) + "' (expected " + list + ")");
     }
   }
   return Status::OK();
 }
 
-// Parses a request body that must be JSON; the error says where it broke.
-Result<json> ParseBody(const httplib::Request& req) {
-  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
-    // Parse again with exceptions only to get the position for the message.
-    try {
-      json again = json::parse(req.body);
-    } catch (const json::parse_error& e) {
-      return Bad(std::string("malformed JSON: ") + e.what());
-    }
-    return Bad("malformed JSON");
+// Parses a request body that must be JSON: depth-, size- and UTF-8-checked
+// (core/json_util.h); the error says where it broke.
+Result<json> ParseBody(const httplib::Request& req, const ServerOptions& o) {
+  return ParseJson(req.body, "body",
+                   {.max_depth = o.max_json_depth, .max_bytes = o.max_body_bytes});
+}
+
+// ---- access control ----
+
+// "127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "localhost". Other
+// names are not trusted to resolve to loopback.
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr a4{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
   }
-  return body;
+  return false;
+}
+
+// The host part of a Host header: "127.0.0.1:8080" -> "127.0.0.1",
+// "[::1]:8080" -> "::1", "localhost" -> "localhost".
+std::string HostOfHostHeader(std::string_view h) {
+  if (h.starts_with("[")) {
+    const size_t end = h.find(']');
+    return std::string(end == std::string_view::npos ? h.substr(1) : h.substr(1, end - 1));
+  }
+  const size_t colon = h.find(':');
+  return std::string(colon == std::string_view::npos ? h : h.substr(0, colon));
+}
+
+// Equal without an early exit: the time depends on the length of `secret`
+// only, never on how much of it `given` matches.
+bool ConstantTimeEquals(std::string_view given, std::string_view secret) {
+  volatile unsigned char diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < secret.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff = diff | (g ^ static_cast<unsigned char>(secret[i]));
+  }
+  return diff == 0;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "application/json", "application/json; charset=utf-8": yes. Anything a
+// browser may send cross-origin without a preflight (text/plain, forms):
+// no.
+bool IsJsonMediaType(std::string_view content_type) {
+  const std::string_view type = Trim(content_type.substr(0, content_type.find(';')));
+  return Lower(type) == "application/json";
+}
+
+// A URL decodes to arbitrary bytes; ids and messages must be UTF-8.
+bool UrlIsUtf8(const httplib::Request& req) {
+  if (FindInvalidUtf8(req.path) != std::string_view::npos) return false;
+  for (const auto& [key, value] : req.params) {
+    if (FindInvalidUtf8(key) != std::string_view::npos) return false;
+    if (FindInvalidUtf8(value) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool IsWithin(const fs::path& path, const fs::path& root) {
+  auto r = root.begin(), p = path.begin();
+  for (; r != root.end(); ++r, ++p) {
+    if (r->empty()) continue;  // a trailing separator
+    if (p == path.end() || *p != *r) return false;
+  }
+  return true;
 }
 
 json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain) {
@@ -357,16 +459,66 @@ double MillisSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// At most `n` requests compute at once (ServerOptions::threads); the others
+// wait for a slot, for a bounded time.
+class ComputeSlots {
+ public:
+  explicit ComputeSlots(int n) : free_(n) {}
+  bool AcquireFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return free_ > 0; })) return false;
+    --free_;
+    return true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+};
+
+// Who may call a route. kAdmin routes change the server's state (events,
+// the bundle; later curation and forget): they need the admin token, or,
+// without one, a loopback bind and a loopback Host header.
+enum class Access { kPublic, kAdmin };
+
+// "demo/bundle/" -> "bundle": what /health shows of a path (no filesystem
+// layout to anyone who can reach the port).
+std::string DisplayName(const fs::path& path) {
+  fs::path p = path.lexically_normal();
+  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
+  return p.filename().string();
+}
+
 }  // namespace
 
 struct Server::Impl {
+  using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
+  struct Route {
+    const char* method;  // "GET" or "POST"
+    const char* pattern;
+    Handler handler;
+    Access access;
+    bool computes;  // takes one of the `threads` compute slots
+  };
+
   ServerOptions options;
-  httplib::Server http;
+  fs::path bundle_root;  // canonical
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<ComputeSlots> slots;
   std::unique_ptr<EventLog> log;
   std::unique_ptr<SessionStore> sessions;
   int port = -1;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> requests{0};
+  std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
 
   mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
   std::shared_ptr<Loaded> loaded;
@@ -401,6 +553,19 @@ struct Server::Impl {
     return Status::OK();
   }
 
+  // The resolved path for POST /reload {"bundle": requested}, or nullopt if
+  // it is not inside the bundle root (whether or not it exists).
+  std::optional<fs::path> ResolveInRoot(const std::string& requested) const {
+    const fs::path joined = (bundle_root / fs::path(requested)).lexically_normal();
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(joined, ec);
+    if (ec || !IsWithin(canonical, bundle_root)) return std::nullopt;
+    return joined;
+  }
+
+  bool Authorize(const httplib::Request& req, httplib::Response& res) const;
+  httplib::Server::HandlerResponse Admit(const httplib::Request& req, httplib::Response& res);
+  void Dispatch(const Route& route, const httplib::Request& req, httplib::Response& res);
   void Routes();
   void HandleSimilar(const httplib::Request& req, httplib::Response& res);
   void HandleRecommend(const httplib::Request& req, httplib::Response& res);
@@ -412,14 +577,16 @@ struct Server::Impl {
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
   const auto cur = Current();
   json j{{"status", "ok"},
-         {"bundle", cur->path.string()},
+         {"bundle", DisplayName(cur->path)},
          {"generation", cur->generation},
          {"items", cur->engine->catalog().size()},
          {"users", cur->engine->users().size()},
          {"session_users", sessions->num_users()},
          {"events_logged", log ? log->appended() : 0},
-         {"event_log", log ? log->path().string() : ""},
+         {"event_log", log ? DisplayName(log->path()) : ""},
          {"requests", requests.load()},
+         {"connections", http->open_connections()},
+         {"refused_connections", http->refused_connections()},
          {"uptime_s", MillisSince(started) / 1000.0}};
   Reply(res, 200, j);
 }
@@ -428,8 +595,10 @@ void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response&
   const auto t0 = std::chrono::steady_clock::now();
   const auto cur = Current();  // this request's bundle, whatever reloads happen
   const std::string item = req.matches[1];
+  Status st = CheckIdText(item, "item");
+  if (!st.ok()) return ReplyError(res, st);
   QuerySpec spec;
-  Status st = SpecFromQuery(req, options, &spec);
+  st = SpecFromQuery(req, options, &spec);
   if (!st.ok()) return ReplyError(res, st);
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
@@ -447,7 +616,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   const auto t0 = std::chrono::steady_clock::now();
   const auto cur = Current();
   const Engine& engine = *cur->engine;
-  auto body = ParseBody(req);
+  auto body = ParseBody(req, options);
   if (!body.ok()) return ReplyError(res, body.status());
   if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
   Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
@@ -514,7 +683,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
 
 void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& res) {
   const auto cur = Current();
-  auto body = ParseBody(req);
+  auto body = ParseBody(req, options);
   if (!body.ok()) return ReplyError(res, body.status());
   std::vector<json> inputs;
   if (body->is_array()) {
@@ -548,7 +717,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     e.user = in["user"].get<std::string>();
     e.item = in["item"].get<std::string>();
     if (!cur->engine->catalog().ids.Find(e.item)) {
-      return ReplyError(res, 404, where + "unknown item '" + e.item + "'");
+      return ReplyError(res, 404, where + "unknown item '" + Clip(e.item) + "'");
     }
     e.event = "view";
     if (in.contains("event")) {
@@ -560,19 +729,23 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       std::string known;
       for (const auto& [name, v] : options.events.weights)
         known += (known.empty() ? "" : ", ") + name;
-      return ReplyError(res, 400, where + "unknown event '" + e.event + "' (known: " + known + ")");
+      return ReplyError(res, 400,
+                        where + "unknown event '" + Clip(e.event) + "' (known: " + known + ")");
     }
     e.timestamp = now;
     if (in.contains("ts")) {
       const json& ts = in["ts"];
-      if (ts.is_number_integer()) {
+      if (ts.is_number_unsigned() &&
+          ts.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return ReplyError(res, 400, where + "'ts' " + Describe(ts) + ": out of range");
+      } else if (ts.is_number_integer()) {
         e.timestamp = ts.get<int64_t>();
       } else if (ts.is_number_float() && std::isfinite(ts.get<double>()) &&
                  std::fabs(ts.get<double>()) < 1e15) {
         e.timestamp = static_cast<int64_t>(ts.get<double>());
       } else if (!ts.is_string() || !ParseTimestamp(ts.get<std::string>(), &e.timestamp)) {
         return ReplyError(res, 400,
-                          where + "'ts' " + ts.dump() +
+                          where + "'ts' " + Describe(ts) +
                               ": expected seconds since the epoch or an ISO-8601 date-time");
       }
     }
@@ -582,7 +755,11 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
   // Durable first, then visible: an acknowledged event is in the log.
   if (log) {
     Status st = log->Append(events);
-    if (!st.ok()) return ReplyError(res, 500, "event log: " + st.message());
+    if (!st.ok()) {
+      // The message names the log file: for the operator, not the client.
+      LogInfo("POST /events: event log: %s", st.message().c_str());
+      return ReplyError(res, 500, "the event log write failed; the events were not accepted");
+    }
   }
   for (size_t n = 0; n < events.size(); ++n) {
     sessions->Add(events[n].user,
@@ -595,77 +772,232 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
 
 void Server::Impl::HandleReload(const httplib::Request& req, httplib::Response& res) {
   const auto t0 = std::chrono::steady_clock::now();
-  fs::path path;
+  fs::path path;  // empty: the current bundle
   if (!req.body.empty()) {
-    auto body = ParseBody(req);
+    auto body = ParseBody(req, options);
     if (!body.ok()) return ReplyError(res, body.status());
     if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
     Status st = CheckKeys(*body, {"bundle"});
     if (!st.ok()) return ReplyError(res, st);
     if (body->contains("bundle")) {
-      if (!(*body)["bundle"].is_string() || (*body)["bundle"].get<std::string>().empty()) {
+      const json& b = (*body)["bundle"];
+      if (!b.is_string() || b.get_ref<const std::string&>().empty()) {
         return ReplyError(res, 400, "'bundle' must be a non-empty path");
       }
-      path = (*body)["bundle"].get<std::string>();
+      const std::string& requested = b.get_ref<const std::string&>();
+      if (std::any_of(requested.begin(), requested.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        return ReplyError(res, 400, "'bundle' contains a control character");
+      }
+      // The same answer whether or not the path exists: no probing of the
+      // filesystem through this endpoint.
+      auto resolved = ResolveInRoot(requested);
+      if (!resolved) {
+        return ReplyError(res, 403,
+                          "'bundle' must be a directory inside the server's bundle root "
+                          "(--bundle-root)");
+      }
+      path = *resolved;
     }
   }
   Status st = Reload(path);
-  if (!st.ok()) return ReplyError(res, 500, st.message());
+  if (!st.ok()) {
+    // The reason names files; it goes to the operator's log only.
+    LogInfo("POST /reload: %s", st.message().c_str());
+    return ReplyError(res, 500,
+                      "reload failed (still serving generation " +
+                          std::to_string(Current()->generation) +
+                          "); the server log has the reason");
+  }
   const auto cur = Current();
   Reply(res, 200,
         json{{"status", "reloaded"},
-             {"bundle", cur->path.string()},
+             {"bundle", DisplayName(cur->path)},
              {"generation", cur->generation},
              {"items", cur->engine->catalog().size()},
              {"took_ms", MillisSince(t0)}});
 }
 
-void Server::Impl::Routes() {
-  // Every handler runs inside this guard: an exception (a bug, or memory)
-  // becomes a 500 for that request, never a dead server.
-  auto guard = [this](void (Impl::*fn)(const httplib::Request&, httplib::Response&)) {
-    return [this, fn](const httplib::Request& req, httplib::Response& res) {
-      requests.fetch_add(1, std::memory_order_relaxed);
-      try {
-        (this->*fn)(req, res);
-      } catch (const std::exception& e) {
-        ReplyError(res, 500, std::string("internal error: ") + e.what());
-      }
-    };
+bool Server::Impl::Authorize(const httplib::Request& req, httplib::Response& res) const {
+  if (options.admin_token.empty()) {
+    // Create allowed this only on a loopback bind. A web page can still
+    // reach a loopback port through DNS rebinding, but then its Host header
+    // names the attacker's domain.
+    const std::string host = req.get_header_value("Host");
+    if (host.empty() || IsLoopbackHost(HostOfHostHeader(host))) return true;
+    ReplyError(res, 403,
+               "without an admin token this endpoint only answers requests for a loopback host "
+               "(Host: 127.0.0.1, localhost or [::1]); configure a token (docs/security.md)");
+    return false;
+  }
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "bearer ";
+  if (auth.size() < kBearer.size() ||
+      Lower(std::string_view(auth).substr(0, kBearer.size())) != kBearer) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    ReplyError(res, 401, "this endpoint needs 'Authorization: Bearer <admin token>'");
+    return false;
+  }
+  if (!ConstantTimeEquals(Trim(std::string_view(auth).substr(kBearer.size())),
+                          options.admin_token)) {
+    res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    ReplyError(res, 401, "wrong admin token");
+    return false;
+  }
+  return true;
+}
+
+// Before httplib reads a body: the checks a route's attributes ask for, so
+// an unauthorised or non-JSON POST costs no body read. A refused request's
+// connection is closed after the answer (its body is still unread).
+httplib::Server::HandlerResponse Server::Impl::Admit(const httplib::Request& req,
+                                                     httplib::Response& res) {
+  requests.fetch_add(1, std::memory_order_relaxed);
+  const Route* route = nullptr;
+  for (const auto& [r, pattern] : route_patterns) {
+    if (req.method == r->method && std::regex_match(req.path, pattern)) route = r;
+  }
+  if (route == nullptr) return httplib::Server::HandlerResponse::Unhandled;  // 404 or 405
+  auto refuse = [&res] {
+    res.set_header("Connection", "close");
+    HttpServer::CloseAfterThisResponse();
+    return httplib::Server::HandlerResponse::Handled;
   };
-  http.Get("/health", guard(&Impl::HandleHealth));
-  http.Get(R"(/similar/(.+))", guard(&Impl::HandleSimilar));
-  http.Post("/recommend", guard(&Impl::HandleRecommend));
-  http.Post("/events", guard(&Impl::HandleEvents));
-  http.Post("/reload", guard(&Impl::HandleReload));
+  if (!UrlIsUtf8(req)) {
+    ReplyError(res, 400, "the URL is not valid UTF-8 (after %-decoding)");
+    return refuse();
+  }
+  if (route->access == Access::kAdmin && !Authorize(req, res)) return refuse();
+  if (std::string_view(route->method) == "POST") {
+    const std::string type = req.get_header_value("Content-Type");
+    if (!IsJsonMediaType(type)) {
+      ReplyError(res, 415,
+                 "a POST body must be JSON, sent with 'Content-Type: application/json' (got " +
+                     (type.empty() ? std::string("none") : "'" + Clip(type) + "'") + ")");
+      return refuse();
+    }
+  }
+  return httplib::Server::HandlerResponse::Unhandled;  // on to the route
+}
+
+// Every admitted request runs through here: a compute slot if the route
+// needs one, and a guard that turns an exception (a bug, or memory) into a
+// 500 for that request, never a dead server.
+void Server::Impl::Dispatch(const Route& route, const httplib::Request& req,
+                            httplib::Response& res) {
+  if (route.computes && !slots->AcquireFor(options.request_timeout)) {
+    return ReplyError(res, 503, "server busy: no worker was free within the request timeout");
+  }
+  try {
+    (this->*route.handler)(req, res);
+  } catch (const std::exception& e) {
+    LogInfo("internal error in %s %s: %s", req.method.c_str(), route.pattern,
+            Clip(e.what(), 200).c_str());
+    ReplyError(res, 500, "internal error");
+  }
+  if (route.computes) slots->Release();
+}
+
+void Server::Impl::Routes() {
+  // The route table: one line per endpoint, its access level an attribute.
+  static const Route kRoutes[] = {
+      {"GET", "/health", &Impl::HandleHealth, Access::kPublic, false},
+      {"GET", R"(/similar/(.+))", &Impl::HandleSimilar, Access::kPublic, true},
+      {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true},
+      {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true},
+      {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false},
+  };
+  for (const Route& route : kRoutes) route_patterns.emplace_back(&route, std::regex(route.pattern));
+  http->set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) { return Admit(req, res); });
+  for (const Route& route : kRoutes) {
+    auto handler = [this, &route](const httplib::Request& req, httplib::Response& res) {
+      Dispatch(route, req, res);
+    };
+    if (std::string_view(route.method) == "GET") {
+      http->Get(route.pattern, handler);
+    } else {
+      http->Post(route.pattern, handler);
+    }
+  }
   // Errors httplib produces itself (no route, 413, 400 on a bad request
-  // line) get a JSON body too; our own errors already have one.
-  http.set_error_handler(
-      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  // line or a read that failed) get a JSON body too; ours already have one.
+  http->set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         std::string msg = "HTTP error " + std::to_string(res.status);
-        if (res.status == 404) msg = "no endpoint " + req.method + " " + req.path;
-        if (res.status == 405) msg = "method not allowed: " + req.method + " " + req.path;
+        if (res.status == 404) msg = "no endpoint " + Clip(req.method) + " " + Clip(req.path);
+        if (res.status == 405)
+          msg = "method not allowed: " + Clip(req.method) + " " + Clip(req.path);
         if (res.status == 413) msg = "request body too large";
         if (res.status == 400) msg = "incomplete or malformed HTTP request (or a read timeout)";
+        if (HttpServer::RequestExpired()) {
+          res.status = 408;
+          msg = "the request did not arrive in full within " +
+                std::to_string(options.request_timeout.count()) + " ms (request timeout)";
+        }
         ReplyError(res, res.status, msg);
         return httplib::Server::HandlerResponse::Handled;
       }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                std::exception_ptr) { ReplyError(res, 500, "internal error"); });
+  http->set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                 std::exception_ptr) { ReplyError(res, 500, "internal error"); });
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { Stop(); }
 
+namespace {
+
+// The checks of Create that need no bundle.
+Status CheckOptions(const ServerOptions& o) {
+  if (o.bundle.empty()) return Bad("no bundle given");
+  if (o.threads < 1) return Bad("threads must be at least 1");
+  if (o.max_k < 1) return Bad("max_k must be at least 1");
+  if (o.max_json_depth < 1) return Bad("max_json_depth must be at least 1");
+  if (o.max_connections < 1 || o.max_connections > kMaxConnectionsLimit) {
+    return Bad("max_connections must be in [1, " + std::to_string(kMaxConnectionsLimit) + "]");
+  }
+  if (o.max_per_client < 0) return Bad("max_per_client must be >= 0 (0: no limit)");
+  for (auto t : {o.request_timeout, o.read_timeout, o.write_timeout, o.idle_timeout}) {
+    if (t.count() < 1) return Bad("timeouts must be positive");
+  }
+  if (!o.admin_token.empty()) {
+    if (o.admin_token.size() < kMinTokenBytes) {
+      return Bad("the admin token must have at least " + std::to_string(kMinTokenBytes) +
+                 " characters (e.g. `openssl rand -hex 32`)");
+    }
+    for (unsigned char c : o.admin_token) {
+      if (c <= 0x20 || c >= 0x7f) {
+        return Bad("the admin token must be visible ASCII characters (no spaces)");
+      }
+    }
+  } else if (!IsLoopbackHost(o.host)) {
+    return Bad("refusing to listen on " + o.host +
+               " without an admin token: anyone who can reach it could post events and reload "
+               "bundles. Give --admin-token-file FILE or set VITRINE_ADMIN_TOKEN, or listen on "
+               "127.0.0.1 (docs/security.md)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
-  if (options.bundle.empty()) return Bad("no bundle given");
-  if (options.threads < 1) return Bad("threads must be at least 1");
-  if (options.max_k < 1) return Bad("max_k must be at least 1");
+  VITRINE_RETURN_IF_ERROR(CheckOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   const ServerOptions& o = impl->options;
+  {
+    // Canonical (symlinks resolved), so that ResolveInRoot compares like
+    // with like. The default is the directory the bundle really lives in.
+    std::error_code ec;
+    fs::path bundle = o.bundle.lexically_normal();
+    if (!bundle.has_filename() && bundle.has_parent_path()) bundle = bundle.parent_path();
+    impl->bundle_root = o.bundle_root.empty() ? fs::weakly_canonical(bundle, ec).parent_path()
+                                              : fs::weakly_canonical(o.bundle_root, ec);
+    if (ec) return Status::IOError("bundle root: " + ec.message());
+  }
   StageTimer timer("open " + o.bundle.string());
   VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.bundle, o.verify));
   timer.Done();
@@ -677,14 +1009,17 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
   }
   impl->sessions = std::make_unique<SessionStore>(o.session_users, o.session_events);
+  impl->slots = std::make_unique<ComputeSlots>(o.threads);
 
-  httplib::Server& h = impl->http;
-  const int threads = o.threads;
-  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  h.set_payload_max_length(o.max_body_bytes);
-  h.set_read_timeout(o.read_timeout);
-  h.set_write_timeout(o.write_timeout);
-  h.set_keep_alive_timeout(5);
+  ConnectionLimits limits;
+  limits.request_timeout = o.request_timeout;
+  limits.idle_timeout = o.idle_timeout;
+  limits.read_timeout = o.read_timeout;
+  limits.write_timeout = o.write_timeout;
+  limits.max_connections = o.max_connections;
+  limits.max_per_client = o.max_per_client;
+  impl->http = std::make_unique<HttpServer>(limits);
+  impl->http->set_payload_max_length(o.max_body_bytes);
   impl->Routes();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -692,9 +1027,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
 Result<int> Server::Bind() {
   Impl& s = *impl_;
   if (s.options.port == 0) {
-    s.port = s.http.bind_to_any_port(s.options.host);
+    s.port = s.http->bind_to_any_port(s.options.host);
   } else {
-    s.port = s.http.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
+    s.port = s.http->bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
   }
   if (s.port <= 0) {
     return Status::IOError("cannot bind " + s.options.host + ":" + std::to_string(s.options.port) +
@@ -705,20 +1040,20 @@ Result<int> Server::Bind() {
 
 Status Server::Run() {
   if (impl_->port <= 0) return Status::Internal("Server::Run before a successful Bind");
-  if (!impl_->http.listen_after_bind()) {
+  if (!impl_->http->listen_after_bind()) {
     return Status::IOError("the HTTP listener stopped with an error");
   }
   return Status::OK();
 }
 
 void Server::Stop() {
-  if (impl_->http.is_running()) impl_->http.stop();
+  if (impl_->http->is_running()) impl_->http->stop();
   if (impl_->log) (void)impl_->log->Sync();
 }
 
 bool Server::WaitUntilRunning(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!impl_->http.is_running()) {
+  while (!impl_->http->is_running()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -732,5 +1067,6 @@ int64_t Server::generation() const { return impl_->Current()->generation; }
 int Server::port() const { return impl_->port; }
 const SessionStore& Server::sessions() const { return *impl_->sessions; }
 const ServerOptions& Server::options() const { return impl_->options; }
+const fs::path& Server::bundle_root() const { return impl_->bundle_root; }
 
 }  // namespace vitrine

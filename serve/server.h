@@ -1,18 +1,31 @@
 // Server: the HTTP/JSON front of an Engine (`vitrine serve`), on cpp-httplib.
 // The endpoints and their JSON are documented with examples in
-// docs/serving.md; in short:
+// docs/serving.md, the threat model and every limit in docs/security.md; in
+// short:
 //
 //   GET  /health                          liveness, bundle, counters
 //   GET  /similar/{item}?k=&diversity=&explain=&weights=&rule=&param.X=&context.X=
 //   POST /recommend  {user | history, k, context, params, weights, rules, ...}
-//   POST /events     {user, item, event, ts}  (or an array of them)
-//   POST /reload     {} or {"bundle": "path"} (also SIGHUP in the CLI)
+//   POST /events     {user, item, event, ts}  (or an array of them)     [admin]
+//   POST /reload     {} or {"bundle": "path"} (also SIGHUP in the CLI)  [admin]
 //
 // Every answer is JSON. Errors carry {"error": message, "status": code}:
-// 400 bad input (malformed JSON, wrong types, k out of range, rule errors,
-// too long histories), 404 an unknown item, 413 a body over
-// max_body_bytes, 500 a failed reload or log write. A handler never lets an
-// exception or a bad input take the process down.
+// 400 bad input (malformed or too deeply nested JSON, invalid UTF-8, numbers
+// out of range, wrong types, k out of range, rule errors, too long
+// histories), 401 an admin route without the right token, 403 a /reload
+// outside the bundle root, 404 an unknown item, 408 a request not received
+// within request_timeout, 413 a body over max_body_bytes, 415 a POST that is
+// not Content-Type application/json, 429/503 connection limits, 500 a
+// failed reload or log write. A handler never lets an exception or a bad
+// input take the process down, and error messages quote at most a short,
+// clipped piece of the client's input and never a filesystem path.
+//
+// Access: admin routes (they change state: /events, /reload) need
+// `Authorization: Bearer <admin_token>` when a token is configured. Without
+// one, Create refuses a non-loopback `host`, and admin routes answer only
+// requests whose Host header names a loopback address (against DNS
+// rebinding). Every POST must be Content-Type application/json, which a web
+// page cannot send cross-origin without a CORS preflight (never granted).
 //
 // Reload: the engine is a std::shared_ptr<const Engine> swapped under a
 // mutex; a request copies the pointer once at its start, so requests in
@@ -22,6 +35,11 @@
 // Events: each accepted event goes to the EventLog first (durable per the
 // fsync policy; only then is it acknowledged) and then to the SessionStore,
 // so the user's next /recommend folds it in.
+//
+// Connections: each open connection has its own connection thread (at most
+// max_connections, at most max_per_client per remote IP; more are refused
+// at accept), every request must arrive in full within request_timeout, and
+// at most `threads` requests compute at once (serve/http_server.h).
 //
 // Thread safety: Bind and Run from one thread; Stop, Reload and the
 // accessors from any thread. Destroy the Server only after Run returned.
@@ -46,7 +64,7 @@ struct ServerOptions {
   std::filesystem::path bundle;  // required
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (Server::port() tells which)
-  int threads = 8;  // request worker threads
+  int threads = 8;  // requests computed at once (connections have their own threads)
 
   // Durable log of accepted events ("" = keep events in memory only).
   std::filesystem::path event_log;
@@ -62,16 +80,33 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_history = 1000;  // items in a request's history
   size_t max_rules_bytes = 64 << 10;
-  size_t max_batch = 1000;                       // events in one POST /events
-  std::chrono::milliseconds read_timeout{5000};  // slow clients are cut off
-  std::chrono::milliseconds write_timeout{5000};
+  size_t max_batch = 1000;  // events in one POST /events
+  int max_json_depth = 64;  // nesting of a JSON body
+
+  // Limits on connections and time (docs/security.md).
+  std::chrono::milliseconds request_timeout{10000};  // a whole request must arrive within this
+  std::chrono::milliseconds read_timeout{5000};      // one read; slow clients are cut off
+  std::chrono::milliseconds write_timeout{5000};     // one write of the answer
+  std::chrono::milliseconds idle_timeout{5000};      // keep-alive wait for the next request
+  int max_connections = 128;                         // open connections; more get 503
+  int max_per_client = 16;  // open connections per remote IP; more get 429; 0 = no limit
+
+  // Access control (docs/security.md).
+  // Token for the admin routes (/events, /reload): at least 16 visible ASCII
+  // characters. "" = none: then `host` must be a loopback address.
+  std::string admin_token;
+  // POST /reload {"bundle": P} loads P only if it resolves (symlinks
+  // followed, relative paths taken from the root) to a directory inside
+  // this one. "" = the directory that contains `bundle`, symlinks resolved.
+  std::filesystem::path bundle_root;
 
   VerifyMode verify = VerifyMode::kSizesOnly;  // bundle checks on (re)load
 };
 
 class Server {
  public:
-  // Opens the bundle and the event log; does not bind yet.
+  // Checks the options (a non-loopback host without an admin token is an
+  // error), opens the bundle and the event log; does not bind yet.
   static Result<std::unique_ptr<Server>> Create(ServerOptions options);
   ~Server();  // stops serving and waits for it
   Server(const Server&) = delete;
@@ -89,7 +124,8 @@ class Server {
   void Stop();
 
   // Opens `bundle` (empty: the current bundle path, e.g. rebuilt in place)
-  // and swaps it in atomically. On error the old bundle keeps serving.
+  // and swaps it in atomically. On error the old bundle keeps serving. No
+  // bundle-root check here: that is for requests from the network.
   Status Reload(const std::filesystem::path& bundle = {});
 
   // The engine new requests use.
@@ -99,6 +135,8 @@ class Server {
   int port() const;
   const SessionStore& sessions() const;
   const ServerOptions& options() const;
+  // The canonical bundle root that POST /reload paths must stay in.
+  const std::filesystem::path& bundle_root() const;
 
   struct Impl;
 

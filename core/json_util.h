@@ -1,0 +1,59 @@
+// JSON from text that may be hostile (an HTTP body, a manifest on disk), and
+// bounded renderings of such values for error messages.
+//
+// Why a wrapper: nlohmann/json parses any nesting depth (its parser is
+// iterative), but dump(), operator== and friends recurse, so a value nested
+// 100k deep parses fine and then overflows the stack the first time it is
+// printed. ParseJson rejects such text before nlohmann sees it, the way
+// protobuf's parser stops at depth 100, so every value it returns can be
+// dumped, compared and destroyed safely.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace vitrine {
+
+struct JsonLimits {
+  int max_depth = 64;                   // nested arrays and objects; 1 = "[]" or "{}"
+  size_t max_bytes = size_t{64} << 20;  // length of the text
+};
+
+// The byte offset (0-based) of the first byte that does not belong to a
+// well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates,
+// nothing above U+10FFFF, no truncated sequence), or std::string_view::npos
+// if `text` is valid UTF-8.
+size_t FindInvalidUtf8(std::string_view text);
+
+// Parses `text` as exactly one JSON value (surrounding whitespace allowed).
+// Before nlohmann runs, one O(n) pass checks the length, UTF-8 validity and
+// the bracket depth outside strings, so a too deep or too long text costs
+// no allocation. Every failure is InvalidArgument; `where` names the input
+// ("body", "B/manifest.json") and messages quote at most 40 bytes of it:
+//
+//   body is longer than 1048576 bytes
+//   body is not valid UTF-8 at byte 17             (0-based offset)
+//   body: nested deeper than 64 levels at byte 64
+//   body: malformed JSON: parse error at line 1, column 9: syntax error ...
+//   body: number out of range: number overflow parsing '1e400'
+//
+// Thread-safe (no shared state).
+Result<nlohmann::json> ParseJson(std::string_view text, const std::string& where,
+                                 JsonLimits limits = {});
+
+// `s` cut to at most `max_bytes` bytes (on a UTF-8 character boundary) plus
+// "..." when it was longer; control characters become \xNN. For putting a
+// client's string into an error message or a log line.
+std::string Clip(std::string_view s, size_t max_bytes = 40);
+
+// A short, bounded description of `v` for an error message, without
+// recursion: a string as "\"<Clip(s)>\"", a number, boolean or null as its
+// JSON text, an array as "an array of 3 values", an object as "an object of
+// 2 fields".
+std::string Describe(const nlohmann::json& v, size_t max_bytes = 40);
+
+}  // namespace vitrine
