@@ -134,7 +134,9 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
     np.k = pool;
     np.allowed = allowed;
     int r = 0;
-    for (const ScoredItem& s : neighbors_->Query(items, weights, np)) {
+    // Every interaction counts 1 here, as the neighbours were built: event
+    // weights let a few purchases swamp the sum (docs/ranker.md).
+    for (const ScoredItem& s : neighbors_->Query(items, {}, np)) {
       if (!allowed->contains(static_cast<uint32_t>(s.item))) continue;
       add(s.item).item_item = static_cast<float>(++r);
     }
@@ -184,9 +186,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
     }
     if (neighbors_) {
       float s = 0;
-      for (size_t h = 0; h < items.size(); ++h) {
-        s += (weights.empty() ? 1.0f : weights[h]) * Similarity(*neighbors_, items[h], c);
-      }
+      for (int32_t h : items) s += Similarity(*neighbors_, h, c);
       f[kItemItem] = s;
     }
     f[kAnnRank] = ranks[j].ann;

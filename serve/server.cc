@@ -178,6 +178,7 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
   p.q.weights = spec.weights;
   p.q.context = spec.ctx;
   p.explain = spec.explain;
+  p.q.explain = spec.explain;
   VITRINE_RETURN_IF_ERROR(ParseDiversity(spec.diversity, &p.q));
   for (const auto& [name, w] : spec.weights) {
     const auto& layout = loaded.engine->layout();
@@ -441,6 +442,11 @@ json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain) {
         j["blocks"] = blocks;
       }
       j["popularity"] = e.popularity(h.item);
+      if (!h.ranker_features.empty()) {
+        json rf = json::object();
+        for (const FeatureContribution& c : h.ranker_features) rf[c.name] = c.value;
+        j["ranker_features"] = std::move(rf);
+      }
       if (e.is_cold(h.item)) j["cold"] = true;
       json attrs = json::object();
       for (const char* c : kColumns) {
