@@ -211,6 +211,7 @@ BENCHMARK(BM_AlsIterationWeighted)
     ->Args({100000, 20000, 2000000, 64, 1, 0, 50, 100})
     ->Args({100000, 20000, 2000000, 64, 2, 1, 50, 100})
     ->Args({100000, 20000, 2000000, 64, 1, 0, 50, 0})  // a0 alone: no per-row ridge
+    ->Args({0, 0, 0, 64, 2, 0, 50, 100})               // generator data (VITRINE_ALS_BENCH_DATA)
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
