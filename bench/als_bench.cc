@@ -10,9 +10,14 @@
 //   cpu_ns_per_nnz    process CPU seconds per iteration / nnz * 1e9 (the
 //                     same figure, robust to other load on the host)
 // Iterations 2 and 3 of a fit are timed (the first pays for setup).
+// BM_AlsIteration runs the default objective (Hu et al.: unobserved weight 1,
+// constant ridge); BM_AlsIterationWeighted the same data with
+// unobserved_weight = a0_pct / 100 and reg_exponent = nu_pct / 100 (Rendle et
+// al. 2022; docs/als.md).
 //
-//   build/bench/als_bench --benchmark_filter=AlsIteration/100000
-//   build/bench/als_bench --benchmark_filter=AlsIteration/1000000   # ~1-3 min
+//   build/bench/als_bench --benchmark_filter=AlsIteration/users:100000
+//   build/bench/als_bench --benchmark_filter=AlsIteration/users:1000000   # ~1-3 min
+//   build/bench/als_bench --benchmark_filter=AlsIterationWeighted
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -134,9 +139,10 @@ const CsrMatrix* GeneratorData() {
   return m.get();
 }
 
-// Args: users, items, events, factors, threads, solver (0 = CG, 1 = Cholesky);
-// users = 0: the generator data of VITRINE_ALS_BENCH_DATA instead.
-void BM_AlsIteration(benchmark::State& state) {
+// Args: users, items, events, factors, threads, solver (0 = CG, 1 = Cholesky),
+// then for BM_AlsIterationWeighted a0_pct, nu_pct; users = 0: the generator
+// data of VITRINE_ALS_BENCH_DATA instead.
+void RunAlsIteration(benchmark::State& state, float unobserved_weight, float reg_exponent) {
   const CsrMatrix* data = state.range(0) == 0 ? GeneratorData() : nullptr;
   if (state.range(0) == 0 && data == nullptr) {
     state.SkipWithError("set VITRINE_ALS_BENCH_DATA to a `vitrine generate` output directory");
@@ -151,6 +157,8 @@ void BM_AlsIteration(benchmark::State& state) {
   cfg.solver =
       state.range(5) ? ImplicitALS::Solver::kCholesky : ImplicitALS::Solver::kConjugateGradient;
   cfg.cg_steps = 3;
+  cfg.unobserved_weight = unobserved_weight;
+  cfg.reg_exponent = reg_exponent;
   // The first iteration also pays for validation, the transpose and first
   // touches of fresh memory; time the later ones.
   cfg.iterations = 3;
@@ -181,6 +189,7 @@ void BM_AlsIteration(benchmark::State& state) {
   state.counters["cpu_ns_per_nnz"] =
       cpu_seconds / std::max(1, iterations) / static_cast<double>(ui.nnz()) * 1e9;
 }
+void BM_AlsIteration(benchmark::State& state) { RunAlsIteration(state, 1.0f, 0.0f); }
 BENCHMARK(BM_AlsIteration)
     ->ArgNames({"users", "items", "events", "factors", "threads", "cholesky"})
     ->Args({100000, 20000, 2000000, 64, 2, 0})
@@ -188,6 +197,21 @@ BENCHMARK(BM_AlsIteration)
     ->Args({100000, 20000, 2000000, 64, 2, 1})
     ->Args({1000000, 200000, 20000000, 64, 2, 0})
     ->Args({0, 0, 0, 64, 2, 0})  // generator data (VITRINE_ALS_BENCH_DATA)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
+void BM_AlsIterationWeighted(benchmark::State& state) {
+  RunAlsIteration(state, static_cast<float>(state.range(6)) / 100.0f,
+                  static_cast<float>(state.range(7)) / 100.0f);
+}
+BENCHMARK(BM_AlsIterationWeighted)
+    ->ArgNames({"users", "items", "events", "factors", "threads", "cholesky", "a0_pct", "nu_pct"})
+    ->Args({100000, 20000, 2000000, 64, 2, 0, 50, 100})
+    ->Args({100000, 20000, 2000000, 64, 1, 0, 50, 100})
+    ->Args({100000, 20000, 2000000, 64, 2, 1, 50, 100})
+    ->Args({100000, 20000, 2000000, 64, 1, 0, 50, 0})  // a0 alone: no per-row ridge
+    ->Args({0, 0, 0, 64, 2, 0, 50, 100})               // generator data (VITRINE_ALS_BENCH_DATA)
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kSecond);

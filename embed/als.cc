@@ -84,8 +84,11 @@ void Gram(const Matrix& y, Matrix* g) {
   }
 }
 
-Matrix AddRidge(Matrix g, float reg) {
-  for (size_t i = 0; i < g.rows; ++i) g.at(i, i) += reg;
+// unobserved_weight * G + ridge I. Scaling by 1 is exact, so the defaults
+// give today's Gramian bit for bit.
+Matrix ScaleAndRidge(Matrix g, float scale, float ridge) {
+  for (float& v : g.data) v *= scale;
+  for (size_t i = 0; i < g.rows; ++i) g.at(i, i) += ridge;
   return g;
 }
 
@@ -129,14 +132,18 @@ struct Kernel {
   }
 
   // Takacs et al. 2011: `steps` CG iterations on
-  //   (G + sum c1 y y^T) x = sum (1 + c1) y,   c1 = alpha * w,
-  // starting from the current x. G includes the ridge. The first pass
+  //   (G + ridge I + sum (c1 + shift) y y^T) x = sum (1 + c1) y,
+  // c1 = alpha * w, shift = 1 - unobserved_weight, starting from the
+  // current x. G is unobserved_weight * Y^T Y plus the ridge when it is the
+  // same for every row (ridge = 0 then: the extra Axpy is skipped, which
+  // keeps nu = 0 bit-identical to the old kernel). The first pass
   // prefetches kAhead entries ahead, past the row's end into the next rows'
   // items (idx[0, prefetch_end) is valid), so short rows start warm.
   VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
                                const int32_t* __restrict idx, const float* __restrict w,
-                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
-                               float* __restrict x, float* __restrict scratch, int64_t) const {
+                               int64_t nnz, int64_t prefetch_end, float alpha, float shift,
+                               float ridge, int steps, float* __restrict x,
+                               float* __restrict scratch, int64_t) const {
     float* __restrict r = scratch;  // scratch holds 3 d-vectors
     float* __restrict p = scratch + dim();
     float* __restrict ap = scratch + 2 * dim();
@@ -149,12 +156,13 @@ struct Kernel {
     }
     // r = b - A x
     Symv(g, x, r);
+    if (ridge != 0.0f) Axpy(ridge, x, r);
     for (int k = 0; k < n; ++k) r[k] = -r[k];
     for (int64_t e = 0; e < nnz; ++e) {
       if (e + kAhead < prefetch_end) Prefetch(yrow(e + kAhead));
       const float* yi = yrow(e);
       const float c1 = alpha * w[e];
-      Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
+      Axpy((1.0f + c1) - (c1 + shift) * Dot(yi, x), yi, r);
     }
     for (int k = 0; k < n; ++k) p[k] = r[k];
     float rsold = Dot(r, r);
@@ -162,10 +170,11 @@ struct Kernel {
     for (int it = 0; it < steps; ++it) {
       // ap = A p without forming A.
       Symv(g, p, ap);
+      if (ridge != 0.0f) Axpy(ridge, p, ap);
       for (int64_t e = 0; e < nnz; ++e) {
         if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
         const float* yi = yrow(e);
-        Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+        Axpy((alpha * w[e] + shift) * Dot(yi, p), yi, ap);
       }
       const float step = rsold / Dot(p, ap);
       Axpy(step, p, x);
@@ -239,8 +248,8 @@ struct VecKernel {
   // As Kernel::SolveRow; `buf` holds up to buf_rows gathered rows.
   VITRINE_INLINE void SolveRow(const float* __restrict g, const float* __restrict y,
                                const int32_t* __restrict idx, const float* __restrict w,
-                               int64_t nnz, int64_t prefetch_end, float alpha, int steps,
-                               float* __restrict xp, float* __restrict buf,
+                               int64_t nnz, int64_t prefetch_end, float alpha, float shift,
+                               float ridge, int steps, float* __restrict xp, float* __restrict buf,
                                int64_t buf_rows) const {
     constexpr int64_t kAhead = 16;
     auto yrow = [&](int64_t k) { return y + static_cast<size_t>(idx[k]) * kD; };
@@ -250,6 +259,7 @@ struct VecKernel {
     }
     Vec x = Load(xp);
     Vec r = Symv(g, x);
+    if (ridge != 0.0f) Axpy(ridge, x, r);
 #pragma GCC unroll 8
     for (int i = 0; i < kNV; ++i) r.v[i] = -r.v[i];
     // Rows that fit the buffer are copied there on the first pass, so the
@@ -260,23 +270,24 @@ struct VecKernel {
       const Vec yi = Load(yrow(e));
       if (gathered) Store(yi, buf + e * kD);
       const float c1 = alpha * w[e];
-      Axpy((1.0f + c1) - c1 * Dot(yi, x), yi, r);
+      Axpy((1.0f + c1) - (c1 + shift) * Dot(yi, x), yi, r);
     }
     Vec p = r;
     float rsold = Dot(r, r);
     if (rsold < kCgEpsilon) return;
     for (int it = 0; it < steps; ++it) {
       Vec ap = Symv(g, p);
+      if (ridge != 0.0f) Axpy(ridge, p, ap);
       if (gathered) {
         for (int64_t e = 0; e < nnz; ++e) {
           const Vec yi = Load(buf + e * kD);
-          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+          Axpy((alpha * w[e] + shift) * Dot(yi, p), yi, ap);
         }
       } else {
         for (int64_t e = 0; e < nnz; ++e) {
           if (e + kAhead < nnz) Prefetch(yrow(e + kAhead));
           const Vec yi = Load(yrow(e));
-          Axpy(alpha * w[e] * Dot(yi, p), yi, ap);
+          Axpy((alpha * w[e] + shift) * Dot(yi, p), yi, ap);
         }
       }
       const float step = rsold / Dot(p, ap);
@@ -303,9 +314,11 @@ struct VecKernel {
 
 struct CgArgs {
   const CsrMatrix* rows;
-  const float* gram;  // d x d, with ridge
+  const float* gram;  // d x d: unobserved_weight Y^T Y, plus the ridge if constant
   const float* fixed;
   float alpha;
+  float shift;         // 1 - unobserved_weight
+  const float* ridge;  // per-row ridge (frequency-scaled), or null: in `gram`
   int steps;
   int d;
   int64_t buf_rows;  // rows of d floats in each thread's scratch (>= 3)
@@ -321,8 +334,10 @@ VITRINE_INLINE int64_t CgRange(const CgArgs& a, int64_t begin, int64_t end, floa
   for (int64_t u = begin; u < end; ++u) {
     const int64_t lo = m.indptr[u];
     float* x = solved + static_cast<size_t>(u) * n;
+    const float ridge = a.ridge != nullptr ? a.ridge[u] : 0.0f;
     kern.SolveRow(a.gram, a.fixed, m.indices.data() + lo, m.values.data() + lo,
-                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.steps, x, scratch, a.buf_rows);
+                  m.indptr[u + 1] - lo, m.nnz() - lo, a.alpha, a.shift, ridge, a.steps, x, scratch,
+                  a.buf_rows);
     for (int k = 0; k < n; ++k) {
       if (!std::isfinite(x[k])) return u;
     }
@@ -352,7 +367,7 @@ void AtomicMin(std::atomic<int64_t>& target, int64_t v) {
 // One half-step with CG. Returns the first row whose solution is not finite,
 // or -1.
 int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
-                int steps, int threads, Matrix* solved) {
+                float shift, const float* ridge, int steps, int threads, Matrix* solved) {
   // Per-thread gather buffer: the longest row, capped so a popular item
   // with a million users does not need a copy of the user matrix per thread.
   constexpr int64_t kGatherFloats = int64_t{2} << 20;
@@ -360,7 +375,8 @@ int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, 
   int64_t longest = 0;
   for (int64_t u = 0; u < rows.rows; ++u) longest = std::max(longest, rows.row_size(u));
   const int64_t buf_rows = std::max<int64_t>(3, std::min(longest, kGatherFloats / d));
-  const CgArgs args{&rows, gram.data.data(), fixed.data.data(), alpha, steps, d, buf_rows};
+  const CgArgs args{&rows, gram.data.data(), fixed.data.data(), alpha, shift, ridge, steps,
+                    d,     buf_rows};
   auto* range = &CgRangeAny;
   if (args.d == 32) range = &CgRange32;
   if (args.d == 64) range = &CgRange64;
@@ -382,38 +398,56 @@ int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, 
   return bad == INT64_MAX ? -1 : bad.load();
 }
 
-// Exact solve for one row: A = G + sum c1 y y^T (as one rank-n update of the
-// gathered rows sqrt(c1) y, which Eigen blocks like a GEMM), b = sum c y.
-// G includes the ridge. Returns false if A is not positive definite.
+// Exact solve for one row: A = G + ridge I + sum (c1 + shift) y y^T (as a
+// rank-n update of the gathered rows sqrt(c1 + shift) y, which Eigen blocks
+// like a GEMM), b = sum (1 + c1) y. G is as in CgArgs. A coefficient
+// c1 + shift < 0 (unobserved_weight > 1 + alpha w) goes into a second,
+// subtracted update; A stays positive definite, as it is the Gramian of the
+// full weighted problem. Returns false if A is not positive definite.
 struct ExactWorkspace {
-  RowMatF ys, a;
+  RowMatF ys, yneg, a;
   VecF b;
   Eigen::LLT<RowMatF, Eigen::Lower> llt;
 };
 
 bool SolveRowExact(const Eigen::Map<const RowMatF>& g, const Matrix& fixed, const int32_t* idx,
-                   const float* w, int64_t n, float alpha, ExactWorkspace* ws, float* out) {
+                   const float* w, int64_t n, float alpha, float shift, float ridge,
+                   ExactWorkspace* ws, float* out) {
   const Eigen::Index d = g.rows();
   ws->ys.resize(n, d);
   ws->b.setZero(d);
+  int64_t pos = 0, neg = 0;
   for (int64_t k = 0; k < n; ++k) {
     const Eigen::Map<const VecF> y(fixed.row(static_cast<size_t>(idx[k])), d);
     const float c1 = alpha * w[k];
-    ws->ys.row(k) = std::sqrt(c1) * y.transpose();
+    const float coef = c1 + shift;
+    if (coef >= 0.0f) {
+      ws->ys.row(pos++) = std::sqrt(coef) * y.transpose();
+    } else {
+      if (neg == 0) ws->yneg.resize(n, d);
+      ws->yneg.row(neg++) = std::sqrt(-coef) * y.transpose();
+    }
     ws->b += (1.0f + c1) * y;
   }
   ws->a = g;
-  // (Eigen's GEMM blocking divides by n: skip the empty update.)
-  if (n > 0) ws->a.selfadjointView<Eigen::Lower>().rankUpdate(ws->ys.transpose());
+  if (ridge != 0.0f) ws->a.diagonal().array() += ridge;
+  // (Eigen's GEMM blocking divides by n: skip empty updates.)
+  auto a = ws->a.selfadjointView<Eigen::Lower>();
+  if (neg == 0) {
+    if (n > 0) a.rankUpdate(ws->ys.transpose());
+  } else {
+    if (pos > 0) a.rankUpdate(ws->ys.topRows(pos).transpose());
+    a.rankUpdate(ws->yneg.topRows(neg).transpose(), -1.0f);
+  }
   ws->llt.compute(ws->a);
   if (ws->llt.info() != Eigen::Success) return false;
   Eigen::Map<VecF>(out, d) = ws->llt.solve(ws->b);
   return true;
 }
 
-// One half-step with an exact Cholesky solve per row.
+// One half-step with an exact Cholesky solve per row; arguments as SolveCG.
 int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
-                      int threads, Matrix* solved) {
+                      float shift, const float* ridge, int threads, Matrix* solved) {
   const int d = static_cast<int>(fixed.cols);
   const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
   std::atomic<int64_t> bad{INT64_MAX};
@@ -425,7 +459,7 @@ int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& 
       const int64_t lo = rows.indptr[u];
       float* x = solved->row(static_cast<size_t>(u));
       if (!SolveRowExact(g, fixed, rows.indices.data() + lo, rows.values.data() + lo,
-                         rows.indptr[u + 1] - lo, alpha, &ws, x) ||
+                         rows.indptr[u + 1] - lo, alpha, shift, ridge ? ridge[u] : 0.0f, &ws, x) ||
           !Eigen::Map<VecF>(x, d).allFinite()) {
         AtomicMin(bad, u);
       }
@@ -434,12 +468,16 @@ int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& 
   return bad == INT64_MAX ? -1 : bad.load();
 }
 
-// implicit's `calculate_loss`: the objective divided by the total confidence
-// (sum over nonzeros of c plus one per unobserved pair). `gram` is Y^T Y
-// without the ridge. Per-row terms are summed in row order (deterministic).
+// implicit's `calculate_loss`, generalised: the objective divided by the
+// total weight (sum over nonzeros of c plus unobserved_weight per unobserved
+// pair). `gram` is unobserved_weight * Y^T Y without the ridge; `user_reg`
+// and `item_reg` are the per-row ridges, or null for a constant `reg`.
+// Per-row terms are summed in row order (deterministic).
 double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix& gram, float alpha,
-            float reg, int threads) {
+            float unobserved_weight, float reg, const float* user_reg, const float* item_reg,
+            int threads) {
   const int d = static_cast<int>(x.cols);
+  const float shift = 1.0f - unobserved_weight;
   const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
   std::vector<double> row_loss(static_cast<size_t>(ui.rows));
   std::vector<double> row_conf(static_cast<size_t>(ui.rows));
@@ -455,10 +493,11 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
       for (int64_t e = ui.indptr[u]; e < ui.indptr[u + 1]; ++e) {
         const Eigen::Map<const VecF> yi(y.row(static_cast<size_t>(ui.indices[e])), d);
         const float c1 = alpha * ui.values[e];
-        r += (-2.0f * (1.0f + c1) + c1 * yi.dot(xu)) * yi;
+        r += (-2.0f * (1.0f + c1) + (c1 + shift) * yi.dot(xu)) * yi;
         conf += 1.0 + c1;
       }
-      row_loss[u] = conf + r.dot(xu) + reg * xu.squaredNorm();
+      const float reg_u = user_reg != nullptr ? user_reg[u] : reg;
+      row_loss[u] = conf + r.dot(xu) + reg_u * xu.squaredNorm();
       row_conf[u] = conf;
     }
   }
@@ -467,11 +506,20 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
     loss += row_loss[u];
     total_conf += row_conf[u];
   }
-  double item_norm = 0;
-  for (float v : y.data) item_norm += static_cast<double>(v) * v;
-  loss += reg * item_norm;
+  if (item_reg == nullptr) {
+    double item_norm = 0;
+    for (float v : y.data) item_norm += static_cast<double>(v) * v;
+    loss += reg * item_norm;
+  } else {
+    for (size_t i = 0; i < y.rows; ++i) {
+      double norm = 0;
+      for (float v : y.row_span(i)) norm += static_cast<double>(v) * v;
+      loss += item_reg[i] * norm;
+    }
+  }
   total_conf +=
-      static_cast<double>(ui.rows) * static_cast<double>(ui.cols) - static_cast<double>(ui.nnz());
+      static_cast<double>(unobserved_weight) *
+      (static_cast<double>(ui.rows) * static_cast<double>(ui.cols) - static_cast<double>(ui.nnz()));
   return total_conf > 0 ? loss / total_conf : 0.0;
 }
 
@@ -493,6 +541,42 @@ Status ValidateConfig(const ImplicitALS::Config& c) {
   }
   if (c.cg_steps < 1) {
     return Status::InvalidArgument("als: cg_steps must be >= 1, got " + std::to_string(c.cg_steps));
+  }
+  if (!std::isfinite(c.unobserved_weight) || c.unobserved_weight < 0) {
+    return Status::InvalidArgument("als: unobserved_weight must be finite and >= 0, got " +
+                                   std::to_string(c.unobserved_weight));
+  }
+  if (!std::isfinite(c.reg_exponent) || c.reg_exponent < 0 || c.reg_exponent > 1) {
+    return Status::InvalidArgument("als: reg_exponent must be in [0, 1], got " +
+                                   std::to_string(c.reg_exponent));
+  }
+  return Status::OK();
+}
+
+// Rendle et al. 2022's frequency-scaled ridge for a row with `count`
+// nonzeros out of `other` columns: regularization * (count +
+// unobserved_weight * other)^reg_exponent. Computed in double; the caller
+// checks that the float result is finite.
+float ScaledRidge(const ImplicitALS::Config& c, int64_t count, int64_t other) {
+  const double base = static_cast<double>(count) +
+                      static_cast<double>(c.unobserved_weight) * static_cast<double>(other);
+  return static_cast<float>(c.regularization * std::pow(base, static_cast<double>(c.reg_exponent)));
+}
+
+// ScaledRidge for every row of `m` (whose columns are the `other` side).
+// Error if a ridge overflows float, naming the row.
+Status RowRidges(const ImplicitALS::Config& c, const CsrMatrix& m, const char* what,
+                 std::vector<float>* out) {
+  out->resize(static_cast<size_t>(m.rows));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const float ridge = ScaledRidge(c, m.row_size(r), m.cols);
+    if (!std::isfinite(ridge)) {
+      return Status::InvalidArgument(
+          std::string("als: ") + what + " row " + std::to_string(r) +
+          ": regularization * (nonzeros + unobserved_weight * " + std::to_string(m.cols) +
+          ")^reg_exponent overflows float; lower regularization or reg_exponent");
+    }
+    (*out)[static_cast<size_t>(r)] = ridge;
   }
   return Status::OK();
 }
@@ -564,23 +648,35 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
   }
   const CsrMatrix item_users = user_items.Transposed();
 
+  // With reg_exponent = 0 the ridge is the same for every row and lives in
+  // the Gramian, exactly as before these options existed; otherwise each row
+  // carries its own.
+  const bool per_row_ridge = cfg.reg_exponent != 0.0f;
+  std::vector<float> user_reg, item_reg;
+  if (per_row_ridge) {
+    VITRINE_RETURN_IF_ERROR(RowRidges(cfg, user_items, "user", &user_reg));
+    VITRINE_RETURN_IF_ERROR(RowRidges(cfg, item_users, "item", &item_reg));
+  }
+  const float shift = 1.0f - cfg.unobserved_weight;
   auto solve = [&](const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram_no_ridge,
-                   Matrix* solved) {
-    const Matrix g = AddRidge(gram_no_ridge, cfg.regularization);
+                   const std::vector<float>& row_reg, Matrix* solved) {
+    const Matrix g = ScaleAndRidge(gram_no_ridge, cfg.unobserved_weight,
+                                   per_row_ridge ? 0.0f : cfg.regularization);
+    const float* ridge = per_row_ridge ? row_reg.data() : nullptr;
     return cfg.solver == Solver::kCholesky
-               ? SolveCholesky(rows, fixed, g, cfg.alpha, threads, solved)
-               : SolveCG(rows, fixed, g, cfg.alpha, cfg.cg_steps, threads, solved);
+               ? SolveCholesky(rows, fixed, g, cfg.alpha, shift, ridge, threads, solved)
+               : SolveCG(rows, fixed, g, cfg.alpha, shift, ridge, cfg.cg_steps, threads, solved);
   };
 
   Matrix item_gram, user_gram;
   Gram(item_factors_, &item_gram);
   for (int it = 1; it <= cfg.iterations; ++it) {
     const auto start = std::chrono::steady_clock::now();
-    int64_t bad = solve(user_items, item_factors_, item_gram, &user_factors_);
+    int64_t bad = solve(user_items, item_factors_, item_gram, user_reg, &user_factors_);
     if (bad >= 0) return NonFinite("user", bad, it);
     Gram(user_factors_, &user_gram);
     const auto users_done = std::chrono::steady_clock::now();
-    bad = solve(item_users, user_factors_, user_gram, &item_factors_);
+    bad = solve(item_users, user_factors_, user_gram, item_reg, &item_factors_);
     if (bad >= 0) return NonFinite("item", bad, it);
     Gram(item_factors_, &item_gram);
     const auto end = std::chrono::steady_clock::now();
@@ -590,19 +686,23 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
     const double user_s = std::chrono::duration<double>(users_done - start).count();
     char loss[64] = "";
     if (cfg.compute_loss) {
-      info.loss = Loss(user_items, user_factors_, item_factors_, item_gram, cfg.alpha,
-                       cfg.regularization, threads);
+      info.loss =
+          Loss(user_items, user_factors_, item_factors_,
+               ScaleAndRidge(item_gram, cfg.unobserved_weight, 0.0f), cfg.alpha,
+               cfg.unobserved_weight, cfg.regularization, per_row_ridge ? user_reg.data() : nullptr,
+               per_row_ridge ? item_reg.data() : nullptr, threads);
       std::snprintf(loss, sizeof(loss), ", loss %.6g", info.loss);
     }
     LogInfo("als: iteration %d/%d: %.3f s (users %.3f s, items %.3f s)%s", it, cfg.iterations,
             info.seconds, user_s, info.seconds - user_s, loss);
     if (cfg.on_iteration) cfg.on_iteration(*this, info);
   }
-  item_gram_ = AddRidge(std::move(item_gram), cfg.regularization);
+  item_gram_ = ScaleAndRidge(std::move(item_gram), cfg.unobserved_weight, 0.0f);
   return Status::OK();
 }
 
 Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
+  VITRINE_RETURN_IF_ERROR(ValidateConfig(config_));
   const size_t d = static_cast<size_t>(config_.factors);
   if (user_factors.cols != d || item_factors.cols != d) {
     return Status::InvalidArgument("als: factors have " + std::to_string(user_factors.cols) +
@@ -622,7 +722,7 @@ Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
   item_factors_ = std::move(item_factors);
   Matrix g;
   Gram(item_factors_, &g);
-  item_gram_ = AddRidge(std::move(g), config_.regularization);
+  item_gram_ = ScaleAndRidge(std::move(g), config_.unobserved_weight, 0.0f);
   return Status::OK();
 }
 
@@ -667,10 +767,19 @@ Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
       return BadWeight("fold_in: item row " + std::to_string(idx[k]), w[k]);
     }
   }
+  // The ridge fit() gave a user with this history (n distinct items).
+  const float ridge =
+      config_.reg_exponent == 0.0f
+          ? config_.regularization
+          : ScaledRidge(config_, static_cast<int64_t>(n), static_cast<int64_t>(item_factors_.rows));
+  if (!std::isfinite(ridge)) {
+    return Status::InvalidArgument("als: fold_in: the frequency-scaled ridge overflows float");
+  }
   ExactWorkspace ws;
   std::vector<float> x(static_cast<size_t>(d));
   if (!SolveRowExact(Eigen::Map<const RowMatF>(item_gram_.data.data(), d, d), item_factors_,
-                     idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha, &ws, x.data())) {
+                     idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha,
+                     1.0f - config_.unobserved_weight, ridge, &ws, x.data())) {
     return Status::InvalidArgument(
         "als: fold_in: normal equations are not positive definite (regularization 0?)");
   }

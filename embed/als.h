@@ -4,21 +4,30 @@
 //
 // Model. For user u and item i with aggregated weight w_ui (a nonzero of the
 // users x items CsrMatrix), the preference is p_ui = 1 and the confidence is
-// c_ui = 1 + alpha * w_ui; every unobserved pair has p = 0 and c = 1. fit()
-// minimises
+// c_ui = 1 + alpha * w_ui; every unobserved pair has p = 0 and weight a0 =
+// unobserved_weight. With lambda = regularization, nu = reg_exponent, I_u
+// the items of user u and U_i the users of item i, fit() minimises
 //
-//   sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + regularization (|X|^2 + |Y|^2)
+//   sum_{(u,i) observed} c_ui (1 - x_u . y_i)^2
+//     + a0 sum_{(u,i) unobserved} (x_u . y_i)^2
+//     + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2,
+//   lambda_u = lambda (|I_u| + a0 |I|)^nu,  lambda_i = lambda (|U_i| + a0 |U|)^nu
 //
-// by alternating exact-in-expectation least squares over users then items.
-// Each half-step solves, for every row u,
+// (Hu et al. is a0 = 1, nu = 0, the defaults; the unobserved weight and the
+// frequency-scaled ridge are from Rendle, Krichene, Zhang and Koren 2022,
+// "Revisiting the Performance of iALS on Item Recommendation Benchmarks").
+// fit() alternates exact least squares over users then items. Each
+// half-step solves, for every row u,
 //
-//   (Y^T Y + regularization I + sum_{i in u} (c_ui - 1) y_i y_i^T) x_u
+//   (a0 Y^T Y + lambda_u I + sum_{i in u} (c_ui - a0) y_i y_i^T) x_u
 //       = sum_{i in u} c_ui y_i
 //
 // with either a few conjugate-gradient steps warm-started from the previous
 // x_u (Takacs et al. 2011; implicit's `_least_squares_cg`) or an exact
 // Cholesky solve. Y^T Y is computed once per half-step, so the cost per
-// nonzero is O(factors * cg_steps). A row with no nonzeros gets a zero vector.
+// nonzero is O(factors * cg_steps) whatever a0 and nu are. A row with no
+// nonzeros gets a zero vector. docs/als.md has the measured speed and
+// quality of the options.
 //
 // Note: implicit >= 0.5 uses c = alpha * w (no "1 +"); vitrine follows the
 // paper, so alpha = 1 here is not numerically identical to implicit's.
@@ -64,8 +73,22 @@ class ImplicitALS {
 
   struct Config {
     int factors = 64;
-    float regularization = 0.01f;  // implicit's default
-    float alpha = 1.0f;            // confidence c = 1 + alpha * weight
+    // lambda: the ridge is lambda (nonzeros + unobserved_weight * other
+    // side)^reg_exponent per row, i.e. lambda itself when reg_exponent = 0.
+    // Finite, >= 0. 0.01 is implicit's default (for reg_exponent = 0); with
+    // reg_exponent > 0 the useful lambda is smaller, by about (a0 |I|)^nu.
+    float regularization = 0.01f;
+    float alpha = 1.0f;  // confidence c = 1 + alpha * weight; finite, >= 0
+    // a0: the weight of every unobserved (user, item) pair, i.e. the scale of
+    // the Gramian term. Finite, >= 0. 1 = Hu et al.; below 1 a missing pair
+    // counts less as a negative. (Rendle et al. also add a0 (x.y)^2 on
+    // observed pairs; here observed pairs carry only c (1 - x.y)^2, so that
+    // a0 = 1 is Hu et al. exactly.)
+    float unobserved_weight = 1.0f;
+    // nu: frequency scaling of the ridge, in [0, 1]. 0 = the same ridge for
+    // every row (Hu et al.); 1 = proportional to the row's nonzeros plus a0
+    // times the other side's size (Rendle et al.).
+    float reg_exponent = 0.0f;
     int iterations = 15;
     int cg_steps = 3;  // CG steps per row per half-step (implicit's default)
     Solver solver = Solver::kConjugateGradient;
@@ -89,20 +112,25 @@ class ImplicitALS {
 
   // Fits users x items weights (rows = users, cols = items). Weights must be
   // finite and >= 0. Logs one line per iteration (time, loss if computed) via
-  // LogInfo. Errors: bad config, malformed CSR, a non-finite or negative
-  // weight (naming user row and item column), or non-finite factors after an
-  // iteration (naming the first bad user or item row). On error the factors
-  // are unspecified.
+  // LogInfo. Errors: bad config (a field out of its range above), malformed
+  // CSR, a non-finite or negative weight (naming user row and item column),
+  // a frequency-scaled ridge that overflows float (naming the row), or
+  // non-finite factors after an iteration (naming the first bad user or item
+  // row). On error the factors are unspecified.
   Status fit(const CsrMatrix& user_items);
 
   // Installs factors (e.g. loaded from a bundle) so fold_in works without a
-  // fit. Both must have config().factors columns and finite values.
+  // fit. Both must have config().factors columns and finite values, and the
+  // config must be valid. fold_in answers with config()'s objective, so the
+  // config must be the one the factors were fitted with.
   Status set_factors(Matrix user_factors, Matrix item_factors);
 
   // The user vector for a history (item rows and weights, same length) with
   // the item factors fixed: an exact Cholesky solve of the same normal
-  // equations fit() uses, like implicit's recalculate_user. Repeated items
-  // are merged by summing their weights. An empty history gives zeros.
+  // equations fit() uses (same unobserved_weight, and the ridge of a user
+  // with that many distinct items), like implicit's recalculate_user.
+  // Repeated items are merged by summing their weights. An empty history
+  // gives zeros.
   // Errors: not fitted, length mismatch, item out of range, bad weight.
   // Cost O(n d^2 + d^3): tens of microseconds for d = 64. Thread-safe.
   Result<std::vector<float>> fold_in(std::span<const int32_t> items,
@@ -115,7 +143,7 @@ class ImplicitALS {
   Config config_;
   Matrix user_factors_;
   Matrix item_factors_;
-  Matrix item_gram_;  // Y^T Y + regularization I, for fold_in
+  Matrix item_gram_;  // unobserved_weight Y^T Y (no ridge), for fold_in
 };
 
 }  // namespace vitrine

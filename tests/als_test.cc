@@ -1,6 +1,8 @@
 // ImplicitALS against independent dense oracles: every normal equation and
 // objective here is built from the full dense confidence and preference
-// matrices (C, P), never from the Y^T Y trick the implementation uses.
+// matrices (C, P), never from the Y^T Y trick the implementation uses. The
+// unobserved weight a0 is an entry of C; the frequency-scaled ridges are
+// counted from P.
 #include "embed/als.h"
 
 #include <gtest/gtest.h>
@@ -57,9 +59,9 @@ Matrix ToMatrix(const MatD& m) {
   return out;
 }
 
-// Dense confidence C (1 + alpha w on nonzeros, 1 elsewhere) and preference P.
-void DenseCP(const CsrMatrix& m, double alpha, MatD* c, MatD* p) {
-  *c = MatD::Ones(m.rows, m.cols);
+// Dense confidence C (1 + alpha w on nonzeros, a0 elsewhere) and preference P.
+void DenseCP(const CsrMatrix& m, double alpha, MatD* c, MatD* p, double a0 = 1.0) {
+  *c = MatD::Constant(m.rows, m.cols, a0);
   *p = MatD::Zero(m.rows, m.cols);
   for (int64_t u = 0; u < m.rows; ++u) {
     for (int64_t e = m.indptr[u]; e < m.indptr[u + 1]; ++e) {
@@ -69,23 +71,39 @@ void DenseCP(const CsrMatrix& m, double alpha, MatD* c, MatD* p) {
   }
 }
 
-// Closed-form half-step: x_u = (Y^T C_u Y + reg I)^-1 Y^T C_u p_u for every
-// row u of C, P, solved in double with a dense LU.
-MatD DenseHalfStep(const MatD& c, const MatD& p, const MatD& y, double reg) {
+// Rendle et al.'s ridge per row of P: reg (|row| + a0 cols)^nu, with |row|
+// the row's observed entries.
+VecD DenseRidge(const MatD& p, double reg, double a0, double nu) {
+  VecD r(p.rows());
+  for (Eigen::Index u = 0; u < p.rows(); ++u) {
+    r(u) = reg * std::pow(p.row(u).sum() + a0 * static_cast<double>(p.cols()), nu);
+  }
+  return r;
+}
+
+// Closed-form half-step: x_u = (Y^T C_u Y + ridge_u I)^-1 Y^T C_u p_u for
+// every row u of C, P, solved in double with a dense LU.
+MatD DenseHalfStep(const MatD& c, const MatD& p, const MatD& y, const VecD& ridge) {
   const Eigen::Index d = y.cols();
   MatD x(c.rows(), d);
   for (Eigen::Index u = 0; u < c.rows(); ++u) {
-    const MatD a = y.transpose() * c.row(u).asDiagonal() * y + reg * MatD::Identity(d, d);
+    const MatD a = y.transpose() * c.row(u).asDiagonal() * y + ridge(u) * MatD::Identity(d, d);
     const VecD b = y.transpose() * c.row(u).cwiseProduct(p.row(u)).transpose();
     x.row(u) = a.fullPivLu().solve(b).transpose();
   }
   return x;
 }
 
-// sum c (p - x.y)^2 + reg (|X|^2 + |Y|^2)
-double DenseObjective(const MatD& c, const MatD& p, const MatD& x, const MatD& y, double reg) {
+MatD DenseHalfStep(const MatD& c, const MatD& p, const MatD& y, double reg) {
+  return DenseHalfStep(c, p, y, VecD::Constant(c.rows(), reg));
+}
+
+// sum c (p - x.y)^2 + sum_u ridge_u |x_u|^2 + sum_i ridge_i |y_i|^2
+double DenseObjective(const MatD& c, const MatD& p, const MatD& x, const MatD& y,
+                      const VecD& user_ridge, const VecD& item_ridge) {
   const MatD diff = p - x * y.transpose();
-  return c.cwiseProduct(diff.cwiseProduct(diff)).sum() + reg * (x.squaredNorm() + y.squaredNorm());
+  return c.cwiseProduct(diff.cwiseProduct(diff)).sum() + user_ridge.dot(x.rowwise().squaredNorm()) +
+         item_ridge.dot(y.rowwise().squaredNorm());
 }
 
 double MaxRelError(const MatD& got, const MatD& want) {
@@ -127,7 +145,11 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
   const int d = cfg.factors;
   const CsrMatrix ui = RandomCsr(30, 40, 0.15, 11);
   MatD c, p;
-  DenseCP(ui, cfg.alpha, &c, &p);
+  DenseCP(ui, cfg.alpha, &c, &p, cfg.unobserved_weight);
+  const VecD user_ridge =
+      DenseRidge(p, cfg.regularization, cfg.unobserved_weight, cfg.reg_exponent);
+  const VecD item_ridge =
+      DenseRidge(p.transpose(), cfg.regularization, cfg.unobserved_weight, cfg.reg_exponent);
   const MatD x0 = RandomFactors(30, d, 1);
   const MatD y0 = RandomFactors(40, d, 2);
 
@@ -140,9 +162,8 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
 
   const MatD x1 = ToDense(als.user_factors());
   const MatD y1 = ToDense(als.item_factors());
-  EXPECT_LT(MaxRelError(x1, DenseHalfStep(c, p, y0, cfg.regularization)), tol);
-  EXPECT_LT(MaxRelError(y1, DenseHalfStep(c.transpose(), p.transpose(), x1, cfg.regularization)),
-            tol);
+  EXPECT_LT(MaxRelError(x1, DenseHalfStep(c, p, y0, user_ridge)), tol);
+  EXPECT_LT(MaxRelError(y1, DenseHalfStep(c.transpose(), p.transpose(), x1, item_ridge)), tol);
 }
 
 TEST(ImplicitALS, ConjugateGradientWithManyStepsEqualsDenseSolve) {
@@ -214,23 +235,29 @@ TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   EXPECT_LT(MaxRelError(ToDense(cg.user_factors()), want), 0.02);
 }
 
-void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack) {
+void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0 = 1.0f,
+                              float nu = 0.0f, float reg = 0.1f) {
   const CsrMatrix ui = RandomCsr(50, 40, 0.1, 5);
   ImplicitALS::Config cfg = SmallConfig(10, solver);
+  cfg.unobserved_weight = a0;
+  cfg.reg_exponent = nu;
+  cfg.regularization = reg;
   MatD c, p;
-  DenseCP(ui, cfg.alpha, &c, &p);
+  DenseCP(ui, cfg.alpha, &c, &p, a0);
+  const VecD user_ridge = DenseRidge(p, reg, a0, nu);
+  const VecD item_ridge = DenseRidge(p.transpose(), reg, a0, nu);
   cfg.iterations = 12;
   cfg.compute_loss = true;
   std::vector<double> objective, reported;
   cfg.on_iteration = [&](const ImplicitALS& m, const AlsIterationInfo& info) {
     objective.push_back(DenseObjective(c, p, ToDense(m.user_factors()), ToDense(m.item_factors()),
-                                       cfg.regularization));
+                                       user_ridge, item_ridge));
     reported.push_back(info.loss);
   };
   ImplicitALS als(cfg);
   ASSERT_TRUE(als.fit(ui).ok());
   ASSERT_EQ(objective.size(), 12u);
-  const double total_conf = c.sum();  // implicit's normalisation
+  const double total_conf = c.sum();  // implicit's normalisation (a0 per unobserved pair)
   for (size_t k = 0; k < objective.size(); ++k) {
     EXPECT_NEAR(reported[k], objective[k] / total_conf, 1e-4 * objective[k] / total_conf) << k;
     if (k > 0) {
@@ -246,6 +273,137 @@ TEST(ImplicitALS, ObjectiveNeverRisesWithCholesky) {
 
 TEST(ImplicitALS, ObjectiveNeverRisesWithConjugateGradient) {
   CheckObjectiveNeverRises(ImplicitALS::Solver::kConjugateGradient, 1e-5);
+}
+
+TEST(ImplicitALS, ObjectiveWithUnobservedWeightAndScaledRidgeNeverRises) {
+  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+    SCOPED_TRACE(static_cast<int>(solver));
+    const double slack = solver == ImplicitALS::Solver::kCholesky ? 1e-6 : 1e-5;
+    CheckObjectiveNeverRises(solver, slack, /*a0=*/0.2f, /*nu=*/1.0f, /*reg=*/0.01f);
+    CheckObjectiveNeverRises(solver, slack, /*a0=*/4.0f, /*nu=*/0.5f, /*reg=*/0.05f);
+  }
+}
+
+// (a0, nu) pairs beyond Hu et al. a0 = 8 > 1 + alpha w for weights below
+// 3.5: those nonzeros carry negative coefficients c - a0 in the normal
+// equations (the Cholesky path's subtracted update).
+struct Variant {
+  float a0, nu;
+};
+constexpr Variant kVariants[] = {{0.3f, 0.5f}, {8.0f, 1.0f}, {1.0f, 0.7f}, {0.1f, 0.0f}};
+
+TEST(ImplicitALS, UnobservedWeightAndScaledRidgeHalfStepsEqualDenseSolve) {
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
+    for (int d : {8, 32}) {  // generic and compile-time-sized CG kernels
+      ImplicitALS::Config cfg = SmallConfig(d, ImplicitALS::Solver::kConjugateGradient);
+      cfg.unobserved_weight = v.a0;
+      cfg.reg_exponent = v.nu;
+      CheckOneIteration(cfg, 200, 5e-3);
+      cfg.solver = ImplicitALS::Solver::kCholesky;
+      CheckOneIteration(cfg, 3, 1e-4);
+    }
+  }
+}
+
+// At a fixed point of exact ALS the gradient of the full dense objective
+// (every pair, C and ridges as in the oracle) vanishes in both X and Y.
+TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
+  const CsrMatrix ui = RandomCsr(24, 18, 0.2, 21);
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
+    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    cfg.unobserved_weight = v.a0;
+    cfg.reg_exponent = v.nu;
+    cfg.iterations = 400;
+    MatD c, p;
+    DenseCP(ui, cfg.alpha, &c, &p, v.a0);
+    const VecD user_ridge = DenseRidge(p, cfg.regularization, v.a0, v.nu);
+    const VecD item_ridge = DenseRidge(p.transpose(), cfg.regularization, v.a0, v.nu);
+    auto gradient_norm = [&](const MatD& x, const MatD& y) {
+      const MatD r = c.cwiseProduct(p - x * y.transpose());  // weighted residual
+      const MatD gx = -2.0 * r * y + 2.0 * user_ridge.asDiagonal() * x;
+      const MatD gy = -2.0 * r.transpose() * x + 2.0 * item_ridge.asDiagonal() * y;
+      return std::sqrt(gx.squaredNorm() + gy.squaredNorm());
+    };
+    // Scale: the gradient at the fixed point's factors shrunk by half.
+    ImplicitALS als(cfg);
+    ASSERT_TRUE(als.fit(ui).ok());
+    const MatD x = ToDense(als.user_factors()), y = ToDense(als.item_factors());
+    const double at_half = gradient_norm(0.5 * x, 0.5 * y);
+    ASSERT_GT(at_half, 0.1);
+    EXPECT_LT(gradient_norm(x, y), 1e-3 * at_half);
+  }
+}
+
+TEST(ImplicitALS, FoldInSolvesTheSameObjective) {
+  const CsrMatrix ui = RandomCsr(40, 30, 0.12, 17);
+  for (const Variant& v : kVariants) {
+    SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
+    ImplicitALS::Config cfg = SmallConfig(6, ImplicitALS::Solver::kConjugateGradient);
+    cfg.unobserved_weight = v.a0;
+    cfg.reg_exponent = v.nu;
+    cfg.iterations = 5;
+    ImplicitALS als(cfg);
+    ASSERT_TRUE(als.fit(ui).ok());
+    MatD c, p;
+    DenseCP(ui, cfg.alpha, &c, &p, v.a0);
+    const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()),
+                                    DenseRidge(p, cfg.regularization, v.a0, v.nu));
+    for (int64_t u = 0; u < ui.rows; ++u) {
+      const int64_t lo = ui.indptr[u], n = ui.row_size(u);
+      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      ASSERT_TRUE(x.ok()) << x.status().ToString();
+      for (int k = 0; k < cfg.factors; ++k) {
+        EXPECT_NEAR((*x)[k], want(u, k), 1e-4 * (1 + std::abs(want(u, k)))) << u;
+      }
+    }
+    // set_factors + fold_in (how serving loads a bundle) answers the same.
+    ImplicitALS loaded(cfg);
+    ASSERT_TRUE(loaded.set_factors(Matrix(0, 6), als.item_factors()).ok());
+    auto a = als.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    auto b = loaded.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b);
+  }
+}
+
+TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
+  const CsrMatrix ui = RandomCsr(10, 8, 0.3, 2);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float a0 : {nan, inf, -0.5f}) {
+    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    cfg.unobserved_weight = a0;
+    const Status st = ImplicitALS(cfg).fit(ui);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << a0;
+    EXPECT_NE(st.message().find("unobserved_weight must be finite and >= 0"), std::string::npos)
+        << st.message();
+    EXPECT_FALSE(ImplicitALS(cfg).set_factors(Matrix(10, 4), Matrix(8, 4)).ok());
+  }
+  for (float nu : {nan, inf, -0.1f, 1.5f}) {
+    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    cfg.reg_exponent = nu;
+    const Status st = ImplicitALS(cfg).fit(ui);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << nu;
+    EXPECT_NE(st.message().find("reg_exponent must be in [0, 1]"), std::string::npos)
+        << st.message();
+  }
+  {  // a ridge past float's range names the first row
+    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    cfg.regularization = 1e38f;
+    cfg.reg_exponent = 1.0f;
+    const Status st = ImplicitALS(cfg).fit(ui);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(st.message().find("user row 0"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("overflows"), std::string::npos) << st.message();
+  }
+  {  // a0 = 0 and nu in range are fine
+    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    cfg.unobserved_weight = 0.0f;
+    cfg.reg_exponent = 1.0f;
+    EXPECT_TRUE(ImplicitALS(cfg).fit(ui).ok());
+  }
 }
 
 TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
