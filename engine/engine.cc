@@ -283,6 +283,16 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
   return q;
 }
 
+RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim) {
+  RerankOptions ro;
+  ro.k = q.k;
+  ro.diversity = q.diversity;
+  ro.lambda = q.mmr_lambda;
+  ro.theta = q.dpp_theta;
+  ro.dim = static_cast<int>(dim);
+  return ro;
+}
+
 int CandidatePoolSize(const QueryOptions& q) {
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
   if (!rerank) return q.k;
@@ -379,14 +389,8 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
       }
       break;
     }
-    RerankOptions ro;
-    ro.k = q.k;
-    ro.diversity = q.diversity;
-    ro.lambda = q.mmr_lambda;
-    ro.theta = q.dpp_theta;
-    ro.dim = static_cast<int>(dim);
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
-                             Rerank(cands, request_rules, ro, &allowed));
+                             Rerank(cands, request_rules, RerankOptionsOf(q, dim), &allowed));
     hits = ToHits(std::move(ranked), request_rules);
     if (static_cast<int>(hits.size()) >= q.k || pool >= n_allowed) break;
     pool = static_cast<int>(std::min<int64_t>(n_allowed, static_cast<int64_t>(pool) * 4));

@@ -90,6 +90,9 @@ struct QueryOptions {
   bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
 };
 
+// The rerank options of a query over candidates of dimension `dim`.
+RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim);
+
 // How many candidates a request retrieves: k without reranking, else the
 // request's pool (at least k), by default max(kDefaultPoolFactor * k, 100).
 int CandidatePoolSize(const QueryOptions& q);

@@ -231,13 +231,8 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
     const float* v = vectors_->row(static_cast<size_t>(pool.items[j]));
     cands.push_back({pool.items[j], scores[j], diversify ? unit.Add(v) : nullptr});
   }
-  RerankOptions ro;
-  ro.k = q.k;
-  ro.diversity = q.diversity;
-  ro.lambda = q.mmr_lambda;
-  ro.theta = q.dpp_theta;
-  ro.dim = static_cast<int>(dim);
-  VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
+  VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
+                           Rerank(cands, rules, RerankOptionsOf(q, dim), &allowed));
   std::vector<Hit> hits = ToHits(std::move(ranked), rules);
   Explain(query, q, items, &hits);
   if (q.explain) {
