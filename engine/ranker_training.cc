@@ -75,7 +75,7 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   sub.autotune = false;
   sub.als.compute_loss = false;
   const fs::path dir =
-      TempSiblingPath(out.parent_path() / ("." + out.filename().string() + ".ranker"));
+      TempSiblingPath(out.parent_path() / (out.filename().string() + ".ranker"));
   struct Cleanup {
     fs::path dir;
     ~Cleanup() {

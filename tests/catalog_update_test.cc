@@ -125,6 +125,7 @@ fs::path BaseBundle(const std::string& spec, const std::string& name, bool image
   if (!built.count(key)) {
     const Data& d = SampleData();
     BuildOptions o;
+    o.ranker.enabled = false;  // not under test here; the ranker has its own tests
     o.items = d.dir / "base.csv";
     o.interactions = d.dir / "interactions.csv";
     if (images) o.images = d.dir / "base.idx.gz";
@@ -613,6 +614,7 @@ TEST(CatalogUpdateTest, SetInStockWithoutTheColumnIsAClearError) {
   (void)d;
   WriteText(ScratchDir() / "nostock.csv", text);
   BuildOptions o;
+  o.ranker.enabled = false;  // not under test here; the ranker has its own tests
   o.items = ScratchDir() / "nostock.csv";
   o.content.dim = 4;
   o.index.spec = "Flat";
@@ -650,6 +652,7 @@ TEST(CatalogUpdateTest, AddWithPrecomputedVisualVectors) {
   for (float& x : vis.data) x = g(rng);
   ASSERT_TRUE(WriteNpy(ScratchDir() / "pre.npy", vis).ok());
   BuildOptions o;
+  o.ranker.enabled = false;  // not under test here; the ranker has its own tests
   o.items = ScratchDir() / "pre.csv";
   o.visual = ScratchDir() / "pre.npy";
   o.content.dim = 4;

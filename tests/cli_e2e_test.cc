@@ -75,7 +75,7 @@ class CliE2E : public testing::Test {
     CmdResult s = Vitrine("split --interactions " + d + "/data/interactions.csv --train " + d +
                           "/split/train.csv --test " + d + "/split/test.csv");
     ASSERT_EQ(s.code, 0) << s.err;
-    CmdResult b = Vitrine("build -q --items " + d + "/data/items.csv --interactions " + d +
+    CmdResult b = Vitrine("build -q --ranker off --items " + d + "/data/items.csv --interactions " + d +
                           "/split/train.csv --images " + d +
                           "/data/images.idx.gz --index Flat --out " + d + "/bundle");
     ASSERT_EQ(b.code, 0) << b.err;
@@ -201,7 +201,7 @@ TEST_F(CliE2E, CompleteTheLookOnePerComplementaryCategory) {
 
 TEST_F(CliE2E, BuildAutotuneRecordsAnOperatingPointThatQueriesUse) {
   CmdResult b =
-      Vitrine("build -q --autotune --target-recall 0.9 --items " + D() +
+      Vitrine("build -q --ranker off --autotune --target-recall 0.9 --items " + D() +
               "/data/items.csv --interactions " + D() + "/split/train.csv --out " + D() + "/tuned");
   ASSERT_EQ(b.code, 0) << b.err;
   auto m = nlohmann::json::parse(ReadFile(D() + "/tuned/manifest.json").value());

@@ -49,6 +49,7 @@ class EmbedOnGeneratorData : public testing::Test {
   static Result<std::unique_ptr<Engine>> Build(const fs::path& interactions,
                                                const std::string& name) {
     BuildOptions o;
+    o.ranker.enabled = false;  // not under test here; the ranker has its own tests
     o.items = dir_ / "data" / "items.csv";
     o.interactions = interactions;
     o.images = dir_ / "data" / "images.idx.gz";

@@ -131,6 +131,7 @@ TEST(RecencyTest, EndToEndRankingAndAddedItems) {
   g.seed = 5;
   ASSERT_TRUE(GenerateSampleData(g, ScratchDir() / "data").ok());
   BuildOptions o;
+  o.ranker.enabled = false;  // not under test here; the ranker has its own tests
   o.items = ScratchDir() / "data" / "items.csv";
   o.interactions = ScratchDir() / "data" / "interactions.csv";
   o.als.factors = 8;
