@@ -1,10 +1,11 @@
 #include "core/array_io.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <string>
+#include <string_view>
 
 #include "core/file_util.h"
 
@@ -19,6 +20,40 @@ struct NpyHeader {
   std::vector<int64_t> shape;
   size_t data_offset = 0;
 };
+
+// The header's dictionary is scanned by hand: std::regex matches
+// recursively, a stack frame per character, and a .npy whose 'descr' held
+// 50 KB overflowed the stack (tests/fuzz_regressions_test.cc).
+//
+// Where the value of the key starting at `at` begins: after the key, blanks,
+// ':' and blanks. npos if no ':' follows.
+size_t ValueStart(std::string_view header, size_t at, std::string_view key) {
+  auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  };
+  size_t p = at + key.size();
+  while (p < header.size() && blank(header[p])) ++p;
+  if (p == header.size() || header[p] != ':') return std::string_view::npos;
+  ++p;
+  while (p < header.size() && blank(header[p])) ++p;
+  return p;
+}
+
+// The text between `open` and the next `close` in the value of the first
+// occurrence of `key` whose value has them (as the regex
+// key\s*:\s*<open>([^<close>]*)<close> found it). Linear in the header.
+bool DelimitedValue(std::string_view header, std::string_view key, char open, char close,
+                    std::string* out) {
+  for (size_t at = header.find(key); at != std::string_view::npos; at = header.find(key, at + 1)) {
+    const size_t p = ValueStart(header, at, key);
+    if (p == std::string_view::npos || p == header.size() || header[p] != open) continue;
+    const size_t end = header.find(close, p + 1);
+    if (end == std::string_view::npos) return false;  // no later occurrence can close either
+    *out = std::string(header.substr(p + 1, end - p - 1));
+    return true;
+  }
+  return false;
+}
 
 Result<NpyHeader> ParseNpyHeader(const fs::path& path, const std::string& bytes) {
   const std::string name = path.string();
@@ -49,29 +84,37 @@ Result<NpyHeader> ParseNpyHeader(const fs::path& path, const std::string& bytes)
   const std::string header = bytes.substr(pos, header_len);
   NpyHeader h;
   h.data_offset = pos + header_len;
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')"))) {
+  if (!DelimitedValue(header, "'descr'", '\'', '\'', &h.descr)) {
     return Status::Corruption(name + ": .npy header has no 'descr'");
   }
-  h.descr = m[1];
-  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))"))) {
-    return Status::Corruption(name + ": .npy header has no 'fortran_order'");
+  bool have_order = false;
+  const std::string_view order_key = "'fortran_order'";
+  for (size_t at = header.find(order_key); at != std::string::npos && !have_order;
+       at = header.find(order_key, at + 1)) {
+    const size_t p = ValueStart(header, at, order_key);
+    if (p == std::string::npos) continue;
+    const std::string_view v = std::string_view(header).substr(p);
+    if (v.starts_with("True") || v.starts_with("False")) {
+      h.fortran = v.starts_with("True");
+      have_order = true;
+    }
   }
-  h.fortran = m[1] == "True";
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) {
+  if (!have_order) return Status::Corruption(name + ": .npy header has no 'fortran_order'");
+  std::string dims;
+  if (!DelimitedValue(header, "'shape'", '(', ')', &dims)) {
     return Status::Corruption(name + ": .npy header has no 'shape'");
   }
-  const std::string dims = m[1];
   // Only non-negative integers separated by commas: "-1" or a 30-digit number
   // must be rejected here, not misread or thrown from std::stoll.
   if (dims.find_first_not_of("0123456789, L") != std::string::npos) {
     return Status::Corruption(name + ": .npy header has a malformed 'shape' (" + dims + ")");
   }
-  const std::regex number(R"(\d+)");
-  std::sregex_iterator it(dims.begin(), dims.end(), number), end;
-  for (; it != end; ++it) {
+  for (size_t p = dims.find_first_of("0123456789"); p != std::string::npos;
+       p = dims.find_first_of("0123456789", p)) {
+    const size_t q = std::min(dims.find_first_not_of("0123456789", p), dims.size());
+    const std::string digits = dims.substr(p, q - p);
+    p = q;
     int64_t v = 0;
-    const std::string digits = it->str();
     const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
     if (ec != std::errc()) {
       return Status::Corruption(name + ": .npy header has an out-of-range dimension " + digits);
