@@ -166,7 +166,9 @@ Result<DenseMatrix<T>> ReadNpy(const fs::path& path, const char* want_descr,
                               " trailing bytes after the array data");
   }
   out.data.resize(out.rows * out.cols);
-  std::memcpy(out.data.data(), bytes.data() + h.data_offset, need);
+  // An empty array's data() may be null, and memcpy from/to null is UB even
+  // for 0 bytes (UBSan, array_io_fuzzer).
+  if (need > 0) std::memcpy(out.data.data(), bytes.data() + h.data_offset, need);
   return out;
 }
 

@@ -72,5 +72,23 @@ TEST(FuzzRegressions, NpyHeaderScanMatchesTheRegexItReplaced) {
   EXPECT_FALSE(ReadNpyF32(path).ok());
 }
 
+// array_io_fuzzer, seed fuzz/corpus/array_io/f32_v2_empty.npy (what np.save
+// writes for np.zeros((0, 5), np.float32)): ReadNpy copied the data with
+// memcpy(out.data.data(), ..., 0), and an empty vector's data() is null:
+// undefined behaviour (UBSan: "null pointer passed as argument 1"), caught
+// only by the sanitizer build. Fixed by skipping the copy of 0 bytes.
+TEST(FuzzRegressions, EmptyNpyArraysReadAsEmptyMatrices) {
+  const auto path = ScratchDir() / "empty.npy";
+  WriteText(path, Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }", ""));
+  auto m = ReadNpyF32(path);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->rows, 0u);
+  EXPECT_EQ(m->cols, 5u);
+  WriteText(path, Npy("{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", ""));
+  auto i = ReadNpyI64(path);
+  ASSERT_TRUE(i.ok()) << i.status().ToString();
+  EXPECT_EQ(i->rows, 0u);
+}
+
 }  // namespace
 }  // namespace vitrine
