@@ -2,12 +2,15 @@
 #   make demo   install what is missing, build, generate a sample catalog,
 #               build a bundle and print similar items and recommendations
 #   make test   install what is missing, build, run every test through ctest
+# Reliability (docs/reliability.md; in build-asan/ and build-fuzz/):
+#   make sanitize   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (default 60) each
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 VITRINE := $(BUILD_DIR)/cli/vitrine
 DEMO_DIR ?= demo
 
-.PHONY: all deps configure build test demo bench format tidy clean
+.PHONY: all deps configure build test demo bench sanitize fuzz format tidy clean
 
 all: build
 
@@ -29,6 +32,12 @@ demo: build
 bench: build
 	bash scripts/bench.sh $(BUILD_DIR)
 
+sanitize:
+	JOBS=$(JOBS) bash scripts/sanitize.sh
+
+fuzz:
+	JOBS=$(JOBS) bash scripts/fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
@@ -36,4 +45,4 @@ tidy: configure
 	clang-tidy -p $(BUILD_DIR) $$(git ls-files '*.cc')
 
 clean:
-	rm -rf $(BUILD_DIR) $(DEMO_DIR)
+	rm -rf $(BUILD_DIR) $(DEMO_DIR) build-asan build-fuzz

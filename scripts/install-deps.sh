@@ -2,7 +2,19 @@
 # Installs vitrine's build, test and demo dependencies from Debian packages.
 # Idempotent: packages already present are left alone, and apt-get runs only
 # when something is missing. Nothing is fetched from anywhere but apt.
+#
+#   scripts/install-deps.sh              what `make demo` and `make test` need
+#   scripts/install-deps.sh --sanitize   also the clang toolchain that
+#                                        `make sanitize` and `make fuzz` use
 set -euo pipefail
+
+WITH_SANITIZE=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) WITH_SANITIZE=1 ;;
+    *) echo "install-deps: unknown option '$arg' (expected --sanitize)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential cmake pkg-config
@@ -12,6 +24,17 @@ PACKAGES=(
   libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev libxgboost-dev
   gnuplot-nox dataset-fashion-mnist
 )
+
+# The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with
+# its runtimes (libclang-rt-14-dev holds libFuzzer as well as the sanitizer
+# runtimes, so libfuzzer-14-dev is not needed), clang's OpenMP (libomp) and
+# llvm-symbolizer for readable sanitizer stack traces.
+SANITIZE_PACKAGES=(
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
+)
+if [ "$WITH_SANITIZE" -eq 1 ]; then
+  PACKAGES+=("${SANITIZE_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
