@@ -1,7 +1,6 @@
 #include "embed/visual_encoder.h"
 
 #include <cblas.h>
-#include <stb_image.h>
 #include <stb_image_resize.h>
 
 #include <Eigen/Dense>
@@ -11,6 +10,7 @@
 #include <string>
 
 #include "core/array_io.h"
+#include "embed/image_file.h"
 
 namespace vitrine {
 namespace {
@@ -350,14 +350,9 @@ Result<ImageBatch> LoadImageFiles(const std::vector<std::filesystem::path>& path
   b.channels = 3;
   b.pixels = MatrixU8(paths.size(), b.height * b.width * 3);
   for (size_t i = 0; i < paths.size(); ++i) {
-    int w = 0, h = 0, c = 0;
-    unsigned char* px = stbi_load(Str(paths[i]).c_str(), &w, &h, &c, 3);
-    if (px == nullptr) {
-      return Status::InvalidArgument(Str(paths[i]) + ": cannot decode image (" +
-                                     stbi_failure_reason() + "); expected PNG or JPEG");
-    }
-    const int ok = stbir_resize_uint8(px, w, h, 0, b.pixels.row(i), size, size, 0, 3);
-    stbi_image_free(px);
+    VITRINE_ASSIGN_OR_RETURN(RgbImage im, DecodeImageFile(paths[i]));
+    const int ok = stbir_resize_uint8(im.pixels.data(), im.width, im.height, 0,
+                                      b.pixels.row(i), size, size, 0, 3);
     if (!ok) return Status::Internal(Str(paths[i]) + ": resize failed");
   }
   return b;

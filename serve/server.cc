@@ -122,7 +122,7 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
   for (const auto& [name, w] : spec.weights) {
     const auto& layout = loaded.engine->layout();
     if (std::none_of(layout.begin(), layout.end(),
-                     [&](const BlockLayout& b) { return b.name == name; })) {
+                     [&name = name](const BlockLayout& b) { return b.name == name; })) {
       std::string names;
       for (const auto& b : layout) names += (names.empty() ? "" : ", ") + b.name;
       return Bad("weights: unknown block '" + Clip(name) + "' (blocks: " + names + ")");

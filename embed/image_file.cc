@@ -1,0 +1,92 @@
+#include "embed/image_file.h"
+
+#include <stb_image.h>
+
+#include <algorithm>
+#include <string>
+#include <system_error>
+
+#include "core/file_util.h"
+
+namespace vitrine {
+namespace {
+
+bool IsPng(std::string_view b) { return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8); }
+bool IsJpeg(std::string_view b) { return b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3); }
+
+// The largest per-table code count in any DHT segment (FF C4), read the way
+// stb reads it: tables follow one another up to the segment length, and bytes
+// past the end of the file read as 0. The marker is searched anywhere because
+// stb skips fill bytes before markers, so a stricter segment walk would miss
+// what stb would still decode.
+unsigned MaxDhtCodes(std::string_view b) {
+  auto at = [&](size_t i) -> unsigned { return i < b.size() ? static_cast<uint8_t>(b[i]) : 0; };
+  unsigned worst = 0;
+  for (size_t i = 0; i + 1 < b.size(); ++i) {
+    if (at(i) != 0xFF || at(i + 1) != 0xC4) continue;
+    const size_t end = i + 2 + (at(i + 2) << 8 | at(i + 3));
+    for (size_t p = i + 4; p < end;) {
+      unsigned codes = 0;
+      for (size_t k = 0; k < 16; ++k) codes += at(p + 1 + k);
+      worst = std::max(worst, codes);
+      p += 17 + codes;
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+Status CheckImageBytes(std::string_view bytes, const std::string& name) {
+  if (bytes.size() > kMaxImageFileBytes) {
+    return Status::InvalidArgument(name + ": image file is " + std::to_string(bytes.size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxImageFileBytes));
+  }
+  const bool png = IsPng(bytes), jpeg = IsJpeg(bytes);
+  if (!png && !jpeg) {
+    return Status::InvalidArgument(name + ": cannot decode image: not a PNG or JPEG file (by its first bytes)");
+  }
+  if (jpeg && MaxDhtCodes(bytes) > 256) {
+    return Status::InvalidArgument(name +
+                                   ": cannot decode image: corrupt JPEG, a Huffman table declares more than 256 codes");
+  }
+  int w = 0, h = 0, c = 0;
+  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                             static_cast<int>(bytes.size()), &w, &h, &c)) {
+    return Status::InvalidArgument(name + ": cannot decode image: bad header (" +
+                                   stbi_failure_reason() + "); expected PNG or JPEG");
+  }
+  if (w <= 0 || h <= 0 || static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    return Status::InvalidArgument(name + ": image is " + std::to_string(w) + " x " +
+                                   std::to_string(h) + "; expected a positive size of at most " +
+                                   std::to_string(kMaxImagePixels) + " pixels");
+  }
+  return Status::OK();
+}
+
+Result<RgbImage> DecodeImageFile(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxImageFileBytes) {
+    return Status::InvalidArgument(name + ": image file is " + std::to_string(size) +
+                                   " bytes; the limit is " + std::to_string(kMaxImageFileBytes));
+  }
+  VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFileRaw(path));
+  VITRINE_RETURN_IF_ERROR(CheckImageBytes(bytes, name));
+  int w = 0, h = 0, c = 0;
+  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                      static_cast<int>(bytes.size()), &w, &h, &c, 3);
+  if (px == nullptr) {
+    return Status::InvalidArgument(name + ": cannot decode image (" + stbi_failure_reason() +
+                                   "); expected PNG or JPEG");
+  }
+  RgbImage im;
+  im.width = w;
+  im.height = h;
+  im.pixels.assign(px, px + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(px);
+  return im;
+}
+
+}  // namespace vitrine
