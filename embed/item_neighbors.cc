@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/file_util.h"
+#include "embed/ease.h"
 
 namespace vitrine {
 namespace {
@@ -95,6 +96,54 @@ void Append(std::string* out, const T& v) {
 
 }  // namespace
 
+ItemNeighborsOptions::Method EffectiveMethod(const ItemNeighborsOptions& opts, int64_t items) {
+  using M = ItemNeighborsOptions::Method;
+  return opts.method == M::kEase && items <= opts.ease_max_items ? M::kEase : M::kCosine;
+}
+
+const char* MethodName(ItemNeighborsOptions::Method m) {
+  return m == ItemNeighborsOptions::Method::kEase ? "ease" : "cosine";
+}
+
+namespace {
+
+// Each row's `neighbors` largest positive entries of the dense EASE weights,
+// columns ascending (ties to the lower column).
+CsrMatrix TopOfEachRow(const Matrix& b, int neighbors) {
+  const auto items = static_cast<int64_t>(b.rows);
+  CsrMatrix sim;
+  sim.rows = sim.cols = items;
+  sim.indptr.assign(static_cast<size_t>(items) + 1, 0);
+  std::vector<std::vector<std::pair<int32_t, float>>> rows(static_cast<size_t>(items));
+#pragma omp parallel
+  {
+    std::vector<std::pair<double, int32_t>> cand;
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < items; ++i) {
+      const float* r = b.row(static_cast<size_t>(i));
+      cand.clear();
+      for (int64_t j = 0; j < items; ++j) {
+        if (j != i && r[j] > 0) cand.emplace_back(r[j], static_cast<int32_t>(j));
+      }
+      const size_t keep = std::min(cand.size(), static_cast<size_t>(neighbors));
+      std::nth_element(cand.begin(), cand.begin() + keep, cand.end(), Better<double>);
+      auto& row = rows[static_cast<size_t>(i)];
+      for (size_t t = 0; t < keep; ++t) row.emplace_back(cand[t].second, static_cast<float>(cand[t].first));
+      std::sort(row.begin(), row.end());
+    }
+  }
+  for (int64_t i = 0; i < items; ++i) {
+    for (const auto& [j, s] : rows[static_cast<size_t>(i)]) {
+      sim.indices.push_back(j);
+      sim.values.push_back(s);
+    }
+    sim.indptr[static_cast<size_t>(i) + 1] = sim.nnz();
+  }
+  return sim;
+}
+
+}  // namespace
+
 Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
                                            const ItemNeighborsOptions& opts) {
   if (opts.neighbors <= 0) {
@@ -130,6 +179,10 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
     std::fill(copy.values.begin(), copy.values.end(), 1.0f);
   }
   const CsrMatrix& train = truncate || !opts.use_weights ? copy : user_items;
+  if (EffectiveMethod(opts, train.cols) == ItemNeighborsOptions::Method::kEase) {
+    VITRINE_ASSIGN_OR_RETURN(Matrix b, FitEase(train, opts.ease_lambda, opts.ease_max_items));
+    return ItemNeighbors(TopOfEachRow(b, opts.neighbors));
+  }
 
   const int64_t items = train.cols;
   const CsrMatrix by_item = train.Transposed();  // items x users

@@ -7,8 +7,13 @@
 // It is the "item-item" candidate source beside the fused ANN search and
 // popularity (docs/ranker.md).
 //
-// Similarity: cosine over the weighted item columns of the interaction matrix
-// with shrinkage (Sarwar et al. 2001; the shrink term as in Koren 2008):
+// Two similarities (ItemNeighborsOptions::method):
+//  * kEase (the default up to ease_max_items items): the item-item weights of
+//    EASE (embed/ease.h), B[h][c], which learn how much each item predicts
+//    each other with the others accounted for; on long-tail catalogs they rank
+//    clearly better than cosine (docs/ranker.md).
+//  * kCosine: cosine over the weighted item columns of the interaction matrix
+//    with shrinkage (Sarwar et al. 2001; the shrink term as in Koren 2008):
 //
 //   sim(i, j) = <x_i, x_j> / (sqrt(|x_i|^2 |x_j|^2) + shrink),  i != j
 //
@@ -20,7 +25,9 @@
 // The matrix is not symmetric after the cut: j may be in i's row and not i
 // in j's.
 //
-// Memory: O(items * neighbors) for the result; during Build, a 0/1 copy of
+// Memory: O(items * neighbors) for the result. EASE needs items^2 floats while
+// it builds (embed/ease.h), which is why larger catalogs use cosine. Cosine,
+// during Build: a 0/1 copy of
 // the interaction matrix and its transpose, and per thread one dense
 // accumulator of `items` doubles and one of `items` bytes; never
 // items x items.
@@ -50,6 +57,11 @@ namespace vitrine {
 using Bitmap = ::Roaring;
 
 struct ItemNeighborsOptions {
+  enum class Method { kEase, kCosine };
+  // kEase falls back to kCosine above ease_max_items (see EffectiveMethod).
+  Method method = Method::kEase;
+  double ease_lambda = 500.0;        // EASE's L2 penalty (> 0), as the ease baseline
+  int64_t ease_max_items = 15000;    // 900 MB while building; larger catalogs use cosine
   int neighbors = 100;  // similar items kept per item (> 0)
   // >= 0; damps similarities backed by few users. 100 was best for recall@100
   // on the generated demo split, where it matched dense EASE
@@ -64,6 +76,11 @@ struct ItemNeighborsOptions {
   // bounds the O(|row|^2) cost of bots and heavy users. 0 = no limit.
   int64_t max_items_per_user = 0;
 };
+
+// The method Build uses for a catalog of `items` items under `opts`.
+ItemNeighborsOptions::Method EffectiveMethod(const ItemNeighborsOptions& opts, int64_t items);
+// "ease" or "cosine" (the manifest's item_neighbors.method).
+const char* MethodName(ItemNeighborsOptions::Method m);
 
 // One candidate from a query.
 struct ScoredItem {

@@ -77,13 +77,9 @@ struct EaseOptions {
   bool filter_already_seen = true;
 };
 
-// EASE (Steck, "Embarrassingly Shallow Autoencoders", WWW 2019):
-//   G = X^T X + lambda I,  P = G^-1,  B = I - P diag(1 / diag(P))
-// i.e. B[i][j] = -P[i][j] / P[j][j] for i != j and B[j][j] = 0.
-// score(j) = sum over history items h of B[h][j].
-// Solved densely in float, in place, with LAPACK potrf/potri (OpenBLAS,
-// multi-threaded): memory items^2 * 4 bytes (1.6 GB at 20k items), time
-// O(items^3) (measured: 5000 items in about 4 s on 2 cores).
+// EASE with the dense weight matrix B of embed/ease.h (the solve, its memory
+// and time are documented there): score(j) = sum over history items h of
+// B[h][j].
 class Ease : public Recommender {
  public:
   explicit Ease(EaseOptions opts = {}) : opts_(opts) {}
