@@ -37,6 +37,9 @@ enum Feature {
   kCategoryAffinity,
   kPriceRatio,
   kCold,
+  kFusedGap,
+  kCfGap,
+  kItemItemShare,
   kNumFeatures
 };
 
@@ -60,6 +63,29 @@ float Affinity(const Column* col, std::span<const int32_t> history, int32_t c) {
   return static_cast<float>(same) / static_cast<float>(history.size());
 }
 
+// Scores relative to the best candidate of the same pool. The absolute
+// scores' scale varies between users (an item-item sum grows with the
+// history, a cf dot product with the user's norm), and a tree split on an
+// absolute threshold means something different for each; the gap to (or
+// share of) the pool's best does not.
+void AddPoolRelativeFeatures(std::vector<float>* features, size_t n) {
+  auto best = [&](int col) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (size_t j = 0; j < n; ++j) {
+      const float x = (*features)[j * kNumFeatures + col];
+      if (!std::isnan(x)) m = std::max(m, x);
+    }
+    return m;
+  };
+  const float fused = best(kFused), cf = best(kCf), item_item = best(kItemItem);
+  for (size_t j = 0; j < n; ++j) {
+    float* f = features->data() + j * kNumFeatures;
+    if (!std::isnan(f[kFused])) f[kFusedGap] = fused - f[kFused];
+    if (!std::isnan(f[kCf])) f[kCfGap] = cf - f[kCf];
+    if (!std::isnan(f[kItemItem]) && item_item > 0) f[kItemItemShare] = f[kItemItem] / item_item;
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string> kRankerFeatures = {"fused_score",
@@ -77,7 +103,10 @@ const std::vector<std::string> kRankerFeatures = {"fused_score",
                                                   "brand_affinity",
                                                   "category_affinity",
                                                   "price_ratio",
-                                                  "cold"};
+                                                  "cold",
+                                                  "fused_gap",
+                                                  "cf_gap",
+                                                  "item_item_share"};
 
 Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
                                          std::span<const float> weights, const QueryOptions& q,
@@ -92,7 +121,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
                                          std::span<const float> weights, const QueryOptions& q,
                                          const std::vector<int32_t>& drop, Bitmap* allowed,
                                          RequestRules* rules, std::vector<float>* query) const {
-  static_assert(kNumFeatures == 16);
+  static_assert(kNumFeatures == 19);
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, allowed, rules));
   VITRINE_ASSIGN_OR_RETURN(*query, HistoryVector(items, weights));
   std::vector<float> scaled = *query;
@@ -202,6 +231,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
     }
     f[kCold] = is_cold(c) ? 1.0f : 0.0f;
   }
+  AddPoolRelativeFeatures(&out.features, merged.size());
   return out;
 }
 
