@@ -1,12 +1,17 @@
 // vitrine build: items + interactions + images -> bundle.
 #include <toml++/toml.h>
 
+#include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "cli/command.h"
 #include "cli/query_common.h"
 #include "core/progress.h"
+#include "core/file_util.h"
+#include "core/value_parse.h"
 #include "engine/builder.h"
+#include "engine/tune.h"
 
 namespace vitrine::cli {
 namespace {
@@ -161,6 +166,44 @@ Status ApplyConfig(const std::string& path, BuildOptions* o) {
         else
           unknown(key, s);
       }
+    } else if (key == "item_neighbors" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "method") {
+          const auto v = n.value<std::string>().value_or("");
+          if (v == "ease")
+            o->item_neighbors.method = ItemNeighborsOptions::Method::kEase;
+          else if (v == "cosine")
+            o->item_neighbors.method = ItemNeighborsOptions::Method::kCosine;
+          else
+            st = Status::InvalidArgument(path + ": item_neighbors.method '" + v +
+                                         "': expected ease or cosine");
+        } else if (s == "ease_lambda")
+          num(n, s, &o->item_neighbors.ease_lambda);
+        else if (s == "shrink")
+          num(n, s, &o->item_neighbors.shrink);
+        else if (s == "neighbors")
+          num(n, s, &o->item_neighbors.neighbors);
+        else
+          unknown(key, s);
+      }
+    } else if (key == "ranker" && sec) {
+      for (auto&& [kk, n] : *sec) {
+        const std::string s(kk.str());
+        if (s == "enabled") {
+          if (auto b = n.value<bool>())
+            o->ranker.enabled = *b;
+          else
+            st = Status::InvalidArgument(path + ": 'ranker.enabled' expects true or false");
+        } else if (s == "trees")
+          num(n, s, &o->ranker.rounds);
+        else if (s == "max_depth")
+          num(n, s, &o->ranker.max_depth);
+        else if (s == "users")
+          num(n, s, &o->ranker.max_users);
+        else
+          unknown(key, s);
+      }
     } else if (key == "weights" && sec) {
       for (auto&& [kk, n] : *sec) {
         float w = 1;
@@ -175,11 +218,49 @@ Status ApplyConfig(const std::string& path, BuildOptions* o) {
   return st;
 }
 
-int Run(int argc, char** argv) {
-  cxxopts::Options opts("vitrine build",
-                        "Build a bundle: item vectors (ALS + content + visual), "
-                        "cold-start projection and a FAISS index.");
-  opts.custom_help("--items F [--interactions F] [--images F | --visual F] --out B [options]");
+constexpr char kTuneName[] = "tune";
+
+void PrintBuilt(const std::string& out, const BuildSummary& s) {
+  std::printf("built %s: %d items (%lld cold), %d users, %lld interactions, %zu dims, %.1f s\n",
+              out.c_str(), s.items, static_cast<long long>(s.cold_items), s.users,
+              static_cast<long long>(s.interactions), s.dim, s.seconds);
+}
+
+// The trial table, then the choice.
+void PrintTuning(const TuneResult& t) {
+  std::printf("%-9s  %5s  %7s  %7s  %s\n", "stage", "trial", "ndcg@10", "seconds", "parameters");
+  for (const TuneTrial& x : t.trials) {
+    std::string params;
+    for (const auto& [k, v] : x.params.items()) {
+      params += (params.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    std::printf("%-9s  %5d  %7.4f  %7.1f  %s\n", x.stage.c_str(), x.index, x.ndcg, x.seconds,
+                params.c_str());
+  }
+  std::string chosen;
+  for (const auto& [k, v] : t.chosen.items()) {
+    chosen += (chosen.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  std::printf("chosen on %lld validation users in %.1f s%s: %s\n",
+              static_cast<long long>(t.validation_users), t.seconds,
+              t.budget_reached ? " (budget reached: some trials did not run)" : "", chosen.c_str());
+}
+
+// `vitrine build` and `vitrine tune` share their flags: tune searches over
+// what build would do with them (engine/tune.h).
+int Run(int argc, char** argv, bool tune_only) {
+  const std::string name = tune_only ? kTuneName : kName;
+  cxxopts::Options opts(
+      "vitrine " + name,
+      tune_only ? "Choose build parameters on a temporal validation split of the interactions: "
+                  "the item-item source, ALS, the cold threshold, block weights and the ranker. "
+                  "Prints every trial and the choice; --save-config writes it for build --config."
+                : "Build a bundle: item vectors (ALS + content + visual), "
+                  "cold-start projection and a FAISS index.");
+  opts.custom_help(tune_only ? "--items F --interactions F [--images F | --visual F] "
+                               "[--budget 10m] [--save-config F]"
+                             : "--items F [--interactions F] [--images F | --visual F] --out B "
+                               "[--tune] [options]");
   opts.add_options("Input")("items", "Items CSV (item_id + attribute columns)",
                             cxxopts::value<std::string>())(
       "interactions", "Interactions CSV (user_id,item_id[,weight][,timestamp][,event])",
@@ -219,37 +300,66 @@ int Run(int argc, char** argv) {
       cxxopts::value<std::string>())("seed", "Random seed for every stage",
                                      cxxopts::value<uint64_t>())(
       "threads", "Threads for training (0 = all cores)", cxxopts::value<int>());
-  opts.add_options("Output")("o,out", "Bundle directory to write", cxxopts::value<std::string>());
+  opts.add_options("Tuning")(
+      "tune", "Run `vitrine tune` first and build with its choice (recorded in the manifest)")(
+      "budget", "Tuning time budget: 90s, 10m, 1h (default 10m)", cxxopts::value<std::string>())(
+      "trials", "Retrieval trials, the starting configuration included (default 12)",
+      cxxopts::value<int>())("save-config", "tune: write the choice as a build --config TOML",
+                             cxxopts::value<std::string>());
+  if (!tune_only) {
+    opts.add_options("Output")("o,out", "Bundle directory to write",
+                               cxxopts::value<std::string>());
+  }
   opts.set_width(100);
-  auto p = ParseOrExit(opts, argc, argv, kName, {},
-                       "  vitrine build --items demo/data/items.csv "
-                       "--interactions demo/data/interactions.csv \\\n"
-                       "      --images demo/data/images.idx.gz --out demo/bundle");
+  auto p = ParseOrExit(
+      opts, argc, argv, name, {},
+      tune_only ? "  vitrine tune --items demo/data/items.csv --interactions demo/split/train.csv "
+                  "\\\n      --images demo/data/images.idx.gz --budget 10m --save-config tuned.toml"
+                : "  vitrine build --items demo/data/items.csv "
+                  "--interactions demo/data/interactions.csv \\\n"
+                  "      --images demo/data/images.idx.gz --out demo/bundle");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
   BuildOptions o;
   if (r.count("config")) {
     Status st = ApplyConfig(r["config"].as<std::string>(), &o);
-    if (!st.ok()) return Fail(kName, st);
+    if (!st.ok()) return Fail(name, st);
   }
   if (r.count("items")) o.items = r["items"].as<std::string>();
   if (r.count("interactions")) o.interactions = r["interactions"].as<std::string>();
   if (r.count("images")) o.images = r["images"].as<std::string>();
   if (r.count("visual")) o.visual = r["visual"].as<std::string>();
   if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
-  if (o.items.empty()) return UsageError(kName, "missing required option --items");
-  if (!r.count("out")) return UsageError(kName, "missing required option --out");
+  if (o.items.empty()) return UsageError(name, "missing required option --items");
+  if (!tune_only && !r.count("out")) return UsageError(name, "missing required option --out");
+  const bool tune = tune_only || r.count("tune") > 0;
+  if (tune && o.interactions.empty()) {
+    return UsageError(name, "tuning needs --interactions (it validates on the latest of them)");
+  }
+  TuneOptions topts;
+  if (r.count("budget")) {
+    const auto b = ParseDuration(r["budget"].as<std::string>());
+    if (!b) {
+      return UsageError(name, "--budget '" + r["budget"].as<std::string>() +
+                                  "': expected a positive duration such as 90s, 10m or 1h");
+    }
+    topts.budget_seconds = *b;
+  }
+  if (r.count("trials")) {
+    topts.max_trials = r["trials"].as<int>();
+    if (topts.max_trials < 1) return UsageError(name, "--trials must be at least 1");
+  }
   if ((!o.images.empty()) + (!o.visual.empty()) + (!o.image_column.empty()) > 1) {
-    return UsageError(kName, "give at most one of --images, --visual and --image-column");
+    return UsageError(name, "give at most one of --images, --visual and --image-column");
   }
   if (r.count("schema")) {
     auto s = Schema::Parse(r["schema"].as<std::string>());
-    if (!s.ok()) return UsageError(kName, s.status().message());
+    if (!s.ok()) return UsageError(name, s.status().message());
     o.catalog.schema = *s;
   }
   if (r.count("events")) {
     auto e = EventWeights::Parse(r["events"].as<std::string>());
-    if (!e.ok()) return UsageError(kName, e.status().message());
+    if (!e.ok()) return UsageError(name, e.status().message());
     o.interactions_read.events = *e;
   }
   o.interactions_read.strict = r.count("strict") > 0;
@@ -264,23 +374,23 @@ int Run(int argc, char** argv) {
   if (r.count("arrival-column")) o.recency.column = r["arrival-column"].as<std::string>();
   if (r.count("new-half-life")) {
     o.recency.half_life_days = r["new-half-life"].as<double>();
-    if (!(o.recency.half_life_days > 0)) return UsageError(kName, "--new-half-life must be > 0");
+    if (!(o.recency.half_life_days > 0)) return UsageError(name, "--new-half-life must be > 0");
   }
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
   if (r.count("autotune")) o.autotune = true;
   if (r.count("ranker")) {
     const std::string v = r["ranker"].as<std::string>();
-    if (v != "on" && v != "off") return UsageError(kName, "--ranker must be on or off, got '" + v + "'");
+    if (v != "on" && v != "off") return UsageError(name, "--ranker must be on or off, got '" + v + "'");
     o.ranker.enabled = v == "on";
   }
   if (r.count("target-recall")) {
     o.autotune_recall = r["target-recall"].as<double>();
     if (!(o.autotune_recall > 0 && o.autotune_recall <= 1)) {
-      return UsageError(kName, "--target-recall must be in (0, 1]");
+      return UsageError(name, "--target-recall must be in (0, 1]");
     }
   }
   if (o.autotune && r.count("index")) {
-    return UsageError(kName, "give --index or --autotune, not both");
+    return UsageError(name, "give --index or --autotune, not both");
   }
   if (r.count("threads")) o.als.num_threads = r["threads"].as<int>();
   if (r.count("seed")) {
@@ -289,11 +399,11 @@ int Run(int argc, char** argv) {
   }
   if (r.count("weights")) {
     auto w = ParseWeightsFlag(r["weights"].as<std::string>());
-    if (!w.ok()) return UsageError(kName, w.status().message());
+    if (!w.ok()) return UsageError(name, w.status().message());
     for (auto& [k, v] : *w) o.block_weights[k] = v;
   }
   if (o.als.factors < 1 || o.als.iterations < 1) {
-    return UsageError(kName, "--factors and --iterations must be at least 1");
+    return UsageError(name, "--factors and --iterations must be at least 1");
   }
   o.params = {{"items", o.items.string()},
               {"interactions", o.interactions.string()},
@@ -309,17 +419,58 @@ int Run(int argc, char** argv) {
               {"cold_threshold", o.cold_start.min_interactions},
               {"arrival_column", o.recency.column},
               {"new_half_life_days", o.recency.half_life_days}};
+  if (r.count("seed")) topts.seed = r["seed"].as<uint64_t>();
+  if (!tune) {
+    const std::string out = r["out"].as<std::string>();
+    auto s = BuildBundle(o, out);
+    if (!s.ok()) return Fail(name, s.status());
+    PrintBuilt(out, *s);
+    return kExitOk;
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto in = ReadBuildInputs(o);
+  if (!in.ok()) return Fail(name, in.status());
+  if (!in->has_interactions) return Fail(name, Status::InvalidArgument(o.interactions.string() +
+                                                                       ": no usable interactions to tune on"));
+  const std::filesystem::path scratch =
+      tune_only ? std::filesystem::temp_directory_path() / "vitrine-tune"
+                : std::filesystem::path(r["out"].as<std::string>()).parent_path();
+  topts.scratch_dir = scratch.empty() ? std::filesystem::path(".") : scratch;
+  auto tuned = Tune(o, in->catalog, in->interactions, topts,
+                    [](const TuneTrial& t, int done, int planned, double eta) {
+                      LogInfo("tune %d/%d %-9s ndcg@10 %.4f  %5.1f s  eta %.0f s  %s", done,
+                              planned, t.stage.c_str(), t.ndcg, t.seconds, eta,
+                              t.params.dump().c_str());
+                    });
+  if (!tuned.ok()) return Fail(name, tuned.status());
+  PrintTuning(*tuned);
+  if (tune_only) {
+    if (r.count("save-config")) {
+      const std::string path = r["save-config"].as<std::string>();
+      Status st = WriteFileAtomic(path, tuned->ToToml());
+      if (!st.ok()) return Fail(name, st);
+      std::printf("wrote %s (use: vitrine build --config %s ...)\n", path.c_str(), path.c_str());
+    }
+    return kExitOk;
+  }
+  BuildOptions best = tuned->best;
+  best.tuning = tuned->ToJson(topts);
+  best.params["tuned"] = tuned->chosen;
   const std::string out = r["out"].as<std::string>();
-  auto s = BuildBundle(o, out);
-  if (!s.ok()) return Fail(kName, s.status());
-  std::printf("built %s: %d items (%lld cold), %d users, %lld interactions, %zu dims, %.1f s\n",
-              out.c_str(), s->items, static_cast<long long>(s->cold_items), s->users,
-              static_cast<long long>(s->interactions), s->dim, s->seconds);
+  auto s = BuildFromData(best, in->catalog, &in->interactions, out);
+  if (!s.ok()) return Fail(name, s.status());
+  s->unknown_item_events = in->interactions.unknown_item_events;
+  s->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  PrintBuilt(out, *s);
   return kExitOk;
 }
 
 }  // namespace
 
-VITRINE_COMMAND("build", "Build a bundle (vectors + index) from items, interactions, images", Run);
+VITRINE_COMMAND("build", "Build a bundle (vectors + index) from items, interactions, images",
+                [](int argc, char** argv) { return Run(argc, argv, false); });
+VITRINE_COMMAND("tune", "Choose build parameters on a validation split of the interactions",
+                [](int argc, char** argv) { return Run(argc, argv, true); });
 
 }  // namespace vitrine::cli

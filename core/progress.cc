@@ -12,6 +12,7 @@ std::atomic<bool> g_quiet{false};
 }
 
 void SetQuiet(bool quiet) { g_quiet = quiet; }
+bool Quiet() { return g_quiet; }
 
 void LogInfo(const char* fmt, ...) {
   if (g_quiet) return;

@@ -11,6 +11,7 @@ namespace vitrine {
 
 // Set once at start-up by the CLI (--quiet).
 void SetQuiet(bool quiet);
+bool Quiet();
 
 // printf-style line to stderr, prefixed "[vitrine] ", unless quiet.
 void LogInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -123,6 +123,21 @@ std::optional<double> ParseNumber(std::string_view s) {
   return v;
 }
 
+std::optional<double> ParseDuration(std::string_view s) {
+  double unit = 1;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 's': unit = 1; s.remove_suffix(1); break;
+      case 'm': unit = 60; s.remove_suffix(1); break;
+      case 'h': unit = 3600; s.remove_suffix(1); break;
+      default: break;
+    }
+  }
+  const auto x = ParseNumber(s);
+  if (!x || !(*x > 0) || (!s.empty() && (s[0] == '+' || s[0] == '-'))) return std::nullopt;
+  return *x * unit;
+}
+
 bool ParseTimestamp(std::string_view s, int64_t* seconds) {
   s = Trim(s);
   int64_t t = 0;

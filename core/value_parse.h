@@ -7,6 +7,8 @@
 //   ParseBool       true/false, yes/no, 1/0 (letters in any case)
 //   ParseNumber     finite decimal numbers: "42", "-1.5", "+2", ".5", "1e3";
 //                   not "", "+-1", "inf", "nan", "0x10", "1.5x", "1,000"
+//   ParseDuration   a positive number with a unit: "90s", "10m", "1.5h"
+//                   (a bare number is seconds); not "10 m", "-1m", "0s"
 //   ParseTimestamp  integer seconds since the epoch or ISO-8601, between
 //                   1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z
 //
@@ -36,6 +38,9 @@ std::optional<bool> ParseBool(std::string_view s);
 // numbers a double cannot hold ("1e400" overflows, "1e-400" underflows;
 // subnormals such as "1e-310" are accepted).
 std::optional<double> ParseNumber(std::string_view s);
+
+// Seconds of a duration as above (--budget 10m), or nullopt.
+std::optional<double> ParseDuration(std::string_view s);
 
 // Earliest and latest instant ParseTimestamp accepts, in seconds since
 // 1970-01-01T00:00:00Z: 1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z.

@@ -147,11 +147,12 @@ Result<std::vector<float>> ComputeNewness(const BuildOptions::Recency& options,
   return newness;
 }
 
-Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
-  const auto t0 = std::chrono::steady_clock::now();
+Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
+  BuildInputs in;
   // 1. Catalog.
   StageTimer t_items("read items");
-  VITRINE_ASSIGN_OR_RETURN(Catalog catalog, Catalog::ReadCsv(o.items, o.catalog));
+  VITRINE_ASSIGN_OR_RETURN(in.catalog, Catalog::ReadCsv(o.items, o.catalog));
+  const Catalog& catalog = in.catalog;
   if (catalog.size() == 0) {
     return Status::InvalidArgument(o.items.string() + ": no items (expected a header and rows)");
   }
@@ -163,8 +164,8 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   }
 
   // 2. Interactions (optional).
-  Interactions inter;
-  bool have_cf = false;
+  Interactions& inter = in.interactions;
+  bool& have_cf = in.has_interactions;
   if (!o.interactions.empty()) {
     StageTimer t("read interactions");
     VITRINE_ASSIGN_OR_RETURN(
@@ -189,9 +190,16 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
       LogInfo("%s: no usable interactions; building from content and images only",
               o.interactions.c_str());
   }
-  VITRINE_ASSIGN_OR_RETURN(BuildSummary summary,
-                           BuildFromData(o, catalog, have_cf ? &inter : nullptr, out));
-  summary.unknown_item_events = inter.unknown_item_events;
+  return in;
+}
+
+Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
+  VITRINE_ASSIGN_OR_RETURN(
+      BuildSummary summary,
+      BuildFromData(o, in.catalog, in.has_interactions ? &in.interactions : nullptr, out));
+  summary.unknown_item_events = in.interactions.unknown_item_events;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
 }
@@ -349,6 +357,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   manifest.counts.cold_items = summary.cold_items;
   manifest.counts.dim = static_cast<int64_t>(summary.dim);
   manifest.params = o.params;
+  manifest.tuning = o.tuning;
   for (const auto& b : fused.layout) {
     auto it = o.similar_weights.find(b.name);
     manifest.similar_weights[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
@@ -360,10 +369,16 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
                              ItemNeighbors::Build(inter.matrix, o.item_neighbors));
     VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, nb.Serialize()));
-    manifest.item_neighbors = {{"neighbors", o.item_neighbors.neighbors},
+    const auto method = EffectiveMethod(o.item_neighbors, inter.matrix.cols);
+    manifest.item_neighbors = {{"method", MethodName(method)},
+                               {"neighbors", o.item_neighbors.neighbors},
                                {"shrink", o.item_neighbors.shrink},
                                {"use_weights", o.item_neighbors.use_weights}};
-    t.Done(std::to_string(nb.similarities().nnz()) + " pairs");
+    if (method == ItemNeighborsOptions::Method::kEase) {
+      manifest.item_neighbors["ease_lambda"] = o.item_neighbors.ease_lambda;
+    }
+    t.Done(std::string(MethodName(method)) + ", " + std::to_string(nb.similarities().nnz()) +
+           " pairs");
     if (o.ranker.enabled) {
       VITRINE_ASSIGN_OR_RETURN(std::optional<std::string> model,
                                TrainRankerForBuild(o, catalog, inter, out, &manifest.ranker));

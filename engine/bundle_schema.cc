@@ -299,6 +299,7 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("recency", &out.recency));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
+  VITRINE_RETURN_IF_ERROR(top.OptionalObject("tuning", &out.tuning));
   if (m.contains("params")) {
     VITRINE_RETURN_IF_ERROR(top.OptionalObject("params", &out.params));
     if (out.params.is_null()) out.params = json::object();
@@ -401,6 +402,7 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("recency", recency);
   set_or_erase("item_neighbors", item_neighbors);
   set_or_erase("ranker", ranker);
+  set_or_erase("tuning", tuning);
   m["params"] = params.is_null() ? json::object() : params;
 }
 

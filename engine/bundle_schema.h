@@ -117,6 +117,7 @@ struct BundleManifest {
   nlohmann::json recency;                            // null without a "new" block
   nlohmann::json item_neighbors;                     // options; null without item_neighbors.bin
   nlohmann::json ranker;                             // training report; null without ranker.bin
+  nlohmann::json tuning;                             // engine/tune.h report; null if not tuned
   nlohmann::json params = nlohmann::json::object();  // free-form: the build's flags
 
   const BlockLayout* block(std::string_view name) const;
