@@ -201,6 +201,8 @@ Status ApplyConfig(const std::string& path, BuildOptions* o) {
           num(n, s, &o->ranker.max_depth);
         else if (s == "users")
           num(n, s, &o->ranker.max_users);
+        else if (s == "pairs_per_sample")
+          num(n, s, &o->ranker.pairs_per_sample);
         else
           unknown(key, s);
       }
@@ -303,7 +305,7 @@ int Run(int argc, char** argv, bool tune_only) {
   opts.add_options("Tuning")(
       "tune", "Run `vitrine tune` first and build with its choice (recorded in the manifest)")(
       "budget", "Tuning time budget: 90s, 10m, 1h (default 10m)", cxxopts::value<std::string>())(
-      "trials", "Retrieval trials, the starting configuration included (default 12)",
+      "trials", "Retrieval trials, the starting configuration included (default 30)",
       cxxopts::value<int>())("save-config", "tune: write the choice as a build --config TOML",
                              cxxopts::value<std::string>());
   if (!tune_only) {

@@ -339,6 +339,16 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
     return Status::Corruption(where + ": 'ranker' section and " + f::kRanker +
                               " must come together");
   }
+  if (m.ranker.is_object() && m.ranker.contains("scorer")) {
+    const json& sc = m.ranker["scorer"];
+    if (!sc.is_string() || (sc != "ranker" && sc != "item_item")) {
+      return Status::Corruption(where + ": 'ranker.scorer': expected \"ranker\" or \"item_item\"");
+    }
+    if (sc == "item_item" && !b.Has(f::kItemNeighbors)) {
+      return Status::Corruption(where + ": 'ranker.scorer' is \"item_item\" but the bundle has no " +
+                                f::kItemNeighbors);
+    }
+  }
   if (b.Has(f::kItemNeighbors) != !m.item_neighbors.is_null()) {
     return Status::Corruption(where + ": 'item_neighbors' section and " + f::kItemNeighbors +
                               " must come together");

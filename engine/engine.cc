@@ -211,6 +211,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
         LearnedRanker ranker,
         LearnedRanker::Deserialize(bytes, b.path(f::kRanker).string(), kRankerFeatures));
     e->ranker_.emplace(std::move(ranker));
+    // Checked by BundleManifest::Read: a string, "ranker" or "item_item".
+    e->rank_by_item_item_ = e->manifest_.ranker.value("scorer", "ranker") == "item_item";
   }
   e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
   for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;

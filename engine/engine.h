@@ -269,6 +269,10 @@ class Engine {
   std::vector<float> hist_weights_;
   std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
   std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained
+  // The build's check found the item-item score alone ranks the pool better
+  // than the ranker (engine/ranker_training.h, step 5): the pool is ordered
+  // by it instead.
+  bool rank_by_item_item_ = false;
   std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
 };
 

@@ -244,7 +244,19 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
   VITRINE_ASSIGN_OR_RETURN(CandidatePool pool,
                            Candidates(items, weights, q, drop, &allowed, &rules, &query));
   const size_t n = pool.items.size();
-  VITRINE_ASSIGN_OR_RETURN(std::vector<float> scores, ranker_->Predict(pool.features, n));
+  std::vector<float> scores;
+  if (rank_by_item_item_) {
+    // The item-item score first; candidates it does not hold (ANN or
+    // popularity only) after them, in fused order, mapped into (-1.5, -0.5).
+    scores.resize(n);
+    for (size_t j = 0; j < n; ++j) {
+      const float ii = pool.features[j * kNumFeatures + kItemItem];
+      const float fused = pool.fused[j];
+      scores[j] = ii > 0 ? ii : -1.0f + 0.5f * fused / (1.0f + std::fabs(fused));
+    }
+  } else {
+    VITRINE_ASSIGN_OR_RETURN(scores, ranker_->Predict(pool.features, n));
+  }
   const bool diversify = q.diversity != Diversity::kNone;
   if (diversify && n > 0) {
     // MMR and DPP trade relevance against cosine similarity: bring the
@@ -265,7 +277,9 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
                            Rerank(cands, rules, RerankOptionsOf(q, dim), &allowed));
   std::vector<Hit> hits = ToHits(std::move(ranked), rules);
   Explain(query, q, items, &hits);
-  if (q.explain) {
+  if (q.explain && rank_by_item_item_) {
+    for (Hit& h : hits) h.reason += "; ranked on item_item (it beat the ranker at build)";
+  } else if (q.explain) {
     std::unordered_map<int32_t, size_t> row;
     for (size_t j = 0; j < n; ++j) row.emplace(pool.items[j], j);
     for (Hit& h : hits) {

@@ -1,6 +1,9 @@
 #include "engine/ranker_training.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <span>
 #include <numeric>
 #include <random>
 #include <unordered_set>
@@ -14,6 +17,38 @@
 
 namespace vitrine {
 namespace fs = std::filesystem;
+
+namespace {
+
+// Candidate pools with labels, in the row layout LearnedRanker trains on.
+struct Pools {
+  std::vector<float> features, labels;
+  std::vector<uint32_t> groups;
+  std::vector<int64_t> truth_sizes;  // held-out items per group (for IDCG)
+};
+
+// Mean NDCG@10 of ordering each pool by `scores` (ties to the earlier row).
+double PoolNdcg(const Pools& p, std::span<const float> scores) {
+  double sum = 0;
+  size_t begin = 0;
+  std::vector<size_t> order;
+  for (size_t g = 0; g < p.groups.size(); ++g) {
+    const size_t n = p.groups[g];
+    order.resize(n);
+    std::iota(order.begin(), order.end(), begin);
+    const size_t top = std::min<size_t>(10, n);
+    std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                      [&](size_t a, size_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); });
+    double dcg = 0, idcg = 0;
+    for (size_t r = 0; r < top; ++r) dcg += p.labels[order[r]] / std::log2(r + 2.0);
+    for (int64_t r = 0; r < std::min<int64_t>(10, p.truth_sizes[g]); ++r) idcg += 1 / std::log2(r + 2.0);
+    sum += idcg > 0 ? dcg / idcg : 0;
+    begin += n;
+  }
+  return p.groups.empty() ? 0 : sum / static_cast<double>(p.groups.size());
+}
+
+}  // namespace
 
 HeldOut HoldOutLatest(const Interactions& inter, double fraction) {
   HeldOut h;
@@ -100,13 +135,13 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   std::mt19937_64 rng(ro.seed);
   std::shuffle(users.begin(), users.end(), rng);
   StageTimer t_pool("ranker: candidate pools", static_cast<int64_t>(users.size()));
-  std::vector<float> features, labels;
-  std::vector<uint32_t> groups;
+  // Every fifth usable user is kept out of training to check the model.
+  Pools train, check;
   int64_t test_items = 0, found = 0, done = 0;
   QueryOptions q;
   q.k = 10;
   for (int32_t u : users) {
-    if (static_cast<int64_t>(groups.size()) >= ro.max_users) break;
+    if (static_cast<int64_t>(train.groups.size() + check.groups.size()) >= ro.max_users) break;
     const std::vector<int32_t> items = engine->UserHistory(u);
     const std::vector<float> weights = engine->UserHistoryWeights(u);
     VITRINE_ASSIGN_OR_RETURN(CandidatePool pool, engine->Candidates(items, weights, q, items));
@@ -119,18 +154,21 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
     found += hits;
     t_pool.Update(++done);
     if (hits == 0) continue;  // no relevant candidate: no ranking signal
-    for (int32_t c : pool.items) labels.push_back(truth.count(c) ? 1.0f : 0.0f);
-    features.insert(features.end(), pool.features.begin(), pool.features.end());
-    groups.push_back(static_cast<uint32_t>(pool.items.size()));
+    Pools& dst = (train.groups.size() + check.groups.size()) % 5 == 4 ? check : train;
+    for (int32_t c : pool.items) dst.labels.push_back(truth.count(c) ? 1.0f : 0.0f);
+    dst.features.insert(dst.features.end(), pool.features.begin(), pool.features.end());
+    dst.groups.push_back(static_cast<uint32_t>(pool.items.size()));
+    dst.truth_sizes.push_back(static_cast<int64_t>(truth.size()));
   }
   const double pool_recall = test_items > 0 ? static_cast<double>(found) / test_items : 0.0;
-  t_pool.Done(std::to_string(groups.size()) + " groups, " + std::to_string(labels.size()) +
-              " rows, pool recall " + std::to_string(pool_recall).substr(0, 5));
-  if (static_cast<int64_t>(groups.size()) < ro.min_users) {
+  const size_t rows = train.labels.size() + check.labels.size();
+  t_pool.Done(std::to_string(train.groups.size() + check.groups.size()) + " groups, " +
+              std::to_string(rows) + " rows, pool recall " + std::to_string(pool_recall).substr(0, 5));
+  if (static_cast<int64_t>(train.groups.size()) < ro.min_users) {
     LogInfo(
         "ranker: only %zu users have a held-out item among their candidates (need %lld); "
         "the bundle ranks with the hybrid score",
-        groups.size(), static_cast<long long>(ro.min_users));
+        train.groups.size() + check.groups.size(), static_cast<long long>(ro.min_users));
     return std::optional<std::string>();
   }
   StageTimer t_train("ranker: LambdaMART");
@@ -140,18 +178,43 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   params.eta = ro.eta;
   params.seed = ro.seed;
   params.nthread = ro.threads;
-  RankingData data{features, labels, groups};
+  params.pairs_per_sample = ro.pairs_per_sample;
+  RankingData data{train.features, train.labels, train.groups};
   VITRINE_ASSIGN_OR_RETURN(LearnedRanker ranker,
                            LearnedRanker::Train(data, kRankerFeatures, params));
   t_train.Done(std::to_string(ranker.num_trees()) + " trees");
+
+  // The answer the bundle gives by default: the ranker's order, unless the
+  // item-item score alone ranks the check users' pools better (small or
+  // single-signal data, where the trees only add noise).
+  VITRINE_ASSIGN_OR_RETURN(std::vector<float> predicted,
+                           ranker.Predict(check.features, check.labels.size()));
+  std::vector<float> item_item(check.labels.size());
+  const size_t item_item_col = static_cast<size_t>(
+      std::find(kRankerFeatures.begin(), kRankerFeatures.end(), "item_item") -
+      kRankerFeatures.begin());
+  for (size_t j = 0; j < item_item.size(); ++j) {
+    const float x = check.features[j * kRankerFeatures.size() + item_item_col];
+    item_item[j] = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x;
+  }
+  const double ndcg_ranker = PoolNdcg(check, predicted);
+  const double ndcg_item_item = PoolNdcg(check, item_item);
+  const char* scorer = ndcg_ranker >= ndcg_item_item ? kScorerRanker : kScorerItemItem;
+  LogInfo("ranker: on %zu check users NDCG@10 %.4f (ranker) vs %.4f (item-item alone): the "
+          "bundle answers with the %s",
+          check.groups.size(), ndcg_ranker, ndcg_item_item,
+          scorer == kScorerRanker ? "ranker" : "item-item score");
   *report = {{"features", kRankerFeatures},
              {"trees", ranker.num_trees()},
              {"max_depth", ro.max_depth},
              {"eta", ro.eta},
              {"seed", ro.seed},
              {"validation_fraction", ro.validation_fraction},
-             {"training_users", groups.size()},
-             {"training_rows", labels.size()},
+             {"training_users", train.groups.size()},
+             {"training_rows", train.labels.size()},
+             {"check_users", check.groups.size()},
+             {"check_ndcg_at_10", {{"ranker", ndcg_ranker}, {"item_item", ndcg_item_item}}},
+             {"scorer", scorer},
              {"pool_recall", pool_recall}};
   VITRINE_ASSIGN_OR_RETURN(std::string bytes, ranker.Serialize());
   return std::optional<std::string>(std::move(bytes));

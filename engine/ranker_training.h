@@ -9,6 +9,11 @@
 //      (Engine::Candidates); a candidate is relevant if it was held out.
 //   4. Train LambdaMART (rank:ndcg) on those groups.
 //
+//   5. Check it on every fifth usable user, kept out of training: if ordering
+//      their pools by the item-item score alone gives a higher NDCG@10, the
+//      bundle answers with that score (manifest ranker.scorer "item_item");
+//      otherwise with the ranker ("ranker").
+//
 // The final bundle's sources are rebuilt on all interactions; the ranker only
 // sees feature values, never item or user ids, so it carries over. Too little
 // data (fewer than `min_users` users with a held-out item in their pool) is
@@ -27,6 +32,10 @@
 namespace vitrine {
 
 struct BuildOptions;
+
+// The manifest's ranker.scorer values.
+inline constexpr char kScorerRanker[] = "ranker";
+inline constexpr char kScorerItemItem[] = "item_item";
 
 // The latest `fraction` of each user's interactions (at least one, for users
 // with two or more; ordered by timestamp, ties by item column).

@@ -54,15 +54,18 @@ float Weight(const BuildOptions& o, const std::string& block) {
   return it == o.block_weights.end() ? 0.0f : it->second;
 }
 
+// A float parameter as the grid wrote it (0.1, not 0.10000000149011612).
+double Short(float x) { return std::stod(std::to_string(x)); }
+
 nlohmann::json RetrievalParams(const BuildOptions& o) {
   return {{"factors", o.als.factors},
-          {"regularization", o.als.regularization},
-          {"alpha", o.als.alpha},
+          {"regularization", Short(o.als.regularization)},
+          {"alpha", Short(o.als.alpha)},
           {"iterations", o.als.iterations},
           {"cold_threshold", o.cold_start.min_interactions},
-          {"weight_content", Weight(o, "content")},
-          {"weight_visual", Weight(o, "visual")},
-          {"weight_pop", Weight(o, "pop")}};
+          {"weight_content", Short(Weight(o, "content"))},
+          {"weight_visual", Short(Weight(o, "visual"))},
+          {"weight_pop", Short(Weight(o, "pop"))}};
 }
 
 nlohmann::json NeighborParams(const ItemNeighborsOptions& o) {

@@ -37,7 +37,7 @@ namespace vitrine {
 
 struct TuneOptions {
   double budget_seconds = 600;
-  int max_trials = 12;  // retrieval trials, the starting configuration included (>= 1)
+  int max_trials = 30;  // retrieval trials, the starting configuration included (>= 1)
   uint64_t seed = 42;
   double validation_fraction = 0.2;  // of each user's latest interactions, (0, 1)
   int64_t eval_users = 3000;         // validation users scored per trial (a seeded sample)

@@ -83,6 +83,9 @@ Status CheckParams(const RankerParams& p) {
   if (!(p.colsample_bytree > 0 && p.colsample_bytree <= 1)) {
     return bad("colsample_bytree must be in (0, 1], got " + FormatDouble(p.colsample_bytree));
   }
+  if (p.pairs_per_sample < 1 || p.pairs_per_sample > 1000) {
+    return bad("pairs_per_sample must be in 1..1000, got " + std::to_string(p.pairs_per_sample));
+  }
   if (p.nthread <= 0) return bad("nthread must be > 0, got " + std::to_string(p.nthread));
   if (p.predict_threads <= 0) {
     return bad("predict_threads must be > 0, got " + std::to_string(p.predict_threads));
@@ -352,6 +355,7 @@ Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
       {"colsample_bytree", FormatDouble(params.colsample_bytree)},
       {"seed", std::to_string(params.seed)},
       {"nthread", std::to_string(params.nthread)},
+      {"num_pairsample", std::to_string(params.pairs_per_sample)},
   };
   for (const auto& [key, value] : settings) {
     VITRINE_XGB(XGBoosterSetParam(raw_b, key, value.c_str()), key);

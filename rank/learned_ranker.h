@@ -63,6 +63,10 @@ struct RankerParams {
   double subsample = 1.0;         // row sampling per tree, (0, 1]
   double colsample_bytree = 1.0;  // feature sampling per tree, (0, 1]
   uint64_t seed = 0;
+  // LambdaMART pairs drawn per relevant row and round (XGBoost 1.7's
+  // num_pairsample, >= 1). With one or two relevant candidates in a pool of
+  // hundreds, 1 pair per round leaves most negatives unseen.
+  int pairs_per_sample = 1;
   int nthread = 1;          // training threads (> 0)
   int predict_threads = 1;  // threads of each Predict call (> 0)
 };
