@@ -238,6 +238,13 @@ TEST_F(TamperedBundle, LastBlockWiderThanTheVectors) {
   ExpectEveryCommandRefuses("vectors.npy: shape");
 }
 
+TEST_F(TamperedBundle, UnknownRankerScorer) {
+  ASSERT_TRUE(manifest_.contains("ranker")) << "the test bundle should have a ranker";
+  manifest_["ranker"]["scorer"] = 5;
+  Write(manifest_);
+  ExpectEveryCommandRefuses("'ranker.scorer'");
+}
+
 TEST_F(TamperedBundle, HugeWeightAndWrongItemCount) {
   manifest_["blocks"][0]["weight"] = 1e300;
   Write(manifest_);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "core/file_util.h"
@@ -153,6 +155,45 @@ TEST_F(EngineRankerTest, RankerOffAnswersWithTheHybrid) {
   for (const Hit& h : rec->hits) EXPECT_TRUE(h.ranker_features.empty());
   for (size_t i = 1; i < rec->hits.size(); ++i) {
     EXPECT_GE(rec->hits[i - 1].score, rec->hits[i].score);
+  }
+}
+
+// A bundle whose build found the item-item score better than the ranker
+// (manifest ranker.scorer "item_item") orders the pool by that score: the
+// answers carry the scores ItemNeighbors::Query gives, best first.
+TEST_F(EngineRankerTest, AnItemItemScorerOrdersByTheItemItemScore) {
+  const fs::path copy = dir_ / "item_item_bundle";
+  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  json m = json::parse(Slurp(copy / "manifest.json"));
+  m["ranker"]["scorer"] = "item_item";
+  std::ofstream(copy / "manifest.json") << m.dump(2);
+  auto e = Engine::Open(copy);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int32_t user = 5;
+  const std::vector<int32_t> history = (*e)->UserHistory(user);
+  ASSERT_FALSE(history.empty());
+  NeighborQueryParams p;
+  p.k = 1000;
+  std::map<int32_t, float> oracle;
+  for (const ScoredItem& s : (*e)->item_neighbors()->Query(history, {}, p)) oracle[s.item] = s.score;
+  ASSERT_GE(oracle.size(), 5u);
+
+  RecommendRequest r;
+  r.user = (*e)->users().id(user);
+  r.query.k = 5;
+  r.query.explain = true;
+  auto rec = (*e)->Recommend(r);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  ASSERT_EQ(rec->hits.size(), 5u);
+  float best = 0;
+  for (const auto& [item, score] : oracle) best = std::max(best, score);
+  EXPECT_NEAR(rec->hits[0].score, best, 1e-4f);
+  for (size_t i = 0; i < rec->hits.size(); ++i) {
+    const Hit& h = rec->hits[i];
+    ASSERT_TRUE(oracle.count(h.item)) << "hit " << i << " is not an item-item candidate";
+    EXPECT_NEAR(h.score, oracle[h.item], 1e-4f) << "hit " << i;
+    if (i > 0) EXPECT_GE(rec->hits[i - 1].score, h.score);
+    EXPECT_NE(h.reason.find("ranked on item_item"), std::string::npos) << h.reason;
   }
 }
 
