@@ -7,7 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <unordered_map>
 
+#include "core/json_util.h"  // Clip
 #include "core/value_parse.h"
 
 namespace vitrine {
@@ -103,13 +105,17 @@ Status CsvReader::ReadHeader() {
   }
   header_.assign(row_.begin(), row_.end());
   records_ = 0;
+  // Hashed, not pairwise: a 100k-column header must not cost 5e9 compares.
+  // Reports the first column that repeats an earlier name, and that name's
+  // first column.
+  std::unordered_map<std::string_view, size_t> first;
+  first.reserve(header_.size());
   for (size_t i = 0; i < header_.size(); ++i) {
-    for (size_t j = 0; j < i; ++j) {
-      if (header_[i] == header_[j]) {
-        return Status::InvalidArgument(Where() + ": duplicate column '" + header_[i] +
-                                       "' (columns " + std::to_string(j + 1) + " and " +
-                                       std::to_string(i + 1) + ")");
-      }
+    const auto [it, fresh] = first.emplace(header_[i], i);
+    if (!fresh) {
+      return Status::InvalidArgument(Where() + ": duplicate column '" + Clip(header_[i]) +
+                                     "' (columns " + std::to_string(it->second + 1) + " and " +
+                                     std::to_string(i + 1) + ")");
     }
   }
   return Status::OK();

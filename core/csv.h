@@ -57,7 +57,8 @@ struct CsvOptions {
 class CsvReader {
  public:
   // Opens `path` (plain or gzip) and reads its header. Errors name the file:
-  // missing file, empty file, a malformed header, a duplicate column name.
+  // missing file, empty file, a malformed header, a duplicate column name
+  // (found by hashing: a 100k-column header costs milliseconds).
   static Result<std::unique_ptr<CsvReader>> Open(const std::filesystem::path& path,
                                                  const CsvOptions& opts = {});
   // Reads CSV held in memory; `name` stands for the file name in messages.
