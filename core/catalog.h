@@ -35,6 +35,8 @@
 // Errors name the file, line and (1-based) column:
 //   items.csv:12: duplicate item_id 'X' (first seen on line 3)
 //   items.csv:12:4: column 'price' expects a number, found 'abc'
+//   items.csv:12:2: invalid UTF-8 (byte 0xe9 at offset 3 of field 2), ...
+// (text must be UTF-8; core/csv.h checks every record as it is read).
 // Under skip_bad_lines such a line is counted and skipped (the first
 // occurrence of a duplicate id is kept).
 //

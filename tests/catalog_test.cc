@@ -186,6 +186,17 @@ TEST(Catalog, ErrorsNameFileLineAndColumn) {
             dir + "catalog_test_sku.csv:3: duplicate sku '1' (first seen on line 2)");
 }
 
+// Issue 13: invalid UTF-8 in the catalog was accepted at build and failed
+// later in --format json; now it fails at read time, naming file, line and
+// column.
+TEST(Catalog, InvalidUtf8IsAnErrorAtReadTime) {
+  const std::string path = WriteTemp("utf8.csv", "").string();
+  EXPECT_EQ(ReadError("utf8.csv", "item_id,title\ni1,Shoe\ni2,Cr\xe8me\n"),
+            path +
+                ":3:2: invalid UTF-8 (byte 0xe8 at offset 2 of field 2), expected UTF-8 text; "
+                "convert the file first, e.g. iconv -f latin1 -t utf-8");
+}
+
 TEST(Catalog, SkipBadLinesCountsAndKeepsTheRest) {
   CatalogReadOptions opts;
   opts.skip_bad_lines = true;
