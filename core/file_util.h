@@ -15,9 +15,17 @@
 
 namespace vitrine {
 
+// The most bytes ReadFile inflates a gzip file to: 4 GiB, above the largest
+// array or image file vitrine reads whole (CSV files are streamed by
+// core/csv.h and have no total limit).
+inline constexpr uint64_t kMaxInflatedBytes = uint64_t{4} << 30;
+
 // Reads a whole file. If it starts with the gzip magic (1f 8b) it is
-// decompressed transparently. Errors name `path`.
-Result<std::string> ReadFile(const std::filesystem::path& path);
+// decompressed transparently, to at most `max_inflated_bytes`: a small .gz
+// that inflates beyond it is refused (InvalidArgument) as soon as the limit
+// is passed, holding no more than the limit in memory. Errors name `path`.
+Result<std::string> ReadFile(const std::filesystem::path& path,
+                             uint64_t max_inflated_bytes = kMaxInflatedBytes);
 // Reads a whole file byte for byte (no gzip detection): for checksumming the
 // bytes that are on disk.
 Result<std::string> ReadFileRaw(const std::filesystem::path& path);
