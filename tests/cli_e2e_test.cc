@@ -273,6 +273,43 @@ TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
       2);
 }
 
+// Issue 13: a column whose inferred type two bad cells decide is a warning
+// from `vitrine build` (count, lines, values) and, with --strict, an error
+// naming the file, line and column; the bundle is not written then.
+TEST(CliBuild, NearMissColumnTypeWarnsAndStrictRefuses) {
+  const fs::path d =
+      fs::path(testing::TempDir()) / ("vitrine_cli_strict_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  std::ofstream items(d / "items.csv");
+  items << "item_id,brand,price\n";
+  for (int i = 0; i < 600; ++i) {
+    items << "I" << i << ",brand" << i % 7 << ","
+          << (i == 41    ? "call us"
+              : i == 377 ? "12.50 EUR"
+                         : std::to_string(10 + i % 90))
+          << "\n";
+  }
+  items.close();
+  const std::string csv = (d / "items.csv").string();
+  CmdResult w = Vitrine("build --items " + csv + " --index Flat --out " + (d / "b").string());
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_NE(w.err.find("warning: " + csv +
+                       ": column 'price' (column 3) inferred categorical because 2 of 600 "
+                       "values are not a number (line 43 'call us', line 379 '12.50 EUR')"),
+            std::string::npos)
+      << w.err;
+
+  CmdResult s =
+      Vitrine("build --strict --items " + csv + " --index Flat --out " + (d / "s").string());
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find(csv + ":43:3: column 'price' would be numeric but 2 of 600 values"),
+            std::string::npos)
+      << s.err;
+  EXPECT_FALSE(fs::exists(d / "s"));
+  fs::remove_all(d);
+}
+
 // Any items CSV with a header works without code changes: a movie catalog.
 TEST(CliMovies, SplitBuildRecommendEvaluateWithInferredTypes) {
   const fs::path d =
