@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -307,6 +308,72 @@ TEST(CliBuild, NearMissColumnTypeWarnsAndStrictRefuses) {
             std::string::npos)
       << s.err;
   EXPECT_FALSE(fs::exists(d / "s"));
+  fs::remove_all(d);
+}
+
+// Issue 13: a sparse new store (images, a catalog, a few scattered
+// interactions and no item at the cold-start minimum) must build, load and
+// answer with content and visual vectors, and say what it skipped. Before,
+// the build wrote a manifest without its cold_start section, so every later
+// command refused the bundle.
+TEST(CliSparseStore, ScatteredInteractionsBuildLoadAndAnswer) {
+  const fs::path d =
+      fs::path(testing::TempDir()) / ("vitrine_cli_sparse_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  const std::string data = (d / "data").string();
+  CmdResult g = Vitrine("generate -q --items 3000 --users 20 --seed 5 --out " + data);
+  ASSERT_EQ(g.code, 0) << g.err;
+  // 100 interactions on 100 distinct items (fixed seed), 40 users.
+  {
+    std::vector<int> items(3000);
+    for (int i = 0; i < 3000; ++i) items[static_cast<size_t>(i)] = i;
+    std::mt19937 rng(13);
+    std::shuffle(items.begin(), items.end(), rng);
+    std::ofstream out(d / "sparse.csv");
+    out << "user_id,item_id\n";
+    char id[16];
+    for (int k = 0; k < 100; ++k) {
+      std::snprintf(id, sizeof(id), "I%06d", items[static_cast<size_t>(k)]);
+      out << "S" << k % 40 << "," << id << "\n";
+    }
+  }
+  const std::string bundle = (d / "bundle").string();
+  CmdResult b =
+      Vitrine("build --items " + data + "/items.csv --interactions " + (d / "sparse.csv").string() +
+              " --images " + data + "/images.idx.gz --out " + bundle);
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("3000 items (3000 cold), 40 users, 100 interactions"), std::string::npos)
+      << b.out;
+  // What it skipped, and why.
+  EXPECT_NE(b.err.find("no item has 5 interactions (--cold-threshold)"), std::string::npos)
+      << b.err;
+
+  CmdResult i = Vitrine("inspect --load --bundle " + bundle);
+  ASSERT_EQ(i.code, 0) << i.err;
+  CmdResult j = Vitrine("inspect --format json --bundle " + bundle);
+  ASSERT_EQ(j.code, 0) << j.err;
+  const auto counts = nlohmann::json::parse(j.out)["counts"];
+  EXPECT_EQ(counts["items"], 3000);
+  EXPECT_EQ(counts["cold_items"], 3000);  // none reached 5 interactions
+  EXPECT_EQ(counts["users"], 40);
+  const auto blocks = nlohmann::json::parse(j.out)["blocks"];
+  std::set<std::string> names;
+  for (const auto& blk : blocks) names.insert(blk["name"].get<std::string>());
+  EXPECT_TRUE(names.count("content") && names.count("visual")) << j.out;
+
+  CmdResult r = Vitrine("recommend --bundle " + bundle + " --user S3 -k 5 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ReadCsvRows(r.out).size(), 6u) << r.out;
+  CmdResult s = Vitrine("similar --bundle " + bundle + " --item I000001 -k 5 --format csv");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(ReadCsvRows(s.out).size(), 6u) << s.out;
+
+  // The same catalog with no interactions at all: every item is cold, and
+  // the count says so (the issue saw "0 cold").
+  CmdResult n = Vitrine("build -q --items " + data + "/items.csv --images " + data +
+                        "/images.idx.gz --index Flat --out " + (d / "none").string());
+  ASSERT_EQ(n.code, 0) << n.err;
+  EXPECT_NE(n.out.find("3000 items (3000 cold)"), std::string::npos) << n.out;
   fs::remove_all(d);
 }
 
