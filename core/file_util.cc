@@ -315,6 +315,20 @@ Status ReplaceDirectory(const fs::path& staged, const fs::path& final_dir) {
   std::error_code ec;
   fs::path old;
   if (fs::exists(final_dir, ec)) {
+    // One atomic swap: at every moment `final_dir` is the old directory or
+    // the new one, so a process killed here leaves one of them in place. The
+    // old one ends up at `staged` and is removed (or, after a kill, found as
+    // stale staging by the next writer).
+    if (::renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(staged, ec);
+      return Status::OK();
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+      return Status::IOError(final_dir.string() + ": cannot swap in " + staged.string() + ": " +
+                             Errno());
+    }
+    // A filesystem without RENAME_EXCHANGE: two renames, with a moment in
+    // between where `final_dir` does not exist (docs/reliability.md).
     old = TempSiblingPath(final_dir);
     fs::rename(final_dir, old, ec);
     if (ec) return Status::IOError(final_dir.string() + ": cannot move aside: " + ec.message());

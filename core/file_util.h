@@ -89,8 +89,12 @@ Status FsyncPath(const std::filesystem::path& path);
 std::filesystem::path TempSiblingPath(const std::filesystem::path& path);
 
 // Replaces directory `final_dir` with the fully written directory `staged`
-// (a sibling made by TempSiblingPath). Any previous `final_dir` is moved
-// aside first and removed only after the rename succeeded.
+// (a sibling made by TempSiblingPath). A previous `final_dir` is swapped with
+// `staged` in one renameat2(RENAME_EXCHANGE) and then removed, so a crash at
+// any point leaves `final_dir` holding the old or the new directory, never
+// neither. Where the filesystem cannot exchange (EINVAL: some network and
+// FUSE filesystems), the old directory is moved aside first and removed
+// after the rename, with a moment in between where `final_dir` is missing.
 Status ReplaceDirectory(const std::filesystem::path& staged,
                         const std::filesystem::path& final_dir);
 

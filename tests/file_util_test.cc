@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/scratch_dir.h"
@@ -193,6 +195,42 @@ TEST(ReadFile, GzipBombIsRefusedWithinBoundedMemory) {
   ASSERT_LT(ReadFileRaw(bomb).value().size(), size_t{1} << 20);
   EXPECT_EXIT(std::_Exit(ReadUnderAddressLimit(bomb, size_t{96} << 20, size_t{32} << 20)),
               testing::ExitedWithCode(0), "");
+}
+
+// Issue 13, crash consistency: ReplaceDirectory moved the old directory
+// aside and then renamed the new one in, so between the two renames the
+// final path did not exist (a process killed there left no bundle, and the
+// next build deleted the moved-aside one as stale staging). An observer
+// thread checks the final path while directories are swapped over it: it
+// must always find a complete directory. Not a timing assertion: a gap of
+// any length is a failure, and before the fix 2,000 swaps showed it.
+TEST(ReplaceDirectory, TheFinalPathIsNeverMissing) {
+  const fs::path dir = ScratchDir() / "replace";
+  const fs::path final_dir = dir / "bundle";
+  ASSERT_TRUE(WriteFileAtomic(final_dir / "marker", "0").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> missing{0}, looks{0};
+  std::thread observer([&] {
+    while (!stop.load()) {
+      std::error_code ec;
+      if (!fs::exists(final_dir / "marker", ec)) ++missing;
+      ++looks;
+    }
+  });
+  for (int k = 1; k <= 2000; ++k) {
+    const fs::path staged = TempSiblingPath(final_dir);
+    fs::create_directories(staged);
+    std::ofstream(staged / "marker") << k;
+    ASSERT_TRUE(ReplaceDirectory(staged, final_dir).ok());
+  }
+  stop = true;
+  observer.join();
+  EXPECT_EQ(missing.load(), 0) << "of " << looks.load() << " looks";
+  std::ifstream in(final_dir / "marker");
+  int last = 0;
+  in >> last;
+  EXPECT_EQ(last, 2000);
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{"bundle"});  // old ones removed
 }
 
 TEST(FsyncPath, FilesAndDirectories) {
