@@ -274,7 +274,9 @@ int Run(int argc, char** argv, bool tune_only) {
       "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
       cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
                                      cxxopts::value<std::string>())(
-      "strict", "Interactions naming unknown items are an error")(
+      "strict",
+      "Interactions naming unknown items are an error, and so is a catalog column whose "
+      "inferred type a few cells decide (else a warning)")(
       "skip-bad-lines", "Count and report malformed CSV lines instead of failing")(
       "config", "build.toml with any parameter below (flags win)", cxxopts::value<std::string>());
   opts.add_options("Model")("factors", "ALS factors", cxxopts::value<int>())(
@@ -364,7 +366,7 @@ int Run(int argc, char** argv, bool tune_only) {
     if (!e.ok()) return UsageError(name, e.status().message());
     o.interactions_read.events = *e;
   }
-  o.interactions_read.strict = r.count("strict") > 0;
+  o.interactions_read.strict = o.catalog.strict = r.count("strict") > 0;
   o.interactions_read.skip_bad_lines = o.catalog.skip_bad_lines = r.count("skip-bad-lines") > 0;
   if (r.count("factors")) o.als.factors = r["factors"].as<int>();
   if (r.count("iterations")) o.als.iterations = r["iterations"].as<int>();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -327,13 +328,32 @@ Status WriteIdx(const fs::path& path, const IdxArray& arr, bool gzip) {
   return WriteFileAtomic(path, out, gzip);
 }
 
+namespace {
+// Vectors are compared by distance; one NaN makes every distance to it NaN
+// and a search "finds" garbage (bench reported recall 1.0 for NaN queries).
+Result<Matrix> Finite(const fs::path& path, Result<Matrix> read) {
+  if (!read.ok()) return read;
+  const Matrix& m = *read;
+  for (size_t k = 0; k < m.data.size(); ++k) {
+    const float v = m.data[k];
+    if (!std::isfinite(v)) {
+      return Status::InvalidArgument(path.string() + ": row " + std::to_string(k / m.cols) +
+                                     " column " + std::to_string(k % m.cols) + " is " +
+                                     (std::isnan(v) ? "NaN" : "Inf") +
+                                     "; expected finite values (rows and columns from 0)");
+    }
+  }
+  return read;
+}
+}  // namespace
+
 Result<Matrix> ReadVectors(const fs::path& path) {
   const std::string name = path.filename().string();
   auto ends_with = [&](const std::string& s) {
     return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
   };
-  if (ends_with(".npy")) return ReadNpyF32(path);
-  if (ends_with(".fvecs")) return ReadFvecs(path);
+  if (ends_with(".npy")) return Finite(path, ReadNpyF32(path));
+  if (ends_with(".fvecs")) return Finite(path, ReadFvecs(path));
   if (ends_with(".idx") || ends_with(".gz") || name.find("-ubyte") != std::string::npos) {
     VITRINE_ASSIGN_OR_RETURN(IdxArray arr, ReadIdx(path));
     Matrix m(arr.data.rows, arr.data.cols);

@@ -110,26 +110,43 @@ Status ParseFiles(const json& m, const std::string& where, std::vector<BundleFil
   return Status::OK();  // json objects iterate in key order, so files are sorted
 }
 
-// Removes staging directories a killed process left beside `final_dir`
-// (".<name>.tmp.<pid>.<n>" whose pid no longer runs). Best effort.
+// The pid in a temporary name that ends ".tmp.<pid>.<n>" (TempSiblingPath),
+// or -1.
+pid_t TempNamePid(const std::string& name) {
+  const size_t last_dot = name.rfind('.');
+  if (last_dot == std::string::npos || last_dot == 0) return -1;
+  const size_t pid_dot = name.rfind('.', last_dot - 1);
+  if (pid_dot == std::string::npos || pid_dot < 4 || name.compare(pid_dot - 4, 4, ".tmp") != 0) {
+    return -1;
+  }
+  const std::string pid = name.substr(pid_dot + 1, last_dot - pid_dot - 1);
+  const std::string n = name.substr(last_dot + 1);
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return digits(pid) && digits(n) ? static_cast<pid_t>(std::stol(pid)) : -1;
+}
+
+// Removes the temporary directories a killed process left beside
+// `final_dir`, whose pid no longer runs: its own staging
+// (".<name>.tmp.<pid>.<n>"), an old bundle swapped out there, and the
+// temporaries of work named after it, such as the ranker's validation
+// bundle (".<name>.ranker.tmp.<pid>.<n>" and that one's staging
+// "..<name>.ranker.tmp.<pid>.<n>.tmp.<pid>.<m>"). Best effort.
 void RemoveStaleStaging(const fs::path& final_dir) {
-  std::string prefix = ".";  // built with += : GCC 12 warns falsely on "." + s
-  prefix += final_dir.filename().string();
-  prefix += ".tmp.";
+  const std::string base = final_dir.filename().string() + ".";
   const fs::path parent = final_dir.has_parent_path() ? final_dir.parent_path() : fs::path(".");
   std::error_code ec;
   for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) != 0 || !it->is_directory(ec)) continue;
-    const std::string rest = name.substr(prefix.size());
-    const size_t dot = rest.find('.');
-    if (dot == 0 || dot == std::string::npos || dot > 9 ||
-        rest.find_first_not_of("0123456789") != dot) {
+    const size_t start = name.find_first_not_of('.');
+    if (start == 0 || start == std::string::npos || name.compare(start, base.size(), base) != 0 ||
+        !it->is_directory(ec)) {
       continue;
     }
-    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const pid_t pid = TempNamePid(name);
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
     std::error_code rm;
     fs::remove_all(it->path(), rm);
   }

@@ -9,6 +9,8 @@
 #include <unordered_map>
 
 #include "core/csv.h"
+#include "core/json_util.h"  // Clip
+#include "core/progress.h"   // LogInfo
 #include "core/value_parse.h"
 
 namespace vitrine {
@@ -35,11 +37,35 @@ void ForEachListElement(std::string_view v, F&& f) {
   }
 }
 
+// A cell that kept a column from a type, for the near-miss message.
+struct Misfit {
+  int64_t line;
+  std::string value;  // clipped
+};
+
+// The cells of one column that are not of one candidate type (bool or
+// numeric): counted up to just past kFewCellsMax (beyond that the type
+// cannot be a near miss, so the per-cell parse is skipped), the first
+// kNearMissExamples kept.
+struct Misfits {
+  int64_t count = 0;
+  std::vector<Misfit> examples;
+
+  bool saturated() const { return count > kFewCellsMax; }
+  void Add(std::string_view v, int64_t line) {
+    if (static_cast<int>(examples.size()) < kNearMissExamples) {
+      examples.push_back({line, Clip(v)});
+    }
+    ++count;
+  }
+};
+
 // What pass 1 learns about a column whose type is inferred.
 struct ColumnStats {
   int64_t nonempty = 0;
   bool all_bool = true;
   bool all_numeric = true;
+  Misfits not_bool, not_numeric;
   bool any_semicolon = false;
   int64_t total_len = 0;
   int64_t spaced = 0;
@@ -47,12 +73,14 @@ struct ColumnStats {
   int64_t list_element_len = 0;
   std::vector<uint64_t> hashes;  // for the distinct count
 
-  void Add(std::string_view raw) {
+  void Add(std::string_view raw, int64_t line) {
     const std::string_view v = TrimBlanks(raw);
     if (v.empty()) return;
     ++nonempty;
-    if (all_bool && !IsBoolWord(v)) all_bool = false;
-    if (all_numeric && !ParseNumber(v)) all_numeric = false;
+    if (!not_bool.saturated() && !IsBoolWord(v)) not_bool.Add(v, line);
+    if (!not_numeric.saturated() && !ParseNumber(v)) not_numeric.Add(v, line);
+    all_bool = not_bool.count == 0;
+    all_numeric = not_numeric.count == 0;
     if (v.find(';') != std::string_view::npos) any_semicolon = true;
     ForEachListElement(v, [&](std::string_view e) {
       ++list_elements;
@@ -77,6 +105,24 @@ struct ColumnStats {
       return ColumnType::kText;
     }
     return ColumnType::kCategorical;
+  }
+
+  // The type a few cells kept this column from (documented in catalog.h),
+  // with those cells; nullptr if there is none.
+  const Misfits* NearMiss(ColumnType decided, ColumnType* wanted) const {
+    auto few = [&](const Misfits& m) {
+      return m.count > 0 && m.count <= kFewCellsMax &&
+             static_cast<double>(m.count) <= kFewCellsFraction * static_cast<double>(nonempty);
+    };
+    if (decided != ColumnType::kBool && few(not_bool)) {
+      *wanted = ColumnType::kBool;
+      return &not_bool;
+    }
+    if (decided != ColumnType::kNumeric && few(not_numeric)) {
+      *wanted = ColumnType::kNumeric;
+      return &not_numeric;
+    }
+    return nullptr;
   }
 };
 
@@ -245,17 +291,46 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
   }
 
   // Pass 1: inference statistics, from a second reader over the same file.
+  std::vector<std::string> cat_warnings;
   if (std::any_of(plan.begin(), plan.end(), [](const Plan& p) { return p.infer; })) {
     VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> scan, CsvReader::Open(path, csv_opts));
     std::vector<ColumnStats> stats(plan.size());
     while (scan->Next()) {
       for (size_t k = 0; k < plan.size(); ++k) {
-        if (plan[k].infer) stats[k].Add(scan->field(plan[k].csv_col));
+        if (plan[k].infer) stats[k].Add(scan->field(plan[k].csv_col), scan->line());
       }
     }
     VITRINE_RETURN_IF_ERROR(scan->status());
     for (size_t k = 0; k < plan.size(); ++k) {
-      if (plan[k].infer) plan[k].type = stats[k].Decide();
+      if (!plan[k].infer) continue;
+      plan[k].type = stats[k].Decide();
+      ColumnType wanted;
+      const Misfits* m = stats[k].NearMiss(plan[k].type, &wanted);
+      if (m == nullptr) continue;
+      const std::string& name = header[static_cast<size_t>(plan[k].csv_col)];
+      const std::string col = std::to_string(plan[k].csv_col + 1);
+      const std::string what = std::to_string(m->count) + " of " +
+                               std::to_string(stats[k].nonempty) + " values " +
+                               (m->count == 1 ? "is not " : "are not ") +
+                               (wanted == ColumnType::kBool ? "true/false or yes/no" : "a number");
+      std::string examples;
+      for (const Misfit& e : m->examples) {
+        examples += (examples.empty() ? "" : ", ") + std::string("line ") + std::to_string(e.line) +
+                    " '" + e.value + "'";
+      }
+      const std::string fix = "; fix those cells, or name the type with --schema " + name + ":" +
+                              ColumnTypeName(wanted) + " (rejects them) or " + name + ":" +
+                              ColumnTypeName(plan[k].type) + " (keeps it as it is)";
+      if (opts.strict) {
+        return Status::InvalidArgument(
+            csv->name() + ":" + std::to_string(m->examples.front().line) + ":" + col +
+            ": column '" + name + "' would be " + ColumnTypeName(wanted) + " but " + what + " (" +
+            examples + ")" + fix + " (--strict)");
+      }
+      cat_warnings.push_back(csv->name() + ": column '" + name + "' (column " + col +
+                             ") inferred " + ColumnTypeName(plan[k].type) + " because " + what +
+                             " (" + examples + ")" + fix + "; --strict makes this an error");
+      LogInfo("warning: %s", cat_warnings.back().c_str());
     }
   }
 
@@ -362,6 +437,7 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
   cat.skipped_lines = csv->bad_lines();
   cat.skipped_line_numbers = csv->bad_line_numbers();
   cat.skipped_summary = csv->BadLinesSummary();
+  cat.warnings = std::move(cat_warnings);
   // Columns grew by doubling: give back the slack (up to half of each) now
   // that their sizes are final; a loaded bundle keeps the catalog.
   cat.ids.ShrinkToFit();

@@ -26,6 +26,16 @@
 //      them contain a space and at least 80% of them
 //      are distinct (titles, names)                    -> text
 //   6. otherwise                                       -> categorical
+// Near misses: a column that a few cells keep from being bool or numeric
+// (rule 2 or 3 failing because of them) is read with the type the rules
+// give, and ReadCsv adds a warning naming the column, the count and the
+// first kNearMissExamples cells with their lines (also logged, LogInfo);
+// under `strict` it is an error "items.csv:14:9: column 'price' would be
+// numeric but 2 of 600 values are not a number (...)". "A few" is at least
+// one, at most kFewCellsMax cells and at most kFewCellsFraction of the
+// column's non-empty cells: 2 bad prices in 600 are a typo to fix, 100 in
+// 600 or 60 in 60,000 a column that really is mixed. A column the schema
+// names is never inferred, so --schema silences the warning either way.
 // Missing (empty) values: categorical code -1, numeric NaN, bool -1, list
 // empty, text "". Categorical, bool, numeric and list values are trimmed;
 // list elements are trimmed, empty ones dropped, repeats within one item
@@ -35,6 +45,8 @@
 // Errors name the file, line and (1-based) column:
 //   items.csv:12: duplicate item_id 'X' (first seen on line 3)
 //   items.csv:12:4: column 'price' expects a number, found 'abc'
+//   items.csv:12:2: invalid UTF-8 (byte 0xe9 at offset 3 of field 2), ...
+// (text must be UTF-8; core/csv.h checks every record as it is read).
 // Under skip_bad_lines such a line is counted and skipped (the first
 // occurrence of a duplicate id is kept).
 //
@@ -52,6 +64,11 @@
 namespace vitrine {
 
 enum class ColumnType { kCategorical, kNumeric, kBool, kList, kText, kSkip };
+
+// What makes an inferred type a near miss (see above).
+inline constexpr int64_t kFewCellsMax = 50;
+inline constexpr double kFewCellsFraction = 0.05;
+inline constexpr int kNearMissExamples = 3;
 
 // "categorical", "numeric", "bool", "list", "text", "skip".
 const char* ColumnTypeName(ColumnType t);
@@ -85,6 +102,7 @@ struct CatalogReadOptions {
   std::string id_column = "item_id";
   Schema schema;
   bool skip_bad_lines = false;  // count and report bad lines instead of failing
+  bool strict = false;          // a near-miss inferred type is an error, not a warning
 };
 
 class Catalog {
@@ -96,6 +114,8 @@ class Catalog {
   // summary for the user (CsvReader::BadLinesSummary(); "" if none skipped).
   std::vector<int64_t> skipped_line_numbers;
   std::string skipped_summary;
+  // Near-miss inferred types, one line each (see above); empty if none.
+  std::vector<std::string> warnings;
 
   int32_t size() const { return ids.size(); }
   // nullptr if no such column.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -18,34 +19,66 @@ namespace fs = std::filesystem;
 namespace {
 std::string Errno() { return std::strerror(errno); }
 
-Result<std::string> Gunzip(const fs::path& path, std::string_view in) {
+// Inflates `in` (one or more gzip members) into at most `max_out` bytes,
+// refusing more as it streams: memory is the output so far, never a
+// doubling past the limit. The trailer's ISIZE (output size mod 2^32) sizes
+// the first buffer of an honest single-member file exactly; a lying one is
+// clipped to what deflate can produce from `in` (at most 1032:1), so a
+// forged trailer cannot make it allocate the limit up front.
+Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t max_out) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return Status::Internal("zlib init failed");
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  std::string out;
-  out.resize(in.size() * 4 + 1024);
+  struct End {
+    z_stream* z;
+    ~End() { inflateEnd(z); }
+  } end{&zs};
+  const size_t limit = static_cast<size_t>(std::min<uint64_t>(max_out, SIZE_MAX / 2));
+  uint64_t hint = 1 << 16;
+  if (in.size() >= 18) {
+    const auto* t = reinterpret_cast<const unsigned char*>(in.data() + in.size() - 4);
+    hint = std::max<uint64_t>(hint, t[0] | t[1] << 8 | t[2] << 16 | uint64_t{t[3]} << 24);
+  }
+  hint = std::min<uint64_t>(hint, uint64_t{in.size()} * 1032 + (1 << 16));
+  std::string out(static_cast<size_t>(std::min<uint64_t>(hint, limit)), '\0');
+  size_t used = 0, fed = 0;
   int rc = Z_OK;
   while (true) {
-    if (zs.total_out >= out.size()) out.resize(out.size() * 2);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    if (zs.avail_in == 0 && fed < in.size()) {  // zlib counts in uInt: feed slices
+      const size_t n = std::min<size_t>(in.size() - fed, 1u << 30);
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + fed));
+      zs.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    if (used == out.size() && out.size() < limit) {
+      out.resize(std::min(std::max<size_t>(out.size() * 2, 1 << 16), limit));
+    }
+    // At the limit, a one-byte probe tells "ends exactly here" from "more".
+    char probe;
+    const bool full = used == out.size();
+    zs.next_out = reinterpret_cast<Bytef*>(full ? &probe : out.data() + used);
+    zs.avail_out = full ? 1 : static_cast<uInt>(std::min<size_t>(out.size() - used, 1u << 30));
+    const uInt room = zs.avail_out;
     rc = inflate(&zs, Z_NO_FLUSH);
+    if (full && zs.avail_out < room) {
+      return Status::InvalidArgument(path.string() + ": gzip data inflates to more than " +
+                                     std::to_string(limit) +
+                                     " bytes (the decompression limit, docs/reliability.md); "
+                                     "refused before decompressing the rest");
+    }
+    used += room - zs.avail_out;
     if (rc == Z_STREAM_END) {
       // Concatenated gzip members are legal; continue if input remains.
-      if (zs.avail_in == 0) break;
+      if (zs.avail_in == 0 && fed == in.size()) break;
       inflateReset(&zs);
       continue;
     }
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0) break;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && fed == in.size()) break;
     if (rc != Z_OK && rc != Z_BUF_ERROR) break;
   }
-  const auto total = zs.total_out;
-  inflateEnd(&zs);
   if (rc != Z_STREAM_END) {
     return Status::Corruption(path.string() + ": truncated or corrupt gzip data");
   }
-  out.resize(total);
+  out.resize(used);
   return out;
 }
 
@@ -92,11 +125,11 @@ Result<std::string> ReadFileRaw(const fs::path& path) {
   return data;
 }
 
-Result<std::string> ReadFile(const fs::path& path) {
+Result<std::string> ReadFile(const fs::path& path, uint64_t max_inflated_bytes) {
   VITRINE_ASSIGN_OR_RETURN(std::string data, ReadFileRaw(path));
   if (data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
       static_cast<unsigned char>(data[1]) == 0x8b) {
-    return Gunzip(path, data);
+    return Gunzip(path, data, max_inflated_bytes);
   }
   return data;
 }
@@ -282,6 +315,20 @@ Status ReplaceDirectory(const fs::path& staged, const fs::path& final_dir) {
   std::error_code ec;
   fs::path old;
   if (fs::exists(final_dir, ec)) {
+    // One atomic swap: at every moment `final_dir` is the old directory or
+    // the new one, so a process killed here leaves one of them in place. The
+    // old one ends up at `staged` and is removed (or, after a kill, found as
+    // stale staging by the next writer).
+    if (::renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(staged, ec);
+      return Status::OK();
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+      return Status::IOError(final_dir.string() + ": cannot swap in " + staged.string() + ": " +
+                             Errno());
+    }
+    // A filesystem without RENAME_EXCHANGE: two renames, with a moment in
+    // between where `final_dir` does not exist (docs/reliability.md).
     old = TempSiblingPath(final_dir);
     fs::rename(final_dir, old, ec);
     if (ec) return Status::IOError(final_dir.string() + ": cannot move aside: " + ec.message());

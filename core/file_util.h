@@ -15,9 +15,17 @@
 
 namespace vitrine {
 
+// The most bytes ReadFile inflates a gzip file to: 4 GiB, above the largest
+// array or image file vitrine reads whole (CSV files are streamed by
+// core/csv.h and have no total limit).
+inline constexpr uint64_t kMaxInflatedBytes = uint64_t{4} << 30;
+
 // Reads a whole file. If it starts with the gzip magic (1f 8b) it is
-// decompressed transparently. Errors name `path`.
-Result<std::string> ReadFile(const std::filesystem::path& path);
+// decompressed transparently, to at most `max_inflated_bytes`: a small .gz
+// that inflates beyond it is refused (InvalidArgument) as soon as the limit
+// is passed, holding no more than the limit in memory. Errors name `path`.
+Result<std::string> ReadFile(const std::filesystem::path& path,
+                             uint64_t max_inflated_bytes = kMaxInflatedBytes);
 // Reads a whole file byte for byte (no gzip detection): for checksumming the
 // bytes that are on disk.
 Result<std::string> ReadFileRaw(const std::filesystem::path& path);
@@ -81,8 +89,12 @@ Status FsyncPath(const std::filesystem::path& path);
 std::filesystem::path TempSiblingPath(const std::filesystem::path& path);
 
 // Replaces directory `final_dir` with the fully written directory `staged`
-// (a sibling made by TempSiblingPath). Any previous `final_dir` is moved
-// aside first and removed only after the rename succeeded.
+// (a sibling made by TempSiblingPath). A previous `final_dir` is swapped with
+// `staged` in one renameat2(RENAME_EXCHANGE) and then removed, so a crash at
+// any point leaves `final_dir` holding the old or the new directory, never
+// neither. Where the filesystem cannot exchange (EINVAL: some network and
+// FUSE filesystems), the old directory is moved aside first and removed
+// after the rename, with a moment in between where `final_dir` is missing.
 Status ReplaceDirectory(const std::filesystem::path& staged,
                         const std::filesystem::path& final_dir);
 

@@ -23,7 +23,8 @@
 // appearance among rows with a known item, so a user whose pairs were all
 // dropped keeps an empty row. Value errors read
 //   events.csv:12:3: column 'weight' expects a number, found 'x'
-// and, like CSV syntax errors, are counted and skipped under skip_bad_lines.
+// and, like CSV syntax errors (invalid UTF-8 among them, core/csv.h), are
+// counted and skipped under skip_bad_lines.
 //
 // Memory: the file is streamed; 24 bytes per kept row while reading (less
 // where a pair repeats within a run), plus 16 bytes per aggregated pair for

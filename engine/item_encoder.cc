@@ -136,6 +136,7 @@ Result<std::vector<bool>> ItemEncoder::FitColdStart(const ColdStartOptions& opti
                                                     Matrix* cf, std::string* note) {
   const bool any_warm = std::any_of(counts.begin(), counts.end(),
                                     [&](int64_t c) { return c >= options.min_interactions; });
+  has_cf_ = true;
   std::vector<bool> cold(cf->rows);
   for (size_t i = 0; i < cold.size(); ++i) cold[i] = counts[i] < options.min_interactions;
   if (!any_warm) {
@@ -177,7 +178,10 @@ Status ItemEncoder::Save(BundleWriter* w, BundleManifest* m) const {
   if (projector_) {
     VITRINE_RETURN_IF_ERROR(w->WriteMatrix(f::kColdStartWeights, projector_->weights()));
     m->cold_start = projector_->ToJson();
-  } else if (m->has_block("cf")) {
+  } else if (has_cf_) {
+    // Without a projector the section still records the cold rows' norm. A
+    // build saves before it lays out the blocks, so the manifest cannot
+    // tell yet whether there is a cf block: the encoder knows.
     m->cold_start = {{"projector", false}};
   }
   m->cold_cf_row_norm = cold_norm_;
@@ -216,6 +220,7 @@ Result<ItemEncoder> ItemEncoder::Load(const Bundle& b, const BundleManifest& m) 
                              ColdStartProjector::FromJson(m.cold_start, std::move(weights)));
     enc.projector_ = std::move(p);
   }
+  enc.has_cf_ = m.has_block("cf");
   enc.cold_norm_ = m.cold_cf_row_norm;
   return enc;
 }

@@ -92,6 +92,7 @@ class ItemEncoder {
   std::string visual_path_;  // the precomputed file's name, for the manifest
   ImageBatch image_shape_;   // height, width, channels of the fitted images (no pixels)
   std::optional<ColdStartProjector> projector_;
+  bool has_cf_ = false;     // FitColdStart ran (or the loaded bundle has a cf block)
   float cold_norm_ = 1.0f;  // cf norm of a cold row
 };
 

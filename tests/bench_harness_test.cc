@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -75,8 +76,10 @@ TEST(HnswlibPeer, FindsNeighbours) {
 
 // --- The CLI -------------------------------------------------------------
 
-int RunVitrine(const std::string& args) {
-  const std::string cmd = std::string(VITRINE_BINARY) + " " + args + " >/dev/null 2>&1";
+// Runs vitrine; stderr goes to `err` if given. Returns the exit code.
+int RunVitrine(const std::string& args, const std::string& err = "") {
+  const std::string cmd = std::string(VITRINE_BINARY) + " " + args + " >/dev/null 2>" +
+                          (err.empty() ? std::string("&1") : err);
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -105,6 +108,33 @@ TEST(BenchCli, WritesCsvWithTheDocumentedColumns) {
   EXPECT_EQ(RunVitrine("bench --vectors " + (dir / "base.npy").string() +
                        " --autotune --repeats 1 --queries-limit 20 --cache-dir ''"),
             0);
+}
+
+// Issue 13: NaN query vectors gave bench recall 1.0 (every distance NaN).
+// Vector files with NaN or Inf are refused, naming the file and row.
+TEST(BenchCli, NonFiniteVectorsAreRefusedNamingTheRow) {
+  const std::filesystem::path dir = ScratchDir() / "nonfinite";
+  ASSERT_TRUE(WriteNpy(dir / "base.npy", Gaussian(200, 8, 1)).ok());
+  Matrix q = Gaussian(10, 8, 2);
+  q.at(4, 1) = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(WriteNpy(dir / "q_nan.npy", q).ok());
+  q.at(4, 1) = 0;
+  q.at(9, 7) = -std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(WriteFvecs(dir / "q_inf.fvecs", q).ok());
+  const std::string base = "bench --specs Flat --repeats 1 --cache-dir '' --vectors " +
+                           (dir / "base.npy").string() + " --queries ";
+  const std::string err = (dir / "err.txt").string();
+  ASSERT_EQ(RunVitrine(base + (dir / "q_nan.npy").string(), err), 1);
+  EXPECT_NE(ReadFile(err)->find((dir / "q_nan.npy").string() + ": row 4 column 1 is NaN"),
+            std::string::npos)
+      << *ReadFile(err);
+  ASSERT_EQ(RunVitrine(base + (dir / "q_inf.fvecs").string(), err), 1);
+  EXPECT_NE(ReadFile(err)->find((dir / "q_inf.fvecs").string() + ": row 9 column 7 is Inf"),
+            std::string::npos)
+      << *ReadFile(err);
+  // The same file as base vectors, and through the library call.
+  ASSERT_EQ(RunVitrine("bench --specs Flat --vectors " + (dir / "q_inf.fvecs").string(), err), 1);
+  EXPECT_EQ(ReadVectors(dir / "q_nan.npy").status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST(BenchCli, BadFlagsExitTwo) {

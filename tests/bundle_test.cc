@@ -364,15 +364,30 @@ TEST_F(BundleTest, StagingLeftByAKilledProcessIsRemoved) {
   const fs::path dead = root_ / (".bundle.tmp." + std::to_string(child) + ".3");
   const fs::path alive = root_ / (".bundle.tmp." + std::to_string(getppid()) + ".0");
   const fs::path other = root_ / (".other.tmp." + std::to_string(child) + ".0");
-  for (const auto& d : {dead, alive, other}) {
+  // Work named after the bundle: the ranker's validation bundle of a killed
+  // build and that bundle's own staging (both leaked before, found by
+  // tests/crash_consistency_test.cc).
+  const std::string p = std::to_string(child);
+  const fs::path ranker = root_ / (".bundle.ranker.tmp." + p + ".16");
+  const fs::path ranker_staging = root_ / ("..bundle.ranker.tmp." + p + ".16.tmp." + p + ".17");
+  // Look-alikes that are not temporaries of this bundle, or not dead ones.
+  const fs::path visible = root_ / ("bundle.ranker.tmp." + p + ".1");
+  const fs::path prefix = root_ / (".bundlex.tmp." + p + ".1");
+  const fs::path no_pid = root_ / ".bundle.tmp.x.1";
+  for (const auto& d : {dead, alive, other, ranker, ranker_staging, visible, prefix, no_pid}) {
     fs::create_directories(d);
     Spit(d / "vectors.npy", "partial");
   }
   auto w = BundleWriter::Create(dir_);
   ASSERT_TRUE(w.ok());
   EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(ranker));
+  EXPECT_FALSE(fs::exists(ranker_staging));
   EXPECT_TRUE(fs::exists(alive));  // may belong to a running build
   EXPECT_TRUE(fs::exists(other));  // not this bundle's
+  EXPECT_TRUE(fs::exists(visible));
+  EXPECT_TRUE(fs::exists(prefix));
+  EXPECT_TRUE(fs::exists(no_pid));
 }
 
 TEST_F(BundleTest, WriterRejectsBadNamesAndIds) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -186,6 +187,17 @@ TEST(Catalog, ErrorsNameFileLineAndColumn) {
             dir + "catalog_test_sku.csv:3: duplicate sku '1' (first seen on line 2)");
 }
 
+// Issue 13: invalid UTF-8 in the catalog was accepted at build and failed
+// later in --format json; now it fails at read time, naming file, line and
+// column.
+TEST(Catalog, InvalidUtf8IsAnErrorAtReadTime) {
+  const std::string path = WriteTemp("utf8.csv", "").string();
+  EXPECT_EQ(ReadError("utf8.csv", "item_id,title\ni1,Shoe\ni2,Cr\xe8me\n"),
+            path +
+                ":3:2: invalid UTF-8 (byte 0xe8 at offset 2 of field 2), expected UTF-8 text; "
+                "convert the file first, e.g. iconv -f latin1 -t utf-8");
+}
+
 TEST(Catalog, SkipBadLinesCountsAndKeepsTheRest) {
   CatalogReadOptions opts;
   opts.skip_bad_lines = true;
@@ -208,6 +220,86 @@ TEST(Catalog, SkipBadLinesCountsAndKeepsTheRest) {
   EXPECT_NE(r->skipped_summary.find("skipped 4 bad lines (lines 3, 4, 5, 6; first: "),
             std::string::npos)
       << r->skipped_summary;
+}
+
+// `n` rows "i<k>,<price>,<flag>" where the rows in `bad_price` / `bad_flag`
+// hold a value of the wrong kind.
+std::string NearMissCatalog(int n, const std::vector<int>& bad_price,
+                            const std::vector<int>& bad_flag = {}) {
+  std::string data = "item_id,price,flag\n";
+  for (int k = 0; k < n; ++k) {
+    const bool bp = std::find(bad_price.begin(), bad_price.end(), k) != bad_price.end();
+    const bool bf = std::find(bad_flag.begin(), bad_flag.end(), k) != bad_flag.end();
+    data += "i" + std::to_string(k) + "," + (bp ? "n/a" + std::to_string(k) : std::to_string(k)) +
+            "," + (bf ? "maybe" : (k % 2 ? "yes" : "no")) + "\n";
+  }
+  return data;
+}
+
+// Issue 13: two unparsable prices out of 600 turned `price` categorical with
+// no word, and `price > 100` failed only at query time. The type is still
+// what the rules say, but the build warns with the count and examples, and
+// under --strict it is an error naming file, line and column.
+TEST(Catalog, NearMissTypesWarnWithCountAndExamples) {
+  const auto path = WriteTemp("near.csv", NearMissCatalog(600, {13, 300}));
+  auto r = Catalog::ReadCsv(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->column("price")->type, ColumnType::kCategorical);
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0],
+            path.string() +
+                ": column 'price' (column 2) inferred categorical because 2 of 600 values are "
+                "not a number (line 15 'n/a13', line 302 'n/a300'); fix those cells, or name the "
+                "type with --schema price:numeric (rejects them) or price:categorical (keeps it as "
+                "it is); --strict makes this an error");
+
+  CatalogReadOptions strict;
+  strict.strict = true;
+  auto s = Catalog::ReadCsv(path, strict);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind(
+                path.string() +
+                    ":15:2: column 'price' would be numeric but 2 of 600 values are not a number "
+                    "(line 15 'n/a13', line 302 'n/a300'); fix those cells",
+                0),
+            0u)
+      << s.status().message();
+
+  // The schema names the column: no inference, no warning, strict or not.
+  strict.schema = Schema::Parse("price:categorical").value();
+  auto named = Catalog::ReadCsv(path, strict);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_TRUE(named->warnings.empty());
+
+  // A bool column with one stray value; at most three examples are quoted.
+  auto flags = Catalog::ReadCsv(WriteTemp("flags.csv", NearMissCatalog(100, {}, {1, 2, 3, 4})));
+  ASSERT_TRUE(flags.ok());
+  ASSERT_EQ(flags->warnings.size(), 1u);
+  EXPECT_NE(flags->warnings[0].find("column 'flag' (column 3) inferred categorical because 4 of "
+                                    "100 values are not true/false or yes/no (line 3 'maybe', "
+                                    "line 4 'maybe', line 5 'maybe');"),
+            std::string::npos)
+      << flags->warnings[0];
+}
+
+// "A few" is at most kFewCellsMax cells and at most kFewCellsFraction of the
+// non-empty cells; a column mixed beyond that is simply categorical.
+TEST(Catalog, NearMissBoundaries) {
+  auto bad = [](int count, int every) {
+    std::vector<int> rows;
+    for (int k = 0; k < count; ++k) rows.push_back(k * every);
+    return rows;
+  };
+  auto warnings = [&](int n, const std::vector<int>& bad_rows) {
+    auto r = Catalog::ReadCsv(WriteTemp("bound.csv", NearMissCatalog(n, bad_rows)));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->warnings.size() : 99u;
+  };
+  EXPECT_EQ(warnings(1200, bad(kFewCellsMax, 20)), 1u);      // 50 cells, 4.2%
+  EXPECT_EQ(warnings(1200, bad(kFewCellsMax + 1, 20)), 0u);  // 51 cells
+  EXPECT_EQ(warnings(200, bad(10, 20)), 1u);                 // 5%
+  EXPECT_EQ(warnings(200, bad(11, 18)), 0u);                 // 5.5%
+  EXPECT_EQ(warnings(200, {}), 0u);                          // numeric, nothing to say
 }
 
 TEST(Catalog, InferenceRuleBoundaries) {

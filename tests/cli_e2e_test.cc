@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -271,6 +272,109 @@ TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
       Vitrine("build --items " + D() + "/data/items.csv --out " + D() + "/nb --new-half-life 0")
           .code,
       2);
+}
+
+// Issue 13: a column whose inferred type two bad cells decide is a warning
+// from `vitrine build` (count, lines, values) and, with --strict, an error
+// naming the file, line and column; the bundle is not written then.
+TEST(CliBuild, NearMissColumnTypeWarnsAndStrictRefuses) {
+  const fs::path d =
+      fs::path(testing::TempDir()) / ("vitrine_cli_strict_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  std::ofstream items(d / "items.csv");
+  items << "item_id,brand,price\n";
+  for (int i = 0; i < 600; ++i) {
+    items << "I" << i << ",brand" << i % 7 << ","
+          << (i == 41    ? "call us"
+              : i == 377 ? "12.50 EUR"
+                         : std::to_string(10 + i % 90))
+          << "\n";
+  }
+  items.close();
+  const std::string csv = (d / "items.csv").string();
+  CmdResult w = Vitrine("build --items " + csv + " --index Flat --out " + (d / "b").string());
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_NE(w.err.find("warning: " + csv +
+                       ": column 'price' (column 3) inferred categorical because 2 of 600 "
+                       "values are not a number (line 43 'call us', line 379 '12.50 EUR')"),
+            std::string::npos)
+      << w.err;
+
+  CmdResult s =
+      Vitrine("build --strict --items " + csv + " --index Flat --out " + (d / "s").string());
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find(csv + ":43:3: column 'price' would be numeric but 2 of 600 values"),
+            std::string::npos)
+      << s.err;
+  EXPECT_FALSE(fs::exists(d / "s"));
+  fs::remove_all(d);
+}
+
+// Issue 13: a sparse new store (images, a catalog, a few scattered
+// interactions and no item at the cold-start minimum) must build, load and
+// answer with content and visual vectors, and say what it skipped. Before,
+// the build wrote a manifest without its cold_start section, so every later
+// command refused the bundle.
+TEST(CliSparseStore, ScatteredInteractionsBuildLoadAndAnswer) {
+  const fs::path d =
+      fs::path(testing::TempDir()) / ("vitrine_cli_sparse_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  const std::string data = (d / "data").string();
+  CmdResult g = Vitrine("generate -q --items 3000 --users 20 --seed 5 --out " + data);
+  ASSERT_EQ(g.code, 0) << g.err;
+  // 100 interactions on 100 distinct items (fixed seed), 40 users.
+  {
+    std::vector<int> items(3000);
+    for (int i = 0; i < 3000; ++i) items[static_cast<size_t>(i)] = i;
+    std::mt19937 rng(13);
+    std::shuffle(items.begin(), items.end(), rng);
+    std::ofstream out(d / "sparse.csv");
+    out << "user_id,item_id\n";
+    char id[16];
+    for (int k = 0; k < 100; ++k) {
+      std::snprintf(id, sizeof(id), "I%06d", items[static_cast<size_t>(k)]);
+      out << "S" << k % 40 << "," << id << "\n";
+    }
+  }
+  const std::string bundle = (d / "bundle").string();
+  CmdResult b =
+      Vitrine("build --items " + data + "/items.csv --interactions " + (d / "sparse.csv").string() +
+              " --images " + data + "/images.idx.gz --out " + bundle);
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("3000 items (3000 cold), 40 users, 100 interactions"), std::string::npos)
+      << b.out;
+  // What it skipped, and why.
+  EXPECT_NE(b.err.find("no item has 5 interactions (--cold-threshold)"), std::string::npos)
+      << b.err;
+
+  CmdResult i = Vitrine("inspect --load --bundle " + bundle);
+  ASSERT_EQ(i.code, 0) << i.err;
+  CmdResult j = Vitrine("inspect --format json --bundle " + bundle);
+  ASSERT_EQ(j.code, 0) << j.err;
+  const auto counts = nlohmann::json::parse(j.out)["counts"];
+  EXPECT_EQ(counts["items"], 3000);
+  EXPECT_EQ(counts["cold_items"], 3000);  // none reached 5 interactions
+  EXPECT_EQ(counts["users"], 40);
+  const auto blocks = nlohmann::json::parse(j.out)["blocks"];
+  std::set<std::string> names;
+  for (const auto& blk : blocks) names.insert(blk["name"].get<std::string>());
+  EXPECT_TRUE(names.count("content") && names.count("visual")) << j.out;
+
+  CmdResult r = Vitrine("recommend --bundle " + bundle + " --user S3 -k 5 --format csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ReadCsvRows(r.out).size(), 6u) << r.out;
+  CmdResult s = Vitrine("similar --bundle " + bundle + " --item I000001 -k 5 --format csv");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(ReadCsvRows(s.out).size(), 6u) << s.out;
+
+  // The same catalog with no interactions at all: every item is cold, and
+  // the count says so (the issue saw "0 cold").
+  CmdResult n = Vitrine("build -q --items " + data + "/items.csv --images " + data +
+                        "/images.idx.gz --index Flat --out " + (d / "none").string());
+  ASSERT_EQ(n.code, 0) << n.err;
+  EXPECT_NE(n.out.find("3000 items (3000 cold)"), std::string::npos) << n.out;
+  fs::remove_all(d);
 }
 
 // Any items CSV with a header works without code changes: a movie catalog.

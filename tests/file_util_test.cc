@@ -1,13 +1,19 @@
-// Tests for core/file_util.h's writers: AtomicFile (pieces, gzip, what is
-// visible before and after Commit, cleanup), WriteFileAtomic and FsyncPath.
+// Tests for core/file_util.h: AtomicFile (pieces, gzip, what is visible
+// before and after Commit, cleanup), WriteFileAtomic, FsyncPath, and
+// ReadFile's decompression limit.
 #include "core/file_util.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/scratch_dir.h"
@@ -112,6 +118,119 @@ TEST(WriteFileAtomic, CreatesParentsAndGzips) {
   ASSERT_TRUE(WriteFileAtomic(path, "hello\n", /*gzip=*/true).ok());
   EXPECT_EQ(ReadFile(path).value(), "hello\n");
   EXPECT_EQ(ReadFileRaw(path).value().substr(0, 2), "\x1f\x8b");
+}
+
+// Writes `members` gzip members of `bytes_each` zero bytes each, one after
+// the other (concatenated members are legal gzip), to `path`.
+void WriteZeroGzip(const fs::path& path, size_t bytes_each, int members = 1) {
+  std::string all;
+  for (int m = 0; m < members; ++m) {
+    const fs::path part = path.string() + ".part";
+    AtomicFile f;
+    ASSERT_TRUE(f.Open(part, 9).ok());
+    const std::string chunk(1 << 20, '\0');
+    for (size_t left = bytes_each; left > 0;) {
+      const size_t n = std::min(left, chunk.size());
+      ASSERT_TRUE(f.Append(std::string_view(chunk).substr(0, n)).ok());
+      left -= n;
+    }
+    ASSERT_TRUE(f.Commit().ok());
+    all += ReadFileRaw(part).value();
+  }
+  ASSERT_TRUE(WriteFileAtomic(path, all).ok());
+}
+
+// In a child process: limits the address space to what is mapped now plus
+// `headroom`, reads `path` with a `cap`, and returns 0 if ReadFile refused
+// it with InvalidArgument (an allocation failure would abort instead).
+int ReadUnderAddressLimit(const fs::path& path, size_t headroom, size_t cap) {
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  const rlim_t now = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE));
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = now + headroom;
+  if (setrlimit(RLIMIT_AS, &lim) != 0) return 2;
+  auto r = ReadFile(path, cap);
+  return !r.ok() && r.status().code() == Status::Code::kInvalidArgument ? 0 : 1;
+}
+
+// Issue 13: decompression is capped. Output up to the limit is returned
+// whole, one byte more is refused, across concatenated members too.
+TEST(ReadFile, GzipOutputIsCapped) {
+  const fs::path one = ScratchDir() / "cap" / "one.gz";
+  WriteZeroGzip(one, 1 << 20);
+  EXPECT_EQ(ReadFile(one, 1 << 20).value(), std::string(1 << 20, '\0'));  // exactly the limit
+  auto over = ReadFile(one, (1 << 20) - 1);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().ToString(),
+            "Invalid argument: " + one.string() +
+                ": gzip data inflates to more than 1048575 bytes (the decompression limit, "
+                "docs/reliability.md); refused before decompressing the rest");
+  EXPECT_FALSE(ReadFile(one, 0).ok());
+
+  const fs::path two = ScratchDir() / "cap" / "two.gz";
+  WriteZeroGzip(two, 600000, 2);
+  EXPECT_EQ(ReadFile(two, 1200000).value().size(), 1200000u);
+  EXPECT_FALSE(ReadFile(two, 1199999).ok());
+  EXPECT_EQ(ReadFile(two).value().size(), 1200000u);  // the default limit is far above
+
+  // A forged trailer size (ISIZE) does not change the answer: zlib checks
+  // it, and the buffer it suggests is clipped to what the input can hold.
+  std::string forged = ReadFileRaw(one).value();
+  forged.replace(forged.size() - 4, 4, "\xff\xff\xff\xff");
+  ASSERT_TRUE(WriteFileAtomic(one, forged).ok());
+  EXPECT_EQ(ReadFile(one).status().code(), Status::Code::kCorruption);
+}
+
+// The cap bounds memory, not only the answer: under an address-space limit
+// far below the inflated size, a bomb is refused cleanly (before the cap, it
+// doubled its buffer until allocation failed). A child process holds the
+// limit. Sanitizers reserve terabytes of shadow memory, so they skip it.
+TEST(ReadFile, GzipBombIsRefusedWithinBoundedMemory) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "address-space limits do not mix with sanitizer shadow memory";
+#endif
+  const fs::path bomb = ScratchDir() / "cap" / "bomb.gz";
+  WriteZeroGzip(bomb, size_t{256} << 20);  // 256 MiB of zeros in ~250 KB
+  ASSERT_LT(ReadFileRaw(bomb).value().size(), size_t{1} << 20);
+  EXPECT_EXIT(std::_Exit(ReadUnderAddressLimit(bomb, size_t{96} << 20, size_t{32} << 20)),
+              testing::ExitedWithCode(0), "");
+}
+
+// Issue 13, crash consistency: ReplaceDirectory moved the old directory
+// aside and then renamed the new one in, so between the two renames the
+// final path did not exist (a process killed there left no bundle, and the
+// next build deleted the moved-aside one as stale staging). An observer
+// thread checks the final path while directories are swapped over it: it
+// must always find a complete directory. Not a timing assertion: a gap of
+// any length is a failure, and before the fix 2,000 swaps showed it.
+TEST(ReplaceDirectory, TheFinalPathIsNeverMissing) {
+  const fs::path dir = ScratchDir() / "replace";
+  const fs::path final_dir = dir / "bundle";
+  ASSERT_TRUE(WriteFileAtomic(final_dir / "marker", "0").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> missing{0}, looks{0};
+  std::thread observer([&] {
+    while (!stop.load()) {
+      std::error_code ec;
+      if (!fs::exists(final_dir / "marker", ec)) ++missing;
+      ++looks;
+    }
+  });
+  for (int k = 1; k <= 2000; ++k) {
+    const fs::path staged = TempSiblingPath(final_dir);
+    fs::create_directories(staged);
+    std::ofstream(staged / "marker") << k;
+    ASSERT_TRUE(ReplaceDirectory(staged, final_dir).ok());
+  }
+  stop = true;
+  observer.join();
+  EXPECT_EQ(missing.load(), 0) << "of " << looks.load() << " looks";
+  std::ifstream in(final_dir / "marker");
+  int last = 0;
+  in >> last;
+  EXPECT_EQ(last, 2000);
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{"bundle"});  // old ones removed
 }
 
 TEST(FsyncPath, FilesAndDirectories) {

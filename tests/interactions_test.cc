@@ -281,6 +281,16 @@ TEST(Interactions, ValueErrorsNameLineAndColumn) {
             TempName("count.csv") + ":2: expected 2 fields, found 3");
 }
 
+// Issue 13: an interactions file with invalid UTF-8 fails at read time,
+// naming the file, line and column.
+TEST(Interactions, InvalidUtf8IsAnErrorAtReadTime) {
+  const IdMap items = Items(3);
+  EXPECT_EQ(ReadError("utf8.csv", "user_id,item_id\na,i0\nJos\xe9,i1\n", items),
+            TempName("utf8.csv") +
+                ":3:1: invalid UTF-8 (byte 0xe9 at offset 3 of field 1), expected UTF-8 text; "
+                "convert the file first, e.g. iconv -f latin1 -t utf-8");
+}
+
 TEST(Interactions, SkipBadLinesAndCustomColumns) {
   const IdMap items = Items(3);
   InteractionsReadOptions opts;
