@@ -631,7 +631,7 @@ Status NonFinite(const char* what, int64_t row, int iteration) {
 
 }  // namespace
 
-Status ImplicitALS::fit(const CsrMatrix& user_items) {
+Status ImplicitALS::Fit(const CsrMatrix& user_items) {
   const Config& cfg = config_;
   VITRINE_RETURN_IF_ERROR(ValidateConfig(cfg));
   VITRINE_RETURN_IF_ERROR(ValidateCsr(user_items, cfg.alpha));
@@ -701,7 +701,7 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
   return Status::OK();
 }
 
-Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
+Status ImplicitALS::SetFactors(Matrix user_factors, Matrix item_factors) {
   VITRINE_RETURN_IF_ERROR(ValidateConfig(config_));
   const size_t d = static_cast<size_t>(config_.factors);
   if (user_factors.cols != d || item_factors.cols != d) {
@@ -726,21 +726,21 @@ Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
   return Status::OK();
 }
 
-Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
+Result<std::vector<float>> ImplicitALS::FoldIn(std::span<const int32_t> items,
                                                 std::span<const float> weights) const {
   const int d = config_.factors;
   if (item_gram_.rows != static_cast<size_t>(d)) {
-    return Status::InvalidArgument("als: fold_in needs a fitted model (call fit or set_factors)");
+    return Status::InvalidArgument("als: FoldIn needs a fitted model (call Fit or SetFactors)");
   }
   if (items.size() != weights.size()) {
-    return Status::InvalidArgument("als: fold_in got " + std::to_string(items.size()) +
+    return Status::InvalidArgument("als: FoldIn got " + std::to_string(items.size()) +
                                    " items but " + std::to_string(weights.size()) + " weights");
   }
   // Merge repeated items (sum of weights), as aggregation does for training.
   std::vector<std::pair<int32_t, float>> hist(items.size());
   for (size_t k = 0; k < items.size(); ++k) {
     if (items[k] < 0 || static_cast<size_t>(items[k]) >= item_factors_.rows) {
-      return Status::InvalidArgument("als: fold_in history entry " + std::to_string(k) +
+      return Status::InvalidArgument("als: FoldIn history entry " + std::to_string(k) +
                                      ": item row " + std::to_string(items[k]) +
                                      " out of range [0, " + std::to_string(item_factors_.rows) +
                                      ")");
@@ -764,16 +764,16 @@ Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
   for (size_t k = 0; k < n; ++k) {
     std::tie(idx[k], w[k]) = hist[k];
     if (!WeightOk(w[k], config_.alpha)) {
-      return BadWeight("fold_in: item row " + std::to_string(idx[k]), w[k]);
+      return BadWeight("FoldIn: item row " + std::to_string(idx[k]), w[k]);
     }
   }
-  // The ridge fit() gave a user with this history (n distinct items).
+  // The ridge Fit() gave a user with this history (n distinct items).
   const float ridge =
       config_.reg_exponent == 0.0f
           ? config_.regularization
           : ScaledRidge(config_, static_cast<int64_t>(n), static_cast<int64_t>(item_factors_.rows));
   if (!std::isfinite(ridge)) {
-    return Status::InvalidArgument("als: fold_in: the frequency-scaled ridge overflows float");
+    return Status::InvalidArgument("als: FoldIn: the frequency-scaled ridge overflows float");
   }
   ExactWorkspace ws;
   std::vector<float> x(static_cast<size_t>(d));
@@ -781,10 +781,10 @@ Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
                      idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha,
                      1.0f - config_.unobserved_weight, ridge, &ws, x.data())) {
     return Status::InvalidArgument(
-        "als: fold_in: normal equations are not positive definite (regularization 0?)");
+        "als: FoldIn: normal equations are not positive definite (regularization 0?)");
   }
   for (float v : x) {
-    if (!std::isfinite(v)) return Status::InvalidArgument("als: fold_in: non-finite result");
+    if (!std::isfinite(v)) return Status::InvalidArgument("als: FoldIn: non-finite result");
   }
   return x;
 }

@@ -6,7 +6,7 @@
 // users x items CsrMatrix), the preference is p_ui = 1 and the confidence is
 // c_ui = 1 + alpha * w_ui; every unobserved pair has p = 0 and weight a0 =
 // unobserved_weight. With lambda = regularization, nu = reg_exponent, I_u
-// the items of user u and U_i the users of item i, fit() minimises
+// the items of user u and U_i the users of item i, Fit() minimises
 //
 //   sum_{(u,i) observed} c_ui (1 - x_u . y_i)^2
 //     + a0 sum_{(u,i) unobserved} (x_u . y_i)^2
@@ -16,7 +16,7 @@
 // (Hu et al. is a0 = 1, nu = 0, the defaults; the unobserved weight and the
 // frequency-scaled ridge are from Rendle, Krichene, Zhang and Koren 2022,
 // "Revisiting the Performance of iALS on Item Recommendation Benchmarks").
-// fit() alternates exact least squares over users then items. Each
+// Fit() alternates exact least squares over users then items. Each
 // half-step solves, for every row u,
 //
 //   (a0 Y^T Y + lambda_u I + sum_{i in u} (c_ui - a0) y_i y_i^T) x_u
@@ -37,12 +37,12 @@
 // uniform in [0, 0.01) drawn from a stream seeded by (seed, row), so a fit is
 // deterministic for a given seed and data regardless of num_threads.
 //
-// Memory: fit() also holds the transposed (items x users) matrix and up to
+// Memory: Fit() also holds the transposed (items x users) matrix and up to
 // 8 MiB of scratch per thread. The CG kernel is compiled for x86-64-v4,
 // x86-64-v3 and baseline and picked at run time (GCC target_clones).
 //
-// Thread safety: fit() and set_factors() mutate and need exclusive access;
-// the const methods (fold_in, accessors) are safe to call concurrently.
+// Thread safety: Fit() and SetFactors() mutate and need exclusive access;
+// the const methods (FoldIn, accessors) are safe to call concurrently.
 #pragma once
 
 #include <cstdint>
@@ -97,7 +97,7 @@ class ImplicitALS {
     // Computes the loss after each iteration (one extra pass over the data,
     // about the cost of one CG step) and logs it.
     bool compute_loss = false;
-    // Start from the current factors (from set_factors or an earlier fit)
+    // Start from the current factors (from SetFactors or an earlier Fit)
     // instead of random ones, when their shapes match the data.
     bool warm_start = false;
     // Called after every iteration with the model in its current state.
@@ -117,23 +117,23 @@ class ImplicitALS {
   // a frequency-scaled ridge that overflows float (naming the row), or
   // non-finite factors after an iteration (naming the first bad user or item
   // row). On error the factors are unspecified.
-  Status fit(const CsrMatrix& user_items);
+  Status Fit(const CsrMatrix& user_items);
 
-  // Installs factors (e.g. loaded from a bundle) so fold_in works without a
+  // Installs factors (e.g. loaded from a bundle) so FoldIn works without a
   // fit. Both must have config().factors columns and finite values, and the
-  // config must be valid. fold_in answers with config()'s objective, so the
+  // config must be valid. FoldIn answers with config()'s objective, so the
   // config must be the one the factors were fitted with.
-  Status set_factors(Matrix user_factors, Matrix item_factors);
+  Status SetFactors(Matrix user_factors, Matrix item_factors);
 
   // The user vector for a history (item rows and weights, same length) with
   // the item factors fixed: an exact Cholesky solve of the same normal
-  // equations fit() uses (same unobserved_weight, and the ridge of a user
+  // equations Fit() uses (same unobserved_weight, and the ridge of a user
   // with that many distinct items), like implicit's recalculate_user.
   // Repeated items are merged by summing their weights. An empty history
   // gives zeros.
   // Errors: not fitted, length mismatch, item out of range, bad weight.
   // Cost O(n d^2 + d^3): tens of microseconds for d = 64. Thread-safe.
-  Result<std::vector<float>> fold_in(std::span<const int32_t> items,
+  Result<std::vector<float>> FoldIn(std::span<const int32_t> items,
                                      std::span<const float> weights) const;
 
   const Matrix& user_factors() const { return user_factors_; }
@@ -143,7 +143,7 @@ class ImplicitALS {
   Config config_;
   Matrix user_factors_;
   Matrix item_factors_;
-  Matrix item_gram_;  // unobserved_weight Y^T Y (no ridge), for fold_in
+  Matrix item_gram_;  // unobserved_weight Y^T Y (no ridge), for FoldIn
 };
 
 }  // namespace vitrine

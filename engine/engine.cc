@@ -183,7 +183,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     cfg.regularization = static_cast<float>(m.als->regularization);
     cfg.alpha = static_cast<float>(m.als->alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, itf.cols), std::move(itf))
+    VITRINE_RETURN_IF_ERROR(e->als_.SetFactors(Matrix(0, itf.cols), std::move(itf))
                                 .WithContext(b.path("cf").string()));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
@@ -274,7 +274,7 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
       // item factors (which would ignore the confidence weighting).
       std::vector<float> w(weights.begin(), weights.end());
       if (w.empty()) w.assign(items.size(), 1.0f);
-      VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.fold_in(items, w));
+      VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.FoldIn(items, w));
       std::copy(x.begin(), x.end(), q.begin() + static_cast<std::ptrdiff_t>(b.offset));
     }
     NormalizeSegment(q.data() + b.offset, b.dim);

@@ -157,8 +157,8 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
   cfg.cg_steps = cg_steps;
   cfg.warm_start = true;
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.set_factors(ToMatrix(x0), ToMatrix(y0)).ok());
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.SetFactors(ToMatrix(x0), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
 
   const MatD x1 = ToDense(als.user_factors());
   const MatD y1 = ToDense(als.item_factors());
@@ -207,8 +207,8 @@ TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
   cfg.warm_start = true;
   ImplicitALS als(cfg);
   const MatD y0 = RandomFactors(kItems, kD, 3);
-  ASSERT_TRUE(als.set_factors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.SetFactors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   MatD c, p;
   DenseCP(ui, cfg.alpha, &c, &p);
   EXPECT_LT(MaxRelError(ToDense(als.user_factors()), DenseHalfStep(c, p, y0, cfg.regularization)),
@@ -222,15 +222,15 @@ TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   DenseCP(ui, cfg.alpha, &c, &p);
   cfg.iterations = 10;
   ImplicitALS exact(cfg);
-  ASSERT_TRUE(exact.fit(ui).ok());
+  ASSERT_TRUE(exact.Fit(ui).ok());
 
   // One more CG-3 iteration warm-started from the converged factors.
   cfg.solver = ImplicitALS::Solver::kConjugateGradient;
   cfg.iterations = 1;
   cfg.warm_start = true;
   ImplicitALS cg(cfg);
-  ASSERT_TRUE(cg.set_factors(exact.user_factors(), exact.item_factors()).ok());
-  ASSERT_TRUE(cg.fit(ui).ok());
+  ASSERT_TRUE(cg.SetFactors(exact.user_factors(), exact.item_factors()).ok());
+  ASSERT_TRUE(cg.Fit(ui).ok());
   const MatD want = DenseHalfStep(c, p, ToDense(exact.item_factors()), cfg.regularization);
   EXPECT_LT(MaxRelError(ToDense(cg.user_factors()), want), 0.02);
 }
@@ -255,7 +255,7 @@ void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0
     reported.push_back(info.loss);
   };
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   ASSERT_EQ(objective.size(), 12u);
   const double total_conf = c.sum();  // implicit's normalisation (a0 per unobserved pair)
   for (size_t k = 0; k < objective.size(); ++k) {
@@ -328,7 +328,7 @@ TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
     };
     // Scale: the gradient at the fixed point's factors shrunk by half.
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     const MatD x = ToDense(als.user_factors()), y = ToDense(als.item_factors());
     const double at_half = gradient_norm(0.5 * x, 0.5 * y);
     ASSERT_GT(at_half, 0.1);
@@ -345,24 +345,24 @@ TEST(ImplicitALS, FoldInSolvesTheSameObjective) {
     cfg.reg_exponent = v.nu;
     cfg.iterations = 5;
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p, v.a0);
     const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()),
                                     DenseRidge(p, cfg.regularization, v.a0, v.nu));
     for (int64_t u = 0; u < ui.rows; ++u) {
       const int64_t lo = ui.indptr[u], n = ui.row_size(u);
-      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      auto x = als.FoldIn({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
       ASSERT_TRUE(x.ok()) << x.status().ToString();
       for (int k = 0; k < cfg.factors; ++k) {
         EXPECT_NEAR((*x)[k], want(u, k), 1e-4 * (1 + std::abs(want(u, k)))) << u;
       }
     }
-    // set_factors + fold_in (how serving loads a bundle) answers the same.
+    // SetFactors + FoldIn (how serving loads a bundle) answers the same.
     ImplicitALS loaded(cfg);
-    ASSERT_TRUE(loaded.set_factors(Matrix(0, 6), als.item_factors()).ok());
-    auto a = als.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
-    auto b = loaded.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    ASSERT_TRUE(loaded.SetFactors(Matrix(0, 6), als.item_factors()).ok());
+    auto a = als.FoldIn(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    auto b = loaded.FoldIn(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(*a, *b);
   }
@@ -375,16 +375,16 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
   for (float a0 : {nan, inf, -0.5f}) {
     ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
     cfg.unobserved_weight = a0;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << a0;
     EXPECT_NE(st.message().find("unobserved_weight must be finite and >= 0"), std::string::npos)
         << st.message();
-    EXPECT_FALSE(ImplicitALS(cfg).set_factors(Matrix(10, 4), Matrix(8, 4)).ok());
+    EXPECT_FALSE(ImplicitALS(cfg).SetFactors(Matrix(10, 4), Matrix(8, 4)).ok());
   }
   for (float nu : {nan, inf, -0.1f, 1.5f}) {
     ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
     cfg.reg_exponent = nu;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << nu;
     EXPECT_NE(st.message().find("reg_exponent must be in [0, 1]"), std::string::npos)
         << st.message();
@@ -393,7 +393,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
     ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
     cfg.regularization = 1e38f;
     cfg.reg_exponent = 1.0f;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
     EXPECT_NE(st.message().find("user row 0"), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("overflows"), std::string::npos) << st.message();
@@ -402,7 +402,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
     ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
     cfg.unobserved_weight = 0.0f;
     cfg.reg_exponent = 1.0f;
-    EXPECT_TRUE(ImplicitALS(cfg).fit(ui).ok());
+    EXPECT_TRUE(ImplicitALS(cfg).Fit(ui).ok());
   }
 }
 
@@ -413,14 +413,14 @@ TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
     ImplicitALS::Config cfg = SmallConfig(12, solver);
     cfg.iterations = 30;
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p);
     const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()), cfg.regularization);
     const double min_cos = solver == ImplicitALS::Solver::kCholesky ? 0.99 : 0.98;
     for (int64_t u = 0; u < ui.rows; ++u) {
       const int64_t lo = ui.indptr[u], n = ui.row_size(u);
-      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      auto x = als.FoldIn({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
       ASSERT_TRUE(x.ok()) << x.status().ToString();
       for (int k = 0; k < cfg.factors; ++k) EXPECT_NEAR((*x)[k], want(u, k), 1e-4) << u;
       EXPECT_GT(Cosine(*x, als.user_factors().row_span(u)), min_cos) << "user " << u;
@@ -431,14 +431,14 @@ TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
 TEST(ImplicitALS, FoldInMergesRepeatedItemsAndHandlesEmptyHistory) {
   const CsrMatrix ui = RandomCsr(20, 15, 0.2, 4);
   ImplicitALS als(SmallConfig(6, ImplicitALS::Solver::kCholesky));
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   const std::vector<int32_t> split = {3, 7, 3}, merged = {7, 3};
   const std::vector<float> split_w = {1, 2, 4}, merged_w = {2, 5};
-  auto a = als.fold_in(split, split_w);
-  auto b = als.fold_in(merged, merged_w);
+  auto a = als.FoldIn(split, split_w);
+  auto b = als.FoldIn(merged, merged_w);
   ASSERT_TRUE(a.ok() && b.ok());
   for (int k = 0; k < 6; ++k) EXPECT_FLOAT_EQ((*a)[k], (*b)[k]);
-  auto empty = als.fold_in({}, {});
+  auto empty = als.FoldIn({}, {});
   ASSERT_TRUE(empty.ok());
   for (float v : *empty) EXPECT_EQ(v, 0.0f);
 }
@@ -453,7 +453,7 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
     const int64_t e = m.indptr[3];  // first nonzero of user 3
     m.values[e] = bad;
     ImplicitALS als(cfg);
-    const Status st = als.fit(m);
+    const Status st = als.Fit(m);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("user row 3, item column " + std::to_string(m.indices[e])),
               std::string::npos)
@@ -462,13 +462,13 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
   {  // column out of range
     CsrMatrix m = ui;
     m.indices[0] = 8;
-    EXPECT_FALSE(ImplicitALS(cfg).fit(m).ok());
+    EXPECT_FALSE(ImplicitALS(cfg).Fit(m).ok());
   }
   {  // weights finite but so large the solve overflows: names the row.
     CsrMatrix m = ui;
     for (int64_t e = m.indptr[5]; e < m.indptr[6]; ++e) m.values[e] = 1e37f;
     ImplicitALS als(cfg);
-    const Status st = als.fit(m);
+    const Status st = als.Fit(m);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("user row 5 "), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("non-finite"), std::string::npos) << st.message();
@@ -476,27 +476,27 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
   {  // bad config
     ImplicitALS::Config bad = cfg;
     bad.factors = 0;
-    EXPECT_FALSE(ImplicitALS(bad).fit(ui).ok());
+    EXPECT_FALSE(ImplicitALS(bad).Fit(ui).ok());
   }
   ImplicitALS als(cfg);
   const std::vector<int32_t> items = {1, 2};
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, 1}).ok());  // not fitted
-  ASSERT_TRUE(als.fit(ui).ok());
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1}).ok());
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, std::nanf("")}).ok());
-  EXPECT_FALSE(als.fold_in(std::vector<int32_t>{1, 8}, std::vector<float>{1, 1}).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1, 1}).ok());  // not fitted
+  ASSERT_TRUE(als.Fit(ui).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1}).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1, std::nanf("")}).ok());
+  EXPECT_FALSE(als.FoldIn(std::vector<int32_t>{1, 8}, std::vector<float>{1, 1}).ok());
   Matrix nan_items = als.item_factors();
   nan_items.at(6, 1) = std::nanf("");
-  const Status st = als.set_factors(als.user_factors(), nan_items);
+  const Status st = als.SetFactors(als.user_factors(), nan_items);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("item row 6"), std::string::npos) << st.message();
-  EXPECT_FALSE(als.set_factors(Matrix(10, 3), Matrix(8, 3)).ok());
+  EXPECT_FALSE(als.SetFactors(Matrix(10, 3), Matrix(8, 3)).ok());
 }
 
 TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
   CsrMatrix ui = RandomCsr(30, 20, 0.05, 8, /*allow_empty=*/true);
   ImplicitALS als(SmallConfig(5, ImplicitALS::Solver::kConjugateGradient));
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   int empty = 0;
   for (int64_t u = 0; u < ui.rows; ++u) {
     if (ui.row_size(u) > 0) continue;
@@ -516,10 +516,10 @@ TEST(ImplicitALS, DeterministicForFixedSeedRegardlessOfThreads) {
   ImplicitALS one(cfg);
   cfg.seed = 8;
   ImplicitALS other(cfg);
-  ASSERT_TRUE(a.fit(ui).ok());
-  ASSERT_TRUE(b.fit(ui).ok());
-  ASSERT_TRUE(one.fit(ui).ok());
-  ASSERT_TRUE(other.fit(ui).ok());
+  ASSERT_TRUE(a.Fit(ui).ok());
+  ASSERT_TRUE(b.Fit(ui).ok());
+  ASSERT_TRUE(one.Fit(ui).ok());
+  ASSERT_TRUE(other.Fit(ui).ok());
   EXPECT_EQ(a.user_factors().data, b.user_factors().data);
   EXPECT_EQ(a.item_factors().data, b.item_factors().data);
   EXPECT_EQ(a.user_factors().data, one.user_factors().data);
@@ -552,7 +552,7 @@ TEST(ImplicitALS, PlantedClustersAreRecovered) {
   ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kConjugateGradient);
   cfg.iterations = 15;
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   const Matrix& y = als.item_factors();
   double same = 0, diff = 0;
   int n_same = 0, n_diff = 0, nn_same_cluster = 0;

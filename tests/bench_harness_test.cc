@@ -63,7 +63,7 @@ TEST(HnswlibPeer, FindsNeighbours) {
   for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
     auto peer = HnswlibPeer::Build(base, metric, 16, 100, 2);
     ASSERT_TRUE(peer.ok()) << peer.status().ToString();
-    (*peer)->set_ef(200);
+    (*peer)->SetEf(200);
     std::vector<int64_t> labels(queries.rows * 10);
     ASSERT_TRUE((*peer)->Search(queries.data.data(), queries.rows, 10, labels.data()).ok());
     auto gt = ComputeGroundTruth(base, queries, 10, metric, nullptr);
