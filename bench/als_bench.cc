@@ -151,11 +151,10 @@ void RunAlsIteration(benchmark::State& state, float unobserved_weight, float reg
     return;
   }
   const CsrMatrix& ui = data ? *data : Cached(state.range(0), state.range(1), state.range(2));
-  ImplicitALS::Config cfg;
+  AlsOptions cfg;
   cfg.factors = static_cast<int>(state.range(3));
   cfg.num_threads = static_cast<int>(state.range(4));
-  cfg.solver =
-      state.range(5) ? ImplicitALS::Solver::kCholesky : ImplicitALS::Solver::kConjugateGradient;
+  cfg.solver = state.range(5) ? AlsSolver::kCholesky : AlsSolver::kConjugateGradient;
   cfg.cg_steps = 3;
   cfg.unobserved_weight = unobserved_weight;
   cfg.reg_exponent = reg_exponent;
@@ -224,7 +223,7 @@ void BM_FoldIn(benchmark::State& state) {
   std::normal_distribution<float> normal(0.0f, 0.1f);
   Matrix y(items, d);
   for (float& v : y.data) v = normal(rng);
-  ImplicitALS::Config cfg;
+  AlsOptions cfg;
   cfg.factors = d;
   ImplicitALS als(cfg);
   if (!als.SetFactors(Matrix(1, d), std::move(y)).ok()) state.SkipWithError("set_factors");

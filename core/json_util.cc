@@ -96,7 +96,7 @@ size_t FindInvalidUtf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-Result<json> ParseJson(std::string_view text, const std::string& where, JsonLimits limits) {
+Result<json> ParseJson(std::string_view text, const std::string& where, ParseJsonOptions limits) {
   if (text.size() > limits.max_bytes) {
     return Status::InvalidArgument(where + " is longer than " + std::to_string(limits.max_bytes) +
                                    " bytes");

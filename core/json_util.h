@@ -18,7 +18,8 @@
 
 namespace vitrine {
 
-struct JsonLimits {
+// The bounds ParseJson enforces before nlohmann runs.
+struct ParseJsonOptions {
   int max_depth = 64;                   // nested arrays and objects; 1 = "[]" or "{}"
   size_t max_bytes = size_t{64} << 20;  // length of the text
 };
@@ -43,7 +44,7 @@ size_t FindInvalidUtf8(std::string_view text);
 //
 // Thread-safe (no shared state).
 Result<nlohmann::json> ParseJson(std::string_view text, const std::string& where,
-                                 JsonLimits limits = {});
+                                 ParseJsonOptions limits = {});
 
 // `s` cut to at most `max_bytes` bytes (on a UTF-8 character boundary) plus
 // "..." when it was longer; control characters become \xNN. For putting a

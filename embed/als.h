@@ -57,62 +57,64 @@ namespace vitrine {
 
 class ImplicitALS;
 
-// Passed to Config::on_iteration after every full iteration (users + items).
+// Passed to AlsOptions::on_iteration after every full iteration (users + items).
 struct AlsIterationInfo {
   int iteration = 0;   // 1-based
   double seconds = 0;  // wall time of this iteration's two half-steps
   double loss = -1;    // implicit's normalised loss; -1 unless compute_loss
 };
 
+// How each half-step solves its rows.
+enum class AlsSolver {
+  kConjugateGradient,  // cg_steps of CG per row; fast, approximate
+  kCholesky,           // exact solve per row; O(nnz d^2 + rows d^3)
+};
+
+// The model's settings, fixed at construction; Fit checks the ranges.
+struct AlsOptions {
+  int factors = 64;  // d, the factor dimension (>= 1)
+  // lambda: the ridge is lambda (nonzeros + unobserved_weight * other
+  // side)^reg_exponent per row, i.e. lambda itself when reg_exponent = 0.
+  // Finite, >= 0. 0.01 is implicit's default (for reg_exponent = 0); with
+  // reg_exponent > 0 the useful lambda is smaller, by about (a0 |I|)^nu.
+  float regularization = 0.01f;
+  float alpha = 1.0f;  // confidence c = 1 + alpha * weight; finite, >= 0
+  // a0: the weight of every unobserved (user, item) pair, i.e. the scale of
+  // the Gramian term. Finite, >= 0. 1 = Hu et al.; below 1 a missing pair
+  // counts less as a negative. (Rendle et al. also add a0 (x.y)^2 on
+  // observed pairs; here observed pairs carry only c (1 - x.y)^2, so that
+  // a0 = 1 is Hu et al. exactly.)
+  float unobserved_weight = 1.0f;
+  // nu: frequency scaling of the ridge, in [0, 1]. 0 = the same ridge for
+  // every row (Hu et al.); 1 = proportional to the row's nonzeros plus a0
+  // times the other side's size (Rendle et al.).
+  float reg_exponent = 0.0f;
+  int iterations = 15;  // full iterations (users then items) of Fit (>= 0)
+  int cg_steps = 3;     // CG steps per row per half-step (implicit's default; >= 1)
+  AlsSolver solver = AlsSolver::kConjugateGradient;  // how each row is solved
+  uint64_t seed = 42;                                // seeds the initial factors
+  int num_threads = 0;                               // 0 = OpenMP default
+  // Computes the loss after each iteration (one extra pass over the data,
+  // about the cost of one CG step) and logs it.
+  bool compute_loss = false;
+  // Start from the current factors (from SetFactors or an earlier Fit)
+  // instead of random ones, when their shapes match the data.
+  bool warm_start = false;
+  // Called after every iteration with the model in its current state.
+  // Runs on the calling thread; may be empty.
+  std::function<void(const ImplicitALS&, const AlsIterationInfo&)> on_iteration;
+};
+
 class ImplicitALS {
  public:
-  enum class Solver {
-    kConjugateGradient,  // cg_steps of CG per row; fast, approximate
-    kCholesky,           // exact solve per row; O(nnz d^2 + rows d^3)
-  };
-
-  struct Config {
-    int factors = 64;
-    // lambda: the ridge is lambda (nonzeros + unobserved_weight * other
-    // side)^reg_exponent per row, i.e. lambda itself when reg_exponent = 0.
-    // Finite, >= 0. 0.01 is implicit's default (for reg_exponent = 0); with
-    // reg_exponent > 0 the useful lambda is smaller, by about (a0 |I|)^nu.
-    float regularization = 0.01f;
-    float alpha = 1.0f;  // confidence c = 1 + alpha * weight; finite, >= 0
-    // a0: the weight of every unobserved (user, item) pair, i.e. the scale of
-    // the Gramian term. Finite, >= 0. 1 = Hu et al.; below 1 a missing pair
-    // counts less as a negative. (Rendle et al. also add a0 (x.y)^2 on
-    // observed pairs; here observed pairs carry only c (1 - x.y)^2, so that
-    // a0 = 1 is Hu et al. exactly.)
-    float unobserved_weight = 1.0f;
-    // nu: frequency scaling of the ridge, in [0, 1]. 0 = the same ridge for
-    // every row (Hu et al.); 1 = proportional to the row's nonzeros plus a0
-    // times the other side's size (Rendle et al.).
-    float reg_exponent = 0.0f;
-    int iterations = 15;
-    int cg_steps = 3;  // CG steps per row per half-step (implicit's default)
-    Solver solver = Solver::kConjugateGradient;
-    uint64_t seed = 42;
-    int num_threads = 0;  // 0 = OpenMP default
-    // Computes the loss after each iteration (one extra pass over the data,
-    // about the cost of one CG step) and logs it.
-    bool compute_loss = false;
-    // Start from the current factors (from SetFactors or an earlier Fit)
-    // instead of random ones, when their shapes match the data.
-    bool warm_start = false;
-    // Called after every iteration with the model in its current state.
-    // Runs on the calling thread; may be empty.
-    std::function<void(const ImplicitALS&, const AlsIterationInfo&)> on_iteration;
-  };
-
   ImplicitALS() = default;
-  explicit ImplicitALS(Config config) : config_(std::move(config)) {}
+  explicit ImplicitALS(AlsOptions options) : options_(std::move(options)) {}
 
-  const Config& config() const { return config_; }
+  const AlsOptions& options() const { return options_; }
 
   // Fits users x items weights (rows = users, cols = items). Weights must be
   // finite and >= 0. Logs one line per iteration (time, loss if computed) via
-  // LogInfo. Errors: bad config (a field out of its range above), malformed
+  // LogInfo. Errors: bad options (a field out of its range above), malformed
   // CSR, a non-finite or negative weight (naming user row and item column),
   // a frequency-scaled ridge that overflows float (naming the row), or
   // non-finite factors after an iteration (naming the first bad user or item
@@ -120,9 +122,9 @@ class ImplicitALS {
   Status Fit(const CsrMatrix& user_items);
 
   // Installs factors (e.g. loaded from a bundle) so FoldIn works without a
-  // fit. Both must have config().factors columns and finite values, and the
-  // config must be valid. FoldIn answers with config()'s objective, so the
-  // config must be the one the factors were fitted with.
+  // fit. Both must have options().factors columns and finite values, and the
+  // options must be valid. FoldIn answers with options()'s objective, so the
+  // options must be the ones the factors were fitted with.
   Status SetFactors(Matrix user_factors, Matrix item_factors);
 
   // The user vector for a history (item rows and weights, same length) with
@@ -140,7 +142,7 @@ class ImplicitALS {
   const Matrix& item_factors() const { return item_factors_; }
 
  private:
-  Config config_;
+  AlsOptions options_;
   Matrix user_factors_;
   Matrix item_factors_;
   Matrix item_gram_;  // unobserved_weight Y^T Y (no ridge), for FoldIn

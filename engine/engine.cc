@@ -92,7 +92,7 @@ Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec) {
   return w;
 }
 
-Status ParseDiversity(std::string_view spec, QueryOptions* q) {
+Status ParseDiversity(std::string_view spec, QueryParams* q) {
   const std::string div(spec);
   const size_t colon = div.find(':');
   const std::string kind = div.substr(0, colon);
@@ -178,7 +178,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     // recalculate_user), exact and a few microseconds, so serving holds no
     // per-user vectors (1M users x 64 factors would be 256 MB).
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, b.ReadMatrix(f::kItemFactors));
-    ImplicitALS::Config cfg;
+    AlsOptions cfg;
     cfg.factors = m.als->factors;
     cfg.regularization = static_cast<float>(m.als->regularization);
     cfg.alpha = static_cast<float>(m.als->alpha);
@@ -283,7 +283,7 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
   return q;
 }
 
-RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim) {
+RerankOptions RerankOptionsOf(const QueryParams& q, size_t dim) {
   RerankOptions ro;
   ro.k = q.k;
   ro.diversity = q.diversity;
@@ -293,13 +293,13 @@ RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim) {
   return ro;
 }
 
-int CandidatePoolSize(const QueryOptions& q) {
+int CandidatePoolSize(const QueryParams& q) {
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
   if (!rerank) return q.k;
   return std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100));
 }
 
-Status Engine::Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
+Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item,
                        const std::vector<int32_t>& drop, Bitmap* allowed,
                        RequestRules* rules) const {
   if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
@@ -335,7 +335,7 @@ std::vector<Hit> Engine::ToHits(std::vector<RankedItem> ranked, const RequestRul
   return hits;
 }
 
-Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
+Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryParams& q,
                                         const std::vector<int32_t>& drop,
                                         std::span<const int32_t> history,
                                         std::optional<int32_t> current_item) const {
@@ -399,7 +399,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
   return hits;
 }
 
-void Engine::Explain(const std::vector<float>& unscaled, const QueryOptions& q,
+void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
                      std::span<const int32_t> history, std::vector<Hit>* hits) const {
   const size_t dim = vectors_->cols;
   for (Hit& h : *hits) {
@@ -435,7 +435,7 @@ void Engine::Explain(const std::vector<float>& unscaled, const QueryOptions& q,
   }
 }
 
-Result<std::vector<Hit>> Engine::Popular(const QueryOptions& q) const {
+Result<std::vector<Hit>> Engine::Popular(const QueryParams& q) const {
   Bitmap allowed;
   RequestRules rules;
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
@@ -478,9 +478,9 @@ std::vector<float> Engine::ItemQuery(int32_t item) const {
   return query;
 }
 
-Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
+Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryParams& q) const {
   VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
-  QueryOptions with_defaults = q;
+  QueryParams with_defaults = q;
   for (const auto& [name, w] : similar_weights_) with_defaults.weights.emplace(name, w);
   return Search(ItemQuery(item), with_defaults, {item}, {}, item);
 }
@@ -547,7 +547,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     std::reverse(weights.begin(), weights.end());
   }
 
-  QueryOptions q = r.query;
+  QueryParams q = r.query;
   q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
   if (items.empty()) {
     // Nothing known about this person: popular items that pass the rules.

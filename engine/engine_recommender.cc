@@ -44,7 +44,7 @@ Result<PoolRecall> CandidatePoolRecall(const Engine& engine, const CsrMatrix& tr
   if (static_cast<int64_t>(users.size()) > max_users) users.resize(static_cast<size_t>(max_users));
   PoolRecall r;
   int64_t found = 0, total = 0, pooled = 0;
-  QueryOptions q;
+  QueryParams q;
   for (int32_t u : users) {
     const std::span<const int32_t> history(train.indices.data() + train.indptr[u],
                                            static_cast<size_t>(train.row_size(u)));

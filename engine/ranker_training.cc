@@ -103,7 +103,7 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   std::vector<float> features, labels;
   std::vector<uint32_t> groups;
   int64_t test_items = 0, found = 0, done = 0;
-  QueryOptions q;
+  QueryParams q;
   q.k = 10;
   for (int32_t u : users) {
     if (static_cast<int64_t>(groups.size()) >= ro.max_users) break;
@@ -134,7 +134,7 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
     return std::optional<std::string>();
   }
   StageTimer t_train("ranker: LambdaMART");
-  RankerParams params;
+  RankerOptions params;
   params.rounds = ro.rounds;
   params.max_depth = ro.max_depth;
   params.eta = ro.eta;

@@ -129,8 +129,8 @@ double Cosine(std::span<const float> a, std::span<const float> b) {
   return ab / std::sqrt(aa * bb + 1e-300);
 }
 
-ImplicitALS::Config SmallConfig(int d, ImplicitALS::Solver solver) {
-  ImplicitALS::Config cfg;
+AlsOptions SmallOptions(int d, AlsSolver solver) {
+  AlsOptions cfg;
   cfg.factors = d;
   cfg.regularization = 0.1f;
   cfg.alpha = 2.0f;
@@ -141,7 +141,7 @@ ImplicitALS::Config SmallConfig(int d, ImplicitALS::Solver solver) {
 
 // Runs one iteration from given factors and checks both half-steps against
 // the dense closed form: users from Y0, then items from the model's new X.
-void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
+void CheckOneIteration(AlsOptions cfg, int cg_steps, double tol) {
   const int d = cfg.factors;
   const CsrMatrix ui = RandomCsr(30, 40, 0.15, 11);
   MatD c, p;
@@ -167,19 +167,19 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
 }
 
 TEST(ImplicitALS, ConjugateGradientWithManyStepsEqualsDenseSolve) {
-  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kConjugateGradient), 40, 2e-3);
+  CheckOneIteration(SmallOptions(8, AlsSolver::kConjugateGradient), 40, 2e-3);
 }
 
 TEST(ImplicitALS, CholeskyHalfStepEqualsDenseClosedForm) {
-  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kCholesky), 3, 1e-4);
-  CheckOneIteration(SmallConfig(64, ImplicitALS::Solver::kCholesky), 3, 1e-3);
+  CheckOneIteration(SmallOptions(8, AlsSolver::kCholesky), 3, 1e-4);
+  CheckOneIteration(SmallOptions(64, AlsSolver::kCholesky), 3, 1e-3);
 }
 
 TEST(ImplicitALS, SpecialisedDimensionsEqualDenseSolve) {
   // 32/64/128 run compile-time-sized kernels; 8 above runs the generic one.
   for (int d : {32, 64}) {
     SCOPED_TRACE(d);
-    CheckOneIteration(SmallConfig(d, ImplicitALS::Solver::kConjugateGradient), 200, 5e-3);
+    CheckOneIteration(SmallOptions(d, AlsSolver::kConjugateGradient), 200, 5e-3);
   }
 }
 
@@ -201,7 +201,7 @@ TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
     }
     ui.indptr.push_back(ui.nnz());
   }
-  ImplicitALS::Config cfg = SmallConfig(kD, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(kD, AlsSolver::kConjugateGradient);
   cfg.iterations = 1;
   cfg.cg_steps = 100;
   cfg.warm_start = true;
@@ -218,14 +218,14 @@ TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
 TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   const CsrMatrix ui = RandomCsr(60, 50, 0.1, 3);
   MatD c, p;
-  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kCholesky);
+  AlsOptions cfg = SmallOptions(16, AlsSolver::kCholesky);
   DenseCP(ui, cfg.alpha, &c, &p);
   cfg.iterations = 10;
   ImplicitALS exact(cfg);
   ASSERT_TRUE(exact.Fit(ui).ok());
 
   // One more CG-3 iteration warm-started from the converged factors.
-  cfg.solver = ImplicitALS::Solver::kConjugateGradient;
+  cfg.solver = AlsSolver::kConjugateGradient;
   cfg.iterations = 1;
   cfg.warm_start = true;
   ImplicitALS cg(cfg);
@@ -235,10 +235,10 @@ TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   EXPECT_LT(MaxRelError(ToDense(cg.user_factors()), want), 0.02);
 }
 
-void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0 = 1.0f,
-                              float nu = 0.0f, float reg = 0.1f) {
+void CheckObjectiveNeverRises(AlsSolver solver, double slack, float a0 = 1.0f, float nu = 0.0f,
+                              float reg = 0.1f) {
   const CsrMatrix ui = RandomCsr(50, 40, 0.1, 5);
-  ImplicitALS::Config cfg = SmallConfig(10, solver);
+  AlsOptions cfg = SmallOptions(10, solver);
   cfg.unobserved_weight = a0;
   cfg.reg_exponent = nu;
   cfg.regularization = reg;
@@ -268,17 +268,17 @@ void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0
 }
 
 TEST(ImplicitALS, ObjectiveNeverRisesWithCholesky) {
-  CheckObjectiveNeverRises(ImplicitALS::Solver::kCholesky, 1e-6);
+  CheckObjectiveNeverRises(AlsSolver::kCholesky, 1e-6);
 }
 
 TEST(ImplicitALS, ObjectiveNeverRisesWithConjugateGradient) {
-  CheckObjectiveNeverRises(ImplicitALS::Solver::kConjugateGradient, 1e-5);
+  CheckObjectiveNeverRises(AlsSolver::kConjugateGradient, 1e-5);
 }
 
 TEST(ImplicitALS, ObjectiveWithUnobservedWeightAndScaledRidgeNeverRises) {
-  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+  for (auto solver : {AlsSolver::kCholesky, AlsSolver::kConjugateGradient}) {
     SCOPED_TRACE(static_cast<int>(solver));
-    const double slack = solver == ImplicitALS::Solver::kCholesky ? 1e-6 : 1e-5;
+    const double slack = solver == AlsSolver::kCholesky ? 1e-6 : 1e-5;
     CheckObjectiveNeverRises(solver, slack, /*a0=*/0.2f, /*nu=*/1.0f, /*reg=*/0.01f);
     CheckObjectiveNeverRises(solver, slack, /*a0=*/4.0f, /*nu=*/0.5f, /*reg=*/0.05f);
   }
@@ -296,11 +296,11 @@ TEST(ImplicitALS, UnobservedWeightAndScaledRidgeHalfStepsEqualDenseSolve) {
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
     for (int d : {8, 32}) {  // generic and compile-time-sized CG kernels
-      ImplicitALS::Config cfg = SmallConfig(d, ImplicitALS::Solver::kConjugateGradient);
+      AlsOptions cfg = SmallOptions(d, AlsSolver::kConjugateGradient);
       cfg.unobserved_weight = v.a0;
       cfg.reg_exponent = v.nu;
       CheckOneIteration(cfg, 200, 5e-3);
-      cfg.solver = ImplicitALS::Solver::kCholesky;
+      cfg.solver = AlsSolver::kCholesky;
       CheckOneIteration(cfg, 3, 1e-4);
     }
   }
@@ -312,7 +312,7 @@ TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
   const CsrMatrix ui = RandomCsr(24, 18, 0.2, 21);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
     cfg.unobserved_weight = v.a0;
     cfg.reg_exponent = v.nu;
     cfg.iterations = 400;
@@ -340,7 +340,7 @@ TEST(ImplicitALS, FoldInSolvesTheSameObjective) {
   const CsrMatrix ui = RandomCsr(40, 30, 0.12, 17);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    ImplicitALS::Config cfg = SmallConfig(6, ImplicitALS::Solver::kConjugateGradient);
+    AlsOptions cfg = SmallOptions(6, AlsSolver::kConjugateGradient);
     cfg.unobserved_weight = v.a0;
     cfg.reg_exponent = v.nu;
     cfg.iterations = 5;
@@ -373,7 +373,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   for (float a0 : {nan, inf, -0.5f}) {
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
     cfg.unobserved_weight = a0;
     const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << a0;
@@ -382,7 +382,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
     EXPECT_FALSE(ImplicitALS(cfg).SetFactors(Matrix(10, 4), Matrix(8, 4)).ok());
   }
   for (float nu : {nan, inf, -0.1f, 1.5f}) {
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
     cfg.reg_exponent = nu;
     const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << nu;
@@ -390,7 +390,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
         << st.message();
   }
   {  // a ridge past float's range names the first row
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
     cfg.regularization = 1e38f;
     cfg.reg_exponent = 1.0f;
     const Status st = ImplicitALS(cfg).Fit(ui);
@@ -399,7 +399,7 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
     EXPECT_NE(st.message().find("overflows"), std::string::npos) << st.message();
   }
   {  // a0 = 0 and nu in range are fine
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
     cfg.unobserved_weight = 0.0f;
     cfg.reg_exponent = 1.0f;
     EXPECT_TRUE(ImplicitALS(cfg).Fit(ui).ok());
@@ -408,16 +408,16 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
 
 TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
   const CsrMatrix ui = RandomCsr(80, 60, 0.08, 9);
-  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+  for (auto solver : {AlsSolver::kCholesky, AlsSolver::kConjugateGradient}) {
     SCOPED_TRACE(static_cast<int>(solver));
-    ImplicitALS::Config cfg = SmallConfig(12, solver);
+    AlsOptions cfg = SmallOptions(12, solver);
     cfg.iterations = 30;
     ImplicitALS als(cfg);
     ASSERT_TRUE(als.Fit(ui).ok());
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p);
     const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()), cfg.regularization);
-    const double min_cos = solver == ImplicitALS::Solver::kCholesky ? 0.99 : 0.98;
+    const double min_cos = solver == AlsSolver::kCholesky ? 0.99 : 0.98;
     for (int64_t u = 0; u < ui.rows; ++u) {
       const int64_t lo = ui.indptr[u], n = ui.row_size(u);
       auto x = als.FoldIn({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
@@ -430,7 +430,7 @@ TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
 
 TEST(ImplicitALS, FoldInMergesRepeatedItemsAndHandlesEmptyHistory) {
   const CsrMatrix ui = RandomCsr(20, 15, 0.2, 4);
-  ImplicitALS als(SmallConfig(6, ImplicitALS::Solver::kCholesky));
+  ImplicitALS als(SmallOptions(6, AlsSolver::kCholesky));
   ASSERT_TRUE(als.Fit(ui).ok());
   const std::vector<int32_t> split = {3, 7, 3}, merged = {7, 3};
   const std::vector<float> split_w = {1, 2, 4}, merged_w = {2, 5};
@@ -445,7 +445,7 @@ TEST(ImplicitALS, FoldInMergesRepeatedItemsAndHandlesEmptyHistory) {
 
 TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
   CsrMatrix ui = RandomCsr(10, 8, 0.3, 2);
-  ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
   cfg.iterations = 2;
   for (float bad :
        {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -1.0f}) {
@@ -474,7 +474,7 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
     EXPECT_NE(st.message().find("non-finite"), std::string::npos) << st.message();
   }
   {  // bad config
-    ImplicitALS::Config bad = cfg;
+    AlsOptions bad = cfg;
     bad.factors = 0;
     EXPECT_FALSE(ImplicitALS(bad).Fit(ui).ok());
   }
@@ -495,7 +495,7 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
 
 TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
   CsrMatrix ui = RandomCsr(30, 20, 0.05, 8, /*allow_empty=*/true);
-  ImplicitALS als(SmallConfig(5, ImplicitALS::Solver::kConjugateGradient));
+  ImplicitALS als(SmallOptions(5, AlsSolver::kConjugateGradient));
   ASSERT_TRUE(als.Fit(ui).ok());
   int empty = 0;
   for (int64_t u = 0; u < ui.rows; ++u) {
@@ -508,7 +508,7 @@ TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
 
 TEST(ImplicitALS, DeterministicForFixedSeedRegardlessOfThreads) {
   const CsrMatrix ui = RandomCsr(300, 200, 0.05, 6);
-  ImplicitALS::Config cfg = SmallConfig(32, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(32, AlsSolver::kConjugateGradient);
   cfg.iterations = 4;
   cfg.num_threads = 2;
   ImplicitALS a(cfg), b(cfg);
@@ -549,7 +549,7 @@ TEST(ImplicitALS, PlantedClustersAreRecovered) {
     }
     ui.indptr.push_back(ui.nnz());
   }
-  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(16, AlsSolver::kConjugateGradient);
   cfg.iterations = 15;
   ImplicitALS als(cfg);
   ASSERT_TRUE(als.Fit(ui).ok());

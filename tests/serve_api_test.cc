@@ -212,7 +212,7 @@ TEST_F(ServeApiTest, SimilarMatchesTheEngine) {
   int st;
   json j = Get("/similar/" + item + "?k=7&explain=1", &st);
   ASSERT_EQ(st, 200) << j.dump();
-  QueryOptions q;
+  QueryParams q;
   q.k = 7;
   auto want = engine().Similar(item, q);
   ASSERT_TRUE(want.ok());
