@@ -187,7 +187,6 @@ class Engine {
 
   // Item index of an id, or NotFound naming it.
   Result<int32_t> FindItem(std::string_view id) const;
-  std::optional<int32_t> FindUser(std::string_view id) const { return users_.Find(id); }
   const IdMap& users() const { return users_; }
   // The training interactions (users x items) the bundle was built from;
   // empty (0 x items) for a bundle built without interactions.

@@ -160,8 +160,6 @@ class VectorIndex {
   // minus the float layers shed because they duplicate the vector matrix.
   size_t ResidentIndexBytes() const;
   double BytesPerVector() const;  // IndexBytes() / size()
-  // The kept float vectors (4 * d per vector), shared with the caller.
-  size_t VectorBytes() const;
 
   // The FAISS index, for inspection (types, ntotal, graph). Its flat float
   // layers that duplicate the vector matrix (",RFlat", HNSW<M>'s storage,

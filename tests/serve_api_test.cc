@@ -429,7 +429,7 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["source"], "user+events");
   RecommendRequest u;
-  const int32_t uid = *engine().FindUser(user);
+  const int32_t uid = *engine().users().Find(user);
   const auto train = engine().UserHistory(uid);
   const auto train_w = engine().UserHistoryWeights(uid);
   ASSERT_EQ(train.size(), train_w.size());
