@@ -102,7 +102,7 @@ struct AlsOptions {
   bool warm_start = false;
   // Called after every iteration with the model in its current state.
   // Runs on the calling thread; may be empty.
-  std::function<void(const ImplicitALS&, const AlsIterationInfo&)> on_iteration;
+  std::function<void(const ImplicitALS&, const AlsIterationInfo&)> on_iteration = nullptr;
 };
 
 class ImplicitALS {
