@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void NormalizeSegment(float* v, size_t dim) {
-  double s = 0;
-  for (size_t j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
-  if (s <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(s));
-  for (size_t j = 0; j < dim; ++j) v[j] *= inv;
-}
-
 // The CPU's float kernel (core/simd.h); a plain float loop is one serial
 // chain of adds (GCC may not reorder float sums).
 float Dot(const float* a, const float* b, size_t d) { return simd::InnerProduct(a, b, d); }
@@ -277,7 +269,7 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
       VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.FoldIn(items, w));
       std::copy(x.begin(), x.end(), q.begin() + static_cast<std::ptrdiff_t>(b.offset));
     }
-    NormalizeSegment(q.data() + b.offset, b.dim);
+    NormalizeInPlace(q.data() + b.offset, b.dim);
   }
   SetPriorSegment(&q);
   return q;
@@ -473,7 +465,7 @@ std::vector<float> Engine::ItemQuery(int32_t item) const {
   const float* v = vectors_->row(static_cast<size_t>(item));
   std::vector<float> query(v, v + vectors_->cols);
   // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
-  for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
+  for (const auto& b : layout_) NormalizeInPlace(query.data() + b.offset, b.dim);
   SetPriorSegment(&query);
   return query;
 }
