@@ -13,8 +13,8 @@
 // their order within a group means anything.
 //
 // Scoring path: XGBoost's own predictor walks each tree for one row at a
-// time (about 25 ns per tree and row here, so 200 rows x 300 trees take
-// about 1.4 ms). Predict therefore scores with a flat copy of the forest made
+// time (docs/ranker.md, "Scoring: a flat forest", has the timings). Predict
+// therefore scores with a flat copy of the forest made
 // when the model is trained or loaded: every tree padded to the forest's
 // depth as a complete binary tree in one contiguous array, walked without
 // branches for 8 rows at once. It reproduces XGBoost's rule exactly (left iff
