@@ -12,7 +12,7 @@ Result<std::vector<int32_t>> EngineRecommender::Recommend(int32_t user,
   RecommendRequest r;
   r.query = query_;
   r.query.k = k;
-  if (user >= 0 && static_cast<size_t>(user) < engine_.users().size()) {
+  if (user >= 0 && user < engine_.users().size()) {
     r.user = engine_.users().id(user);
   } else {
     for (int32_t i : train_history) r.history.push_back(engine_.catalog().ids.id(i));
