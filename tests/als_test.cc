@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/matrix.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
@@ -117,16 +118,6 @@ MatD RandomFactors(int rows, int d, uint64_t seed) {
   for (int r = 0; r < rows; ++r)
     for (int k = 0; k < d; ++k) m(r, k) = u(rng);
   return m;
-}
-
-double Cosine(std::span<const float> a, std::span<const float> b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t k = 0; k < a.size(); ++k) {
-    ab += double(a[k]) * b[k];
-    aa += double(a[k]) * a[k];
-    bb += double(b[k]) * b[k];
-  }
-  return ab / std::sqrt(aa * bb + 1e-300);
 }
 
 AlsOptions SmallOptions(int d, AlsSolver solver) {

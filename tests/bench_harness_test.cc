@@ -16,17 +16,10 @@
 #include "core/file_util.h"
 #include "index/measure.h"
 #include "tests/scratch_dir.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
-
-Matrix Gaussian(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix m(n, d);
-  for (float& v : m.data) v = g(rng);
-  return m;
-}
 
 TEST(Pareto, HandMadeTable) {
   auto row = [](const char* name, double recall, double qps) {

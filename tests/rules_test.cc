@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
@@ -31,13 +33,6 @@ namespace {
 //   i7   c      80     1         blue,green   z
 //   i8   b      90     1         red          y
 //   i9   a      100    1         blue         x
-Column MakeColumn(std::string name, ColumnType type) {
-  Column c;
-  c.name = std::move(name);
-  c.type = type;
-  return c;
-}
-
 Catalog MakeCatalog() {
   Catalog c;
   for (const char* id : {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8", "i9"}) c.ids.Add(id);

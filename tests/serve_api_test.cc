@@ -20,7 +20,6 @@ namespace {
 
 using json = nlohmann::json;
 using testing::MakeTestBundle;
-using testing::Slurp;
 using testing::TestServer;
 namespace fs = std::filesystem;
 

@@ -1,0 +1,40 @@
+// Helpers shared by the test programs (linked into every one as
+// vitrine_test_util): whole-file reads, synthetic data and small builders.
+// The scratch directory is in tests/scratch_dir.h, the served test bundle in
+// tests/serve_test_util.h.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/catalog.h"
+#include "core/matrix.h"
+
+namespace vitrine {
+
+// The bytes of `path`; "" when it cannot be read.
+std::string Slurp(const std::filesystem::path& path);
+
+// Writes `text` to `path` byte for byte (replacing it).
+void WriteText(const std::filesystem::path& path, const std::string& text);
+
+// `text` split at '\n' (no trailing empty line).
+std::vector<std::string> Lines(const std::string& text);
+
+// rows x cols of independent N(0, 1) floats drawn from std::mt19937(seed).
+Matrix Gaussian(size_t rows, size_t cols, uint32_t seed);
+
+// The cosine of two equally long vectors, in double; 0 when either is zero.
+double Cosine(std::span<const float> a, std::span<const float> b);
+
+// A rows.size() x cols CSR matrix holding 1 at every listed column; each
+// row's list is sorted and deduplicated first.
+CsrMatrix CsrFromRows(std::vector<std::vector<int32_t>> rows, int64_t cols);
+
+// An empty catalog column of `type`, for building catalogs by hand.
+Column MakeColumn(std::string name, ColumnType type);
+
+}  // namespace vitrine
