@@ -165,4 +165,16 @@ std::string Describe(const json& v, size_t max_bytes) {
   }
 }
 
+Status CheckFormatAndVersion(const json& j, std::string_view format, int version,
+                             const std::string& where) {
+  if (j.at("format").get<std::string>() != format) {
+    return Status::Corruption(where + "format is not " + std::string(format));
+  }
+  if (j.at("version").get<int>() != version) {
+    return Status::Unsupported(where + "version " + j.at("version").dump() +
+                               ", this build reads version " + std::to_string(version));
+  }
+  return Status::OK();
+}
+
 }  // namespace vitrine

@@ -57,4 +57,12 @@ std::string Clip(std::string_view s, size_t max_bytes = 40);
 // 2 fields".
 std::string Describe(const nlohmann::json& v, size_t max_bytes = 40);
 
+// Checks the "format" and "version" keys of a saved state document (an
+// encoder's manifest section): Corruption "<where>format is not <format>",
+// Unsupported "<where>version <v>, this build reads version <version>". A
+// missing key or a wrong type throws nlohmann's exception, as the reader's
+// other at() calls do.
+Status CheckFormatAndVersion(const nlohmann::json& j, std::string_view format, int version,
+                             const std::string& where);
+
 }  // namespace vitrine
