@@ -277,9 +277,16 @@ TEST(ImplicitALS, ObjectiveWithUnobservedWeightAndScaledRidgeNeverRises) {
 
 // (a0, nu) pairs beyond Hu et al. a0 = 8 > 1 + alpha w for weights below
 // 3.5: those nonzeros carry negative coefficients c - a0 in the normal
-// equations (the Cholesky path's subtracted update).
+// equations (the Cholesky path's subtracted update). Options() is
+// SmallOptions with the pair set.
 struct Variant {
   float a0, nu;
+  AlsOptions Options(int d, AlsSolver solver) const {
+    AlsOptions o = SmallOptions(d, solver);
+    o.unobserved_weight = a0;
+    o.reg_exponent = nu;
+    return o;
+  }
 };
 constexpr Variant kVariants[] = {{0.3f, 0.5f}, {8.0f, 1.0f}, {1.0f, 0.7f}, {0.1f, 0.0f}};
 
@@ -287,9 +294,7 @@ TEST(ImplicitALS, UnobservedWeightAndScaledRidgeHalfStepsEqualDenseSolve) {
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
     for (int d : {8, 32}) {  // generic and compile-time-sized CG kernels
-      AlsOptions cfg = SmallOptions(d, AlsSolver::kConjugateGradient);
-      cfg.unobserved_weight = v.a0;
-      cfg.reg_exponent = v.nu;
+      AlsOptions cfg = v.Options(d, AlsSolver::kConjugateGradient);
       CheckOneIteration(cfg, 200, 5e-3);
       cfg.solver = AlsSolver::kCholesky;
       CheckOneIteration(cfg, 3, 1e-4);
@@ -303,9 +308,7 @@ TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
   const CsrMatrix ui = RandomCsr(24, 18, 0.2, 21);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
-    cfg.unobserved_weight = v.a0;
-    cfg.reg_exponent = v.nu;
+    AlsOptions cfg = v.Options(4, AlsSolver::kCholesky);
     cfg.iterations = 400;
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p, v.a0);
@@ -331,9 +334,7 @@ TEST(ImplicitALS, FoldInSolvesTheSameObjective) {
   const CsrMatrix ui = RandomCsr(40, 30, 0.12, 17);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    AlsOptions cfg = SmallOptions(6, AlsSolver::kConjugateGradient);
-    cfg.unobserved_weight = v.a0;
-    cfg.reg_exponent = v.nu;
+    AlsOptions cfg = v.Options(6, AlsSolver::kConjugateGradient);
     cfg.iterations = 5;
     ImplicitALS als(cfg);
     ASSERT_TRUE(als.Fit(ui).ok());

@@ -64,4 +64,42 @@ Column MakeColumn(std::string name, ColumnType type) {
   return c;
 }
 
+Column CategoricalColumn(std::string name, std::vector<std::string> dictionary,
+                         std::vector<int32_t> codes) {
+  Column c = MakeColumn(std::move(name), ColumnType::kCategorical);
+  c.dictionary = std::move(dictionary);
+  c.codes = std::move(codes);
+  return c;
+}
+
+Column ListColumn(std::string name, std::vector<std::string> dictionary,
+                  const std::vector<std::vector<int32_t>>& rows) {
+  Column c = MakeColumn(std::move(name), ColumnType::kList);
+  c.dictionary = std::move(dictionary);
+  c.list_offsets.push_back(0);
+  for (const std::vector<int32_t>& r : rows) {
+    c.list_codes.insert(c.list_codes.end(), r.begin(), r.end());
+    c.list_offsets.push_back(static_cast<int64_t>(c.list_codes.size()));
+  }
+  return c;
+}
+
+Column NumericColumn(std::string name, std::vector<double> values) {
+  Column c = MakeColumn(std::move(name), ColumnType::kNumeric);
+  c.numbers = std::move(values);
+  return c;
+}
+
+Column BoolColumn(std::string name, std::vector<int8_t> values) {
+  Column c = MakeColumn(std::move(name), ColumnType::kBool);
+  c.bools = std::move(values);
+  return c;
+}
+
+Column TextColumn(std::string name, std::vector<std::string> values) {
+  Column c = MakeColumn(std::move(name), ColumnType::kText);
+  c.texts = std::move(values);
+  return c;
+}
+
 }  // namespace vitrine

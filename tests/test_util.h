@@ -34,7 +34,15 @@ double Cosine(std::span<const float> a, std::span<const float> b);
 // row's list is sorted and deduplicated first.
 CsrMatrix CsrFromRows(std::vector<std::vector<int32_t>> rows, int64_t cols);
 
-// An empty catalog column of `type`, for building catalogs by hand.
+// Catalog columns built by hand (the CSV reader has its own tests): an empty
+// one of `type`, or one of each type with its values.
 Column MakeColumn(std::string name, ColumnType type);
+Column CategoricalColumn(std::string name, std::vector<std::string> dictionary,
+                         std::vector<int32_t> codes);  // code -1 = missing
+Column ListColumn(std::string name, std::vector<std::string> dictionary,
+                  const std::vector<std::vector<int32_t>>& rows);
+Column NumericColumn(std::string name, std::vector<double> values);  // NaN = missing
+Column BoolColumn(std::string name, std::vector<int8_t> values);     // -1 = missing
+Column TextColumn(std::string name, std::vector<std::string> values);
 
 }  // namespace vitrine
