@@ -151,11 +151,10 @@ void RunAlsIteration(benchmark::State& state, float unobserved_weight, float reg
     return;
   }
   const CsrMatrix& ui = data ? *data : Cached(state.range(0), state.range(1), state.range(2));
-  ImplicitALS::Config cfg;
+  AlsOptions cfg;
   cfg.factors = static_cast<int>(state.range(3));
   cfg.num_threads = static_cast<int>(state.range(4));
-  cfg.solver =
-      state.range(5) ? ImplicitALS::Solver::kCholesky : ImplicitALS::Solver::kConjugateGradient;
+  cfg.solver = state.range(5) ? AlsSolver::kCholesky : AlsSolver::kConjugateGradient;
   cfg.cg_steps = 3;
   cfg.unobserved_weight = unobserved_weight;
   cfg.reg_exponent = reg_exponent;
@@ -176,7 +175,7 @@ void RunAlsIteration(benchmark::State& state, float unobserved_weight, float reg
   for (auto _ : state) {
     ImplicitALS als(cfg);
     const double before = seconds;
-    const Status st = als.fit(ui);
+    const Status st = als.Fit(ui);
     if (!st.ok()) state.SkipWithError(st.ToString().c_str());
     state.SetIterationTime(seconds - before);
   }
@@ -216,7 +215,7 @@ BENCHMARK(BM_AlsIterationWeighted)
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
 
-// fold_in latency for a 30-item history against 200k items, 64 factors.
+// FoldIn latency for a 30-item history against 200k items, 64 factors.
 void BM_FoldIn(benchmark::State& state) {
   const int d = static_cast<int>(state.range(1));
   const int64_t items = 200000;
@@ -224,15 +223,15 @@ void BM_FoldIn(benchmark::State& state) {
   std::normal_distribution<float> normal(0.0f, 0.1f);
   Matrix y(items, d);
   for (float& v : y.data) v = normal(rng);
-  ImplicitALS::Config cfg;
+  AlsOptions cfg;
   cfg.factors = d;
   ImplicitALS als(cfg);
-  if (!als.set_factors(Matrix(1, d), std::move(y)).ok()) state.SkipWithError("set_factors");
+  if (!als.SetFactors(Matrix(1, d), std::move(y)).ok()) state.SkipWithError("set_factors");
   std::vector<int32_t> hist(static_cast<size_t>(state.range(0)));
   std::vector<float> w(hist.size(), 1.0f);
   for (auto& i : hist) i = static_cast<int32_t>(rng() % items);
   for (auto _ : state) {
-    auto x = als.fold_in(hist, w);
+    auto x = als.FoldIn(hist, w);
     benchmark::DoNotOptimize(x);
   }
 }

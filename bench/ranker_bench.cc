@@ -63,7 +63,7 @@ struct RankerFixture {
       names.push_back(name);
     }
     for (int trees : {100, 300}) {
-      RankerParams p;
+      RankerOptions p;
       p.rounds = trees;
       p.max_depth = 6;
       p.eta = 0.1;
@@ -132,7 +132,7 @@ BENCHMARK(BM_RankerScore200Xgboost)->Arg(100)->Arg(300)->Unit(benchmark::kMicros
 // thread (seconds per round scale with rows x features).
 void BM_RankerTrain50Rounds(benchmark::State& state) {
   RankerFixture& f = Ranker();
-  RankerParams p;
+  RankerOptions p;
   p.rounds = 50;
   p.max_depth = 6;
   p.nthread = 1;

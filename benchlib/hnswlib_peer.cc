@@ -82,7 +82,7 @@ Result<std::unique_ptr<HnswlibPeer>> HnswlibPeer::Build(const Matrix& vectors, M
   return std::unique_ptr<HnswlibPeer>(new HnswlibPeer(std::move(impl)));
 }
 
-void HnswlibPeer::set_ef(int ef) { impl_->graph->setEf(static_cast<size_t>(ef)); }
+void HnswlibPeer::SetEf(int ef) { impl_->graph->setEf(static_cast<size_t>(ef)); }
 
 Status HnswlibPeer::Search(const float* queries, size_t n, int k, int64_t* labels) const {
   const size_t d = *static_cast<size_t*>(impl_->space->get_dist_func_param());

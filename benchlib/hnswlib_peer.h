@@ -2,7 +2,7 @@
 // (library vitrine_benchlib; the server never links it).
 //
 //   auto peer = HnswlibPeer::Build(vectors, Metric::kL2, 16, 100, threads);
-//   (*peer)->set_ef(64);
+//   (*peer)->SetEf(64);
 //   (*peer)->Search(queries, n, k, labels);  // n * k labels, -1 padded
 #pragma once
 
@@ -19,7 +19,7 @@ namespace vitrine {
 // hnswlib (header-only, 0.6.x) as a peer. Its translation unit is compiled
 // for AVX-512 (as hnswlib's reference numbers were, with -march=native), so
 // Build fails with Unsupported on CPUs without AVX-512F.
-// Search is safe to call concurrently; set_ef is not.
+// Search is safe to call concurrently; SetEf is not.
 class HnswlibPeer {
  public:
   ~HnswlibPeer();
@@ -27,7 +27,7 @@ class HnswlibPeer {
   // `build_threads` threads. L2 or inner product (hnswlib's 1 - ip).
   static Result<std::unique_ptr<HnswlibPeer>> Build(const Matrix& vectors, Metric metric, int m,
                                                     int ef_construction, int build_threads);
-  void set_ef(int ef);
+  void SetEf(int ef);
   Status Search(const float* queries, size_t n, int k, int64_t* labels) const;
   double BytesPerVector() const;
 

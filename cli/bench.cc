@@ -54,7 +54,7 @@ struct FilterCase {
   double fraction = 0;
   Bitmap bitmap;
   GroundTruth truth;
-  std::string suffix() const {
+  std::string Suffix() const {
     return fraction > 0 ? " filter=" + FormatFloat(fraction, 3) : std::string();
   }
 };
@@ -222,7 +222,7 @@ int Run(int argc, char** argv) {
     FilterCase fc;
     fc.fraction = f;
     if (f > 0) fc.bitmap = RandomFilter(base->rows, f, seed + 1);
-    StageTimer t("ground truth" + fc.suffix());
+    StageTimer t("ground truth" + fc.Suffix());
     bool cached = false;
     auto gt = CachedGroundTruth(*base, queries, k, metric, f > 0 ? &fc.bitmap : nullptr, cache_dir,
                                 &cached);
@@ -272,7 +272,7 @@ int Run(int argc, char** argv) {
         std::string params = "-";
         if (hnsw) sp.ef_search = knob, params = "ef=" + std::to_string(knob);
         if (ivf) sp.nprobe = knob, params = "nprobe=" + std::to_string(knob);
-        cases.push_back({name, params + fc.suffix(), VitrineSearch(index, sp), nullptr, &fc,
+        cases.push_back({name, params + fc.Suffix(), VitrineSearch(index, sp), nullptr, &fc,
                          build_s, bpv, hnsw ? knob : 0, ivf ? knob : 0});
       }
     }
@@ -344,7 +344,7 @@ int Run(int argc, char** argv) {
         };
         HnswlibPeer* mp = peer.get();
         cases.push_back({"hnswlib M=16 efC=100", "ef=" + std::to_string(ef), fn,
-                         [mp, ef] { mp->set_ef(ef); }, &filters[0], build_s, peer->BytesPerVector(),
+                         [mp, ef] { mp->SetEf(ef); }, &filters[0], build_s, peer->BytesPerVector(),
                          ef, 0});
       }
     }
@@ -416,14 +416,14 @@ int Run(int argc, char** argv) {
     for (const BenchRow& row : rows) {
       const bool filtered = row.params.find(" filter=") != std::string::npos;
       if ((fc.fraction > 0) == filtered &&
-          (fc.fraction == 0 || row.params.find(fc.suffix()) != std::string::npos)) {
+          (fc.fraction == 0 || row.params.find(fc.Suffix()) != std::string::npos)) {
         subset.push_back(row);
       }
     }
     Table t{BenchCsvHeader(), {}};
     for (size_t i : ParetoFrontier(subset)) t.rows.push_back(BenchCsvCells(subset[i]));
     std::printf("Pareto frontier%s (recall@%d vs QPS, %d thread(s), batch %zu):\n",
-                fc.suffix().c_str(), k, threads, batch);
+                fc.Suffix().c_str(), k, threads, batch);
     t.Print(Format::kTable);
     std::printf("\n");
   }

@@ -93,9 +93,9 @@ Status ApplyConfig(const std::string& path, BuildOptions* o) {
         else if (s == "solver") {
           const auto v = n.value<std::string>().value_or("");
           if (v == "cg")
-            o->als.solver = ImplicitALS::Solver::kConjugateGradient;
+            o->als.solver = AlsSolver::kConjugateGradient;
           else if (v == "cholesky")
-            o->als.solver = ImplicitALS::Solver::kCholesky;
+            o->als.solver = AlsSolver::kCholesky;
           else
             st =
                 Status::InvalidArgument(path + ": als.solver '" + v + "': expected cg or cholesky");

@@ -157,7 +157,7 @@ int Run(int argc, char** argv) {
     // The bundle's own answers, with per-model block weights and rules.
     auto bundle_model = [&](std::map<std::string, float> weights, const Bitmap* allowed,
                             bool with_rules, bool ranker = false) {
-      QueryOptions q;
+      QueryParams q;
       q.weights = std::move(weights);
       q.allowed = allowed;
       q.use_ranker = ranker;

@@ -72,7 +72,7 @@ Status ParseKeyValues(const std::vector<std::string>& items, const char* flag,
 Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,
                                                     const Engine& engine, bool* usage) {
   auto setup = std::make_unique<QuerySetup>();
-  QueryOptions& q = setup->query;
+  QueryParams& q = setup->query;
   *usage = true;
   q.k = r["k"].as<int>();
   q.ef_search = r["ef"].as<int>();

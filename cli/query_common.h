@@ -27,7 +27,7 @@ void AddQueryFlags(cxxopts::Options& opts);
 // What those flags resolve to; owns the rules and bitmaps that `query`
 // points to, so it must outlive every use of `query`.
 struct QuerySetup {
-  QueryOptions query;
+  QueryParams query;
   std::unique_ptr<RuleSet> rules;
   std::unique_ptr<Bitmap> static_allowed;
   std::unique_ptr<Bitmap> only_items;

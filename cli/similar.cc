@@ -53,7 +53,7 @@ int Run(int argc, char** argv) {
   if (!setup.ok()) {
     return usage ? UsageError(kName, setup.status().message()) : Fail(kName, setup.status());
   }
-  const QueryOptions& q = (*setup)->query;
+  const QueryParams& q = (*setup)->query;
   const bool explain = r.count("explain") > 0;
   const bool batch = r.count("items-file") > 0;
   Table t = HitsTable(**engine, explain, batch);

@@ -3,9 +3,9 @@
 // is index order. Not thread-safe for writes; const lookups are.
 //
 // Memory: the ids themselves plus a 4-byte slot per id at load factor <= 1/2
-// (open addressing over indices into the id list). A std::unordered_map
-// keeping a second copy of every id cost ~140 bytes per id, which dominated a
-// loaded bundle's user side (1M users: 140 MB; now ~40 MB).
+// (open addressing over indices into the id list), about a third of what a
+// std::unordered_map keeping a second copy of every id needs
+// (docs/experiments.md).
 #pragma once
 
 #include <cstddef>

@@ -61,13 +61,13 @@ struct EventWeights {
 };
 
 struct InteractionsReadOptions {
-  std::string user_column = "user_id";
-  std::string item_column = "item_id";
+  std::string user_column = "user_id";  // required column
+  std::string item_column = "item_id";  // required column; ids of the catalog
   // Optional columns, used if present in the header; "" = never use.
   std::string weight_column = "weight";
   std::string timestamp_column = "timestamp";
   std::string event_column = "event";
-  EventWeights events = EventWeights::Default();
+  EventWeights events = EventWeights::Default();  // weight of each event_column value
   bool strict = false;          // unknown items are an error instead of a warning
   bool skip_bad_lines = false;  // malformed lines counted instead of failing
   // Rows buffered, then sorted and folded, per run before the runs are

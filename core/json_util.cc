@@ -106,7 +106,7 @@ size_t FindInvalidUtf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-Result<json> ParseJson(std::string_view text, const std::string& where, JsonLimits limits) {
+Result<json> ParseJson(std::string_view text, const std::string& where, ParseJsonOptions limits) {
   if (text.size() > limits.max_bytes) {
     return Status::InvalidArgument(where + " is longer than " + std::to_string(limits.max_bytes) +
                                    " bytes");
@@ -173,6 +173,18 @@ std::string Describe(const json& v, size_t max_bytes) {
     default:  // numbers, booleans, null: short and flat
       return Clip(v.dump(), max_bytes);
   }
+}
+
+Status CheckFormatAndVersion(const json& j, std::string_view format, int version,
+                             const std::string& where) {
+  if (j.at("format").get<std::string>() != format) {
+    return Status::Corruption(where + "format is not " + std::string(format));
+  }
+  if (j.at("version").get<int>() != version) {
+    return Status::Unsupported(where + "version " + j.at("version").dump() +
+                               ", this build reads version " + std::to_string(version));
+  }
+  return Status::OK();
 }
 
 }  // namespace vitrine

@@ -18,7 +18,8 @@
 
 namespace vitrine {
 
-struct JsonLimits {
+// The bounds ParseJson enforces before nlohmann runs.
+struct ParseJsonOptions {
   int max_depth = 64;                   // nested arrays and objects; 1 = "[]" or "{}"
   size_t max_bytes = size_t{64} << 20;  // length of the text
 };
@@ -43,7 +44,7 @@ size_t FindInvalidUtf8(std::string_view text);
 //
 // Thread-safe (no shared state).
 Result<nlohmann::json> ParseJson(std::string_view text, const std::string& where,
-                                 JsonLimits limits = {});
+                                 ParseJsonOptions limits = {});
 
 // `s` cut to at most `max_bytes` bytes (on a UTF-8 character boundary) plus
 // "..." when it was longer; control characters become \xNN. For putting a
@@ -55,5 +56,13 @@ std::string Clip(std::string_view s, size_t max_bytes = 40);
 // JSON text, an array as "an array of 3 values", an object as "an object of
 // 2 fields".
 std::string Describe(const nlohmann::json& v, size_t max_bytes = 40);
+
+// Checks the "format" and "version" keys of a saved state document (an
+// encoder's manifest section): Corruption "<where>format is not <format>",
+// Unsupported "<where>version <v>, this build reads version <version>". A
+// missing key or a wrong type throws nlohmann's exception, as the reader's
+// other at() calls do.
+Status CheckFormatAndVersion(const nlohmann::json& j, std::string_view format, int version,
+                             const std::string& where);
 
 }  // namespace vitrine

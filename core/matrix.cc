@@ -1,6 +1,21 @@
 #include "core/matrix.h"
 
+#include <cmath>
+
 namespace vitrine {
+
+double DotDouble(const float* a, const float* b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+void NormalizeInPlace(float* v, size_t n) {
+  const double norm = std::sqrt(DotDouble(v, v, n));
+  if (norm == 0) return;
+  const float inv = static_cast<float>(1.0 / norm);
+  for (size_t i = 0; i < n; ++i) v[i] *= inv;
+}
 
 CsrMatrix CsrMatrix::Transposed() const {
   CsrMatrix t;

@@ -51,4 +51,13 @@ struct CsrMatrix {
   CsrMatrix Transposed() const;
 };
 
+// <a, b> over n floats, summed in double: for norms and cosines, where a
+// float sum of many products loses the last digits. The hot loops use the
+// float kernels of core/simd.h instead.
+double DotDouble(const float* a, const float* b, size_t n);
+
+// Scales v (n floats) to unit L2 norm, its norm summed in double; a zero
+// vector stays zero.
+void NormalizeInPlace(float* v, size_t n);
+
 }  // namespace vitrine

@@ -40,6 +40,5 @@ const Kernels& Best();
 const Kernels* ForLevel(Level level);
 
 inline float InnerProduct(const float* x, const float* y, size_t d) { return Best().ip(x, y, d); }
-inline float L2Sqr(const float* x, const float* y, size_t d) { return Best().l2(x, y, d); }
 
 }  // namespace vitrine::simd

@@ -523,7 +523,7 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
   return total_conf > 0 ? loss / total_conf : 0.0;
 }
 
-Status ValidateConfig(const ImplicitALS::Config& c) {
+Status ValidateOptions(const AlsOptions& c) {
   if (c.factors < 1) {
     return Status::InvalidArgument("als: factors must be >= 1, got " + std::to_string(c.factors));
   }
@@ -557,7 +557,7 @@ Status ValidateConfig(const ImplicitALS::Config& c) {
 // nonzeros out of `other` columns: regularization * (count +
 // unobserved_weight * other)^reg_exponent. Computed in double; the caller
 // checks that the float result is finite.
-float ScaledRidge(const ImplicitALS::Config& c, int64_t count, int64_t other) {
+float ScaledRidge(const AlsOptions& c, int64_t count, int64_t other) {
   const double base = static_cast<double>(count) +
                       static_cast<double>(c.unobserved_weight) * static_cast<double>(other);
   return static_cast<float>(c.regularization * std::pow(base, static_cast<double>(c.reg_exponent)));
@@ -565,7 +565,7 @@ float ScaledRidge(const ImplicitALS::Config& c, int64_t count, int64_t other) {
 
 // ScaledRidge for every row of `m` (whose columns are the `other` side).
 // Error if a ridge overflows float, naming the row.
-Status RowRidges(const ImplicitALS::Config& c, const CsrMatrix& m, const char* what,
+Status RowRidges(const AlsOptions& c, const CsrMatrix& m, const char* what,
                  std::vector<float>* out) {
   out->resize(static_cast<size_t>(m.rows));
   for (int64_t r = 0; r < m.rows; ++r) {
@@ -631,9 +631,9 @@ Status NonFinite(const char* what, int64_t row, int iteration) {
 
 }  // namespace
 
-Status ImplicitALS::fit(const CsrMatrix& user_items) {
-  const Config& cfg = config_;
-  VITRINE_RETURN_IF_ERROR(ValidateConfig(cfg));
+Status ImplicitALS::Fit(const CsrMatrix& user_items) {
+  const AlsOptions& cfg = options_;
+  VITRINE_RETURN_IF_ERROR(ValidateOptions(cfg));
   VITRINE_RETURN_IF_ERROR(ValidateCsr(user_items, cfg.alpha));
   const int d = cfg.factors;
   const int threads = cfg.num_threads > 0 ? cfg.num_threads : omp_get_max_threads();
@@ -663,7 +663,7 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
     const Matrix g = ScaleAndRidge(gram_no_ridge, cfg.unobserved_weight,
                                    per_row_ridge ? 0.0f : cfg.regularization);
     const float* ridge = per_row_ridge ? row_reg.data() : nullptr;
-    return cfg.solver == Solver::kCholesky
+    return cfg.solver == AlsSolver::kCholesky
                ? SolveCholesky(rows, fixed, g, cfg.alpha, shift, ridge, threads, solved)
                : SolveCG(rows, fixed, g, cfg.alpha, shift, ridge, cfg.cg_steps, threads, solved);
   };
@@ -701,9 +701,9 @@ Status ImplicitALS::fit(const CsrMatrix& user_items) {
   return Status::OK();
 }
 
-Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
-  VITRINE_RETURN_IF_ERROR(ValidateConfig(config_));
-  const size_t d = static_cast<size_t>(config_.factors);
+Status ImplicitALS::SetFactors(Matrix user_factors, Matrix item_factors) {
+  VITRINE_RETURN_IF_ERROR(ValidateOptions(options_));
+  const size_t d = static_cast<size_t>(options_.factors);
   if (user_factors.cols != d || item_factors.cols != d) {
     return Status::InvalidArgument("als: factors have " + std::to_string(user_factors.cols) +
                                    " (users) and " + std::to_string(item_factors.cols) +
@@ -722,25 +722,25 @@ Status ImplicitALS::set_factors(Matrix user_factors, Matrix item_factors) {
   item_factors_ = std::move(item_factors);
   Matrix g;
   Gram(item_factors_, &g);
-  item_gram_ = ScaleAndRidge(std::move(g), config_.unobserved_weight, 0.0f);
+  item_gram_ = ScaleAndRidge(std::move(g), options_.unobserved_weight, 0.0f);
   return Status::OK();
 }
 
-Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
+Result<std::vector<float>> ImplicitALS::FoldIn(std::span<const int32_t> items,
                                                 std::span<const float> weights) const {
-  const int d = config_.factors;
+  const int d = options_.factors;
   if (item_gram_.rows != static_cast<size_t>(d)) {
-    return Status::InvalidArgument("als: fold_in needs a fitted model (call fit or set_factors)");
+    return Status::InvalidArgument("als: FoldIn needs a fitted model (call Fit or SetFactors)");
   }
   if (items.size() != weights.size()) {
-    return Status::InvalidArgument("als: fold_in got " + std::to_string(items.size()) +
+    return Status::InvalidArgument("als: FoldIn got " + std::to_string(items.size()) +
                                    " items but " + std::to_string(weights.size()) + " weights");
   }
   // Merge repeated items (sum of weights), as aggregation does for training.
   std::vector<std::pair<int32_t, float>> hist(items.size());
   for (size_t k = 0; k < items.size(); ++k) {
     if (items[k] < 0 || static_cast<size_t>(items[k]) >= item_factors_.rows) {
-      return Status::InvalidArgument("als: fold_in history entry " + std::to_string(k) +
+      return Status::InvalidArgument("als: FoldIn history entry " + std::to_string(k) +
                                      ": item row " + std::to_string(items[k]) +
                                      " out of range [0, " + std::to_string(item_factors_.rows) +
                                      ")");
@@ -763,28 +763,28 @@ Result<std::vector<float>> ImplicitALS::fold_in(std::span<const int32_t> items,
   std::vector<float> w(n);
   for (size_t k = 0; k < n; ++k) {
     std::tie(idx[k], w[k]) = hist[k];
-    if (!WeightOk(w[k], config_.alpha)) {
-      return BadWeight("fold_in: item row " + std::to_string(idx[k]), w[k]);
+    if (!WeightOk(w[k], options_.alpha)) {
+      return BadWeight("FoldIn: item row " + std::to_string(idx[k]), w[k]);
     }
   }
-  // The ridge fit() gave a user with this history (n distinct items).
-  const float ridge =
-      config_.reg_exponent == 0.0f
-          ? config_.regularization
-          : ScaledRidge(config_, static_cast<int64_t>(n), static_cast<int64_t>(item_factors_.rows));
+  // The ridge Fit() gave a user with this history (n distinct items).
+  const float ridge = options_.reg_exponent == 0.0f
+                          ? options_.regularization
+                          : ScaledRidge(options_, static_cast<int64_t>(n),
+                                        static_cast<int64_t>(item_factors_.rows));
   if (!std::isfinite(ridge)) {
-    return Status::InvalidArgument("als: fold_in: the frequency-scaled ridge overflows float");
+    return Status::InvalidArgument("als: FoldIn: the frequency-scaled ridge overflows float");
   }
   ExactWorkspace ws;
   std::vector<float> x(static_cast<size_t>(d));
   if (!SolveRowExact(Eigen::Map<const RowMatF>(item_gram_.data.data(), d, d), item_factors_,
-                     idx.data(), w.data(), static_cast<int64_t>(n), config_.alpha,
-                     1.0f - config_.unobserved_weight, ridge, &ws, x.data())) {
+                     idx.data(), w.data(), static_cast<int64_t>(n), options_.alpha,
+                     1.0f - options_.unobserved_weight, ridge, &ws, x.data())) {
     return Status::InvalidArgument(
-        "als: fold_in: normal equations are not positive definite (regularization 0?)");
+        "als: FoldIn: normal equations are not positive definite (regularization 0?)");
   }
   for (float v : x) {
-    if (!std::isfinite(v)) return Status::InvalidArgument("als: fold_in: non-finite result");
+    if (!std::isfinite(v)) return Status::InvalidArgument("als: FoldIn: non-finite result");
   }
   return x;
 }

@@ -4,6 +4,8 @@
 #include <Eigen/Dense>
 #include <cmath>
 
+#include "core/json_util.h"
+
 namespace vitrine {
 
 namespace {
@@ -119,13 +121,7 @@ nlohmann::json ColdStartProjector::ToJson() const {
 Result<ColdStartProjector> ColdStartProjector::FromJson(const nlohmann::json& j, Matrix weights) {
   const std::string where = "cold start state: ";
   try {
-    if (j.at("format").get<std::string>() != "vitrine.cold_start") {
-      return Status::Corruption(where + "format is not vitrine.cold_start");
-    }
-    if (j.at("version").get<int>() != 1) {
-      return Status::Unsupported(where + "version " + j.at("version").dump() +
-                                 ", this build reads version 1");
-    }
+    VITRINE_RETURN_IF_ERROR(CheckFormatAndVersion(j, "vitrine.cold_start", 1, where));
     ColdStartOptions o;
     o.lambda = j.at("lambda").get<double>();
     o.fit_bias = j.at("fit_bias").get<bool>();

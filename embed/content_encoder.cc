@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/json_util.h"
+
 namespace vitrine {
 
 struct ContentEncoder::ColumnState {
@@ -539,13 +541,7 @@ Result<ContentEncoder> ContentEncoder::FromJson(const nlohmann::json& j, Matrix 
   // nlohmann reports missing keys and wrong types by exception; a bad file is
   // input, so turn them into a Status here.
   try {
-    if (j.at("format").get<std::string>() != "vitrine.content_encoder") {
-      return Status::Corruption(where + "format is not vitrine.content_encoder");
-    }
-    if (j.at("version").get<int>() != 1) {
-      return Status::Unsupported(where + "version " + j.at("version").dump() +
-                                 ", this build reads version 1");
-    }
+    VITRINE_RETURN_IF_ERROR(CheckFormatAndVersion(j, "vitrine.content_encoder", 1, where));
     ContentEncoderOptions o;
     const nlohmann::json& jo = j.at("options");
     o.dim = jo.at("dim").get<int>();

@@ -64,10 +64,10 @@ struct ContentEncoderOptions {
   std::map<std::string, float> column_weights;  // column name -> weight
   float text_weight = 1.0f;                     // default weight of text columns
   // Randomised SVD: Gaussian test matrix of k + oversampling columns and
-  // power iterations with QR re-orthonormalisation.
-  int oversampling = 10;
-  int power_iterations = 3;
-  uint64_t seed = 42;
+  // power iterations with QR re-orthonormalisation (RandomizedSvdOptions).
+  int oversampling = 10;     // extra test columns
+  int power_iterations = 3;  // passes of A A^T
+  uint64_t seed = 42;        // draws the test matrix
 };
 
 class ContentEncoder {
@@ -126,9 +126,9 @@ struct TruncatedSvd {
   Eigen::MatrixXd v;  // cols(X) x k
 };
 struct RandomizedSvdOptions {
-  int oversampling = 10;
-  int power_iterations = 3;
-  uint64_t seed = 42;
+  int oversampling = 10;     // test columns beyond k
+  int power_iterations = 3;  // passes of A A^T, each re-orthonormalised
+  uint64_t seed = 42;        // draws the Gaussian test matrix
 };
 // Requires 1 <= k <= min(rows, cols); k + oversampling is capped there too.
 TruncatedSvd RandomizedSvd(const Eigen::SparseMatrix<double, Eigen::RowMajor>& x,

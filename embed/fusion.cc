@@ -5,25 +5,8 @@
 
 namespace vitrine {
 
-namespace {
-
-double Dot(const float* a, const float* b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
-  return s;
-}
-
-}  // namespace
-
 void NormalizeRows(Matrix* m) {
-  for (size_t i = 0; i < m->rows; ++i) {
-    float* r = m->row(i);
-    // Accumulate in double: float sums of many squares lose the last digits.
-    const double norm = std::sqrt(Dot(r, r, m->cols));
-    if (norm == 0) continue;
-    const float inv = static_cast<float>(1.0 / norm);
-    for (size_t j = 0; j < m->cols; ++j) r[j] *= inv;
-  }
+  for (size_t i = 0; i < m->rows; ++i) NormalizeInPlace(m->row(i), m->cols);
 }
 
 Result<FusedVectors> Fuse(std::vector<Block> blocks) {
@@ -105,9 +88,10 @@ std::vector<float> BlockCosines(const std::vector<BlockLayout>& layout, const fl
   for (const BlockLayout& bl : layout) {
     const float* x = a + bl.offset;
     const float* y = b + bl.offset;
-    const double nx = Dot(x, x, bl.dim), ny = Dot(y, y, bl.dim);
-    out.push_back(nx == 0 || ny == 0 ? 0.0f
-                                     : static_cast<float>(Dot(x, y, bl.dim) / std::sqrt(nx * ny)));
+    const double nx = DotDouble(x, x, bl.dim), ny = DotDouble(y, y, bl.dim);
+    out.push_back(nx == 0 || ny == 0
+                      ? 0.0f
+                      : static_cast<float>(DotDouble(x, y, bl.dim) / std::sqrt(nx * ny)));
   }
   return out;
 }

@@ -76,7 +76,7 @@ struct VisualEncoderOptions {
   int canonical_size = 28;
   // HOG cell grids: one histogram set per entry, each an n x n grid of cells.
   std::vector<int> hog_grids = {9};
-  int orientation_bins = 12;
+  int orientation_bins = 12;       // gradient orientation bins per cell
   bool signed_orientation = true;  // 0..2pi (dark-on-light matters) vs 0..pi
   float hog_power = 0.5f;          // histogram^power before normalisation
   // Local contrast normalisation of the (powered) histograms: kBlock = L2 over
@@ -85,19 +85,19 @@ struct VisualEncoderOptions {
   // sqrt(sum^2 + 0.01) so flat background is not blown up.
   enum class HogNorm { kNone, kCell, kBlock };
   HogNorm hog_norm = HogNorm::kBlock;
-  float hog_weight = 1.0f;
-  int pixel_grid = 0;  // downsampled pixel block side; 0 = none
-  float pixel_weight = 0.5f;
-  int intensity_bins = 0;  // 0 = none
-  float intensity_weight = 0.25f;
+  float hog_weight = 1.0f;                                 // scale of the HOG group
+  int pixel_grid = 0;                                      // downsampled pixel block side; 0 = none
+  float pixel_weight = 0.5f;                               // scale of the pixel group
+  int intensity_bins = 0;                                  // intensity histogram bins; 0 = none
+  float intensity_weight = 0.25f;                          // scale of the intensity group
   int hue_bins = 12, saturation_bins = 4, value_bins = 8;  // colour only
-  float colour_weight = 0.5f;
+  float colour_weight = 0.5f;                              // scale of the colour group
 
   // --- projection (Fit / Transform) ---
   int dim = 128;                 // output dimension (clamped to the descriptor dimension)
   float whiten_power = 0.2f;     // partial whitening (docs/experiments.md)
   float whiten_epsilon = 1e-4f;  // relative to the largest eigenvalue
-  bool l2_normalize = true;
+  bool l2_normalize = true;      // unit output rows
   // Descriptors up to this dimension get an exact dense eigensolver; above
   // it (when dim < d/2) the top components come from subspace iteration.
   int exact_eigen_max_dim = 1024;

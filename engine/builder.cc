@@ -247,7 +247,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
     StageTimer t("implicit ALS");
     ImplicitALS als(o.als);
-    VITRINE_RETURN_IF_ERROR(als.fit(inter.matrix).WithContext(o.interactions.string()));
+    VITRINE_RETURN_IF_ERROR(als.Fit(inter.matrix).WithContext(o.interactions.string()));
     t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
            " iterations");
     blocks.cf = als.item_factors();

@@ -30,29 +30,22 @@
 namespace vitrine {
 
 struct BuildOptions {
-  BuildOptions() {
-    als.compute_loss = true;  // the loss per iteration is on stderr
-    // Defaults measured on the generated catalog (sparse users, median 6
-    // events): 32 factors, regularisation 0.1, alpha 10 gave NDCG@10 0.088
-    // against 0.061 for the library defaults (64, 0.01, 1).
-    als.factors = 32;
-    als.regularization = 0.1f;
-    als.alpha = 10.0f;
-  }
-
   std::filesystem::path items;         // required
   std::filesystem::path interactions;  // optional: empty = content/visual only
   std::filesystem::path images;        // optional: IDX ubyte(.gz), catalog order
   std::filesystem::path visual;        // optional: precomputed .npy/.fvecs, catalog order
   std::string image_column;            // optional: items column of PNG/JPEG paths
 
-  CatalogReadOptions catalog;
-  InteractionsReadOptions interactions_read;
+  CatalogReadOptions catalog;                 // reading items.csv
+  InteractionsReadOptions interactions_read;  // reading interactions.csv
 
-  ImplicitALS::Config als;
-  ContentEncoderOptions content;
-  VisualEncoderOptions visual_encoder;
-  ColdStartOptions cold_start;
+  // ALS with the defaults chosen on the generated catalog (32 factors,
+  // regularisation 0.1, alpha 10; docs/experiments.md), not the library's;
+  // the loss of every iteration goes to stderr.
+  AlsOptions als{.factors = 32, .regularization = 0.1f, .alpha = 10.0f, .compute_loss = true};
+  ContentEncoderOptions content;        // the content block
+  VisualEncoderOptions visual_encoder;  // the visual block (images, not precomputed vectors)
+  ColdStartOptions cold_start;          // cf rows of cold items
 
   // The new-arrival prior, a one-dimensional block "new" holding each item's
   // newness 0.5^(age / half_life) in [0, 1], where age runs from the item's
@@ -64,19 +57,17 @@ struct BuildOptions {
   // timestamps) the bundle has no "new" block. Items added later with
   // `vitrine items add` arrive with newness 1.
   struct Recency {
-    std::string column;
-    double half_life_days = 30;
+    std::string column;          // catalog arrival column; "" = first interactions
+    double half_life_days = 30;  // age at which newness is 0.5
   } recency;
 
   // Default query weights per block, recorded in the manifest.
   // Measured on the generated catalog (README, "evaluate"): the cf block
   // carries ALS scores (norm <= 1), content and visual are unit cosines, and
   // pop is the popularity prior in [0, 1], new the new-arrival prior in [0, 1].
-  // new is off by default: the generated data has no launch dynamics, and on
-  // the demo split new=0.05 / 0.1 / 0.2 left the hybrid's NDCG@10 at 0.1045
-  // while cold-start recall fell from 0.0531 to 0.0494 / 0.0479 / 0.0166.
-  // A catalog with real arrival dates turns it on per bundle (--weights at
-  // build) or per request.
+  // new is off by default, because the generated data has no launch dynamics
+  // (docs/experiments.md); a catalog with real arrival dates turns it on per
+  // bundle (--weights at build) or per request.
   std::map<std::string, float> block_weights = {
       {"cf", 1.0f}, {"content", 0.2f}, {"visual", 0.05f}, {"pop", 0.4f}, {"new", 0.0f}};
   // Defaults for "similar items" requests: shoppers expect look-alikes there,
@@ -88,10 +79,10 @@ struct BuildOptions {
   // The learned ranker (engine/ranker_training.h), trained when the bundle
   // has interactions; `enabled = false` (--ranker off) keeps the hybrid.
   struct Ranker {
-    bool enabled = true;
-    int rounds = 100;
-    int max_depth = 6;
-    double eta = 0.1;
+    bool enabled = true;               // false: no ranker.bin
+    int rounds = 100;                  // RankerOptions::rounds
+    int max_depth = 6;                 // RankerOptions::max_depth
+    double eta = 0.1;                  // RankerOptions::eta
     double validation_fraction = 0.2;  // of each user's latest interactions
     // Query groups trained on (a seeded sample; every fifth is kept to check
     // the model). 20,000 against 3,000 lifted the demo split's NDCG@10 from
@@ -99,20 +90,20 @@ struct BuildOptions {
     // (docs/ranker.md); the rows take about 80 bytes per candidate.
     int64_t max_users = 10000;
     int64_t min_users = 50;            // fewer: no ranker, the hybrid answers
-    // LambdaMART pairs per relevant candidate and round (RankerParams). 10
+    // LambdaMART pairs per relevant candidate and round (RankerOptions). 10
     // against 1 moved the demo split's NDCG@10 from 0.1248 to 0.1258 and
     // about doubled the build: left at 1, open to --config [ranker].
     int pairs_per_sample = 1;
-    uint64_t seed = 42;
-    int threads = 1;  // deterministic for a seed at 1
+    uint64_t seed = 42;                // the user sample and XGBoost's sampling
+    int threads = 1;                   // training threads; deterministic for a seed at 1
   } ranker;
-  VectorIndexOptions index;
+  VectorIndexOptions index;  // index.faiss (its spec unless `autotune`)
   // Instead of `index.spec`: measure candidate specs on held-out queries and
   // keep the fastest meeting recall@10 >= autotune_recall (index/autotune.h);
   // the operating point (spec, ef / nprobe) is recorded in the manifest and
   // used by every query of the bundle.
   bool autotune = false;
-  double autotune_recall = 0.95;
+  double autotune_recall = 0.95;  // the recall@10 autotune must reach
   // Extra parameters to record in manifest["params"] (e.g. the CLI flags).
   nlohmann::json params = nlohmann::json::object();
   // The tuning report to record in manifest["tuning"] (engine/tune.h); null

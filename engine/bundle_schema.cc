@@ -31,7 +31,7 @@ class Fields {
     return Fields(*it, where, key);
   }
 
-  bool has(const std::string& key) const { return obj_.contains(key); }
+  bool Has(const std::string& key) const { return obj_.contains(key); }
 
   Status Int(const std::string& key, int64_t lo, int64_t hi, int64_t* out) const {
     const json* v = Find(key);
@@ -222,7 +222,7 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   VITRINE_RETURN_IF_ERROR(counts.Int("interactions", 0, INT64_MAX, &out.counts.interactions));
   VITRINE_RETURN_IF_ERROR(counts.Int("cold_items", 0, out.counts.items, &out.counts.cold_items));
   VITRINE_RETURN_IF_ERROR(counts.Int("dim", out.total_dim(), out.total_dim(), &out.counts.dim));
-  if (counts.has("deleted")) {
+  if (counts.Has("deleted")) {
     VITRINE_RETURN_IF_ERROR(counts.Int("deleted", 0, out.counts.items, &out.counts.deleted));
   }
 
@@ -232,12 +232,12 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   if (out.index.metric != "inner_product") {
     return Fields::Wrong(where, "index.metric", "\"inner_product\"", m["index"]["metric"]);
   }
-  if (index.has("ef_construction")) {
+  if (index.Has("ef_construction")) {
     VITRINE_RETURN_IF_ERROR(index.Int("ef_construction", 0, 1 << 20, &out.index.ef_construction));
   }
-  if (index.has("seed")) VITRINE_RETURN_IF_ERROR(index.Seed("seed", &out.index.seed));
-  if (index.has("describe")) VITRINE_RETURN_IF_ERROR(index.String("describe", &out.index.describe));
-  if (index.has("bytes_per_vector")) {
+  if (index.Has("seed")) VITRINE_RETURN_IF_ERROR(index.Seed("seed", &out.index.seed));
+  if (index.Has("describe")) VITRINE_RETURN_IF_ERROR(index.String("describe", &out.index.describe));
+  if (index.Has("bytes_per_vector")) {
     VITRINE_RETURN_IF_ERROR(index.Number("bytes_per_vector", 0, 1e12, &out.index.bytes_per_vector));
   }
   if (m["index"].contains("search")) {

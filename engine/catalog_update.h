@@ -27,8 +27,9 @@
 //            (visual/*.npy + the options in manifest visual_encoder)
 //   cf       (if the bundle has a cf block) the ColdStartProjector's
 //            prediction from [unit content | unit visual]: new items are cold
-// each block L2-normalised and concatenated per the manifest layout, exactly
-// as a build fuses a cold item. The rows are appended to vectors.npy,
+// fused by ItemEncoder::EncodeNew in the manifest layout, exactly as a build
+// fuses a cold item (content and visual rows at unit norm, cf at the build's
+// cold-item norm, pop 0 and new 1). The rows are appended to vectors.npy,
 // item_ids.txt, items.csv, cold.npy (1), popularity.npy (0) and
 // cf/item_factors.npy (zero rows: an item without interactions has a zero
 // ALS factor, and fold-in then ignores it); the FAISS index gets the new

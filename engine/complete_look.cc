@@ -81,7 +81,7 @@ Result<std::vector<LookSlot>> Engine::CompleteTheLook(const CompleteRequest& r) 
   const std::vector<float> query = ItemQuery(item);
   // Across categories, looks do not transfer (a shoe does not look like a
   // coat): shoppers, attributes (tier, price, brand) and popularity do.
-  QueryOptions q = r.query;
+  QueryParams q = r.query;
   q.k = 1;
   for (const auto& [block, w] : std::map<std::string, float>{
            {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.0f}, {"pop", 0.2f}}) {

@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void NormalizeSegment(float* v, size_t dim) {
-  double s = 0;
-  for (size_t j = 0; j < dim; ++j) s += static_cast<double>(v[j]) * v[j];
-  if (s <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(s));
-  for (size_t j = 0; j < dim; ++j) v[j] *= inv;
-}
-
 // The CPU's float kernel (core/simd.h); a plain float loop is one serial
 // chain of adds (GCC may not reorder float sums).
 float Dot(const float* a, const float* b, size_t d) { return simd::InnerProduct(a, b, d); }
@@ -92,7 +84,7 @@ Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec) {
   return w;
 }
 
-Status ParseDiversity(std::string_view spec, QueryOptions* q) {
+Status ParseDiversity(std::string_view spec, QueryParams* q) {
   const std::string div(spec);
   const size_t colon = div.find(':');
   const std::string kind = div.substr(0, colon);
@@ -178,12 +170,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     // recalculate_user), exact and a few microseconds, so serving holds no
     // per-user vectors (1M users x 64 factors would be 256 MB).
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, b.ReadMatrix(f::kItemFactors));
-    ImplicitALS::Config cfg;
+    AlsOptions cfg;
     cfg.factors = m.als->factors;
     cfg.regularization = static_cast<float>(m.als->regularization);
     cfg.alpha = static_cast<float>(m.als->alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.set_factors(Matrix(0, itf.cols), std::move(itf))
+    VITRINE_RETURN_IF_ERROR(e->als_.SetFactors(Matrix(0, itf.cols), std::move(itf))
                                 .WithContext(b.path("cf").string()));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
@@ -276,16 +268,16 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
       // item factors (which would ignore the confidence weighting).
       std::vector<float> w(weights.begin(), weights.end());
       if (w.empty()) w.assign(items.size(), 1.0f);
-      VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.fold_in(items, w));
+      VITRINE_ASSIGN_OR_RETURN(std::vector<float> x, als_.FoldIn(items, w));
       std::copy(x.begin(), x.end(), q.begin() + static_cast<std::ptrdiff_t>(b.offset));
     }
-    NormalizeSegment(q.data() + b.offset, b.dim);
+    NormalizeInPlace(q.data() + b.offset, b.dim);
   }
   SetPriorSegment(&q);
   return q;
 }
 
-RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim) {
+RerankOptions RerankOptionsOf(const QueryParams& q, size_t dim) {
   RerankOptions ro;
   ro.k = q.k;
   ro.diversity = q.diversity;
@@ -295,13 +287,13 @@ RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim) {
   return ro;
 }
 
-int CandidatePoolSize(const QueryOptions& q) {
+int CandidatePoolSize(const QueryParams& q) {
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
   if (!rerank) return q.k;
   return std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100));
 }
 
-Status Engine::Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
+Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item,
                        const std::vector<int32_t>& drop, Bitmap* allowed,
                        RequestRules* rules) const {
   if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
@@ -337,7 +329,7 @@ std::vector<Hit> Engine::ToHits(std::vector<RankedItem> ranked, const RequestRul
   return hits;
 }
 
-Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOptions& q,
+Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryParams& q,
                                         const std::vector<int32_t>& drop,
                                         std::span<const int32_t> history,
                                         std::optional<int32_t> current_item) const {
@@ -401,7 +393,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryOpt
   return hits;
 }
 
-void Engine::Explain(const std::vector<float>& unscaled, const QueryOptions& q,
+void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
                      std::span<const int32_t> history, std::vector<Hit>* hits) const {
   const size_t dim = vectors_->cols;
   for (Hit& h : *hits) {
@@ -437,7 +429,7 @@ void Engine::Explain(const std::vector<float>& unscaled, const QueryOptions& q,
   }
 }
 
-Result<std::vector<Hit>> Engine::Popular(const QueryOptions& q) const {
+Result<std::vector<Hit>> Engine::Popular(const QueryParams& q) const {
   Bitmap allowed;
   RequestRules rules;
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
@@ -475,14 +467,14 @@ std::vector<float> Engine::ItemQuery(int32_t item) const {
   const float* v = vectors_->row(static_cast<size_t>(item));
   std::vector<float> query(v, v + vectors_->cols);
   // Stored cf rows keep ALS norms (popularity); a query segment is a direction.
-  for (const auto& b : layout_) NormalizeSegment(query.data() + b.offset, b.dim);
+  for (const auto& b : layout_) NormalizeInPlace(query.data() + b.offset, b.dim);
   SetPriorSegment(&query);
   return query;
 }
 
-Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryOptions& q) const {
+Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryParams& q) const {
   VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
-  QueryOptions with_defaults = q;
+  QueryParams with_defaults = q;
   for (const auto& [name, w] : similar_weights_) with_defaults.weights.emplace(name, w);
   return Search(ItemQuery(item), with_defaults, {item}, {}, item);
 }
@@ -549,7 +541,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     std::reverse(weights.begin(), weights.end());
   }
 
-  QueryOptions q = r.query;
+  QueryParams q = r.query;
   q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
   if (items.empty()) {
     // Nothing known about this person: popular items that pass the rules.

@@ -56,13 +56,16 @@ struct Hit {
   std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
   double boost = 1.0;            // product of the BOOST/BURY factors that applied
-  // With the learned ranker and QueryOptions::explain: the features that
+  // With the learned ranker and QueryParams::explain: the features that
   // moved this item's ranker score most, largest |contribution| first.
   std::vector<FeatureContribution> ranker_features;
 };
 
-struct QueryOptions {
-  int k = 10;
+// The knobs of one query (Similar, Recommend, CompleteTheLook): per call, owned by
+// the caller, so the Engine's methods stay const (docs/architecture.md,
+// "Conventions").
+struct QueryParams {
+  int k = 10;                            // results wanted
   std::map<std::string, float> weights;  // block -> weight; unnamed blocks use defaults
   int ef_search = 0;                     // 0 = the bundle's operating point (autotune), else 128
   int nprobe = 0;                        // 0 = the bundle's operating point (autotune), else 32
@@ -91,17 +94,17 @@ struct QueryOptions {
 };
 
 // The rerank options of a query over candidates of dimension `dim`.
-RerankOptions RerankOptionsOf(const QueryOptions& q, size_t dim);
+RerankOptions RerankOptionsOf(const QueryParams& q, size_t dim);
 
 // How many candidates a request retrieves: k without reranking, else the
 // request's pool (at least k), by default max(kDefaultPoolFactor * k, 100).
-int CandidatePoolSize(const QueryOptions& q);
+int CandidatePoolSize(const QueryParams& q);
 
 // "cf=0.6,content=0.3" -> block weights (finite numbers). Used by the CLI's
 // --weights and the HTTP API's weights. Errors name the bad part.
 Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec);
 // "none", "mmr[:lambda]" or "dpp[:theta]" into q->diversity and its parameter.
-Status ParseDiversity(std::string_view spec, QueryOptions* q);
+Status ParseDiversity(std::string_view spec, QueryParams* q);
 
 // A live event of the person since the bundle was built (the serving
 // session store's, oldest first). A weight <= 0 (a return) takes the item
@@ -126,7 +129,7 @@ struct RecommendRequest {
   std::vector<RecentEvent> recent;  // the user's live events, oldest first
   size_t max_history = 0;
   bool filter_already_seen = true;
-  QueryOptions query;
+  QueryParams query;
 };
 
 // The merged candidate pool of a history and one feature row per candidate
@@ -157,7 +160,7 @@ struct CompleteRequest {
   // Given pairs (category -> complements, in order); empty = learned from
   // co-occurrence across categories in the users' histories.
   std::map<std::string, std::vector<std::string>> pairs;
-  QueryOptions query;  // rules, weights; k is ignored (one item per category)
+  QueryParams query;  // rules, weights; k is ignored (one item per category)
 };
 
 struct LookSlot {
@@ -184,7 +187,6 @@ class Engine {
 
   // Item index of an id, or NotFound naming it.
   Result<int32_t> FindItem(std::string_view id) const;
-  std::optional<int32_t> FindUser(std::string_view id) const { return users_.Find(id); }
   const IdMap& users() const { return users_; }
   // The training interactions (users x items) the bundle was built from;
   // empty (0 x items) for a bundle built without interactions.
@@ -195,17 +197,17 @@ class Engine {
   std::vector<float> UserHistoryWeights(int32_t user) const;
 
   // The k items nearest to `item` (never the item itself).
-  Result<std::vector<Hit>> Similar(std::string_view item, const QueryOptions& q) const;
+  Result<std::vector<Hit>> Similar(std::string_view item, const QueryParams& q) const;
   // Errors: an unknown history item (NotFound), history_weights of the wrong
   // length or a bad query (InvalidArgument). An unknown user is not an error.
   Result<Recommendation> Recommend(const RecommendRequest& r) const;
   // The most popular items that pass the query's rules (ties by item index).
-  Result<std::vector<Hit>> Popular(const QueryOptions& q) const;
+  Result<std::vector<Hit>> Popular(const QueryParams& q) const;
 
   // The candidate pool of a history (item indices, weights), every source
   // under the query's allowed bitmap; `drop` items never appear.
   Result<CandidatePool> Candidates(std::span<const int32_t> items, std::span<const float> weights,
-                                   const QueryOptions& q, const std::vector<int32_t>& drop) const;
+                                   const QueryParams& q, const std::vector<int32_t>& drop) const;
   const LearnedRanker* ranker() const { return ranker_ ? &*ranker_ : nullptr; }
   const ItemNeighbors* item_neighbors() const { return neighbors_ ? &*neighbors_ : nullptr; }
   // Complementary categories are those whose lift with the item's category is
@@ -226,28 +228,28 @@ class Engine {
   // A query holds 1 in the prior blocks (popularity "pop", new arrivals
   // "new"), so the score adds w_pop * pop(item) + w_new * newness(item).
   void SetPriorSegment(std::vector<float>* query) const;
-  Result<std::vector<Hit>> Search(std::vector<float> query, const QueryOptions& q,
+  Result<std::vector<Hit>> Search(std::vector<float> query, const QueryParams& q,
                                   const std::vector<int32_t>& drop,
                                   std::span<const int32_t> history,
                                   std::optional<int32_t> current_item) const;
   // The query's allowed items (rules' filters, --only-items, excludes,
   // `drop`, tombstones) and its per-request rules.
-  Status Allowed(const QueryOptions& q, std::optional<int32_t> current_item,
+  Status Allowed(const QueryParams& q, std::optional<int32_t> current_item,
                  const std::vector<int32_t>& drop, Bitmap* allowed, RequestRules* rules) const;
   // Candidates() that also hands back the allowed bitmap, the request's
   // rules and the unscaled query vector, for the rerank that follows.
   Result<CandidatePool> Candidates(std::span<const int32_t> items, std::span<const float> weights,
-                                   const QueryOptions& q, const std::vector<int32_t>& drop,
+                                   const QueryParams& q, const std::vector<int32_t>& drop,
                                    Bitmap* allowed, RequestRules* rules,
                                    std::vector<float>* query) const;
   // Recommend with the learned ranker over the merged pool.
   Result<std::vector<Hit>> RankedSearch(std::span<const int32_t> items,
-                                        std::span<const float> weights, const QueryOptions& q,
+                                        std::span<const float> weights, const QueryParams& q,
                                         const std::vector<int32_t>& drop) const;
   // Reranked items as hits, with the boost each one got.
   static std::vector<Hit> ToHits(std::vector<RankedItem> ranked, const RequestRules& rules);
   // Per-block cosines and the reason text of each hit.
-  void Explain(const std::vector<float>& unscaled_query, const QueryOptions& q,
+  void Explain(const std::vector<float>& unscaled_query, const QueryParams& q,
                std::span<const int32_t> history, std::vector<Hit>* hits) const;
 
   std::optional<Bundle> bundle_;  // always set after Open

@@ -12,7 +12,7 @@ Result<std::vector<int32_t>> EngineRecommender::Recommend(int32_t user,
   RecommendRequest r;
   r.query = query_;
   r.query.k = k;
-  if (user >= 0 && static_cast<size_t>(user) < engine_.users().size()) {
+  if (user >= 0 && user < engine_.users().size()) {
     r.user = engine_.users().id(user);
   } else {
     for (int32_t i : train_history) r.history.push_back(engine_.catalog().ids.id(i));
@@ -44,7 +44,7 @@ Result<PoolRecall> CandidatePoolRecall(const Engine& engine, const CsrMatrix& tr
   if (static_cast<int64_t>(users.size()) > max_users) users.resize(static_cast<size_t>(max_users));
   PoolRecall r;
   int64_t found = 0, total = 0, pooled = 0;
-  QueryOptions q;
+  QueryParams q;
   for (int32_t u : users) {
     const std::span<const int32_t> history(train.indices.data() + train.indptr[u],
                                            static_cast<size_t>(train.row_size(u)));

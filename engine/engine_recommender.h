@@ -22,7 +22,7 @@ class EngineRecommender : public Recommender {
   // `query` holds the weights, rules and allowed items every list uses; its
   // k is replaced by the evaluation's. `engine` and what `query` points to
   // must outlive the recommender.
-  EngineRecommender(const Engine& engine, std::string name, QueryOptions query)
+  EngineRecommender(const Engine& engine, std::string name, QueryParams query)
       : engine_(engine), name_(std::move(name)), query_(std::move(query)) {}
 
   Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
@@ -32,7 +32,7 @@ class EngineRecommender : public Recommender {
  private:
   const Engine& engine_;
   std::string name_;
-  QueryOptions query_;
+  QueryParams query_;
 };
 
 // The item-item candidate source alone (embed/item_neighbors.h), scored from

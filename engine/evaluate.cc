@@ -68,9 +68,7 @@ double IntraListDiversity(std::span<const int32_t> list, const Matrix& item_vect
   std::vector<double> norms(list.size());
   for (size_t a = 0; a < list.size(); ++a) {
     const float* v = item_vectors.row(static_cast<size_t>(list[a]));
-    double s = 0;
-    for (size_t j = 0; j < d; ++j) s += static_cast<double>(v[j]) * v[j];
-    norms[a] = std::sqrt(s);
+    norms[a] = std::sqrt(DotDouble(v, v, d));
   }
   double sum = 0;
   int64_t pairs = 0;

@@ -102,11 +102,11 @@ double BrandHhi(std::span<const int32_t> list, std::span<const int32_t> brands);
 // Per-call options. Spans and pointers are borrowed: the caller keeps them
 // alive during Evaluate.
 struct EvalOptions {
-  int k = 10;
+  int k = 10;  // list length scored (the @k of every metric)
   // Evaluate at most this many users with a non-empty test set (0 = all);
   // the sample is drawn with `seed` and is the same on every run.
   int64_t max_users = 0;
-  uint64_t seed = 42;
+  uint64_t seed = 42;   // draws the max_users sample
   int num_threads = 0;  // OpenMP threads; 0 = OpenMP default
 
   const Matrix* item_vectors = nullptr;  // diversity; rows = items

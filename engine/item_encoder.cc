@@ -58,9 +58,7 @@ float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
   std::vector<float> norms(cf->rows);
   std::vector<float> warm;
   for (size_t i = 0; i < cf->rows; ++i) {
-    double s = 0;
-    for (size_t j = 0; j < cf->cols; ++j) s += static_cast<double>(cf->at(i, j)) * cf->at(i, j);
-    norms[i] = static_cast<float>(std::sqrt(s));
+    norms[i] = static_cast<float>(std::sqrt(DotDouble(cf->row(i), cf->row(i), cf->cols)));
     if (!cold[i] && norms[i] > 0) warm.push_back(norms[i]);
   }
   if (warm.empty()) {

@@ -80,9 +80,6 @@ class ItemEncoder {
   // Writes the fitted encoders' files and manifest sections.
   Status Save(BundleWriter* w, BundleManifest* manifest) const;
 
-  bool has_visual() const { return visual_source_ != kNoVisual; }
-  bool has_cold_start() const { return projector_.has_value(); }
-
  private:
   enum VisualKind { kNoVisual, kPrecomputed, kIdx, kImageFiles };
 

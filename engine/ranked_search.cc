@@ -109,7 +109,7 @@ const std::vector<std::string> kRankerFeatures = {"fused_score",
                                                   "item_item_share"};
 
 Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
-                                         std::span<const float> weights, const QueryOptions& q,
+                                         std::span<const float> weights, const QueryParams& q,
                                          const std::vector<int32_t>& drop) const {
   Bitmap allowed;
   RequestRules rules;
@@ -118,7 +118,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
 }
 
 Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
-                                         std::span<const float> weights, const QueryOptions& q,
+                                         std::span<const float> weights, const QueryParams& q,
                                          const std::vector<int32_t>& drop, Bitmap* allowed,
                                          RequestRules* rules, std::vector<float>* query) const {
   static_assert(kNumFeatures == 19);
@@ -236,7 +236,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
 }
 
 Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
-                                              std::span<const float> weights, const QueryOptions& q,
+                                              std::span<const float> weights, const QueryParams& q,
                                               const std::vector<int32_t>& drop) const {
   Bitmap allowed;
   RequestRules rules;

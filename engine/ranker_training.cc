@@ -138,7 +138,7 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   // Every fifth usable user is kept out of training to check the model.
   Pools train, check;
   int64_t test_items = 0, found = 0, done = 0;
-  QueryOptions q;
+  QueryParams q;
   q.k = 10;
   for (int32_t u : users) {
     if (static_cast<int64_t>(train.groups.size() + check.groups.size()) >= ro.max_users) break;
@@ -172,7 +172,7 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
     return std::optional<std::string>();
   }
   StageTimer t_train("ranker: LambdaMART");
-  RankerParams params;
+  RankerOptions params;
   params.rounds = ro.rounds;
   params.max_depth = ro.max_depth;
   params.eta = ro.eta;

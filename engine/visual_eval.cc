@@ -63,6 +63,18 @@ Result<VisualEvalReport> EvaluateVisualEncoder(const VisualEvalOptions& o) {
     return Status::OK();
   };
 
+  // Fits `enc`'s projection on the catalog rows and scores both projected
+  // sets; the time reported runs from `t`'s start.
+  auto fit_and_eval = [&](const std::string& name, VisualEncoder& enc, const Matrix& cat,
+                          const Matrix& qry, StageTimer& t) -> Status {
+    VITRINE_RETURN_IF_ERROR(enc.Fit(cat));
+    VITRINE_ASSIGN_OR_RETURN(Matrix a, enc.Transform(cat));
+    VITRINE_ASSIGN_OR_RETURN(Matrix b, enc.Transform(qry));
+    const double secs = t.Seconds();
+    t.Done();
+    return eval(name, a, b, secs);
+  };
+
   if (!o.descriptor_only) {
     const Matrix tr = ToFloat(train), te = ToFloat(test);
     VITRINE_RETURN_IF_ERROR(eval("raw pixels", tr, te, 0.0));
@@ -72,12 +84,7 @@ Result<VisualEvalReport> EvaluateVisualEncoder(const VisualEvalOptions& o) {
     po.whiten_power = 0.5f;
     po.l2_normalize = false;
     VisualEncoder pe(po);
-    VITRINE_RETURN_IF_ERROR(pe.Fit(tr));
-    VITRINE_ASSIGN_OR_RETURN(Matrix a, pe.Transform(tr));
-    VITRINE_ASSIGN_OR_RETURN(Matrix b, pe.Transform(te));
-    const double secs = t.Seconds();
-    t.Done();
-    VITRINE_RETURN_IF_ERROR(eval("PCA-whitened pixels", a, b, secs));
+    VITRINE_RETURN_IF_ERROR(fit_and_eval("PCA-whitened pixels", pe, tr, te, t));
   }
   StageTimer t("vitrine descriptor");
   VisualEncoderOptions vo = o.encoder;
@@ -86,12 +93,7 @@ Result<VisualEvalReport> EvaluateVisualEncoder(const VisualEvalOptions& o) {
   VITRINE_ASSIGN_OR_RETURN(Matrix dtr, enc.Describe(train));
   VITRINE_ASSIGN_OR_RETURN(Matrix dte, enc.Describe(test));
   LogInfo("descriptor dimension %zu", dtr.cols);
-  VITRINE_RETURN_IF_ERROR(enc.Fit(dtr));
-  VITRINE_ASSIGN_OR_RETURN(Matrix a, enc.Transform(dtr));
-  VITRINE_ASSIGN_OR_RETURN(Matrix b, enc.Transform(dte));
-  const double secs = t.Seconds();
-  t.Done();
-  VITRINE_RETURN_IF_ERROR(eval("vitrine descriptor", a, b, secs));
+  VITRINE_RETURN_IF_ERROR(fit_and_eval("vitrine descriptor", enc, dtr, dte, t));
   return report;
 }
 

@@ -16,7 +16,7 @@ namespace vitrine {
 struct VisualEvalOptions {
   // IDX files: catalog images and labels, query images and labels.
   std::filesystem::path train, train_labels, test, test_labels;
-  int k = 10;
+  int k = 10;                    // neighbours scored per query (precision@k)
   size_t limit = 0;              // at most this many catalog and query images (0 = all)
   bool descriptor_only = false;  // skip the pixel baselines
   VisualEncoderOptions encoder;  // the descriptor evaluated (l2_normalize is ignored)

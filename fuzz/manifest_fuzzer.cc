@@ -245,7 +245,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto engine = Engine::Open(dir, VerifyMode::kSizesOnly);
   if (!engine.ok()) return 0;
   const Engine& e = **engine;
-  QueryOptions q;
+  QueryParams q;
   q.k = 5;
   auto similar = e.Similar("I000", q);
   (void)similar;

@@ -34,16 +34,17 @@
 namespace vitrine {
 
 struct AutotuneOptions {
-  Metric metric = Metric::kInnerProduct;
-  double target_recall = 0.95;
-  int k = 10;
+  Metric metric = Metric::kInnerProduct;  // of the index built and the ground truth
+  double target_recall = 0.95;            // recall@k a spec must reach
+  int k = 10;                             // results per query measured
   // Candidate faiss specs; empty = DefaultAutotuneSpecs(n).
   std::vector<std::string> specs;
   // Held-out queries (not owned, must outlive the call); null = sampled.
   const Matrix* queries = nullptr;
   size_t num_queries = 500;  // sampled query count when queries is null
-  uint64_t seed = 42;
-  int hnsw_ef_construction = 100;
+  uint64_t seed = 42;        // query sample and index training sample
+  int hnsw_ef_construction = 100;  // build beam of the HNSW candidates
+  // How each operating point is timed: single queries, the median of 3 passes.
   MeasureOptions measure{.threads = 1, .batch = 1, .repeats = 3, .warmup = 64};
   std::filesystem::path cache_dir;  // ground-truth cache; empty = none
 };

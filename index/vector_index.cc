@@ -562,8 +562,6 @@ double VectorIndex::BytesPerVector() const {
   return static_cast<double>(IndexBytes()) / static_cast<double>(std::max<size_t>(1, size()));
 }
 
-size_t VectorIndex::VectorBytes() const { return vectors_->data.size() * sizeof(float); }
-
 void VectorIndex::ExactScan(const float* queries, size_t n, int k, const Bitmap* allowed,
                             int64_t* labels, float* distances) const {
   const Matrix& m = *vectors_;

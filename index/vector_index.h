@@ -80,19 +80,22 @@ enum class Metric { kInnerProduct, kL2 };
 // docs/index.md).
 inline constexpr double kExactScanMaxFraction = 0.10;
 
+// How Build makes the index; fixed for its life.
 struct VectorIndexOptions {
-  std::string spec = "HNSW32";  // faiss::index_factory description
-  Metric metric = Metric::kInnerProduct;
+  std::string spec = "HNSW32";            // faiss::index_factory description
+  Metric metric = Metric::kInnerProduct;  // what Search ranks by
   int hnsw_ef_construction = 40;  // HNSW build beam (FAISS default 40)
   // Training sample for IVF / PQ / SQ / OPQ: min(n, clamp(256 * nlist,
   // min_train_points, max_train_points)) rows drawn with `seed`.
   size_t min_train_points = 16384;
   size_t max_train_points = 262144;
-  uint64_t seed = 1234;
+  uint64_t seed = 1234;  // draws the training sample
 };
 
+// The knobs of one Search call: per call and owned by the caller (FAISS's
+// SearchParameters), so Search stays const and thread-safe.
 struct SearchParams {
-  int k = 10;
+  int k = 10;                      // results wanted
   int ef_search = 64;              // HNSW level-0 beam width (raised to k)
   int nprobe = 16;                 // IVF lists scanned (capped at nlist)
   const Bitmap* filter = nullptr;  // allowed ids; null = all. Not owned.
@@ -157,8 +160,6 @@ class VectorIndex {
   // minus the float layers shed because they duplicate the vector matrix.
   size_t ResidentIndexBytes() const;
   double BytesPerVector() const;  // IndexBytes() / size()
-  // The kept float vectors (4 * d per vector), shared with the caller.
-  size_t VectorBytes() const;
 
   // The FAISS index, for inspection (types, ntotal, graph). Its flat float
   // layers that duplicate the vector matrix (",RFlat", HNSW<M>'s storage,

@@ -9,16 +9,11 @@
 #include <string>
 #include <utility>
 
+#include "core/matrix.h"
 #include "core/simd.h"
 
 namespace vitrine {
 namespace {
-
-double Dot(const float* a, const float* b, int dim) {
-  double s = 0;
-  for (int d = 0; d < dim; ++d) s += static_cast<double>(a[d]) * b[d];
-  return s;
-}
 
 Status CheckCommon(std::span<const Candidate> candidates, int dim, int k, bool need_vectors) {
   if (k < 0) return Status::InvalidArgument("k must be >= 0, got " + std::to_string(k));
@@ -162,8 +157,7 @@ UnitVectors& UnitVectors::operator=(UnitVectors&& other) noexcept {
 const float* UnitVectors::Add(const float* v) {
   if (size_ >= capacity_) return nullptr;  // selectors then report the missing vector
   float* row = base_ + size_++ * stride_;
-  double s = 0;
-  for (size_t j = 0; j < dim_; ++j) s += static_cast<double>(v[j]) * v[j];
+  const double s = DotDouble(v, v, dim_);
   const float inv = s > 0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
   for (size_t j = 0; j < dim_; ++j) row[j] = v[j] * inv;
   return row;
@@ -347,7 +341,8 @@ Result<std::vector<int>> SelectDPP(std::span<const Candidate> candidates, int di
   std::vector<double> q(m), l_ii(m), d2(m);
   for (size_t i = 0; i < m; ++i) {
     q[i] = std::exp(alpha * (candidates[i].score - s_max));
-    l_ii[i] = q[i] * q[i] * Dot(candidates[i].vec, candidates[i].vec, dim);
+    l_ii[i] =
+        q[i] * q[i] * DotDouble(candidates[i].vec, candidates[i].vec, static_cast<size_t>(dim));
     d2[i] = l_ii[i];
   }
   // c[i * k + t]: row i of the incremental Cholesky factor (Chen et al. Alg. 1).
@@ -378,7 +373,8 @@ Result<std::vector<int>> SelectDPP(std::span<const Candidate> candidates, int di
     for (size_t i = 0; i < m; ++i) {
       if (used[i] || dependent[i]) continue;
       double* ci = &c[i * k];
-      const double l_ji = q[j] * q[i] * Dot(candidates[j].vec, candidates[i].vec, dim);
+      const double l_ji =
+          q[j] * q[i] * DotDouble(candidates[j].vec, candidates[i].vec, static_cast<size_t>(dim));
       double cc = 0;
       for (size_t s = 0; s < t; ++s) cc += cj[s] * ci[s];
       const double e = (l_ji - cc) / dj;
@@ -441,7 +437,8 @@ double IntraListDiversity(std::span<const float* const> vecs, int dim) {
   if (n < 2) return 0.0;
   double sum = 0;
   for (size_t a = 0; a < n; ++a) {
-    for (size_t b = a + 1; b < n; ++b) sum += 1.0 - Dot(vecs[a], vecs[b], dim);
+    for (size_t b = a + 1; b < n; ++b)
+      sum += 1.0 - DotDouble(vecs[a], vecs[b], static_cast<size_t>(dim));
   }
   return sum / (static_cast<double>(n) * (n - 1) / 2);
 }

@@ -67,7 +67,7 @@ Status CheckFeatureNames(const std::vector<std::string>& names) {
   return Status::OK();
 }
 
-Status CheckParams(const RankerParams& p) {
+Status CheckOptions(const RankerOptions& p) {
   auto bad = [](const std::string& what) { return Status::InvalidArgument("ranker: " + what); };
   if (p.rounds <= 0) return bad("rounds must be > 0, got " + std::to_string(p.rounds));
   if (p.max_depth < 1 || p.max_depth > 16) {
@@ -295,9 +295,9 @@ LearnedRanker& LearnedRanker::operator=(LearnedRanker&&) noexcept = default;
 
 Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
                                            std::vector<std::string> feature_names,
-                                           const RankerParams& params) {
+                                           const RankerOptions& options) {
   VITRINE_RETURN_IF_ERROR(CheckFeatureNames(feature_names));
-  VITRINE_RETURN_IF_ERROR(CheckParams(params));
+  VITRINE_RETURN_IF_ERROR(CheckOptions(options));
   const size_t f = feature_names.size();
   const size_t n = data.labels.size();
   if (n == 0) return Status::InvalidArgument("ranker: no training rows");
@@ -327,7 +327,7 @@ Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
 
   DMatrixHandle raw_dm = nullptr;
   VITRINE_XGB(XGDMatrixCreateFromMat_omp(data.features.data(), n, f, std::nanf(""), &raw_dm,
-                                         params.nthread),
+                                         options.nthread),
               "creating the training matrix");
   DMatrix dm(raw_dm);
   VITRINE_XGB(XGDMatrixSetFloatInfo(raw_dm, "label", data.labels.data(), n), "setting labels");
@@ -348,24 +348,24 @@ Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
       {"objective", "rank:ndcg"},
       {"eval_metric", "ndcg@10"},
       {"tree_method", "hist"},
-      {"max_depth", std::to_string(params.max_depth)},
-      {"eta", FormatDouble(params.eta)},
-      {"min_child_weight", FormatDouble(params.min_child_weight)},
-      {"subsample", FormatDouble(params.subsample)},
-      {"colsample_bytree", FormatDouble(params.colsample_bytree)},
-      {"seed", std::to_string(params.seed)},
-      {"nthread", std::to_string(params.nthread)},
-      {"num_pairsample", std::to_string(params.pairs_per_sample)},
+      {"max_depth", std::to_string(options.max_depth)},
+      {"eta", FormatDouble(options.eta)},
+      {"min_child_weight", FormatDouble(options.min_child_weight)},
+      {"subsample", FormatDouble(options.subsample)},
+      {"colsample_bytree", FormatDouble(options.colsample_bytree)},
+      {"seed", std::to_string(options.seed)},
+      {"nthread", std::to_string(options.nthread)},
+      {"num_pairsample", std::to_string(options.pairs_per_sample)},
   };
   for (const auto& [key, value] : settings) {
     VITRINE_XGB(XGBoosterSetParam(raw_b, key, value.c_str()), key);
   }
-  for (int it = 0; it < params.rounds; ++it) {
+  for (int it = 0; it < options.rounds; ++it) {
     VITRINE_XGB(XGBoosterUpdateOneIter(raw_b, it, raw_dm), "boosting");
   }
   r.feature_names_ = std::move(feature_names);
-  r.num_trees_ = params.rounds;
-  VITRINE_RETURN_IF_ERROR(Finish(&r, params.predict_threads));
+  r.num_trees_ = options.rounds;
+  VITRINE_RETURN_IF_ERROR(Finish(&r, options.predict_threads));
   return r;
 }
 

@@ -13,8 +13,8 @@
 // their order within a group means anything.
 //
 // Scoring path: XGBoost's own predictor walks each tree for one row at a
-// time (about 25 ns per tree and row here, so 200 rows x 300 trees take
-// about 1.4 ms). Predict therefore scores with a flat copy of the forest made
+// time (docs/ranker.md, "Scoring: a flat forest", has the timings). Predict
+// therefore scores with a flat copy of the forest made
 // when the model is trained or loaded: every tree padded to the forest's
 // depth as a complete binary tree in one contiguous array, walked without
 // branches for 8 rows at once. It reproduces XGBoost's rule exactly (left iff
@@ -37,7 +37,7 @@
 // a request is small and the server already runs requests in parallel); the
 // flat path always runs on the calling thread.
 //
-// Determinism: with the same data, params and nthread = 1, Train produces
+// Determinism: with the same data, options and nthread = 1, Train produces
 // byte-identical models (the `hist` tree method; `seed` drives XGBoost's
 // sampling). Multi-threaded `hist` training is also deterministic in XGBoost,
 // but only nthread = 1 is tested here.
@@ -55,20 +55,22 @@
 
 namespace vitrine {
 
-struct RankerParams {
+// Training settings (XGBoost's parameters of the same names) and the
+// threads a trained model scores with; Train checks the ranges.
+struct RankerOptions {
   int rounds = 200;               // boosting rounds = trees (> 0)
   int max_depth = 6;              // per tree, 1..16
   double eta = 0.1;               // learning rate, (0, 1]
-  double min_child_weight = 1.0;  // >= 0
+  double min_child_weight = 1.0;  // minimum hessian sum in a leaf, >= 0
   double subsample = 1.0;         // row sampling per tree, (0, 1]
   double colsample_bytree = 1.0;  // feature sampling per tree, (0, 1]
-  uint64_t seed = 0;
+  uint64_t seed = 0;              // XGBoost's sampling seed
   // LambdaMART pairs drawn per relevant row and round (XGBoost 1.7's
   // num_pairsample, >= 1). With one or two relevant candidates in a pool of
   // hundreds, 1 pair per round leaves most negatives unseen.
   int pairs_per_sample = 1;
-  int nthread = 1;          // training threads (> 0)
-  int predict_threads = 1;  // threads of each Predict call (> 0)
+  int nthread = 1;                // training threads (> 0)
+  int predict_threads = 1;        // threads of each Predict call (> 0)
 };
 
 // One training set: n rows of f features, a relevance label per row (higher
@@ -105,11 +107,11 @@ class LearnedRanker {
 
   // Trains a LambdaMART model. `feature_names` gives f (their count) and is
   // stored with the model; names must be unique, non-empty and printable.
-  // InvalidArgument names the inconsistent size, the bad parameter or the
+  // InvalidArgument names the inconsistent size, the bad option or the
   // bad label / group; Internal carries XGBoost's own message.
   static Result<LearnedRanker> Train(const RankingData& data,
                                      std::vector<std::string> feature_names,
-                                     const RankerParams& params = {});
+                                     const RankerOptions& options = {});
 
   // Scores n rows: scores[i] for row i of `features` (n x num_features()).
   // `scores` must hold n floats. InvalidArgument on a size mismatch.

@@ -16,12 +16,12 @@ namespace vitrine {
 
 class RequestRules;
 
-// Reranking options.
 enum class Diversity { kNone, kMMR, kDPP };
 
+// What Rerank selects: how many, and with which diversity.
 struct RerankOptions {
-  int k = 10;
-  Diversity diversity = Diversity::kNone;
+  int k = 10;                              // results wanted
+  Diversity diversity = Diversity::kNone;  // selector: plain top-k, MMR or DPP
   float lambda = 0.7f;  // MMR relevance weight
   float theta = 0.7f;   // DPP relevance/diversity trade-off
   int dim = 0;          // candidate vector dim (MMR/DPP)

@@ -65,7 +65,7 @@ std::string LocalAddress(int fd, int* port) {
 // request parser reads the request line and headers one byte at a time.
 class DeadlineStream final : public httplib::Stream {
  public:
-  DeadlineStream(int fd, const ConnectionLimits& limits) : fd_(fd), limits_(limits) {}
+  DeadlineStream(int fd, const HttpServerOptions& limits) : fd_(fd), limits_(limits) {}
 
   // Waits (at most idle_timeout) for the first byte of the next request; false on
   // a timeout, an error, or when `listener` is closed (the server stops).
@@ -151,7 +151,7 @@ class DeadlineStream final : public httplib::Stream {
   }
 
   const int fd_;
-  const ConnectionLimits& limits_;
+  const HttpServerOptions& limits_;
   Clock::time_point deadline_ = Clock::time_point::max();
   mutable bool expired_ = false;
   bool close_requested_ = false;
@@ -273,7 +273,8 @@ class InlineQueue final : public httplib::TaskQueue {
 
 }  // namespace
 
-HttpServer::HttpServer(ConnectionLimits limits) : limits_(limits), pool_(std::make_unique<Pool>()) {
+HttpServer::HttpServer(HttpServerOptions limits)
+    : limits_(limits), pool_(std::make_unique<Pool>()) {
   new_task_queue = [this] { return new InlineQueue([this] { pool_->Shutdown(); }); };
   // httplib also puts these on every accepted socket (SO_RCVTIMEO and
   // SO_SNDTIMEO); DeadlineStream polls before every read and write anyway.

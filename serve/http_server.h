@@ -50,7 +50,8 @@
 
 namespace vitrine {
 
-struct ConnectionLimits {
+// The server's connection limits, fixed at construction (docs/security.md).
+struct HttpServerOptions {
   std::chrono::milliseconds request_timeout{10000};  // whole request, first byte to last
   std::chrono::milliseconds idle_timeout{5000};      // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{5000};      // one read
@@ -61,7 +62,7 @@ struct ConnectionLimits {
 
 class HttpServer : public httplib::Server {
  public:
-  explicit HttpServer(ConnectionLimits limits);
+  explicit HttpServer(HttpServerOptions limits);
   ~HttpServer() override;
 
   // True inside a handler or error handler when the current request's
@@ -85,7 +86,7 @@ class HttpServer : public httplib::Server {
   void Serve(socket_t sock);  // on a connection thread
   void Release(const std::string& ip);
 
-  const ConnectionLimits limits_;
+  const HttpServerOptions limits_;
   std::unique_ptr<Pool> pool_;
   mutable std::mutex mu_;  // guards the counters below
   int64_t open_ = 0;

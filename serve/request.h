@@ -36,8 +36,6 @@ struct QuerySpec {
   std::vector<std::string> exclude;
 };
 
-// A QueryOptions and the compiled rules it points into.
-
 // InvalidArgument (a client error, HTTP 400) with `msg`.
 Status Bad(std::string msg);
 // An id from a request: a non-empty string without control characters (it

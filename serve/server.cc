@@ -83,7 +83,7 @@ void ReplyError(httplib::Response& res, const Status& st) {
 }
 
 struct Prepared {
-  QueryOptions q;
+  QueryParams q;
   std::shared_ptr<const CompiledRules> rules;
   bool explain = false;
 };
@@ -771,7 +771,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   impl->sessions = std::make_unique<SessionStore>(o.session_users, o.session_events);
   impl->slots = std::make_unique<ComputeSlots>(o.threads);
 
-  ConnectionLimits limits;
+  HttpServerOptions limits;
   limits.request_timeout = o.request_timeout;
   limits.idle_timeout = o.idle_timeout;
   limits.read_timeout = o.read_timeout;

@@ -62,24 +62,24 @@ namespace vitrine {
 
 struct ServerOptions {
   std::filesystem::path bundle;  // required
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // address to listen on
   int port = 8080;  // 0: any free port (Server::port() tells which)
   int threads = 8;  // requests computed at once (connections have their own threads)
 
   // Durable log of accepted events ("" = keep events in memory only).
   std::filesystem::path event_log;
-  FsyncPolicy fsync = FsyncPolicy::kAlways;
-  std::chrono::milliseconds fsync_interval{1000};
+  FsyncPolicy fsync = FsyncPolicy::kAlways;        // when appended events reach the disk
+  std::chrono::milliseconds fsync_interval{1000};  // the period of FsyncPolicy::kInterval
   EventWeights events = EventWeights::Default();  // accepted event names
 
   size_t session_users = 100000;  // users with in-memory recent events
   size_t session_events = 50;     // recent events kept per user
 
   // Limits that bound the work and memory of one request.
-  int max_k = 1000;
-  size_t max_body_bytes = 1 << 20;
-  size_t max_history = 1000;  // items in a request's history
-  size_t max_rules_bytes = 64 << 10;
+  int max_k = 1000;                   // results one request may ask for
+  size_t max_body_bytes = 1 << 20;    // a request body
+  size_t max_history = 1000;          // items in a request's history
+  size_t max_rules_bytes = 64 << 10;  // rule text of one request
   size_t max_batch = 1000;  // events in one POST /events
   int max_json_depth = 64;  // nesting of a JSON body
 

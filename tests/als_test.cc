@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/matrix.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
@@ -119,18 +120,8 @@ MatD RandomFactors(int rows, int d, uint64_t seed) {
   return m;
 }
 
-double Cosine(std::span<const float> a, std::span<const float> b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t k = 0; k < a.size(); ++k) {
-    ab += double(a[k]) * b[k];
-    aa += double(a[k]) * a[k];
-    bb += double(b[k]) * b[k];
-  }
-  return ab / std::sqrt(aa * bb + 1e-300);
-}
-
-ImplicitALS::Config SmallConfig(int d, ImplicitALS::Solver solver) {
-  ImplicitALS::Config cfg;
+AlsOptions SmallOptions(int d, AlsSolver solver) {
+  AlsOptions cfg;
   cfg.factors = d;
   cfg.regularization = 0.1f;
   cfg.alpha = 2.0f;
@@ -141,7 +132,7 @@ ImplicitALS::Config SmallConfig(int d, ImplicitALS::Solver solver) {
 
 // Runs one iteration from given factors and checks both half-steps against
 // the dense closed form: users from Y0, then items from the model's new X.
-void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
+void CheckOneIteration(AlsOptions cfg, int cg_steps, double tol) {
   const int d = cfg.factors;
   const CsrMatrix ui = RandomCsr(30, 40, 0.15, 11);
   MatD c, p;
@@ -157,8 +148,8 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
   cfg.cg_steps = cg_steps;
   cfg.warm_start = true;
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.set_factors(ToMatrix(x0), ToMatrix(y0)).ok());
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.SetFactors(ToMatrix(x0), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
 
   const MatD x1 = ToDense(als.user_factors());
   const MatD y1 = ToDense(als.item_factors());
@@ -167,19 +158,19 @@ void CheckOneIteration(ImplicitALS::Config cfg, int cg_steps, double tol) {
 }
 
 TEST(ImplicitALS, ConjugateGradientWithManyStepsEqualsDenseSolve) {
-  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kConjugateGradient), 40, 2e-3);
+  CheckOneIteration(SmallOptions(8, AlsSolver::kConjugateGradient), 40, 2e-3);
 }
 
 TEST(ImplicitALS, CholeskyHalfStepEqualsDenseClosedForm) {
-  CheckOneIteration(SmallConfig(8, ImplicitALS::Solver::kCholesky), 3, 1e-4);
-  CheckOneIteration(SmallConfig(64, ImplicitALS::Solver::kCholesky), 3, 1e-3);
+  CheckOneIteration(SmallOptions(8, AlsSolver::kCholesky), 3, 1e-4);
+  CheckOneIteration(SmallOptions(64, AlsSolver::kCholesky), 3, 1e-3);
 }
 
 TEST(ImplicitALS, SpecialisedDimensionsEqualDenseSolve) {
   // 32/64/128 run compile-time-sized kernels; 8 above runs the generic one.
   for (int d : {32, 64}) {
     SCOPED_TRACE(d);
-    CheckOneIteration(SmallConfig(d, ImplicitALS::Solver::kConjugateGradient), 200, 5e-3);
+    CheckOneIteration(SmallOptions(d, AlsSolver::kConjugateGradient), 200, 5e-3);
   }
 }
 
@@ -201,14 +192,14 @@ TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
     }
     ui.indptr.push_back(ui.nnz());
   }
-  ImplicitALS::Config cfg = SmallConfig(kD, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(kD, AlsSolver::kConjugateGradient);
   cfg.iterations = 1;
   cfg.cg_steps = 100;
   cfg.warm_start = true;
   ImplicitALS als(cfg);
   const MatD y0 = RandomFactors(kItems, kD, 3);
-  ASSERT_TRUE(als.set_factors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.SetFactors(ToMatrix(RandomFactors(kUsers, kD, 4)), ToMatrix(y0)).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   MatD c, p;
   DenseCP(ui, cfg.alpha, &c, &p);
   EXPECT_LT(MaxRelError(ToDense(als.user_factors()), DenseHalfStep(c, p, y0, cfg.regularization)),
@@ -218,27 +209,27 @@ TEST(ImplicitALS, RowsLongerThanTheGatherBufferEqualDenseSolve) {
 TEST(ImplicitALS, ThreeCgStepsFromConvergedFactorsAreCloseToExact) {
   const CsrMatrix ui = RandomCsr(60, 50, 0.1, 3);
   MatD c, p;
-  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kCholesky);
+  AlsOptions cfg = SmallOptions(16, AlsSolver::kCholesky);
   DenseCP(ui, cfg.alpha, &c, &p);
   cfg.iterations = 10;
   ImplicitALS exact(cfg);
-  ASSERT_TRUE(exact.fit(ui).ok());
+  ASSERT_TRUE(exact.Fit(ui).ok());
 
   // One more CG-3 iteration warm-started from the converged factors.
-  cfg.solver = ImplicitALS::Solver::kConjugateGradient;
+  cfg.solver = AlsSolver::kConjugateGradient;
   cfg.iterations = 1;
   cfg.warm_start = true;
   ImplicitALS cg(cfg);
-  ASSERT_TRUE(cg.set_factors(exact.user_factors(), exact.item_factors()).ok());
-  ASSERT_TRUE(cg.fit(ui).ok());
+  ASSERT_TRUE(cg.SetFactors(exact.user_factors(), exact.item_factors()).ok());
+  ASSERT_TRUE(cg.Fit(ui).ok());
   const MatD want = DenseHalfStep(c, p, ToDense(exact.item_factors()), cfg.regularization);
   EXPECT_LT(MaxRelError(ToDense(cg.user_factors()), want), 0.02);
 }
 
-void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0 = 1.0f,
-                              float nu = 0.0f, float reg = 0.1f) {
+void CheckObjectiveNeverRises(AlsSolver solver, double slack, float a0 = 1.0f, float nu = 0.0f,
+                              float reg = 0.1f) {
   const CsrMatrix ui = RandomCsr(50, 40, 0.1, 5);
-  ImplicitALS::Config cfg = SmallConfig(10, solver);
+  AlsOptions cfg = SmallOptions(10, solver);
   cfg.unobserved_weight = a0;
   cfg.reg_exponent = nu;
   cfg.regularization = reg;
@@ -255,7 +246,7 @@ void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0
     reported.push_back(info.loss);
   };
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   ASSERT_EQ(objective.size(), 12u);
   const double total_conf = c.sum();  // implicit's normalisation (a0 per unobserved pair)
   for (size_t k = 0; k < objective.size(); ++k) {
@@ -268,17 +259,17 @@ void CheckObjectiveNeverRises(ImplicitALS::Solver solver, double slack, float a0
 }
 
 TEST(ImplicitALS, ObjectiveNeverRisesWithCholesky) {
-  CheckObjectiveNeverRises(ImplicitALS::Solver::kCholesky, 1e-6);
+  CheckObjectiveNeverRises(AlsSolver::kCholesky, 1e-6);
 }
 
 TEST(ImplicitALS, ObjectiveNeverRisesWithConjugateGradient) {
-  CheckObjectiveNeverRises(ImplicitALS::Solver::kConjugateGradient, 1e-5);
+  CheckObjectiveNeverRises(AlsSolver::kConjugateGradient, 1e-5);
 }
 
 TEST(ImplicitALS, ObjectiveWithUnobservedWeightAndScaledRidgeNeverRises) {
-  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+  for (auto solver : {AlsSolver::kCholesky, AlsSolver::kConjugateGradient}) {
     SCOPED_TRACE(static_cast<int>(solver));
-    const double slack = solver == ImplicitALS::Solver::kCholesky ? 1e-6 : 1e-5;
+    const double slack = solver == AlsSolver::kCholesky ? 1e-6 : 1e-5;
     CheckObjectiveNeverRises(solver, slack, /*a0=*/0.2f, /*nu=*/1.0f, /*reg=*/0.01f);
     CheckObjectiveNeverRises(solver, slack, /*a0=*/4.0f, /*nu=*/0.5f, /*reg=*/0.05f);
   }
@@ -286,9 +277,16 @@ TEST(ImplicitALS, ObjectiveWithUnobservedWeightAndScaledRidgeNeverRises) {
 
 // (a0, nu) pairs beyond Hu et al. a0 = 8 > 1 + alpha w for weights below
 // 3.5: those nonzeros carry negative coefficients c - a0 in the normal
-// equations (the Cholesky path's subtracted update).
+// equations (the Cholesky path's subtracted update). Options() is
+// SmallOptions with the pair set.
 struct Variant {
   float a0, nu;
+  AlsOptions Options(int d, AlsSolver solver) const {
+    AlsOptions o = SmallOptions(d, solver);
+    o.unobserved_weight = a0;
+    o.reg_exponent = nu;
+    return o;
+  }
 };
 constexpr Variant kVariants[] = {{0.3f, 0.5f}, {8.0f, 1.0f}, {1.0f, 0.7f}, {0.1f, 0.0f}};
 
@@ -296,11 +294,9 @@ TEST(ImplicitALS, UnobservedWeightAndScaledRidgeHalfStepsEqualDenseSolve) {
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
     for (int d : {8, 32}) {  // generic and compile-time-sized CG kernels
-      ImplicitALS::Config cfg = SmallConfig(d, ImplicitALS::Solver::kConjugateGradient);
-      cfg.unobserved_weight = v.a0;
-      cfg.reg_exponent = v.nu;
+      AlsOptions cfg = v.Options(d, AlsSolver::kConjugateGradient);
       CheckOneIteration(cfg, 200, 5e-3);
-      cfg.solver = ImplicitALS::Solver::kCholesky;
+      cfg.solver = AlsSolver::kCholesky;
       CheckOneIteration(cfg, 3, 1e-4);
     }
   }
@@ -312,9 +308,7 @@ TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
   const CsrMatrix ui = RandomCsr(24, 18, 0.2, 21);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
-    cfg.unobserved_weight = v.a0;
-    cfg.reg_exponent = v.nu;
+    AlsOptions cfg = v.Options(4, AlsSolver::kCholesky);
     cfg.iterations = 400;
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p, v.a0);
@@ -328,7 +322,7 @@ TEST(ImplicitALS, FullObjectiveGradientVanishesAtCholeskyFixedPoint) {
     };
     // Scale: the gradient at the fixed point's factors shrunk by half.
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     const MatD x = ToDense(als.user_factors()), y = ToDense(als.item_factors());
     const double at_half = gradient_norm(0.5 * x, 0.5 * y);
     ASSERT_GT(at_half, 0.1);
@@ -340,29 +334,27 @@ TEST(ImplicitALS, FoldInSolvesTheSameObjective) {
   const CsrMatrix ui = RandomCsr(40, 30, 0.12, 17);
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(testing::Message() << "a0 " << v.a0 << " nu " << v.nu);
-    ImplicitALS::Config cfg = SmallConfig(6, ImplicitALS::Solver::kConjugateGradient);
-    cfg.unobserved_weight = v.a0;
-    cfg.reg_exponent = v.nu;
+    AlsOptions cfg = v.Options(6, AlsSolver::kConjugateGradient);
     cfg.iterations = 5;
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p, v.a0);
     const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()),
                                     DenseRidge(p, cfg.regularization, v.a0, v.nu));
     for (int64_t u = 0; u < ui.rows; ++u) {
       const int64_t lo = ui.indptr[u], n = ui.row_size(u);
-      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      auto x = als.FoldIn({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
       ASSERT_TRUE(x.ok()) << x.status().ToString();
       for (int k = 0; k < cfg.factors; ++k) {
         EXPECT_NEAR((*x)[k], want(u, k), 1e-4 * (1 + std::abs(want(u, k)))) << u;
       }
     }
-    // set_factors + fold_in (how serving loads a bundle) answers the same.
+    // SetFactors + FoldIn (how serving loads a bundle) answers the same.
     ImplicitALS loaded(cfg);
-    ASSERT_TRUE(loaded.set_factors(Matrix(0, 6), als.item_factors()).ok());
-    auto a = als.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
-    auto b = loaded.fold_in(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    ASSERT_TRUE(loaded.SetFactors(Matrix(0, 6), als.item_factors()).ok());
+    auto a = als.FoldIn(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
+    auto b = loaded.FoldIn(std::vector<int32_t>{2, 5}, std::vector<float>{1, 3});
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(*a, *b);
   }
@@ -373,54 +365,54 @@ TEST(ImplicitALS, BadUnobservedWeightOrRegExponentIsInvalidArgument) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   for (float a0 : {nan, inf, -0.5f}) {
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
     cfg.unobserved_weight = a0;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << a0;
     EXPECT_NE(st.message().find("unobserved_weight must be finite and >= 0"), std::string::npos)
         << st.message();
-    EXPECT_FALSE(ImplicitALS(cfg).set_factors(Matrix(10, 4), Matrix(8, 4)).ok());
+    EXPECT_FALSE(ImplicitALS(cfg).SetFactors(Matrix(10, 4), Matrix(8, 4)).ok());
   }
   for (float nu : {nan, inf, -0.1f, 1.5f}) {
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
     cfg.reg_exponent = nu;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << nu;
     EXPECT_NE(st.message().find("reg_exponent must be in [0, 1]"), std::string::npos)
         << st.message();
   }
   {  // a ridge past float's range names the first row
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
     cfg.regularization = 1e38f;
     cfg.reg_exponent = 1.0f;
-    const Status st = ImplicitALS(cfg).fit(ui);
+    const Status st = ImplicitALS(cfg).Fit(ui);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
     EXPECT_NE(st.message().find("user row 0"), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("overflows"), std::string::npos) << st.message();
   }
   {  // a0 = 0 and nu in range are fine
-    ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kCholesky);
+    AlsOptions cfg = SmallOptions(4, AlsSolver::kCholesky);
     cfg.unobserved_weight = 0.0f;
     cfg.reg_exponent = 1.0f;
-    EXPECT_TRUE(ImplicitALS(cfg).fit(ui).ok());
+    EXPECT_TRUE(ImplicitALS(cfg).Fit(ui).ok());
   }
 }
 
 TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
   const CsrMatrix ui = RandomCsr(80, 60, 0.08, 9);
-  for (auto solver : {ImplicitALS::Solver::kCholesky, ImplicitALS::Solver::kConjugateGradient}) {
+  for (auto solver : {AlsSolver::kCholesky, AlsSolver::kConjugateGradient}) {
     SCOPED_TRACE(static_cast<int>(solver));
-    ImplicitALS::Config cfg = SmallConfig(12, solver);
+    AlsOptions cfg = SmallOptions(12, solver);
     cfg.iterations = 30;
     ImplicitALS als(cfg);
-    ASSERT_TRUE(als.fit(ui).ok());
+    ASSERT_TRUE(als.Fit(ui).ok());
     MatD c, p;
     DenseCP(ui, cfg.alpha, &c, &p);
     const MatD want = DenseHalfStep(c, p, ToDense(als.item_factors()), cfg.regularization);
-    const double min_cos = solver == ImplicitALS::Solver::kCholesky ? 0.99 : 0.98;
+    const double min_cos = solver == AlsSolver::kCholesky ? 0.99 : 0.98;
     for (int64_t u = 0; u < ui.rows; ++u) {
       const int64_t lo = ui.indptr[u], n = ui.row_size(u);
-      auto x = als.fold_in({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
+      auto x = als.FoldIn({ui.indices.data() + lo, size_t(n)}, {ui.values.data() + lo, size_t(n)});
       ASSERT_TRUE(x.ok()) << x.status().ToString();
       for (int k = 0; k < cfg.factors; ++k) EXPECT_NEAR((*x)[k], want(u, k), 1e-4) << u;
       EXPECT_GT(Cosine(*x, als.user_factors().row_span(u)), min_cos) << "user " << u;
@@ -430,22 +422,22 @@ TEST(ImplicitALS, FoldInEqualsDenseSolveAndRecoversTrainedUsers) {
 
 TEST(ImplicitALS, FoldInMergesRepeatedItemsAndHandlesEmptyHistory) {
   const CsrMatrix ui = RandomCsr(20, 15, 0.2, 4);
-  ImplicitALS als(SmallConfig(6, ImplicitALS::Solver::kCholesky));
-  ASSERT_TRUE(als.fit(ui).ok());
+  ImplicitALS als(SmallOptions(6, AlsSolver::kCholesky));
+  ASSERT_TRUE(als.Fit(ui).ok());
   const std::vector<int32_t> split = {3, 7, 3}, merged = {7, 3};
   const std::vector<float> split_w = {1, 2, 4}, merged_w = {2, 5};
-  auto a = als.fold_in(split, split_w);
-  auto b = als.fold_in(merged, merged_w);
+  auto a = als.FoldIn(split, split_w);
+  auto b = als.FoldIn(merged, merged_w);
   ASSERT_TRUE(a.ok() && b.ok());
   for (int k = 0; k < 6; ++k) EXPECT_FLOAT_EQ((*a)[k], (*b)[k]);
-  auto empty = als.fold_in({}, {});
+  auto empty = als.FoldIn({}, {});
   ASSERT_TRUE(empty.ok());
   for (float v : *empty) EXPECT_EQ(v, 0.0f);
 }
 
 TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
   CsrMatrix ui = RandomCsr(10, 8, 0.3, 2);
-  ImplicitALS::Config cfg = SmallConfig(4, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(4, AlsSolver::kConjugateGradient);
   cfg.iterations = 2;
   for (float bad :
        {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -1.0f}) {
@@ -453,7 +445,7 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
     const int64_t e = m.indptr[3];  // first nonzero of user 3
     m.values[e] = bad;
     ImplicitALS als(cfg);
-    const Status st = als.fit(m);
+    const Status st = als.Fit(m);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("user row 3, item column " + std::to_string(m.indices[e])),
               std::string::npos)
@@ -462,41 +454,41 @@ TEST(ImplicitALS, BadInputsAreErrorsNamingTheRow) {
   {  // column out of range
     CsrMatrix m = ui;
     m.indices[0] = 8;
-    EXPECT_FALSE(ImplicitALS(cfg).fit(m).ok());
+    EXPECT_FALSE(ImplicitALS(cfg).Fit(m).ok());
   }
   {  // weights finite but so large the solve overflows: names the row.
     CsrMatrix m = ui;
     for (int64_t e = m.indptr[5]; e < m.indptr[6]; ++e) m.values[e] = 1e37f;
     ImplicitALS als(cfg);
-    const Status st = als.fit(m);
+    const Status st = als.Fit(m);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("user row 5 "), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("non-finite"), std::string::npos) << st.message();
   }
   {  // bad config
-    ImplicitALS::Config bad = cfg;
+    AlsOptions bad = cfg;
     bad.factors = 0;
-    EXPECT_FALSE(ImplicitALS(bad).fit(ui).ok());
+    EXPECT_FALSE(ImplicitALS(bad).Fit(ui).ok());
   }
   ImplicitALS als(cfg);
   const std::vector<int32_t> items = {1, 2};
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, 1}).ok());  // not fitted
-  ASSERT_TRUE(als.fit(ui).ok());
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1}).ok());
-  EXPECT_FALSE(als.fold_in(items, std::vector<float>{1, std::nanf("")}).ok());
-  EXPECT_FALSE(als.fold_in(std::vector<int32_t>{1, 8}, std::vector<float>{1, 1}).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1, 1}).ok());  // not fitted
+  ASSERT_TRUE(als.Fit(ui).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1}).ok());
+  EXPECT_FALSE(als.FoldIn(items, std::vector<float>{1, std::nanf("")}).ok());
+  EXPECT_FALSE(als.FoldIn(std::vector<int32_t>{1, 8}, std::vector<float>{1, 1}).ok());
   Matrix nan_items = als.item_factors();
   nan_items.at(6, 1) = std::nanf("");
-  const Status st = als.set_factors(als.user_factors(), nan_items);
+  const Status st = als.SetFactors(als.user_factors(), nan_items);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("item row 6"), std::string::npos) << st.message();
-  EXPECT_FALSE(als.set_factors(Matrix(10, 3), Matrix(8, 3)).ok());
+  EXPECT_FALSE(als.SetFactors(Matrix(10, 3), Matrix(8, 3)).ok());
 }
 
 TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
   CsrMatrix ui = RandomCsr(30, 20, 0.05, 8, /*allow_empty=*/true);
-  ImplicitALS als(SmallConfig(5, ImplicitALS::Solver::kConjugateGradient));
-  ASSERT_TRUE(als.fit(ui).ok());
+  ImplicitALS als(SmallOptions(5, AlsSolver::kConjugateGradient));
+  ASSERT_TRUE(als.Fit(ui).ok());
   int empty = 0;
   for (int64_t u = 0; u < ui.rows; ++u) {
     if (ui.row_size(u) > 0) continue;
@@ -508,7 +500,7 @@ TEST(ImplicitALS, EmptyRowsGetZeroFactors) {
 
 TEST(ImplicitALS, DeterministicForFixedSeedRegardlessOfThreads) {
   const CsrMatrix ui = RandomCsr(300, 200, 0.05, 6);
-  ImplicitALS::Config cfg = SmallConfig(32, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(32, AlsSolver::kConjugateGradient);
   cfg.iterations = 4;
   cfg.num_threads = 2;
   ImplicitALS a(cfg), b(cfg);
@@ -516,10 +508,10 @@ TEST(ImplicitALS, DeterministicForFixedSeedRegardlessOfThreads) {
   ImplicitALS one(cfg);
   cfg.seed = 8;
   ImplicitALS other(cfg);
-  ASSERT_TRUE(a.fit(ui).ok());
-  ASSERT_TRUE(b.fit(ui).ok());
-  ASSERT_TRUE(one.fit(ui).ok());
-  ASSERT_TRUE(other.fit(ui).ok());
+  ASSERT_TRUE(a.Fit(ui).ok());
+  ASSERT_TRUE(b.Fit(ui).ok());
+  ASSERT_TRUE(one.Fit(ui).ok());
+  ASSERT_TRUE(other.Fit(ui).ok());
   EXPECT_EQ(a.user_factors().data, b.user_factors().data);
   EXPECT_EQ(a.item_factors().data, b.item_factors().data);
   EXPECT_EQ(a.user_factors().data, one.user_factors().data);
@@ -549,10 +541,10 @@ TEST(ImplicitALS, PlantedClustersAreRecovered) {
     }
     ui.indptr.push_back(ui.nnz());
   }
-  ImplicitALS::Config cfg = SmallConfig(16, ImplicitALS::Solver::kConjugateGradient);
+  AlsOptions cfg = SmallOptions(16, AlsSolver::kConjugateGradient);
   cfg.iterations = 15;
   ImplicitALS als(cfg);
-  ASSERT_TRUE(als.fit(ui).ok());
+  ASSERT_TRUE(als.Fit(ui).ok());
   const Matrix& y = als.item_factors();
   double same = 0, diff = 0;
   int n_same = 0, n_diff = 0, nn_same_cluster = 0;

@@ -14,23 +14,12 @@
 #include <sstream>
 
 #include "core/file_util.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void Spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << bytes;
-}
 
 template <typename T>
 std::string Bytes(const std::vector<T>& v) {
@@ -75,7 +64,7 @@ class ArrayIoTest : public ::testing::Test {
   // the error message (and checks it names the file).
   std::string NpyF32Error(const std::string& name, const std::string& bytes) {
     const fs::path p = dir_ / name;
-    Spit(p, bytes);
+    WriteText(p, bytes);
     auto r = ReadNpyF32(p);
     EXPECT_FALSE(r.ok()) << name;
     if (r.ok()) return "";
@@ -123,8 +112,8 @@ TEST_F(ArrayIoTest, NpyInt64RoundTrips) {
 
   // 1-D arrays, laid out as numpy writes them.
   const std::vector<int64_t> v = {5, 4, 3, 2, 1};
-  Spit(dir_ / "v.npy",
-       MakeNpy("{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", Bytes(v)));
+  WriteText(dir_ / "v.npy",
+            MakeNpy("{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", Bytes(v)));
   auto r1 = ReadNpyI64(dir_ / "v.npy");
   ASSERT_TRUE(r1.ok());
   EXPECT_EQ(r1->rows, 5u);  // 1-D reads as n x 1
@@ -132,8 +121,8 @@ TEST_F(ArrayIoTest, NpyInt64RoundTrips) {
   EXPECT_EQ(r1->data, v);
 
   const std::vector<float> f = {1.5f, -2.5f};
-  Spit(dir_ / "f.npy",
-       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", Bytes(f)));
+  WriteText(dir_ / "f.npy",
+            MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", Bytes(f)));
   auto rf = ReadNpyF32(dir_ / "f.npy");
   ASSERT_TRUE(rf.ok());
   EXPECT_EQ(rf->rows, 2u);
@@ -165,7 +154,7 @@ TEST_F(ArrayIoTest, NpyHeadersAsNumpyWritesThem) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.dict + " v" + std::to_string(c.major));
-    Spit(dir_ / "h.npy", MakeNpy(c.dict, Bytes(data), c.major, c.align));
+    WriteText(dir_ / "h.npy", MakeNpy(c.dict, Bytes(data), c.major, c.align));
     auto r = ReadNpyF32(dir_ / "h.npy");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->rows, c.rows);
@@ -230,7 +219,7 @@ TEST_F(ArrayIoTest, NpyRejections) {
   EXPECT_NE(msg.find("out-of-range dimension 123456789012345678901234"), std::string::npos) << msg;
 
   // int64 reader on a float32 file.
-  Spit(dir_ / "f4.npy", MakeNpy(dict("<f4", "False", "(2, 3)"), f4x6));
+  WriteText(dir_ / "f4.npy", MakeNpy(dict("<f4", "False", "(2, 3)"), f4x6));
   auto r = ReadNpyI64(dir_ / "f4.npy");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("f4.npy: dtype '<f4', expected '<i8' (int64)"),
@@ -287,7 +276,7 @@ TEST_F(ArrayIoTest, VecsRejections) {
   ASSERT_TRUE(WriteFvecs(dir_ / "a.fvecs", m).ok());
   std::string bytes = Slurp(dir_ / "a.fvecs");
 
-  Spit(dir_ / "trunc.fvecs", bytes.substr(0, bytes.size() - 3));
+  WriteText(dir_ / "trunc.fvecs", bytes.substr(0, bytes.size() - 3));
   auto r = ReadFvecs(dir_ / "trunc.fvecs");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("trunc.fvecs: truncated: size 57 is not a multiple of the "
@@ -299,7 +288,7 @@ TEST_F(ArrayIoTest, VecsRejections) {
   std::string odd = bytes;
   const int32_t five = 5;
   std::memcpy(odd.data() + 20, &five, 4);
-  Spit(dir_ / "odd.fvecs", odd);
+  WriteText(dir_ / "odd.fvecs", odd);
   r = ReadFvecs(dir_ / "odd.fvecs");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("odd.fvecs: row 1: dimension 5, expected 4"),
@@ -308,14 +297,14 @@ TEST_F(ArrayIoTest, VecsRejections) {
 
   std::string zero = bytes;
   std::memset(zero.data(), 0, 4);
-  Spit(dir_ / "zero.ivecs", zero);
+  WriteText(dir_ / "zero.ivecs", zero);
   auto ri = ReadIvecs(dir_ / "zero.ivecs");
   ASSERT_FALSE(ri.ok());
   EXPECT_NE(ri.status().message().find("zero.ivecs: row 0: dimension 0 out of range"),
             std::string::npos)
       << ri.status().message();
 
-  Spit(dir_ / "tiny.fvecs", "ab");
+  WriteText(dir_ / "tiny.fvecs", "ab");
   r = ReadFvecs(dir_ / "tiny.fvecs");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("tiny.fvecs: truncated"), std::string::npos);
@@ -378,7 +367,7 @@ TEST_F(ArrayIoTest, IdxRejections) {
   const std::string plain = Slurp(dir_ / "p");
   const std::string gz = Slurp(dir_ / "g.gz");
   auto expect = [&](const std::string& name, const std::string& bytes, const std::string& needle) {
-    Spit(dir_ / name, bytes);
+    WriteText(dir_ / name, bytes);
     auto r = ReadIdx(dir_ / name);
     ASSERT_FALSE(r.ok()) << name;
     EXPECT_NE(r.status().message().find((dir_ / name).string() + ": " + needle), std::string::npos)

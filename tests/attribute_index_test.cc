@@ -8,15 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
-
-Column MakeColumn(std::string name, ColumnType type) {
-  Column c;
-  c.name = std::move(name);
-  c.type = type;
-  return c;
-}
 
 // A hand-built catalog (the CSV reader is tested elsewhere) with one column
 // of each indexed type; values are random with a fixed seed so the oracle

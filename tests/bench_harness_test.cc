@@ -17,17 +17,10 @@
 #include "core/file_util.h"
 #include "index/measure.h"
 #include "tests/scratch_dir.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
-
-Matrix Gaussian(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix m(n, d);
-  for (float& v : m.data) v = g(rng);
-  return m;
-}
 
 TEST(Pareto, HandMadeTable) {
   auto row = [](const char* name, double recall, double qps) {
@@ -64,7 +57,7 @@ TEST(HnswlibPeer, FindsNeighbours) {
   for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
     auto peer = HnswlibPeer::Build(base, metric, 16, 100, 2);
     ASSERT_TRUE(peer.ok()) << peer.status().ToString();
-    (*peer)->set_ef(200);
+    (*peer)->SetEf(200);
     std::vector<int64_t> labels(queries.rows * 10);
     ASSERT_TRUE((*peer)->Search(queries.data.data(), queries.rows, 10, labels.data()).ok());
     auto gt = ComputeGroundTruth(base, queries, 10, metric, nullptr);

@@ -17,7 +17,6 @@ namespace {
 using json = nlohmann::json;
 using vitrine::testing::MakeTestBundle;
 using vitrine::testing::RunVitrine;
-using vitrine::testing::Slurp;
 
 // A minimal valid manifest (types and ranges only; no files).
 json MinimalManifest() {

@@ -16,32 +16,13 @@
 #include "core/array_io.h"
 #include "core/file_util.h"
 #include "core/version.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void Spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << bytes;
-}
-
-Matrix RandomMatrix(size_t r, size_t c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist;
-  Matrix m(r, c);
-  for (float& x : m.data) x = dist(rng);
-  return m;
-}
 
 // Everything in `dir` except the named entries (to find leftover staging dirs).
 std::vector<std::string> Entries(const fs::path& dir) {
@@ -67,7 +48,7 @@ class BundleTest : public ::testing::Test {
   void WriteSample(uint32_t seed = 1) {
     auto w = BundleWriter::Create(dir_);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
-    vectors_ = RandomMatrix(6, 5, seed);
+    vectors_ = Gaussian(6, 5, seed);
     ids_ = {"sku-1", "sku-2", "sku 3 with spaces", "ÿ-utf8-é", "sku-5", "sku-6"};
     MatrixI64 rows(6, 1);
     for (size_t i = 0; i < 6; ++i) rows.data[i] = static_cast<int64_t>(i) * 1000000007LL;
@@ -181,7 +162,7 @@ TEST_F(BundleTest, FlippedByteIsChecksumMismatch) {
   WriteSample();
   std::string bytes = Slurp(dir_ / "vectors.npy");
   bytes[bytes.size() - 7] ^= 0x01;  // one bit of one float
-  Spit(dir_ / "vectors.npy", bytes);
+  WriteText(dir_ / "vectors.npy", bytes);
   const std::string msg = Err(dir_);
   EXPECT_NE(msg.find((dir_ / "vectors.npy").string() + ": checksum mismatch (expected "),
             std::string::npos)
@@ -203,7 +184,7 @@ TEST_F(BundleTest, FlippedByteInIdsFile) {
   WriteSample();
   std::string bytes = Slurp(dir_ / "item_ids.txt");
   bytes[2] = 'X';
-  Spit(dir_ / "item_ids.txt", bytes);
+  WriteText(dir_ / "item_ids.txt", bytes);
   const std::string msg = Err(dir_);
   EXPECT_NE(msg.find("item_ids.txt: checksum mismatch"), std::string::npos) << msg;
   auto fast = Bundle::Open(dir_, VerifyMode::kSizesOnly);
@@ -236,7 +217,7 @@ TEST_F(BundleTest, NewerFormatVersion) {
   WriteSample();
   json m = json::parse(Slurp(dir_ / "manifest.json"));
   m["format_version"] = 7;
-  Spit(dir_ / "manifest.json", m.dump(2));
+  WriteText(dir_ / "manifest.json", m.dump(2));
   auto b = Bundle::Open(dir_);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), Status::Code::kUnsupported);
@@ -250,7 +231,7 @@ TEST_F(BundleTest, BadManifestFields) {
   WriteSample();
   const json good = json::parse(Slurp(dir_ / "manifest.json"));
   auto expect_error = [&](json m, const std::string& needle) {
-    Spit(dir_ / "manifest.json", m.dump());
+    WriteText(dir_ / "manifest.json", m.dump());
     const std::string msg = Err(dir_);
     EXPECT_NE(msg.find("manifest.json"), std::string::npos) << msg;
     EXPECT_NE(msg.find(needle), std::string::npos) << msg;
@@ -275,7 +256,7 @@ TEST_F(BundleTest, BadManifestFields) {
 TEST_F(BundleTest, MalformedOrMissingManifest) {
   WriteSample();
   const std::string text = Slurp(dir_ / "manifest.json");
-  Spit(dir_ / "manifest.json", text.substr(0, text.size() / 2));
+  WriteText(dir_ / "manifest.json", text.substr(0, text.size() / 2));
   auto b = Bundle::Open(dir_);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), Status::Code::kCorruption);
@@ -299,7 +280,7 @@ TEST_F(BundleTest, MalformedOrMissingManifest) {
 
 TEST_F(BundleTest, ExtraFileIsOnlyAWarning) {
   WriteSample();
-  Spit(dir_ / "notes.txt", "hello");
+  WriteText(dir_ / "notes.txt", "hello");
   auto b = Bundle::Open(dir_);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   ASSERT_EQ(b->warnings().size(), 1u);
@@ -313,7 +294,7 @@ TEST_F(BundleTest, AbandonedWriterLeavesPreviousBundle) {
   {
     auto w = BundleWriter::Create(dir_);
     ASSERT_TRUE(w.ok());
-    ASSERT_TRUE(w->WriteMatrix("vectors.npy", RandomMatrix(2, 2, 9)).ok());
+    ASSERT_TRUE(w->WriteMatrix("vectors.npy", Gaussian(2, 2, 9)).ok());
     EXPECT_TRUE(fs::exists(w->staging_dir()));
     // Destroyed without Commit: a build that failed half way.
   }
@@ -343,7 +324,7 @@ TEST_F(BundleTest, FailedCommitLeavesPreviousBundle) {
 
 TEST_F(BundleTest, RefusesToReplaceADirectoryThatIsNotABundle) {
   fs::create_directories(dir_);
-  Spit(dir_ / "precious.txt", "keep me");
+  WriteText(dir_ / "precious.txt", "keep me");
   auto w = BundleWriter::Create(dir_);
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.status().code(), Status::Code::kInvalidArgument);
@@ -376,7 +357,7 @@ TEST_F(BundleTest, StagingLeftByAKilledProcessIsRemoved) {
   const fs::path no_pid = root_ / ".bundle.tmp.x.1";
   for (const auto& d : {dead, alive, other, ranker, ranker_staging, visible, prefix, no_pid}) {
     fs::create_directories(d);
-    Spit(d / "vectors.npy", "partial");
+    WriteText(d / "vectors.npy", "partial");
   }
   auto w = BundleWriter::Create(dir_);
   ASSERT_TRUE(w.ok());

@@ -33,21 +33,6 @@ namespace fs = std::filesystem;
 constexpr int kItems = 300;
 constexpr int kBase = 280;  // the bundle is built from the first kBase items
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> Lines(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
 // Every file under `dir` (recursively) -> its bytes.
 std::map<std::string, std::string> Snapshot(const fs::path& dir) {
   std::map<std::string, std::string> m;
@@ -207,7 +192,7 @@ std::vector<std::pair<int32_t, float>> ExactSimilar(const Engine& e, int32_t q, 
 }
 
 void ExpectMatchesExact(const Engine& e, int32_t q, int k, const std::set<int32_t>& deleted) {
-  QueryOptions opts;
+  QueryParams opts;
   opts.k = k;
   auto hits = e.Similar(e.catalog().ids.id(q), opts);
   ASSERT_TRUE(hits.ok()) << hits.status().ToString();
@@ -355,7 +340,7 @@ TEST(CatalogUpdateTest, SimilarFindsNewItemNearItsTwinAndMatchesExactSearch) {
   ASSERT_TRUE(AddItems(bundle, o).ok());
   auto e = Engine::Open(bundle);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  QueryOptions q;
+  QueryParams q;
   q.k = 5;
   auto hits = (*e)->Similar((*e)->catalog().ids.id(twin), q);
   ASSERT_TRUE(hits.ok());
@@ -389,7 +374,7 @@ TEST(CatalogUpdateTest, AddToHnswAndIvfIndexes) {
     ExpectVerifies(bundle);
     auto e = Engine::Open(bundle);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
-    QueryOptions q;
+    QueryParams q;
     q.k = 5;
     auto hits = (*e)->Similar((*e)->catalog().ids.id(twin), q);
     ASSERT_TRUE(hits.ok());
@@ -512,7 +497,7 @@ TEST(CatalogUpdateTest, RemovedItemsAreNeverReturned) {
     } else {
       EXPECT_EQ(en.index().faiss_index().ntotal, kBase);
     }
-    QueryOptions q;
+    QueryParams q;
     q.k = 30;
     for (int32_t i = 0; i < kBase; ++i) {
       // Removed items still work as queries.
@@ -776,7 +761,7 @@ TEST(CatalogUpdateTest, CompactDropsRowsAndMatchesAFreshFlatIndex) {
     SearchParams sp;
     sp.k = 11;
     ASSERT_TRUE((*fresh)->ExactSearch(qv.data(), 1, sp, &labels, &dist).ok());
-    QueryOptions q;
+    QueryParams q;
     q.k = 10;
     auto hits = en.Similar(en.catalog().ids.id(static_cast<int32_t>(r)), q);
     ASSERT_TRUE(hits.ok());

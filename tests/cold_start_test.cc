@@ -7,6 +7,8 @@
 #include <limits>
 #include <random>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
@@ -32,16 +34,6 @@ RowMat Gaussian(int r, int c, std::mt19937* rng, double scale = 1) {
   for (int i = 0; i < r; ++i)
     for (int j = 0; j < c; ++j) m(i, j) = g(*rng);
   return m;
-}
-
-double Cosine(const float* a, const float* b, size_t d) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t j = 0; j < d; ++j) {
-    ab += double(a[j]) * b[j];
-    aa += double(a[j]) * a[j];
-    bb += double(b[j]) * b[j];
-  }
-  return ab / std::sqrt(aa * bb);
 }
 
 // Oracle: ridge as an ordinary least-squares problem on the augmented system
@@ -139,10 +131,10 @@ TEST(ColdStartTest, ColdItemsLandNearTheirWarmTruth) {
       for (size_t j = 0; j < cf.cols; ++j) ASSERT_EQ(cf.at(i, j), s.cf.at(i, j));  // untouched
       continue;
     }
-    const double c = Cosine(cf.row(i), s.cf.row(i), cf.cols);
+    const double c = Cosine(cf.row_span(i), s.cf.row_span(i));
     EXPECT_GT(c, 0.9) << "cold item " << i;
     near += c;
-    random += std::fabs(Cosine(cf.row(i), s.cf.row((i * 7 + 13) % n), cf.cols));
+    random += std::fabs(Cosine(cf.row_span(i), s.cf.row_span((i * 7 + 13) % n)));
     ++m;
   }
   near /= m;
@@ -198,7 +190,7 @@ TEST(ColdStartTest, NormalizedTargetsPredictDirections) {
     double n2 = 0;
     for (size_t j = 0; j < pred->cols; ++j) n2 += double(pred->at(i, j)) * pred->at(i, j);
     mean_norm += std::sqrt(n2) / pred->rows;
-    EXPECT_GT(Cosine(pred->row(i), s.cf.row(i), pred->cols), 0.8) << i;
+    EXPECT_GT(Cosine(pred->row_span(i), s.cf.row_span(i)), 0.8) << i;
   }
   EXPECT_NEAR(mean_norm, 1.0, 0.2);
 }

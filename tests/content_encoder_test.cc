@@ -7,73 +7,26 @@
 #include <limits>
 #include <random>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Column Categorical(std::string name, std::vector<std::string> dict, std::vector<int32_t> codes) {
-  Column c;
-  c.name = std::move(name);
-  c.type = ColumnType::kCategorical;
-  c.dictionary = std::move(dict);
-  c.codes = std::move(codes);
-  return c;
-}
-
-Column List(std::string name, std::vector<std::string> dict,
-            std::vector<std::vector<int32_t>> rows) {
-  Column c;
-  c.name = std::move(name);
-  c.type = ColumnType::kList;
-  c.dictionary = std::move(dict);
-  c.list_offsets.push_back(0);
-  for (const auto& r : rows) {
-    c.list_codes.insert(c.list_codes.end(), r.begin(), r.end());
-    c.list_offsets.push_back(static_cast<int64_t>(c.list_codes.size()));
-  }
-  return c;
-}
-
-Column Numeric(std::string name, std::vector<double> v) {
-  Column c;
-  c.name = std::move(name);
-  c.type = ColumnType::kNumeric;
-  c.numbers = std::move(v);
-  return c;
-}
-
-Column Bool(std::string name, std::vector<int8_t> v) {
-  Column c;
-  c.name = std::move(name);
-  c.type = ColumnType::kBool;
-  c.bools = std::move(v);
-  return c;
-}
-
-Column Text(std::string name, std::vector<std::string> v) {
-  Column c;
-  c.name = std::move(name);
-  c.type = ColumnType::kText;
-  c.texts = std::move(v);
-  return c;
-}
-
 // Five items; every column type once (see the expectations below).
 Catalog FiveItems() {
   Catalog cat;
   for (const char* id : {"a", "b", "c", "d", "e"}) cat.ids.Add(id);
-  cat.columns.push_back(Categorical("color", {"red", "blue", "green"}, {0, 0, 1, 1, 2}));
-  cat.columns.push_back(Numeric("price", {10, 20, kNaN, 40, 1000}));
-  cat.columns.push_back(Bool("in_stock", {1, 0, -1, 1, 1}));
+  cat.columns.push_back(CategoricalColumn("color", {"red", "blue", "green"}, {0, 0, 1, 1, 2}));
+  cat.columns.push_back(NumericColumn("price", {10, 20, kNaN, 40, 1000}));
+  cat.columns.push_back(BoolColumn("in_stock", {1, 0, -1, 1, 1}));
   cat.columns.push_back(
-      List("tags", {"summer", "cotton", "silk", "wool"}, {{0, 1}, {0}, {1, 2}, {}, {3, 0}}));
-  cat.columns.push_back(Text("title", {"Red summer dress", "Blue summer dress", "Green silk scarf",
-                                       "Red wool scarf", "Summer dress, summer SALE"}));
-  Column skip;
-  skip.name = "notes";
-  skip.type = ColumnType::kSkip;
-  cat.columns.push_back(skip);
+      ListColumn("tags", {"summer", "cotton", "silk", "wool"}, {{0, 1}, {0}, {1, 2}, {}, {3, 0}}));
+  cat.columns.push_back(
+      TextColumn("title", {"Red summer dress", "Blue summer dress", "Green silk scarf",
+                           "Red wool scarf", "Summer dress, summer SALE"}));
+  cat.columns.push_back(MakeColumn("notes", ColumnType::kSkip));
   return cat;
 }
 
@@ -191,7 +144,7 @@ TEST(ContentEncoderTest, UnseenValuesMapToOtherAtTransform) {
   ASSERT_TRUE(enc.Fit(FiveItems()).ok());
   Catalog fresh = FiveItems();
   // New dictionary order and an unseen color: lookups go by string.
-  fresh.columns[0] = Categorical("color", {"purple", "blue", "red"}, {0, 1, 2, -1, 0});
+  fresh.columns[0] = CategoricalColumn("color", {"purple", "blue", "red"}, {0, 1, 2, -1, 0});
   const Eigen::MatrixXd x = Dense(*enc.Features(fresh));
   EXPECT_EQ(x(0, 2), 1.0);                 // purple -> other
   EXPECT_EQ(x(1, 1), 1.0);                 // blue
@@ -230,11 +183,11 @@ TEST(ContentEncoderTest, TransformReproducesFitAndIsDeterministic) {
   // A new catalog holding only item d encodes it exactly as in Fit.
   Catalog one;
   one.ids.Add("d2");
-  one.columns.push_back(Categorical("color", {"blue"}, {0}));
-  one.columns.push_back(Numeric("price", {40}));
-  one.columns.push_back(Bool("in_stock", {1}));
-  one.columns.push_back(List("tags", {}, {{}}));
-  one.columns.push_back(Text("title", {"Red wool scarf"}));
+  one.columns.push_back(CategoricalColumn("color", {"blue"}, {0}));
+  one.columns.push_back(NumericColumn("price", {40}));
+  one.columns.push_back(BoolColumn("in_stock", {1}));
+  one.columns.push_back(ListColumn("tags", {}, {{}}));
+  one.columns.push_back(TextColumn("title", {"Red wool scarf"}));
   auto t1 = a.Transform(one);
   ASSERT_TRUE(t1.ok()) << t1.status().ToString();
   ASSERT_EQ(t1->rows, 1u);
@@ -268,7 +221,7 @@ TEST(ContentEncoderTest, ErrorsNameTheColumn) {
   ContentEncoder enc(SmallOptions());
   ASSERT_TRUE(enc.Fit(FiveItems()).ok());
   Catalog wrong_type = FiveItems();
-  wrong_type.columns[1] = Text("price", {"1", "2", "3", "4", "5"});
+  wrong_type.columns[1] = TextColumn("price", {"1", "2", "3", "4", "5"});
   auto r = enc.Transform(wrong_type);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("'price' is text"), std::string::npos)

@@ -20,17 +20,11 @@
 #include "engine/builder.h"
 #include "engine/engine.h"
 #include "sample/generator.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
 namespace fs = std::filesystem;
-
-double Cosine(const float* a, const float* b, size_t d) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t j = 0; j < d; ++j)
-    ab += double(a[j]) * b[j], aa += double(a[j]) * a[j], bb += double(b[j]) * b[j];
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
-}
 
 class EmbedOnGeneratorData : public testing::Test {
  protected:
@@ -83,7 +77,7 @@ TEST_F(EmbedOnGeneratorData, SameTasteClusterIsNearerThanRandom) {
       if (i == j || (*e)->is_cold(static_cast<int32_t>(i)) ||
           (*e)->is_cold(static_cast<int32_t>(j)))
         continue;
-      const double c = Cosine(v.row(i) + b.offset, v.row(j) + b.offset, b.dim);
+      const double c = Cosine({v.row(i) + b.offset, b.dim}, {v.row(j) + b.offset, b.dim});
       if (cluster[i] == cluster[j] && n_same < 3000) same += c, ++n_same;
       if (n_any < 3000) any += c, ++n_any;
     }
@@ -135,8 +129,9 @@ TEST_F(EmbedOnGeneratorData, ColdItemsLandNearTheirWarmTwins) {
     std::vector<std::pair<double, int32_t>> s;
     for (int32_t j = 0; j < e.catalog().size(); ++j) {
       if (j == item || e.is_cold(j) || removed.count(e.catalog().ids.id(j))) continue;
-      s.emplace_back(
-          Cosine(e.vectors().row(item) + cf->offset, e.vectors().row(j) + cf->offset, cf->dim), j);
+      s.emplace_back(Cosine({e.vectors().row(item) + cf->offset, cf->dim},
+                            {e.vectors().row(j) + cf->offset, cf->dim}),
+                     j);
     }
     std::partial_sort(s.begin(), s.begin() + 20, s.end(), std::greater<>());
     std::set<int32_t> top;

@@ -80,7 +80,7 @@ TEST_F(EngineRankerTest, CandidateMergingKeepsEveryRule) {
                               "rules");
   ASSERT_TRUE(rules.ok()) << rules.status().ToString();
   ASSERT_TRUE(rules->Bind(cat).ok());
-  QueryOptions q;
+  QueryParams q;
   q.k = 8;
   q.rules = &*rules;
   q.context.params["MAX"] = "400";

@@ -6,24 +6,10 @@
 #include <map>
 #include <random>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
-
-// Builds a users x items CSR from per-user item lists (sorted, unique here).
-CsrMatrix Csr(const std::vector<std::vector<int32_t>>& rows, int64_t cols) {
-  CsrMatrix m;
-  m.rows = static_cast<int64_t>(rows.size());
-  m.cols = cols;
-  m.indptr.push_back(0);
-  for (const auto& r : rows) {
-    for (int32_t j : r) {
-      m.indices.push_back(j);
-      m.values.push_back(1.0f);
-    }
-    m.indptr.push_back(m.nnz());
-  }
-  return m;
-}
 
 EvalOptions WithK(int k) {
   EvalOptions o;
@@ -109,8 +95,8 @@ TEST(BeyondAccuracyTest, DiversityAndBrands) {
 
 // Four users, six items; user 2 has no test items and is skipped.
 struct Fixture {
-  CsrMatrix train = Csr({{0, 1}, {2}, {3}, {4}}, 6);
-  CsrMatrix test = Csr({{2, 3}, {0}, {}, {5}}, 6);
+  CsrMatrix train = CsrFromRows({{0, 1}, {2}, {3}, {4}}, 6);
+  CsrMatrix test = CsrFromRows({{2, 3}, {0}, {}, {5}}, 6);
   Scripted model{{{0, {2, 4, 3}}, {1, {1, 0}}, {2, {5}}, {3, {0, 1, 2}}}};
 };
 
@@ -201,7 +187,7 @@ TEST(EvaluateTest, RejectsBadInputWithClearMessages) {
   Fixture f;
   EXPECT_EQ(Evaluate(f.model, f.train, f.test, WithK(0)).status().code(),
             Status::Code::kInvalidArgument);
-  CsrMatrix narrow = Csr({{0}, {0}, {0}, {0}}, 5);
+  CsrMatrix narrow = CsrFromRows({{0}, {0}, {0}, {0}}, 5);
   Status st = Evaluate(f.model, f.train, narrow).status();
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(st.message().find("4 x 5"), std::string::npos) << st.message();
@@ -256,7 +242,7 @@ TEST(EvaluateTest, SameReportForAnyThreadCountAndSampledUsers) {
         te[u].push_back(j);
     }
   }
-  const CsrMatrix train = Csr(tr, 200), test = Csr(te, 200);
+  const CsrMatrix train = CsrFromRows(tr, 200), test = CsrFromRows(te, 200);
   Noisy model(&test);
   auto run = [&](int threads, int64_t max_users) {
     EvalOptions o;
@@ -283,7 +269,7 @@ TEST(AlignRowsTest, ReindexesTestUsersOntoTrainRows) {
   IdMap train_users, test_users;
   for (const char* id : {"a", "b", "c"}) train_users.Add(id);
   for (const char* id : {"c", "x", "a"}) test_users.Add(id);
-  const CsrMatrix test = Csr({{1, 2}, {0}, {3}}, 4);  // c: {1,2}, x: {0}, a: {3}
+  const CsrMatrix test = CsrFromRows({{1, 2}, {0}, {3}}, 4);  // c: {1,2}, x: {0}, a: {3}
   int64_t dropped = -1;
   const CsrMatrix out = AlignRows(train_users, test_users, test, &dropped);
   EXPECT_EQ(dropped, 1);  // x

@@ -6,31 +6,13 @@
 #include <limits>
 #include <random>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
-Matrix RandomMatrix(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix m(n, d);
-  for (float& v : m.data) v = g(rng);
-  return m;
-}
-
-// Brute-force cosine of two raw (unnormalised) rows.
-double Cosine(const float* a, const float* b, size_t d) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t j = 0; j < d; ++j) {
-    ab += double(a[j]) * b[j];
-    aa += double(a[j]) * a[j];
-    bb += double(b[j]) * b[j];
-  }
-  return (aa == 0 || bb == 0) ? 0 : ab / std::sqrt(aa * bb);
-}
-
 TEST(FusionTest, ConcatenatesNormalisedBlocksWithLayout) {
-  Matrix cf = RandomMatrix(20, 8, 1), content = RandomMatrix(20, 5, 2),
-         visual = RandomMatrix(20, 3, 3);
+  Matrix cf = Gaussian(20, 8, 1), content = Gaussian(20, 5, 2), visual = Gaussian(20, 3, 3);
   for (size_t j = 0; j < 3; ++j) visual.at(4, j) = 0;  // an item without an image
   auto fused = Fuse({{"cf", cf, 1.0f}, {"content", content, 0.5f}, {"visual", visual, 0.25f}});
   ASSERT_TRUE(fused.ok()) << fused.status().ToString();
@@ -63,8 +45,7 @@ TEST(FusionTest, ConcatenatesNormalisedBlocksWithLayout) {
 }
 
 TEST(FusionTest, ScaledQueryInnerProductIsWeightedSumOfBlockCosines) {
-  Matrix cf = RandomMatrix(30, 6, 4), content = RandomMatrix(30, 4, 5),
-         visual = RandomMatrix(30, 7, 6);
+  Matrix cf = Gaussian(30, 6, 4), content = Gaussian(30, 4, 5), visual = Gaussian(30, 7, 6);
   auto fused = Fuse({{"cf", cf, 1.0f}, {"content", content, 1.0f}, {"visual", visual, 0.3f}});
   ASSERT_TRUE(fused.ok());
   const std::map<std::string, float> weights = {{"cf", 0.7f}, {"content", 0.2f}};
@@ -77,20 +58,20 @@ TEST(FusionTest, ScaledQueryInnerProductIsWeightedSumOfBlockCosines) {
       double ip = 0, expected = 0;
       for (size_t j = 0; j < fused->dim(); ++j) ip += double(query[j]) * fused->vectors.at(i, j);
       for (size_t b = 0; b < 3; ++b) {
-        expected += w[b] * Cosine(raw[b]->row(q), raw[b]->row(i), raw[b]->cols);
+        expected += w[b] * Cosine(raw[b]->row_span(q), raw[b]->row_span(i));
       }
       EXPECT_NEAR(ip, expected, 1e-5) << "query " << q << " item " << i;
       auto cos = BlockCosines(fused->layout, fused->vectors.row(q), fused->vectors.row(i));
       ASSERT_EQ(cos.size(), 3u);
       for (size_t b = 0; b < 3; ++b) {
-        EXPECT_NEAR(cos[b], Cosine(raw[b]->row(q), raw[b]->row(i), raw[b]->cols), 1e-5);
+        EXPECT_NEAR(cos[b], Cosine(raw[b]->row_span(q), raw[b]->row_span(i)), 1e-5);
       }
     }
   }
 }
 
 TEST(FusionTest, RejectsMismatchedRows) {
-  auto fused = Fuse({{"cf", RandomMatrix(10, 4, 1), 1}, {"visual", RandomMatrix(9, 4, 2), 1}});
+  auto fused = Fuse({{"cf", Gaussian(10, 4, 1), 1}, {"visual", Gaussian(9, 4, 2), 1}});
   ASSERT_FALSE(fused.ok());
   EXPECT_EQ(fused.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(fused.status().message().find("'visual' has 9 rows"), std::string::npos)
@@ -99,13 +80,13 @@ TEST(FusionTest, RejectsMismatchedRows) {
 }
 
 TEST(FusionTest, RejectsNonFiniteNamingBlockAndRow) {
-  Matrix content = RandomMatrix(10, 4, 1);
+  Matrix content = Gaussian(10, 4, 1);
   content.at(7, 2) = std::numeric_limits<float>::quiet_NaN();
-  auto fused = Fuse({{"cf", RandomMatrix(10, 4, 2), 1}, {"content", content, 1}});
+  auto fused = Fuse({{"cf", Gaussian(10, 4, 2), 1}, {"content", content, 1}});
   ASSERT_FALSE(fused.ok());
   EXPECT_NE(fused.status().message().find("block 'content' row 7"), std::string::npos)
       << fused.status().message();
-  Matrix cf = RandomMatrix(10, 4, 3);
+  Matrix cf = Gaussian(10, 4, 3);
   cf.at(0, 0) = std::numeric_limits<float>::infinity();
   auto inf = Fuse({{"cf", cf, 1}});
   ASSERT_FALSE(inf.ok());
@@ -114,8 +95,8 @@ TEST(FusionTest, RejectsNonFiniteNamingBlockAndRow) {
 
 TEST(FusionTest, RejectsDuplicateEmptyAndNoBlocks) {
   EXPECT_FALSE(Fuse({}).ok());
-  EXPECT_FALSE(Fuse({{"cf", RandomMatrix(3, 2, 1), 1}, {"cf", RandomMatrix(3, 2, 2), 1}}).ok());
-  EXPECT_FALSE(Fuse({{"", RandomMatrix(3, 2, 1), 1}}).ok());
+  EXPECT_FALSE(Fuse({{"cf", Gaussian(3, 2, 1), 1}, {"cf", Gaussian(3, 2, 2), 1}}).ok());
+  EXPECT_FALSE(Fuse({{"", Gaussian(3, 2, 1), 1}}).ok());
   EXPECT_FALSE(Fuse({{"cf", Matrix(3, 0), 1}}).ok());
 }
 

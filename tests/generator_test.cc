@@ -20,6 +20,7 @@
 
 #include "core/array_io.h"
 #include "core/file_util.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
@@ -42,12 +43,6 @@ GeneratorOptions SmallOptions(uint64_t seed) {
   o.unique_images = kUnique;
   o.fashion_mnist_dir = VITRINE_FASHION_MNIST_DIR;
   return o;
-}
-
-std::string Slurp(const fs::path& p) {
-  auto r = ReadFile(p);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : std::string();
 }
 
 std::vector<std::string> Split(const std::string& line) {

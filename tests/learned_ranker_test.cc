@@ -68,8 +68,8 @@ double Ndcg(std::span<const float> label, std::span<const float> score, size_t k
   return idcg == 0 ? 1.0 : dcg / idcg;
 }
 
-RankerParams SmallParams() {
-  RankerParams p;
+RankerOptions SmallParams() {
+  RankerOptions p;
   p.rounds = 40;
   p.max_depth = 4;
   p.eta = 0.3;
@@ -152,7 +152,7 @@ TEST_F(LearnedRankerTest, SameSeedSameModel) {
   const Synthetic test = MakeData(10, 20, 3);
   EXPECT_EQ(*ranker_->Predict(test.x, test.y.size()), *again->Predict(test.x, test.y.size()));
   // The seed matters (subsample < 1 samples rows with it).
-  RankerParams other = SmallParams();
+  RankerOptions other = SmallParams();
   other.seed = 8;
   auto c = LearnedRanker::Train(train_->data(), Names(), other);
   ASSERT_TRUE(c.ok());
@@ -218,7 +218,7 @@ TEST_F(LearnedRankerTest, FlatForestReproducesXgboostExactly) {
 
 TEST(LearnedRankerTrainTest, DeepForestsFallBackToXgboost) {
   const Synthetic s = MakeData(100, 40, 8);
-  RankerParams p = SmallParams();
+  RankerOptions p = SmallParams();
   p.rounds = 3;
   p.max_depth = 12;
   p.min_child_weight = 0;
@@ -266,7 +266,7 @@ TEST(LearnedRankerTrainTest, RejectsInconsistentInput) {
   EXPECT_EQ(st.code(), kBad);
   EXPECT_NE(st.message().find("row 2"), std::string::npos) << st.message();
   s.y[2] = 1;
-  RankerParams p;
+  RankerOptions p;
   p.rounds = 0;
   EXPECT_EQ(code(LearnedRanker::Train(s.data(), Names(), p)), kBad);
   p = {};

@@ -14,17 +14,10 @@
 #include "benchlib/bench_harness.h"  // RandomFilter
 #include "core/file_util.h"
 #include "tests/scratch_dir.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
-
-Matrix Gaussian(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix m(n, d);
-  for (float& v : m.data) v = g(rng);
-  return m;
-}
 
 // The oracle: sort every allowed row by distance (best first).
 std::vector<int64_t> BruteForce(const Matrix& base, const Matrix& queries, int k, Metric metric,

@@ -193,7 +193,7 @@ TEST(RecencyTest, EndToEndRankingAndAddedItems) {
   for (const Hit& h : *hits) EXPECT_EQ(h.block_cos[new_index], newness(h.item)) << h.item;
 
   // Similar items with new=50: the reason is the new arrival.
-  QueryOptions q;
+  QueryParams q;
   q.k = 5;
   q.weights = {{"new", 50.0f}};
   auto sim = e.Similar(e.catalog().ids.id(3), q);

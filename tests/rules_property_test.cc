@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "rank/rules.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
@@ -43,13 +44,6 @@ struct Data {
   std::vector<std::string> title;      // "" missing
   Catalog catalog;
 };
-
-Column MakeColumn(std::string name, ColumnType type) {
-  Column c;
-  c.name = std::move(name);
-  c.type = type;
-  return c;
-}
 
 Data MakeData(std::mt19937& rng) {
   Data d;

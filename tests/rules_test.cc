@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
@@ -31,35 +33,15 @@ namespace {
 //   i7   c      80     1         blue,green   z
 //   i8   b      90     1         red          y
 //   i9   a      100    1         blue         x
-Column MakeColumn(std::string name, ColumnType type) {
-  Column c;
-  c.name = std::move(name);
-  c.type = type;
-  return c;
-}
-
 Catalog MakeCatalog() {
   Catalog c;
   for (const char* id : {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7", "i8", "i9"}) c.ids.Add(id);
-  Column brand = MakeColumn("brand", ColumnType::kCategorical);
-  brand.dictionary = {"a", "b", "c"};
-  brand.codes = {0, 1, 2, 0, 1, -1, 0, 2, 1, 0};
-  Column price = MakeColumn("price", ColumnType::kNumeric);
-  price.numbers = {10, 20, 30, 40, 50, NAN, 70, 80, 90, 100};
-  Column stock = MakeColumn("in_stock", ColumnType::kBool);
-  stock.bools = {1, 1, 0, 1, -1, 1, 0, 1, 1, 1};
-  Column tags = MakeColumn("tags", ColumnType::kList);
-  tags.dictionary = {"red", "blue", "green"};
-  const std::vector<std::vector<int32_t>> t = {{0, 1}, {1}, {},     {2}, {0},
-                                               {0, 2}, {},  {1, 2}, {0}, {1}};
-  tags.list_offsets.push_back(0);
-  for (const auto& v : t) {
-    tags.list_codes.insert(tags.list_codes.end(), v.begin(), v.end());
-    tags.list_offsets.push_back(static_cast<int64_t>(tags.list_codes.size()));
-  }
-  Column title = MakeColumn("title", ColumnType::kText);
-  title.texts = {"x", "y", "x", "z", "", "y", "x", "z", "y", "x"};
-  c.columns = {brand, price, stock, tags, title};
+  c.columns = {CategoricalColumn("brand", {"a", "b", "c"}, {0, 1, 2, 0, 1, -1, 0, 2, 1, 0}),
+               NumericColumn("price", {10, 20, 30, 40, 50, NAN, 70, 80, 90, 100}),
+               BoolColumn("in_stock", {1, 1, 0, 1, -1, 1, 0, 1, 1, 1}),
+               ListColumn("tags", {"red", "blue", "green"},
+                          {{0, 1}, {1}, {}, {2}, {0}, {0, 2}, {}, {1, 2}, {0}, {1}}),
+               TextColumn("title", {"x", "y", "x", "z", "", "y", "x", "z", "y", "x"})};
   return c;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <system_error>
 
+#include "tests/test_util.h"  // WriteText, Slurp
+
 namespace vitrine {
 
 inline const std::filesystem::path& ScratchDir() {
@@ -34,10 +36,5 @@ class RemoveScratchDir : public ::testing::Environment {
 // Registered once per test program (an inline variable), before RUN_ALL_TESTS.
 inline const ::testing::Environment* const kRemoveScratchDir =
     ::testing::AddGlobalTestEnvironment(new RemoveScratchDir);
-
-// Writes `text` to `path` byte for byte.
-inline void WriteText(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 }  // namespace vitrine

@@ -20,7 +20,6 @@ namespace {
 
 using json = nlohmann::json;
 using testing::MakeTestBundle;
-using testing::Slurp;
 using testing::TestServer;
 namespace fs = std::filesystem;
 
@@ -212,7 +211,7 @@ TEST_F(ServeApiTest, SimilarMatchesTheEngine) {
   int st;
   json j = Get("/similar/" + item + "?k=7&explain=1", &st);
   ASSERT_EQ(st, 200) << j.dump();
-  QueryOptions q;
+  QueryParams q;
   q.k = 7;
   auto want = engine().Similar(item, q);
   ASSERT_TRUE(want.ok());
@@ -429,7 +428,7 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["source"], "user+events");
   RecommendRequest u;
-  const int32_t uid = *engine().FindUser(user);
+  const int32_t uid = *engine().users().Find(user);
   const auto train = engine().UserHistory(uid);
   const auto train_w = engine().UserHistoryWeights(uid);
   ASSERT_EQ(train.size(), train_w.size());

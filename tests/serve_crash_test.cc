@@ -20,7 +20,6 @@ namespace {
 using json = nlohmann::json;
 using testing::MakeTestBundle;
 using testing::ServeProcess;
-using testing::Slurp;
 namespace fs = std::filesystem;
 
 class ServeCrashTest : public ::testing::Test {
@@ -36,18 +35,6 @@ class ServeCrashTest : public ::testing::Test {
   static fs::path* dir_;
 };
 fs::path* ServeCrashTest::dir_ = nullptr;
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
 
 TEST_F(ServeCrashTest, EveryAcknowledgedEventSurvivesSigkill) {
   const fs::path log = *dir_ / "events.csv";

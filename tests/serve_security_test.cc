@@ -27,7 +27,6 @@ namespace {
 using json = nlohmann::json;
 using testing::MakeTestBundle;
 using testing::ServeProcess;
-using testing::Slurp;
 using testing::TestServer;
 namespace fs = std::filesystem;
 

@@ -22,17 +22,13 @@
 #include <vector>
 
 #include "serve/server.h"
+#include "tests/test_util.h"
 
 namespace vitrine::testing {
 
 namespace fs = std::filesystem;
 
-inline std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using ::vitrine::Slurp;
 
 inline int RunVitrine(const std::string& args, const fs::path& dir) {
   const std::string cmd = std::string("'") + VITRINE_BINARY + "' " + args + " >'" +

@@ -72,7 +72,9 @@ TEST(Simd, EveryLevelMatchesADoubleSum) {
   // Best() is one of the levels this CPU runs, the highest.
   const Kernels& best = Best();
   ASSERT_NE(ForLevel(best.level), nullptr);
-  if (ForLevel(Level::kAvx512) != nullptr) EXPECT_EQ(best.level, Level::kAvx512);
+  if (ForLevel(Level::kAvx512) != nullptr) {
+    EXPECT_EQ(best.level, Level::kAvx512);
+  }
   EXPECT_EQ(best.ip, ForLevel(best.level)->ip);
 }
 

@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
@@ -132,13 +134,6 @@ TEST(SplitTest, RandomLogIsTemporalPerUserAndDeterministic) {
   for (int64_t i : r->test) a.insert(ev[i].raw_line);
   for (int64_t i : s->test) b.insert(shuffled[i].raw_line);
   EXPECT_EQ(a, b);
-}
-
-std::string Slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // End to end through the binary: rows copied verbatim (quotes and all) under

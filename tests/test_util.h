@@ -1,0 +1,48 @@
+// Helpers shared by the test programs (linked into every one as
+// vitrine_test_util): whole-file reads, synthetic data and small builders.
+// The scratch directory is in tests/scratch_dir.h, the served test bundle in
+// tests/serve_test_util.h.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/catalog.h"
+#include "core/matrix.h"
+
+namespace vitrine {
+
+// The bytes of `path`; "" when it cannot be read.
+std::string Slurp(const std::filesystem::path& path);
+
+// Writes `text` to `path` byte for byte (replacing it).
+void WriteText(const std::filesystem::path& path, const std::string& text);
+
+// `text` split at '\n' (no trailing empty line).
+std::vector<std::string> Lines(const std::string& text);
+
+// rows x cols of independent N(0, 1) floats drawn from std::mt19937(seed).
+Matrix Gaussian(size_t rows, size_t cols, uint32_t seed);
+
+// The cosine of two equally long vectors, in double; 0 when either is zero.
+double Cosine(std::span<const float> a, std::span<const float> b);
+
+// A rows.size() x cols CSR matrix holding 1 at every listed column; each
+// row's list is sorted and deduplicated first.
+CsrMatrix CsrFromRows(std::vector<std::vector<int32_t>> rows, int64_t cols);
+
+// Catalog columns built by hand (the CSV reader has its own tests): an empty
+// one of `type`, or one of each type with its values.
+Column MakeColumn(std::string name, ColumnType type);
+Column CategoricalColumn(std::string name, std::vector<std::string> dictionary,
+                         std::vector<int32_t> codes);  // code -1 = missing
+Column ListColumn(std::string name, std::vector<std::string> dictionary,
+                  const std::vector<std::vector<int32_t>>& rows);
+Column NumericColumn(std::string name, std::vector<double> values);  // NaN = missing
+Column BoolColumn(std::string name, std::vector<int8_t> values);     // -1 = missing
+Column TextColumn(std::string name, std::vector<std::string> values);
+
+}  // namespace vitrine
