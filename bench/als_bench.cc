@@ -226,7 +226,7 @@ void BM_FoldIn(benchmark::State& state) {
   AlsOptions cfg;
   cfg.factors = d;
   ImplicitALS als(cfg);
-  if (!als.SetFactors(Matrix(1, d), std::move(y)).ok()) state.SkipWithError("set_factors");
+  if (!als.SetFactors(Matrix(1, d), std::move(y)).ok()) state.SkipWithError("SetFactors");
   std::vector<int32_t> hist(static_cast<size_t>(state.range(0)));
   std::vector<float> w(hist.size(), 1.0f);
   for (auto& i : hist) i = static_cast<int32_t>(rng() % items);

@@ -7,27 +7,14 @@
 #include <random>
 #include <set>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
 // Gaussian blobs, L2-normalised like fused vectors.
 Matrix Clustered(size_t n, size_t d, size_t clusters, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix centers(clusters, d);
-  std::mt19937 crng(99);
-  for (float& v : centers.data) v = g(crng);
-  Matrix m(n, d);
-  for (size_t i = 0; i < n; ++i) {
-    const float* c = centers.row(rng() % clusters);
-    double norm = 0;
-    for (size_t j = 0; j < d; ++j) {
-      m.at(i, j) = c[j] + 0.5f * g(rng);
-      norm += m.at(i, j) * m.at(i, j);
-    }
-    for (size_t j = 0; j < d; ++j) m.at(i, j) /= static_cast<float>(std::sqrt(norm));
-  }
-  return m;
+  return ClusteredRows(n, d, clusters, seed, /*noise=*/0.5f, /*center_seed=*/99);
 }
 
 // recall@k of `index` with `params` over `queries`, against a plain sort of

@@ -35,6 +35,26 @@ Matrix Gaussian(size_t rows, size_t cols, uint32_t seed) {
   return m;
 }
 
+Matrix ClusteredRows(size_t n, size_t d, size_t clusters, uint32_t seed, float noise,
+                     uint32_t center_seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.f, 1.f);
+  Matrix centers(clusters, d);
+  std::mt19937 crng(center_seed);
+  for (float& v : centers.data) v = g(crng);
+  Matrix m(n, d);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centers.row(rng() % clusters);
+    float norm = 0;
+    for (size_t j = 0; j < d; ++j) {
+      m.at(i, j) = c[j] + noise * g(rng);
+      norm += m.at(i, j) * m.at(i, j);
+    }
+    for (size_t j = 0; j < d; ++j) m.at(i, j) /= std::sqrt(norm);
+  }
+  return m;
+}
+
 double Cosine(std::span<const float> a, std::span<const float> b) {
   const double ab = DotDouble(a.data(), b.data(), a.size());
   const double aa = DotDouble(a.data(), a.data(), a.size());

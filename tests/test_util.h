@@ -27,6 +27,13 @@ std::vector<std::string> Lines(const std::string& text);
 // rows x cols of independent N(0, 1) floats drawn from std::mt19937(seed).
 Matrix Gaussian(size_t rows, size_t cols, uint32_t seed);
 
+// n unit rows of dimension d around `clusters` centres drawn N(0, 1) from
+// std::mt19937(center_seed) (data and queries share them): centre + noise *
+// N(0, 1), L2-normalised like fused vectors. Unlike uniform data, neighbours
+// concentrate and IVF lists are uneven.
+Matrix ClusteredRows(size_t n, size_t d, size_t clusters, uint32_t seed, float noise,
+                     uint32_t center_seed);
+
 // The cosine of two equally long vectors, in double; 0 when either is zero.
 double Cosine(std::span<const float> a, std::span<const float> b);
 

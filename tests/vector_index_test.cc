@@ -18,6 +18,8 @@
 #include <set>
 #include <thread>
 
+#include "tests/test_util.h"
+
 namespace vitrine {
 namespace {
 
@@ -29,22 +31,7 @@ constexpr int kK = 10;
 // Clustered gaussian data (more realistic than uniform: neighbours are
 // concentrated, IVF lists are uneven), L2-normalised like fused vectors.
 Matrix Clustered(size_t n, size_t clusters, uint32_t seed, float noise = 0.6f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.f, 1.f);
-  Matrix centers(clusters, kDim);
-  std::mt19937 crng(42);  // same centres for data and queries
-  for (float& v : centers.data) v = g(crng);
-  Matrix m(n, kDim);
-  for (size_t i = 0; i < n; ++i) {
-    const float* c = centers.row(rng() % clusters);
-    float norm = 0;
-    for (size_t j = 0; j < kDim; ++j) {
-      m.at(i, j) = c[j] + noise * g(rng);
-      norm += m.at(i, j) * m.at(i, j);
-    }
-    for (size_t j = 0; j < kDim; ++j) m.at(i, j) /= std::sqrt(norm);
-  }
-  return m;
+  return ClusteredRows(n, kDim, clusters, seed, noise, /*center_seed=*/42);
 }
 
 Bitmap RandomFilter(size_t n, double fraction, uint32_t seed) {
