@@ -1,7 +1,7 @@
 // Subcommand registry for the vitrine binary. Each cli/<name>.cc registers
 // itself with VITRINE_COMMAND; main() dispatches on argv[1].
 //
-// Exit codes (DESIGN.md decision 5): 0 ok, 1 runtime error, 2 usage error.
+// Exit codes (docs/architecture.md): 0 ok, 1 runtime error, 2 usage error.
 #pragma once
 
 #include <cxxopts.hpp>

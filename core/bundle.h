@@ -1,5 +1,5 @@
 // Bundle: the versioned on-disk directory a build produces and every query
-// command loads (DESIGN.md decision 4; the format is in docs/bundle-format.md).
+// command loads (docs/architecture.md; the format is in docs/bundle-format.md).
 //
 //   bundle/
 //     manifest.json   format name + version, the size and xxh64 of every

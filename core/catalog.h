@@ -1,7 +1,7 @@
 // Catalog: the items table with typed attribute columns, in catalog order
 // (row i is item index i of `ids`).
 //
-// Column types (DESIGN.md "Formats"):
+// Column types (docs/architecture.md, docs/values.md):
 //   categorical  dictionary-encoded: codes[i] indexes `dictionary`, -1 = missing
 //   numeric      numbers[i], NaN = missing
 //   bool         bools[i] in {0, 1}, -1 = missing (ParseBool spellings:

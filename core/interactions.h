@@ -1,6 +1,6 @@
 // Interactions: implicit feedback as a CSR user x item matrix.
 //
-// Input CSV (DESIGN.md "Formats"): header with user_id, item_id and
+// Input CSV (docs/architecture.md, docs/values.md): header with user_id, item_id and
 // optionally weight, timestamp, event (names configurable). Each event maps
 // to a weight (`view=1,cart=4,purchase=10`); a weight column overrides. Rows
 // for the same (user, item) are aggregated: weights summed, the latest

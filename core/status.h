@@ -1,4 +1,4 @@
-// Status and Result<T>: vitrine's one error model (DESIGN.md decision 5).
+// Status and Result<T>: vitrine's one error model (docs/architecture.md).
 //
 // Every failure that input can cause (a missing file, a bad CSV line, an
 // unknown id, a corrupt bundle, NaN in a vector) is reported as a Status whose

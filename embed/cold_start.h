@@ -1,6 +1,6 @@
 // ColdStartProjector: maps an item's side blocks ([content | visual]) into the
 // collaborative (cf) block, so items with too few interactions still get a
-// cf vector (DESIGN.md decision 1: "filled by the cold-start projector").
+// cf vector (docs/architecture.md: "filled by the cold-start projector").
 //
 // The map is ridge regression fitted on warm items, in closed form:
 //   W = (Xc^T Xc + lambda I)^-1 Xc^T Yc   (solved with LDLT, in double)

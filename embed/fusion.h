@@ -1,4 +1,4 @@
-// Block fusion (DESIGN.md decision 1): the fused item vector is the
+// Block fusion (docs/architecture.md): the fused item vector is the
 // concatenation of per-item blocks (cf, content, visual, and the one-column
 // priors pop and new), each stored at unit weight. Content and visual rows
 // are L2-normalised; the cf rows keep ALS's norms (scaled by one constant) and

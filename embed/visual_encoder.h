@@ -1,4 +1,4 @@
-// VisualEncoder: the visual block of an item vector (DESIGN.md, embed/).
+// VisualEncoder: the visual block of an item vector (docs/architecture.md, embed/).
 //
 // Two kinds of input:
 //  * precomputed vectors (.npy float32 [n,d] or .fvecs, e.g. from a CNN or

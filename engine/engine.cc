@@ -298,7 +298,7 @@ Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item
                        RequestRules* rules) const {
   if (q.k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(q.k));
   // Everything that decides whether an item may appear is one bitmap, used
-  // inside the ANN search (DESIGN.md decision 2), never as a post-filter.
+  // inside the ANN search (docs/architecture.md), never as a post-filter.
   *allowed = q.allowed != nullptr ? *q.allowed : attributes_.All();
   if (q.rules != nullptr) {
     RequestContext ctx = q.context;

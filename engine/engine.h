@@ -11,7 +11,7 @@
 // explanation texts. The CLI and the HTTP server only translate requests and
 // responses, so they cannot drift apart.
 //
-// Query vectors (DESIGN.md decision 1): for an item, its fused vector; for a
+// Query vectors (docs/architecture.md): for an item, its fused vector; for a
 // user or a session history, the cf block is the ALS fold-in of the history
 // (stored user factors are not loaded: a known user is folded in from their
 // stored history, exact against the final item factors) and the content and

@@ -231,7 +231,7 @@ Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,
         VITRINE_RETURN_IF_ERROR(BuildFromData(o, catalog, &held.train, dir.path).status());
       }
       VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(dir.path));
-      QueryOptions q;
+      QueryParams q;
       q.use_ranker = false;
       EngineRecommender rec(*engine, "hybrid", q);
       VITRINE_ASSIGN_OR_RETURN(EvalReport e, Evaluate(rec, engine->TrainMatrix(), held.test, eo));
@@ -271,7 +271,7 @@ Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,
     VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(dir.path));
     double ndcg = -1;
     if (engine->ranker() != nullptr) {
-      QueryOptions q;
+      QueryParams q;
       q.use_ranker = true;
       EngineRecommender rec(*engine, "default", q);
       VITRINE_ASSIGN_OR_RETURN(EvalReport e, Evaluate(rec, engine->TrainMatrix(), held.test, eo));

@@ -1,7 +1,7 @@
 // AttributeIndex: catalog attribute values -> bitmaps of item indices, so a
 // filter ("brand = acme AND price in [10, 50] AND NOT discontinued") compiles
 // to one bitmap of allowed items that VectorIndex::Search consumes
-// (DESIGN.md decision 2).
+// (docs/architecture.md).
 //
 // Layout per column type (core/catalog.h):
 //   categorical, list  one bitmap per dictionary code (list: items that

@@ -35,7 +35,7 @@
 // are still traversed but never enter the result set (hnswlib-style), so the
 // search keeps walking until it has ef allowed results.
 //
-// Filters (DESIGN.md decision 2): SearchParams::filter is a bitmap of allowed
+// Filters (docs/architecture.md): SearchParams::filter is a bitmap of allowed
 // ids. When it allows few items (SearchParams::exact_scan_max_fraction, chosen from
 // measurements in docs/index.md) the index scans those items exactly instead
 // of walking the graph / lists. When the approximate search returns fewer
