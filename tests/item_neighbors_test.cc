@@ -8,11 +8,14 @@
 #include <random>
 
 #include "core/file_util.h"
+#include "embed/ease.h"
 #include "engine/baselines.h"
 #include "scratch_dir.h"
 
 namespace vitrine {
 namespace {
+
+constexpr auto kCosine = ItemNeighborsOptions::Method::kCosine;
 
 // Random users x items matrix with weights in [0.5, 3) (or all 1), fixed seed.
 CsrMatrix RandomInteractions(int users, int items, double density, uint32_t seed, bool binary) {
@@ -70,6 +73,7 @@ std::vector<std::vector<std::pair<int32_t, double>>> DenseTopN(const CsrMatrix& 
 TEST(ItemNeighborsTest, BuildMatchesDenseReference) {
   const CsrMatrix x = RandomInteractions(80, 50, 0.15, 7, /*binary=*/false);
   ItemNeighborsOptions opts;
+  opts.method = kCosine;
   opts.neighbors = 6;
   opts.shrink = 2.0;
   opts.use_weights = true;
@@ -91,6 +95,34 @@ TEST(ItemNeighborsTest, BuildMatchesDenseReference) {
   EXPECT_GT(total, 50 * 3);  // the data is dense enough for most rows to fill up
 }
 
+// EASE neighbours are each row's largest positive weights of the dense EASE
+// solution (embed/ease.h), the oracle here.
+TEST(ItemNeighborsTest, EaseKeepsTheTopOfEachDenseRow) {
+  const CsrMatrix x = RandomInteractions(150, 40, 0.15, 5, /*binary=*/true);
+  auto b = FitEase(x, 10.0, 1000);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto nb = ItemNeighbors::Build(
+      x, {.method = ItemNeighborsOptions::Method::kEase, .ease_lambda = 10.0, .neighbors = 6});
+  ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+  for (int32_t i = 0; i < 40; ++i) {
+    std::vector<std::pair<float, int32_t>> row;
+    for (int32_t j = 0; j < 40; ++j) {
+      const float w = b->row(static_cast<size_t>(i))[j];
+      if (j != i && w > 0) row.emplace_back(w, j);
+    }
+    std::sort(row.begin(), row.end(), [](auto& p, auto& q) {
+      return p.first > q.first || (p.first == q.first && p.second < q.second);
+    });
+    row.resize(std::min<size_t>(6, row.size()));
+    std::vector<int32_t> want;
+    for (auto& [w, j] : row) want.push_back(j);
+    std::sort(want.begin(), want.end());
+    const auto got = nb->neighbors(i);
+    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.end()), want) << "row " << i;
+  }
+  EXPECT_EQ(EffectiveMethod({.ease_max_items = 39}, 40), ItemNeighborsOptions::Method::kCosine);
+}
+
 TEST(ItemNeighborsTest, BinaryWeightsReproduceItemKnnBaseline) {
   const CsrMatrix x = RandomInteractions(120, 70, 0.1, 11, /*binary=*/true);
   ItemKnnOptions ko;
@@ -98,7 +130,7 @@ TEST(ItemNeighborsTest, BinaryWeightsReproduceItemKnnBaseline) {
   ko.shrink = 3.0;
   ItemKnn knn(ko);
   ASSERT_TRUE(knn.Fit(x).ok());
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 8, .shrink = 3.0});
+  auto nb = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 8, .shrink = 3.0});
   ASSERT_TRUE(nb.ok());
   const CsrMatrix& a = knn.similarities();
   const CsrMatrix& b = nb->similarities();
@@ -109,9 +141,9 @@ TEST(ItemNeighborsTest, BinaryWeightsReproduceItemKnnBaseline) {
 
 TEST(ItemNeighborsTest, UnweightedIgnoresTheStoredValues) {
   CsrMatrix x = RandomInteractions(60, 30, 0.2, 31, /*binary=*/false);
-  auto a = ItemNeighbors::Build(x, {.neighbors = 5, .shrink = 1.0});
+  auto a = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 5, .shrink = 1.0});
   for (float& v : x.values) v = 1.0f;
-  auto b = ItemNeighbors::Build(x, {.neighbors = 5, .shrink = 1.0, .use_weights = true});
+  auto b = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 5, .shrink = 1.0, .use_weights = true});
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->similarities().indices, b->similarities().indices);
   EXPECT_EQ(a->similarities().values, b->similarities().values);
@@ -127,7 +159,8 @@ TEST(ItemNeighborsTest, MaxItemsPerUserKeepsTheLargestWeights) {
   x.indices = {0, 1, 2, 3, 0, 3};
   x.values = {1, 4, 3, 2, 1, 1};
   auto nb = ItemNeighbors::Build(
-      x, {.neighbors = 10, .shrink = 0, .use_weights = true, .max_items_per_user = 2});
+      x, {.method = kCosine, .neighbors = 10, .shrink = 0, .use_weights = true,
+          .max_items_per_user = 2});
   ASSERT_TRUE(nb.ok());
   ASSERT_EQ(nb->neighbors(1).size(), 1u);
   EXPECT_EQ(nb->neighbors(1)[0], 2);
@@ -138,13 +171,13 @@ TEST(ItemNeighborsTest, MaxItemsPerUserKeepsTheLargestWeights) {
 
 TEST(ItemNeighborsTest, RejectsBadOptionsAndWeights) {
   CsrMatrix x = RandomInteractions(5, 5, 0.5, 1, true);
-  EXPECT_EQ(ItemNeighbors::Build(x, {.neighbors = 0}).status().code(),
+  EXPECT_EQ(ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 0}).status().code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(ItemNeighbors::Build(x, {.neighbors = 5, .shrink = -1}).status().code(),
+  EXPECT_EQ(ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 5, .shrink = -1}).status().code(),
             Status::Code::kInvalidArgument);
   x.values[0] = -1.0f;
   EXPECT_TRUE(ItemNeighbors::Build(x).ok());  // weights unused by default
-  const Status st = ItemNeighbors::Build(x, {.use_weights = true}).status();
+  const Status st = ItemNeighbors::Build(x, {.method = kCosine, .use_weights = true}).status();
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(st.message().find("user row 0"), std::string::npos) << st.message();
 }
@@ -167,7 +200,7 @@ std::vector<double> BruteForceScores(const ItemNeighbors& nb, const std::vector<
 
 TEST(ItemNeighborsTest, QueryMatchesBruteForceUnderFilters) {
   const CsrMatrix x = RandomInteractions(200, 60, 0.08, 23, false);
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 10, .shrink = 1.0, .use_weights = true});
+  auto nb = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 10, .shrink = 1.0, .use_weights = true});
   ASSERT_TRUE(nb.ok());
   std::mt19937 rng(5);
   size_t returned = 0;
@@ -222,7 +255,7 @@ TEST(ItemNeighborsTest, QueryMatchesBruteForceUnderFilters) {
 
 TEST(ItemNeighborsTest, QueryEdgeCases) {
   const CsrMatrix x = RandomInteractions(50, 20, 0.2, 3, true);
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 5});
+  auto nb = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 5});
   ASSERT_TRUE(nb.ok());
   const std::vector<int32_t> hist = {1, -4, 999};  // out-of-range entries are ignored
   EXPECT_EQ(nb->Query(hist, {}, {.k = 10}).size(),
@@ -256,7 +289,7 @@ TEST(ItemNeighborsTest, LargeSparseCatalogStaysSparse) {
     }
     x.indptr.push_back(x.nnz());
   }
-  auto nb = ItemNeighbors::Build(x, {.neighbors = 20});
+  auto nb = ItemNeighbors::Build(x, {.method = kCosine, .neighbors = 20});
   ASSERT_TRUE(nb.ok());
   EXPECT_LE(nb->similarities().nnz(), int64_t{items} * 20);
   EXPECT_LT(nb->MemoryBytes(), size_t{items} * 20 * 8 + size_t{items + 1} * 8 + 1024);
