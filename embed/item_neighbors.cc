@@ -352,8 +352,10 @@ std::string ItemNeighbors::Serialize() const {
   } else {
     out.append(reinterpret_cast<const char*>(sim_.indptr.data()), sim_.indptr.size() * 8);
   }
-  out.append(reinterpret_cast<const char*>(sim_.indices.data()), sim_.indices.size() * 4);
-  out.append(reinterpret_cast<const char*>(sim_.values.data()), sim_.values.size() * 4);
+  if (!sim_.indices.empty()) {  // data() of an empty vector may be null
+    out.append(reinterpret_cast<const char*>(sim_.indices.data()), sim_.indices.size() * 4);
+    out.append(reinterpret_cast<const char*>(sim_.values.data()), sim_.values.size() * 4);
+  }
   Append(&out, Xxh64(out));
   return out;
 }
@@ -406,11 +408,16 @@ Result<ItemNeighbors> ItemNeighbors::Deserialize(std::string_view bytes, std::st
   m.indices.resize(static_cast<size_t>(nnz));
   m.values.resize(static_cast<size_t>(nnz));
   const char* p = bytes.data() + kHeaderBytes;
-  std::memcpy(m.indptr.data(), p, m.indptr.size() * 8);
-  p += m.indptr.size() * 8;
-  std::memcpy(m.indices.data(), p, m.indices.size() * 4);
-  p += m.indices.size() * 4;
-  std::memcpy(m.values.data(), p, m.values.size() * 4);
+  // An empty vector's data() may be null, and memcpy from or to null is
+  // undefined even for 0 bytes (UBSan): copy only what is there.
+  auto copy = [&p](auto& v) {
+    const size_t n = v.size() * sizeof(v[0]);
+    if (n > 0) std::memcpy(v.data(), p, n);
+    p += n;
+  };
+  copy(m.indptr);
+  copy(m.indices);
+  copy(m.values);
   VITRINE_RETURN_IF_ERROR(CheckCsr(m, where));
   return ItemNeighbors(std::move(m));
 }
