@@ -319,8 +319,8 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
                     " '" + e.value + "'";
       }
       const std::string fix = "; fix those cells, or name the type with --schema " + name + ":" +
-                              ColumnTypeName(wanted) + " (rejects them) or " + name + ":" +
-                              ColumnTypeName(plan[k].type) + " (keeps it as it is)";
+                              ColumnTypeName(wanted) + " (rows it cannot read become errors) or " +
+                              name + ":" + ColumnTypeName(plan[k].type) + " (keeps it as it is)";
       if (opts.strict) {
         return Status::InvalidArgument(
             csv->name() + ":" + std::to_string(m->examples.front().line) + ":" + col +

@@ -250,8 +250,8 @@ TEST(Catalog, NearMissTypesWarnWithCountAndExamples) {
             path.string() +
                 ": column 'price' (column 2) inferred categorical because 2 of 600 values are "
                 "not a number (line 15 'n/a13', line 302 'n/a300'); fix those cells, or name the "
-                "type with --schema price:numeric (rejects them) or price:categorical (keeps it as "
-                "it is); --strict makes this an error");
+                "type with --schema price:numeric (rows it cannot read become errors) or "
+                "price:categorical (keeps it as it is); --strict makes this an error");
 
   CatalogReadOptions strict;
   strict.strict = true;
