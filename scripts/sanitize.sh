@@ -17,7 +17,9 @@ JOBS=${JOBS:-$(nproc)}
 #                  list to compute a prefetch address (hnswalg.h:214,
 #                  searchBaseLayer): a 4-byte heap over-read that ASan reports
 #                  and no result depends on. Third-party, benchmark-only.
-SAN_EXCLUDE=${SAN_EXCLUDE-'^HnswlibPeer\.'}
+#   TuneTest.*     about 20 full bundle builds through the CLI: minutes under
+#                  ASan, over code (build, evaluate) other tests run there.
+SAN_EXCLUDE=${SAN_EXCLUDE-'^(HnswlibPeer|TuneTest)\.'}
 
 bash scripts/install-deps.sh --sanitize
 
