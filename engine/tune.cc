@@ -203,7 +203,14 @@ Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,
   std::mt19937_64 rng(t.seed);
   double best_retrieval = -1;
   BuildOptions best_retrieval_options = r.best;
-  fs::create_directories(t.scratch_dir);
+  {
+    std::error_code ec;
+    fs::create_directories(t.scratch_dir, ec);
+    if (ec) {
+      return Status::IOError(t.scratch_dir.string() + ": cannot create the tuning scratch "
+                             "directory: " + ec.message());
+    }
+  }
   {
     double spent = 0;
     for (int i = 0; i < t.max_trials; ++i) {
