@@ -13,9 +13,10 @@
 //   /reload                   POST of the rest to /reload
 //   anything else             POST of the rest to /recommend
 // Oracles: the server answers every request within the read timeout, with
-// JSON, and with 200, 400, 404 or 413; 500 (an exception caught by the
-// handler guard, i.e. an input the validation let through) only for /reload
-// of a bundle that fails to open.
+// JSON, and with 200, 400, 404 or 413; for /reload also 403 (a path outside
+// the bundle root) and 500 (a bundle that fails to open). A 500 anywhere
+// else is an exception caught by the handler guard: an input the validation
+// let through.
 //
 // State: /events adds to the session store, so a later /recommend for the
 // same user depends on earlier inputs; a crash found here may need the inputs
@@ -91,15 +92,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     vitrine::fuzz::Fail("no answer to " + path + ": " + httplib::to_string(res.error()));
   }
   const int status = res->status;
-  // Known, reported, fixed on the serve branch: an id or query key that is
-  // not UTF-8 ends up in the error message, and json::dump throws on it, so
-  // the guard answers 500 (DISABLED_NonUtf8QueryIsA400 in
-  // tests/fuzz_regressions_test.cc). Tolerated here so that fuzzing goes on;
-  // remove after the serve merge.
-  const bool known_utf8_500 =
-      status == 500 && res->body.find("type_error.316") != std::string::npos;
+  // 403: a /reload outside the bundle root (by default the directory that
+  // holds the tiny bundle), as docs/security.md promises.
   const bool allowed = status == 200 || status == 400 || status == 404 || status == 413 ||
-                       (status == 500 && path == "/reload") || known_utf8_500;
+                       ((status == 403 || status == 500) && path == "/reload");
   if (!allowed) {
     vitrine::fuzz::Fail(path + " answered " + std::to_string(status) + ": " + res->body);
   }

@@ -52,6 +52,9 @@ for h in "${HARNESSES[@]}"; do
   if [ "$h" = manifest_fuzzer ]; then seed_env=(VITRINE_FUZZ_EMIT_SEED="$corpus/live-manifest.json"); fi
   echo "fuzz: $h for ${FUZZ_SECONDS} s (log $log)"
   start=$(date +%s)
+  # Crash files of earlier runs stay in $artifacts; report only this run's.
+  marker="$artifacts/.run-start"
+  touch "$marker"
   rc=0
   env "${seed_env[@]}" "$FUZZ_BUILD_DIR/fuzz/$h" -max_total_time="$FUZZ_SECONDS" \
     -max_len="$(max_len "$h")" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
@@ -74,7 +77,8 @@ for h in "${HARNESSES[@]}"; do
   if [ -z "$execs" ]; then execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' <<<"$last"); fi
   result=ok
   if [ "$rc" -ne 0 ]; then
-    result="CRASH (exit $rc): $(ls "$artifacts" | head -3 | tr '\n' ' ')"
+    result="CRASH (exit $rc): $(find "$artifacts" -type f -newer "$marker" ! -name .run-start \
+      -printf '%f ' | head -c 300)"
     failed+=("$h")
     grep -a -E 'ERROR: |runtime error:|vitrine fuzz:|SUMMARY:' "$log" | head -5 || true
   fi
