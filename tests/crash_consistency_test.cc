@@ -25,6 +25,7 @@
 #include "core/array_io.h"
 #include "core/file_util.h"
 #include "tests/scratch_dir.h"
+#include "tests/test_util.h"
 
 namespace vitrine {
 namespace {
@@ -93,14 +94,6 @@ std::vector<std::string> Entries(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
-}
-
-Matrix Gaussian(size_t n, size_t d, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  Matrix m(n, d);
-  for (float& v : m.data) v = g(rng);
-  return m;
 }
 
 // One command under test: how to run it on `bundle` and how to recognise
