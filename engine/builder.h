@@ -94,6 +94,11 @@ struct BuildOptions {
     // against 1 moved the demo split's NDCG@10 from 0.1248 to 0.1258 and
     // about doubled the build: left at 1, open to --config [ranker].
     int pairs_per_sample = 1;
+    // Which score the bundle answers with: "auto" keeps the ranker unless the
+    // item-item score alone ranks the check users' pools better; "ranker" and
+    // "item_item" force one (a forced choice is reproducible across compilers
+    // and sanitizer builds, whose float rounding can flip a close "auto").
+    std::string scorer = "auto";
     uint64_t seed = 42;                // the user sample and XGBoost's sampling
     int threads = 1;                   // training threads; deterministic for a seed at 1
   } ranker;

@@ -199,11 +199,15 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   }
   const double ndcg_ranker = PoolNdcg(check, predicted);
   const double ndcg_item_item = PoolNdcg(check, item_item);
-  const char* scorer = ndcg_ranker >= ndcg_item_item ? kScorerRanker : kScorerItemItem;
+  const char* scorer = ro.scorer == kScorerRanker     ? kScorerRanker
+                       : ro.scorer == kScorerItemItem ? kScorerItemItem
+                       : ndcg_ranker >= ndcg_item_item ? kScorerRanker
+                                                       : kScorerItemItem;
   LogInfo("ranker: on %zu check users NDCG@10 %.4f (ranker) vs %.4f (item-item alone): the "
-          "bundle answers with the %s",
+          "bundle answers with the %s%s",
           check.groups.size(), ndcg_ranker, ndcg_item_item,
-          scorer == kScorerRanker ? "ranker" : "item-item score");
+          scorer == kScorerRanker ? "ranker" : "item-item score",
+          ro.scorer == "auto" ? "" : " (forced by the build options)");
   *report = {{"features", kRankerFeatures},
              {"trees", ranker.num_trees()},
              {"max_depth", ro.max_depth},

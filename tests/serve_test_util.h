@@ -38,7 +38,8 @@ inline int RunVitrine(const std::string& args, const fs::path& dir) {
 }
 
 // A fresh temp dir whose `bundle` is a tiny bundle (300 items, 200 users,
-// fixed seeds). ctest runs every test case in its own process, so the bundle
+// fixed seeds, the learned ranker forced as the scorer so that every build
+// flavour, sanitized or not, answers the same way). ctest runs every test case in its own process, so the bundle
 // is built once per `vitrine` binary into the build tree (under a file lock,
 // for ctest -j) and linked into each temp dir.
 inline fs::path MakeTestBundle(const std::string& name) {
@@ -59,7 +60,9 @@ inline fs::path MakeTestBundle(const std::string& name) {
             "generate --items 300 --users 200 --seed 7 --out '" + (cache / "data").string() + "'",
             dir) != 0) {
       ADD_FAILURE() << "vitrine generate failed: " << Slurp(dir / "cmd.err");
-    } else if (RunVitrine("build --items '" + (cache / "data/items.csv").string() +
+    } else if (!(std::ofstream(cache / "build.toml") << "[ranker]\nscorer = \"ranker\"\n")) {
+      ADD_FAILURE() << "cannot write " << (cache / "build.toml");
+    } else if (RunVitrine("build --config '" + (cache / "build.toml").string() + "' --items '" + (cache / "data/items.csv").string() +
                               "' --interactions '" + (cache / "data/interactions.csv").string() +
                               "' --images '" + (cache / "data/images.idx.gz").string() +
                               "' --factors 16 --iterations 4 --seed 7 --threads 1 --out '" +
