@@ -1,6 +1,4 @@
 // vitrine build: items + interactions + images -> bundle.
-#include <toml++/toml.h>
-
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -10,6 +8,7 @@
 #include "core/progress.h"
 #include "core/file_util.h"
 #include "core/value_parse.h"
+#include "engine/build_config.h"
 #include "engine/builder.h"
 #include "engine/tune.h"
 
@@ -17,208 +16,6 @@ namespace vitrine::cli {
 namespace {
 
 constexpr char kName[] = "build";
-
-// Applies a build.toml to `o`. Unknown keys are errors (a typo must not be
-// silently ignored). Flags given on the command line override it afterwards.
-Status ApplyConfig(const std::string& path, BuildOptions* o) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    return Status::InvalidArgument(path + ":" + std::to_string(b.line) + ":" +
-                                   std::to_string(b.column) + ": " + std::string(e.description()));
-  }
-  Status st;
-  auto unknown = [&](const std::string& section, const std::string& key) {
-    st = Status::InvalidArgument(path + ": unknown key '" + (section.empty() ? "" : section + ".") +
-                                 key + "'");
-  };
-  auto num = [&](const toml::node& n, const std::string& key, auto* out) {
-    if (auto v = n.value<double>()) {
-      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*v);
-    } else {
-      st = Status::InvalidArgument(path + ": '" + key + "' expects a number");
-    }
-  };
-  for (auto&& [k, node] : t) {
-    const std::string key(k.str());
-    const toml::table* sec = node.as_table();
-    if (key == "input" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        auto str = n.value<std::string>().value_or("");
-        if (s == "items")
-          o->items = str;
-        else if (s == "interactions")
-          o->interactions = str;
-        else if (s == "images")
-          o->images = str;
-        else if (s == "visual")
-          o->visual = str;
-        else if (s == "image_column")
-          o->image_column = str;
-        else if (s == "schema") {
-          auto r = Schema::Parse(str);
-          if (!r.ok()) return r.status().WithContext(path);
-          o->catalog.schema = *r;
-        } else if (s == "events") {
-          auto r = EventWeights::Parse(str);
-          if (!r.ok()) return r.status().WithContext(path);
-          o->interactions_read.events = *r;
-        } else if (s == "id_column")
-          o->catalog.id_column = str;
-        else if (s == "user_column")
-          o->interactions_read.user_column = str;
-        else if (s == "item_column")
-          o->interactions_read.item_column = str;
-        else
-          unknown(key, s);
-      }
-    } else if (key == "als" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "factors")
-          num(n, s, &o->als.factors);
-        else if (s == "regularization")
-          num(n, s, &o->als.regularization);
-        else if (s == "alpha")
-          num(n, s, &o->als.alpha);
-        else if (s == "iterations")
-          num(n, s, &o->als.iterations);
-        else if (s == "cg_steps")
-          num(n, s, &o->als.cg_steps);
-        else if (s == "seed")
-          num(n, s, &o->als.seed);
-        else if (s == "solver") {
-          const auto v = n.value<std::string>().value_or("");
-          if (v == "cg")
-            o->als.solver = AlsSolver::kConjugateGradient;
-          else if (v == "cholesky")
-            o->als.solver = AlsSolver::kCholesky;
-          else
-            st =
-                Status::InvalidArgument(path + ": als.solver '" + v + "': expected cg or cholesky");
-        } else
-          unknown(key, s);
-      }
-    } else if (key == "content" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "dim")
-          num(n, s, &o->content.dim);
-        else if (s == "min_count")
-          num(n, s, &o->content.min_count);
-        else if (s == "numeric_buckets")
-          num(n, s, &o->content.numeric_buckets);
-        else if (s == "text_min_df")
-          num(n, s, &o->content.text_min_df);
-        else if (s == "text_weight")
-          num(n, s, &o->content.text_weight);
-        else if (s == "seed")
-          num(n, s, &o->content.seed);
-        else if (s == "column_weights" && n.as_table()) {
-          for (auto&& [ck, cv] : *n.as_table()) {
-            float w = 1;
-            num(cv, "content.column_weights." + std::string(ck.str()), &w);
-            o->content.column_weights[std::string(ck.str())] = w;
-          }
-        } else
-          unknown(key, s);
-      }
-    } else if (key == "visual" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "dim")
-          num(n, s, &o->visual_encoder.dim);
-        else if (s == "whiten_power")
-          num(n, s, &o->visual_encoder.whiten_power);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "cold_start" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "min_interactions")
-          num(n, s, &o->cold_start.min_interactions);
-        else if (s == "lambda")
-          num(n, s, &o->cold_start.lambda);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "index" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "spec")
-          o->index.spec = n.value<std::string>().value_or(o->index.spec);
-        else if (s == "ef_construction")
-          num(n, s, &o->index.hnsw_ef_construction);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "recency" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "column")
-          o->recency.column = n.value<std::string>().value_or(o->recency.column);
-        else if (s == "half_life_days")
-          num(n, s, &o->recency.half_life_days);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "item_neighbors" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "method") {
-          const auto v = n.value<std::string>().value_or("");
-          if (v == "ease")
-            o->item_neighbors.method = ItemNeighborsOptions::Method::kEase;
-          else if (v == "cosine")
-            o->item_neighbors.method = ItemNeighborsOptions::Method::kCosine;
-          else
-            st = Status::InvalidArgument(path + ": item_neighbors.method '" + v +
-                                         "': expected ease or cosine");
-        } else if (s == "ease_lambda")
-          num(n, s, &o->item_neighbors.ease_lambda);
-        else if (s == "shrink")
-          num(n, s, &o->item_neighbors.shrink);
-        else if (s == "neighbors")
-          num(n, s, &o->item_neighbors.neighbors);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "ranker" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        const std::string s(kk.str());
-        if (s == "enabled") {
-          if (auto b = n.value<bool>())
-            o->ranker.enabled = *b;
-          else
-            st = Status::InvalidArgument(path + ": 'ranker.enabled' expects true or false");
-        } else if (s == "trees")
-          num(n, s, &o->ranker.rounds);
-        else if (s == "max_depth")
-          num(n, s, &o->ranker.max_depth);
-        else if (s == "users")
-          num(n, s, &o->ranker.max_users);
-        else if (s == "pairs_per_sample")
-          num(n, s, &o->ranker.pairs_per_sample);
-        else
-          unknown(key, s);
-      }
-    } else if (key == "weights" && sec) {
-      for (auto&& [kk, n] : *sec) {
-        float w = 1;
-        num(n, "weights." + std::string(kk.str()), &w);
-        o->block_weights[std::string(kk.str())] = w;
-      }
-    } else {
-      unknown("", key);
-    }
-    if (!st.ok()) return st;
-  }
-  return st;
-}
 
 constexpr char kTuneName[] = "tune";
 
@@ -278,7 +75,8 @@ int Run(int argc, char** argv, bool tune_only) {
       "Interactions naming unknown items are an error, and so is a catalog column whose "
       "inferred type a few cells decide (else a warning)")(
       "skip-bad-lines", "Count and report malformed CSV lines instead of failing")(
-      "config", "build.toml with any parameter below (flags win)", cxxopts::value<std::string>());
+      "config", "build.toml with any parameter below (flags win); keys: --config-keys",
+      cxxopts::value<std::string>())("config-keys", "Print every build.toml key, its type and range");
   opts.add_options("Model")("factors", "ALS factors", cxxopts::value<int>())(
       "iterations", "ALS iterations", cxxopts::value<int>())(
       "alpha", "ALS confidence scale (c = 1 + alpha * weight)", cxxopts::value<float>())(
@@ -324,9 +122,14 @@ int Run(int argc, char** argv, bool tune_only) {
                   "      --images demo/data/images.idx.gz --out demo/bundle");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
+  if (r.count("config-keys")) {
+    std::printf("build.toml keys ([section] then key = value; flags override them):\n%s",
+                BuildConfigReference().c_str());
+    return kExitOk;
+  }
   BuildOptions o;
   if (r.count("config")) {
-    Status st = ApplyConfig(r["config"].as<std::string>(), &o);
+    Status st = ApplyBuildConfig(r["config"].as<std::string>(), &o);
     if (!st.ok()) return Fail(name, st);
   }
   if (r.count("items")) o.items = r["items"].as<std::string>();
@@ -452,7 +255,9 @@ int Run(int argc, char** argv, bool tune_only) {
   if (tune_only) {
     if (r.count("save-config")) {
       const std::string path = r["save-config"].as<std::string>();
-      Status st = WriteFileAtomic(path, tuned->ToToml());
+      auto toml = tuned->ToToml();
+      if (!toml.ok()) return Fail(name, toml.status());
+      Status st = WriteFileAtomic(path, *toml);
       if (!st.ok()) return Fail(name, st);
       std::printf("wrote %s (use: vitrine build --config %s ...)\n", path.c_str(), path.c_str());
     }

@@ -7,6 +7,7 @@
 
 #include "core/file_util.h"
 #include "core/progress.h"
+#include "engine/build_config.h"
 #include "engine/engine.h"
 #include "engine/engine_recommender.h"
 #include "engine/evaluate.h"
@@ -113,20 +114,13 @@ nlohmann::json TuneResult::ToJson(const TuneOptions& options) const {
           {"trials", t}};
 }
 
-std::string TuneResult::ToToml() const {
-  std::ostringstream s;
-  s << "# Chosen by `vitrine tune` on a temporal validation split; `vitrine build\n"
-       "# --config` reads it back.\n";
-  s << "[als]\nfactors = " << best.als.factors << "\nregularization = " << best.als.regularization
-    << "\nalpha = " << best.als.alpha << "\niterations = " << best.als.iterations << "\n\n";
-  s << "[cold_start]\nmin_interactions = " << best.cold_start.min_interactions << "\n\n";
-  s << "[weights]\n";
-  for (const auto& [k, v] : best.block_weights) s << k << " = " << v << "\n";
-  s << "\n[item_neighbors]\nmethod = \"" << MethodName(best.item_neighbors.method)
-    << "\"\nease_lambda = " << best.item_neighbors.ease_lambda
-    << "\nshrink = " << best.item_neighbors.shrink << "\n\n";
-  s << "[ranker]\nenabled = " << (best.ranker.enabled ? "true" : "false") << "\n";
-  return s.str();
+Result<std::string> TuneResult::ToToml() const {
+  return WriteBuildConfig(best,
+                          {"als.factors", "als.regularization", "als.alpha", "als.iterations",
+                           "cold_start.min_interactions", "weights", "item_neighbors.method",
+                           "item_neighbors.ease_lambda", "item_neighbors.shrink", "ranker.enabled"},
+                          "Chosen by `vitrine tune` on a temporal validation split; `vitrine build\n"
+                          "--config` reads it back.");
 }
 
 Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,

@@ -65,7 +65,7 @@ struct TuneResult {
   // The manifest's "tuning" section: seed, split, chosen, trials.
   nlohmann::json ToJson(const TuneOptions& options) const;
   // A TOML file that `vitrine build --config` reads back.
-  std::string ToToml() const;
+  Result<std::string> ToToml() const;
 };
 
 // Called after each trial with the trials done and planned so far and the
