@@ -494,19 +494,20 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     }
     e.timestamp = now;
     if (in.contains("ts")) {
+      // The range `build` accepts (core/value_parse.h), so that every
+      // acknowledged event can be rebuilt from the log.
       const json& ts = in["ts"];
-      if (ts.is_number_unsigned() &&
-          ts.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return ReplyError(res, 400, where + "'ts' " + Describe(ts) + ": out of range");
-      } else if (ts.is_number_integer()) {
-        e.timestamp = ts.get<int64_t>();
-      } else if (ts.is_number_float() && std::isfinite(ts.get<double>()) &&
-                 std::fabs(ts.get<double>()) < 1e15) {
-        e.timestamp = static_cast<int64_t>(ts.get<double>());
+      const std::string expected =
+          ": expected seconds since the epoch or an ISO-8601 date-time, between "
+          "1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z";
+      if (ts.is_number()) {
+        const double t = ts.get<double>();  // exact for every in-range integer
+        if (!(t >= static_cast<double>(kMinTimestamp) && t <= static_cast<double>(kMaxTimestamp))) {
+          return ReplyError(res, 400, where + "'ts' " + Describe(ts) + expected);
+        }
+        e.timestamp = ts.is_number_float() ? static_cast<int64_t>(std::floor(t)) : ts.get<int64_t>();
       } else if (!ts.is_string() || !ParseTimestamp(ts.get<std::string>(), &e.timestamp)) {
-        return ReplyError(res, 400,
-                          where + "'ts' " + Describe(ts) +
-                              ": expected seconds since the epoch or an ISO-8601 date-time");
+        return ReplyError(res, 400, where + "'ts' " + Describe(ts) + expected);
       }
     }
     events.push_back(std::move(e));

@@ -221,7 +221,17 @@ TEST_F(ServeSecurityTest, InvalidUtf8AndHugeNumbersAre400) {
        "number out of range"},
       {"/recommend", "{\"user\": \"u\", \"weights\": {\"cf\": 1e300}}", "weights.cf must be"},
       {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": 18446744073709551615}",
-       "out of range"},
+       "between 1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z"},
+      // In int64 but outside the range `build` reads back from the log.
+      {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": 9223372036854775807}",
+       "between 1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z"},
+      {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": -9223372036854775808}",
+       "between 1900"},
+      {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": 7289654400}",
+       "between 1900"},
+      {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": 1e15}", "between 1900"},
+      {"/events", "{\"user\": \"u\", \"item\": \"" + item + "\", \"ts\": \"9999-01-01T00:00:00Z\"}",
+       "between 1900"},
   };
   for (const auto& t : cases) {
     auto r = c.Post(t.path.c_str(), t.body, "application/json");
@@ -236,6 +246,46 @@ TEST_F(ServeSecurityTest, InvalidUtf8AndHugeNumbersAre400) {
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 400) << path << " -> " << r->body;
     EXPECT_NE(r->body.find("not valid UTF-8"), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(c.Get("/health")->status, 200);
+}
+
+// The last timestamps inside the range are taken.
+TEST_F(ServeSecurityTest, TimestampsAtTheEdgesOfTheRangeAreTaken) {
+  TestServer server(Options());
+  ASSERT_TRUE(server.ok());
+  httplib::Client c("127.0.0.1", server.port());
+  for (const char* ts : {"7289654399", "-2208988800", "1700000000.5", "\"2200-12-31T23:59:59Z\""}) {
+    const std::string body =
+        std::string("{\"user\": \"u\", \"item\": \"") + Item(2) + "\", \"ts\": " + ts + "}";
+    auto r = c.Post("/events", body, "application/json");
+    ASSERT_TRUE(r) << body;
+    EXPECT_EQ(r->status, 200) << body << " -> " << r->body;
+  }
+}
+
+// The rules parser's depth limit reached through a /recommend body: a
+// 10 KB condition of nested parentheses (which crashed the server before
+// the limit) is a 400 naming the limit, and the server goes on answering.
+TEST_F(ServeSecurityTest, DeeplyNestedRulesInARecommendBodyAreA400) {
+  TestServer server(Options());
+  ASSERT_TRUE(server.ok());
+  httplib::Client c("127.0.0.1", server.port());
+  const std::string nested = "EXCLUDE WHERE " + std::string(5000, '(') + "price > 1" +
+                             std::string(5000, ')');
+  const std::string nots = "EXCLUDE WHERE " + [] {
+    std::string s;
+    for (int i = 0; i < 2500; ++i) s += "NOT ";
+    return s;
+  }() + "price > 1";
+  for (const std::string& rules : {nested, nots}) {
+    ASSERT_GE(rules.size(), 10000u);
+    const std::string body = json{{"user", "u"}, {"rules", rules}}.dump();
+    auto r = c.Post("/recommend", body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << Clip(r->body, 300);
+    EXPECT_NE(r->body.find("nests deeper than 64 levels"), std::string::npos) << Clip(r->body, 300);
+    EXPECT_LT(r->body.size(), 600u) << "the error quotes a bounded piece of the rules";
   }
   EXPECT_EQ(c.Get("/health")->status, 200);
 }
