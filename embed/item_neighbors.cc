@@ -107,9 +107,10 @@ const char* MethodName(ItemNeighborsOptions::Method m) {
 
 namespace {
 
-// Each row's `neighbors` largest positive entries of the dense EASE weights,
-// columns ascending (ties to the lower column).
-CsrMatrix TopOfEachRow(const Matrix& b, int neighbors) {
+// Each row's `positive` largest positive entries of the dense EASE weights
+// and its `negative` most negative ones, columns ascending (ties to the
+// lower column).
+CsrMatrix TopOfEachRow(const Matrix& b, int positive, int negative) {
   const auto items = static_cast<int64_t>(b.rows);
   CsrMatrix sim;
   sim.rows = sim.cols = items;
@@ -117,18 +118,24 @@ CsrMatrix TopOfEachRow(const Matrix& b, int neighbors) {
   std::vector<std::vector<std::pair<int32_t, float>>> rows(static_cast<size_t>(items));
 #pragma omp parallel
   {
-    std::vector<std::pair<double, int32_t>> cand;
+    std::vector<std::pair<double, int32_t>> up, down;  // down holds -weight
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < items; ++i) {
       const float* r = b.row(static_cast<size_t>(i));
-      cand.clear();
+      up.clear();
+      down.clear();
       for (int64_t j = 0; j < items; ++j) {
-        if (j != i && r[j] > 0) cand.emplace_back(r[j], static_cast<int32_t>(j));
+        if (j == i) continue;
+        if (r[j] > 0) up.emplace_back(r[j], static_cast<int32_t>(j));
+        if (r[j] < 0 && negative > 0) down.emplace_back(-r[j], static_cast<int32_t>(j));
       }
-      const size_t keep = std::min(cand.size(), static_cast<size_t>(neighbors));
-      std::nth_element(cand.begin(), cand.begin() + keep, cand.end(), Better<double>);
       auto& row = rows[static_cast<size_t>(i)];
-      for (size_t t = 0; t < keep; ++t) row.emplace_back(cand[t].second, static_cast<float>(cand[t].first));
+      for (auto* cand : {&up, &down}) {
+        const size_t keep =
+            std::min(cand->size(), static_cast<size_t>(cand == &up ? positive : negative));
+        std::nth_element(cand->begin(), cand->begin() + keep, cand->end(), Better<double>);
+        for (size_t t = 0; t < keep; ++t) row.emplace_back((*cand)[t].second, r[(*cand)[t].second]);
+      }
       std::sort(row.begin(), row.end());
     }
   }
@@ -149,6 +156,10 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
   if (opts.neighbors <= 0) {
     return Status::InvalidArgument("item neighbours: neighbors must be > 0, got " +
                                    std::to_string(opts.neighbors));
+  }
+  if (opts.negative_neighbors < 0) {
+    return Status::InvalidArgument("item neighbours: negative_neighbors must be >= 0, got " +
+                                   std::to_string(opts.negative_neighbors));
   }
   if (!(opts.shrink >= 0) || !std::isfinite(opts.shrink)) {
     return Status::InvalidArgument("item neighbours: shrink must be finite and >= 0, got " +
@@ -181,7 +192,7 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
   const CsrMatrix& train = truncate || !opts.use_weights ? copy : user_items;
   if (EffectiveMethod(opts, train.cols) == ItemNeighborsOptions::Method::kEase) {
     VITRINE_ASSIGN_OR_RETURN(Matrix b, FitEase(train, opts.ease_lambda, opts.ease_max_items));
-    return ItemNeighbors(TopOfEachRow(b, opts.neighbors));
+    return ItemNeighbors(TopOfEachRow(b, opts.neighbors, opts.negative_neighbors));
   }
 
   const int64_t items = train.cols;

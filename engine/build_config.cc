@@ -318,6 +318,9 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Integer("item_neighbors", "neighbors",
                         [](auto& o) -> auto& { return o.item_neighbors.neighbors; }, {1, 10000},
                         "neighbours kept per item"));
+    k.push_back(Integer("item_neighbors", "negative_neighbors",
+                        [](auto& o) -> auto& { return o.item_neighbors.negative_neighbors; },
+                        {0, 10000}, "most negative EASE weights kept per item"));
     // [ranker]
     k.push_back(Flag("ranker", "enabled", [](auto& o) -> auto& { return o.ranker.enabled; },
                      "train the learned ranker (--ranker on|off)"));

@@ -376,6 +376,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
                                {"use_weights", o.item_neighbors.use_weights}};
     if (method == ItemNeighborsOptions::Method::kEase) {
       manifest.item_neighbors["ease_lambda"] = o.item_neighbors.ease_lambda;
+      manifest.item_neighbors["negative_neighbors"] = o.item_neighbors.negative_neighbors;
     }
     t.Done(std::string(MethodName(method)) + ", " + std::to_string(nb.similarities().nnz()) +
            " pairs");

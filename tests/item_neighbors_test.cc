@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "core/file_util.h"
@@ -97,30 +99,62 @@ TEST(ItemNeighborsTest, BuildMatchesDenseReference) {
 
 // EASE neighbours are each row's largest positive weights of the dense EASE
 // solution (embed/ease.h), the oracle here.
-TEST(ItemNeighborsTest, EaseKeepsTheTopOfEachDenseRow) {
+// Oracle: the dense EASE solve, each row sorted by hand. The row keeps the
+// `neighbors` largest positive weights and the `negative_neighbors` most
+// negative ones, with their exact values.
+TEST(ItemNeighborsTest, EaseKeepsTheTopAndTheBottomOfEachDenseRow) {
   const CsrMatrix x = RandomInteractions(150, 40, 0.15, 5, /*binary=*/true);
   auto b = FitEase(x, 10.0, 1000);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
-  auto nb = ItemNeighbors::Build(
-      x, {.method = ItemNeighborsOptions::Method::kEase, .ease_lambda = 10.0, .neighbors = 6});
-  ASSERT_TRUE(nb.ok()) << nb.status().ToString();
-  for (int32_t i = 0; i < 40; ++i) {
-    std::vector<std::pair<float, int32_t>> row;
-    for (int32_t j = 0; j < 40; ++j) {
-      const float w = b->row(static_cast<size_t>(i))[j];
-      if (j != i && w > 0) row.emplace_back(w, j);
+  for (int negative : {0, 3}) {
+    auto nb = ItemNeighbors::Build(x, {.method = ItemNeighborsOptions::Method::kEase,
+                                       .ease_lambda = 10.0,
+                                       .neighbors = 6,
+                                       .negative_neighbors = negative});
+    ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+    int negatives_seen = 0;
+    for (int32_t i = 0; i < 40; ++i) {
+      std::vector<std::pair<float, int32_t>> up, down;
+      for (int32_t j = 0; j < 40; ++j) {
+        const float w = b->row(static_cast<size_t>(i))[j];
+        if (j != i && w > 0) up.emplace_back(w, j);
+        if (j != i && w < 0) down.emplace_back(-w, j);
+      }
+      std::map<int32_t, float> want;
+      for (auto* side : {&up, &down}) {
+        std::sort(side->begin(), side->end(), [](auto& p, auto& q) {
+          return p.first > q.first || (p.first == q.first && p.second < q.second);
+        });
+        side->resize(std::min<size_t>(side == &up ? 6 : negative, side->size()));
+        for (auto& [w, j] : *side) want[j] = b->row(static_cast<size_t>(i))[j];
+      }
+      const auto cols = nb->neighbors(i);
+      const auto vals = nb->scores(i);
+      std::map<int32_t, float> got;
+      for (size_t t = 0; t < cols.size(); ++t) got[cols[t]] = vals[t];
+      EXPECT_EQ(got, want) << "row " << i << " negative " << negative;
+      for (float v : vals) negatives_seen += v < 0;
     }
-    std::sort(row.begin(), row.end(), [](auto& p, auto& q) {
-      return p.first > q.first || (p.first == q.first && p.second < q.second);
-    });
-    row.resize(std::min<size_t>(6, row.size()));
-    std::vector<int32_t> want;
-    for (auto& [w, j] : row) want.push_back(j);
-    std::sort(want.begin(), want.end());
-    const auto got = nb->neighbors(i);
-    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.end()), want) << "row " << i;
+    if (negative > 0) EXPECT_GT(negatives_seen, 0);
   }
   EXPECT_EQ(EffectiveMethod({.ease_max_items = 39}, 40), ItemNeighborsOptions::Method::kCosine);
+}
+
+// Negative weights lower a candidate's score but never make one.
+TEST(ItemNeighborsTest, NegativeWeightsLowerScoresAndNeverMakeACandidate) {
+  CsrMatrix s;
+  s.rows = s.cols = 4;
+  // 0 -> 2 (+0.5), 0 -> 3 (-0.2); 1 -> 2 (-0.7), 1 -> 3 (+0.4).
+  s.indptr = {0, 2, 4, 4, 4};
+  s.indices = {2, 3, 2, 3};
+  s.values = {0.5f, -0.2f, -0.7f, 0.4f};
+  auto nb = ItemNeighbors::FromCsr(s);
+  ASSERT_TRUE(nb.ok()) << nb.status().ToString();
+  const std::vector<int32_t> history = {0, 1};
+  const auto got = nb->Query(history, {}, {.k = 10});
+  ASSERT_EQ(got.size(), 1u);  // item 2 sums to -0.2: not a candidate
+  EXPECT_EQ(got[0].item, 3);
+  EXPECT_FLOAT_EQ(got[0].score, 0.2f);
 }
 
 TEST(ItemNeighborsTest, BinaryWeightsReproduceItemKnnBaseline) {
