@@ -23,8 +23,9 @@ std::string Errno() { return std::strerror(errno); }
 // refusing more as it streams: memory is the output so far, never a
 // doubling past the limit. The trailer's ISIZE (output size mod 2^32) sizes
 // the first buffer of an honest single-member file exactly; a lying one is
-// clipped to what deflate can produce from `in` (at most 1032:1), so a
-// forged trailer cannot make it allocate the limit up front.
+// clipped to what deflate can produce from `in` (at most 1032:1) and to what
+// the ratio rule allows, so neither a forged trailer nor an honest bomb can
+// make it allocate the limit up front.
 Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t max_out) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) return Status::Internal("zlib init failed");
@@ -39,6 +40,9 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
     hint = std::max<uint64_t>(hint, t[0] | t[1] << 8 | t[2] << 16 | uint64_t{t[3]} << 24);
   }
   hint = std::min<uint64_t>(hint, uint64_t{in.size()} * 1032 + (1 << 16));
+  // Nor beyond what the ratio rule below lets through.
+  hint = std::min<uint64_t>(
+      hint, std::max<uint64_t>(kRatioFreeInflatedBytes, in.size() * kMaxInflationRatio) + (1 << 16));
   std::string out(static_cast<size_t>(std::min<uint64_t>(hint, limit)), '\0');
   size_t used = 0, fed = 0;
   int rc = Z_OK;
@@ -66,6 +70,13 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
                                      "refused before decompressing the rest");
     }
     used += room - zs.avail_out;
+    if (used > kRatioFreeInflatedBytes && used / kMaxInflationRatio > in.size()) {
+      return Status::InvalidArgument(
+          path.string() + ": gzip data of " + std::to_string(in.size()) + " bytes inflates past " +
+          std::to_string(used) + " bytes, more than " + std::to_string(kMaxInflationRatio) +
+          " times its size (a decompression bomb? the limit is in docs/reliability.md); "
+          "refused before decompressing the rest");
+    }
     if (rc == Z_STREAM_END) {
       // Concatenated gzip members are legal; continue if input remains.
       if (zs.avail_in == 0 && fed == in.size()) break;

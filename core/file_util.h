@@ -19,11 +19,18 @@ namespace vitrine {
 // array or image file vitrine reads whole (CSV files are streamed by
 // core/csv.h and have no total limit).
 inline constexpr uint64_t kMaxInflatedBytes = uint64_t{4} << 30;
+// Past kRatioFreeInflatedBytes of output, gzip data inflating more than
+// kMaxInflationRatio times its compressed size is refused as a
+// decompression bomb (2 MB inflating to 2 GiB stops near 200 MB). Real inputs
+// are far below it: images and float arrays compress 2-10:1.
+inline constexpr uint64_t kRatioFreeInflatedBytes = uint64_t{64} << 20;
+inline constexpr uint64_t kMaxInflationRatio = 100;
 
 // Reads a whole file. If it starts with the gzip magic (1f 8b) it is
 // decompressed transparently, to at most `max_inflated_bytes`: a small .gz
 // that inflates beyond it is refused (InvalidArgument) as soon as the limit
-// is passed, holding no more than the limit in memory. Errors name `path`.
+// is passed, holding no more than the limit in memory; so is one passing
+// kMaxInflationRatio after kRatioFreeInflatedBytes. Errors name `path`.
 Result<std::string> ReadFile(const std::filesystem::path& path,
                              uint64_t max_inflated_bytes = kMaxInflatedBytes);
 // Reads a whole file byte for byte (no gzip detection): for checksumming the

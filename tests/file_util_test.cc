@@ -197,6 +197,25 @@ TEST(ReadFile, GzipBombIsRefusedWithinBoundedMemory) {
               testing::ExitedWithCode(0), "");
 }
 
+// Issue 13's example: a small .gz inflating to gigabytes is refused by its
+// ratio long before the 4 GiB cap, with the default limits, in a child
+// process whose address space is 160 MiB above what it maps at the start
+// (before the ratio rule it allocated the trailer's 256 MiB at once).
+TEST(ReadFile, AGzipBombIsRefusedByItsRatioWithTheDefaultLimits) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "address-space limits do not mix with sanitizer shadow memory";
+#endif
+  const fs::path bomb = ScratchDir() / "ratio" / "bomb.gz";
+  WriteZeroGzip(bomb, size_t{256} << 20);  // 256 MiB of zeros in about 250 KB
+  ASSERT_LT(ReadFileRaw(bomb).value().size(), size_t{1} << 20);
+  EXPECT_EXIT(std::_Exit(ReadUnderAddressLimit(bomb, size_t{160} << 20, kMaxInflatedBytes)),
+              testing::ExitedWithCode(0), "");
+  auto r = ReadFile(bomb);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("more than 100 times its size"), std::string::npos)
+      << r.status().ToString();
+}
+
 // Issue 13, crash consistency: ReplaceDirectory moved the old directory
 // aside and then renamed the new one in, so between the two renames the
 // final path did not exist (a process killed there left no bundle, and the
