@@ -158,6 +158,45 @@ TEST_F(EngineRankerTest, RankerOffAnswersWithTheHybrid) {
   }
 }
 
+// A pool of cold items only is ordered by the hybrid score (the ranker has
+// no labels for items without interactions): oracle, the ranker-off answer
+// under the same restriction.
+TEST_F(EngineRankerTest, APoolOfColdItemsOnlyIsOrderedLikeTheHybrid) {
+  Bitmap cold;
+  for (int32_t i = 0; i < engine_->catalog().size(); ++i) {
+    if (engine_->is_cold(i)) cold.add(static_cast<uint32_t>(i));
+  }
+  ASSERT_GT(cold.cardinality(), 20u);
+  int compared = 0;
+  for (int32_t u = 0; u < 10; ++u) {
+    RecommendRequest r;
+    r.user = engine_->users().id(u);
+    r.query.k = 10;
+    r.query.allowed = &cold;
+    r.query.explain = true;
+    auto ranked = engine_->Recommend(r);
+    ASSERT_TRUE(ranked.ok()) << ranked.status().ToString();
+    r.query.use_ranker = false;
+    r.query.explain = false;
+    auto hybrid = engine_->Recommend(r);
+    ASSERT_TRUE(hybrid.ok()) << hybrid.status().ToString();
+    std::vector<int32_t> a, b;
+    for (const Hit& h : ranked->hits) {
+      a.push_back(h.item);
+      EXPECT_TRUE(engine_->is_cold(h.item));
+      EXPECT_NE(h.reason.find("ranked on the hybrid score (new items only)"), std::string::npos)
+          << h.reason;
+    }
+    for (const Hit& h : hybrid->hits) b.push_back(h.item);
+    EXPECT_EQ(a, b) << "user " << u;
+    for (size_t i = 0; i < std::min(ranked->hits.size(), hybrid->hits.size()); ++i) {
+      EXPECT_NEAR(ranked->hits[i].score, hybrid->hits[i].score, 1e-5) << "user " << u;
+    }
+    compared += !a.empty();
+  }
+  EXPECT_GT(compared, 5);
+}
+
 // A bundle whose build found the item-item score better than the ranker
 // (manifest ranker.scorer "item_item") orders the pool by that score: the
 // answers carry the scores ItemNeighbors::Query gives, best first.
