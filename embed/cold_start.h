@@ -30,6 +30,11 @@ struct ColdStartOptions {
   // gives them the median warm norm; docs/architecture.md).
   bool normalize_targets = true;
   int64_t min_interactions = 5;  // FillColdRows: items with fewer are cold
+  // The cf norm cold rows get (engine/item_encoder.cc): this quantile of the
+  // warm rows' norms, in [0, 1]; 0.5 is the median. Lower keeps projected
+  // cold vectors from crowding the warm ones out of the candidates on
+  // long-tail catalogs; `vitrine tune` searches it.
+  double norm_quantile = 0.5;
 };
 
 class ColdStartProjector {

@@ -290,6 +290,9 @@ const std::vector<ConfigKey>& Keys() {
                         {0, kMaxInt64Exact}, "items with fewer are cold (--cold-threshold)"));
     k.push_back(Real("cold_start", "lambda", [](auto& o) -> auto& { return o.cold_start.lambda; },
                      {0, 1e9}, "ridge penalty of the cold-start projection"));
+    k.push_back(Real("cold_start", "norm_quantile",
+                     [](auto& o) -> auto& { return o.cold_start.norm_quantile; }, {0, 1},
+                     "quantile of the warm cf norms given to cold rows (0.5 = median)"));
     // [index]
     k.push_back(Text("index", "spec", [](auto& o) -> auto& { return o.index.spec; },
                      "FAISS index_factory string (--index)"));

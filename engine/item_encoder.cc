@@ -52,9 +52,10 @@ Matrix Normalized(const Matrix& m) {
 // The cf block keeps ALS's inner-product ranking: rows are divided by one
 // global constant (the largest warm norm), not normalised one by one, because
 // an item's factor norm carries its popularity and confidence. Cold rows (a
-// projected direction) get the median warm norm: neither buried nor dominant.
-// Returns the norm given to cold rows (new items added later get the same).
-float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
+// projected direction) get a quantile of the warm norms (the median by
+// default): neither buried nor dominant. Returns the norm given to cold rows
+// (new items added later get the same).
+float ScaleCfBlock(const std::vector<bool>& cold, double norm_quantile, Matrix* cf) {
   std::vector<float> norms(cf->rows);
   std::vector<float> warm;
   for (size_t i = 0; i < cf->rows; ++i) {
@@ -69,16 +70,17 @@ float ScaleCfBlock(const std::vector<bool>& cold, Matrix* cf) {
     }
     return 1.0f;
   }
-  std::nth_element(warm.begin(), warm.begin() + static_cast<std::ptrdiff_t>(warm.size() / 2),
-                   warm.end());
-  const float median = warm[warm.size() / 2];
+  const auto at = static_cast<size_t>(
+      std::clamp(norm_quantile, 0.0, 1.0) * static_cast<double>(warm.size() - 1) + 0.5);
+  std::nth_element(warm.begin(), warm.begin() + static_cast<std::ptrdiff_t>(at), warm.end());
+  const float cold_norm = warm[at];
   const float scale = *std::max_element(warm.begin(), warm.end());
   for (size_t i = 0; i < cf->rows; ++i) {
     if (norms[i] <= 0) continue;
-    const float f = (cold[i] ? median / norms[i] : 1.0f) / scale;
+    const float f = (cold[i] ? cold_norm / norms[i] : 1.0f) / scale;
     for (size_t j = 0; j < cf->cols; ++j) cf->at(i, j) *= f;
   }
-  return median / scale;
+  return cold_norm / scale;
 }
 
 }  // namespace
@@ -145,14 +147,14 @@ Result<std::vector<bool>> ItemEncoder::FitColdStart(const ColdStartOptions& opti
             " interactions (--cold-threshold): cold items keep their ALS factors, no projector "
             "for items added later";
     projector_.reset();
-    cold_norm_ = ScaleCfBlock(std::vector<bool>(cf->rows, false), cf);
+    cold_norm_ = ScaleCfBlock(std::vector<bool>(cf->rows, false), options.norm_quantile, cf);
     return cold;
   }
   VITRINE_ASSIGN_OR_RETURN(Matrix features, ColdStartFeatures(content, visual));
   ColdStartProjector projector(options);
   VITRINE_ASSIGN_OR_RETURN(cold, FillColdRows(features, counts, options, cf, &projector));
   projector_ = std::move(projector);
-  cold_norm_ = ScaleCfBlock(cold, cf);
+  cold_norm_ = ScaleCfBlock(cold, options.norm_quantile, cf);
   return cold;
 }
 

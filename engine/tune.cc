@@ -30,6 +30,7 @@ const std::vector<float> kRegularization = {0.01f, 0.1f, 1.0f, 10.0f, 100.0f, 30
 const std::vector<float> kAlpha = {1.0f, 3.0f, 10.0f, 30.0f};
 const std::vector<int> kIterations = {10, 15, 25};
 const std::vector<int64_t> kColdThreshold = {1, 2, 5, 10};
+const std::vector<double> kColdNormQuantile = {0.1, 0.25, 0.5, 0.75};
 const std::vector<float> kContentWeight = {0.0f, 0.1f, 0.2f, 0.5f};
 const std::vector<float> kVisualWeight = {0.0f, 0.05f, 0.2f};
 const std::vector<float> kPopWeight = {0.0f, 0.2f, 0.4f, 0.8f};
@@ -64,6 +65,7 @@ nlohmann::json RetrievalParams(const BuildOptions& o) {
           {"alpha", Short(o.als.alpha)},
           {"iterations", o.als.iterations},
           {"cold_threshold", o.cold_start.min_interactions},
+          {"cold_norm_quantile", Short(o.cold_start.norm_quantile)},
           {"weight_content", Short(Weight(o, "content"))},
           {"weight_visual", Short(Weight(o, "visual"))},
           {"weight_pop", Short(Weight(o, "pop"))}};
@@ -117,7 +119,7 @@ nlohmann::json TuneResult::ToJson(const TuneOptions& options) const {
 Result<std::string> TuneResult::ToToml() const {
   return WriteBuildConfig(best,
                           {"als.factors", "als.regularization", "als.alpha", "als.iterations",
-                           "cold_start.min_interactions", "weights", "item_neighbors.method",
+                           "cold_start.min_interactions", "cold_start.norm_quantile", "weights", "item_neighbors.method",
                            "item_neighbors.ease_lambda", "item_neighbors.shrink", "ranker.enabled"},
                           "Chosen by `vitrine tune` on a temporal validation split; `vitrine build\n"
                           "--config` reads it back.");
@@ -218,6 +220,7 @@ Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,
         o.block_weights["content"] = Pick(kContentWeight, rng);
         o.block_weights["visual"] = Pick(kVisualWeight, rng);
         o.block_weights["pop"] = Pick(kPopWeight, rng);
+        o.cold_start.norm_quantile = Pick(kColdNormQuantile, rng);
       }
       if (i > 0 && over_budget(spent / i)) break;
       const auto ts = Clock::now();
@@ -253,6 +256,7 @@ Result<TuneResult> Tune(const BuildOptions& start, const Catalog& catalog,
     b.als.alpha = best_retrieval_options.als.alpha;
     b.als.iterations = best_retrieval_options.als.iterations;
     b.cold_start.min_interactions = best_retrieval_options.cold_start.min_interactions;
+    b.cold_start.norm_quantile = best_retrieval_options.cold_start.norm_quantile;
     b.block_weights = best_retrieval_options.block_weights;
     r.best = b;
   }
