@@ -193,8 +193,34 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
   return in;
 }
 
+namespace {
+
+// Block weights name blocks a bundle may hold and lie in the manifest's
+// range: a typo ("contnet") must not be ignored silently.
+Status CheckBlockWeights(const BuildOptions& o) {
+  for (const auto* weights : {&o.block_weights, &o.similar_weights}) {
+    for (const auto& [name, w] : *weights) {
+      if (std::find(std::begin(kBlockNames), std::end(kBlockNames), name) ==
+          std::end(kBlockNames)) {
+        std::string known;
+        for (const char* b : kBlockNames) known += (known.empty() ? "" : ", ") + std::string(b);
+        return Status::InvalidArgument("block weights: unknown block '" + name.substr(0, 40) +
+                                       "' (expected one of " + known + ")");
+      }
+      if (!(w >= 0 && w <= kMaxBlockWeight)) {
+        return Status::InvalidArgument("block weights: '" + name + "' = " + std::to_string(w) +
+                                       ": expected a number in [0, 1000]");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   const auto t0 = std::chrono::steady_clock::now();
+  VITRINE_RETURN_IF_ERROR(CheckBlockWeights(o));
   VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
   VITRINE_ASSIGN_OR_RETURN(
       BuildSummary summary,
@@ -206,6 +232,7 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
 
 Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog,
                                    const Interactions* interactions, const fs::path& out) {
+  VITRINE_RETURN_IF_ERROR(CheckBlockWeights(o));
   BuildSummary summary;
   summary.items = catalog.size();
   VITRINE_ASSIGN_OR_RETURN(BundleWriter w, BundleWriter::Create(out));

@@ -136,6 +136,25 @@ TEST(BuildConfig, AnOversizedFileIsRefusedBeforeItIsRead) {
   EXPECT_NE(st.message().find("at most"), std::string::npos) << st.message();
 }
 
+// A weight for a block no bundle has is a typo, refused before any input is
+// read (the items path does not exist), from a config file or from code.
+TEST(BuildConfig, AWeightOfAnUnknownBlockIsRefused) {
+  BuildOptions o;
+  ASSERT_TRUE(ApplyBuildConfigText("[weights]\ncontnet = 0.5\n", "c.toml", &o).ok());
+  o.items = "/nonexistent/items.csv";
+  auto built = BuildBundle(o, "/nonexistent/out");
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(built.status().message(),
+            "block weights: unknown block 'contnet' (expected one of cf, content, visual, pop, new)");
+  BuildOptions p;
+  p.similar_weights["visual"] = -1;
+  p.items = "/nonexistent/items.csv";
+  built = BuildBundle(p, "/nonexistent/out");
+  ASSERT_FALSE(built.ok());
+  EXPECT_NE(built.status().message().find("'visual' = -1"), std::string::npos)
+      << built.status().message();
+}
+
 TEST(BuildConfig, TheReferenceListsEveryKeyItReads) {
   const std::string ref = BuildConfigReference();
   for (const char* key : {"als.factors", "ranker.scorer", "item_neighbors.ease_lambda",
