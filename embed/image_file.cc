@@ -35,6 +35,27 @@ unsigned MaxDhtCodes(std::string_view b) {
   return worst;
 }
 
+// The PNG without its empty IDAT chunks (legal, and meaningless: the image
+// data is the concatenation of the IDAT contents). stb 2.27 copies a first
+// empty IDAT with memcpy(NULL, p, 0), undefined behaviour that UBSan stops
+// on (found by fuzz/image_fuzzer). Chunks are copied as they are; a chunk
+// running past the end stops the walk and the rest is kept for stb to refuse.
+std::string WithoutEmptyIdat(std::string_view png) {
+  constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
+  std::string out(png.substr(0, kSignature));
+  size_t p = kSignature;
+  while (p + kChunkOverhead <= png.size()) {
+    const auto* b = reinterpret_cast<const uint8_t*>(png.data() + p);
+    const uint32_t length = uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
+    if (length > png.size() - p - kChunkOverhead) break;
+    const size_t whole = kChunkOverhead + length;
+    if (!(length == 0 && png.substr(p + 4, 4) == "IDAT")) out.append(png.substr(p, whole));
+    p += whole;
+  }
+  out.append(png.substr(p));
+  return out;
+}
+
 }  // namespace
 
 Status CheckImageBytes(std::string_view bytes, const std::string& name) {
@@ -74,6 +95,7 @@ Result<RgbImage> DecodeImageFile(const std::filesystem::path& path) {
   }
   VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFileRaw(path));
   VITRINE_RETURN_IF_ERROR(CheckImageBytes(bytes, name));
+  if (IsPng(bytes)) bytes = WithoutEmptyIdat(bytes);
   int w = 0, h = 0, c = 0;
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                       static_cast<int>(bytes.size()), &w, &h, &c, 3);
