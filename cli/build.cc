@@ -224,6 +224,7 @@ int Run(int argc, char** argv, bool tune_only) {
               {"content_dim", o.content.dim},
               {"visual_dim", o.visual_encoder.dim},
               {"cold_threshold", o.cold_start.min_interactions},
+              {"cold_norm_quantile", o.cold_start.norm_quantile},
               {"arrival_column", o.recency.column},
               {"new_half_life_days", o.recency.half_life_days}};
   if (r.count("seed")) topts.seed = r["seed"].as<uint64_t>();

@@ -40,10 +40,14 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
     hint = std::max<uint64_t>(hint, t[0] | t[1] << 8 | t[2] << 16 | uint64_t{t[3]} << 24);
   }
   hint = std::min<uint64_t>(hint, uint64_t{in.size()} * 1032 + (1 << 16));
-  // Nor beyond what the ratio rule below lets through.
-  hint = std::min<uint64_t>(
-      hint, std::max<uint64_t>(kRatioFreeInflatedBytes, in.size() * kMaxInflationRatio) + (1 << 16));
-  std::string out(static_cast<size_t>(std::min<uint64_t>(hint, limit)), '\0');
+  // The ratio rule: past kRatioFreeInflatedBytes, no more than
+  // kMaxInflationRatio times the input. The buffer never grows past the
+  // larger of the two, whatever the trailer says; a full buffer probes one
+  // byte more, like the limit, and refuses if there is one.
+  const uint64_t ratio_bytes = uint64_t{in.size()} * kMaxInflationRatio;
+  const size_t grow_limit = static_cast<size_t>(
+      std::min<uint64_t>(limit, std::max(kRatioFreeInflatedBytes, ratio_bytes)));
+  std::string out(static_cast<size_t>(std::min<uint64_t>(hint, grow_limit)), '\0');
   size_t used = 0, fed = 0;
   int rc = Z_OK;
   while (true) {
@@ -53,8 +57,8 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
       zs.avail_in = static_cast<uInt>(n);
       fed += n;
     }
-    if (used == out.size() && out.size() < limit) {
-      out.resize(std::min(std::max<size_t>(out.size() * 2, 1 << 16), limit));
+    if (used == out.size() && out.size() < grow_limit) {
+      out.resize(std::min(std::max<size_t>(out.size() * 2, 1 << 16), grow_limit));
     }
     // At the limit, a one-byte probe tells "ends exactly here" from "more".
     char probe;
@@ -63,6 +67,13 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
     zs.avail_out = full ? 1 : static_cast<uInt>(std::min<size_t>(out.size() - used, 1u << 30));
     const uInt room = zs.avail_out;
     rc = inflate(&zs, Z_NO_FLUSH);
+    if (full && zs.avail_out < room && out.size() < limit) {
+      return Status::InvalidArgument(
+          path.string() + ": gzip data of " + std::to_string(in.size()) + " bytes inflates past " +
+          std::to_string(used) + " bytes, more than " + std::to_string(kMaxInflationRatio) +
+          " times its size (a decompression bomb? the limit is in docs/reliability.md); "
+          "refused before decompressing the rest");
+    }
     if (full && zs.avail_out < room) {
       return Status::InvalidArgument(path.string() + ": gzip data inflates to more than " +
                                      std::to_string(limit) +
@@ -70,13 +81,6 @@ Result<std::string> Gunzip(const fs::path& path, std::string_view in, uint64_t m
                                      "refused before decompressing the rest");
     }
     used += room - zs.avail_out;
-    if (used > kRatioFreeInflatedBytes && used / kMaxInflationRatio > in.size()) {
-      return Status::InvalidArgument(
-          path.string() + ": gzip data of " + std::to_string(in.size()) + " bytes inflates past " +
-          std::to_string(used) + " bytes, more than " + std::to_string(kMaxInflationRatio) +
-          " times its size (a decompression bomb? the limit is in docs/reliability.md); "
-          "refused before decompressing the rest");
-    }
     if (rc == Z_STREAM_END) {
       // Concatenated gzip members are legal; continue if input remains.
       if (zs.avail_in == 0 && fed == in.size()) break;

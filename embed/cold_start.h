@@ -27,7 +27,7 @@ struct ColdStartOptions {
   // Fit on L2-normalised target rows, so the projector predicts a direction
   // only: raw ALS norms mostly encode popularity, which a cold item does not
   // have. The caller chooses the norm of the filled rows (the bundle builder
-  // gives them the median warm norm; docs/architecture.md).
+  // gives them a quantile of the warm norms, `norm_quantile` below).
   bool normalize_targets = true;
   int64_t min_interactions = 5;  // FillColdRows: items with fewer are cold
   // The cf norm cold rows get (engine/item_encoder.cc): this quantile of the

@@ -7,11 +7,14 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
+#include <type_traits>
+#include <utility>
 
 #include "core/file_util.h"
 #include "core/status.h"
@@ -65,7 +68,7 @@ std::string NumberText(double v) {
 struct Range {
   double lo, hi;
   bool lo_open = false;  // (lo, hi] instead of [lo, hi]
-  bool Contains(double v) const { return (lo_open ? v > lo : v >= lo) && v <= hi; }
+  bool Contains(long double v) const { return (lo_open ? v > lo : v >= lo) && v <= hi; }
   std::string Text() const {
     return std::string(lo_open ? "(" : "[") + NumberText(lo) + ", " + NumberText(hi) + "]";
   }
@@ -105,17 +108,22 @@ ConfigKey Integer(std::string section, std::string name, Get get, Range r, std::
   std::string type = "integer in " + r.Text();
   return {section, name, type, std::move(help),
           [get, r, type](const toml::node& n, BuildOptions& o) -> std::string {
-            double v;
+            // Integers compare exactly as long double (64-bit mantissa), so
+            // a seed keeps every bit; an integral float is taken as well.
             if (auto i = n.value_exact<int64_t>()) {
-              v = static_cast<double>(*i);
-            } else if (auto d = n.value_exact<double>(); d && std::isfinite(*d) &&
-                                                         std::floor(*d) == *d) {
-              v = *d;
-            } else {
+              if (!r.Contains(static_cast<long double>(*i))) {
+                return "expected an " + type + ", got " + Shown(n);
+              }
+              get(o) = static_cast<T>(*i);
+              return "";
+            }
+            const auto d = n.value_exact<double>();
+            // (|d| < 9e18 keeps the cast defined for every integer type used.)
+            if (!d || !std::isfinite(*d) || std::floor(*d) != *d || std::fabs(*d) >= 9e18 ||
+                !r.Contains(*d)) {
               return "expected an " + type + ", got " + Shown(n);
             }
-            if (!r.Contains(v)) return "expected an " + type + ", got " + Shown(n);
-            get(o) = static_cast<T>(v);
+            get(o) = static_cast<T>(*d);
             return "";
           },
           [get](const BuildOptions& o) { return std::to_string(get(o)); }};
@@ -201,7 +209,7 @@ ConfigKey Flag(std::string section, std::string name, Get get, std::string help)
 }
 
 constexpr double kMaxInt32 = std::numeric_limits<int32_t>::max();
-constexpr double kMaxInt64Exact = 9007199254740992.0;  // 2^53: exact as a double
+constexpr double kMaxInt64 = 9223372036854775807.0;  // rounds to 2^63; integers compare exactly
 constexpr double kMaxWeight = 1000;                    // the manifest's bound on a block weight
 
 const std::vector<ConfigKey>& Keys() {
@@ -257,7 +265,7 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Integer("als", "cg_steps", [](auto& o) -> auto& { return o.als.cg_steps; },
                         {1, 100}, "conjugate-gradient steps per row"));
     k.push_back(Integer("als", "seed", [](auto& o) -> auto& { return o.als.seed; },
-                        {0, kMaxInt64Exact}, "initial factors"));
+                        {0, kMaxInt64}, "initial factors"));
     k.push_back(Choice("als", "solver", [](auto& o) -> auto& { return o.als.solver; },
                        std::vector<std::pair<std::string, AlsSolver>>{
                            {"cg", AlsSolver::kConjugateGradient}, {"cholesky", AlsSolver::kCholesky}},
@@ -277,7 +285,7 @@ const std::vector<ConfigKey>& Keys() {
                      [](auto& o) -> auto& { return o.content.text_weight; }, {0, kMaxWeight},
                      "default weight of text columns"));
     k.push_back(Integer("content", "seed", [](auto& o) -> auto& { return o.content.seed; },
-                        {0, kMaxInt64Exact}, "randomised SVD test matrix"));
+                        {0, kMaxInt64}, "randomised SVD test matrix"));
     // [visual]
     k.push_back(Integer("visual", "dim", [](auto& o) -> auto& { return o.visual_encoder.dim; },
                         {1, 4096}, "visual block dimension (--visual-dim)"));
@@ -287,7 +295,7 @@ const std::vector<ConfigKey>& Keys() {
     // [cold_start]
     k.push_back(Integer("cold_start", "min_interactions",
                         [](auto& o) -> auto& { return o.cold_start.min_interactions; },
-                        {0, kMaxInt64Exact}, "items with fewer are cold (--cold-threshold)"));
+                        {0, kMaxInt64}, "items with fewer are cold (--cold-threshold)"));
     k.push_back(Real("cold_start", "lambda", [](auto& o) -> auto& { return o.cold_start.lambda; },
                      {0, 1e9}, "ridge penalty of the cold-start projection"));
     k.push_back(Real("cold_start", "norm_quantile",
@@ -333,7 +341,7 @@ const std::vector<ConfigKey>& Keys() {
                         [](auto& o) -> auto& { return o.ranker.max_depth; }, {1, 16},
                         "tree depth"));
     k.push_back(Integer("ranker", "users", [](auto& o) -> auto& { return o.ranker.max_users; },
-                        {1, kMaxInt64Exact}, "training users sampled (a fifth check the model)"));
+                        {1, kMaxInt64}, "training users sampled (a fifth check the model)"));
     k.push_back(Integer("ranker", "pairs_per_sample",
                         [](auto& o) -> auto& { return o.ranker.pairs_per_sample; }, {1, 1000},
                         "LambdaMART pairs per relevant candidate"));
@@ -478,6 +486,11 @@ Result<std::string> WriteBuildConfig(const BuildOptions& o, const std::vector<st
     s << (section.empty() ? "" : "\n") << "[weights]\n";
     for (const auto& [k, v] : o.block_weights) s << QuotedText(k) << " = " << RealText(v) << "\n";
   }
+  // What is written must read back: a value outside its key's range (a NaN
+  // weight, say) is an error here, not in the next build.
+  BuildOptions check;
+  VITRINE_RETURN_IF_ERROR(
+      ApplyBuildConfigText(s.str(), "the written build config", &check));
   return s.str();
 }
 

@@ -4,8 +4,7 @@
 // --save-config`), and to print the key reference (`vitrine build
 // --config-keys`). Unknown keys, wrong types, non-integral or out-of-range
 // numbers are errors naming the file, line, column and key.
-#ifndef VITRINE_ENGINE_BUILD_CONFIG_H_
-#define VITRINE_ENGINE_BUILD_CONFIG_H_
+#pragma once
 
 #include <cstdint>
 #include <string>
@@ -37,5 +36,3 @@ Result<std::string> WriteBuildConfig(const BuildOptions& o, const std::vector<st
 std::string BuildConfigReference();
 
 }  // namespace vitrine
-
-#endif  // VITRINE_ENGINE_BUILD_CONFIG_H_

@@ -195,9 +195,19 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
 
 namespace {
 
-// Block weights name blocks a bundle may hold and lie in the manifest's
-// range: a typo ("contnet") must not be ignored silently.
-Status CheckBlockWeights(const BuildOptions& o) {
+// Options the stages below would misread rather than refuse. Block weights
+// name blocks a bundle may hold and lie in the manifest's range: a typo
+// ("contnet") must not be ignored silently.
+Status CheckBuildOptions(const BuildOptions& o) {
+  if (o.ranker.scorer != "auto" && o.ranker.scorer != kScorerRanker &&
+      o.ranker.scorer != kScorerItemItem) {
+    return Status::InvalidArgument("ranker: scorer '" + o.ranker.scorer.substr(0, 40) +
+                                   "': expected auto, ranker or item_item");
+  }
+  if (!(o.cold_start.norm_quantile >= 0 && o.cold_start.norm_quantile <= 1)) {
+    return Status::InvalidArgument("cold start: norm_quantile must be in [0, 1], got " +
+                                   std::to_string(o.cold_start.norm_quantile));
+  }
   for (const auto* weights : {&o.block_weights, &o.similar_weights}) {
     for (const auto& [name, w] : *weights) {
       if (std::find(std::begin(kBlockNames), std::end(kBlockNames), name) ==
@@ -220,7 +230,7 @@ Status CheckBlockWeights(const BuildOptions& o) {
 
 Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   const auto t0 = std::chrono::steady_clock::now();
-  VITRINE_RETURN_IF_ERROR(CheckBlockWeights(o));
+  VITRINE_RETURN_IF_ERROR(CheckBuildOptions(o));
   VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
   VITRINE_ASSIGN_OR_RETURN(
       BuildSummary summary,
@@ -232,7 +242,7 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
 
 Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog,
                                    const Interactions* interactions, const fs::path& out) {
-  VITRINE_RETURN_IF_ERROR(CheckBlockWeights(o));
+  VITRINE_RETURN_IF_ERROR(CheckBuildOptions(o));
   BuildSummary summary;
   summary.items = catalog.size();
   VITRINE_ASSIGN_OR_RETURN(BundleWriter w, BundleWriter::Create(out));

@@ -8,8 +8,9 @@
 //   cf       ALS item factors for warm items; for cold items (fewer than
 //            cold_start.min_interactions interactions, and every item added
 //            later) the ColdStartProjector's prediction from
-//            [unit content | unit visual], as a direction at the median warm
-//            norm. Rows are divided by the largest warm norm, never
+//            [unit content | unit visual], as a direction at a quantile of
+//            the warm norms (ColdStartOptions::norm_quantile, the median by
+//            default). Rows are divided by the largest warm norm, never
 //            normalised one by one: the norm carries ALS's confidence.
 //   pop/new  one-column priors in [0, 1]
 //

@@ -248,8 +248,8 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
   // outside what the ranker learned from: its labels are interactions, which
   // cold items barely have. The hybrid order ranks such pools better (cold
   // recall 0.0531 against 0.0492-0.0520 on the demo split, docs/ranker.md).
-  const bool all_cold = std::all_of(pool.items.begin(), pool.items.end(),
-                                    [&](int32_t c) { return is_cold(c); });
+  const bool all_cold = n > 0 && std::all_of(pool.items.begin(), pool.items.end(),
+                                              [&](int32_t c) { return is_cold(c); });
   std::vector<float> scores;
   if (all_cold) {
     scores = pool.fused;

@@ -501,11 +501,14 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
           ": expected seconds since the epoch or an ISO-8601 date-time, between "
           "1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z";
       if (ts.is_number()) {
-        const double t = ts.get<double>();  // exact for every in-range integer
+        // Fractions truncate toward zero, as ParseTimestamp reads a CSV
+        // cell; the range is checked after (exact: every in-range integer
+        // is a double).
+        const double t = std::trunc(ts.get<double>());
         if (!(t >= static_cast<double>(kMinTimestamp) && t <= static_cast<double>(kMaxTimestamp))) {
           return ReplyError(res, 400, where + "'ts' " + Describe(ts) + expected);
         }
-        e.timestamp = ts.is_number_float() ? static_cast<int64_t>(std::floor(t)) : ts.get<int64_t>();
+        e.timestamp = ts.is_number_float() ? static_cast<int64_t>(t) : ts.get<int64_t>();
       } else if (!ts.is_string() || !ParseTimestamp(ts.get<std::string>(), &e.timestamp)) {
         return ReplyError(res, 400, where + "'ts' " + Describe(ts) + expected);
       }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -153,6 +154,51 @@ TEST(BuildConfig, AWeightOfAnUnknownBlockIsRefused) {
   ASSERT_FALSE(built.ok());
   EXPECT_NE(built.status().message().find("'visual' = -1"), std::string::npos)
       << built.status().message();
+}
+
+// Set from code rather than read from a file, the same values are refused
+// by the build itself.
+TEST(BuildConfig, TheBuildRefusesBadOptionsSetFromCode) {
+  BuildOptions o;
+  o.items = "/nonexistent/items.csv";
+  o.ranker.scorer = "Ranker";
+  auto built = BuildBundle(o, "/nonexistent/out");
+  ASSERT_FALSE(built.ok());
+  EXPECT_NE(built.status().message().find("scorer 'Ranker'"), std::string::npos)
+      << built.status().message();
+  o.ranker.scorer = "auto";
+  o.cold_start.norm_quantile = std::nan("");
+  built = BuildBundle(o, "/nonexistent/out");
+  ASSERT_FALSE(built.ok());
+  EXPECT_NE(built.status().message().find("norm_quantile"), std::string::npos)
+      << built.status().message();
+}
+
+// What an earlier `tune --save-config` wrote reads back: integer values for
+// number keys, [weights] before other sections. Dates and booleans are not
+// numbers.
+TEST(BuildConfig, IntegersAreNumbersButDatesAndBooleansAreNot) {
+  BuildOptions o;
+  ASSERT_TRUE(ApplyBuildConfigText("[weights]\ncf = 1\n\n[als]\nalpha = 10\nregularization = 1\n"
+                                   "[item_neighbors]\nease_lambda = 500\n",
+                                   "old.toml", &o)
+                  .ok());
+  EXPECT_EQ(o.block_weights["cf"], 1.0f);
+  EXPECT_EQ(o.als.alpha, 10.0f);
+  EXPECT_EQ(o.item_neighbors.ease_lambda, 500.0);
+  for (const char* bad : {"[als]\nfactors = 1979-05-27\n", "[als]\nalpha = true\n",
+                          "[als]\nfactors = [64]\n", "[als]\nseed = -1\n"}) {
+    BuildOptions p;
+    Status st = ApplyBuildConfigText(bad, "c.toml", &p);
+    EXPECT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.message().find("c.toml:2:"), std::string::npos) << st.message();
+  }
+  // Seeds take every non-negative int64, exactly.
+  BuildOptions q;
+  ASSERT_TRUE(ApplyBuildConfigText("[als]\nseed = 9223372036854775807\n", "c.toml", &q).ok());
+  EXPECT_EQ(q.als.seed, 9223372036854775807u);
+  ASSERT_TRUE(ApplyBuildConfigText("[als]\nseed = 9007199254740993\n", "c.toml", &q).ok());
+  EXPECT_EQ(q.als.seed, 9007199254740993u);
 }
 
 TEST(BuildConfig, TheReferenceListsEveryKeyItReads) {

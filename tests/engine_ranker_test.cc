@@ -41,6 +41,9 @@ TEST_F(EngineRankerTest, TheBuildTrainsARankerAndRecommendationsComeFromThePool)
   ASSERT_NE(engine_->item_neighbors(), nullptr);
   EXPECT_EQ(engine_->ranker()->feature_names(), kRankerFeatures);
   EXPECT_GT(engine_->manifest().ranker.value("training_users", 0), 0);
+  // MakeTestBundle forces the scorer ([ranker] scorer = "ranker"), so that
+  // every build flavour answers these tests with the ranker.
+  EXPECT_EQ(engine_->manifest().ranker.value("scorer", ""), "ranker");
   for (int32_t u = 0; u < 20; ++u) {
     RecommendRequest r;
     r.user = engine_->users().id(u);

@@ -214,6 +214,15 @@ TEST(ReadFile, AGzipBombIsRefusedByItsRatioWithTheDefaultLimits) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("more than 100 times its size"), std::string::npos)
       << r.status().ToString();
+
+  // The same with a trailer claiming 0 bytes: the buffer grows by doubling
+  // instead, and must stop at the ratio too (it went on to 128 MiB).
+  std::string forged = ReadFileRaw(bomb).value();
+  forged.replace(forged.size() - 4, 4, std::string(4, '\0'));
+  const fs::path lying = ScratchDir() / "ratio" / "lying.gz";
+  ASSERT_TRUE(WriteFileAtomic(lying, forged).ok());
+  EXPECT_EXIT(std::_Exit(ReadUnderAddressLimit(lying, size_t{160} << 20, kMaxInflatedBytes)),
+              testing::ExitedWithCode(0), "");
 }
 
 // Issue 13, crash consistency: ReplaceDirectory moved the old directory

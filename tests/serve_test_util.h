@@ -49,8 +49,12 @@ inline fs::path MakeTestBundle(const std::string& name) {
   fs::create_directories(dir);
   const fs::path cache = fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle";
   const fs::path stamp = cache / "built_by_binary_mtime";
+  // The stamp holds what the bundle depends on besides the fixed flags
+  // below: the binary's mtime and the build config.
+  const std::string config = "[ranker]\nscorer = \"ranker\"\n";
   const std::string binary_time =
-      std::to_string(fs::last_write_time(VITRINE_BINARY).time_since_epoch().count());
+      std::to_string(fs::last_write_time(VITRINE_BINARY).time_since_epoch().count()) + "\n" +
+      config;
   const int lock = ::open((cache.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock >= 0) ::flock(lock, LOCK_EX);
   if (!fs::exists(stamp) || Slurp(stamp) != binary_time) {
@@ -60,7 +64,7 @@ inline fs::path MakeTestBundle(const std::string& name) {
             "generate --items 300 --users 200 --seed 7 --out '" + (cache / "data").string() + "'",
             dir) != 0) {
       ADD_FAILURE() << "vitrine generate failed: " << Slurp(dir / "cmd.err");
-    } else if (!(std::ofstream(cache / "build.toml") << "[ranker]\nscorer = \"ranker\"\n")) {
+    } else if (!(std::ofstream(cache / "build.toml") << config)) {
       ADD_FAILURE() << "cannot write " << (cache / "build.toml");
     } else if (RunVitrine("build --config '" + (cache / "build.toml").string() + "' --items '" + (cache / "data/items.csv").string() +
                               "' --interactions '" + (cache / "data/interactions.csv").string() +
