@@ -18,6 +18,7 @@
 
 #include "core/file_util.h"
 #include "core/status.h"
+#include "engine/bundle_schema.h"
 #include "engine/ranker_training.h"
 
 namespace vitrine {
@@ -159,16 +160,20 @@ ConfigKey Text(std::string section, std::string name, Get get, std::string help)
           [get](const BuildOptions& o) { return QuotedText(std::string(get(o))); }};
 }
 
-ConfigKey Parsed(std::string section, std::string name, std::string help,
-                 std::function<std::string(const std::string&, BuildOptions&)> set,
-                 std::function<std::string(const BuildOptions&)> write) {
+// A string read by `parse` (a static Parse returning Result<T>) into the
+// member; its errors are the parser's own. Read-only: no writer.
+template <typename Parse, typename Get>
+ConfigKey Parsed(std::string section, std::string name, Parse parse, Get get, std::string help) {
   return {section, name, "string", std::move(help),
-          [set](const toml::node& n, BuildOptions& o) -> std::string {
+          [parse, get](const toml::node& n, BuildOptions& o) -> std::string {
             const auto v = n.value_exact<std::string>();
             if (!v) return "expected a string, got " + Shown(n);
-            return set(*v, o);
+            auto r = parse(*v);
+            if (!r.ok()) return r.status().message();
+            get(o) = *std::move(r);
+            return "";
           },
-          std::move(write)};
+          nullptr};
 }
 
 // One of `names` (a string), mapped to the member's value.
@@ -210,7 +215,7 @@ ConfigKey Flag(std::string section, std::string name, Get get, std::string help)
 
 constexpr double kMaxInt32 = std::numeric_limits<int32_t>::max();
 constexpr double kMaxInt64 = 9223372036854775807.0;  // rounds to 2^63; integers compare exactly
-constexpr double kMaxWeight = 1000;                    // the manifest's bound on a block weight
+constexpr double kMaxWeight = kMaxBlockWeight;  // the manifest's bound (engine/bundle_schema.h)
 
 const std::vector<ConfigKey>& Keys() {
   static const std::vector<ConfigKey> keys = [] {
@@ -226,24 +231,12 @@ const std::vector<ConfigKey>& Keys() {
                      "precomputed visual vectors (--visual)"));
     k.push_back(Text("input", "image_column", [](auto& o) -> auto& { return o.image_column; },
                      "catalog column of image file paths (--image-column)"));
-    k.push_back(Parsed(
-        "input", "schema", "column types, e.g. \"price:numeric,tags:list\" (--schema)",
-        [](const std::string& v, BuildOptions& o) -> std::string {
-          auto r = Schema::Parse(v);
-          if (!r.ok()) return r.status().message();
-          o.catalog.schema = *r;
-          return "";
-        },
-        nullptr));
-    k.push_back(Parsed(
-        "input", "events", "event weights, e.g. \"view=1,purchase=10\" (--events)",
-        [](const std::string& v, BuildOptions& o) -> std::string {
-          auto r = EventWeights::Parse(v);
-          if (!r.ok()) return r.status().message();
-          o.interactions_read.events = *r;
-          return "";
-        },
-        nullptr));
+    k.push_back(Parsed("input", "schema", &Schema::Parse,
+                       [](auto& o) -> auto& { return o.catalog.schema; },
+                       "column types, e.g. \"price:numeric,tags:list\" (--schema)"));
+    k.push_back(Parsed("input", "events", &EventWeights::Parse,
+                       [](auto& o) -> auto& { return o.interactions_read.events; },
+                       "event weights, e.g. \"view=1,purchase=10\" (--events)"));
     k.push_back(Text("input", "id_column", [](auto& o) -> auto& { return o.catalog.id_column; },
                      "catalog id column"));
     k.push_back(Text("input", "user_column",
