@@ -138,9 +138,15 @@ void Append(std::string* out, const T& v) {
 // is copied to every padded leaf below it, so the padded splits never change
 // the result.
 struct LearnedRanker::FlatForest {
+  // Rows are walked in blocks of kBlock: each level's step is independent
+  // across the rows of a block, so their memory loads overlap instead of
+  // waiting on each other as one row's walk must.
+  static constexpr size_t kBlock = 16;
+  static_assert(kMaxFeatures * kBlock <= 65536, "Node::column is 16 bits");
+
   struct Node {
     float threshold = 0;
-    uint16_t feature = 0;
+    uint16_t column = 0;  // feature * kBlock: the feature's row in a block's transposed copy
     uint8_t default_left = 0;
   };
   int depth = 0;
@@ -150,42 +156,48 @@ struct LearnedRanker::FlatForest {
   std::vector<Node> nodes;    // trees x internal
   std::vector<float> leaves;  // trees x 2^depth
 
-  // Rows are walked in blocks of kBlock: each level's step is independent
-  // across the rows of a block, so their memory loads overlap instead of
-  // waiting on each other as one row's walk must. A block without missing
-  // values takes a kernel without the NaN test (1.6x faster in a synthetic
-  // A/B: the test costs as much as the comparison it guards).
-  static constexpr size_t kBlock = 8;
-
+  // Each block is first copied feature-major (block[feature * kBlock + r]),
+  // so a step reads its value at a constant offset from one base pointer and
+  // the walk indices stay in registers. A block without missing values (the
+  // engine's features never are) takes a kernel without the NaN test, over
+  // all 16 rows at once; with the test, two halves of 8 rows keep it out of
+  // spills. Medians of BM_RankerScore200, docs/ranker.md.
   void Score(const float* x, size_t n, size_t f, float* out) const {
+    std::vector<float> block(f * kBlock);
     for (size_t r0 = 0; r0 < n; r0 += kBlock) {
-      const size_t rows = std::min(kBlock, n - r0);
-      const float* begin = x + r0 * f;
-      const bool missing =
-          std::any_of(begin, begin + rows * f, [](float v) { return std::isnan(v); });
-      if (missing) {
-        ScoreBlock<true>(x, n, f, r0, out);
-      } else {
-        ScoreBlock<false>(x, n, f, r0, out);
+      bool missing = false;
+      for (size_t r = 0; r < kBlock; ++r) {
+        // A short last block repeats its last row; only real rows are written.
+        const float* row = x + std::min(r0 + r, n - 1) * f;
+        for (size_t j = 0; j < f; ++j) {
+          block[j * kBlock + r] = row[j];
+          missing |= std::isnan(row[j]);
+        }
       }
+      float sum[kBlock];
+      if (missing) {
+        ScoreRows<true, kBlock / 2>(block.data(), sum);
+        ScoreRows<true, kBlock / 2>(block.data() + kBlock / 2, sum + kBlock / 2);
+      } else {
+        ScoreRows<false, kBlock>(block.data(), sum);
+      }
+      for (size_t r = 0; r < kBlock && r0 + r < n; ++r) out[r0 + r] = sum[r];
     }
   }
 
-  template <bool kMissing>
-  void ScoreBlock(const float* x, size_t n, size_t f, size_t r0, float* out) const {
-    const float* row[kBlock];
-    // A short last block repeats its last row; only real rows are written.
-    for (size_t r = 0; r < kBlock; ++r) row[r] = x + std::min(r0 + r, n - 1) * f;
-    float sum[kBlock];
-    for (float& v : sum) v = base;
+  // Scores kRows consecutive rows of a transposed block; `block` points at
+  // the first of them.
+  template <bool kMissing, size_t kRows>
+  void ScoreRows(const float* block, float* sum) const {
+    for (size_t r = 0; r < kRows; ++r) sum[r] = base;
     for (int t = 0; t < trees; ++t) {
       const Node* nd = nodes.data() + static_cast<size_t>(t) * internal;
       const float* lv = leaves.data() + (static_cast<size_t>(t) << depth);
-      uint32_t idx[kBlock] = {};
+      uint32_t idx[kRows] = {};
       for (int level = 0; level < depth; ++level) {
-        for (size_t r = 0; r < kBlock; ++r) {
+        for (size_t r = 0; r < kRows; ++r) {
           const Node& q = nd[idx[r]];
-          const float v = row[r][q.feature];
+          const float v = block[q.column + r];
           // XGBoost: left iff v < threshold; a missing (NaN) value takes the
           // default branch.
           uint32_t left = static_cast<uint32_t>(v < q.threshold);
@@ -193,9 +205,8 @@ struct LearnedRanker::FlatForest {
           idx[r] = 2 * idx[r] + 2 - left;
         }
       }
-      for (size_t r = 0; r < kBlock; ++r) sum[r] += lv[idx[r] - internal];
+      for (size_t r = 0; r < kRows; ++r) sum[r] += lv[idx[r] - internal];
     }
-    for (size_t r = 0; r < kBlock && r0 + r < n; ++r) out[r0 + r] = sum[r];
   }
 };
 
@@ -274,7 +285,8 @@ std::unique_ptr<Flat> BuildFlat(std::string_view ubj, size_t num_features, int m
         continue;
       }
       if (feat[k] < 0 || static_cast<size_t>(feat[k]) >= num_features) return nullptr;
-      nodes[pos] = {cond[k], static_cast<uint16_t>(feat[k]), static_cast<uint8_t>(dl[k] != 0)};
+      nodes[pos] = {cond[k], static_cast<uint16_t>(feat[k] * Flat::kBlock),
+                    static_cast<uint8_t>(dl[k] != 0)};
       stack.emplace_back(left[t][k], 2 * pos + 1, level + 1);
       stack.emplace_back(right[t][k], 2 * pos + 2, level + 1);
     }
