@@ -110,14 +110,9 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
     if (source.empty()) source = "--rule";
   }
   if (!source.empty()) {
-    VITRINE_ASSIGN_OR_RETURN(RuleSet rules, RuleSet::Parse(text, source));
-    VITRINE_RETURN_IF_ERROR(rules.Bind(engine.catalog()));
-    setup->rules = std::make_unique<RuleSet>(std::move(rules));
-    // The request-independent filters compile once, not per query.
-    VITRINE_ASSIGN_OR_RETURN(Bitmap b, setup->rules->StaticAllowedItems(engine.attributes()));
-    setup->static_allowed = std::make_unique<Bitmap>(std::move(b));
-    q.static_allowed = setup->static_allowed.get();
-    q.rules = setup->rules.get();
+    VITRINE_ASSIGN_OR_RETURN(CompiledRules rules, CompileRules(engine, text, source));
+    setup->rules = std::make_unique<CompiledRules>(std::move(rules));
+    setup->rules->ApplyTo(&q);
   }
   if (r.count("only-items")) {
     const std::string path = r["only-items"].as<std::string>();

@@ -9,6 +9,7 @@
 
 #include "cli/output.h"
 #include "core/status.h"
+#include "engine/compiled_rules.h"
 #include "engine/engine.h"
 
 namespace vitrine::cli {
@@ -28,8 +29,7 @@ void AddQueryFlags(cxxopts::Options& opts);
 // points to, so it must outlive every use of `query`.
 struct QuerySetup {
   QueryParams query;
-  std::unique_ptr<RuleSet> rules;
-  std::unique_ptr<Bitmap> static_allowed;
+  std::unique_ptr<CompiledRules> rules;
   std::unique_ptr<Bitmap> only_items;
 };
 // Usage errors (bad syntax of a flag) come back as InvalidArgument with

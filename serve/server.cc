@@ -20,6 +20,7 @@
 
 #include "core/json_util.h"
 #include "core/progress.h"
+#include "engine/compiled_rules.h"
 #include "serve/http_server.h"
 #include "serve/request.h"
 
@@ -37,13 +38,6 @@ constexpr size_t kMinTokenBytes = 16;
 // File descriptors at or above FD_SETSIZE make httplib 0.11 (built with
 // select()) answer 500, so connections stay well below it.
 constexpr int kMaxConnectionsLimit = 900;
-
-// Rules compiled against one bundle, shared by the requests that send the
-// same rule text (a storefront sends the same few rule sets all day).
-struct CompiledRules {
-  RuleSet rules;
-  Bitmap static_allowed;
-};
 
 // One loaded bundle and what is cached for it; replaced as a whole on reload.
 struct Loaded {
@@ -88,26 +82,22 @@ struct Prepared {
   bool explain = false;
 };
 
-Result<std::shared_ptr<const CompiledRules>> CompileRules(Loaded& loaded, const std::string& text) {
+// Rules compiled against one bundle are shared by the requests that send the
+// same rule text (a storefront sends the same few rule sets all day).
+Result<std::shared_ptr<const CompiledRules>> CachedRules(Loaded& loaded, const std::string& text) {
   {
     std::lock_guard<std::mutex> lock(loaded.mu);
     auto it = loaded.rules.find(text);
     if (it != loaded.rules.end()) return it->second;
   }
   // Rule errors are the client's: 400 whatever the underlying code.
-  auto parsed = RuleSet::Parse(text, "rules");
-  if (!parsed.ok()) return Bad(parsed.status().message());
-  auto c = std::make_shared<CompiledRules>();
-  c->rules = std::move(*parsed);
-  Status st = c->rules.Bind(loaded.engine->catalog());
-  if (!st.ok()) return Bad(st.message());
-  auto sa = c->rules.StaticAllowedItems(loaded.engine->attributes());
-  if (!sa.ok()) return Bad(sa.status().message());
-  c->static_allowed = std::move(*sa);
+  auto compiled = CompileRules(*loaded.engine, text, "rules");
+  if (!compiled.ok()) return Bad(compiled.status().message());
+  auto c = std::make_shared<const CompiledRules>(std::move(*compiled));
   std::lock_guard<std::mutex> lock(loaded.mu);
   if (loaded.rules.size() >= kRuleCacheEntries) loaded.rules.clear();
   loaded.rules.emplace(text, c);
-  return std::shared_ptr<const CompiledRules>(c);
+  return c;
 }
 
 Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
@@ -133,9 +123,8 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
     p.q.exclude.push_back(i);
   }
   if (!spec.rules.empty()) {
-    VITRINE_ASSIGN_OR_RETURN(p.rules, CompileRules(loaded, spec.rules));
-    p.q.rules = &p.rules->rules;
-    p.q.static_allowed = &p.rules->static_allowed;
+    VITRINE_ASSIGN_OR_RETURN(p.rules, CachedRules(loaded, spec.rules));
+    p.rules->ApplyTo(&p.q);
   }
   return p;
 }
