@@ -487,6 +487,14 @@ Result<std::string> WriteBuildConfig(const BuildOptions& o, const std::vector<st
   return s.str();
 }
 
+std::vector<std::string> BuildConfigKeys() {
+  std::vector<std::string> out;
+  for (const ConfigKey& c : Keys()) out.push_back(c.Path());
+  out.push_back("content.column_weights.NAME");
+  out.push_back("weights.BLOCK");
+  return out;
+}
+
 std::string BuildConfigReference() {
   std::ostringstream s;
   auto line = [&](const std::string& key, const std::string& type, const std::string& help) {

@@ -32,6 +32,10 @@ Status ApplyBuildConfigText(const std::string& text, const std::string& name, Bu
 Result<std::string> WriteBuildConfig(const BuildOptions& o, const std::vector<std::string>& keys,
                                      const std::string& header_comment = "");
 
+// Every key's "section.key" name, in the table's order, then the two
+// families "content.column_weights.NAME" and "weights.BLOCK".
+std::vector<std::string> BuildConfigKeys();
+
 // One line per key: "section.key  type  range  meaning", for --help.
 std::string BuildConfigReference();
 
