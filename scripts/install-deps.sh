@@ -23,6 +23,10 @@ PACKAGES=(
   nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libstb-dev
   libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev libxgboost-dev
   gnuplot-nox dataset-fashion-mnist
+  # The Python package (python/, docs/python.md) and its pytest suite;
+  # python3-faiss is the side-by-side reference of bench/python_bench.py.
+  pybind11-dev python3-dev python3-numpy python3-scipy python3-pandas python3-pytest
+  python3-faiss
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with

@@ -1,0 +1,202 @@
+"""Bundle queries from Python: equal to the CLI's answers, batches equal to
+single calls, errors as exceptions with the CLI's messages, and lifetimes
+that survive close()."""
+
+import csv
+import gc
+import io
+import threading
+
+import numpy as np
+import pytest
+
+import vitrine
+from conftest import run_cli
+
+
+def cli_csv(*args):
+    return list(csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv", "--quiet"))))
+
+
+def some_items(bundle, n=5):
+    ids = bundle.item_ids
+    return [str(ids[i]) for i in np.linspace(0, len(ids) - 1, n).astype(int)]
+
+
+def some_users(data_dir, n=5):
+    with open(data_dir / "train.csv") as f:
+        users = sorted({row["user_id"] for row in csv.DictReader(f)})
+    return users[:: max(1, len(users) // n)][:n]
+
+
+# ------------------------------------------------------- equal to the CLI
+
+def test_similar_items_equal_the_cli(bundle, bundle_dir):
+    for item in some_items(bundle):
+        ids, scores = bundle.similar_items(item, N=8)
+        rows = cli_csv("similar", "--bundle", str(bundle_dir), "--item", item, "-k", "8")
+        assert list(ids) == [r["item_id"] for r in rows]
+        np.testing.assert_allclose(scores, [float(r["score"]) for r in rows], atol=1e-4)
+
+
+def test_recommend_equals_the_cli_for_users_and_histories(bundle, bundle_dir, data_dir):
+    for user in some_users(data_dir):
+        ids, scores = bundle.recommend(user, N=8)
+        rows = cli_csv("recommend", "--bundle", str(bundle_dir), "--user", user, "-k", "8")
+        assert list(ids) == [r["item_id"] for r in rows], user
+        np.testing.assert_allclose(scores, [float(r["score"]) for r in rows], atol=1e-4)
+    history = some_items(bundle, 3)
+    ids, _ = bundle.recommend([history], N=8)
+    rows = cli_csv("recommend", "--bundle", str(bundle_dir), "--history", ",".join(history),
+                   "-k", "8")
+    assert list(ids[0]) == [r["item_id"] for r in rows]
+
+
+def test_rules_and_weights_mean_what_they_mean_in_the_cli(bundle, bundle_dir, tmp_path):
+    item = some_items(bundle)[1]
+    rules = tmp_path / "rules.txt"
+    rules.write_text('EXCLUDE WHERE category = "bag"\n')
+    ids, _ = bundle.similar_items(item, N=10, rules=rules, weights={"cf": 0.2, "content": 1})
+    rows = cli_csv("similar", "--bundle", str(bundle_dir), "--item", item, "-k", "10", "--rules",
+                   str(rules), "--weights", "cf=0.2,content=1")
+    assert list(ids) == [r["item_id"] for r in rows]
+    assert all(r["category"] != "bag" for r in rows)
+    # Rule text works as well as a path.
+    ids2, _ = bundle.similar_items(item, N=10, rules=rules.read_text(),
+                                   weights="cf=0.2,content=1")
+    assert list(ids2) == list(ids)
+
+
+# ------------------------------------------------------ batch == single
+
+def test_batch_similar_items_equal_single_calls(bundle):
+    items = some_items(bundle, 40)
+    ids, scores = bundle.similar_items(items, N=7)
+    assert ids.shape == (40, 7) and scores.shape == (40, 7) and scores.dtype == np.float32
+    for row, item in enumerate(items):
+        one_ids, one_scores = bundle.similar_items(item, N=7)
+        assert list(ids[row]) == list(one_ids)
+        np.testing.assert_array_equal(scores[row], one_scores)
+    # Item indices are accepted too (implicit's convention).
+    index_ids, _ = bundle.similar_items(np.arange(3), N=7)
+    assert list(index_ids[0]) == list(bundle.similar_items(str(bundle.item_ids[0]), N=7)[0])
+
+
+def test_batch_recommend_equals_single_calls(bundle, data_dir):
+    users = some_users(data_dir, 20) + ["someone-new"]
+    ids, scores = bundle.recommend(users, N=6)
+    assert ids.shape == (len(users), 6)
+    for row, user in enumerate(users):
+        one_ids, one_scores = bundle.recommend(user, N=6)
+        assert list(ids[row]) == list(one_ids)
+        np.testing.assert_array_equal(scores[row], one_scores)
+
+
+def test_two_threads_get_the_same_answers_as_one(bundle):
+    items = some_items(bundle, 200)
+    expected = bundle.similar_items(items, N=5)[0]
+    results = [None, None]
+
+    def work(slot):
+        results[slot] = bundle.similar_items(items, N=5)[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
+# -------------------------------------------------------- explanations
+
+def test_explain_names_blocks_reasons_and_the_source(bundle, data_dir):
+    user = some_users(data_dir)[0]
+    e = bundle.explain(user=user, N=5)
+    assert e["source"] == "user" and not e["fallback"]
+    assert len(e["hits"]) == 5
+    first = e["hits"][0]
+    assert first["item"] == bundle.recommend(user, N=5)[0][0]
+    assert first["reason"]
+    assert set(first["blocks"]) <= {"cf", "content", "visual", "pop", "new"}
+    unknown = bundle.explain(user="nobody-at-all", N=3)
+    assert unknown["fallback"] and unknown["source"] == "popular"
+
+
+def test_recalculate_user_is_the_history_query(bundle):
+    history = some_items(bundle, 3)
+    v = bundle.recalculate_user(history)
+    assert v.shape == (bundle.vectors.shape[1],) and v.dtype == np.float32
+    assert np.isfinite(v).all() and np.linalg.norm(v) > 0
+    np.testing.assert_array_equal(v, bundle.recalculate_user(history, weights=[1, 1, 1]))
+
+
+# ------------------------------------------------------------- errors
+
+def test_errors_are_exceptions_with_the_cli_message(bundle, bundle_dir, tmp_path):
+    with pytest.raises(vitrine.NotFoundError) as e:
+        bundle.similar_items("NO-SUCH-ITEM")
+    assert "NO-SUCH-ITEM" in str(e.value) and e.value.code == "NotFound"
+    assert isinstance(e.value, KeyError) and isinstance(e.value, vitrine.Error)
+    r = run_cli_failure("similar", "--bundle", str(bundle_dir), "--item", "NO-SUCH-ITEM")
+    assert str(e.value) in r
+
+    with pytest.raises(vitrine.InvalidArgumentError) as e:
+        bundle.similar_items(some_items(bundle)[0], rules='EXCLUDE WHERE brand = ')
+    assert isinstance(e.value, ValueError)
+    assert str(e.value).startswith("rules:1:")
+
+    with pytest.raises(ValueError, match="N must be at least 1"):
+        bundle.similar_items(some_items(bundle)[0], N=0)
+    with pytest.raises(ValueError, match="diversity"):
+        bundle.similar_items(some_items(bundle)[0], diversity="sideways")
+    with pytest.raises(vitrine.NotFoundError, match="out of range"):
+        bundle.similar_items(10**9)
+    with pytest.raises(FileNotFoundError) as e:
+        vitrine.open(tmp_path / "missing-bundle")
+    assert "missing-bundle" in str(e.value)
+    with pytest.raises(vitrine.NotFoundError, match="query 1"):
+        bundle.similar_items([some_items(bundle)[0], "NOPE"])
+
+
+def run_cli_failure(*args):
+    import subprocess
+
+    from conftest import cli
+    r = subprocess.run([cli(), *args], capture_output=True, text=True)
+    assert r.returncode != 0
+    return r.stderr
+
+
+# ---------------------------------------------------------- lifetimes
+
+def test_results_and_views_outlive_close(bundle_dir):
+    b = vitrine.open(bundle_dir)
+    ids, scores = b.similar_items(str(b.item_ids[0]), N=5)
+    vectors = b.vectors
+    assert not vectors.flags.writeable
+    first_row = vectors[0].copy()
+    b.close()
+    assert b.closed
+    with pytest.raises(vitrine.Error, match="closed"):
+        b.similar_items(str(ids[0]))
+    del b
+    gc.collect()
+    # The view still reads the engine's memory, kept alive by the view.
+    np.testing.assert_array_equal(vectors[0], first_row)
+    assert len(ids) == 5 and np.isfinite(scores).all()
+
+
+def test_a_view_holds_the_engine_not_the_python_object(bundle_dir):
+    import sys
+
+    b = vitrine.open(bundle_dir)
+    before = sys.getrefcount(b)
+    views = [b.vectors for _ in range(10)]
+    assert sys.getrefcount(b) == before  # views do not pin the Python object
+    b.close()
+    del b
+    gc.collect()
+    assert all(v.shape == views[0].shape for v in views)
+    assert float(np.abs(views[-1]).sum()) > 0
