@@ -187,7 +187,10 @@ py::array IdArray(const std::vector<std::vector<const std::string*>>& rows, size
 py::tuple IdsAndScores(const Engine& engine, const std::vector<std::vector<Hit>>& hits, size_t n,
                        bool single) {
   std::vector<std::vector<const std::string*>> ids(hits.size());
-  size_t cols = single ? (hits.empty() ? 0 : hits[0].size()) : n;
+  // No answer is longer than the catalog, so a huge N does not allocate
+  // padding for answers that cannot exist.
+  size_t cols = single ? (hits.empty() ? 0 : hits[0].size())
+                       : std::min(n, static_cast<size_t>(engine.catalog().size()));
   py::array_t<float> scores(single ? std::vector<py::ssize_t>{static_cast<py::ssize_t>(cols)}
                                    : std::vector<py::ssize_t>{static_cast<py::ssize_t>(hits.size()),
                                                               static_cast<py::ssize_t>(cols)});
