@@ -22,6 +22,7 @@
 #include "core/progress.h"
 #include "engine/compiled_rules.h"
 #include "serve/http_server.h"
+#include "serve/metrics.h"
 #include "serve/request.h"
 
 namespace vitrine {
@@ -44,6 +45,7 @@ struct Loaded {
   std::shared_ptr<const Engine> engine;
   fs::path path;
   int64_t generation = 0;
+  double load_seconds = 0;  // Engine::Open's wall time
   std::mutex mu;  // guards rules
   std::unordered_map<std::string, std::shared_ptr<const CompiledRules>> rules;
 };
@@ -256,6 +258,7 @@ struct Server::Impl {
     Handler handler;
     Access access;
     bool computes;  // takes one of the `threads` compute slots
+    const char* name;  // the endpoint label of /metrics
   };
 
   ServerOptions options;
@@ -268,6 +271,7 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> requests{0};
   std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
+  ServerMetrics metrics;
 
   mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
   std::shared_ptr<Loaded> loaded;
@@ -284,6 +288,7 @@ struct Server::Impl {
     const fs::path path = requested.empty() ? old->path : requested;
     StageTimer timer("reload " + path.string());
     // The new engine loads while the old one keeps serving.
+    const auto t0 = std::chrono::steady_clock::now();
     auto engine = Engine::Open(path, options.verify);
     if (!engine.ok()) {
       timer.Done("failed");
@@ -294,6 +299,7 @@ struct Server::Impl {
     next->engine = std::shared_ptr<const Engine>(std::move(*engine));
     next->path = path;
     next->generation = old->generation + 1;
+    next->load_seconds = MillisSince(t0) / 1000.0;
     {
       std::lock_guard<std::mutex> lock(mu);
       loaded = next;
@@ -321,7 +327,36 @@ struct Server::Impl {
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandleReload(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
+  void HandleMetrics(const httplib::Request& req, httplib::Response& res);
 };
+
+namespace {
+// The request this connection thread is answering, from routing (Admit) to
+// the access hook that runs after its answer is written: httplib runs both
+// on the connection's thread, one request at a time.
+struct RequestTrace {
+  std::optional<std::chrono::steady_clock::time_point> start;
+  const char* endpoint = "other";
+};
+thread_local RequestTrace current_request;
+}  // namespace
+
+void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res) {
+  const auto cur = Current();
+  ServerMetrics::Gauges g;
+  g.bundle_generation = cur->generation;
+  g.bundle_items = cur->engine->catalog().size();
+  g.bundle_users = cur->engine->users().size();
+  g.bundle_load_seconds = cur->load_seconds;
+  g.session_users = static_cast<int64_t>(sessions->num_users());
+  g.open_connections = http->open_connections();
+  g.refused_connections = http->refused_connections();
+  g.events_logged = log ? static_cast<int64_t>(log->appended()) : 0;
+  g.uptime_seconds = MillisSince(started) / 1000.0;
+  g.resident_memory_bytes = ProcessResidentBytes();
+  res.status = 200;
+  res.set_content(metrics.Render(g), "text/plain; version=0.0.4; charset=utf-8");
+}
 
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
   const auto cur = Current();
@@ -432,6 +467,20 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
 
 void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& res) {
   const auto cur = Current();
+  // Every way out of here that does not accept the batch counts its events
+  // as rejected (once the body has parsed into events).
+  struct Tally {
+    ServerMetrics& metrics;
+    int64_t events = 0;
+    bool accepted = false;
+    ~Tally() {
+      if (accepted) {
+        metrics.AddEventsAccepted(events);
+      } else {
+        metrics.AddEventsRejected(events);
+      }
+    }
+  } tally{metrics};
   auto body = ParseBody(req, options);
   if (!body.ok()) return ReplyError(res, body.status());
   std::vector<json> inputs;
@@ -446,6 +495,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
   } else {
     return ReplyError(res, 400, "the body must be an event object or an array of them");
   }
+  tally.events = static_cast<int64_t>(inputs.size());
   // Validate the whole batch before anything is logged: all or none.
   std::vector<LoggedEvent> events;
   std::vector<float> weights;
@@ -507,7 +557,9 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
   }
   // Durable first, then visible: an acknowledged event is in the log.
   if (log) {
+    const auto t_append = std::chrono::steady_clock::now();
     Status st = log->Append(events);
+    metrics.ObserveEventLogAppend(MillisSince(t_append) / 1000.0);
     if (!st.ok()) {
       // The message names the log file: for the operator, not the client.
       LogInfo("POST /events: event log: %s", st.message().c_str());
@@ -518,6 +570,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     sessions->Add(events[n].user,
                   {events[n].item, events[n].event, weights[n], events[n].timestamp});
   }
+  tally.accepted = true;
   json out{{"accepted", events.size()}, {"logged", log != nullptr}};
   if (events.size() == 1) out["user_events"] = sessions->Recent(events[0].user).size();
   Reply(res, 200, out);
@@ -610,6 +663,8 @@ httplib::Server::HandlerResponse Server::Impl::Admit(const httplib::Request& req
   for (const auto& [r, pattern] : route_patterns) {
     if (req.method == r->method && std::regex_match(req.path, pattern)) route = r;
   }
+  current_request.start = std::chrono::steady_clock::now();
+  current_request.endpoint = route != nullptr ? route->name : "other";
   if (route == nullptr) return httplib::Server::HandlerResponse::Unhandled;  // 404 or 405
   auto refuse = [&res] {
     res.set_header("Connection", "close");
@@ -654,11 +709,12 @@ void Server::Impl::Dispatch(const Route& route, const httplib::Request& req,
 void Server::Impl::Routes() {
   // The route table: one line per endpoint, its access level an attribute.
   static const Route kRoutes[] = {
-      {"GET", "/health", &Impl::HandleHealth, Access::kPublic, false},
-      {"GET", R"(/similar/(.+))", &Impl::HandleSimilar, Access::kPublic, true},
-      {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true},
-      {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true},
-      {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false},
+      {"GET", "/health", &Impl::HandleHealth, Access::kPublic, false, "health"},
+      {"GET", "/metrics", &Impl::HandleMetrics, Access::kPublic, false, "metrics"},
+      {"GET", R"(/similar/(.+))", &Impl::HandleSimilar, Access::kPublic, true, "similar"},
+      {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true, "recommend"},
+      {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events"},
+      {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload"},
   };
   for (const Route& route : kRoutes) route_patterns.emplace_back(&route, std::regex(route.pattern));
   http->set_pre_routing_handler(
@@ -694,6 +750,20 @@ void Server::Impl::Routes() {
       }));
   http->set_exception_handler([](const httplib::Request&, httplib::Response& res,
                                  std::exception_ptr) { ReplyError(res, 500, "internal error"); });
+  // After every written answer, routed or not: the request counters and
+  // latency histograms of /metrics. A request httplib refused before
+  // routing (a malformed request line, a body over the limit) has no start
+  // time: it is counted, not timed.
+  http->set_logger([this](const httplib::Request&, const httplib::Response& res) {
+    std::optional<double> seconds;
+    if (current_request.start) {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              *current_request.start)
+                    .count();
+    }
+    metrics.ObserveRequest(current_request.endpoint, res.status, seconds);
+    current_request = RequestTrace{};
+  });
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -752,12 +822,14 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     if (ec) return Status::IOError("bundle root: " + ec.message());
   }
   StageTimer timer("open " + o.bundle.string());
+  const auto t0 = std::chrono::steady_clock::now();
   VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.bundle, o.verify));
   timer.Done();
   impl->loaded = std::make_shared<Loaded>();
   impl->loaded->engine = std::shared_ptr<const Engine>(std::move(engine));
   impl->loaded->path = o.bundle;
   impl->loaded->generation = 1;
+  impl->loaded->load_seconds = MillisSince(t0) / 1000.0;
   if (!o.event_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
   }

@@ -1,0 +1,242 @@
+// GET /metrics: a strict reading of Prometheus' text format (0.0.4), and
+// counters that agree exactly with what a client sent.
+#include <httplib.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "serve/metrics.h"
+#include "tests/serve_test_util.h"
+
+namespace vitrine {
+namespace {
+
+using json = nlohmann::json;
+using testing::MakeTestBundle;
+using testing::TestServer;
+namespace fs = std::filesystem;
+
+// One exposition, read strictly: every line a HELP, a TYPE or a sample;
+// each family's TYPE before its samples and only once; every value a
+// number. Keys of `samples` are "name{labels}" exactly as written.
+struct Exposition {
+  std::map<std::string, std::string> types;  // family -> type
+  std::map<std::string, double> samples;
+  std::vector<std::string> errors;
+};
+
+double ParseValue(const std::string& v, bool* ok) {
+  *ok = true;
+  if (v == "+Inf") return INFINITY;
+  if (v == "-Inf") return -INFINITY;
+  if (v == "NaN") return NAN;
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  *ok = !v.empty() && end == v.c_str() + v.size();
+  return d;
+}
+
+// The family a sample belongs to: histograms' _bucket/_sum/_count suffixes
+// name their family's series.
+std::string FamilyOf(const std::string& name, const std::map<std::string, std::string>& types) {
+  for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+    const std::string s(suffix);
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+      const std::string base = name.substr(0, name.size() - s.size());
+      auto it = types.find(base);
+      if (it != types.end() && it->second == "histogram") return base;
+    }
+  }
+  return name;
+}
+
+Exposition Read(const std::string& text) {
+  static const std::regex kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*)");
+  static const std::regex kType(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram))");
+  static const std::regex kSample(
+      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (\S+))");
+  Exposition e;
+  std::set<std::string> helped, sampled_families;
+  std::istringstream in(text);
+  std::string line;
+  int n = 0;
+  if (text.empty() || text.back() != '\n') e.errors.push_back("the text must end with a newline");
+  while (std::getline(in, line)) {
+    ++n;
+    std::smatch m;
+    const std::string where = "line " + std::to_string(n) + " '" + line + "': ";
+    if (std::regex_match(line, m, kHelp)) {
+      if (!helped.insert(m[1]).second) e.errors.push_back(where + "second HELP");
+    } else if (std::regex_match(line, m, kType)) {
+      if (e.types.count(m[1]) || sampled_families.count(m[1])) {
+        e.errors.push_back(where + "TYPE after samples or twice");
+      }
+      e.types[m[1]] = m[2];
+    } else if (std::regex_match(line, m, kSample)) {
+      const std::string name = m[1];
+      const std::string family = FamilyOf(name, e.types);
+      if (!e.types.count(family)) e.errors.push_back(where + "sample without a TYPE");
+      sampled_families.insert(family);
+      bool ok = false;
+      const double v = ParseValue(m[3], &ok);
+      if (!ok) e.errors.push_back(where + "value is not a number");
+      const std::string key = name + m[2].str();
+      if (!e.samples.emplace(key, v).second) e.errors.push_back(where + "duplicate series");
+    } else {
+      e.errors.push_back(where + "neither HELP, TYPE nor a sample");
+    }
+  }
+  return e;
+}
+
+// "0.005": the shortest %g spelling that reads back as the same double.
+std::string Shortest(double v) {
+  for (int p = 6;; ++p) {  // (from 6: "10", not "1e+01")
+    std::ostringstream s;
+    s.precision(p);
+    s << v;
+    if (std::stod(s.str()) == v || p >= 17) return s.str();
+  }
+}
+
+class ServeMetricsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(MakeTestBundle("serve_metrics"));
+    ServerOptions o;
+    o.bundle = *dir_ / "bundle";
+    o.event_log = *dir_ / "events.csv";
+    o.fsync = FsyncPolicy::kAlways;
+    o.threads = 2;
+    server_ = new TestServer(o);
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static httplib::Client Client() {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  static fs::path* dir_;
+  static TestServer* server_;
+};
+fs::path* ServeMetricsTest::dir_ = nullptr;
+TestServer* ServeMetricsTest::server_ = nullptr;
+
+TEST_F(ServeMetricsTest, CountersAgreeWithTheClientAndTheFormatIsStrict) {
+  ASSERT_TRUE(server_->ok());
+  const Engine& engine = *(*server_)->engine();
+  const std::string item = engine.catalog().ids.id(3);
+  const std::string user = engine.users().id(0);
+  auto c = Client();
+  int similar_ok = 0, similar_404 = 0, other_404 = 0, recommend_ok = 0;
+  for (int i = 0; i < 7; ++i) {
+    auto r = c.Get(("/similar/" + item + "?k=5").c_str());
+    ASSERT_TRUE(r);
+    similar_ok += r->status == 200;
+  }
+  for (int i = 0; i < 3; ++i) similar_404 += c.Get("/similar/NOPE?k=5")->status == 404;
+  for (int i = 0; i < 2; ++i) other_404 += c.Get("/no/such/endpoint")->status == 404;
+  for (int i = 0; i < 4; ++i) {
+    recommend_ok += c.Post("/recommend", json{{"user", user}, {"k", 4}}.dump(),
+                           "application/json")->status == 200;
+  }
+  const json good = json::array({{{"user", "u1"}, {"item", item}},
+                                 {{"user", "u2"}, {"item", item}},
+                                 {{"user", "u1"}, {"item", item}, {"event", "view"}}});
+  ASSERT_EQ(c.Post("/events", good.dump(), "application/json")->status, 200);
+  const json bad = json::array({{{"user", "u1"}, {"item", item}}, {{"user", "u2"}, {"item", "NOPE"}}});
+  ASSERT_EQ(c.Post("/events", bad.dump(), "application/json")->status, 404);
+  ASSERT_EQ(similar_ok, 7);
+  ASSERT_EQ(similar_404, 3);
+  ASSERT_EQ(other_404, 2);
+  ASSERT_EQ(recommend_ok, 4);
+
+  auto r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const Exposition e = Read(r->body);
+  for (const auto& err : e.errors) ADD_FAILURE() << err;
+  for (const auto& [family, type] : e.types) {
+    EXPECT_EQ(family.rfind("vitrine_", 0), 0u) << family;
+    if (type == "counter") {
+      EXPECT_TRUE(family.ends_with("_total")) << family;
+    }
+  }
+  auto v = [&](const std::string& key) {
+    auto it = e.samples.find(key);
+    if (it == e.samples.end()) {
+      ADD_FAILURE() << "no series " << key << " in\n" << r->body;
+      return -1.0;
+    }
+    return it->second;
+  };
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="similar",status="200"})"), 7);
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="similar",status="404"})"), 3);
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="other",status="404"})"), 2);
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="recommend",status="200"})"), 4);
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="events",status="200"})"), 1);
+  EXPECT_EQ(v(R"(vitrine_http_requests_total{endpoint="events",status="404"})"), 1);
+  EXPECT_EQ(v("vitrine_events_accepted_total"), 3);
+  EXPECT_EQ(v("vitrine_events_rejected_total"), 2);
+  EXPECT_EQ(v("vitrine_event_log_append_duration_seconds_count"), 1);
+  EXPECT_EQ(v("vitrine_event_log_events"), 3);
+  EXPECT_EQ(v("vitrine_bundle_generation"), 1);
+  EXPECT_EQ(v("vitrine_bundle_items"), engine.catalog().size());
+  EXPECT_EQ(v("vitrine_bundle_users"), engine.users().size());
+  EXPECT_GT(v("vitrine_bundle_load_seconds"), 0);
+  EXPECT_EQ(v("vitrine_session_users"), 2);
+  EXPECT_GT(v("vitrine_process_resident_memory_bytes"), 1 << 20);
+
+  // Histograms: cumulative buckets, +Inf equal to the count, one count
+  // per timed request.
+  for (const char* endpoint : {"similar", "recommend", "events", "other"}) {
+    const std::string labels = std::string("endpoint=\"") + endpoint + "\"";
+    double previous = 0;
+    for (double bound : LatencyHistogram::kBounds) {
+      const double b = v("vitrine_http_request_duration_seconds_bucket{" + labels + ",le=\"" +
+                         Shortest(bound) + "\"}");
+      EXPECT_GE(b, previous) << endpoint << " le=" << bound;
+      previous = b;
+    }
+    const double inf =
+        v("vitrine_http_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"}");
+    EXPECT_GE(inf, previous);
+    EXPECT_EQ(inf, v("vitrine_http_request_duration_seconds_count{" + labels + "}"));
+  }
+  EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="similar"})"), 10);
+  EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="recommend"})"), 4);
+
+  // A scrape is counted once its answer is written: the next one sees it.
+  const Exposition again = Read(c.Get("/metrics")->body);
+  EXPECT_EQ(again.samples.at(R"(vitrine_http_requests_total{endpoint="metrics",status="200"})"), 1);
+}
+
+TEST(LatencyHistogram, BucketsAreCumulativeUpperBounds) {
+  LatencyHistogram h;
+  h.Observe(0.00025);  // on a bound: counted in that bucket (le is "<=")
+  h.Observe(0.003);
+  h.Observe(60);  // beyond the last bound: only +Inf
+  std::string out;
+  h.Render("x", "", &out);
+  const Exposition e = Read("# TYPE x histogram\n" + out);
+  for (const auto& err : e.errors) ADD_FAILURE() << err;
+  EXPECT_EQ(e.samples.at(R"(x_bucket{le="0.00025"})"), 1);
+  EXPECT_EQ(e.samples.at(R"(x_bucket{le="0.0025"})"), 1);
+  EXPECT_EQ(e.samples.at(R"(x_bucket{le="0.005"})"), 2);
+  EXPECT_EQ(e.samples.at(R"(x_bucket{le="10"})"), 2);
+  EXPECT_EQ(e.samples.at(R"(x_bucket{le="+Inf"})"), 3);
+  EXPECT_EQ(e.samples.at("x_count"), 3);
+  EXPECT_DOUBLE_EQ(e.samples.at("x_sum"), 0.00025 + 0.003 + 60);
+}
+
+}  // namespace
+}  // namespace vitrine
