@@ -118,7 +118,11 @@ int Run(int argc, char** argv) {
       ("max-per-client", "Open connections from one IP address; more are answered 429 "
        "(0 = no limit; raise it behind a reverse proxy)",
        cxxopts::value<int>()->default_value("16"))
-      ("verify", "Check every bundle file's checksum on (re)load");
+      ("verify", "Check every bundle file's checksum on (re)load")
+      ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
+       cxxopts::value<std::string>())
+      ("access-log-max-mb", "Rotate the access log file past this size (to FILE.1)",
+       cxxopts::value<int64_t>()->default_value("64"));
   // clang-format on
   opts.set_width(100);
   auto p =
@@ -187,6 +191,14 @@ int Run(int argc, char** argv) {
   if (!token.ok()) return Fail(kName, token.status());
   o.admin_token = std::move(*token);
   if (r.count("verify")) o.verify = VerifyMode::kFull;
+  if (r.count("access-log")) o.access_log = r["access-log"].as<std::string>();
+  {
+    const int64_t mb = r["access-log-max-mb"].as<int64_t>();
+    if (mb < 1 || mb > (int64_t{1} << 20)) {
+      return UsageError(kName, "--access-log-max-mb must be in [1, 1048576]");
+    }
+    o.access_log_max_bytes = static_cast<uint64_t>(mb) << 20;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

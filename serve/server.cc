@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "core/json_util.h"
 #include "core/progress.h"
 #include "engine/compiled_rules.h"
+#include "serve/access_log.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
 #include "serve/request.h"
@@ -272,6 +274,9 @@ struct Server::Impl {
   std::atomic<int64_t> requests{0};
   std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
   ServerMetrics metrics;
+  std::unique_ptr<AccessLog> access_log;  // null: no access log
+  std::string request_id_prefix;          // per process: ids stay unique across restarts
+  std::atomic<uint64_t> next_request_id{0};
 
   mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
   std::shared_ptr<Loaded> loaded;
@@ -337,7 +342,22 @@ namespace {
 struct RequestTrace {
   std::optional<std::chrono::steady_clock::time_point> start;
   const char* endpoint = "other";
+  std::string request_id;
+  std::optional<int64_t> k;           // set by the handlers that take one
+  std::optional<int64_t> generation;  // the bundle generation that answered
 };
+
+// A client's X-Request-Id is kept when it is 1-64 characters of
+// [A-Za-z0-9._-] (it goes into logs: nothing that could forge a line).
+bool IsRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (const char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
 thread_local RequestTrace current_request;
 }  // namespace
 
@@ -386,6 +406,8 @@ void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response&
   if (!st.ok()) return ReplyError(res, st);
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
+  current_request.k = spec.k;
+  current_request.generation = cur->generation;
   auto hits = cur->engine->Similar(item, prepared->q);
   if (!hits.ok()) return ReplyError(res, hits.status());
   Reply(res, 200,
@@ -453,6 +475,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   if (user) {
     for (const SessionEvent& e : sessions->Recent(*user)) r.recent.push_back({e.item, e.weight});
   }
+  current_request.k = spec.k;
+  current_request.generation = cur->generation;
   auto rec = engine.Recommend(r);
   if (!rec.ok()) return ReplyError(res, rec.status());
   json out{{"results", HitsJson(engine, rec->hits, spec.explain)},
@@ -665,6 +689,18 @@ httplib::Server::HandlerResponse Server::Impl::Admit(const httplib::Request& req
   }
   current_request.start = std::chrono::steady_clock::now();
   current_request.endpoint = route != nullptr ? route->name : "other";
+  {
+    std::string id = req.get_header_value("X-Request-Id");
+    if (!IsRequestId(id)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "-%06llx",
+                    static_cast<unsigned long long>(next_request_id.fetch_add(1) + 1));
+      id = request_id_prefix;  // (not prefix + buf: GCC 12 -Wrestrict false positive)
+      id += buf;
+    }
+    res.set_header("X-Request-Id", id);
+    current_request.request_id = std::move(id);
+  }
   if (route == nullptr) return httplib::Server::HandlerResponse::Unhandled;  // 404 or 405
   auto refuse = [&res] {
     res.set_header("Connection", "close");
@@ -754,7 +790,7 @@ void Server::Impl::Routes() {
   // latency histograms of /metrics. A request httplib refused before
   // routing (a malformed request line, a body over the limit) has no start
   // time: it is counted, not timed.
-  http->set_logger([this](const httplib::Request&, const httplib::Response& res) {
+  http->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     std::optional<double> seconds;
     if (current_request.start) {
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -762,6 +798,17 @@ void Server::Impl::Routes() {
                     .count();
     }
     metrics.ObserveRequest(current_request.endpoint, res.status, seconds);
+    if (access_log) {
+      AccessRecord r;
+      r.request_id = current_request.request_id;
+      r.method = Clip(req.method, 16);
+      r.endpoint = current_request.endpoint;
+      r.status = res.status;
+      if (seconds) r.latency_ms = *seconds * 1000;
+      r.k = current_request.k;
+      r.generation = current_request.generation;
+      access_log->Write(r);
+    }
     current_request = RequestTrace{};
   });
 }
@@ -830,6 +877,21 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   impl->loaded->path = o.bundle;
   impl->loaded->generation = 1;
   impl->loaded->load_seconds = MillisSince(t0) / 1000.0;
+  if (!o.access_log.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(impl->access_log, AccessLog::Open(o.access_log, o.access_log_max_bytes));
+  }
+  {
+    // Request ids "<prefix>-<counter>": the prefix, from the start time and
+    // the pid, tells this process's ids from an earlier run's.
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%08llx",
+                  static_cast<unsigned long long>(
+                      (static_cast<uint64_t>(
+                           std::chrono::system_clock::now().time_since_epoch().count()) ^
+                       (static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ULL)) &
+                      0xffffffffULL));
+    impl->request_id_prefix = buf;
+  }
   if (!o.event_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
   }

@@ -101,6 +101,11 @@ struct ServerOptions {
   std::filesystem::path bundle_root;
 
   VerifyMode verify = VerifyMode::kSizesOnly;  // bundle checks on (re)load
+
+  // One JSON line per answered request (serve/access_log.h): a file, "-"
+  // for stderr, or "" for none. A file is rotated past access_log_max_bytes.
+  std::filesystem::path access_log;
+  uint64_t access_log_max_bytes = 64ull << 20;
 };
 
 class Server {

@@ -1,5 +1,6 @@
-// GET /metrics: a strict reading of Prometheus' text format (0.0.4), and
-// counters that agree exactly with what a client sent.
+// Operations: GET /metrics (a strict reading of Prometheus' text format
+// 0.0.4, counters that agree exactly with what a client sent) and the
+// access log (one JSON line per answer, request ids, rotation by size).
 #include <httplib.h>
 
 #include <cmath>
@@ -8,7 +9,9 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
+#include "serve/access_log.h"
 #include "serve/metrics.h"
 #include "tests/serve_test_util.h"
 
@@ -112,6 +115,7 @@ class ServeMetricsTest : public ::testing::Test {
     o.event_log = *dir_ / "events.csv";
     o.fsync = FsyncPolicy::kAlways;
     o.threads = 2;
+    o.access_log = *dir_ / "access.log";
     server_ = new TestServer(o);
   }
   static void TearDownTestSuite() {
@@ -159,11 +163,32 @@ TEST_F(ServeMetricsTest, CountersAgreeWithTheClientAndTheFormatIsStrict) {
   ASSERT_EQ(other_404, 2);
   ASSERT_EQ(recommend_ok, 4);
 
-  auto r = c.Get("/metrics");
-  ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 200);
-  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  const Exposition e = Read(r->body);
+  // A request is counted after its answer is written, so the last one can
+  // trail the client by a moment: scrape until all 18 are in.
+  std::string body, content_type;
+  int status = 0;
+  Exposition e;
+  int scrapes = 0;
+  for (int tries = 0; tries < 250; ++tries) {
+    auto r = c.Get("/metrics");
+    ++scrapes;
+    ASSERT_TRUE(r);
+    body = r->body;
+    status = r->status;
+    content_type = r->get_header_value("Content-Type");
+    e = Read(body);
+    double answered = 0;
+    for (const auto& [key, value] : e.samples) {
+      if (key.starts_with("vitrine_http_requests_total{") &&
+          key.find("endpoint=\"metrics\"") == std::string::npos) {
+        answered += value;
+      }
+    }
+    if (answered >= 18) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(content_type, "text/plain; version=0.0.4; charset=utf-8");
   for (const auto& err : e.errors) ADD_FAILURE() << err;
   for (const auto& [family, type] : e.types) {
     EXPECT_EQ(family.rfind("vitrine_", 0), 0u) << family;
@@ -174,7 +199,7 @@ TEST_F(ServeMetricsTest, CountersAgreeWithTheClientAndTheFormatIsStrict) {
   auto v = [&](const std::string& key) {
     auto it = e.samples.find(key);
     if (it == e.samples.end()) {
-      ADD_FAILURE() << "no series " << key << " in\n" << r->body;
+      ADD_FAILURE() << "no series " << key << " in\n" << body;
       return -1.0;
     }
     return it->second;
@@ -215,9 +240,127 @@ TEST_F(ServeMetricsTest, CountersAgreeWithTheClientAndTheFormatIsStrict) {
   EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="similar"})"), 10);
   EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="recommend"})"), 4);
 
-  // A scrape is counted once its answer is written: the next one sees it.
-  const Exposition again = Read(c.Get("/metrics")->body);
-  EXPECT_EQ(again.samples.at(R"(vitrine_http_requests_total{endpoint="metrics",status="200"})"), 1);
+  // A scrape is counted once its answer is written: a later one sees it.
+  for (int tries = 0; tries < 250; ++tries) {
+    const Exposition again = Read(c.Get("/metrics")->body);
+    const auto it = again.samples.find(R"(vitrine_http_requests_total{endpoint="metrics",status="200"})");
+    if (it != again.samples.end() && it->second >= scrapes) {
+      EXPECT_LE(it->second, scrapes + tries);  // earlier scrapes of this loop, at most
+      break;
+    }
+    ASSERT_LT(tries, 249) << "the scrapes were never counted";
+    ++scrapes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// Every answer gets one line, with the fields the client can check. (The
+// suite's server is shared: only the lines this test adds are read.)
+TEST_F(ServeMetricsTest, TheAccessLogHasOneLinePerAnswer) {
+  ASSERT_TRUE(server_->ok());
+  const Engine& engine = *(*server_)->engine();
+  const fs::path path = *dir_ / "access.log";
+  auto read_lines = [&] {
+    std::vector<json> lines;
+    std::istringstream in(fs::exists(path) ? Slurp(path) : "");
+    for (std::string line; std::getline(in, line);) {
+      json j = json::parse(line, nullptr, false);
+      EXPECT_FALSE(j.is_discarded()) << line;
+      lines.push_back(j);
+    }
+    return lines;
+  };
+  // The logger runs after an answer is written, so the line of the last
+  // answer can trail the client by a moment.
+  auto wait_for = [&](size_t n) {
+    std::vector<json> lines = read_lines();
+    for (int tries = 0; tries < 250 && lines.size() < n; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      lines = read_lines();
+    }
+    return lines;
+  };
+  auto c = Client();
+  ASSERT_TRUE(c.Get("/health"));
+  const size_t before = wait_for(1).size();
+
+  // Lines are written as answers finish, on each connection's thread, so
+  // their order across connections is not the order of the requests: find
+  // each by its request id.
+  const std::string item = engine.catalog().ids.id(5);
+  auto r = c.Get(("/similar/" + item + "?k=3").c_str(), {{"X-Request-Id", "trace-abc.1"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("X-Request-Id"), "trace-abc.1");
+  ASSERT_TRUE(c.Get("/similar/NOPE", {{"X-Request-Id", "t2"}}));
+  ASSERT_TRUE(c.Get("/no/such/thing", {{"X-Request-Id", "t3"}}));
+  ASSERT_TRUE(c.Post("/recommend", {{"X-Request-Id", "t4"}},
+                     json{{"user", engine.users().id(1)}, {"k", 2}}.dump(), "application/json"));
+  auto forged = c.Get("/health", {{"X-Request-Id", "bad\"id"}});  // not kept: generated instead
+  ASSERT_TRUE(forged);
+  const std::string generated = forged->get_header_value("X-Request-Id");
+  EXPECT_NE(generated, "bad\"id");
+  EXPECT_FALSE(generated.empty());
+
+  const std::vector<json> all = wait_for(before + 5);
+  ASSERT_EQ(all.size(), before + 5);
+  std::map<std::string, json> by_id;
+  for (size_t i = before; i < all.size(); ++i) by_id[all[i]["request_id"]] = all[i];
+  ASSERT_EQ(by_id.size(), 5u);
+  const json& similar = by_id["trace-abc.1"];
+  EXPECT_EQ(similar["method"], "GET");
+  EXPECT_EQ(similar["endpoint"], "similar");
+  EXPECT_EQ(similar["status"], 200);
+  EXPECT_EQ(similar["k"], 3);
+  EXPECT_EQ(similar["generation"], 1);
+  EXPECT_GE(similar["latency_ms"].get<double>(), 0);
+  EXPECT_EQ(by_id["t2"]["endpoint"], "similar");
+  EXPECT_EQ(by_id["t2"]["status"], 404);
+  EXPECT_EQ(by_id["t3"]["endpoint"], "other");
+  EXPECT_EQ(by_id["t3"]["status"], 404);
+  EXPECT_FALSE(by_id["t3"].contains("k"));
+  EXPECT_EQ(by_id["t4"]["endpoint"], "recommend");
+  EXPECT_EQ(by_id["t4"]["method"], "POST");
+  EXPECT_EQ(by_id["t4"]["k"], 2);
+  EXPECT_EQ(by_id[generated]["endpoint"], "health");
+  std::set<std::string> ids;
+  for (const json& j : all) {
+    EXPECT_TRUE(ids.insert(j["request_id"].get<std::string>()).second) << "duplicate id " << j;
+    EXPECT_TRUE(j["time"].get<std::string>().ends_with("Z")) << j;
+    EXPECT_FALSE(j.contains("user")) << "no user ids in the access log: " << j;
+  }
+}
+
+TEST(AccessLog, RotatesPastItsSizeKeepingOneOldFile) {
+  const fs::path dir = fs::temp_directory_path() / ("vitrine_access_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto log = AccessLog::Open(dir / "a.log", 4096);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  AccessRecord r{"id", "GET", "similar", 200, 1.5, 10, 1};
+  const size_t line = AccessLog::Line(r).size();
+  const int n = static_cast<int>(3 * 4096 / line);  // about three files' worth
+  for (int i = 0; i < n; ++i) {
+    r.request_id = "id-" + std::to_string(i);
+    (*log)->Write(r);
+  }
+  log->reset();
+  const std::string current = Slurp(dir / "a.log"), old = Slurp(dir / "a.log.1");
+  EXPECT_LE(current.size(), 4096u);
+  EXPECT_LE(old.size(), 4096u);
+  EXPECT_GT(old.size(), 4096u - 2 * line);  // rotated when full, not earlier
+  // The newest line is last in the current file, and the two files hold
+  // consecutive requests: nothing between them was lost.
+  const auto last_id = [](const std::string& text) {
+    const size_t start = text.rfind('\n', text.size() - 2);
+    return json::parse(text.substr(start == std::string::npos ? 0 : start + 1))["request_id"]
+        .get<std::string>();
+  };
+  EXPECT_EQ(last_id(current), "id-" + std::to_string(n - 1));
+  const size_t lines_current = std::count(current.begin(), current.end(), '\n');
+  EXPECT_EQ(last_id(old), "id-" + std::to_string(n - 1 - static_cast<int>(lines_current)));
+  EXPECT_FALSE(AccessLog::Open(dir / "b.log", 100).ok());  // below the 4096-byte floor
+  EXPECT_FALSE(AccessLog::Open(dir / "no" / "such" / "c.log", 1 << 20).ok());
+  fs::remove_all(dir);
 }
 
 TEST(LatencyHistogram, BucketsAreCumulativeUpperBounds) {
