@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -290,8 +291,22 @@ RerankOptions RerankOptionsOf(const QueryParams& q, size_t dim) {
 int CandidatePoolSize(const QueryParams& q) {
   const bool rerank = q.rules != nullptr || q.diversity != Diversity::kNone;
   if (!rerank) return q.k;
-  return std::max(q.k, q.pool > 0 ? q.pool : std::max(kDefaultPoolFactor * q.k, 100));
+  // In 64 bits: kDefaultPoolFactor * k must not overflow for any int k.
+  const int64_t by_default = std::max<int64_t>(int64_t{kDefaultPoolFactor} * q.k, 100);
+  const int64_t pool = std::max<int64_t>(q.k, q.pool > 0 ? q.pool : by_default);
+  return static_cast<int>(std::min<int64_t>(pool, std::numeric_limits<int>::max()));
 }
+
+namespace {
+// A k or pool past the catalog's size means "every item". Bounded at the
+// entry points, so that no buffer or loop is sized by a request's number
+// (the CLI and Python take any int; 2^31 - 1 must not allocate or spin).
+void BoundToCatalog(QueryParams* q, int32_t items) {
+  const int n = std::max<int32_t>(items, 1);
+  q->k = std::min(q->k, n);
+  q->pool = std::min(q->pool, n);
+}
+}  // namespace
 
 Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item,
                        const std::vector<int32_t>& drop, Bitmap* allowed,
@@ -429,7 +444,9 @@ void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
   }
 }
 
-Result<std::vector<Hit>> Engine::Popular(const QueryParams& q) const {
+Result<std::vector<Hit>> Engine::Popular(const QueryParams& request) const {
+  QueryParams q = request;
+  BoundToCatalog(&q, catalog_.size());
   Bitmap allowed;
   RequestRules rules;
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
@@ -475,6 +492,7 @@ std::vector<float> Engine::ItemQuery(int32_t item) const {
 Result<std::vector<Hit>> Engine::Similar(std::string_view id, const QueryParams& q) const {
   VITRINE_ASSIGN_OR_RETURN(int32_t item, FindItem(id));
   QueryParams with_defaults = q;
+  BoundToCatalog(&with_defaults, catalog_.size());
   for (const auto& [name, w] : similar_weights_) with_defaults.weights.emplace(name, w);
   return Search(ItemQuery(item), with_defaults, {item}, {}, item);
 }
@@ -542,6 +560,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   }
 
   QueryParams q = r.query;
+  BoundToCatalog(&q, catalog_.size());
   q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
   if (items.empty()) {
     // Nothing known about this person: popular items that pass the rules.

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -253,31 +254,42 @@ std::vector<std::string> ItemIds(const Engine& engine, const py::handle& o, bool
 }
 
 // Runs fn(i) for i in [0, n) over OpenMP threads with the GIL released; the
-// first failing query's Status (by index) is raised, naming the query.
+// first failing query's Status (by index) is raised, naming the query. An
+// exception (std::bad_alloc) must not leave an OpenMP region, where it
+// would terminate the process: it is kept and rethrown with the GIL held,
+// and pybind11 raises it (MemoryError for bad_alloc).
 template <typename Fn>
 void ParallelQueries(size_t n, const std::vector<std::string>& labels, Fn fn) {
   std::vector<Status> errors(n);
   std::atomic<bool> failed{false};
-  if (n == 1) {  // no thread team for one query
-    {
-      py::gil_scoped_release release;
-      errors[0] = fn(0);
+  std::exception_ptr thrown;
+  std::mutex thrown_mu;
+  auto run = [&](size_t i) {
+    try {
+      Status st = fn(i);
+      if (!st.ok()) {
+        errors[i] = std::move(st);
+        failed = true;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(thrown_mu);
+      if (!thrown) thrown = std::current_exception();
+      failed = true;
     }
-    if (!errors[0].ok()) Raise(errors[0]);
-    return;
-  }
+  };
   {
     py::gil_scoped_release release;
+    if (n == 1) {  // no thread team for one query
+      run(0);
+    } else {
 #pragma omp parallel for schedule(dynamic, 4)
-    for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
-      if (failed.load(std::memory_order_relaxed)) continue;
-      Status st = fn(static_cast<size_t>(i));
-      if (!st.ok()) {
-        errors[static_cast<size_t>(i)] = std::move(st);
-        failed = true;
+      for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
+        if (failed.load(std::memory_order_relaxed)) continue;
+        run(static_cast<size_t>(i));
       }
     }
   }
+  if (thrown) std::rethrow_exception(thrown);
   for (size_t i = 0; i < n; ++i) {
     if (!errors[i].ok()) {
       Raise(n > 1 ? errors[i].WithContext("query " + std::to_string(i) + " (" + labels[i] + ")")
@@ -286,14 +298,32 @@ void ParallelQueries(size_t n, const std::vector<std::string>& labels, Fn fn) {
   }
 }
 
+// `self` of a bound method, checked: an instance whose __init__ never ran
+// (made with __new__, as copy and pickle protocols do) has no C++ object
+// behind it, and pybind11 would hand the method its unconstructed storage.
+// The check is pybind11's own ("__init__ must be called"), made per call.
+template <typename T>
+T& Self(py::handle self, const char* type) {
+  if (!py::isinstance<T>(self)) {
+    Raise(Status::InvalidArgument(std::string("expected a ") + type + " as self"));
+  }
+  auto* inst = reinterpret_cast<py::detail::instance*>(self.ptr());
+  auto vh = inst->get_value_and_holder(py::detail::get_type_info(typeid(T)));
+  if (!vh || !vh.holder_constructed() || vh.value_ptr() == nullptr) {
+    Raise(Status::InvalidArgument(std::string("this ") + type +
+                                  " was never initialised (use vitrine.open or the constructor)"));
+  }
+  return *static_cast<T*>(vh.value_ptr());
+}
+
 // ------------------------------------------------------------------ Bundle
 
 class Bundle {
  public:
-  explicit Bundle(const std::string& path) : path_(path) {
+  Bundle(const std::string& path, bool verify) : path_(path) {
     Result<std::unique_ptr<Engine>> e = [&] {
       py::gil_scoped_release release;
-      return Engine::Open(path);
+      return Engine::Open(path, verify ? VerifyMode::kFull : VerifyMode::kSizesOnly);
     }();
     engine_ = std::shared_ptr<const Engine>(Take(std::move(e)).release());
   }
@@ -691,34 +721,75 @@ class Als {
 PYBIND11_MODULE(_core, m) {
   using namespace vitrine::python;
   m.doc() = "vitrine's C++ engine (use the `vitrine` package, not this module)";
+  // Every method goes through Self(): see there.
   py::class_<Bundle>(m, "Bundle")
-      .def(py::init<const std::string&>(), py::arg("path"))
-      .def("close", &Bundle::Close)
-      .def_property_readonly("closed", &Bundle::closed)
-      .def_property_readonly("path", &Bundle::path)
-      .def("similar_items", &Bundle::SimilarItems, py::arg("items"), py::arg("N") = 10,
-           py::arg("rules") = py::none(), py::arg("weights") = py::none(),
-           py::arg("diversity") = py::none(), py::arg("params") = py::none(),
-           py::arg("context") = py::none(), py::arg("pool") = 0, py::arg("ef") = 0)
-      .def("recommend", &Bundle::Recommend, py::arg("who"), py::arg("N") = 10,
-           py::arg("filter_already_liked") = true, py::arg("rules") = py::none(),
+      .def(py::init<const std::string&, bool>(), py::arg("path"), py::arg("verify") = false)
+      .def("close", [](py::handle self) { Self<Bundle>(self, "Bundle").Close(); })
+      .def_property_readonly("closed", [](py::handle self) { return Self<Bundle>(self, "Bundle").closed(); })
+      .def_property_readonly("path", [](py::handle self) { return Self<Bundle>(self, "Bundle").path(); })
+      .def("similar_items",
+           [](py::handle self, const py::object& items, int n, const py::object& rules,
+              const py::object& weights, const py::object& diversity, const py::object& params,
+              const py::object& context, int pool, int ef) {
+             return Self<Bundle>(self, "Bundle").SimilarItems(items, n, rules, weights, diversity, params,
+                                                      context, pool, ef);
+           },
+           py::arg("items"), py::arg("N") = 10, py::arg("rules") = py::none(),
            py::arg("weights") = py::none(), py::arg("diversity") = py::none(),
            py::arg("params") = py::none(), py::arg("context") = py::none(), py::arg("pool") = 0,
-           py::arg("ef") = 0, py::arg("ranker") = true)
-      .def("explain", &Bundle::Explain, py::arg("user") = py::none(),
-           py::arg("history") = py::none(), py::arg("item") = py::none(), py::arg("N") = 10,
+           py::arg("ef") = 0)
+      .def("recommend",
+           [](py::handle self, const py::object& who, int n, bool filter, const py::object& rules,
+              const py::object& weights, const py::object& diversity, const py::object& params,
+              const py::object& context, int pool, int ef, bool ranker) {
+             return Self<Bundle>(self, "Bundle").Recommend(who, n, filter, rules, weights, diversity,
+                                                   params, context, pool, ef, ranker);
+           },
+           py::arg("who"), py::arg("N") = 10, py::arg("filter_already_liked") = true,
            py::arg("rules") = py::none(), py::arg("weights") = py::none(),
            py::arg("diversity") = py::none(), py::arg("params") = py::none(),
-           py::arg("context") = py::none(), py::arg("ranker") = true)
-      .def("recalculate_user", &Bundle::RecalculateUser, py::arg("history"),
-           py::arg("weights") = py::none())
-      .def("complete", &Bundle::Complete, py::arg("item"), py::arg("category_column") = "category",
+           py::arg("context") = py::none(), py::arg("pool") = 0, py::arg("ef") = 0,
+           py::arg("ranker") = true)
+      .def("explain",
+           [](py::handle self, const py::object& user, const py::object& history,
+              const py::object& item, int n, const py::object& rules, const py::object& weights,
+              const py::object& diversity, const py::object& params, const py::object& context,
+              bool ranker) {
+             return Self<Bundle>(self, "Bundle").Explain(user, history, item, n, rules, weights,
+                                                 diversity, params, context, ranker);
+           },
+           py::arg("user") = py::none(), py::arg("history") = py::none(),
+           py::arg("item") = py::none(), py::arg("N") = 10, py::arg("rules") = py::none(),
+           py::arg("weights") = py::none(), py::arg("diversity") = py::none(),
+           py::arg("params") = py::none(), py::arg("context") = py::none(),
+           py::arg("ranker") = true)
+      .def("recalculate_user",
+           [](py::handle self, const py::object& history, const py::object& weights) {
+             return Self<Bundle>(self, "Bundle").RecalculateUser(history, weights);
+           },
+           py::arg("history"), py::arg("weights") = py::none())
+      .def("complete",
+           [](py::handle self, const std::string& item, const std::string& column, int max,
+              const py::object& rules) {
+             return Self<Bundle>(self, "Bundle").Complete(item, column, max, rules);
+           },
+           py::arg("item"), py::arg("category_column") = "category",
            py::arg("max_categories") = 4, py::arg("rules") = py::none())
-      .def("popular", &Bundle::Popular, py::arg("N") = 10, py::arg("rules") = py::none())
-      .def_property_readonly("vectors", &Bundle::Vectors)
-      .def_property_readonly("item_ids", &Bundle::ItemIdsArray)
-      .def("manifest_json", &Bundle::Manifest)
-      .def("_time_similar", &Bundle::TimeSimilar);
+      .def("popular",
+           [](py::handle self, int n, const py::object& rules) {
+             return Self<Bundle>(self, "Bundle").Popular(n, rules);
+           },
+           py::arg("N") = 10, py::arg("rules") = py::none())
+      .def_property_readonly("vectors", [](py::handle self) { return Self<Bundle>(self, "Bundle").Vectors(); })
+      .def_property_readonly("item_ids",
+                             [](py::handle self) { return Self<Bundle>(self, "Bundle").ItemIdsArray(); })
+      .def("manifest_json", [](py::handle self) { return Self<Bundle>(self, "Bundle").Manifest(); })
+      .def("_time_similar", [](py::handle self, const std::string& item, int n, int reps) {
+        return Self<Bundle>(self, "Bundle").TimeSimilar(item, n, reps);
+      })
+      .def("__reduce__", [](py::handle) -> py::object {
+        throw py::type_error("a vitrine.Bundle cannot be pickled or copied: open the bundle again");
+      });
   m.def("build", &Build, py::arg("config_toml"), py::arg("out"), py::arg("quiet") = false);
   m.def("build_config_keys", &BuildConfigKeyNames);
   m.def("evaluate", &Evaluate, py::arg("bundle"), py::arg("test"), py::arg("k") = 10,
@@ -730,8 +801,18 @@ PYBIND11_MODULE(_core, m) {
            py::arg("factors"), py::arg("regularization"), py::arg("alpha"), py::arg("iterations"),
            py::arg("unobserved_weight"), py::arg("reg_exponent"), py::arg("cg_steps"),
            py::arg("solver"), py::arg("seed"), py::arg("num_threads"))
-      .def("fit", &Als::Fit)
-      .def("recalculate_user", &Als::RecalculateUser)
-      .def_property_readonly("user_factors", &Als::UserFactors)
-      .def_property_readonly("item_factors", &Als::ItemFactors);
+      .def("fit",
+           [](py::handle self, int64_t rows, int64_t cols, py::array indptr, py::array indices,
+              py::array data) { Self<Als>(self, "ImplicitALS").Fit(rows, cols, indptr, indices, data); })
+      .def("recalculate_user",
+           [](py::handle self, std::vector<int32_t> items, std::vector<float> weights) {
+             return Self<Als>(self, "ImplicitALS").RecalculateUser(std::move(items), std::move(weights));
+           })
+      .def_property_readonly("user_factors",
+                             [](py::handle self) { return Self<Als>(self, "ImplicitALS").UserFactors(); })
+      .def_property_readonly("item_factors",
+                             [](py::handle self) { return Self<Als>(self, "ImplicitALS").ItemFactors(); })
+      .def("__reduce__", [](py::handle) -> py::object {
+        throw py::type_error("vitrine._core.ImplicitALS cannot be pickled");
+      });
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <fstream>
 #include <map>
+#include <limits>
 #include <set>
 
 #include "core/file_util.h"
@@ -64,6 +65,49 @@ TEST_F(EngineRankerTest, TheBuildTrainsARankerAndRecommendationsComeFromThePool)
       EXPECT_GE(rec->hits[i - 1].score, rec->hits[i].score);
     }
   }
+}
+
+// k and pool are any int from the CLI and Python: past the catalog they
+// mean "every item", and must not size a buffer or overflow (2^31 - 1 once
+// aborted with bad_alloc and spun for minutes). Oracle: the catalog size
+// and the answer for k = catalog size.
+TEST_F(EngineRankerTest, AHugeKOrPoolMeansEveryItem) {
+  const int n = engine_->catalog().size();
+  const std::string user = engine_->users().id(0);
+  for (bool ranker : {true, false}) {
+    RecommendRequest huge;
+    huge.user = user;
+    huge.query.k = std::numeric_limits<int>::max();
+    huge.query.pool = std::numeric_limits<int>::max();
+    huge.query.use_ranker = ranker;
+    huge.query.diversity = Diversity::kMMR;
+    auto a = engine_->Recommend(huge);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    RecommendRequest all = huge;
+    all.query.k = n;
+    all.query.pool = n;
+    auto b = engine_->Recommend(all);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    ASSERT_EQ(a->hits.size(), b->hits.size());
+    EXPECT_LE(static_cast<int>(a->hits.size()), n);
+    for (size_t i = 0; i < a->hits.size(); ++i) EXPECT_EQ(a->hits[i].item, b->hits[i].item);
+  }
+  QueryParams q;
+  q.k = std::numeric_limits<int>::max();
+  auto similar = engine_->Similar(engine_->catalog().ids.id(0), q);
+  ASSERT_TRUE(similar.ok()) << similar.status().ToString();
+  QueryParams q_all;
+  q_all.k = n;
+  auto similar_all = engine_->Similar(engine_->catalog().ids.id(0), q_all);
+  ASSERT_TRUE(similar_all.ok());
+  ASSERT_EQ(similar->size(), similar_all->size());
+  EXPECT_LE(static_cast<int>(similar->size()), n - 1);  // never the item itself
+  auto popular = engine_->Popular(q);
+  ASSERT_TRUE(popular.ok());
+  EXPECT_EQ(static_cast<int>(popular->size()), n);
+  EXPECT_EQ(CandidatePoolSize(QueryParams{.k = std::numeric_limits<int>::max(),
+                                          .diversity = Diversity::kMMR}),
+            std::numeric_limits<int>::max());
 }
 
 // Oracle: the rules' bitmap computed on its own, and the cap counted by hand.

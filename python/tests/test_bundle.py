@@ -200,3 +200,48 @@ def test_a_view_holds_the_engine_not_the_python_object(bundle_dir):
     gc.collect()
     assert all(v.shape == views[0].shape for v in views)
     assert float(np.abs(views[-1]).sum()) > 0
+
+
+# ------------------------------------------------------ hostile inputs
+
+def test_an_uninitialised_or_copied_bundle_is_an_error_not_a_crash(bundle):
+    import copy
+    import pickle
+
+    raw = vitrine.Bundle.__new__(vitrine.Bundle)  # __init__ never ran
+    for call in (raw.close, lambda: raw.similar_items("x"), lambda: raw.vectors,
+                 lambda: raw.recommend("u")):
+        with pytest.raises(vitrine.Error, match="never initialised"):
+            call()
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(bundle)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        copy.copy(bundle)
+    raw_als = vitrine._core.ImplicitALS.__new__(vitrine._core.ImplicitALS)
+    with pytest.raises(vitrine.Error, match="never initialised"):
+        raw_als.item_factors  # noqa: B018
+
+
+def test_a_huge_n_or_pool_means_every_item(bundle, data_dir):
+    n_items = len(bundle.item_ids)
+    user = some_users(data_dir, 1)[0]
+    ids, scores = bundle.recommend([user, user], N=2**31 - 1, pool=2**31 - 1, diversity="mmr")
+    assert ids.shape[0] == 2 and ids.shape[1] <= n_items
+    all_ids, _ = bundle.recommend([user], N=n_items, pool=n_items, diversity="mmr")
+    assert list(ids[0]) == list(all_ids[0])
+    with pytest.raises((OverflowError, TypeError)):
+        bundle.similar_items(some_items(bundle)[0], N=2**40)
+
+
+def test_open_with_verify_checks_every_checksum(bundle_dir, tmp_path):
+    import shutil
+
+    copy_dir = tmp_path / "b"
+    shutil.copytree(bundle_dir, copy_dir)
+    vectors = copy_dir / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF  # same size, different bytes
+    vectors.write_bytes(bytes(data))
+    vitrine.open(copy_dir).close()  # sizes only: a trusted bundle loads fast
+    with pytest.raises(vitrine.CorruptionError, match="vectors.npy"):
+        vitrine.open(copy_dir, verify=True)

@@ -56,9 +56,14 @@ class Bundle(_core.Bundle):
         return f"<vitrine.Bundle {self.path!r} ({state})>"
 
 
-def open(path: PathLike) -> Bundle:  # noqa: A001 - the natural name, as in faiss.read_index
-    """Opens a bundle directory. Raises NotFoundError or CorruptionError."""
-    return Bundle(os.fspath(path))
+def open(path: PathLike, verify: bool = False) -> Bundle:  # noqa: A001 - as faiss.read_index
+    """Opens a bundle directory. Raises NotFoundError or CorruptionError.
+
+    verify=True checks every file's checksum first (reads every byte once),
+    as ``vitrine inspect`` does; the default checks presence and sizes, for
+    a fast load of a bundle you built (``vitrine serve --verify`` likewise).
+    """
+    return Bundle(os.fspath(path), verify)
 
 
 def build_config_keys() -> list:

@@ -18,7 +18,7 @@ IdsAndScores = Tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]
 
 class Bundle:
     """A loaded bundle. Thread-safe; the GIL is released while the engine works."""
-    def __init__(self, path: str) -> None: ...
+    def __init__(self, path: str, verify: bool = False) -> None: ...
     def __enter__(self) -> "Bundle": ...
     def __exit__(self, *exc: Any) -> None: ...
     @property
@@ -70,8 +70,9 @@ class Bundle:
     def popular(self, N: int = 10, rules: Rules = None) -> IdsAndScores:
         """The most popular items that pass the rules."""
 
-def open(path: PathLike) -> Bundle:
-    """Opens a bundle directory. Raises NotFoundError or CorruptionError."""
+def open(path: PathLike, verify: bool = False) -> Bundle:
+    """Opens a bundle directory. Raises NotFoundError or CorruptionError.
+    verify=True checks every file's checksum first (vitrine inspect's check)."""
 
 def build_config_keys() -> list[str]:
     """Every build option as "section.key" (vitrine build --config-keys)."""
