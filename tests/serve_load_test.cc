@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/serve_test_util.h"
@@ -43,6 +44,12 @@ TEST(ServeLoadTest, NoFailedRequestWhileReloading) {
   o.event_log = dir / "events.csv";
   o.fsync = FsyncPolicy::kInterval;
   o.threads = 4;
+  // Each request opens a new connection, and on a loaded machine the
+  // server's threads for answered ones may not have closed yet when the
+  // client reconnects: more than the default 16 per client IP can be open
+  // for a moment and the next one is refused (429). This test is about
+  // reloads, not connection limits (ServeSecurityTest has those).
+  o.max_per_client = 0;
   TestServer server(o);
   ASSERT_TRUE(server.ok());
   const auto engine = server->engine();
@@ -117,11 +124,15 @@ TEST(ServeLoadTest, NoFailedRequestWhileReloading) {
 
   std::vector<double> lat;
   int failures = 0;
+  std::map<int, int> failed_status;  // status (-1: no answer) -> count, for the message
   int64_t min_gen = 1 << 30, max_gen = 0;
   for (const auto& v : samples) {
     for (const Sample& s : v) {
       lat.push_back(s.us);
-      if (s.status != 200) ++failures;
+      if (s.status != 200) {
+        ++failures;
+        ++failed_status[s.status];
+      }
       if (s.generation > 0) {
         min_gen = std::min(min_gen, s.generation);
         max_gen = std::max(max_gen, s.generation);
@@ -129,7 +140,13 @@ TEST(ServeLoadTest, NoFailedRequestWhileReloading) {
     }
   }
   EXPECT_FALSE(reload_failed.load());
-  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(failures, 0) << [&] {
+    std::string m = "failed answers by status:";
+    for (const auto& [status, n] : failed_status) {
+      m += " " + std::to_string(status) + " x" + std::to_string(n);
+    }
+    return m;
+  }();
   EXPECT_GE(static_cast<int>(lat.size()), total_min) << "stopped by the time limit";
   EXPECT_EQ(min_gen, 1);
   EXPECT_EQ(max_gen, 1 + kReloads);
