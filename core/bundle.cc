@@ -171,6 +171,14 @@ Result<Bundle> Bundle::Open(const fs::path& dir_in, VerifyMode mode) {
   if (!fs::exists(manifest_path, ec)) {
     return Status::NotFound(where + ": not found: not a vitrine bundle (or an incomplete one)");
   }
+  // ParseJson's size limit, checked before reading: a huge manifest (a
+  // sparse file of gigabytes) is refused without reading it.
+  const size_t max_bytes = ParseJsonOptions{}.max_bytes;
+  if (const auto size = fs::file_size(manifest_path, ec); !ec && size > max_bytes) {
+    return Status::Corruption(where + ": " + std::to_string(size) + " bytes, over the " +
+                              std::to_string(max_bytes >> 20) +
+                              " MiB limit of a JSON text: the bundle is corrupt; rebuild it");
+  }
   VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFileRaw(manifest_path));
   // Depth- and UTF-8-checked: a manifest is data from disk, and a deep one
   // would overflow the stack in the first dump().

@@ -102,6 +102,153 @@ struct VectorIndex::Layers {
 
 namespace {
 
+// FAISS trusts the index files it reads: ids, offsets and array sizes inside
+// them become array indices during a search. A bundle's index can be damaged
+// (or made) with a checksum that matches, so before an index is used the
+// arrays a search walks are checked against each other: a bad file is a
+// Corruption error naming what is inconsistent, never a wild read.
+Status CheckQuantizerCodes(const faiss::Index* index, const char* what) {
+  if (const auto* fc = dynamic_cast<const faiss::IndexFlatCodes*>(index)) {
+    if (fc->codes.size() != static_cast<size_t>(fc->ntotal) * fc->code_size) {
+      return Status::Corruption(std::string(what) + ": " + std::to_string(fc->codes.size()) +
+                                " code bytes for " + std::to_string(fc->ntotal) + " vectors of " +
+                                std::to_string(fc->code_size) + " bytes");
+    }
+  }
+  if (const auto* sq = dynamic_cast<const faiss::IndexScalarQuantizer*>(index)) {
+    const size_t t = sq->sq.trained.size();
+    if (t != 2 * static_cast<size_t>(sq->d) && t != 2 && t != 0) {
+      return Status::Corruption(std::string(what) + ": scalar quantizer ranges of size " +
+                                std::to_string(t));
+    }
+  }
+  if (const auto* pq = dynamic_cast<const faiss::IndexPQ*>(index)) {
+    if (pq->pq.centroids.size() != pq->pq.M * pq->pq.ksub * pq->pq.dsub) {
+      return Status::Corruption(std::string(what) + ": product quantizer codebook size");
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckHnsw(const faiss::IndexHNSW& index) {
+  const faiss::HNSW& h = index.hnsw;
+  const int64_t n = index.ntotal;
+  auto bad = [](const std::string& m) { return Status::Corruption("HNSW graph: " + m); };
+  if (index.storage == nullptr || index.storage->ntotal != n || index.storage->d != index.d) {
+    return bad("its vector storage does not hold the graph's " + std::to_string(n) + " vectors");
+  }
+  VITRINE_RETURN_IF_ERROR(CheckQuantizerCodes(index.storage, "HNSW storage"));
+  if (h.levels.size() != static_cast<size_t>(n) || h.offsets.size() != static_cast<size_t>(n) + 1 ||
+      h.offsets[0] != 0 || h.offsets.back() != h.neighbors.size()) {
+    return bad("levels, offsets and neighbour lists disagree on the number of nodes");
+  }
+  const int max_levels = static_cast<int>(h.cum_nneighbor_per_level.size()) - 1;
+  if (max_levels < 1 || h.max_level < 0 || h.max_level >= max_levels) {
+    return bad("level table of size " + std::to_string(h.cum_nneighbor_per_level.size()) +
+               " for a top level of " + std::to_string(h.max_level));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int level = h.levels[static_cast<size_t>(i)];
+    if (level < 1 || level > h.max_level + 1 ||
+        h.offsets[static_cast<size_t>(i) + 1] - h.offsets[static_cast<size_t>(i)] !=
+            static_cast<size_t>(h.cum_nb_neighbors(level))) {
+      return bad("node " + std::to_string(i) + " has level " + std::to_string(level) +
+                 " and a neighbour list that does not fit it");
+    }
+  }
+  for (const auto id : h.neighbors) {
+    if (id < -1 || id >= n) return bad("a neighbour id " + std::to_string(id) + " out of range");
+  }
+  if (n == 0 ? h.entry_point != -1
+             : (h.entry_point < 0 || h.entry_point >= n ||
+                h.levels[static_cast<size_t>(h.entry_point)] != h.max_level + 1)) {
+    return bad("entry point " + std::to_string(h.entry_point));
+  }
+  return Status::OK();
+}
+
+Status CheckIvf(const faiss::IndexIVF& ivf, int64_t rows) {
+  auto bad = [](const std::string& m) { return Status::Corruption("IVF index: " + m); };
+  if (ivf.quantizer == nullptr || ivf.quantizer->ntotal != static_cast<int64_t>(ivf.nlist) ||
+      ivf.quantizer->d != ivf.d) {
+    return bad("the coarse quantizer does not hold its " + std::to_string(ivf.nlist) +
+               " centroids");
+  }
+  VITRINE_RETURN_IF_ERROR(CheckQuantizerCodes(ivf.quantizer, "IVF quantizer"));
+  if (const auto* pq = dynamic_cast<const faiss::IndexIVFPQ*>(&ivf)) {
+    if (pq->pq.centroids.size() != pq->pq.M * pq->pq.ksub * pq->pq.dsub ||
+        pq->pq.code_size != pq->code_size) {
+      return bad("product quantizer codebook or code size");
+    }
+  }
+  const auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf.invlists);
+  if (lists == nullptr || lists->nlist != ivf.nlist || lists->code_size != ivf.code_size) {
+    return bad("inverted lists that are not the " + std::to_string(ivf.nlist) +
+               " in-memory lists written by vitrine");
+  }
+  size_t total = 0;
+  for (size_t l = 0; l < lists->nlist; ++l) {
+    const auto& ids = lists->ids[l];
+    if (lists->codes[l].size() != ids.size() * lists->code_size) {
+      return bad("list " + std::to_string(l) + " has codes for a different number of vectors");
+    }
+    for (const auto id : ids) {
+      if (id < 0 || id >= rows) return bad("an id " + std::to_string(id) + " out of range");
+    }
+    total += ids.size();
+  }
+  if (total != static_cast<size_t>(ivf.ntotal)) {
+    return bad(std::to_string(total) + " ids in the lists for " + std::to_string(ivf.ntotal) +
+               " vectors");
+  }
+  return Status::OK();
+}
+
+// The layers are VectorIndex::Layers' (found once by the caller).
+struct IndexLayers {
+  const faiss::IndexRefine* refine;
+  const faiss::IndexPreTransform* pre;
+  const faiss::Index* core;
+  const faiss::IndexHNSW* hnsw;
+  const faiss::IndexIVF* ivf;
+};
+
+Status CheckStructure(const faiss::Index& top, const IndexLayers& L, int64_t rows) {
+  const int64_t n = top.ntotal;
+  if (n < 0 || n > rows) {
+    return Status::Corruption("the index claims " + std::to_string(n) + " vectors");
+  }
+  if (L.refine != nullptr) {
+    const faiss::Index* r = L.refine->refine_index;
+    if (r == nullptr || r->ntotal != n || r->d != top.d || L.refine->base_index->ntotal != n) {
+      return Status::Corruption("the refine layer does not hold the index's vectors");
+    }
+    VITRINE_RETURN_IF_ERROR(CheckQuantizerCodes(r, "refine layer"));
+  }
+  if (L.pre != nullptr) {
+    int d = L.pre->d;
+    for (const faiss::VectorTransform* t : L.pre->chain) {
+      const auto* lt = dynamic_cast<const faiss::LinearTransform*>(t);
+      if (t == nullptr || t->d_in != d || t->d_out < 1 ||
+          (lt != nullptr && (lt->A.size() != static_cast<size_t>(t->d_in) * t->d_out ||
+                             (!lt->b.empty() && lt->b.size() != static_cast<size_t>(t->d_out))))) {
+        return Status::Corruption("a transform of the index does not fit its dimensions");
+      }
+      d = t->d_out;
+    }
+    if (L.pre->index == nullptr || L.pre->index->d != d || L.pre->index->ntotal != n) {
+      return Status::Corruption("the transformed index does not fit its transforms");
+    }
+  }
+  if (L.core == nullptr || L.core->ntotal != n) {
+    return Status::Corruption("the index layers disagree on the number of vectors");
+  }
+  if (L.hnsw != nullptr) VITRINE_RETURN_IF_ERROR(CheckHnsw(*L.hnsw));
+  if (L.ivf != nullptr) VITRINE_RETURN_IF_ERROR(CheckIvf(*L.ivf, rows));
+  return CheckQuantizerCodes(L.core, "index");
+}
+
+
 // FAISS-facing view of a filter bitmap.
 struct IDSelectorRoaring : faiss::IDSelector {
   explicit IDSelectorRoaring(const Bitmap* b) : bitmap(b) {}
@@ -497,9 +644,14 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::filesystem::pa
         (vectors ? std::to_string(vectors->rows) + " x " + std::to_string(vectors->cols)
                  : std::string("missing")));
   }
-  if (Layers(index.get()).idmap) {
+  const Layers layers(index.get());
+  if (layers.idmap) {
     return Status::Unsupported(path.string() + ": indexes with an IDMap are not supported");
   }
+  Status st = CheckStructure(
+      *index, {layers.refine, layers.pre, layers.core, layers.hnsw, layers.ivf},
+      static_cast<int64_t>(vectors->rows));
+  if (!st.ok()) return st.WithContext(path.string());
   return std::unique_ptr<VectorIndex>(new VectorIndex(std::move(index), std::move(vectors)));
 }
 

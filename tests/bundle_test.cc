@@ -213,6 +213,19 @@ TEST_F(BundleTest, DeletedFile) {
       << b.status().message();
 }
 
+// A manifest of gigabytes (here a sparse file: no disk used) is refused by
+// its size, before any of it is read.
+TEST_F(BundleTest, AHugeManifestIsRefusedWithoutReadingIt) {
+  WriteSample();
+  fs::resize_file(dir_ / "manifest.json", uint64_t{8} << 30);
+  auto b = Bundle::Open(dir_, VerifyMode::kSizesOnly);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(b.status().message(), (dir_ / "manifest.json").string() +
+                                      ": 8589934592 bytes, over the 64 MiB limit of a JSON "
+                                      "text: the bundle is corrupt; rebuild it");
+}
+
 TEST_F(BundleTest, NewerFormatVersion) {
   WriteSample();
   json m = json::parse(Slurp(dir_ / "manifest.json"));

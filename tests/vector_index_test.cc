@@ -1,6 +1,8 @@
 #include "index/vector_index.h"
 
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -321,6 +323,74 @@ TEST_F(VectorIndexTest, SaveLoadRoundTripAndCorruption) {
   EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
   EXPECT_NE(r.status().message().find("bad.faiss"), std::string::npos);
   EXPECT_FALSE(VectorIndex::Load(dir / "missing.faiss", data_).ok());
+  std::filesystem::remove_all(dir);
+}
+
+// A FAISS file whose checksum matches can still be inconsistent inside
+// (damaged, or made to be): FAISS would use its ids and offsets as array
+// indices. Each damage below is made through FAISS's own structures, written
+// back with write_index, and must be refused at Load as Corruption naming
+// the file, never searched.
+TEST_F(VectorIndexTest, InconsistentIndexFilesAreRefusedAtLoad) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vitrine_vi_bad_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto damaged = [&](const VectorIndex& index, const std::string& name, auto damage) {
+    std::unique_ptr<faiss::Index> copy;
+    {
+      auto c = index.CloneFaiss();
+      EXPECT_TRUE(c.ok());
+      copy = std::move(*c);
+    }
+    damage(copy.get());
+    const auto path = dir / (name + ".faiss");
+    faiss::write_index(copy.get(), path.c_str());
+    return VectorIndex::Load(path, data_);
+  };
+  auto expect_refused = [&](const Result<std::unique_ptr<VectorIndex>>& r, const std::string& name,
+                            const std::string& needle) {
+    ASSERT_FALSE(r.ok()) << name << " was loaded";
+    EXPECT_EQ(r.status().code(), Status::Code::kCorruption) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(name + ".faiss"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(needle), std::string::npos)
+        << name << ": " << r.status().message();
+  };
+  auto hnsw_of = [](faiss::Index* i) { return dynamic_cast<faiss::IndexHNSW*>(i); };
+  expect_refused(damaged(*hnsw_, "neighbour", [&](faiss::Index* i) {
+                   hnsw_of(i)->hnsw.neighbors[17] = 1 << 30;
+                 }),
+                 "neighbour", "out of range");
+  expect_refused(damaged(*hnsw_, "levels", [&](faiss::Index* i) {
+                   hnsw_of(i)->hnsw.levels[3] = 40;
+                 }),
+                 "levels", "node 3");
+  expect_refused(damaged(*hnsw_, "count", [&](faiss::Index* i) { i->ntotal = 10; }), "count",
+                 "storage does not hold");
+  expect_refused(damaged(*hnsw_, "entry", [&](faiss::Index* i) {
+                   hnsw_of(i)->hnsw.entry_point = -5;
+                 }),
+                 "entry", "entry point");
+  expect_refused(damaged(*hnsw_, "storage", [&](faiss::Index* i) {
+                   auto* flat = dynamic_cast<faiss::IndexFlatCodes*>(hnsw_of(i)->storage);
+                   flat->codes.resize(flat->codes.size() / 2);
+                 }),
+                 "storage", "not a readable FAISS index");  // FAISS checks this one itself
+  auto ivf_of = [](faiss::Index* i) { return dynamic_cast<faiss::IndexIVF*>(i); };
+  expect_refused(damaged(*ivf_, "ivf_id", [&](faiss::Index* i) {
+                   auto* lists = dynamic_cast<faiss::ArrayInvertedLists*>(ivf_of(i)->invlists);
+                   for (auto& ids : lists->ids) {
+                     if (!ids.empty()) {
+                       ids[0] = -7;
+                       break;
+                     }
+                   }
+                 }),
+                 "ivf_id", "out of range");
+  // Undamaged copies load (the checks do not refuse what vitrine writes).
+  for (const VectorIndex* index : {hnsw_, ivf_}) {
+    auto ok = damaged(*index, "intact", [](faiss::Index*) {});
+    EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  }
   std::filesystem::remove_all(dir);
 }
 
