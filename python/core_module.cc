@@ -44,6 +44,17 @@ namespace {
 
 // ------------------------------------------------------------------ errors
 
+// Text from the engine as a Python str. Bundle bytes are not trusted to be
+// UTF-8 (a bundle opened without verify=True may be damaged, and error
+// messages quote input): invalid bytes become U+FFFD instead of a
+// UnicodeDecodeError in place of the answer or the real error.
+py::str Text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+
 [[noreturn]] void Raise(const Status& st) {
   const char* name = "Error";
   switch (st.code()) {
@@ -55,7 +66,7 @@ namespace {
     default: break;
   }
   py::object cls = py::module_::import("vitrine.errors").attr(name);
-  PyErr_SetObject(cls.ptr(), cls(st.message()).ptr());
+  PyErr_SetObject(cls.ptr(), cls(Text(st.message())).ptr());
   throw py::error_already_set();
 }
 
@@ -162,7 +173,7 @@ py::array IdArray(const std::vector<std::vector<const std::string*>>& rows, size
   if (!ascii) {
     py::list list;
     for (const auto& row : rows) {
-      for (size_t j = 0; j < cols; ++j) list.append(j < row.size() ? py::str(*row[j]) : py::str(""));
+      for (size_t j = 0; j < cols; ++j) list.append(j < row.size() ? Text(*row[j]) : py::str(""));
     }
     return Numpy("array")(list, py::str("U")).attr("reshape")(py::tuple(py::cast(shape)));
   }
@@ -208,20 +219,20 @@ py::tuple IdsAndScores(const Engine& engine, const std::vector<std::vector<Hit>>
 
 py::dict HitDict(const Engine& engine, const Hit& h) {
   py::dict d;
-  d["item"] = engine.catalog().ids.id(h.item);
+  d["item"] = Text(engine.catalog().ids.id(h.item));
   d["score"] = h.score;
   py::dict blocks;
   for (size_t b = 0; b < h.block_cos.size() && b < engine.layout().size(); ++b) {
     blocks[py::str(engine.layout()[b].name)] = h.block_cos[b];
   }
   d["blocks"] = blocks;
-  d["reason"] = h.reason;
+  d["reason"] = Text(h.reason);
   d["pinned"] = h.pinned;
   d["boost"] = h.boost;
   d["rule_lines"] = h.rule_lines;
   py::list features;
   for (const auto& f : h.ranker_features) {
-    features.append(py::make_tuple(f.name, f.value));
+    features.append(py::make_tuple(Text(f.name), f.value));
   }
   d["ranker_features"] = features;
   return d;
@@ -443,7 +454,7 @@ class Bundle {
       }();
       Recommendation rec = Take(std::move(r));
       hits = std::move(rec.hits);
-      out["source"] = rec.source;
+      out["source"] = Text(rec.source);
       out["fallback"] = rec.fallback;
     }
     py::list list;
@@ -493,7 +504,7 @@ class Bundle {
     py::list out;
     for (const LookSlot& s : Take(std::move(r))) {
       py::dict d = HitDict(*engine, s.hit);
-      d["category"] = s.category;
+      d["category"] = Text(s.category);
       d["lift"] = s.lift;
       out.append(d);
     }

@@ -245,3 +245,21 @@ def test_open_with_verify_checks_every_checksum(bundle_dir, tmp_path):
     vitrine.open(copy_dir).close()  # sizes only: a trusted bundle loads fast
     with pytest.raises(vitrine.CorruptionError, match="vectors.npy"):
         vitrine.open(copy_dir, verify=True)
+
+
+def test_invalid_utf8_from_a_damaged_bundle_is_replaced_not_raised(bundle_dir, tmp_path):
+    """A bundle opened without verify=True may be damaged in place (same
+    size): the error quotes the bad bytes, and they reach Python as U+FFFD
+    instead of a UnicodeDecodeError hiding the real error."""
+    import shutil
+
+    copy_dir = tmp_path / "b"
+    shutil.copytree(bundle_dir, copy_dir)
+    items = copy_dir / "items.csv"
+    data = bytearray(items.read_bytes())
+    end = data.index(b"\n", data.index(b"\n") + 1)  # end of the first data row
+    data[end - 2:end] = b'\xff"'  # same size: only the checksum would tell
+    items.write_bytes(bytes(data))
+    with pytest.raises(vitrine.InvalidArgumentError) as e:
+        vitrine.open(copy_dir)
+    assert "items.csv:2" in str(e.value) and "\ufffd" in str(e.value)
