@@ -105,9 +105,10 @@ TEST_F(EngineRankerTest, AHugeKOrPoolMeansEveryItem) {
   auto popular = engine_->Popular(q);
   ASSERT_TRUE(popular.ok());
   EXPECT_EQ(static_cast<int>(popular->size()), n);
-  EXPECT_EQ(CandidatePoolSize(QueryParams{.k = std::numeric_limits<int>::max(),
-                                          .diversity = Diversity::kMMR}),
-            std::numeric_limits<int>::max());
+  QueryParams reranked;
+  reranked.k = std::numeric_limits<int>::max();
+  reranked.diversity = Diversity::kMMR;
+  EXPECT_EQ(CandidatePoolSize(reranked), std::numeric_limits<int>::max());  // no overflow
 }
 
 // Oracle: the rules' bitmap computed on its own, and the cap counted by hand.
@@ -278,7 +279,9 @@ TEST_F(EngineRankerTest, AnItemItemScorerOrdersByTheItemItemScore) {
     const Hit& h = rec->hits[i];
     ASSERT_TRUE(oracle.count(h.item)) << "hit " << i << " is not an item-item candidate";
     EXPECT_NEAR(h.score, oracle[h.item], 1e-4f) << "hit " << i;
-    if (i > 0) EXPECT_GE(rec->hits[i - 1].score, h.score);
+    if (i > 0) {
+      EXPECT_GE(rec->hits[i - 1].score, h.score);
+    }
     EXPECT_NE(h.reason.find("ranked on item_item"), std::string::npos) << h.reason;
   }
 }

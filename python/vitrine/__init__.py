@@ -227,6 +227,16 @@ def evaluate(bundle: Union[Bundle, PathLike], test: Any, k: int = 10,
 
 # ----------------------------------------------------------- ImplicitALS
 
+def _top_n(scores: np.ndarray, n: int, single: bool):
+    """(indices, scores) of each row's n best columns, best first."""
+    n = min(n, scores.shape[1])
+    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    ids = np.take_along_axis(top, order, axis=1)
+    out = np.take_along_axis(scores, ids, axis=1)
+    return (ids[0], out[0]) if single else (ids, out)
+
+
 class ImplicitALS:
     """Implicit-feedback ALS with implicit's names (``implicit.als.AlternatingLeastSquares``).
 
@@ -298,14 +308,7 @@ class ImplicitALS:
         if filter_already_liked_items:
             r, c = rows.nonzero()
             scores[r, c] = -np.inf
-        n = min(N, scores.shape[1])
-        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        ids = np.take_along_axis(top, order, axis=1)
-        out = np.take_along_axis(scores, ids, axis=1)
-        if np.ndim(userid) == 0:
-            return ids[0], out[0]
-        return ids, out
+        return _top_n(scores, N, single=np.ndim(userid) == 0)
 
     def similar_items(self, itemid: Any, N: int = 10):
         """(item indices, cosine scores) of the items nearest an item (itself first)."""
@@ -314,12 +317,4 @@ class ImplicitALS:
         norms[norms == 0] = 1
         unit = self.item_factors / norms[:, None]
         items = np.atleast_1d(np.asarray(itemid))
-        scores = unit[items] @ unit.T
-        n = min(N, scores.shape[1])
-        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        ids = np.take_along_axis(top, order, axis=1)
-        out = np.take_along_axis(scores, ids, axis=1)
-        if np.ndim(itemid) == 0:
-            return ids[0], out[0]
-        return ids, out
+        return _top_n(unit[items] @ unit.T, N, single=np.ndim(itemid) == 0)
