@@ -64,7 +64,7 @@ int Run(int argc, char** argv) {
   auto fmt = ParseFormat(r["format"].as<std::string>());
   if (!fmt.ok()) return UsageError(kName, fmt.status().message());
   const int k = r["k"].as<int>();
-  if (k < 1) return UsageError(kName, "-k must be at least 1");
+  if (k < 1 || k > 1000) return UsageError(kName, "-k must be in [1, 1000]");
   BundleEvalOptions eval;
   eval.test_path = r["test"].as<std::string>();
   eval.k = k;

@@ -125,8 +125,16 @@ Status FsyncFd(int fd, const fs::path& path, bool directory) {
 
 Result<std::string> ReadFileRaw(const fs::path& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_directory(st)) {
     return Status::InvalidArgument(path.string() + ": is a directory, expected a file");
+  }
+  // Opening a FIFO blocks until a writer comes (forever, for a stray one),
+  // and a device never ends (/dev/zero): only regular files are read.
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) {
+    return Status::InvalidArgument(path.string() +
+                                   ": not a regular file (a pipe, a device or a socket), "
+                                   "expected a file");
   }
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::NotFound(path.string() + ": cannot open: " + Errno());

@@ -523,9 +523,23 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
   return total_conf > 0 ? loss / total_conf : 0.0;
 }
 
+// The same bounds as build.toml's [als] keys (engine/build_config.cc), so
+// that a direct caller (the Python ImplicitALS) cannot ask for a run without
+// end or a thread team the system cannot create.
+constexpr int kMaxFactors = 4096;
+constexpr int kMaxIterations = 1000;
+constexpr int kMaxCgSteps = 100;
+constexpr int kMaxThreads = 1024;
+
 Status ValidateOptions(const AlsOptions& c) {
-  if (c.factors < 1) {
-    return Status::InvalidArgument("als: factors must be >= 1, got " + std::to_string(c.factors));
+  if (c.factors < 1 || c.factors > kMaxFactors) {
+    return Status::InvalidArgument("als: factors must be in [1, " + std::to_string(kMaxFactors) +
+                                   "], got " + std::to_string(c.factors));
+  }
+  if (c.num_threads < 0 || c.num_threads > kMaxThreads) {
+    return Status::InvalidArgument("als: num_threads must be in [0, " +
+                                   std::to_string(kMaxThreads) + "] (0 = OpenMP's default), got " +
+                                   std::to_string(c.num_threads));
   }
   if (!std::isfinite(c.regularization) || c.regularization < 0) {
     return Status::InvalidArgument("als: regularization must be finite and >= 0, got " +
@@ -535,12 +549,14 @@ Status ValidateOptions(const AlsOptions& c) {
     return Status::InvalidArgument("als: alpha must be finite and >= 0, got " +
                                    std::to_string(c.alpha));
   }
-  if (c.iterations < 0) {
-    return Status::InvalidArgument("als: iterations must be >= 0, got " +
+  if (c.iterations < 0 || c.iterations > kMaxIterations) {
+    return Status::InvalidArgument("als: iterations must be in [0, " +
+                                   std::to_string(kMaxIterations) + "], got " +
                                    std::to_string(c.iterations));
   }
-  if (c.cg_steps < 1) {
-    return Status::InvalidArgument("als: cg_steps must be >= 1, got " + std::to_string(c.cg_steps));
+  if (c.cg_steps < 1 || c.cg_steps > kMaxCgSteps) {
+    return Status::InvalidArgument("als: cg_steps must be in [1, " + std::to_string(kMaxCgSteps) +
+                                   "], got " + std::to_string(c.cg_steps));
   }
   if (!std::isfinite(c.unobserved_weight) || c.unobserved_weight < 0) {
     return Status::InvalidArgument("als: unobserved_weight must be finite and >= 0, got " +

@@ -335,6 +335,15 @@ Result<ImageBatch> LoadIdxImages(const std::filesystem::path& path, size_t expec
                                    " images but " + std::to_string(expected_count) +
                                    " were expected (one per catalog item, in catalog order)");
   }
+  // Zero-pixel images have nothing to encode (and stb's resampler asserts
+  // on them): refused, as are images larger than any product photo.
+  constexpr uint32_t kMaxSide = 16384;
+  if (arr.dims[1] < 1 || arr.dims[2] < 1 || arr.dims[1] > kMaxSide || arr.dims[2] > kMaxSide) {
+    return Status::InvalidArgument(Str(path) + ": images of " + std::to_string(arr.dims[1]) +
+                                   " x " + std::to_string(arr.dims[2]) +
+                                   " pixels (expected 1.." + std::to_string(kMaxSide) +
+                                   " on each side)");
+  }
   ImageBatch b;
   b.height = arr.dims[1];
   b.width = arr.dims[2];

@@ -45,7 +45,13 @@ std::map<std::string, float> OnlyBlock(const Engine& engine, const std::string& 
 
 Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOptions& options) {
   const int k = options.k;
-  if (k < 1) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(k));
+  // Lists longer than this are not what anyone shows, and every model's
+  // cost grows with k (a k of the catalog's size is seconds per user).
+  constexpr int kMaxK = 1000;
+  if (k < 1 || k > kMaxK) {
+    return Status::InvalidArgument("k must be in [1, " + std::to_string(kMaxK) + "], got " +
+                                   std::to_string(k));
+  }
   // Names first: a typo should not cost reading the test file.
   for (const std::string& m : options.models) {
     if (!KnownModel(m)) {

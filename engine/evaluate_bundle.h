@@ -79,7 +79,7 @@ struct BundleEvaluation {
 };
 
 // Evaluates `options.models` of `engine` against `options.test_path`.
-// InvalidArgument when k < 1, when a model name is unknown (naming it and the
+// InvalidArgument when k is outside [1, 1000], when a model name is unknown (naming it and the
 // known ones; checked before any file is read), when the bundle was built
 // without interactions, or when the rules depend on the request; the
 // Status of the test file, the rules file, a baseline's Fit or an

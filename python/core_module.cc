@@ -595,10 +595,10 @@ std::vector<std::string> BuildConfigKeyNames() { return BuildConfigKeys(); }
 
 // Rows of the evaluation table as dicts (the pandas frame is made in
 // Python), plus the pool recall and the random cold-start reference.
-py::dict Evaluate(Bundle& bundle, const std::string& test, int k, const py::object& weights,
+py::dict Evaluate(py::handle bundle_object, const std::string& test, int k, const py::object& weights,
                   const std::vector<std::string>& models, int64_t max_users,
                   const py::object& events, const py::object& rules, bool quiet) {
-  auto engine = bundle.engine();
+  auto engine = Self<Bundle>(bundle_object, "Bundle").engine();
   BundleEvalOptions o;
   o.test_path = test;
   o.k = k;

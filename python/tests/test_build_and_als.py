@@ -130,3 +130,33 @@ def test_als_refuses_bad_input():
         vitrine.ImplicitALS(factors=2).fit(m)
     with pytest.raises(ValueError, match="fit"):
         vitrine.ImplicitALS().recommend(0, m)
+
+
+def test_more_hostile_inputs_are_errors(tmp_path, bundle_dir, data_dir):
+    import os
+
+    m, _, _ = planted_matrix()
+    for kwargs, needle in (({"num_threads": 100000}, "num_threads"),
+                           ({"iterations": 10**6}, "iterations"),
+                           ({"factors": 5000}, "factors")):
+        with pytest.raises(ValueError, match=needle):
+            vitrine.ImplicitALS(**kwargs).fit(m)
+    items = pd.DataFrame({"item_id": [f"P{i}" for i in range(20)],
+                          "category": [["shoe", "bag"][i % 2] for i in range(20)]})
+    with pytest.raises(ValueError, match="images of 0 x 28 pixels"):
+        vitrine.build(items, tmp_path / "b", images=np.zeros((20, 0, 28), np.uint8))
+    with pytest.raises(ValueError, match=r"k must be in \[1, 1000\]"):
+        vitrine.evaluate(bundle_dir, data_dir / "test.csv", k=5000, models=["toppop"])
+    with pytest.raises(vitrine.Error, match="never initialised"):
+        vitrine.evaluate(vitrine.Bundle.__new__(vitrine.Bundle), data_dir / "test.csv")
+    fifo = tmp_path / "rules.fifo"
+    os.mkfifo(fifo)
+    with vitrine.open(bundle_dir) as b:
+        with pytest.raises(ValueError, match="not a regular file"):
+            b.similar_items(str(b.item_ids[0]), rules=fifo)
+    # Non-ASCII (emoji) paths reach the build as the same path.
+    odd = tmp_path / "caf\u00e9 \U0001F600"
+    odd.mkdir()
+    items.to_csv(odd / "items.csv", index=False)
+    summary = vitrine.build(odd / "items.csv", tmp_path / "emoji", ranker_enabled=False)
+    assert summary["items"] == 20

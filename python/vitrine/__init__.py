@@ -98,7 +98,9 @@ def _toml_value(key: str, v: Any) -> str:
         f = float(v)
         return "nan" if f != f else ("inf" if f == float("inf") else "-inf" if f == -float("inf") else repr(f))
     if isinstance(v, (str, os.PathLike)):
-        return json.dumps(os.fspath(v))  # a JSON string is a TOML basic string
+        # A JSON string is a TOML basic string; non-ASCII stays UTF-8 (TOML
+        # refuses the surrogate pairs that \u escapes would make of emoji).
+        return json.dumps(os.fspath(v), ensure_ascii=False)
     raise InvalidArgumentError(f"build option '{key}': expected a number, a bool or a string, "
                                f"got {type(v).__name__}")
 
@@ -109,7 +111,8 @@ def _config_toml(options: Mapping[str, Any]) -> str:
         section, _, name = key.rpartition(".")
         if not section:
             raise InvalidArgumentError(f"build option '{key}': expected section.key")
-        sections.setdefault(section, []).append(f"{json.dumps(name)} = {_toml_value(key, value)}")
+        sections.setdefault(section, []).append(
+            f"{json.dumps(name, ensure_ascii=False)} = {_toml_value(key, value)}")
     return "".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items())
 
 
