@@ -528,7 +528,7 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
 // end or a thread team the system cannot create.
 constexpr int kMaxFactors = 4096;
 constexpr int kMaxIterations = 1000;
-constexpr int kMaxCgSteps = 100;
+constexpr int kMaxCgSteps = kMaxFactors;  // CG is exact after d steps; more change nothing
 constexpr int kMaxThreads = 1024;
 
 Status ValidateOptions(const AlsOptions& c) {
