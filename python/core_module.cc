@@ -20,6 +20,7 @@
 #include <pybind11/stl/filesystem.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -116,12 +117,16 @@ std::unique_ptr<Query> MakeQuery(const Engine& engine, int n, const py::object& 
     if (py::isinstance<py::str>(weights)) {
       q.weights = Take(ParseBlockWeights(weights.cast<std::string>()));
     } else if (py::isinstance<py::dict>(weights)) {
-      for (auto [k, v] : weights.cast<py::dict>()) q.weights[py::str(k)] = v.cast<float>();
-      std::string spec;  // checked by the same parser as the CLI's --weights
-      for (const auto& [k, v] : q.weights) {
-        spec += (spec.empty() ? "" : ",") + k + "=" + std::to_string(v);
+      // The checks ParseBlockWeights makes on "block=number", on the values
+      // themselves (a round trip through text would round them).
+      for (auto [k, v] : weights.cast<py::dict>()) {
+        const std::string block = py::str(k);
+        const float w = v.cast<float>();
+        if (block.empty() || block.find_first_of("=,") != std::string::npos || !std::isfinite(w)) {
+          Raise(Status::InvalidArgument("weights: '" + block + "': expected block=number"));
+        }
+        q.weights[block] = w;
       }
-      q.weights = Take(ParseBlockWeights(spec));
     } else {
       Raise(Status::InvalidArgument("weights: expected a dict or a string like 'cf=0.6,content=0.3'"));
     }

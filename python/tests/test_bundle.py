@@ -263,3 +263,14 @@ def test_invalid_utf8_from_a_damaged_bundle_is_replaced_not_raised(bundle_dir, t
     with pytest.raises(vitrine.InvalidArgumentError) as e:
         vitrine.open(copy_dir)
     assert "items.csv:2" in str(e.value) and "\ufffd" in str(e.value)
+
+
+def test_weight_dicts_keep_their_exact_values(bundle):
+    item = some_items(bundle)[2]
+    a = bundle.similar_items(item, N=5, weights={"cf": 1e-7, "content": 1.0})
+    b = bundle.similar_items(item, N=5, weights="cf=1e-7,content=1")
+    assert list(a[0]) == list(b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for bad in ({"cf=1,content": 1.0}, {"cf": float("nan")}, {"": 1.0}):
+        with pytest.raises(ValueError, match="expected block=number"):
+            bundle.similar_items(item, weights=bad)
