@@ -25,11 +25,12 @@ constexpr ColumnType kAllTypes[] = {ColumnType::kCategorical, ColumnType::kNumer
 // flags).
 bool IsBoolWord(std::string_view v) { return v != "1" && v != "0" && ParseBool(v).has_value(); }
 
-// Calls f(element) for each trimmed, non-empty ';'-separated element.
+// Calls f(element) for each trimmed, non-empty element separated by ';' or
+// '|' (MovieLens and many exports write genres as "Action|Comedy").
 template <typename F>
 void ForEachListElement(std::string_view v, F&& f) {
   while (true) {
-    const size_t semi = v.find(';');
+    const size_t semi = v.find_first_of(";|");
     const std::string_view e = TrimBlanks(v.substr(0, semi));
     if (!e.empty()) f(e);
     if (semi == std::string_view::npos) return;
@@ -67,11 +68,13 @@ struct ColumnStats {
   bool all_numeric = true;
   Misfits not_bool, not_numeric;
   bool any_semicolon = false;
+  int64_t piped = 0;  // cells holding a '|'
   int64_t total_len = 0;
   int64_t spaced = 0;
   int64_t list_elements = 0;
   int64_t list_element_len = 0;
-  std::vector<uint64_t> hashes;  // for the distinct count
+  std::vector<uint64_t> hashes;          // for the distinct count
+  std::vector<uint64_t> element_hashes;  // list elements, likewise
 
   void Add(std::string_view raw, int64_t line) {
     const std::string_view v = TrimBlanks(raw);
@@ -82,9 +85,11 @@ struct ColumnStats {
     all_bool = not_bool.count == 0;
     all_numeric = not_numeric.count == 0;
     if (v.find(';') != std::string_view::npos) any_semicolon = true;
+    if (v.find('|') != std::string_view::npos) ++piped;
     ForEachListElement(v, [&](std::string_view e) {
       ++list_elements;
       list_element_len += static_cast<int64_t>(e.size());
+      element_hashes.push_back(std::hash<std::string_view>{}(e));
     });
     total_len += static_cast<int64_t>(v.size());
     if (v.find(' ') != std::string_view::npos) ++spaced;
@@ -96,8 +101,17 @@ struct ColumnStats {
     if (nonempty == 0) return ColumnType::kCategorical;
     if (all_bool) return ColumnType::kBool;
     if (all_numeric) return ColumnType::kNumeric;
-    if (any_semicolon && list_elements > 0 && list_element_len <= 30 * list_elements) {
-      return ColumnType::kList;
+    const bool short_elements = list_elements > 0 && list_element_len <= 30 * list_elements;
+    if (any_semicolon && short_elements) return ColumnType::kList;
+    // '|' also separates a title now and then ("Heat | Director's Cut"), so
+    // it makes a list only when a tenth of the cells hold one and the
+    // elements are a vocabulary (each repeats on average), as genres and
+    // tags are and title parts are not.
+    if (10 * piped >= nonempty && short_elements) {
+      std::sort(element_hashes.begin(), element_hashes.end());
+      const auto distinct_elements =
+          std::unique(element_hashes.begin(), element_hashes.end()) - element_hashes.begin();
+      if (2 * distinct_elements <= list_elements) return ColumnType::kList;
     }
     std::sort(hashes.begin(), hashes.end());
     const auto distinct = std::unique(hashes.begin(), hashes.end()) - hashes.begin();

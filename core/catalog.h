@@ -6,7 +6,7 @@
 //   numeric      numbers[i], NaN = missing
 //   bool         bools[i] in {0, 1}, -1 = missing (ParseBool spellings:
 //                true/false, yes/no, 1/0; core/value_parse.h)
-//   list         values split on ';', each dictionary-encoded: item i owns
+//   list         values split on ';' or '|', each dictionary-encoded: item i owns
 //                list_codes[list_offsets[i] .. list_offsets[i+1])
 //   text         texts[i] verbatim
 //   skip         ignored column (kept out of `columns`)
@@ -20,8 +20,10 @@
 //      (0/1 columns are counts more often than flags: they infer numeric;
 //      an explicit `col:bool` accepts 1/0 too)
 //   3. every value is a ParseNumber number             -> numeric
-//   4. some value contains ';' and the ';'-separated
-//      elements average <= 30 bytes                    -> list
+//   4. the elements (split on ';' and '|') average <= 30 bytes, and
+//      some value contains ';', or at least 10% of the values contain
+//      '|' and the elements repeat (at most half as many distinct
+//      elements as elements: genres, tags)            -> list
 //   5. values average > 30 bytes, or at least half of
 //      them contain a space and at least 80% of them
 //      are distinct (titles, names)                    -> text

@@ -346,5 +346,45 @@ TEST(Catalog, MovieStyleCatalog) {
   EXPECT_EQ(cat.ValueString(*cat.column("tags"), 1), "");
 }
 
+// MovieLens writes genres as "Adventure|Animation": '|' separates list
+// elements too when the elements repeat (a vocabulary), but a title with
+// one '|' stays text and codes with one '|' stay categorical.
+TEST(Catalog, PipeSeparatedGenresAreAList) {
+  const std::string data =
+      "item_id,title,genres,code\n"
+      "1,Toy Story (1995),Adventure|Animation|Children,A1\n"
+      "2,Heat | Director's Cut (1995),Action|Crime|Thriller,A2\n"
+      "3,Sabrina (1995),Comedy|Romance,A|B\n"
+      "4,Jumanji (1995),Adventure|Children,A3\n"
+      "5,Balto (1995),(no genres listed),A4\n"
+      "6,Nixon (1995),Drama,A5\n"
+      "7,Casino (1995),Crime|Drama,A6\n"
+      "8,Ace Ventura (1995),Comedy,A7\n"
+      "9,Babe (1995),Children|Drama,A8\n"
+      "10,Clueless (1995),Comedy|Romance,A9\n"
+      "11,Othello (1995),Drama,A10\n"
+      "12,Now and Then (1995),Children|Drama,A11\n";
+  auto r = Catalog::ReadCsv(WriteTemp("movies_pipes.csv", data));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Catalog& cat = *r;
+  EXPECT_EQ(cat.column("title")->type, ColumnType::kText);
+  EXPECT_EQ(cat.ValueString(*cat.column("title"), 1), "Heat | Director's Cut (1995)");
+  ASSERT_EQ(cat.column("genres")->type, ColumnType::kList);
+  EXPECT_EQ(cat.ValueString(*cat.column("genres"), 1), "Action;Crime;Thriller");
+  EXPECT_EQ(cat.ValueString(*cat.column("genres"), 4), "(no genres listed)");
+  EXPECT_EQ(cat.column("genres")->dictionary.size(), 10u);
+  EXPECT_EQ(cat.column("code")->type, ColumnType::kCategorical);
+  EXPECT_EQ(cat.ValueString(*cat.column("code"), 2), "A|B");
+}
+
+TEST(Catalog, ARarePipeInCategoricalValuesKeepsTheColumnCategorical) {
+  std::string data = "item_id,colour\n";
+  for (int i = 0; i < 30; ++i) data += std::to_string(i) + (i == 7 ? ",red|blue\n" : ",red\n");
+  auto r = Catalog::ReadCsv(WriteTemp("rare_pipe.csv", data));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->column("colour")->type, ColumnType::kCategorical);
+  EXPECT_EQ(r->ValueString(*r->column("colour"), 7), "red|blue");
+}
+
 }  // namespace
 }  // namespace vitrine
