@@ -43,7 +43,8 @@ int Run(int argc, char** argv) {
       "models",
       "Comma-separated: default (the bundle's answers: learned ranker over the merged "
       "pool, if trained), hybrid (ranker off: the fused ANN score), cold-start, cf-only, "
-      "content-only, visual-only, item-item (that candidate source alone), toppop, itemknn, ease",
+      "content-only, visual-only, item-item, taste (each candidate source alone), toppop, "
+      "itemknn, ease",
       cxxopts::value<std::string>()->default_value(DefaultModels()))(
       "max-users", "Evaluate a seeded sample of this many users (0 = all)",
       cxxopts::value<int64_t>()->default_value("0"))(

@@ -325,6 +325,16 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Integer("item_neighbors", "negative_neighbors",
                         [](auto& o) -> auto& { return o.item_neighbors.negative_neighbors; },
                         {0, 10000}, "most negative EASE weights kept per item"));
+    // [taste_mixture]
+    k.push_back(Integer("taste_mixture", "clusters",
+                        [](auto& o) -> auto& { return o.taste_mixture.clusters; },
+                        {0, TasteMixture::kMaxClusters}, "hidden tastes (0 = no taste mixture)"));
+    k.push_back(Integer("taste_mixture", "iterations",
+                        [](auto& o) -> auto& { return o.taste_mixture.iterations; }, {1, 1000},
+                        "EM iterations"));
+    k.push_back(Real("taste_mixture", "smoothing",
+                     [](auto& o) -> auto& { return o.taste_mixture.smoothing; }, {0, 1e6, true},
+                     "pseudo-count per item and taste"));
     // [ranker]
     k.push_back(Flag("ranker", "enabled", [](auto& o) -> auto& { return o.ranker.enabled; },
                      "train the learned ranker (--ranker on|off)"));

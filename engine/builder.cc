@@ -417,6 +417,20 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     }
     t.Done(std::string(MethodName(method)) + ", " + std::to_string(nb.similarities().nnz()) +
            " pairs");
+    if (o.taste_mixture.clusters > 0) {
+      TasteMixtureOptions tm = o.taste_mixture;
+      tm.seed = o.als.seed;
+      tm.threads = o.als.num_threads;
+      double ll = 0;
+      VITRINE_ASSIGN_OR_RETURN(TasteMixture mixture, TasteMixture::Fit(inter.matrix, tm, &ll));
+      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kTasteTheta, mixture.theta()));
+      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kTastePrior, mixture.prior()));
+      manifest.taste_mixture = {{"clusters", tm.clusters},
+                                {"iterations", tm.iterations},
+                                {"smoothing", tm.smoothing},
+                                {"seed", tm.seed},
+                                {"log_likelihood_per_interaction", ll}};
+    }
     if (o.ranker.enabled) {
       VITRINE_ASSIGN_OR_RETURN(std::optional<std::string> model,
                                TrainRankerForBuild(o, catalog, inter, out, &manifest.ranker));

@@ -23,6 +23,7 @@
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/item_neighbors.h"
+#include "embed/taste_mixture.h"
 #include "embed/visual_encoder.h"
 #include "index/autotune.h"
 #include "index/vector_index.h"
@@ -76,6 +77,9 @@ struct BuildOptions {
       {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}, {"new", 0.0f}};
   // The item-item candidate source stored in the bundle (item_neighbors.bin).
   ItemNeighborsOptions item_neighbors;
+  // The taste mixture, the third candidate source (taste_mixture/; clusters
+  // 0 = none).
+  TasteMixtureOptions taste_mixture;
   // The learned ranker (engine/ranker_training.h), trained when the bundle
   // has interactions; `enabled = false` (--ranker off) keeps the hybrid.
   struct Ranker {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/array_io.h"
+#include "embed/taste_mixture.h"
 
 namespace vitrine {
 namespace {
@@ -298,6 +299,7 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("recency", &out.recency));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
+  VITRINE_RETURN_IF_ERROR(top.OptionalObject("taste_mixture", &out.taste_mixture));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("tuning", &out.tuning));
   if (m.contains("params")) {
@@ -352,6 +354,25 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
   if (b.Has(f::kItemNeighbors) != !m.item_neighbors.is_null()) {
     return Status::Corruption(where + ": 'item_neighbors' section and " + f::kItemNeighbors +
                               " must come together");
+  }
+  if (b.Has(f::kTasteTheta) != !m.taste_mixture.is_null() ||
+      b.Has(f::kTastePrior) != !m.taste_mixture.is_null()) {
+    return Status::Corruption(where + ": 'taste_mixture' section, " + f::kTasteTheta + " and " +
+                              f::kTastePrior + " must come together");
+  }
+  if (b.Has(f::kTasteTheta)) {
+    // Items added after the build (vitrine items add) have no row yet.
+    VITRINE_ASSIGN_OR_RETURN(NpyShape theta, ReadNpyShape(b.path(f::kTasteTheta)));
+    if (theta.rows == 0 || theta.rows > static_cast<size_t>(n) || theta.cols == 0 ||
+        theta.cols > static_cast<size_t>(TasteMixture::kMaxClusters)) {
+      return Status::Corruption(b.path(f::kTasteTheta).string() + ": shape (" +
+                                std::to_string(theta.rows) + ", " + std::to_string(theta.cols) +
+                                "), expected 1..counts.items (" + std::to_string(n) +
+                                ") rows and 1.." + std::to_string(TasteMixture::kMaxClusters) +
+                                " tastes");
+    }
+    VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kTastePrior, static_cast<int64_t>(theta.cols), 1,
+                                       "taste count (theta's columns)", "(one column)"));
   }
   if (b.Has(f::kTombstones)) {
     VITRINE_RETURN_IF_ERROR(
@@ -411,6 +432,7 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("visual_encoder", visual_encoder);
   set_or_erase("recency", recency);
   set_or_erase("item_neighbors", item_neighbors);
+  set_or_erase("taste_mixture", taste_mixture);
   set_or_erase("ranker", ranker);
   set_or_erase("tuning", tuning);
   m["params"] = params.is_null() ? json::object() : params;

@@ -54,6 +54,9 @@ inline constexpr char kVisualEigenvalues[] = "visual/eigenvalues.npy";
 inline constexpr char kColdStartWeights[] = "cold_start/weights.npy";
 inline constexpr char kItemNeighbors[] = "item_neighbors.bin";  // embed/item_neighbors.h
 inline constexpr char kRanker[] = "ranker.bin";                 // rank/learned_ranker.h
+// embed/taste_mixture.h: theta items x tastes, prior tastes x 1.
+inline constexpr char kTasteTheta[] = "taste_mixture/theta.npy";
+inline constexpr char kTastePrior[] = "taste_mixture/prior.npy";
 }  // namespace bundle_file
 
 // Block names a bundle may hold, in the order a build lays them out.
@@ -116,6 +119,7 @@ struct BundleManifest {
   float cold_cf_row_norm = 1.0f;                     // cf norm given to cold rows (cold_start)
   nlohmann::json recency;                            // null without a "new" block
   nlohmann::json item_neighbors;                     // options; null without item_neighbors.bin
+  nlohmann::json taste_mixture;                      // options; null without taste_mixture/
   nlohmann::json ranker;                             // training report; null without ranker.bin
   nlohmann::json tuning;                             // engine/tune.h report; null if not tuned
   nlohmann::json params = nlohmann::json::object();  // free-form: the build's flags

@@ -495,6 +495,24 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
     VITRINE_ASSIGN_OR_RETURN(ItemNeighbors kept_nb, ItemNeighbors::FromCsr(std::move(sim)));
     VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, kept_nb.Serialize()));
   }
+  if (b.Has(f::kTasteTheta)) {
+    // Each taste loses the removed items' probability; the rest is
+    // renormalised so every taste still sums to 1.
+    VITRINE_ASSIGN_OR_RETURN(Matrix theta, b.ReadMatrix(f::kTasteTheta));
+    std::vector<int32_t> rows;
+    for (int32_t i : keep) {
+      if (static_cast<size_t>(i) < theta.rows) rows.push_back(i);
+    }
+    Matrix kept_theta = SelectRows(theta, rows);
+    for (size_t j = 0; j < kept_theta.cols; ++j) {
+      double sum = 0;
+      for (size_t i = 0; i < kept_theta.rows; ++i) sum += kept_theta.at(i, j);
+      for (size_t i = 0; i < kept_theta.rows && sum > 0; ++i) {
+        kept_theta.at(i, j) = static_cast<float>(kept_theta.at(i, j) / sum);
+      }
+    }
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kTasteTheta, kept_theta));
+  }
   VITRINE_RETURN_IF_ERROR(WriteTombstones(w, {}, &manifest));
   manifest.Write(&w);
   VITRINE_RETURN_IF_ERROR(w.Commit());

@@ -153,6 +153,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   e->cold_ = std::move(cold.data);
   VITRINE_ASSIGN_OR_RETURN(Matrix pop, b.ReadMatrix(f::kPopularity));
   e->popularity_ = std::move(pop.data);
+  e->attribute_profile_ = AttributeProfile::Build(e->catalog_, e->popularity_);
 
   e->has_cf_ = m.als.has_value();
   if (e->has_cf_) {
@@ -197,6 +198,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
                                 std::to_string(e->catalog_.size()));
     }
     e->neighbors_.emplace(std::move(nb));
+  }
+  if (b.Has(f::kTasteTheta)) {
+    VITRINE_ASSIGN_OR_RETURN(Matrix theta, b.ReadMatrix(f::kTasteTheta));
+    VITRINE_ASSIGN_OR_RETURN(Matrix prior, b.ReadMatrix(f::kTastePrior));
+    VITRINE_ASSIGN_OR_RETURN(TasteMixture mixture,
+                             TasteMixture::FromArrays(std::move(theta), std::move(prior),
+                                                      b.path(f::kTasteTheta).string()));
+    e->mixture_.emplace(std::move(mixture));
   }
   if (b.Has(f::kRanker)) {
     VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(f::kRanker));

@@ -37,6 +37,8 @@
 #include "embed/als.h"
 #include "embed/fusion.h"
 #include "embed/item_neighbors.h"
+#include "embed/taste_mixture.h"
+#include "engine/attribute_profile.h"
 #include "engine/bundle_schema.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
@@ -210,6 +212,7 @@ class Engine {
                                    const QueryParams& q, const std::vector<int32_t>& drop) const;
   const LearnedRanker* ranker() const { return ranker_ ? &*ranker_ : nullptr; }
   const ItemNeighbors* item_neighbors() const { return neighbors_ ? &*neighbors_ : nullptr; }
+  const TasteMixture* taste_mixture() const { return mixture_ ? &*mixture_ : nullptr; }
   // Complementary categories are those whose lift with the item's category is
   // highest (users who took one also took the other more often than chance,
   // at least kMinCategoryPairUsers users), or the given pairs. Each slot is
@@ -266,10 +269,12 @@ class Engine {
   bool has_cf_ = false;
   std::vector<int64_t> cold_;
   std::vector<float> popularity_;
+  AttributeProfile attribute_profile_;  // the ranker's attribute-taste features
   std::vector<int64_t> hist_indptr_;
   std::vector<int32_t> hist_indices_;
   std::vector<float> hist_weights_;
   std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
+  std::optional<TasteMixture> mixture_;     // taste_mixture/, if fitted
   std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained
   // The build's check found the item-item score alone ranks the pool better
   // than the ranker (engine/ranker_training.h, step 5): the pool is ordered

@@ -33,6 +33,17 @@ Result<std::vector<int32_t>> ItemNeighborsRecommender::Recommend(
   return out;
 }
 
+Result<std::vector<int32_t>> TasteMixtureRecommender::Recommend(
+    int32_t /*user*/, std::span<const int32_t> train_history, int k) const {
+  Bitmap all;
+  all.addRange(0, static_cast<uint64_t>(mixture_.num_items()));
+  std::vector<int32_t> out;
+  for (const ScoredItem& s : mixture_.Top(mixture_.Posterior(train_history), k, all, train_history)) {
+    out.push_back(s.item);
+  }
+  return out;
+}
+
 Result<PoolRecall> CandidatePoolRecall(const Engine& engine, const CsrMatrix& train,
                                        const CsrMatrix& test, int64_t max_users) {
   std::vector<int32_t> users;

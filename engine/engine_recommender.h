@@ -48,6 +48,19 @@ class ItemNeighborsRecommender : public Recommender {
   const ItemNeighbors& neighbors_;
 };
 
+// The taste mixture alone (embed/taste_mixture.h): every item but the
+// history, by P(item | history).
+class TasteMixtureRecommender : public Recommender {
+ public:
+  explicit TasteMixtureRecommender(const TasteMixture& mixture) : mixture_(mixture) {}
+  Result<std::vector<int32_t>> Recommend(int32_t user, std::span<const int32_t> train_history,
+                                         int k) const override;
+  std::string name() const override { return "taste"; }
+
+ private:
+  const TasteMixture& mixture_;
+};
+
 // The share of the test items the merged candidate pool (Engine::Candidates,
 // default query) holds, over a seeded sample of at most `max_users` users with
 // test items: whether retrieval or ranking limits quality.

@@ -156,6 +156,12 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
         continue;
       }
       models.push_back(std::make_unique<ItemNeighborsRecommender>(*engine.item_neighbors()));
+    } else if (m == "taste") {
+      if (engine.taste_mixture() == nullptr) {
+        LogInfo("taste: the bundle has no taste mixture; skipped");
+        continue;
+      }
+      models.push_back(std::make_unique<TasteMixtureRecommender>(*engine.taste_mixture()));
     } else if (m == "cf-only" || m == "content-only" || m == "visual-only") {
       const std::string block = m.substr(0, m.find('-'));
       if (!HasBlock(engine, block)) {

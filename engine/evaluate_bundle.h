@@ -36,12 +36,13 @@ namespace vitrine {
 //                 that block of the fused vector alone (skipped when the
 //                 bundle has no such block)
 //   item-item     the item-item neighbours alone (skipped when absent)
+//   taste         the taste mixture alone (skipped when absent)
 //   toppop, itemknn, ease
 //                 baselines fitted on the bundle's train matrix (ease is
 //                 skipped when its solve fails, e.g. too many items)
-inline constexpr std::array<std::string_view, 10> kBundleEvalModels = {
-    "default",     "hybrid",    "cold-start", "cf-only", "content-only",
-    "visual-only", "item-item", "toppop",     "itemknn", "ease"};
+inline constexpr std::array<std::string_view, 11> kBundleEvalModels = {
+    "default",     "hybrid",    "cold-start", "cf-only", "content-only", "visual-only",
+    "item-item",   "taste",     "toppop",     "itemknn", "ease"};
 
 struct BundleEvalOptions {
   std::string test_path;  // held-out interactions CSV (see `vitrine split`); required

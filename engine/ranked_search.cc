@@ -40,6 +40,12 @@ enum Feature {
   kFusedGap,
   kCfGap,
   kItemItemShare,
+  kItemItemMax,
+  kAttributeLift,
+  kAttributeLiftMin,
+  kTaste,
+  kTasteRank,
+  kTasteShare,
   kNumFeatures
 };
 
@@ -77,12 +83,14 @@ void AddPoolRelativeFeatures(std::vector<float>* features, size_t n) {
     }
     return m;
   };
-  const float fused = best(kFused), cf = best(kCf), item_item = best(kItemItem);
+  const float fused = best(kFused), cf = best(kCf), item_item = best(kItemItem),
+              taste = best(kTaste);
   for (size_t j = 0; j < n; ++j) {
     float* f = features->data() + j * kNumFeatures;
     if (!std::isnan(f[kFused])) f[kFusedGap] = fused - f[kFused];
     if (!std::isnan(f[kCf])) f[kCfGap] = cf - f[kCf];
     if (!std::isnan(f[kItemItem]) && item_item > 0) f[kItemItemShare] = f[kItemItem] / item_item;
+    if (!std::isnan(f[kTaste]) && taste > 0) f[kTasteShare] = f[kTaste] / taste;
   }
 }
 
@@ -106,7 +114,13 @@ const std::vector<std::string> kRankerFeatures = {"fused_score",
                                                   "cold",
                                                   "fused_gap",
                                                   "cf_gap",
-                                                  "item_item_share"};
+                                                  "item_item_share",
+                                                  "item_item_max",
+                                                  "attribute_lift",
+                                                  "attribute_lift_min",
+                                                  "taste",
+                                                  "taste_rank",
+                                                  "taste_share"};
 
 Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
                                          std::span<const float> weights, const QueryParams& q,
@@ -121,7 +135,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
                                          std::span<const float> weights, const QueryParams& q,
                                          const std::vector<int32_t>& drop, Bitmap* allowed,
                                          RequestRules* rules, std::vector<float>* query) const {
-  static_assert(kNumFeatures == 19);
+  static_assert(kNumFeatures == 25);
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, allowed, rules));
   VITRINE_ASSIGN_OR_RETURN(*query, HistoryVector(items, weights));
   std::vector<float> scaled = *query;
@@ -132,7 +146,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
   std::vector<int32_t> merged;
   std::unordered_map<int32_t, size_t> slot;
   struct Ranks {
-    float ann = kMissing, item_item = kMissing, pop = kMissing;
+    float ann = kMissing, item_item = kMissing, pop = kMissing, taste = kMissing;
   };
   std::vector<Ranks> ranks;
   auto add = [&](int32_t item) -> Ranks& {
@@ -170,6 +184,14 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
       add(s.item).item_item = static_cast<float>(++r);
     }
   }
+  std::vector<float> posterior;
+  if (mixture_) {
+    posterior = mixture_->Posterior(items);
+    int r = 0;
+    for (const ScoredItem& s : mixture_->Top(posterior, pool, *allowed, items)) {
+      add(s.item).taste = static_cast<float>(++r);
+    }
+  }
   {
     int r = 0;
     for (int32_t i : by_popularity_) {
@@ -194,6 +216,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
     }
   }
   const float activity = std::log1p(static_cast<float>(items.size()));
+  const AttributeProfile::Taste taste = attribute_profile_.Of(items);
   const size_t dim = vectors_->cols;
   CandidatePool out;
   out.items = merged;
@@ -214,10 +237,20 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
       f[which] = x;
     }
     if (neighbors_) {
-      float s = 0;
-      for (int32_t h : items) s += Similarity(*neighbors_, h, c);
+      float s = 0, strongest = 0;
+      for (int32_t h : items) {
+        const float x = Similarity(*neighbors_, h, c);
+        s += x;
+        strongest = std::max(strongest, x);
+      }
       f[kItemItem] = s;
+      f[kItemItemMax] = strongest;
     }
+    const AttributeProfile::Lift lift = taste.Of(c);
+    f[kAttributeLift] = lift.sum;
+    f[kAttributeLiftMin] = lift.min;
+    if (mixture_) f[kTaste] = mixture_->Score(posterior, c);
+    f[kTasteRank] = ranks[j].taste;
     f[kAnnRank] = ranks[j].ann;
     f[kItemItemRank] = ranks[j].item_item;
     f[kPopRank] = ranks[j].pop;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <set>
 
+#include "core/array_io.h"
 #include "core/file_util.h"
 #include "engine/engine.h"
 #include "engine/ranker_training.h"
@@ -40,6 +41,8 @@ class EngineRankerTest : public ::testing::Test {
 TEST_F(EngineRankerTest, TheBuildTrainsARankerAndRecommendationsComeFromThePool) {
   ASSERT_NE(engine_->ranker(), nullptr) << "the test bundle should be large enough to train one";
   ASSERT_NE(engine_->item_neighbors(), nullptr);
+  ASSERT_NE(engine_->taste_mixture(), nullptr);
+  EXPECT_EQ(engine_->taste_mixture()->num_items(), engine_->catalog().size());
   EXPECT_EQ(engine_->ranker()->feature_names(), kRankerFeatures);
   EXPECT_GT(engine_->manifest().ranker.value("training_users", 0), 0);
   // MakeTestBundle forces the scorer ([ranker] scorer = "ranker"), so that
@@ -190,6 +193,27 @@ TEST_F(EngineRankerTest, ACorruptRankerFileIsRefusedNamingIt) {
   auto e = Engine::Open(copy);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("ranker.bin"), std::string::npos) << e.status().message();
+  EXPECT_EQ(e.status().code(), Status::Code::kCorruption) << e.status().ToString();
+}
+
+TEST_F(EngineRankerTest, ADamagedTasteMixtureIsRefusedNamingIt) {
+  const fs::path copy = dir_ / "copy";
+  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  auto theta = ReadNpyF32(copy / "taste_mixture/theta.npy");
+  ASSERT_TRUE(theta.ok()) << theta.status().ToString();
+  theta->at(3, 0) *= 1000;  // taste 0 no longer sums to 1
+  fs::remove(copy / "taste_mixture/theta.npy");
+  ASSERT_TRUE(WriteNpy(copy / "taste_mixture/theta.npy", *theta).ok());
+  // Keep the container's checksum right, so the mixture's own check speaks.
+  json m = json::parse(Slurp(copy / "manifest.json"));
+  m["files"]["taste_mixture/theta.npy"]["xxh64"] =
+      Hex64(Xxh64(Slurp(copy / "taste_mixture/theta.npy")));
+  std::ofstream(copy / "manifest.json") << m.dump(2);
+  auto e = Engine::Open(copy);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("theta.npy"), std::string::npos) << e.status().message();
+  EXPECT_NE(e.status().message().find("taste 0 sums to"), std::string::npos)
+      << e.status().message();
   EXPECT_EQ(e.status().code(), Status::Code::kCorruption) << e.status().ToString();
 }
 
