@@ -352,8 +352,10 @@ const std::vector<ConfigKey>& Keys() {
                        std::vector<std::pair<std::string, std::string>>{
                            {"auto", "auto"},
                            {kScorerRanker, kScorerRanker},
-                           {kScorerItemItem, kScorerItemItem}},
-                       "answer with the ranker, the item-item score, or the better on check users"));
+                           {kScorerItemItem, kScorerItemItem},
+                           {kScorerHybrid, kScorerHybrid}},
+                       "answer with the ranker, the item-item score, the hybrid score, or the "
+                       "best on check users"));
     return k;
   }();
   return keys;

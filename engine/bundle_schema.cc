@@ -343,8 +343,10 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
   }
   if (m.ranker.is_object() && m.ranker.contains("scorer")) {
     const json& sc = m.ranker["scorer"];
-    if (!sc.is_string() || (sc != "ranker" && sc != "item_item")) {
-      return Status::Corruption(where + ": 'ranker.scorer': expected \"ranker\" or \"item_item\"");
+    if (!sc.is_string() || (sc != "ranker" && sc != "item_item" && sc != "hybrid")) {
+      return Status::Corruption(where +
+                                ": 'ranker.scorer': expected \"ranker\", \"item_item\" or "
+                                "\"hybrid\"");
     }
     if (sc == "item_item" && !b.Has(f::kItemNeighbors)) {
       return Status::Corruption(where + ": 'ranker.scorer' is \"item_item\" but the bundle has no " +

@@ -213,8 +213,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
         LearnedRanker ranker,
         LearnedRanker::Deserialize(bytes, b.path(f::kRanker).string(), kRankerFeatures));
     e->ranker_.emplace(std::move(ranker));
-    // Checked by BundleManifest::Read: a string, "ranker" or "item_item".
+    // Checked by BundleManifest::Read: a string, "ranker", "item_item" or "hybrid".
     e->rank_by_item_item_ = e->manifest_.ranker.value("scorer", "ranker") == "item_item";
+    e->answer_with_hybrid_ = e->manifest_.ranker.value("scorer", "ranker") == "hybrid";
   }
   e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
   for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;
@@ -581,7 +582,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> query, HistoryVector(items, weights));
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
-  if (ranker_ && q.use_ranker) {
+  if (ranker_ && q.use_ranker && !answer_with_hybrid_) {
     VITRINE_ASSIGN_OR_RETURN(out.hits, RankedSearch(items, weights, q, drop));
   } else {
     VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));

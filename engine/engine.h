@@ -280,6 +280,9 @@ class Engine {
   // than the ranker (engine/ranker_training.h, step 5): the pool is ordered
   // by it instead.
   bool rank_by_item_item_ = false;
+  // The check found the hybrid score ranks better: answers skip the ranker
+  // as with --ranker off.
+  bool answer_with_hybrid_ = false;
   std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
 };
 

@@ -185,28 +185,40 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   t_train.Done(std::to_string(ranker.num_trees()) + " trees");
 
   // The answer the bundle gives by default: the ranker's order, unless the
-  // item-item score alone ranks the check users' pools better (small or
-  // single-signal data, where the trees only add noise).
+  // item-item score alone or the hybrid (fused) score ranks the check users'
+  // pools better (small or single-signal data, where the trees only add
+  // noise). The pool ordered by its fused score stands for the hybrid's
+  // answers: the pool holds the ANN search's best by that score.
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> predicted,
                            ranker.Predict(check.features, check.labels.size()));
-  std::vector<float> item_item(check.labels.size());
-  const size_t item_item_col = static_cast<size_t>(
-      std::find(kRankerFeatures.begin(), kRankerFeatures.end(), "item_item") -
-      kRankerFeatures.begin());
-  for (size_t j = 0; j < item_item.size(); ++j) {
-    const float x = check.features[j * kRankerFeatures.size() + item_item_col];
-    item_item[j] = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x;
-  }
+  auto column = [&](const char* name) {
+    const size_t col = static_cast<size_t>(
+        std::find(kRankerFeatures.begin(), kRankerFeatures.end(), name) -
+        kRankerFeatures.begin());
+    std::vector<float> out(check.labels.size());
+    for (size_t j = 0; j < out.size(); ++j) {
+      const float x = check.features[j * kRankerFeatures.size() + col];
+      out[j] = std::isnan(x) ? -std::numeric_limits<float>::infinity() : x;
+    }
+    return out;
+  };
   const double ndcg_ranker = PoolNdcg(check, predicted);
-  const double ndcg_item_item = PoolNdcg(check, item_item);
-  const char* scorer = ro.scorer == kScorerRanker     ? kScorerRanker
-                       : ro.scorer == kScorerItemItem ? kScorerItemItem
-                       : ndcg_ranker >= ndcg_item_item ? kScorerRanker
-                                                       : kScorerItemItem;
-  LogInfo("ranker: on %zu check users NDCG@10 %.4f (ranker) vs %.4f (item-item alone): the "
-          "bundle answers with the %s%s",
-          check.groups.size(), ndcg_ranker, ndcg_item_item,
-          scorer == kScorerRanker ? "ranker" : "item-item score",
+  const double ndcg_item_item = PoolNdcg(check, column("item_item"));
+  const double ndcg_hybrid = PoolNdcg(check, column("fused_score"));
+  std::string scorer = ro.scorer;
+  if (scorer == "auto") {
+    // Ties keep the ranker; a rival must do strictly better.
+    scorer = kScorerRanker;
+    double best = ndcg_ranker;
+    if (ndcg_item_item > best) scorer = kScorerItemItem, best = ndcg_item_item;
+    if (ndcg_hybrid > best) scorer = kScorerHybrid;
+  }
+  LogInfo("ranker: on %zu check users NDCG@10 %.4f (ranker) vs %.4f (item-item alone) vs %.4f "
+          "(hybrid): the bundle answers with the %s%s",
+          check.groups.size(), ndcg_ranker, ndcg_item_item, ndcg_hybrid,
+          scorer == kScorerRanker     ? "ranker"
+          : scorer == kScorerItemItem ? "item-item score"
+                                      : "hybrid score",
           ro.scorer == "auto" ? "" : " (forced by the build options)");
   *report = {{"features", kRankerFeatures},
              {"trees", ranker.num_trees()},
@@ -217,7 +229,8 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
              {"training_users", train.groups.size()},
              {"training_rows", train.labels.size()},
              {"check_users", check.groups.size()},
-             {"check_ndcg_at_10", {{"ranker", ndcg_ranker}, {"item_item", ndcg_item_item}}},
+             {"check_ndcg_at_10",
+              {{"ranker", ndcg_ranker}, {"item_item", ndcg_item_item}, {"hybrid", ndcg_hybrid}}},
              {"scorer", scorer},
              {"pool_recall", pool_recall}};
   VITRINE_ASSIGN_OR_RETURN(std::string bytes, ranker.Serialize());

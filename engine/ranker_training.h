@@ -10,9 +10,10 @@
 //   4. Train LambdaMART (rank:ndcg) on those groups.
 //
 //   5. Check it on every fifth usable user, kept out of training: if ordering
-//      their pools by the item-item score alone gives a higher NDCG@10, the
-//      bundle answers with that score (manifest ranker.scorer "item_item");
-//      otherwise with the ranker ("ranker").
+//      their pools by the item-item score alone, or by the hybrid (fused)
+//      score, gives a higher NDCG@10, the bundle answers with the best of
+//      those (manifest ranker.scorer "item_item" or "hybrid"); otherwise with
+//      the ranker ("ranker").
 //
 // The final bundle's sources are rebuilt on all interactions; the ranker only
 // sees feature values, never item or user ids, so it carries over. Too little
@@ -36,6 +37,7 @@ struct BuildOptions;
 // The manifest's ranker.scorer values.
 inline constexpr char kScorerRanker[] = "ranker";
 inline constexpr char kScorerItemItem[] = "item_item";
+inline constexpr char kScorerHybrid[] = "hybrid";  // the fused score, as with --ranker off
 
 // The latest `fraction` of each user's interactions (at least one, for users
 // with two or more; ordered by timestamp, ties by item column).

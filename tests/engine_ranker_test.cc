@@ -230,6 +230,39 @@ TEST_F(EngineRankerTest, RankerOffAnswersWithTheHybrid) {
   }
 }
 
+// A bundle whose build found the hybrid score better than the ranker
+// (manifest ranker.scorer "hybrid") answers as with the ranker off: oracle,
+// the original bundle's ranker-off answer for the same users.
+TEST_F(EngineRankerTest, AHybridScorerAnswersLikeTheRankerOff) {
+  const fs::path copy = dir_ / "hybrid_bundle";
+  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  json m = json::parse(Slurp(copy / "manifest.json"));
+  m["ranker"]["scorer"] = "hybrid";
+  std::ofstream(copy / "manifest.json") << m.dump(2);
+  auto e = Engine::Open(copy);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  int differ_from_ranker = 0;
+  for (int32_t u = 0; u < 10; ++u) {
+    RecommendRequest r;
+    r.user = engine_->users().id(u);
+    r.query.k = 10;
+    auto got = (*e)->Recommend(r);
+    auto ranked = engine_->Recommend(r);
+    r.query.use_ranker = false;
+    auto off = engine_->Recommend(r);
+    ASSERT_TRUE(got.ok() && ranked.ok() && off.ok());
+    ASSERT_EQ(got->hits.size(), off->hits.size());
+    for (size_t i = 0; i < got->hits.size(); ++i) {
+      EXPECT_EQ(got->hits[i].item, off->hits[i].item) << "user " << u << " rank " << i;
+      EXPECT_FLOAT_EQ(got->hits[i].score, off->hits[i].score);
+    }
+    for (size_t i = 0; i < got->hits.size() && i < ranked->hits.size(); ++i) {
+      differ_from_ranker += got->hits[i].item != ranked->hits[i].item;
+    }
+  }
+  EXPECT_GT(differ_from_ranker, 0) << "the oracle should differ from the ranker's answers";
+}
+
 // A pool of cold items only is ordered by the hybrid score (the ranker has
 // no labels for items without interactions): oracle, the ranker-off answer
 // under the same restriction.
