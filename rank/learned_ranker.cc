@@ -16,6 +16,10 @@
 namespace vitrine {
 namespace {
 
+// A model trained by another vitrine version (the engine's features changed).
+constexpr const char* kStaleModelHint =
+    " (a bundle built by another vitrine version: rebuild it with vitrine build)";
+
 constexpr char kMagic[8] = {'V', 'T', 'R', 'L', 'T', 'R', '\r', '\n'};
 constexpr uint32_t kVersion = 1;
 constexpr uint32_t kMaxFeatures = 4096;
@@ -589,12 +593,14 @@ Result<LearnedRanker> LearnedRanker::Deserialize(std::string_view bytes, std::st
   if (!expected_features.empty()) {
     if (expected_features.size() != names.size()) {
       return corrupt("model has " + std::to_string(names.size()) +
-                     " features, the engine computes " + std::to_string(expected_features.size()));
+                     " features, the engine computes " + std::to_string(expected_features.size()) +
+                     kStaleModelHint);
     }
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] != expected_features[i]) {
         return corrupt("feature " + std::to_string(i) + " is '" + names[i] +
-                       "' in the model, expected '" + expected_features[i] + "'");
+                       "' in the model, expected '" + expected_features[i] + "'" +
+                       kStaleModelHint);
       }
     }
   }
