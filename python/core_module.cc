@@ -89,6 +89,8 @@ struct Query {
   std::unique_ptr<CompiledRules> rules;
 };
 
+const py::object& Numpy(const char* name);  // numpy.array, .integer or .number
+
 std::map<std::string, std::string, std::less<>> StringMap(const py::object& o, const char* what) {
   std::map<std::string, std::string, std::less<>> out;
   if (o.is_none()) return out;
@@ -121,6 +123,11 @@ std::unique_ptr<Query> MakeQuery(const Engine& engine, int n, const py::object& 
       // themselves (a round trip through text would round them).
       for (auto [k, v] : weights.cast<py::dict>()) {
         const std::string block = py::str(k);
+        if (!py::isinstance<py::float_>(v) && !py::isinstance<py::int_>(v) &&
+            !py::isinstance(v, Numpy("number"))) {
+          Raise(Status::InvalidArgument("weights: '" + block + "': expected a number, got " +
+                                        std::string(py::str(v.get_type()))));
+        }
         const float w = v.cast<float>();
         if (block.empty() || block.find_first_of("=,") != std::string::npos || !std::isfinite(w)) {
           Raise(Status::InvalidArgument("weights: '" + block + "': expected block=number"));
@@ -156,7 +163,9 @@ std::unique_ptr<Query> MakeQuery(const Engine& engine, int n, const py::object& 
 const py::object& Numpy(const char* name) {
   static auto* array = new py::object(py::module_::import("numpy").attr("array"));
   static auto* integer = new py::object(py::module_::import("numpy").attr("integer"));
-  return std::string_view(name) == "array" ? *array : *integer;
+  static auto* number = new py::object(py::module_::import("numpy").attr("number"));
+  const std::string_view n(name);
+  return n == "array" ? *array : n == "number" ? *number : *integer;
 }
 
 // Fixed-width numpy unicode ids (dtype <U{width}), rows x cols, "" where a
@@ -248,7 +257,13 @@ std::vector<std::string> ItemIds(const Engine& engine, const py::handle& o, bool
   auto one = [&](const py::handle& x) -> std::string {
     if (py::isinstance<py::str>(x)) return x.cast<std::string>();
     if (py::isinstance<py::int_>(x) || py::isinstance(x, Numpy("integer"))) {
-      const auto i = x.cast<int64_t>();
+      int64_t i = -1;
+      try {
+        i = x.cast<int64_t>();
+      } catch (const py::cast_error&) {  // beyond int64: out of range all the same
+        Raise(Status::NotFound("item index " + std::string(py::str(x)) + " out of range [0, " +
+                               std::to_string(engine.catalog().size()) + ")"));
+      }
       if (i < 0 || i >= engine.catalog().size()) {
         Raise(Status::NotFound("item index " + std::to_string(i) + " out of range [0, " +
                                std::to_string(engine.catalog().size()) + ")"));
@@ -737,6 +752,16 @@ class Als {
 PYBIND11_MODULE(_core, m) {
   using namespace vitrine::python;
   m.doc() = "vitrine's C++ engine (use the `vitrine` package, not this module)";
+  // A value of the wrong type that reached a C++ conversion is the caller's
+  // mistake: TypeError, not pybind11's default RuntimeError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const py::cast_error& e) {
+      PyErr_SetString(PyExc_TypeError,
+                      (std::string("an argument has the wrong type (") + e.what() + ")").c_str());
+    }
+  });
   // Every method goes through Self(): see there.
   py::class_<Bundle>(m, "Bundle")
       .def(py::init<const std::string&, bool>(), py::arg("path"), py::arg("verify") = false)

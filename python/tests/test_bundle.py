@@ -160,6 +160,18 @@ def test_errors_are_exceptions_with_the_cli_message(bundle, bundle_dir, tmp_path
         bundle.similar_items([some_items(bundle)[0], "NOPE"])
 
 
+def test_wrong_types_get_clear_errors(bundle):
+    item = some_items(bundle)[0]
+    with pytest.raises(vitrine.NotFoundError, match="out of range"):
+        bundle.similar_items(2**63)
+    with pytest.raises(vitrine.NotFoundError, match="out of range"):
+        bundle.similar_items(-2**70)
+    with pytest.raises(vitrine.InvalidArgumentError, match="'cf': expected a number, got"):
+        bundle.similar_items(item, weights={"cf": "abc"})
+    with pytest.raises(TypeError):
+        bundle.similar_items(item, diversity=3.5)
+
+
 def run_cli_failure(*args):
     import subprocess
 
