@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "cli/command.h"
@@ -23,17 +25,23 @@ constexpr char kName[] = "serve";
 // sigwait would not do: libraries (OpenBLAS) start threads before main that
 // would still receive the signals.
 volatile sig_atomic_t g_reload = 0;
-volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_stops = 0;  // SIGTERM / SIGINT received
 
 extern "C" void OnSignal(int sig) {
   if (sig == SIGHUP) {
     g_reload = 1;
-  } else {
-    g_stop = 1;
+  } else if (g_stops < 2) {
+    g_stops = g_stops + 1;
   }
 }
 
-void SignalLoop(Server* server, const std::atomic<bool>* done) {
+// Graceful stop: the first SIGTERM (or SIGINT) turns readiness off (/ready
+// answers 503) while every route keeps answering for `drain` so a load
+// balancer can take the replica out; then the listener closes and the
+// requests in progress finish (each bounded by --request-timeout and the
+// compute it needs). A second signal skips the rest of the drain.
+void SignalLoop(Server* server, const std::atomic<bool>* done, std::chrono::milliseconds drain) {
+  std::optional<std::chrono::steady_clock::time_point> stop_at;
   while (!done->load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (g_reload) {
@@ -45,7 +53,15 @@ void SignalLoop(Server* server, const std::atomic<bool>* done) {
         std::fprintf(stderr, "vitrine serve: %s\n", st.message().c_str());
       }
     }
-    if (g_stop) {
+    if (g_stops > 0 && !stop_at) {
+      server->BeginDrain();
+      stop_at = std::chrono::steady_clock::now() + drain;
+      if (drain.count() > 0) {
+        LogInfo("draining: /ready answers 503, stopping in %.1f s (a second signal stops now)",
+                static_cast<double>(drain.count()) / 1000.0);
+      }
+    }
+    if (stop_at && (g_stops > 1 || std::chrono::steady_clock::now() >= *stop_at)) {
       (void)server->WaitUntilRunning(std::chrono::seconds(5));
       server->Stop();
       return;
@@ -76,8 +92,9 @@ Result<std::string> AdminToken(const cxxopts::ParseResult& r) {
 
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine serve",
-                        "Serve a bundle over HTTP/JSON: /health, /similar/{item}, /recommend, "
-                        "/events, /reload (docs/serving.md). SIGHUP reloads the bundle.");
+                        "Serve a bundle over HTTP/JSON: /health, /ready, /metrics, /similar/{item}, "
+                        "/recommend, /events, /reload (docs/serving.md). SIGHUP reloads the "
+                        "bundle; SIGTERM drains (--drain-seconds), then stops.");
   opts.custom_help(
       "--bundle B [--host 127.0.0.1] [--port 8080] [--threads N] [--admin-token-file F] "
       "[options]");
@@ -121,6 +138,9 @@ int Run(int argc, char** argv) {
       ("verify", "Check every bundle file's checksum on (re)load")
       ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
        cxxopts::value<std::string>())
+      ("drain-seconds", "On SIGTERM: seconds /ready answers 503 while requests are still "
+       "served, before the listener closes (0 = close at once)",
+       cxxopts::value<double>()->default_value("5"))
       ("access-log-max-mb", "Rotate the access log file past this size (to FILE.1)",
        cxxopts::value<int64_t>()->default_value("64"));
   // clang-format on
@@ -200,6 +220,12 @@ int Run(int argc, char** argv) {
     o.access_log_max_bytes = static_cast<uint64_t>(mb) << 20;
   }
 
+  const double drain_seconds = r["drain-seconds"].as<double>();
+  if (!(drain_seconds >= 0 && drain_seconds <= 3600)) {
+    return UsageError(kName, "--drain-seconds must be in [0, 3600]");
+  }
+  const auto drain = std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
+
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
@@ -223,7 +249,7 @@ int Run(int argc, char** argv) {
   std::fflush(stdout);
 
   std::atomic<bool> done{false};
-  std::thread signals(SignalLoop, server->get(), &done);
+  std::thread signals(SignalLoop, server->get(), &done, drain);
   st = (*server)->Run();
   done = true;
   signals.join();

@@ -27,6 +27,8 @@ PACKAGES=(
   # python3-faiss is the side-by-side reference of bench/python_bench.py.
   pybind11-dev python3-dev python3-numpy python3-scipy python3-pandas python3-pytest
   python3-faiss
+  # python3-jsonschema validates the server's answers against docs/openapi.json.
+  python3-jsonschema
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with

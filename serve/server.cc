@@ -25,6 +25,7 @@
 #include "serve/access_log.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
+#include "serve/openapi_document.h"
 #include "serve/request.h"
 
 namespace vitrine {
@@ -261,6 +262,7 @@ struct Server::Impl {
     Access access;
     bool computes;  // takes one of the `threads` compute slots
     const char* name;  // the endpoint label of /metrics
+    const char* documented_as;  // its path in docs/openapi.json
   };
 
   ServerOptions options;
@@ -272,6 +274,8 @@ struct Server::Impl {
   int port = -1;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> requests{0};
+  std::atomic<bool> draining{false};
+  std::vector<std::pair<std::string, std::string>> routes;  // (method, documented path)
   std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
   ServerMetrics metrics;
   std::unique_ptr<AccessLog> access_log;  // null: no access log
@@ -332,6 +336,8 @@ struct Server::Impl {
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandleReload(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
+  void HandleReady(const httplib::Request& req, httplib::Response& res);
+  void HandleOpenApi(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
 };
 
@@ -376,6 +382,23 @@ void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res
   g.resident_memory_bytes = ProcessResidentBytes();
   res.status = 200;
   res.set_content(metrics.Render(g), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// Readiness: the server binds only after its bundle has loaded, so nothing
+// can ask it while it loads; a reload keeps the old bundle answering, so it
+// stays ready. Only a drain (SIGTERM) turns it off.
+void Server::Impl::HandleReady(const httplib::Request&, httplib::Response& res) {
+  const bool ready = !draining.load();
+  json j{{"ready", ready}, {"generation", Current()->generation}};
+  if (!ready) j["reason"] = "draining";
+  Reply(res, ready ? 200 : 503, j);
+}
+
+// docs/openapi.json, compiled in (serve/CMakeLists.txt): the contract the
+// running binary answers by.
+void Server::Impl::HandleOpenApi(const httplib::Request&, httplib::Response& res) {
+  res.status = 200;
+  res.set_content(kOpenApiDocument, "application/json");
 }
 
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
@@ -745,13 +768,19 @@ void Server::Impl::Dispatch(const Route& route, const httplib::Request& req,
 void Server::Impl::Routes() {
   // The route table: one line per endpoint, its access level an attribute.
   static const Route kRoutes[] = {
-      {"GET", "/health", &Impl::HandleHealth, Access::kPublic, false, "health"},
-      {"GET", "/metrics", &Impl::HandleMetrics, Access::kPublic, false, "metrics"},
-      {"GET", R"(/similar/(.+))", &Impl::HandleSimilar, Access::kPublic, true, "similar"},
-      {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true, "recommend"},
-      {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events"},
-      {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload"},
+      {"GET", "/health", &Impl::HandleHealth, Access::kPublic, false, "health", "/health"},
+      {"GET", "/ready", &Impl::HandleReady, Access::kPublic, false, "ready", "/ready"},
+      {"GET", "/metrics", &Impl::HandleMetrics, Access::kPublic, false, "metrics", "/metrics"},
+      {"GET", "/openapi.json", &Impl::HandleOpenApi, Access::kPublic, false, "openapi",
+       "/openapi.json"},
+      {"GET", R"(/similar/(.+))", &Impl::HandleSimilar, Access::kPublic, true, "similar",
+       "/similar/{item}"},
+      {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true, "recommend",
+       "/recommend"},
+      {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events", "/events"},
+      {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload", "/reload"},
   };
+  for (const Route& route : kRoutes) routes.emplace_back(route.method, route.documented_as);
   for (const Route& route : kRoutes) route_patterns.emplace_back(&route, std::regex(route.pattern));
   http->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) { return Admit(req, res); });
@@ -937,6 +966,11 @@ void Server::Stop() {
   if (impl_->http->is_running()) impl_->http->stop();
   if (impl_->log) (void)impl_->log->Sync();
 }
+
+std::vector<std::pair<std::string, std::string>> Server::routes() const { return impl_->routes; }
+
+void Server::BeginDrain() { impl_->draining = true; }
+bool Server::draining() const { return impl_->draining.load(); }
 
 bool Server::WaitUntilRunning(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -4,6 +4,9 @@
 // short:
 //
 //   GET  /health                          liveness, bundle, counters
+//   GET  /ready                           readiness: 200, or 503 while draining
+//   GET  /metrics                         Prometheus text format
+//   GET  /openapi.json                    the API contract (docs/openapi.json)
 //   GET  /similar/{item}?k=&diversity=&explain=&weights=&rule=&param.X=&context.X=
 //   POST /recommend  {user | history, k, context, params, weights, rules, ...}
 //   POST /events     {user, item, event, ts}  (or an array of them)     [admin]
@@ -50,6 +53,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/bundle.h"
 #include "core/interactions.h"
@@ -127,6 +132,13 @@ class Server {
   // (not from a signal handler) and idempotent. A Stop before Run is
   // accepting is lost: wait with WaitUntilRunning first.
   void Stop();
+  // Readiness off (/ready answers 503 "draining") while every route keeps
+  // answering, so a load balancer stops sending new requests before Stop:
+  // the first step of a graceful shutdown. Safe from any thread.
+  void BeginDrain();
+  // Every route the server answers, as (method, path in docs/openapi.json).
+  std::vector<std::pair<std::string, std::string>> routes() const;
+  bool draining() const;
 
   // Opens `bundle` (empty: the current bundle path, e.g. rebuilt in place)
   // and swaps it in atomically. On error the old bundle keeps serving. No

@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/interactions.h"
@@ -204,6 +207,47 @@ TEST_F(ServeApiTest, Health) {
   EXPECT_EQ(j["items"], 300);
   EXPECT_GT(j["users"].get<int>(), 100);
   EXPECT_GE(j["generation"].get<int>(), 1);
+}
+
+TEST_F(ServeApiTest, ReadyUntilDraining) {
+  int st;
+  json j = Get("/ready", &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(j["ready"], true);
+  EXPECT_GE(j["generation"].get<int>(), 1);
+  EXPECT_FALSE((*server_)->draining());
+}
+
+// The API contract: GET /openapi.json is docs/openapi.json, every route the
+// server registers is documented with its method, and the document has no
+// route the server lacks. (python/tests/test_openapi.py validates sample
+// answers against its schemas.)
+TEST_F(ServeApiTest, OpenApiDocumentCoversEveryRoute) {
+  auto r = Client().Get("/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const json served = json::parse(r->body);
+  std::ifstream in(fs::path(VITRINE_SOURCE_DIR) / "docs" / "openapi.json");
+  ASSERT_TRUE(in) << "docs/openapi.json";
+  const json doc = json::parse(in);
+  EXPECT_EQ(served, doc) << "the binary serves a stale copy of docs/openapi.json";
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  std::set<std::pair<std::string, std::string>> registered;
+  for (const auto& [method, path] : (*server_)->routes()) {
+    std::string m = method;
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    registered.emplace(m, path);
+    ASSERT_TRUE(doc["paths"].contains(path)) << path << " is not in docs/openapi.json";
+    EXPECT_TRUE(doc["paths"][path].contains(m)) << method << " " << path;
+    EXPECT_TRUE(doc["paths"][path][m].contains("responses")) << method << " " << path;
+  }
+  EXPECT_GE(registered.size(), 8u);
+  for (const auto& [path, ops] : doc["paths"].items()) {
+    for (const auto& [m, op] : ops.items()) {
+      EXPECT_TRUE(registered.count({m, path})) << m << " " << path << " is documented, not served";
+    }
+  }
 }
 
 TEST_F(ServeApiTest, SimilarMatchesTheEngine) {

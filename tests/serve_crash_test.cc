@@ -149,5 +149,33 @@ TEST_F(ServeCrashTest, SighupReloadsAndSigtermStops) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+// SIGTERM first drains: /ready answers 503 while the other routes still
+// answer; a second SIGTERM ends the drain early and the process exits 0.
+TEST_F(ServeCrashTest, SigtermDrainsBeforeStopping) {
+  ServeProcess server({"--bundle", (*dir_ / "bundle").string(), "--port", "0", "--event-log",
+                       "none", "--threads", "2", "--drain-seconds", "600"});
+  ASSERT_GT(server.port(), 0);
+  httplib::Client c("127.0.0.1", server.port());
+  auto ready = c.Get("/ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  ::kill(server.pid(), SIGTERM);
+  int status = 200;
+  for (int i = 0; i < 200 && status == 200; ++i) {  // at most ~10 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto r = c.Get("/ready");
+    status = r ? r->status : -1;
+  }
+  ASSERT_EQ(status, 503);
+  auto r = c.Get("/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json::parse(r->body)["reason"], "draining");
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << "routes keep answering while draining";
+  const int exit_status = server.Kill(SIGTERM);  // the second signal: stop now
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << exit_status;
+}
+
 }  // namespace
 }  // namespace vitrine
