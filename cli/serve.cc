@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "cli/command.h"
+#include "cli/serve_config.h"
 #include "core/file_util.h"
 #include "core/progress.h"
 #include "serve/server.h"
@@ -90,6 +92,24 @@ Result<std::string> AdminToken(const cxxopts::ParseResult& r) {
   return token;
 }
 
+// Every flag a config file may set (cli/serve_config.h), in --help order.
+const std::vector<ServeKey>& ServeKeys() {
+  using K = ServeKey::Kind;
+  static const std::vector<ServeKey> keys = {
+      {"bundle", K::kString},          {"host", K::kString},
+      {"port", K::kInt},               {"threads", K::kInt},
+      {"admin-token-file", K::kString}, {"bundle-root", K::kString},
+      {"event-log", K::kString},       {"fsync", K::kString},
+      {"events", K::kString},          {"session-users", K::kInt64},
+      {"session-events", K::kInt64},   {"max-k", K::kInt},
+      {"max-body", K::kInt64},         {"timeout", K::kInt},
+      {"request-timeout", K::kInt},    {"max-connections", K::kInt},
+      {"max-per-client", K::kInt},     {"verify", K::kFlag},
+      {"access-log", K::kString},      {"drain-seconds", K::kReal},
+      {"access-log-max-mb", K::kInt64}};
+  return keys;
+}
+
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine serve",
                         "Serve a bundle over HTTP/JSON: /health, /ready, /metrics, /similar/{item}, "
@@ -142,9 +162,29 @@ int Run(int argc, char** argv) {
        "served, before the listener closes (0 = close at once)",
        cxxopts::value<double>()->default_value("5"))
       ("access-log-max-mb", "Rotate the access log file past this size (to FILE.1)",
-       cxxopts::value<int64_t>()->default_value("64"));
+       cxxopts::value<int64_t>()->default_value("64"))
+      ("config", "TOML file of settings: the flags above as keys (port = 8080, verify = "
+       "true); flags on the command line win", cxxopts::value<std::string>())
+      ("print-config", "Print the effective settings as a --config file and exit");
   // clang-format on
   opts.set_width(100);
+  // --config FILE: the file's settings become flags placed before the
+  // command line's, which win.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string file;
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
+    if (file.empty()) continue;
+    auto from_file = ServeConfigArgs(file, ServeKeys(), args);
+    if (!from_file.ok()) return UsageError(kName, "--config " + from_file.status().message());
+    args.insert(args.begin() + 1, from_file->begin(), from_file->end());
+    break;
+  }
+  std::vector<char*> argv_merged;
+  for (std::string& a : args) argv_merged.push_back(a.data());
+  argc = static_cast<int>(argv_merged.size());
+  argv = argv_merged.data();
   auto p =
       ParseOrExit(opts, argc, argv, kName, {"bundle"},
                   "  vitrine serve --bundle demo/bundle --port 8080\n"
@@ -158,9 +198,17 @@ int Run(int argc, char** argv) {
                   "  vitrine serve --bundle demo/bundle --host 0.0.0.0 \\\n"
                   "       --admin-token-file /etc/vitrine/token\n"
                   "  curl -s -H \"Authorization: Bearer $(cat /etc/vitrine/token)\" \\\n"
-                  "       -H 'Content-Type: application/json' -d '{}' 127.0.0.1:8080/reload");
+                  "       -H 'Content-Type: application/json' -d '{}' 127.0.0.1:8080/reload\n"
+                  "\n"
+                  "  # Settings in a file (flags on the command line win)\n"
+                  "  vitrine serve --bundle demo/bundle --port 9000 --print-config > serve.toml\n"
+                  "  vitrine serve --config serve.toml");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
+  if (r.count("print-config")) {
+    std::fputs(PrintServeConfig(r, ServeKeys()).c_str(), stdout);
+    return kExitOk;
+  }
 
   ServerOptions o;
   o.bundle = r["bundle"].as<std::string>();
