@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "index/autotune.h"
 #include "index/measure.h"
+#include "serve/load_generator.h"
 
 namespace vitrine::cli {
 namespace {
@@ -101,6 +102,80 @@ Status WritePlot(const std::vector<BenchRow>& rows, const std::string& path,
   return Status::OK();
 }
 
+// `--server URL`: the load generator of serve/load_generator.h.
+int RunServerLoad(const cxxopts::ParseResult& r) {
+  const std::string url = r["server"].as<std::string>();
+  LoadOptions o;
+  {
+    std::string rest = url;
+    if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
+    if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos) {
+      rest = "127.0.0.1:" + rest;  // a bare port: loopback
+    }
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    const size_t colon = rest.rfind(':');
+    o.host = colon == std::string::npos ? rest : rest.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+    char* end = nullptr;
+    const long v = std::strtol(port.c_str(), &end, 10);
+    if (o.host.empty() || port.empty() || *end != '\0' || v < 1 || v > 65535 ||
+        url.find("://") != std::string::npos && url.rfind("http://", 0) != 0) {
+      return UsageError(kName, "--server: expected http://HOST:PORT, got '" + url + "'");
+    }
+    o.port = static_cast<int>(v);
+  }
+  if (!r.count("bundle")) {
+    return UsageError(kName, "--server needs --bundle: the item and user ids to ask about");
+  }
+  auto bundle = Bundle::Open(r["bundle"].as<std::string>(), VerifyMode::kSizesOnly);
+  if (!bundle.ok()) return Fail(kName, bundle.status());
+  auto items = bundle->ReadIds(bundle_file::kItemIds);
+  if (!items.ok()) return Fail(kName, items.status());
+  o.items = std::move(*items);
+  if (bundle->Has(bundle_file::kUserIds)) {
+    auto users = bundle->ReadIds(bundle_file::kUserIds);
+    if (!users.ok()) return Fail(kName, users.status());
+    o.users = std::move(*users);
+  }
+  o.requests = r["requests"].as<int64_t>();
+  o.concurrency = r["concurrency"].as<int>();
+  const double limit = r["time-limit"].as<double>();
+  if (!(limit > 0 && limit <= 86400)) return UsageError(kName, "--time-limit must be in (0, 86400]");
+  o.time_limit = std::chrono::milliseconds(static_cast<int64_t>(limit * 1000));
+  o.endpoints = Split(r["endpoints"].as<std::string>(), ',');
+  o.k = r["k"].as<int>();
+  auto report = RunLoad(o);
+  if (!report.ok()) {
+    return report.status().code() == Status::Code::kInvalidArgument
+               ? UsageError(kName, report.status().message())
+               : Fail(kName, report.status());
+  }
+  std::printf("load test of %s: %lld requests, %d clients, %.2f s%s\n", url.c_str(),
+              static_cast<long long>(o.requests), o.concurrency, report->seconds,
+              report->time_limited ? " (stopped by --time-limit)" : "");
+  std::printf("%-10s %8s %8s %8s %9s %9s %9s %9s %9s %9s\n", "endpoint", "sent", "ok", "errors",
+              "qps", "p50_ms", "p99_ms", "p999_ms", "srv_count", "srv_p50<=");
+  for (const auto& [name, l] : report->endpoints) {
+    const int64_t ok = l.by_status.count(200) ? l.by_status.at(200) : 0;
+    std::printf("%-10s %8lld %8lld %8lld %9.1f %9.3f %9.3f %9.3f %9lld %9.4g\n", name.c_str(),
+                static_cast<long long>(l.sent), static_cast<long long>(ok),
+                static_cast<long long>(l.sent - ok),
+                static_cast<double>(l.sent) / std::max(report->seconds, 1e-9),
+                l.Quantile(0.5) * 1e3, l.Quantile(0.99) * 1e3, l.Quantile(0.999) * 1e3,
+                static_cast<long long>(l.server_count), l.ServerQuantile(0.5) * 1e3);
+    for (const auto& [status, n] : l.by_status) {
+      if (status != 200) {
+        std::printf("  %s: %lld answered %s\n", name.c_str(), static_cast<long long>(n),
+                    status < 0 ? "nothing (connection error)" : std::to_string(status).c_str());
+      }
+    }
+  }
+  std::printf("(srv_count and srv_p50<= come from the server's /metrics, scraped before and "
+              "after: its request count and the histogram bucket bound, in ms, holding its "
+              "median)\n");
+  return kExitOk;
+}
+
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine bench",
                         "Recall@k vs QPS/latency of index specs (and peers), exact ground truth.");
@@ -132,7 +207,16 @@ int Run(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value(".vitrine-cache"))
       ("output", "Write every measured row as CSV here", cxxopts::value<std::string>())
       ("plot", "Write recall vs QPS plot (.svg or .png, gnuplot)", cxxopts::value<std::string>())
-      ("seed", "Seed for sampled queries and filters", cxxopts::value<uint64_t>()->default_value("42"));
+      ("seed", "Seed for sampled queries and filters", cxxopts::value<uint64_t>()->default_value("42"))
+      ("server", "Load-test a running `vitrine serve` instead: http://HOST:PORT, or a port on "
+       "127.0.0.1 (ids from --bundle)", cxxopts::value<std::string>())
+      ("requests", "With --server: requests in total", cxxopts::value<int64_t>()->default_value("2000"))
+      ("concurrency", "With --server: concurrent keep-alive clients",
+       cxxopts::value<int>()->default_value("4"))
+      ("time-limit", "With --server: stop after this many seconds",
+       cxxopts::value<double>()->default_value("60"))
+      ("endpoints", "With --server: similar, recommend or both",
+       cxxopts::value<std::string>()->default_value("similar,recommend"));
   // clang-format on
   opts.set_width(110);
   auto p = ParseOrExit(
@@ -140,9 +224,11 @@ int Run(int argc, char** argv) {
       "  vitrine bench --vectors /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \\\n"
       "      --queries /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --metric l2 \\\n"
       "      --specs 'HNSW16;IVF512,Flat' --peers --output fm.csv --plot fm.svg\n"
-      "  vitrine bench --bundle demo/bundle --autotune --filter-selectivity 0.01,0.1");
+      "  vitrine bench --bundle demo/bundle --autotune --filter-selectivity 0.01,0.1\n"
+      "  vitrine bench --server 8080 --bundle demo/bundle --requests 5000   # 127.0.0.1:8080");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
+  if (r.count("server")) return RunServerLoad(r);
   if (!r.count("bundle") == !r.count("vectors")) {
     return UsageError(kName, "give exactly one of --bundle and --vectors");
   }

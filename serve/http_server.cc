@@ -280,6 +280,12 @@ HttpServer::HttpServer(HttpServerOptions limits)
   // SO_SNDTIMEO); DeadlineStream polls before every read and write anyway.
   set_read_timeout(limits_.read_timeout);
   set_write_timeout(limits_.write_timeout);
+  // httplib writes an answer's headers and body separately; with Nagle's
+  // algorithm the body then waits for the client's delayed ACK, and every
+  // answer on a keep-alive connection took 40 ms more (bench --server, with
+  // the server's own histogram at under 0.5 ms). Accepted sockets inherit
+  // the listener's TCP_NODELAY on Linux.
+  set_tcp_nodelay(true);
 }
 
 HttpServer::~HttpServer() { pool_->Shutdown(); }
