@@ -118,8 +118,9 @@ int RunServerLoad(const cxxopts::ParseResult& r) {
     const std::string port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
     char* end = nullptr;
     const long v = std::strtol(port.c_str(), &end, 10);
-    if (o.host.empty() || port.empty() || *end != '\0' || v < 1 || v > 65535 ||
-        url.find("://") != std::string::npos && url.rfind("http://", 0) != 0) {
+    const bool other_scheme =
+        url.find("://") != std::string::npos && url.rfind("http://", 0) != 0;
+    if (o.host.empty() || port.empty() || *end != '\0' || v < 1 || v > 65535 || other_scheme) {
       return UsageError(kName, "--server: expected http://HOST:PORT, got '" + url + "'");
     }
     o.port = static_cast<int>(v);

@@ -57,24 +57,20 @@ Result<Scrape> ScrapeMetrics(httplib::Client& c) {
   return s;
 }
 
-// An id as one URL path segment: RFC 3986 unreserved bytes kept, every
-// other byte %XX.
-std::string PathSegment(const std::string& id) {
+}  // namespace
+
+std::string PercentEncode(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char ch : id) {
+  for (unsigned char ch : s) {
     if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
       out += static_cast<char>(ch);
     } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
+      out += {'%', kHex[ch >> 4], kHex[ch & 15]};
     }
   }
   return out;
 }
-
-}  // namespace
 
 double EndpointLoad::Quantile(double q) const {
   if (latency_s.empty()) return std::numeric_limits<double>::quiet_NaN();
@@ -137,7 +133,7 @@ Result<LoadReport> RunLoad(const LoadOptions& o) {
       auto send = [&]() -> httplib::Result {
         if (endpoint == "similar") {
           const std::string& item = o.items[pick % o.items.size()];
-          return c.Get(("/similar/" + PathSegment(item) +
+          return c.Get(("/similar/" + PercentEncode(item) +
                         "?k=" + std::to_string(o.k)).c_str());
         }
         nlohmann::json body{{"k", o.k}};

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -45,6 +46,10 @@ struct LoadReport {
   double seconds = 0;
   bool time_limited = false;  // stopped by the time bound before every request was sent
 };
+
+// `s` with every byte outside RFC 3986's unreserved set written %XX: an
+// id as one URL path segment, or a query parameter's value.
+std::string PercentEncode(std::string_view s);
 
 // InvalidArgument for bad options (no items, requests or concurrency < 1,
 // an unknown endpoint); IOError when the server cannot be reached or its

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <limits>
 #include <set>
@@ -34,6 +35,27 @@ class EngineRankerTest : public ::testing::Test {
     engine_ = std::move(*e);
   }
   void TearDown() override { fs::remove_all(dir_); }
+  // A copy of the test bundle named `name`, its manifest edited by `edit`.
+  fs::path CopyBundle(const std::string& name, const std::function<void(json&)>& edit = {}) {
+    const fs::path copy = dir_ / name;
+    fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+    if (edit) {
+      json m = json::parse(Slurp(copy / "manifest.json"));
+      edit(m);
+      std::ofstream(copy / "manifest.json") << m.dump(2);
+    }
+    return copy;
+  }
+  // Replaces bundle file `file` of `copy` with `bytes` and keeps the
+  // container's checksum right, so the file's own reader is what refuses it.
+  static void ReplaceKeepingChecksum(const fs::path& copy, const std::string& file,
+                                     const std::string& bytes) {
+    fs::remove(copy / file);
+    std::ofstream(copy / file, std::ios::binary) << bytes;
+    json m = json::parse(Slurp(copy / "manifest.json"));
+    m["files"][file]["xxh64"] = Hex64(Xxh64(bytes));
+    std::ofstream(copy / "manifest.json") << m.dump(2);
+  }
   fs::path dir_;
   std::unique_ptr<Engine> engine_;
 };
@@ -179,17 +201,11 @@ TEST_F(EngineRankerTest, ExplainNamesTheRankerFeatures) {
 }
 
 TEST_F(EngineRankerTest, ACorruptRankerFileIsRefusedNamingIt) {
-  const fs::path copy = dir_ / "copy";
-  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  const fs::path copy = CopyBundle("copy");
   std::string bytes = Slurp(copy / "ranker.bin");
   ASSERT_GT(bytes.size(), 100u);
   bytes[bytes.size() / 2] ^= 0x10;
-  fs::remove(copy / "ranker.bin");
-  std::ofstream(copy / "ranker.bin", std::ios::binary) << bytes;
-  // Keep the container's checksum right, so the ranker's own check speaks.
-  json m = json::parse(Slurp(copy / "manifest.json"));
-  m["files"]["ranker.bin"]["xxh64"] = Hex64(Xxh64(bytes));
-  std::ofstream(copy / "manifest.json") << m.dump(2);
+  ReplaceKeepingChecksum(copy, "ranker.bin", bytes);
   auto e = Engine::Open(copy);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("ranker.bin"), std::string::npos) << e.status().message();
@@ -197,18 +213,13 @@ TEST_F(EngineRankerTest, ACorruptRankerFileIsRefusedNamingIt) {
 }
 
 TEST_F(EngineRankerTest, ADamagedTasteMixtureIsRefusedNamingIt) {
-  const fs::path copy = dir_ / "copy";
-  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  const fs::path copy = CopyBundle("copy");
   auto theta = ReadNpyF32(copy / "taste_mixture/theta.npy");
   ASSERT_TRUE(theta.ok()) << theta.status().ToString();
   theta->at(3, 0) *= 1000;  // taste 0 no longer sums to 1
-  fs::remove(copy / "taste_mixture/theta.npy");
-  ASSERT_TRUE(WriteNpy(copy / "taste_mixture/theta.npy", *theta).ok());
-  // Keep the container's checksum right, so the mixture's own check speaks.
-  json m = json::parse(Slurp(copy / "manifest.json"));
-  m["files"]["taste_mixture/theta.npy"]["xxh64"] =
-      Hex64(Xxh64(Slurp(copy / "taste_mixture/theta.npy")));
-  std::ofstream(copy / "manifest.json") << m.dump(2);
+  const fs::path written = dir_ / "theta.npy";
+  ASSERT_TRUE(WriteNpy(written, *theta).ok());
+  ReplaceKeepingChecksum(copy, "taste_mixture/theta.npy", Slurp(written));
   auto e = Engine::Open(copy);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("theta.npy"), std::string::npos) << e.status().message();
@@ -234,11 +245,8 @@ TEST_F(EngineRankerTest, RankerOffAnswersWithTheHybrid) {
 // (manifest ranker.scorer "hybrid") answers as with the ranker off: oracle,
 // the original bundle's ranker-off answer for the same users.
 TEST_F(EngineRankerTest, AHybridScorerAnswersLikeTheRankerOff) {
-  const fs::path copy = dir_ / "hybrid_bundle";
-  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
-  json m = json::parse(Slurp(copy / "manifest.json"));
-  m["ranker"]["scorer"] = "hybrid";
-  std::ofstream(copy / "manifest.json") << m.dump(2);
+  const fs::path copy =
+      CopyBundle("hybrid_bundle", [](json& m) { m["ranker"]["scorer"] = "hybrid"; });
   auto e = Engine::Open(copy);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   int differ_from_ranker = 0;
@@ -306,11 +314,8 @@ TEST_F(EngineRankerTest, APoolOfColdItemsOnlyIsOrderedLikeTheHybrid) {
 // (manifest ranker.scorer "item_item") orders the pool by that score: the
 // answers carry the scores ItemNeighbors::Query gives, best first.
 TEST_F(EngineRankerTest, AnItemItemScorerOrdersByTheItemItemScore) {
-  const fs::path copy = dir_ / "item_item_bundle";
-  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
-  json m = json::parse(Slurp(copy / "manifest.json"));
-  m["ranker"]["scorer"] = "item_item";
-  std::ofstream(copy / "manifest.json") << m.dump(2);
+  const fs::path copy =
+      CopyBundle("item_item_bundle", [](json& m) { m["ranker"]["scorer"] = "item_item"; });
   auto e = Engine::Open(copy);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   const int32_t user = 5;

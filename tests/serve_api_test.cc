@@ -15,6 +15,7 @@
 
 #include "core/interactions.h"
 #include "serve/event_log.h"
+#include "serve/load_generator.h"
 #include "serve/session_store.h"
 #include "tests/serve_test_util.h"
 
@@ -25,19 +26,6 @@ using json = nlohmann::json;
 using testing::MakeTestBundle;
 using testing::TestServer;
 namespace fs = std::filesystem;
-
-std::string UrlEncode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> Ids(const json& results) {
   std::vector<std::string> ids;
@@ -283,7 +271,7 @@ TEST_F(ServeApiTest, SimilarWithRulesAndDiversity) {
   const std::string brand = cat.ValueString(*cat.column("brand"), 11);
   int st;
   json j = Get("/similar/" + item + "?k=10&diversity=mmr:0.5&rule=" +
-                   UrlEncode("EXCLUDE WHERE brand = CurrentItem.brand"),
+                   PercentEncode("EXCLUDE WHERE brand = CurrentItem.brand"),
                &st);
   ASSERT_EQ(st, 200) << j.dump();
   ASSERT_EQ(j["results"].size(), 10u);
@@ -305,9 +293,9 @@ TEST_F(ServeApiTest, SimilarErrors) {
   ExpectError(Get("/similar/" + item + "?weights=style%3D1", &st), &st, 400,
               "unknown block 'style'");
   ExpectError(Get("/similar/" + item + "?kk=3", &st), &st, 400, "unknown query parameter 'kk'");
-  ExpectError(Get("/similar/" + item + "?rule=" + UrlEncode("EXCLUDE WHERE"), &st), &st, 400,
+  ExpectError(Get("/similar/" + item + "?rule=" + PercentEncode("EXCLUDE WHERE"), &st), &st, 400,
               "rules:1:");
-  ExpectError(Get("/similar/" + item + "?rule=" + UrlEncode("EXCLUDE WHERE colour = \"red\""), &st),
+  ExpectError(Get("/similar/" + item + "?rule=" + PercentEncode("EXCLUDE WHERE colour = \"red\""), &st),
               &st, 400, "unknown column 'colour'");
   ExpectError(Get("/nothing/here", &st), &st, 404, "no endpoint GET /nothing/here");
 }
