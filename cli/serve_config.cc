@@ -5,7 +5,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
-#include "core/file_util.h"
+#include "engine/config_file.h"
 
 namespace vitrine::cli {
 namespace {
@@ -46,13 +46,8 @@ std::string Quoted(const std::string& s) {
 Result<std::vector<std::string>> ServeConfigArgs(const std::filesystem::path& file,
                                                  const std::vector<ServeKey>& keys,
                                                  const std::vector<std::string>& command_line) {
-  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
-  toml::table table;
-  try {
-    table = toml::parse(text, file.string());
-  } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(Where(file, e.source()) + ": " + std::string(e.description()));
-  }
+  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadConfigFile(file.string(), "serve config"));
+  VITRINE_ASSIGN_OR_RETURN(toml::table table, ParseConfigToml(text, file.string()));
   std::vector<std::string> args;
   for (const auto& [k, node] : table) {
     const std::string name(k.str());
@@ -95,6 +90,14 @@ Result<std::vector<std::string>> ServeConfigArgs(const std::filesystem::path& fi
     if (!ok) {
       return Status::InvalidArgument(Where(file, node.source()) + ": '" + name + "' must be " +
                                      KindName(key->kind));
+    }
+    // cxxopts matches "--name=value" with std::regex, which recurses per
+    // character: a 100 kB value overflowed the stack. Paths and lists of
+    // events are far shorter.
+    if (value.size() > kMaxServeConfigValueBytes) {
+      return Status::InvalidArgument(Where(file, node.source()) + ": '" + name + "' is " +
+                                     std::to_string(value.size()) + " bytes long, at most " +
+                                     std::to_string(kMaxServeConfigValueBytes));
     }
     if (OnCommandLine(command_line, name)) continue;  // the command line wins
     if (key->kind == ServeKey::Kind::kFlag) {

@@ -2,7 +2,9 @@
 // can live in a TOML file as a top-level key named like the flag (`port =
 // 8080`, `drain-seconds = 10`, `verify = true`). Flags on the command line
 // win over the file; a key that is not a flag, or a value of the wrong
-// type, is an error naming the file, line and column. --print-config prints
+// type, is an error naming the file, line and column. Limits: the file
+// size and key nesting of engine/config_file.h, kMaxServeConfigValueBytes
+// per value. --print-config prints
 // the effective settings in the same form, so `--print-config > serve.toml`
 // then `--config serve.toml` reproduces them (tests/serve_config_test.cc).
 #pragma once
@@ -15,6 +17,9 @@
 #include "core/status.h"
 
 namespace vitrine::cli {
+
+// The longest value a config file may give one flag.
+inline constexpr size_t kMaxServeConfigValueBytes = 4096;
 
 struct ServeKey {
   enum class Kind { kString, kInt, kInt64, kReal, kFlag };  // the cxxopts value type

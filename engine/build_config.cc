@@ -19,6 +19,7 @@
 #include "core/file_util.h"
 #include "core/status.h"
 #include "engine/bundle_schema.h"
+#include "engine/config_file.h"
 #include "engine/ranker_training.h"
 
 namespace vitrine {
@@ -377,14 +378,7 @@ std::string Where(const std::string& name, const toml::node& n) {
 }  // namespace
 
 Status ApplyBuildConfigText(const std::string& text, const std::string& name, BuildOptions* out) {
-  toml::table t;
-  try {
-    t = toml::parse(text, name);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    return Status::InvalidArgument(name + ":" + std::to_string(b.line) + ":" +
-                                   std::to_string(b.column) + ": " + std::string(e.description()));
-  }
+  VITRINE_ASSIGN_OR_RETURN(toml::table t, ParseConfigToml(text, name));
   BuildOptions o = *out;
   auto weights = [&](const std::string& section, const toml::node& node) -> Status {
     const toml::table* tab = node.as_table();
@@ -444,15 +438,7 @@ Status ApplyBuildConfigText(const std::string& text, const std::string& name, Bu
 }
 
 Status ApplyBuildConfig(const std::string& path, BuildOptions* o) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return Status::IOError(path + ": " + ec.message());
-  if (size > kMaxBuildConfigBytes) {
-    return Status::InvalidArgument(path + ": " + std::to_string(size) +
-                                   " bytes; a build config holds at most " +
-                                   std::to_string(kMaxBuildConfigBytes));
-  }
-  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFileRaw(path));
+  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadConfigFile(path, "build config"));
   return ApplyBuildConfigText(text, path, o);
 }
 

@@ -12,11 +12,12 @@
 
 #include "core/status.h"
 #include "engine/builder.h"
+#include "engine/config_file.h"
 
 namespace vitrine {
 
 // The largest build config file read (a real one is a few hundred bytes).
-inline constexpr uint64_t kMaxBuildConfigBytes = uint64_t{1} << 20;
+inline constexpr uint64_t kMaxBuildConfigBytes = kMaxConfigBytes;
 
 // Reads the TOML file at `path` into `o`: keys present overwrite, keys
 // absent keep `o`'s value. On error `o` is unchanged.

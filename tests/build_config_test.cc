@@ -137,6 +137,22 @@ TEST(BuildConfig, AnOversizedFileIsRefusedBeforeItIsRead) {
   EXPECT_NE(st.message().find("at most"), std::string::npos) << st.message();
 }
 
+// toml++ recurses once per dotted-key level: 100,000 levels overflowed the
+// stack before engine/config_file.h counted the dots on a line.
+TEST(BuildConfig, KeysNestedTooDeepAreRefusedNotACrash) {
+  std::string text = "a";
+  for (int i = 0; i < 100000; ++i) text += ".a";
+  text += " = 1\n";
+  BuildOptions o;
+  Status st = ApplyBuildConfigText(text, "deep.toml", &o);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("deep.toml:1: more than 1000 dots"), std::string::npos)
+      << st.message();
+  // Dots inside strings do not count.
+  st = ApplyBuildConfigText("[input]\nitems = \"" + std::string(5000, '.') + "\"\n", "s.toml", &o);
+  EXPECT_TRUE(st.ok()) << st.message();
+}
+
 // A weight for a block no bundle has is a typo, refused before any input is
 // read (the items path does not exist), from a config file or from code.
 TEST(BuildConfig, AWeightOfAnUnknownBlockIsRefused) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/config_file.h"
 #include "tests/serve_test_util.h"
 
 namespace vitrine {
@@ -74,6 +75,10 @@ TEST_F(ServeConfigTest, BadFilesAreRefusedNamingTheLine) {
       {"bundle = \"b\"\n[server]\nport = 1\n", "unknown key 'server'"},
       {"config = \"other.toml\"\n", "unknown key 'config'"},
       {"bundle = \n", "serve.toml:1:"},
+      {"bundle = \"" + std::string(100000, 'x') + "\"\n", "'bundle' is 100000 bytes long"},
+      {"a" + [] { std::string k; for (int i = 0; i < 100000; ++i) k += ".a"; return k; }() +
+           " = 1\n",
+       "serve.toml:1: more than 1000 dots"},
   };
   for (const Case& c : cases) {
     std::ofstream(dir_ / "serve.toml", std::ios::trunc) << c.text;
@@ -82,6 +87,13 @@ TEST_F(ServeConfigTest, BadFilesAreRefusedNamingTheLine) {
     const std::string err = Slurp(dir_ / "cmd.err");
     EXPECT_NE(err.find(c.needle), std::string::npos) << c.text << " -> " << err;
   }
+  {
+    std::ofstream big(dir_ / "serve.toml", std::ios::trunc);
+    big << "# " << std::string(kMaxConfigBytes, 'x') << "\n";
+  }
+  EXPECT_EQ(RunVitrine("serve --config '" + (dir_ / "serve.toml").string() + "'", dir_), 2);
+  EXPECT_NE(Slurp(dir_ / "cmd.err").find("a serve config holds at most 1048576"), std::string::npos)
+      << Slurp(dir_ / "cmd.err");
   EXPECT_EQ(RunVitrine("serve --config '" + (dir_ / "missing.toml").string() + "'", dir_), 2);
   EXPECT_NE(Slurp(dir_ / "cmd.err").find("missing.toml"), std::string::npos);
 }
