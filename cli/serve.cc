@@ -92,6 +92,25 @@ Result<std::string> AdminToken(const cxxopts::ParseResult& r) {
   return token;
 }
 
+// "90" or "90s", "30m", "12h", "7d" as seconds; nullopt if malformed or
+// outside [1 s, 365 d].
+std::optional<int64_t> ParseDurationSeconds(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 9 || text.size() - digits > 1) return std::nullopt;
+  int64_t n = std::stoll(text.substr(0, digits));
+  const char unit = digits < text.size() ? text[digits] : 's';
+  switch (unit) {
+    case 's': break;
+    case 'm': n *= 60; break;
+    case 'h': n *= 3600; break;
+    case 'd': n *= 86400; break;
+    default: return std::nullopt;
+  }
+  if (n < 1 || n > 365 * 86400) return std::nullopt;
+  return n;
+}
+
 // Every flag a config file may set (cli/serve_config.h), in --help order.
 const std::vector<ServeKey>& ServeKeys() {
   using K = ServeKey::Kind;
@@ -106,7 +125,9 @@ const std::vector<ServeKey>& ServeKeys() {
       {"request-timeout", K::kInt},    {"max-connections", K::kInt},
       {"max-per-client", K::kInt},     {"verify", K::kFlag},
       {"access-log", K::kString},      {"drain-seconds", K::kReal},
-      {"access-log-max-mb", K::kInt64}};
+      {"access-log-max-mb", K::kInt64}, {"state", K::kString},
+      {"state-prefix", K::kString},    {"session-ttl", K::kString},
+      {"state-required", K::kFlag}};
   return keys;
 }
 
@@ -163,6 +184,15 @@ int Run(int argc, char** argv) {
        cxxopts::value<double>()->default_value("5"))
       ("access-log-max-mb", "Rotate the access log file past this size (to FILE.1)",
        cxxopts::value<int64_t>()->default_value("64"))
+      ("state", "Share session histories between replicas through Redis: "
+       "redis://HOST[:PORT][/DB] (password from $VITRINE_REDIS_PASSWORD; default: this "
+       "process's memory only)", cxxopts::value<std::string>())
+      ("state-prefix", "Prefix of every Redis key this server writes",
+       cxxopts::value<std::string>()->default_value("vitrine:"))
+      ("session-ttl", "A shared session history expires this long after its last event "
+       "(90s, 30m, 12h, 7d)", cxxopts::value<std::string>()->default_value("7d"))
+      ("state-required", "/ready answers 503 while the --state store is down (default: "
+       "stay ready and answer from local sessions)")
       ("config", "TOML file of settings: the flags above as keys (port = 8080, verify = "
        "true); flags on the command line win", cxxopts::value<std::string>())
       ("print-config", "Print the effective settings as a --config file and exit");
@@ -199,6 +229,10 @@ int Run(int argc, char** argv) {
                   "       --admin-token-file /etc/vitrine/token\n"
                   "  curl -s -H \"Authorization: Bearer $(cat /etc/vitrine/token)\" \\\n"
                   "       -H 'Content-Type: application/json' -d '{}' 127.0.0.1:8080/reload\n"
+                  "\n"
+                  "  # Replicas sharing sessions through Redis (docs/operations.md)\n"
+                  "  vitrine serve --bundle demo/bundle --port 8081 --state redis://127.0.0.1:6379\n"
+                  "  vitrine serve --bundle demo/bundle --port 8082 --state redis://127.0.0.1:6379\n"
                   "\n"
                   "  # Settings in a file (flags on the command line win)\n"
                   "  vitrine serve --bundle demo/bundle --port 9000 --print-config > serve.toml\n"
@@ -268,6 +302,28 @@ int Run(int argc, char** argv) {
     o.access_log_max_bytes = static_cast<uint64_t>(mb) << 20;
   }
 
+  if (r.count("state")) {
+    o.state_url = r["state"].as<std::string>();
+    RedisStateOptions check;
+    st = RedisStateOptions::ParseUrl(o.state_url, &check);
+    if (!st.ok()) return UsageError(kName, "--state: " + st.message());
+    if (const char* pw = std::getenv("VITRINE_REDIS_PASSWORD"); pw && *pw) o.state_password = pw;
+  }
+  o.state_prefix = r["state-prefix"].as<std::string>();
+  if (o.state_prefix.size() > 256) return UsageError(kName, "--state-prefix: at most 256 bytes");
+  {
+    const auto ttl = ParseDurationSeconds(r["session-ttl"].as<std::string>());
+    if (!ttl) {
+      return UsageError(kName, "--session-ttl: expected a duration like 90s, 30m, 12h or 7d, "
+                               "between 1 s and 365 d");
+    }
+    o.session_ttl = std::chrono::seconds(*ttl);
+  }
+  o.state_required = r.count("state-required") > 0;
+  if (o.state_required && o.state_url.empty()) {
+    return UsageError(kName, "--state-required needs --state");
+  }
+
   const double drain_seconds = r["drain-seconds"].as<double>();
   if (!(drain_seconds >= 0 && drain_seconds <= 3600)) {
     return UsageError(kName, "--drain-seconds must be in [0, 3600]");
@@ -289,11 +345,12 @@ int Run(int argc, char** argv) {
   if (!port.ok()) return Fail(kName, port.status());
   std::printf(
       "vitrine serve: listening on http://%s:%d (bundle %s, %lld items, event log %s, "
-      "fsync %s, admin endpoints %s)\n",
+      "fsync %s, admin endpoints %s%s%s)\n",
       o.host.c_str(), *port, o.bundle.c_str(),
       static_cast<long long>((*server)->engine()->catalog().size()),
       o.event_log.empty() ? "none" : o.event_log.c_str(), r["fsync"].as<std::string>().c_str(),
-      o.admin_token.empty() ? "loopback only, no token" : "need the admin token");
+      o.admin_token.empty() ? "loopback only, no token" : "need the admin token",
+      o.state_url.empty() ? "" : ", shared state ", o.state_url.c_str());
   std::fflush(stdout);
 
   std::atomic<bool> done{false};

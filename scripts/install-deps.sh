@@ -29,6 +29,9 @@ PACKAGES=(
   python3-faiss
   # python3-jsonschema validates the server's answers against docs/openapi.json.
   python3-jsonschema
+  # The shared state store of serving replicas (serve/redis_state.h): the
+  # hiredis client library, and the Redis server the tests start on loopback.
+  libhiredis-dev redis-server
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with

@@ -102,6 +102,11 @@ void ServerMetrics::ObserveEventLogAppend(double seconds) {
   event_log_append_.Observe(seconds);
 }
 
+void ServerMetrics::ObserveStateStore(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_store_.Observe(seconds);
+}
+
 std::string ServerMetrics::Render(const Gauges& g) const {
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
@@ -141,6 +146,22 @@ std::string ServerMetrics::Render(const Gauges& g) const {
   Sample("vitrine_bundle_load_seconds", "", g.bundle_load_seconds, &out);
   Header("vitrine_session_users", "gauge", "Users with live events in the session store.", &out);
   Sample("vitrine_session_users", "", static_cast<double>(g.session_users), &out);
+  if (g.state_store_up >= 0) {
+    Header("vitrine_state_store_up", "gauge",
+           "1 while the shared state store (Redis) answers, 0 while it is down.", &out);
+    Sample("vitrine_state_store_up", "", static_cast<double>(g.state_store_up), &out);
+    Header("vitrine_state_store_round_trips_total", "counter",
+           "Calls to the shared state store that got answers.", &out);
+    Sample("vitrine_state_store_round_trips_total", "",
+           static_cast<double>(g.state_store_round_trips), &out);
+    Header("vitrine_state_store_failures_total", "counter",
+           "Calls to the shared state store that failed (down, timeout or error reply).", &out);
+    Sample("vitrine_state_store_failures_total", "", static_cast<double>(g.state_store_failures),
+           &out);
+    Header("vitrine_state_store_duration_seconds", "histogram",
+           "One call to the shared state store, a failed one included.", &out);
+    state_store_.Render("vitrine_state_store_duration_seconds", "", &out);
+  }
   Header("vitrine_http_open_connections", "gauge", "Open client connections.", &out);
   Sample("vitrine_http_open_connections", "", static_cast<double>(g.open_connections), &out);
   Header("vitrine_http_refused_connections_total", "counter",

@@ -46,6 +46,7 @@ class ServerMetrics {
   void AddEventsAccepted(int64_t n);
   void AddEventsRejected(int64_t n);
   void ObserveEventLogAppend(double seconds);  // one durable append, fsync included
+  void ObserveStateStore(double seconds);      // one call to the shared state store
 
   // What the server reads at scrape time.
   struct Gauges {
@@ -59,6 +60,10 @@ class ServerMetrics {
     int64_t events_logged = 0;
     double uptime_seconds = 0;
     int64_t resident_memory_bytes = 0;
+    // The shared state store (serve/redis_state.h); -1: none configured.
+    int64_t state_store_up = -1;
+    int64_t state_store_round_trips = 0;  // counters, kept by RedisState
+    int64_t state_store_failures = 0;
   };
   std::string Render(const Gauges& g) const;
 
@@ -67,6 +72,7 @@ class ServerMetrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // (endpoint, status) -> count
   std::map<std::string, LatencyHistogram> latency_;           // endpoint -> histogram
   LatencyHistogram event_log_append_;
+  LatencyHistogram state_store_;
   int64_t events_accepted_ = 0;
   int64_t events_rejected_ = 0;
 };

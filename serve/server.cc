@@ -271,6 +271,7 @@ struct Server::Impl {
   std::unique_ptr<ComputeSlots> slots;
   std::unique_ptr<EventLog> log;
   std::unique_ptr<SessionStore> sessions;
+  std::unique_ptr<RedisState> state;  // null: sessions live in this process only
   int port = -1;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> requests{0};
@@ -290,6 +291,32 @@ struct Server::Impl {
     std::lock_guard<std::mutex> lock(mu);
     return loaded;
   }
+
+  // The user's recent events: from the shared store when there is one and
+  // it answers, else from this replica's own memory.
+  std::vector<SessionEvent> RecentEvents(const std::string& user) {
+    if (state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto shared = state->Recent(user);
+      metrics.ObserveStateStore(MillisSince(t0) / 1000.0);
+      if (shared.ok()) return std::move(*shared);
+    }
+    return sessions->Recent(user);
+  }
+
+  // Makes accepted events visible to the next answers: in this replica's
+  // memory, and in the shared store for the other replicas. Returns whether
+  // the shared store took them (true when there is none).
+  bool RecordEvents(const std::vector<std::pair<std::string, SessionEvent>>& events) {
+    for (const auto& [user, e] : events) sessions->Add(user, e);
+    if (!state) return true;
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status st = state->Append(events);
+    metrics.ObserveStateStore(MillisSince(t0) / 1000.0);
+    return st.ok();
+  }
+
+  bool StateStoreUp() const { return !state || state->health().up; }
 
   Status Reload(const fs::path& requested) {
     std::lock_guard<std::mutex> reload_lock(reload_mu);
@@ -375,6 +402,12 @@ void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res
   g.bundle_users = cur->engine->users().size();
   g.bundle_load_seconds = cur->load_seconds;
   g.session_users = static_cast<int64_t>(sessions->num_users());
+  if (state) {
+    const RedisState::Health h = state->health();
+    g.state_store_up = h.up ? 1 : 0;
+    g.state_store_round_trips = static_cast<int64_t>(h.round_trips);
+    g.state_store_failures = static_cast<int64_t>(h.failures);
+  }
   g.open_connections = http->open_connections();
   g.refused_connections = http->refused_connections();
   g.events_logged = log ? static_cast<int64_t>(log->appended()) : 0;
@@ -386,11 +419,18 @@ void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res
 
 // Readiness: the server binds only after its bundle has loaded, so nothing
 // can ask it while it loads; a reload keeps the old bundle answering, so it
-// stays ready. Only a drain (SIGTERM) turns it off.
+// stays ready. A drain (SIGTERM) turns it off, and so does a state store
+// that is down when the options say it is required.
 void Server::Impl::HandleReady(const httplib::Request&, httplib::Response& res) {
-  const bool ready = !draining.load();
+  const bool draining_now = draining.load();
+  const bool state_down = options.state_required && !StateStoreUp();
+  const bool ready = !draining_now && !state_down;
   json j{{"ready", ready}, {"generation", Current()->generation}};
-  if (!ready) j["reason"] = "draining";
+  if (draining_now) {
+    j["reason"] = "draining";
+  } else if (state_down) {
+    j["reason"] = "state store down";
+  }
   Reply(res, ready ? 200 : 503, j);
 }
 
@@ -401,9 +441,22 @@ void Server::Impl::HandleOpenApi(const httplib::Request&, httplib::Response& res
   res.set_content(kOpenApiDocument, "application/json");
 }
 
+// Liveness: 200 whenever the process answers. A shared state store that is
+// down makes the status "degraded" (answers come from local sessions), not
+// a failure: restarting the replica would not bring Redis back.
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
   const auto cur = Current();
-  json j{{"status", "ok"},
+  json store{{"kind", state ? "redis" : "memory"}};
+  if (state) {
+    const RedisState::Health h = state->health();
+    store["url"] = state->options().Url();
+    store["up"] = h.up;
+    if (!h.up) store["error"] = h.error;
+    store["round_trips"] = h.round_trips;
+    store["failures"] = h.failures;
+  }
+  json j{{"status", StateStoreUp() ? "ok" : "degraded"},
+         {"state_store", store},
          {"bundle", DisplayName(cur->path)},
          {"generation", cur->generation},
          {"items", cur->engine->catalog().size()},
@@ -496,7 +549,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.filter_already_seen = filter_seen;
   r.query = prepared->q;
   if (user) {
-    for (const SessionEvent& e : sessions->Recent(*user)) r.recent.push_back({e.item, e.weight});
+    for (const SessionEvent& e : RecentEvents(*user)) r.recent.push_back({e.item, e.weight});
   }
   current_request.k = spec.k;
   current_request.generation = cur->generation;
@@ -613,13 +666,18 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       return ReplyError(res, 500, "the event log write failed; the events were not accepted");
     }
   }
+  std::vector<std::pair<std::string, SessionEvent>> session_events;
+  session_events.reserve(events.size());
   for (size_t n = 0; n < events.size(); ++n) {
-    sessions->Add(events[n].user,
-                  {events[n].item, events[n].event, weights[n], events[n].timestamp});
+    session_events.push_back(
+        {events[n].user, {events[n].item, events[n].event, weights[n], events[n].timestamp}});
   }
+  // Accepted once logged: a shared store that is down does not refuse
+  // events, the answer says they were not shared.
+  const bool shared = RecordEvents(session_events);
   tally.accepted = true;
-  json out{{"accepted", events.size()}, {"logged", log != nullptr}};
-  if (events.size() == 1) out["user_events"] = sessions->Recent(events[0].user).size();
+  json out{{"accepted", events.size()}, {"logged", log != nullptr}, {"shared", shared}};
+  if (events.size() == 1) out["user_events"] = RecentEvents(events[0].user).size();
   Reply(res, 200, out);
 }
 
@@ -925,6 +983,23 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
   }
   impl->sessions = std::make_unique<SessionStore>(o.session_users, o.session_events);
+  if (!o.state_url.empty()) {
+    RedisStateOptions so;
+    VITRINE_RETURN_IF_ERROR(RedisStateOptions::ParseUrl(o.state_url, &so));
+    so.prefix = o.state_prefix;
+    so.password = o.state_password;
+    so.max_events = o.session_events;
+    so.ttl = o.session_ttl;
+    so.connections = o.threads;
+    impl->state = std::make_unique<RedisState>(std::move(so));
+    const RedisState::Health h = impl->state->health();
+    if (h.up) {
+      LogInfo("state store %s: up", impl->state->options().Url().c_str());
+    } else {
+      LogInfo("state store down at start (answering from local sessions until it is up): %s",
+              h.error.c_str());
+    }
+  }
   impl->slots = std::make_unique<ComputeSlots>(o.threads);
 
   HttpServerOptions limits;

@@ -61,6 +61,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "serve/event_log.h"
+#include "serve/redis_state.h"
 #include "serve/session_store.h"
 
 namespace vitrine {
@@ -79,6 +80,15 @@ struct ServerOptions {
 
   size_t session_users = 100000;  // users with in-memory recent events
   size_t session_events = 50;     // recent events kept per user
+
+  // Session histories shared by replicas (serve/redis_state.h): a
+  // "redis://HOST:PORT/DB" URL, or "" for this process's memory only. The
+  // local store is kept too, and answers while Redis is down.
+  std::string state_url;
+  std::string state_prefix = "vitrine:";  // Redis key prefix
+  std::string state_password;             // Redis AUTH ("" = none)
+  std::chrono::seconds session_ttl{7 * 24 * 3600};  // a shared history expires this long after its last event
+  bool state_required = false;  // /ready answers 503 while the state store is down
 
   // Limits that bound the work and memory of one request.
   int max_k = 1000;                   // results one request may ask for

@@ -1,13 +1,16 @@
 // Shared by the serve_*_test.cc files: a tiny bundle built with the real
-// `vitrine` binary, an in-process Server on an ephemeral loopback port, and
-// a child `vitrine serve` process.
+// `vitrine` binary, an in-process Server on an ephemeral loopback port, a
+// child `vitrine serve` process, and a child `redis-server` on loopback.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +188,88 @@ class ServeProcess {
   pid_t pid_ = -1;
   int port_ = -1;
   bool reaped_ = false;
+};
+
+// A loopback TCP port nothing listens on right now (the kernel's choice for
+// port 0; another process could take it before it is used, which the
+// callers' start-up checks would report).
+inline int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// A real `redis-server` (Debian redis-server, installed by
+// scripts/install-deps.sh) on 127.0.0.1:`port`, without persistence, in
+// the foreground as this process's child. Start() waits until it accepts
+// connections.
+class RedisProcess {
+ public:
+  static constexpr const char* kBinary = "/usr/bin/redis-server";
+  explicit RedisProcess(int port) : port_(port) {}
+  ~RedisProcess() { Kill(SIGKILL); }
+  int port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+
+  // True once the server answers on its port (at most 20 s).
+  bool Start() {
+    if (::access(kBinary, X_OK) != 0) {
+      ADD_FAILURE() << kBinary << " not found: run scripts/install-deps.sh (Debian redis-server)";
+      return false;
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, STDOUT_FILENO);
+      const std::string port = std::to_string(port_);
+      ::execl(kBinary, kBinary, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (up) return true;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        ADD_FAILURE() << "redis-server exited at start on port " << port_;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "redis-server did not listen on port " << port_ << " within 20 s";
+    return false;
+  }
+  // Stops it with `sig` and reaps it.
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
 };
 
 }  // namespace vitrine::testing
