@@ -16,6 +16,11 @@ bool Quiet();
 // printf-style line to stderr, prefixed "[vitrine] ", unless quiet.
 void LogInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// Seconds of wall time since `t0`.
+inline double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Times a stage: prints "[vitrine] <name>: done in 1.23 s" when Done() is
 // called (or on destruction). Update() shows a rate-limited "n / total".
 class StageTimer {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/progress.h"
 #include "core/simd.h"
 #include "engine/catalog_update.h"
 
@@ -396,6 +397,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryPar
           {static_cast<int32_t>(id), Dot(query.data(), v, dim), diversify ? unit.Add(v) : nullptr});
     }
 
+    if (q.stats != nullptr) q.stats->pool = static_cast<int64_t>(cands.size());  // the last, largest
     if (!rerank) {
       std::stable_sort(cands.begin(), cands.end(),
                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
@@ -408,9 +410,11 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryPar
       }
       break;
     }
+    const auto t_rerank = std::chrono::steady_clock::now();
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
                              Rerank(cands, request_rules, RerankOptionsOf(q, dim), &allowed));
     hits = ToHits(std::move(ranked), request_rules);
+    if (q.stats != nullptr) q.stats->rerank_seconds += SecondsSince(t_rerank);  // every round's
     if (static_cast<int>(hits.size()) >= q.k || pool >= n_allowed) break;
     pool = static_cast<int>(std::min<int64_t>(n_allowed, static_cast<int64_t>(pool) * 4));
   }
@@ -471,11 +475,14 @@ Result<std::vector<Hit>> Engine::Popular(const QueryParams& request) const {
                     });
   cands.resize(take);
   std::vector<Hit> hits;
+  if (q.stats != nullptr) q.stats->pool = static_cast<int64_t>(cands.size());
   if (q.rules != nullptr) {
+    const auto t_rerank = std::chrono::steady_clock::now();
     RerankOptions ro;
     ro.k = q.k;  // popularity has no vectors to diversify on
     VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
     hits = ToHits(std::move(ranked), rules);
+    if (q.stats != nullptr) q.stats->rerank_seconds += SecondsSince(t_rerank);
   } else {
     for (const Candidate& c : cands) {
       Hit h;

@@ -66,6 +66,12 @@ struct Hit {
 // The knobs of one query (Similar, Recommend, CompleteTheLook): per call, owned by
 // the caller, so the Engine's methods stay const (docs/architecture.md,
 // "Conventions").
+// What answering one request took, for the server's /metrics.
+struct AnswerStats {
+  int64_t pool = 0;           // candidates scored before rules, caps and diversity
+  double rerank_seconds = 0;  // ordering them: the ranker (if any), rules, caps, pins, diversity
+};
+
 struct QueryParams {
   int k = 10;                            // results wanted
   std::map<std::string, float> weights;  // block -> weight; unnamed blocks use defaults
@@ -93,6 +99,7 @@ struct QueryParams {
   // false answers with the hybrid score alone (`--ranker off`).
   bool use_ranker = true;
   bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
+  AnswerStats* stats = nullptr;  // when set, filled for this answer; not owned
 };
 
 // The rerank options of a query over candidates of dimension `dim`.

@@ -8,6 +8,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "core/progress.h"
 #include "core/simd.h"
 #include "engine/engine.h"
 
@@ -277,6 +278,7 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
   VITRINE_ASSIGN_OR_RETURN(CandidatePool pool,
                            Candidates(items, weights, q, drop, &allowed, &rules, &query));
   const size_t n = pool.items.size();
+  const auto t_rerank = std::chrono::steady_clock::now();
   // A pool of cold items only (new arrivals, a rule keeping only them) is
   // outside what the ranker learned from: its labels are interactions, which
   // cold items barely have. The hybrid order ranks such pools better (cold
@@ -317,6 +319,10 @@ Result<std::vector<Hit>> Engine::RankedSearch(std::span<const int32_t> items,
   VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
                            Rerank(cands, rules, RerankOptionsOf(q, dim), &allowed));
   std::vector<Hit> hits = ToHits(std::move(ranked), rules);
+  if (q.stats != nullptr) {
+    q.stats->pool = static_cast<int64_t>(n);
+    q.stats->rerank_seconds += SecondsSince(t_rerank);
+  }
   Explain(query, q, items, &hits);
   if (q.explain && all_cold) {
     for (Hit& h : hits) h.reason += "; ranked on the hybrid score (new items only)";

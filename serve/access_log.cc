@@ -38,21 +38,44 @@ Result<std::unique_ptr<AccessLog>> AccessLog::Open(const std::filesystem::path& 
   if (path == "-") {
     log->file_ = stderr;
     log->is_stderr_ = true;
-    return log;
+  } else {
+    log->file_ = std::fopen(path.c_str(), "ae");
+    if (log->file_ == nullptr) {
+      return Status::IOError(path.string() + ": cannot open the access log for appending: " +
+                             std::strerror(errno));
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    log->bytes_ = ec ? 0 : size;
   }
-  log->file_ = std::fopen(path.c_str(), "ae");
-  if (log->file_ == nullptr) {
-    return Status::IOError(path.string() + ": cannot open the access log for appending: " +
-                           std::strerror(errno));
-  }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  log->bytes_ = ec ? 0 : size;
+  log->flusher_ = std::thread([l = log.get()] { l->FlushLoop(); });
   return log;
 }
 
 AccessLog::~AccessLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  FlushLocked();
   if (file_ != nullptr && !is_stderr_) std::fclose(file_);
+}
+
+void AccessLog::FlushLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_cv_.wait_for(lock, kFlushInterval, [this] { return stop_; })) FlushLocked();
+}
+
+void AccessLog::FlushLocked() {
+  if (!dirty_ || file_ == nullptr) return;
+  dirty_ = false;
+  if (std::fflush(file_) != 0 && !reported_error_) {
+    reported_error_ = true;
+    LogInfo("access log %s: write failed: %s", path_.c_str(), std::strerror(errno));
+  }
 }
 
 std::string AccessLog::Line(const AccessRecord& r) {
@@ -91,7 +114,8 @@ void AccessLog::Write(const AccessRecord& r) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!is_stderr_ && file_ != nullptr && bytes_ > 0 && bytes_ + line.size() > max_bytes_) Rotate();
   if (file_ == nullptr) return;
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
+  dirty_ = true;
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
     if (!reported_error_) {
       reported_error_ = true;
       LogInfo("access log %s: write failed: %s", path_.c_str(), std::strerror(errno));

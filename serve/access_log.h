@@ -11,9 +11,17 @@
 // at most an item id. `k` and `generation` are present when the request got
 // that far.
 //
+// Lines are buffered and flushed by a background thread every
+// `kFlushInterval` (and on rotation and close), not one write(2) per request
+// under the lock: a line reaches the file within that interval. A crash of
+// the process can lose that last interval's lines; the event log, not this
+// one, is the durable record.
+//
 // Thread safety: Write may be called from any thread; lines never interleave.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "core/status.h"
 
@@ -50,9 +59,13 @@ class AccessLog {
 
   static std::string Line(const AccessRecord& r);  // the JSON line, with its '\n'
 
+  static constexpr std::chrono::milliseconds kFlushInterval{100};
+
  private:
   AccessLog() = default;
   void Rotate();
+  void FlushLoop();
+  void FlushLocked();  // with mu_ held
 
   std::mutex mu_;
   std::filesystem::path path_;
@@ -61,6 +74,10 @@ class AccessLog {
   uint64_t max_bytes_ = 0;
   uint64_t bytes_ = 0;
   bool reported_error_ = false;
+  bool dirty_ = false;  // lines written since the last flush
+  bool stop_ = false;
+  std::condition_variable stop_cv_;
+  std::thread flusher_;
 };
 
 }  // namespace vitrine

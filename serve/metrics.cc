@@ -58,11 +58,11 @@ std::string Label(std::string_view key, std::string_view value) {
 
 }  // namespace
 
-void LatencyHistogram::Observe(double seconds) {
+void LatencyHistogram::Observe(double value) {
   size_t b = 0;
-  while (b < kBounds.size() && seconds > kBounds[b]) ++b;
+  while (b < bounds_.size() && value > bounds_[b]) ++b;
   ++counts_[b];
-  sum_ += seconds;
+  sum_ += value;
   ++count_;
 }
 
@@ -70,9 +70,9 @@ void LatencyHistogram::Render(std::string_view name, std::string_view labels,
                               std::string* out) const {
   const std::string prefix = labels.empty() ? "" : std::string(labels) + ",";
   uint64_t cumulative = 0;
-  for (size_t b = 0; b <= kBounds.size(); ++b) {
+  for (size_t b = 0; b <= bounds_.size(); ++b) {
     cumulative += counts_[b];
-    const std::string le = b < kBounds.size() ? Number(kBounds[b]) : "+Inf";
+    const std::string le = b < bounds_.size() ? Number(bounds_[b]) : "+Inf";
     Sample(std::string(name) + "_bucket", prefix + Label("le", le), static_cast<double>(cumulative),
            out);
   }
@@ -107,6 +107,14 @@ void ServerMetrics::ObserveStateStore(double seconds) {
   state_store_.Observe(seconds);
 }
 
+void ServerMetrics::ObserveAnswer(std::string_view endpoint, int64_t pool, double rerank_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string name(endpoint);
+  pool_size_.try_emplace(name, LatencyHistogram::kPoolSizeBounds)
+      .first->second.Observe(static_cast<double>(pool));
+  rerank_[name].Observe(rerank_seconds);
+}
+
 std::string ServerMetrics::Render(const Gauges& g) const {
   std::string out;
   std::lock_guard<std::mutex> lock(mu_);
@@ -121,6 +129,18 @@ std::string ServerMetrics::Render(const Gauges& g) const {
          "Time from routing a request to writing its answer, by endpoint.", &out);
   for (const auto& [endpoint, h] : latency_) {
     h.Render("vitrine_http_request_duration_seconds", Label("endpoint", endpoint), &out);
+  }
+  Header("vitrine_candidate_pool_size", "histogram",
+         "Candidates scored per answer before rules, caps and diversity, by endpoint.", &out);
+  for (const auto& [endpoint, h] : pool_size_) {
+    h.Render("vitrine_candidate_pool_size", Label("endpoint", endpoint), &out);
+  }
+  Header("vitrine_rerank_duration_seconds", "histogram",
+         "Time ordering an answer's candidate pool (ranker, rules, caps, pins, diversity), by "
+         "endpoint.",
+         &out);
+  for (const auto& [endpoint, h] : rerank_) {
+    h.Render("vitrine_rerank_duration_seconds", Label("endpoint", endpoint), &out);
   }
   Header("vitrine_events_accepted_total", "counter", "Events accepted by POST /events.", &out);
   Sample("vitrine_events_accepted_total", "", static_cast<double>(events_accepted_), &out);

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +20,7 @@
 
 namespace vitrine {
 
-// Cumulative-bucket latency histogram (upper bounds in seconds).
+// Cumulative-bucket histogram over fixed upper bounds: seconds by default.
 class LatencyHistogram {
  public:
   // From 0.25 ms to 10 s, about 2.5x apart: a cached similar-items answer
@@ -27,12 +28,20 @@ class LatencyHistogram {
   static constexpr std::array<double, 14> kBounds = {0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                      0.01,    0.025,  0.05,  0.1,    0.25,
                                                      0.5,     1,      2.5,   10};
-  void Observe(double seconds);
+  // Candidate pool sizes: k alone up to the largest pools a request may ask for.
+  static constexpr std::array<double, 10> kPoolSizeBounds = {10,  25,   50,   100,  250,
+                                                             500, 1000, 2500, 5000, 10000};
+  LatencyHistogram() : LatencyHistogram(kBounds) {}
+  // `bounds` ascending; it must outlive the histogram (a static array).
+  explicit LatencyHistogram(std::span<const double> bounds)
+      : bounds_(bounds), counts_(bounds.size() + 1, 0) {}
+  void Observe(double value);
   // `name`_bucket / _sum / _count lines with `labels` ("endpoint=\"x\"", or "").
   void Render(std::string_view name, std::string_view labels, std::string* out) const;
 
  private:
-  std::array<uint64_t, kBounds.size() + 1> counts_{};  // per bucket (not cumulative); last = +Inf
+  std::span<const double> bounds_;
+  std::vector<uint64_t> counts_;  // per bucket (not cumulative); last = +Inf
   double sum_ = 0;
   uint64_t count_ = 0;
 };
@@ -47,6 +56,8 @@ class ServerMetrics {
   void AddEventsRejected(int64_t n);
   void ObserveEventLogAppend(double seconds);  // one durable append, fsync included
   void ObserveStateStore(double seconds);      // one call to the shared state store
+  // One answer's candidate pool and the time ordering it took (AnswerStats).
+  void ObserveAnswer(std::string_view endpoint, int64_t pool, double rerank_seconds);
 
   // What the server reads at scrape time.
   struct Gauges {
@@ -73,6 +84,8 @@ class ServerMetrics {
   std::map<std::string, LatencyHistogram> latency_;           // endpoint -> histogram
   LatencyHistogram event_log_append_;
   LatencyHistogram state_store_;
+  std::map<std::string, LatencyHistogram> pool_size_;  // endpoint -> pool sizes
+  std::map<std::string, LatencyHistogram> rerank_;     // endpoint -> rerank seconds
   int64_t events_accepted_ = 0;
   int64_t events_rejected_ = 0;
 };

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/progress.h"
+
 namespace vitrine {
 
 using json = nlohmann::json;
@@ -188,6 +190,7 @@ bool RedisState::Probe() {
   }
   if (!up_.exchange(true)) {
     std::lock_guard<std::mutex> lock(error_mu_);
+    if (!error_.empty()) LogInfo("state store %s: up again", options_.Url().c_str());
     error_.clear();
   }
   return true;
@@ -203,8 +206,10 @@ void RedisState::ProbeLoop() {
 }
 
 void RedisState::MarkDown(const std::string& why) {
-  up_ = false;
   std::lock_guard<std::mutex> lock(error_mu_);
+  if (up_.exchange(false) || error_.empty()) {
+    LogInfo("state store down (answering from local sessions): %s", why.c_str());
+  }
   error_ = why;
 }
 

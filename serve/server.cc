@@ -443,15 +443,14 @@ void Server::Impl::HandleOpenApi(const httplib::Request&, httplib::Response& res
 
 // Liveness: 200 whenever the process answers. A shared state store that is
 // down makes the status "degraded" (answers come from local sessions), not
-// a failure: restarting the replica would not bring Redis back.
+// a failure: restarting the replica would not bring Redis back. /health is
+// public: the store's address and error go to the server's log, not here.
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
   const auto cur = Current();
   json store{{"kind", state ? "redis" : "memory"}};
   if (state) {
     const RedisState::Health h = state->health();
-    store["url"] = state->options().Url();
     store["up"] = h.up;
-    if (!h.up) store["error"] = h.error;
     store["round_trips"] = h.round_trips;
     store["failures"] = h.failures;
   }
@@ -484,8 +483,11 @@ void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response&
   if (!prepared.ok()) return ReplyError(res, prepared.status());
   current_request.k = spec.k;
   current_request.generation = cur->generation;
+  AnswerStats stats;
+  prepared->q.stats = &stats;
   auto hits = cur->engine->Similar(item, prepared->q);
   if (!hits.ok()) return ReplyError(res, hits.status());
+  metrics.ObserveAnswer("similar", stats.pool, stats.rerank_seconds);
   Reply(res, 200,
         json{{"item", item},
              {"k", spec.k},
@@ -548,6 +550,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.max_history = options.max_history;
   r.filter_already_seen = filter_seen;
   r.query = prepared->q;
+  AnswerStats stats;
+  r.query.stats = &stats;
   if (user) {
     for (const SessionEvent& e : RecentEvents(*user)) r.recent.push_back({e.item, e.weight});
   }
@@ -555,6 +559,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   current_request.generation = cur->generation;
   auto rec = engine.Recommend(r);
   if (!rec.ok()) return ReplyError(res, rec.status());
+  metrics.ObserveAnswer("recommend", stats.pool, stats.rerank_seconds);
   json out{{"results", HitsJson(engine, rec->hits, spec.explain)},
            {"k", spec.k},
            {"source", rec->source},
@@ -992,13 +997,8 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
     so.ttl = o.session_ttl;
     so.connections = o.threads;
     impl->state = std::make_unique<RedisState>(std::move(so));
-    const RedisState::Health h = impl->state->health();
-    if (h.up) {
-      LogInfo("state store %s: up", impl->state->options().Url().c_str());
-    } else {
-      LogInfo("state store down at start (answering from local sessions until it is up): %s",
-              h.error.c_str());
-    }
+    // RedisState logs a store that is down; say so when it is up too.
+    if (impl->state->health().up) LogInfo("state store %s: up", impl->state->options().Url().c_str());
   }
   impl->slots = std::make_unique<ComputeSlots>(o.threads);
 

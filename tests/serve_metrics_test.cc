@@ -239,6 +239,16 @@ TEST_F(ServeMetricsTest, CountersAgreeWithTheClientAndTheFormatIsStrict) {
   }
   EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="similar"})"), 10);
   EXPECT_EQ(v(R"(vitrine_http_request_duration_seconds_count{endpoint="recommend"})"), 4);
+  // One pool and one rerank time per answered (200) query, a pool at least
+  // k: the ranked recommend merges several sources over k; a plain similar
+  // search retrieves k.
+  EXPECT_EQ(v(R"(vitrine_candidate_pool_size_count{endpoint="similar"})"), 7);
+  EXPECT_GE(v(R"(vitrine_candidate_pool_size_sum{endpoint="similar"})"), 7 * 5);
+  EXPECT_EQ(v(R"(vitrine_candidate_pool_size_count{endpoint="recommend"})"), 4);
+  EXPECT_GT(v(R"(vitrine_candidate_pool_size_sum{endpoint="recommend"})"), 4 * 4);
+  EXPECT_EQ(v(R"(vitrine_candidate_pool_size_bucket{endpoint="recommend",le="10"})"), 0);
+  EXPECT_EQ(v(R"(vitrine_rerank_duration_seconds_count{endpoint="recommend"})"), 4);
+  EXPECT_GT(v(R"(vitrine_rerank_duration_seconds_sum{endpoint="recommend"})"), 0);
 
   // A scrape is counted once its answer is written: a later one sees it.
   for (int tries = 0; tries < 250; ++tries) {
