@@ -685,6 +685,7 @@ Status ImplicitALS::Fit(const CsrMatrix& user_items) {
   };
 
   Matrix item_gram, user_gram;
+  const auto fit_start = std::chrono::steady_clock::now();
   Gram(item_factors_, &item_gram);
   for (int it = 1; it <= cfg.iterations; ++it) {
     const auto start = std::chrono::steady_clock::now();
@@ -709,8 +710,10 @@ Status ImplicitALS::Fit(const CsrMatrix& user_items) {
                per_row_ridge ? item_reg.data() : nullptr, threads);
       std::snprintf(loss, sizeof(loss), ", loss %.6g", info.loss);
     }
-    LogInfo("als: iteration %d/%d: %.3f s (users %.3f s, items %.3f s)%s", it, cfg.iterations,
-            info.seconds, user_s, info.seconds - user_s, loss);
+    const double so_far = std::chrono::duration<double>(end - fit_start).count();
+    LogInfo("als: iteration %d/%d: %.3f s (users %.3f s, items %.3f s)%s, ETA %s", it,
+            cfg.iterations, info.seconds, user_s, info.seconds - user_s, loss,
+            FormatDuration(so_far / it * (cfg.iterations - it)).c_str());
     if (cfg.on_iteration) cfg.on_iteration(*this, info);
   }
   item_gram_ = ScaleAndRidge(std::move(item_gram), cfg.unobserved_weight, 0.0f);

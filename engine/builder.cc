@@ -369,8 +369,10 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
            std::to_string(static_cast<int>(tuned.chosen.qps)) + " QPS" +
            (tuned.met_target ? "" : " (target not met: most accurate point)"));
   } else {
-    StageTimer t_index("index " + o.index.spec);
-    VITRINE_ASSIGN_OR_RETURN(index, VectorIndex::Build(vectors, o.index));
+    StageTimer t_index("index " + o.index.spec, static_cast<int64_t>(vectors->rows));
+    VectorIndexOptions io = o.index;
+    io.on_progress = [&t_index](size_t added) { t_index.Update(static_cast<int64_t>(added)); };
+    VITRINE_ASSIGN_OR_RETURN(index, VectorIndex::Build(vectors, io));
     is.spec = o.index.spec;
     t_index.Done(index->Describe() + ", " +
                  std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");

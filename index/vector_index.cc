@@ -608,7 +608,16 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(std::shared_ptr<const Ma
         index->train(static_cast<faiss::Index::idx_t>(want), sample.data());
       }
     }
-    index->add(static_cast<faiss::Index::idx_t>(m.rows), m.data.data());
+    // In chunks, for progress. An IVF list or flat storage gets the same
+    // rows in the same order either way; an HNSW graph links each chunk into
+    // the graph built so far (as one add() links level by level): a graph
+    // of the same kind and quality. Up to kAddChunk rows it is one add().
+    const size_t chunk = std::max(kAddChunk, m.rows / 100);
+    for (size_t at = 0; at < m.rows; at += chunk) {
+      const size_t take = std::min(chunk, m.rows - at);
+      index->add(static_cast<faiss::Index::idx_t>(take), m.row(at));
+      if (options.on_progress) options.on_progress(at + take);
+    }
   } catch (const std::exception& e) {
     return Status::Internal("index spec '" + options.spec + "': faiss: " + e.what());
   }

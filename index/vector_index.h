@@ -57,6 +57,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,7 +91,14 @@ struct VectorIndexOptions {
   size_t min_train_points = 16384;
   size_t max_train_points = 262144;
   uint64_t seed = 1234;  // draws the training sample
+  // Called after each chunk of vectors is added (kAddChunk rows, or n/100
+  // when larger), with the rows added so far: progress for long builds.
+  std::function<void(size_t added)> on_progress;
 };
+
+// Rows per index add() call of Build: small enough for progress every few
+// seconds at HNSW speeds, large enough that FAISS's parallel add has work.
+inline constexpr size_t kAddChunk = 20000;
 
 // The knobs of one Search call: per call and owned by the caller (FAISS's
 // SearchParameters), so Search stays const and thread-safe.

@@ -166,7 +166,20 @@ Result<LoadReport> RunLoad(const LoadOptions& o) {
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   report.time_limited = timed_out.load();
 
-  VITRINE_ASSIGN_OR_RETURN(Scrape after, ScrapeMetrics(probe));
+  // The server counts a request once its answer is written, so the last
+  // answers can reach the client before they are counted: scrape until
+  // every endpoint's count covers what was sent, for at most 2 s (a server
+  // that really counted fewer is then reported as it is).
+  Scrape after;
+  for (int attempt = 0;; ++attempt) {
+    VITRINE_ASSIGN_OR_RETURN(after, ScrapeMetrics(probe));
+    bool covered = true;
+    for (const auto& [e, l] : report.endpoints) {
+      covered = covered && after.count[e] - before.count[e] >= l.sent;
+    }
+    if (covered || attempt >= 40) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   for (auto& [e, l] : report.endpoints) {
     std::sort(l.latency_s.begin(), l.latency_s.end());
     l.server_count = after.count[e] - before.count[e];

@@ -125,6 +125,35 @@ TEST_F(VectorIndexTest, IdsAreRowsAndExactSearchIsAnOracle) {
   EXPECT_EQ(hnsw_->dim(), kDim);
 }
 
+// Build adds in chunks of kAddChunk rows and reports each: an IVF index
+// probing every list is then still exact (the brute-force scan is the
+// oracle), and a chunked HNSW graph keeps its recall.
+TEST(VectorIndexChunks, ChunkedAddsReportProgressAndStayExact) {
+  const size_t n = 2 * kAddChunk + 777;
+  auto data = std::make_shared<const Matrix>(ClusteredRows(n, 8, 16, 3, 1.0f, 42));
+  const Matrix queries = ClusteredRows(50, 8, 16, 4, 1.0f, 42);
+  std::vector<size_t> reported;
+  VectorIndexOptions o{.spec = "IVF8,Flat"};
+  o.on_progress = [&](size_t added) { reported.push_back(added); };
+  auto ivf = VectorIndex::Build(data, o);
+  ASSERT_TRUE(ivf.ok()) << ivf.status().ToString();
+  EXPECT_EQ(reported, (std::vector<size_t>{kAddChunk, 2 * kAddChunk, n}));
+  EXPECT_EQ((*ivf)->size(), n);
+  std::vector<int64_t> approx, exact;
+  std::vector<float> da, de;
+  ASSERT_TRUE((*ivf)->Search(queries.data.data(), queries.rows, {.k = 10, .nprobe = 8}, &approx, &da).ok());
+  ASSERT_TRUE((*ivf)->ExactSearch(queries.data.data(), queries.rows, {.k = 10}, &exact, &de).ok());
+  EXPECT_EQ(Recall(approx, exact, 10), 1.0);
+
+  reported.clear();
+  o.spec = "HNSW16";
+  auto hnsw = VectorIndex::Build(data, o);
+  ASSERT_TRUE(hnsw.ok()) << hnsw.status().ToString();
+  EXPECT_EQ(reported.size(), 3u);
+  ASSERT_TRUE((*hnsw)->Search(queries.data.data(), queries.rows, {.k = 10, .ef_search = 128}, &approx, &da).ok());
+  EXPECT_GE(Recall(approx, exact, 10), 0.95);
+}
+
 TEST_F(VectorIndexTest, PerCallEfSearchTakesEffectUnderConcurrency) {
   const auto exact = Labels(*hnsw_, {.k = kK}, true);
   const std::vector<int> efs = {10, 20, 40, 160};
