@@ -21,6 +21,7 @@
 #include "embed/item_neighbors.h"
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
+#include "index/faiss_reader.h"
 #include "index/vector_index.h"
 
 namespace vitrine {
@@ -100,14 +101,7 @@ const faiss::IndexIVF* IvfCore(const faiss::Index* index) {
 
 Result<std::unique_ptr<faiss::Index>> ReadFaiss(const Bundle& b) {
   VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(bundle_file::kIndex));
-  faiss::VectorIOReader reader;
-  reader.data.assign(bytes.begin(), bytes.end());
-  try {
-    return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
-  } catch (const std::exception& e) {
-    return Status::Corruption(b.path(bundle_file::kIndex).string() +
-                              ": not a readable FAISS index: " + e.what());
-  }
+  return ReadFaissBytes(bytes, b.path(bundle_file::kIndex).string());
 }
 
 Status WriteFaiss(const faiss::Index& index, BundleWriter& w, BundleManifest* m) {

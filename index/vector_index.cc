@@ -29,6 +29,7 @@
 
 #include "core/file_util.h"
 #include "core/simd.h"
+#include "index/faiss_reader.h"
 
 namespace vitrine {
 
@@ -632,19 +633,8 @@ Status VectorIndex::Save(const std::filesystem::path& path) const {
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::filesystem::path& path,
                                                        std::shared_ptr<const Matrix> vectors) {
-  // Straight from the file: no whole-file buffers next to the index (they
-  // cost a loaded bundle its size twice over at peak, and heap fragments after).
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return Status::NotFound(path.string() + ": no such index file");
-  }
-  std::unique_ptr<faiss::Index> index;
-  try {
-    faiss::FileIOReader reader(path.c_str());
-    index.reset(faiss::read_index(&reader));
-  } catch (const std::exception& e) {
-    return Status::Corruption(path.string() + ": not a readable FAISS index: " + e.what());
-  }
+  // Counts in the file are bounded by its size (index/faiss_reader.h).
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<faiss::Index> index, ReadFaissFile(path));
   if (!vectors || static_cast<size_t>(index->d) != vectors->cols ||
       static_cast<size_t>(index->ntotal) > vectors->rows) {
     return Status::InvalidArgument(

@@ -1,5 +1,9 @@
 #include "index/vector_index.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -20,6 +24,7 @@
 #include <set>
 #include <thread>
 
+#include "index/faiss_reader.h"
 #include "tests/test_util.h"
 
 namespace vitrine {
@@ -352,6 +357,49 @@ TEST_F(VectorIndexTest, SaveLoadRoundTripAndCorruption) {
   EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
   EXPECT_NE(r.status().message().find("bad.faiss"), std::string::npos);
   EXPECT_FALSE(VectorIndex::Load(dir / "missing.faiss", data_).ok());
+  std::filesystem::remove_all(dir);
+}
+
+// A forged element count (below FAISS's own bound of 2^40) would make
+// read_index allocate and zero-fill that many elements before failing on the
+// short read; the bounded reader refuses it first, from the file and from
+// bytes alike. FAISS leaks the half-read index when a read throws, which
+// LeakSanitizer would report: that is FAISS's, not under test here.
+TEST_F(VectorIndexTest, AForgedCountIsRefusedBeforeFaissAllocatesIt) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("vitrine_vi_forged_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto bytes = hnsw_->Serialize();
+  ASSERT_TRUE(bytes.ok());
+  // The HNSW layout: fourcc, d (4), ntotal (8), two dummies (8 + 8),
+  // is_trained (1), metric (4), then the count of hnsw.assign_probas.
+  constexpr size_t kCountAt = 4 + 4 + 8 + 8 + 8 + 1 + 4;
+  uint64_t count = 0;
+  std::memcpy(&count, bytes->data() + kCountAt, 8);
+  ASSERT_GT(count, 0u);
+  ASSERT_LT(count, 64u) << "not the assign_probas count: the layout changed";
+  const uint64_t forged = 2'000'000'000;  // 16 GB of doubles, under FAISS's 2^40
+  std::memcpy(bytes->data() + kCountAt, &forged, 8);
+  {
+    std::ofstream f(dir / "forged.faiss", std::ios::binary);
+    f << *bytes;
+  }
+#if defined(__SANITIZE_ADDRESS__)
+  __lsan::ScopedDisabler faiss_leaks_half_read_indexes;
+#endif
+  auto r = VectorIndex::Load(dir / "forged.faiss", data_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(r.status().message().find("the count 2000000000 at offset 37 is larger than the"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("forged.faiss"), std::string::npos);
+  auto from_bytes = ReadFaissBytes(*bytes, "in-memory");
+  ASSERT_FALSE(from_bytes.ok());
+  EXPECT_NE(from_bytes.status().message().find("larger than the"), std::string::npos);
+  // The unforged bytes read back.
+  std::memcpy(bytes->data() + kCountAt, &count, 8);
+  EXPECT_TRUE(ReadFaissBytes(*bytes, "in-memory").ok());
   std::filesystem::remove_all(dir);
 }
 
