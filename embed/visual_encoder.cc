@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -530,10 +531,51 @@ Result<Matrix> VisualEncoder::Transform(const Matrix& x) const {
   return y;
 }
 
-Result<Matrix> VisualEncoder::FitTransform(const ImageBatch& images) {
-  VITRINE_ASSIGN_OR_RETURN(Matrix desc, Describe(images));
-  VITRINE_RETURN_IF_ERROR(Fit(desc));
-  return Transform(desc);
+namespace {
+// Rows `rows` of `images`, as a batch of their own.
+ImageBatch SelectImages(const ImageBatch& images, const std::vector<size_t>& rows) {
+  ImageBatch out;
+  out.height = images.height;
+  out.width = images.width;
+  out.channels = images.channels;
+  out.pixels = MatrixU8(rows.size(), images.pixels.cols);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::copy_n(images.pixels.row(rows[i]), images.pixels.cols, out.pixels.row(i));
+  }
+  return out;
+}
+}  // namespace
+
+Result<Matrix> VisualEncoder::FitTransform(const ImageBatch& images,
+                                           const std::function<void(size_t done)>& on_progress) {
+  const size_t n = images.size();
+  if (n <= kEncodeChunk) {  // small catalogs: one pass, as before
+    VITRINE_ASSIGN_OR_RETURN(Matrix desc, Describe(images));
+    VITRINE_RETURN_IF_ERROR(Fit(desc));
+    if (on_progress) on_progress(n);
+    return Transform(desc);
+  }
+  // Fit on every image up to kFitSample, else on evenly spaced ones: a
+  // deterministic sample that covers the whole catalog order.
+  std::vector<size_t> rows;
+  const size_t m = std::min(n, kFitSample);
+  rows.reserve(m);
+  for (size_t i = 0; i < m; ++i) rows.push_back(i * n / m);
+  {
+    VITRINE_ASSIGN_OR_RETURN(Matrix sample, Describe(SelectImages(images, rows)));
+    VITRINE_RETURN_IF_ERROR(Fit(sample));
+  }
+  Matrix out(n, components_.rows);
+  for (size_t at = 0; at < n; at += kEncodeChunk) {
+    const size_t take = std::min(kEncodeChunk, n - at);
+    rows.resize(take);
+    std::iota(rows.begin(), rows.end(), at);
+    VITRINE_ASSIGN_OR_RETURN(Matrix desc, Describe(SelectImages(images, rows)));
+    VITRINE_ASSIGN_OR_RETURN(Matrix part, Transform(desc));
+    std::copy(part.data.begin(), part.data.end(), out.row(at));
+    if (on_progress) on_progress(at + take);
+  }
+  return out;
 }
 
 Result<double> SameLabelPrecisionAtK(const Matrix& catalog, const std::vector<int>& catalog_labels,

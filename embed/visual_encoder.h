@@ -36,6 +36,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -126,8 +127,16 @@ class VisualEncoder {
   // n x dim projections; the column count must match the fitted mean.
   Result<Matrix> Transform(const Matrix& descriptors) const;
 
-  // Describe + Fit + Transform on the catalog images.
-  Result<Matrix> FitTransform(const ImageBatch& images);
+  // Describe + Fit + Transform on the catalog images, in bounded memory:
+  // Fit sees the descriptors of at most kFitSample images (all of them for
+  // smaller catalogs; else an evenly spaced sample), and the catalog is
+  // described and projected kEncodeChunk images at a time, so the full
+  // n x descriptor-dim matrix never exists (1M 28x28 images: about 4 GB of
+  // descriptors). `on_progress(done)` is called after each chunk.
+  static constexpr size_t kFitSample = 100000;
+  static constexpr size_t kEncodeChunk = 16384;
+  Result<Matrix> FitTransform(const ImageBatch& images,
+                              const std::function<void(size_t done)>& on_progress = {});
 
   bool fitted() const { return !mean_.empty(); }
   // Parameters, serialisable as .npy: mean 1 x d, components dim x d

@@ -270,9 +270,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   // 4. Visual block (optional).
   const VisualSource visual_source{o.images, o.visual, o.image_column, o.items};
   if (!visual_source.empty()) {
-    StageTimer t("visual encoder");
-    VITRINE_ASSIGN_OR_RETURN(blocks.visual,
-                             encoder.FitVisual(o.visual_encoder, visual_source, catalog));
+    StageTimer t("visual encoder", catalog.size());
+    VITRINE_ASSIGN_OR_RETURN(
+        blocks.visual,
+        encoder.FitVisual(o.visual_encoder, visual_source, catalog,
+                          [&t](size_t done) { t.Update(static_cast<int64_t>(done)); }));
     t.Done(std::to_string(blocks.visual.rows) + " x " + std::to_string(blocks.visual.cols));
   }
 

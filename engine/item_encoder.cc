@@ -114,7 +114,8 @@ Result<Matrix> ItemEncoder::FitContent(const ContentEncoderOptions& options,
 }
 
 Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
-                                      const VisualSource& source, const Catalog& catalog) {
+                                      const VisualSource& source, const Catalog& catalog,
+                                      const std::function<void(size_t done)>& on_progress) {
   const auto n = static_cast<size_t>(catalog.size());
   if (!source.visual.empty()) {
     visual_source_ = kPrecomputed;
@@ -127,7 +128,7 @@ Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
   image_shape_.width = images.width;
   image_shape_.channels = images.channels;
   visual_ = VisualEncoder(options);
-  return visual_.FitTransform(images);
+  return visual_.FitTransform(images, on_progress);
 }
 
 Result<std::vector<bool>> ItemEncoder::FitColdStart(const ColdStartOptions& options,

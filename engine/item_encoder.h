@@ -21,6 +21,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -61,7 +62,8 @@ class ItemEncoder {
   // --- Build: fit each encoder on the catalog. ---
   Result<Matrix> FitContent(const ContentEncoderOptions& options, const Catalog& catalog);
   Result<Matrix> FitVisual(const VisualEncoderOptions& options, const VisualSource& source,
-                           const Catalog& catalog);
+                           const Catalog& catalog,
+                           const std::function<void(size_t done)>& on_progress = {});
   const ContentEncoder& content() const { return content_; }
   // Fills the cold rows of `cf` (ALS item factors) from [unit content | unit
   // visual] and scales the block (see the header comment). Returns the cold

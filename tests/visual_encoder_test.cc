@@ -372,6 +372,54 @@ TEST(VisualPca, DeterministicAndRestorable) {
   EXPECT_GT(v0, v5);
 }
 
+// FitTransform works in chunks past kEncodeChunk images and fits on a
+// sample past kFitSample. Oracles: the one-pass Describe + Fit + Transform
+// (identical up to BLAS summation order while every image is in the fit),
+// and, past the sample bound, Transform of the full descriptor matrix with
+// the encoder the sample fitted (the chunks change nothing), plus a mean
+// close to the full catalog's.
+TEST(VisualPca, ChunkedFitTransformMatchesTheOnePassOracle) {
+  VisualEncoderOptions o;
+  o.canonical_size = 8;
+  o.hog_grids = {2};
+  o.orientation_bins = 6;
+  o.dim = 8;
+  std::mt19937 rng(5);
+  auto random_images = [&](size_t n) {
+    ImageBatch im = Gray(n, 8, 8);
+    for (auto& p : im.pixels.data) p = static_cast<uint8_t>(rng() % 256);
+    return im;
+  };
+  for (const size_t n : {VisualEncoder::kEncodeChunk + 1000, VisualEncoder::kFitSample + 9000}) {
+    const ImageBatch im = random_images(n);
+    VisualEncoder chunked(o);
+    std::vector<size_t> progress;
+    auto y = chunked.FitTransform(im, [&](size_t done) { progress.push_back(done); });
+    ASSERT_TRUE(y.ok()) << y.status().ToString();
+    ASSERT_EQ(y->rows, n);
+    EXPECT_EQ(progress.back(), n);
+    EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+    auto desc = chunked.Describe(im);
+    ASSERT_TRUE(desc.ok());
+    VisualEncoder one_pass(o);
+    ASSERT_TRUE(one_pass.Fit(*desc).ok());
+    const VisualEncoder& fitted = n <= VisualEncoder::kFitSample ? one_pass : chunked;
+    auto want = fitted.Transform(*desc);
+    ASSERT_TRUE(want.ok());
+    double worst = 0;
+    for (size_t i = 0; i < want->data.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::fabs(want->data[i] - y->data[i])));
+    }
+    EXPECT_LT(worst, 1e-4) << n << " images";
+    double mean_gap = 0;
+    for (size_t j = 0; j < one_pass.mean().cols; ++j) {
+      mean_gap = std::max(mean_gap, static_cast<double>(std::fabs(one_pass.mean().data[j] -
+                                                                  chunked.mean().data[j])));
+    }
+    EXPECT_LT(mean_gap, 0.01) << "the sample's mean is the catalog's, closely";
+  }
+}
+
 TEST(VisualPca, ErrorsAreClear) {
   VisualEncoder enc;
   Matrix x = RandomDecaying(50, 10, 1);
