@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cctype>
@@ -310,7 +311,11 @@ int Run(int argc, char** argv) {
     if (const char* pw = std::getenv("VITRINE_REDIS_PASSWORD"); pw && *pw) o.state_password = pw;
   }
   o.state_prefix = r["state-prefix"].as<std::string>();
-  if (o.state_prefix.size() > 256) return UsageError(kName, "--state-prefix: at most 256 bytes");
+  if (o.state_prefix.empty() || o.state_prefix.size() > 256 ||
+      !std::all_of(o.state_prefix.begin(), o.state_prefix.end(),
+                   [](char c) { return c > 0x20 && c < 0x7f; })) {
+    return UsageError(kName, "--state-prefix: 1 to 256 visible ASCII characters (no spaces)");
+  }
   {
     const auto ttl = ParseDurationSeconds(r["session-ttl"].as<std::string>());
     if (!ttl) {

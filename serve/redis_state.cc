@@ -1,6 +1,7 @@
 #include "serve/redis_state.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -23,6 +24,8 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
   tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
   return tv;
 }
+
+constexpr double kMaxEventWeight = 1e6;
 
 bool ParseBoundedInt(std::string_view s, int lo, int hi, int* out) {
   int v = 0;
@@ -47,8 +50,10 @@ bool Decode(const std::string& text, SessionEvent* e) {
       !w->is_number() || t == j.end() || !t->is_number_integer()) {
     return false;
   }
+  // The server writes event weights (--events: small numbers); anything
+  // near float's range would overflow the fold-in.
   const double weight = w->get<double>();
-  if (!std::isfinite(weight)) return false;
+  if (!(std::fabs(weight) <= kMaxEventWeight)) return false;
   e->item = i->get<std::string>();
   e->event = ev->get<std::string>();
   e->weight = static_cast<float>(weight);
@@ -91,6 +96,9 @@ Status RedisStateOptions::ParseUrl(std::string_view url, RedisStateOptions* out)
     port = hostport.substr(colon + 1);
   }
   if (host.empty() || host.size() > 253) return bad("the host is empty or too long");
+  if (host.find(':') != std::string_view::npos && hostport.front() != '[') {
+    return bad("an IPv6 address goes in brackets: redis://[::1]:6379");
+  }
   for (const char c : host) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
         c != '_') {
@@ -225,9 +233,39 @@ RedisState::Health RedisState::health() const {
   return h;
 }
 
+// Reads one reply by `deadline`, buffering at most kMaxReplyBytes: hiredis's
+// own timeout bounds each read(2), not a reply that trickles in.
+int RedisState::GetReply(redisContext* c, std::chrono::steady_clock::time_point deadline,
+                         void** reply, std::string* why) {
+  for (;;) {
+    if (redisGetReplyFromReader(c, reply) != REDIS_OK) {
+      *why = c->errstr;
+      return kBroken;
+    }
+    if (*reply != nullptr) return kGot;
+    if (c->reader->len > kMaxReplyBytes) {
+      *why = "a reply larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB";
+      return kTooLarge;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{c->fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      *why = "no complete reply within " + std::to_string(options_.timeout.count()) + " ms";
+      return kBroken;
+    }
+    if (redisBufferRead(c) != REDIS_OK) {
+      *why = c->errstr;
+      return kBroken;
+    }
+  }
+}
+
 Status RedisState::RunOn(Connection& c, const std::vector<std::vector<std::string>>& commands,
                          std::vector<Reply>* replies) {
   std::lock_guard<std::mutex> lock(c.mu);
+  // One deadline for the whole call, the reconnection below included.
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
   // A connection that was fine may have been cut (a Redis restart): the
   // first failure on it reconnects once before the store is declared down.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -246,9 +284,24 @@ Status RedisState::RunOn(Connection& c, const std::vector<std::vector<std::strin
     }
     replies->clear();
     bool broken = false;
+    std::string why;
+    for (int done = 0; !done;) {  // send (small: hiredis's socket timeout bounds it)
+      if (redisBufferWrite(c.ctx, &done) != REDIS_OK) {
+        why = c.ctx->errstr;
+        broken = true;
+        break;
+      }
+    }
     for (size_t i = 0; i < commands.size() && !broken; ++i) {
       void* raw = nullptr;
-      if (redisGetReply(c.ctx, &raw) != REDIS_OK || !raw) {
+      const int got = GetReply(c.ctx, deadline, &raw, &why);
+      if (got == kTooLarge) {
+        // One key's oversized data, not an outage: this call fails, the
+        // connection (mid-reply) is dropped, the store stays up.
+        c.Close();
+        return Status::Corruption(options_.Url() + ": " + why);
+      }
+      if (got != kGot) {
         broken = true;
         break;
       }
@@ -269,9 +322,11 @@ Status RedisState::RunOn(Connection& c, const std::vector<std::vector<std::strin
       replies->push_back(std::move(out));
     }
     if (!broken) return Status::OK();
-    const std::string why = c.ctx->errstr[0] ? c.ctx->errstr : "connection lost";
+    if (why.empty()) why = "connection lost";
     c.Close();
-    if (!reused || attempt == 1) return Status::IOError(options_.Url() + ": " + why);
+    if (!reused || attempt == 1 || std::chrono::steady_clock::now() >= deadline) {
+      return Status::IOError(options_.Url() + ": " + why);
+    }
   }
   return Status::Internal("unreachable");
 }
@@ -287,7 +342,7 @@ Status RedisState::Run(const std::vector<std::vector<std::string>>& commands,
   Status st = RunOn(c, commands, replies);
   if (!st.ok()) {
     ++failures_;
-    MarkDown(st.message());
+    if (st.code() != Status::Code::kCorruption) MarkDown(st.message());  // not for one bad key
     return st;
   }
   ++round_trips_;

@@ -14,7 +14,8 @@
 //                           log, which stays the record of what was accepted.
 //
 // Failure model: the store is optional to answering. Every call is bounded
-// by `timeout`; a failed call marks the store down and returns an error at
+// by `timeout` as a whole (a reply that trickles in is cut off) and by 8 MiB
+// of reply; a failed call marks the store down and returns an error at
 // once until a background probe (a PING every `probe_interval`) sees Redis
 // again. The server then answers from each replica's local SessionStore and
 // keeps logging events to the file; events accepted while Redis was down are
@@ -39,6 +40,8 @@
 
 #include "core/status.h"
 #include "serve/session_store.h"
+
+struct redisContext;  // hiredis
 
 namespace vitrine {
 
@@ -99,6 +102,10 @@ class RedisState {
     std::string text;                 // a string or error reply
     std::vector<std::string> items;   // an array reply's string elements
   };
+  static constexpr size_t kMaxReplyBytes = size_t{8} << 20;
+  enum { kGot, kBroken, kTooLarge };
+  int GetReply(redisContext* c, std::chrono::steady_clock::time_point deadline,
+               void** reply, std::string* why);
   Status Run(const std::vector<std::vector<std::string>>& commands, std::vector<Reply>* replies);
   Status RunOn(Connection& c, const std::vector<std::vector<std::string>>& commands,
                std::vector<Reply>* replies);

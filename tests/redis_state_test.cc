@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -77,7 +78,7 @@ TEST(RedisStateUrl, ParsesHostPortAndDatabaseAndRefusesTheRest) {
   for (const char* bad : {"", "http://h:1", "redis://", "redis://:6379", "redis://h:0",
                           "redis://h:65536", "redis://h:x", "redis://h:", "redis://h/16",
                           "redis://h/-1", "redis://user:pw@h:1", "redis://[::1", "redis://h h",
-                          "redis://h:1/0/extra"}) {
+                          "redis://h:1/0/extra", "redis://::1", "redis://:::6379"}) {
     const Status st = RedisStateOptions::ParseUrl(bad, &o);
     EXPECT_FALSE(st.ok()) << bad;
     EXPECT_NE(st.message().find("redis://HOST[:PORT][/DB]"), std::string::npos) << st.message();
@@ -122,8 +123,11 @@ TEST(RedisStateTest, HistoriesAreSharedTrimmedAndExpire) {
   EXPECT_LE(ttl, 600);
   EXPECT_EQ(RawInteger(redis.port(), {"XLEN", "t:events"}), 6);
 
-  // Entries another writer put there that are not this layout are skipped.
-  EXPECT_GT(RawInteger(redis.port(), {"RPUSH", "t:session:other", "not json", "{\"i\":1}"}), 0);
+  // Entries another writer put there that are not this layout, or weights
+  // no server writes (they would overflow the fold-in), are skipped.
+  EXPECT_GT(RawInteger(redis.port(), {"RPUSH", "t:session:other", "{\"i\":1}",
+                                      R"({"i":"I8","e":"view","w":1e300,"t":1})"}),
+            0);
   got = reader.Recent("other");
   ASSERT_TRUE(got.ok());
   ASSERT_EQ(got->size(), 1u);
@@ -134,6 +138,72 @@ TEST(RedisStateTest, HistoriesAreSharedTrimmedAndExpire) {
   EXPECT_FALSE(reader.Recent("hash").ok());
   EXPECT_TRUE(reader.health().up);
   EXPECT_GE(reader.health().failures, 1u);
+  // So is one key holding more than a reply may carry: that call fails, the
+  // store stays up for every other user.
+  EXPECT_GT(RawInteger(redis.port(), {"RPUSH", "t:session:huge", std::string(9 << 20, 'x')}), 0);
+  const auto huge = reader.Recent("huge");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("larger than 8 MiB"), std::string::npos)
+      << huge.status().message();
+  EXPECT_TRUE(reader.health().up);
+  EXPECT_EQ(reader.Recent("other")->size(), 1u);
+}
+
+// A server that answers PING but trickles every other reply (a bulk string
+// announced as 100 MB, 10 bytes every 50 ms): each read(2) is quick, the
+// reply never completes. Every call must still end, as an error.
+TEST(RedisStateTest, AReplyThatTricklesInIsCutOff) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> conns;
+  std::thread acceptor([&] {
+    while (!stop) {
+      pollfd p{listener, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) continue;
+      conns.emplace_back([&, fd] {
+        char buf[4096];
+        while (!stop) {
+          pollfd q{fd, POLLIN, 0};
+          if (::poll(&q, 1, 50) <= 0) continue;
+          const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          if (std::string(buf, static_cast<size_t>(n)).find("PING") != std::string::npos) {
+            (void)::send(fd, "+PONG\r\n", 7, MSG_NOSIGNAL);
+            continue;
+          }
+          (void)::send(fd, "$100000000\r\n", 12, MSG_NOSIGNAL);
+          while (!stop && ::send(fd, "xxxxxxxxxx", 10, MSG_NOSIGNAL) == 10) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+          break;
+        }
+        ::close(fd);
+      });
+    }
+  });
+  RedisStateOptions o;
+  o.port = ntohs(a.sin_port);
+  {
+    RedisState state(o);
+    ASSERT_TRUE(state.health().up) << state.health().error;
+    const auto r = state.Recent("u");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("no complete reply within 250 ms"), std::string::npos)
+        << r.status().message();
+  }
+  stop = true;
+  acceptor.join();
+  for (auto& t : conns) t.join();
+  ::close(listener);
 }
 
 TEST(RedisStateTest, DownAtStartKilledAndRestartedNeverFailsHard) {
