@@ -233,17 +233,18 @@ RedisState::Health RedisState::health() const {
   return h;
 }
 
-// Reads one reply by `deadline`, buffering at most kMaxReplyBytes: hiredis's
-// own timeout bounds each read(2), not a reply that trickles in.
+// Reads one reply by `deadline`; `received` counts the call's bytes, at most
+// kMaxReplyBytes (an array of many large entries is never buffered whole).
+// hiredis's own timeout bounds each read(2), not a reply that trickles in.
 int RedisState::GetReply(redisContext* c, std::chrono::steady_clock::time_point deadline,
-                         void** reply, std::string* why) {
+                         size_t* received, void** reply, std::string* why) {
   for (;;) {
     if (redisGetReplyFromReader(c, reply) != REDIS_OK) {
       *why = c->errstr;
       return kBroken;
     }
     if (*reply != nullptr) return kGot;
-    if (c->reader->len > kMaxReplyBytes) {
+    if (*received > kMaxReplyBytes) {
       *why = "a reply larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB";
       return kTooLarge;
     }
@@ -254,10 +255,12 @@ int RedisState::GetReply(redisContext* c, std::chrono::steady_clock::time_point 
       *why = "no complete reply within " + std::to_string(options_.timeout.count()) + " ms";
       return kBroken;
     }
+    const size_t before = c->reader->len;  // the reader trims only between replies
     if (redisBufferRead(c) != REDIS_OK) {
       *why = c->errstr;
       return kBroken;
     }
+    *received += c->reader->len - before;
   }
 }
 
@@ -292,9 +295,10 @@ Status RedisState::RunOn(Connection& c, const std::vector<std::vector<std::strin
         break;
       }
     }
+    size_t received = 0;
     for (size_t i = 0; i < commands.size() && !broken; ++i) {
       void* raw = nullptr;
-      const int got = GetReply(c.ctx, deadline, &raw, &why);
+      const int got = GetReply(c.ctx, deadline, &received, &raw, &why);
       if (got == kTooLarge) {
         // One key's oversized data, not an outage: this call fails, the
         // connection (mid-reply) is dropped, the store stays up.

@@ -105,7 +105,7 @@ class RedisState {
   static constexpr size_t kMaxReplyBytes = size_t{8} << 20;
   enum { kGot, kBroken, kTooLarge };
   int GetReply(redisContext* c, std::chrono::steady_clock::time_point deadline,
-               void** reply, std::string* why);
+               size_t* received, void** reply, std::string* why);
   Status Run(const std::vector<std::vector<std::string>>& commands, std::vector<Reply>* replies);
   Status RunOn(Connection& c, const std::vector<std::vector<std::string>>& commands,
                std::vector<Reply>* replies);

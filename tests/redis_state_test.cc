@@ -147,6 +147,12 @@ TEST(RedisStateTest, HistoriesAreSharedTrimmedAndExpire) {
       << huge.status().message();
   EXPECT_TRUE(reader.health().up);
   EXPECT_EQ(reader.Recent("other")->size(), 1u);
+  // The cap is on the whole reply: three entries of 3 MiB each are too many.
+  EXPECT_GT(RawInteger(redis.port(), {"RPUSH", "t:session:wide", std::string(3 << 20, 'x'),
+                                      std::string(3 << 20, 'y'), std::string(3 << 20, 'z')}),
+            0);
+  EXPECT_FALSE(reader.Recent("wide").ok());
+  EXPECT_TRUE(reader.health().up);
 }
 
 // A server that answers PING but trickles every other reply (a bulk string
