@@ -96,7 +96,7 @@ class RedisState {
  private:
   struct Connection;
   // Runs `commands` (each an argv) pipelined on one connection; on success
-  // the replies' JSON-free digest goes to `replies` (one per command).
+  // `replies` holds one Reply per command, copied out of hiredis's objects.
   struct Reply {
     bool is_error = false;
     std::string text;                 // a string or error reply

@@ -209,9 +209,7 @@ bool IsWithin(const fs::path& path, const fs::path& root) {
   return true;
 }
 
-double MillisSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
+double MillisSince(std::chrono::steady_clock::time_point t0) { return SecondsSince(t0) * 1000; }
 
 // At most `n` requests compute at once (ServerOptions::threads); the others
 // wait for a slot, for a bounded time.
@@ -298,7 +296,7 @@ struct Server::Impl {
     if (state) {
       const auto t0 = std::chrono::steady_clock::now();
       auto shared = state->Recent(user);
-      metrics.ObserveStateStore(MillisSince(t0) / 1000.0);
+      metrics.ObserveStateStore(SecondsSince(t0));
       if (shared.ok()) return std::move(*shared);
     }
     return sessions->Recent(user);
@@ -312,7 +310,7 @@ struct Server::Impl {
     if (!state) return true;
     const auto t0 = std::chrono::steady_clock::now();
     const Status st = state->Append(events);
-    metrics.ObserveStateStore(MillisSince(t0) / 1000.0);
+    metrics.ObserveStateStore(SecondsSince(t0));
     return st.ok();
   }
 
@@ -448,13 +446,15 @@ void Server::Impl::HandleOpenApi(const httplib::Request&, httplib::Response& res
 void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res) {
   const auto cur = Current();
   json store{{"kind", state ? "redis" : "memory"}};
+  bool store_up = true;
   if (state) {
     const RedisState::Health h = state->health();
+    store_up = h.up;
     store["up"] = h.up;
     store["round_trips"] = h.round_trips;
     store["failures"] = h.failures;
   }
-  json j{{"status", StateStoreUp() ? "ok" : "degraded"},
+  json j{{"status", store_up ? "ok" : "degraded"},
          {"state_store", store},
          {"bundle", DisplayName(cur->path)},
          {"generation", cur->generation},
