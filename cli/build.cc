@@ -229,11 +229,23 @@ int Run(int argc, char** argv, bool tune_only) {
               {"new_half_life_days", o.recency.half_life_days}};
   if (r.count("seed")) topts.seed = r["seed"].as<uint64_t>();
   if (!tune) {
+    // Under mpirun every rank fits its blocks of the ALS; rank 0 alone
+    // reads, encodes, indexes and writes the bundle (docs/scale.md).
+    auto cluster = JoinCluster();
+    if (!cluster.ok()) return Fail(name, cluster.status());
+    o.als.cluster = *cluster;
+    if (o.als.cluster != nullptr && o.als.cluster->rank() != 0) {
+      const Status st = FitAlsOnWorkerRank(o);
+      return st.ok() ? kExitOk : FailCluster(name, st, o.als.cluster);
+    }
     const std::string out = r["out"].as<std::string>();
     auto s = BuildBundle(o, out);
-    if (!s.ok()) return Fail(name, s.status());
+    if (!s.ok()) return FailCluster(name, s.status(), o.als.cluster);
     PrintBuilt(out, *s);
     return kExitOk;
+  }
+  if (LaunchedByMpi()) {
+    return UsageError(name, "tuning does not run under mpirun: tune alone, then build on MPI");
   }
 
   const auto t0 = std::chrono::steady_clock::now();

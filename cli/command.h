@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster.h"
 #include "core/status.h"
 
 namespace vitrine::cli {
@@ -46,5 +47,13 @@ struct Parsed {
 };
 Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd,
                    const std::vector<std::string>& required = {}, const std::string& example = "");
+
+// Under mpirun (core/cluster.h): joins the job, and makes ranks other than
+// 0 quiet so that the job prints one set of progress lines. nullptr without
+// mpirun.
+Result<Cluster*> JoinCluster();
+// Fail(), and with more than one rank also stops every rank of the job: the
+// others would otherwise wait forever in the next collective.
+int FailCluster(const std::string& cmd, const Status& st, Cluster* cluster);
 
 }  // namespace vitrine::cli

@@ -1,6 +1,7 @@
 // vitrine: recommendation retrieval for retail catalogs.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -61,7 +62,39 @@ Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::str
   return p;
 }
 
+Result<Cluster*> JoinCluster() {
+  auto cluster = JoinLaunchedCluster();
+  if (cluster.ok() && *cluster != nullptr && (*cluster)->rank() != 0) SetQuiet(true);
+  return cluster;
+}
+
+int FailCluster(const std::string& cmd, const Status& st, Cluster* cluster) {
+  const int code = Fail(cmd, st);
+  if (cluster != nullptr && cluster->size() > 1) cluster->Abort(code);
+  return code;
+}
+
 namespace {
+// The commands that split their work across MPI ranks (docs/scale.md).
+bool RunsOnCluster(const std::string& command) {
+  return command == "build" || command == "recommend";
+}
+
+// The job's rank count and this process's rank from the launcher's
+// environment, without starting MPI; 1 and 0 when not launched by one.
+long LaunchedRanks() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* v = std::getenv(var); v != nullptr) return std::strtol(v, nullptr, 10);
+  }
+  return 1;
+}
+long LaunchedRank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMI_RANK"}) {
+    if (const char* v = std::getenv(var); v != nullptr) return std::strtol(v, nullptr, 10);
+  }
+  return 0;
+}
+
 void PrintUsage() {
   auto cmds = Registry();
   std::sort(cmds.begin(), cmds.end(),
@@ -91,6 +124,15 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : Registry()) {
     if (c.name == argv[1]) {
+      if (LaunchedRanks() > 1 && !RunsOnCluster(c.name)) {
+        if (LaunchedRank() == 0) {
+          std::fprintf(stderr,
+                       "vitrine %s: does not run across MPI ranks (only build and recommend "
+                       "--all-users do); run it without mpirun\n",
+                       argv[1]);
+        }
+        return kExitUsage;
+      }
       try {
         return c.run(argc - 1, argv + 1);
       } catch (const std::exception& e) {

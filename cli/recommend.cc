@@ -63,19 +63,33 @@ int Run(int argc, char** argv) {
   req.query.use_ranker = ranker == "on";
 
   std::string rendered;
+  // Under mpirun each rank scores a contiguous share of the users and rank 0
+  // writes them all, in user order (docs/scale.md).
+  auto cluster_r = JoinCluster();
+  if (!cluster_r.ok()) return Fail(kName, cluster_r.status());
+  Cluster* const cluster = *cluster_r;
+  if (cluster != nullptr && cluster->size() > 1 && !r.count("all-users")) {
+    return FailCluster(kName, Status::InvalidArgument("only --all-users runs across MPI ranks"),
+                       cluster);
+  }
   if (r.count("all-users")) {
     const IdMap& users = engine.users();
-    const auto n = static_cast<int64_t>(users.size());
+    const auto total = static_cast<int64_t>(users.size());
+    const int rank = cluster != nullptr ? cluster->rank() : 0;
+    const int ranks = cluster != nullptr ? cluster->size() : 1;
+    const int64_t first = total * rank / ranks, last = total * (rank + 1) / ranks;
+    const int64_t n = last - first;
     std::vector<std::string> parts(static_cast<size_t>(n));
     Status first_error;
     StageTimer timer("recommend all users", n);
     int64_t done = 0;
 #pragma omp parallel for schedule(dynamic, 64)
-    for (int64_t u = 0; u < n; ++u) {
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t u = first + k;
       RecommendRequest one = req;
       one.user = users.id(static_cast<int32_t>(u));
       auto rec = engine.Recommend(one);
-      std::string& out = parts[static_cast<size_t>(u)];
+      std::string& out = parts[static_cast<size_t>(k)];
       if (!rec.ok()) {
 #pragma omp critical
         if (first_error.ok()) first_error = rec.status();
@@ -90,10 +104,20 @@ int Run(int argc, char** argv) {
       ++done;
       if (omp_get_thread_num() == 0) timer.Update(done);
     }
-    if (!first_error.ok()) return Fail(kName, first_error);
-    timer.Done(std::to_string(n) + " users");
+    if (!first_error.ok()) return FailCluster(kName, first_error, cluster);
+    timer.Done(std::to_string(n) + " users" +
+               (ranks > 1 ? " on rank 0 of " + std::to_string(ranks) : ""));
+    std::string mine;
+    for (const auto& s : parts) mine += s;
+    std::vector<std::string> shares{std::move(mine)};
+    if (cluster != nullptr) {
+      const std::string local = std::move(shares[0]);
+      const Status st = cluster->GatherToRoot(local, &shares);
+      if (!st.ok()) return FailCluster(kName, st, cluster);
+      if (rank != 0) return kExitOk;  // rank 0 writes
+    }
     rendered = "user_id,item_id,rank,score\n";
-    for (const auto& s : parts) rendered += s;
+    for (const auto& s : shares) rendered += s;
   } else {
     if (r.count("user")) req.user = r["user"].as<std::string>();
     if (r.count("history")) req.history = SplitList(r["history"].as<std::string>(), ',');

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/cluster.h"
 #include "core/progress.h"
 
 namespace vitrine {
@@ -68,20 +69,46 @@ void InitFactors(size_t rows, int d, uint64_t seed, uint64_t salt, int threads, 
   }
 }
 
-// G = Y^T Y (d x d, both triangles filled). OpenBLAS syrk: this is the one
-// dense O(rows d^2) step per half-iteration and BLAS does it best.
-void Gram(const Matrix& y, Matrix* g) {
+// Y^T Y is summed in blocks of this many rows, block boundaries at fixed
+// row numbers: each block by float syrk, the blocks added in double. Under
+// MPI the ranks' rows start on block boundaries (kGramBlockRows is the
+// split's alignment), so a rank's partial sum is a sum of whole blocks and
+// the allreduce changes only double roundings; the factors then match one
+// process's to float precision. (A single float syrk over all rows, summed
+// differently by each split, made 3 ranks differ from 1 by 1% of the factor
+// scale after 6 iterations: ALS amplifies last-bit changes of the Gramian.)
+constexpr int64_t kGramBlockRows = 256;
+
+// Y^T Y over rows [first, last) of Y into `sum` (d x d doubles, upper
+// triangle), `first` a multiple of kGramBlockRows. OpenBLAS syrk per block:
+// the one dense O(rows d^2) step per half-iteration.
+void AddGram(const Matrix& y, size_t first, size_t last, std::vector<double>* sum) {
   const int d = static_cast<int>(y.cols);
-  *g = Matrix(y.cols, y.cols, 0.0f);
-  constexpr size_t kChunk = size_t{1} << 30;  // syrk takes int sizes
-  for (size_t begin = 0; begin < y.rows; begin += kChunk) {
-    const int n = static_cast<int>(std::min(kChunk, y.rows - begin));
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0f, y.row(begin), d, 1.0f,
-                g->data.data(), d);
+  sum->assign(y.cols * y.cols, 0.0);
+  std::vector<float> block(y.cols * y.cols);
+  for (size_t begin = first; begin < last; begin += kGramBlockRows) {
+    const int n = static_cast<int>(std::min<size_t>(kGramBlockRows, last - begin));
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0f, y.row(begin), d, 0.0f,
+                block.data(), d);
+    for (int i = 0; i < d; ++i) {
+      for (int j = i; j < d; ++j) (*sum)[size_t(i) * d + j] += block[size_t(i) * d + j];
+    }
   }
-  for (int i = 0; i < d; ++i) {
-    for (int j = 0; j < i; ++j) g->at(i, j) = g->at(j, i);
+}
+
+// The float Gramian (both triangles) from AddGram's sums.
+void GramFromSums(const std::vector<double>& sum, size_t d, Matrix* g) {
+  *g = Matrix(d, d, 0.0f);
+  for (size_t i = 0; i < d; ++i) {
+    for (size_t j = i; j < d; ++j) g->at(i, j) = g->at(j, i) = static_cast<float>(sum[i * d + j]);
   }
+}
+
+// G = Y^T Y over every row of Y, in one process.
+void Gram(const Matrix& y, Matrix* g) {
+  std::vector<double> sum;
+  AddGram(y, 0, y.rows, &sum);
+  GramFromSums(sum, y.cols, g);
 }
 
 // unobserved_weight * G + ridge I. Scaling by 1 is exact, so the defaults
@@ -366,14 +393,16 @@ void AtomicMin(std::atomic<int64_t>& target, int64_t v) {
 
 // One half-step with CG. Returns the first row whose solution is not finite,
 // or -1.
-int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
-                float shift, const float* ridge, int steps, int threads, Matrix* solved) {
+// Solves rows [first, last) of `rows` only (a rank's block under MPI).
+int64_t SolveCG(const CsrMatrix& rows, int64_t first, int64_t last, const Matrix& fixed,
+                const Matrix& gram, float alpha, float shift, const float* ridge, int steps,
+                int threads, Matrix* solved) {
   // Per-thread gather buffer: the longest row, capped so a popular item
   // with a million users does not need a copy of the user matrix per thread.
   constexpr int64_t kGatherFloats = int64_t{2} << 20;
   const int d = static_cast<int>(fixed.cols);
   int64_t longest = 0;
-  for (int64_t u = 0; u < rows.rows; ++u) longest = std::max(longest, rows.row_size(u));
+  for (int64_t u = first; u < last; ++u) longest = std::max(longest, rows.row_size(u));
   const int64_t buf_rows = std::max<int64_t>(3, std::min(longest, kGatherFloats / d));
   const CgArgs args{&rows, gram.data.data(), fixed.data.data(), alpha, shift, ridge, steps,
                     d,     buf_rows};
@@ -384,12 +413,12 @@ int64_t SolveCG(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, 
   std::atomic<int64_t> bad{INT64_MAX};
   // Small dynamic chunks: row lengths are heavy-tailed (popular items).
   constexpr int64_t kChunk = 64;
-  const int64_t n = rows.rows;
+  const int64_t n = last;
 #pragma omp parallel num_threads(threads)
   {
     std::vector<float> scratch(static_cast<size_t>(buf_rows * d));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t b = 0; b < n; b += kChunk) {
+    for (int64_t b = first; b < n; b += kChunk) {
       const int64_t r =
           range(args, b, std::min(n, b + kChunk), solved->data.data(), scratch.data());
       if (r >= 0) AtomicMin(bad, r);
@@ -446,8 +475,9 @@ bool SolveRowExact(const Eigen::Map<const RowMatF>& g, const Matrix& fixed, cons
 }
 
 // One half-step with an exact Cholesky solve per row; arguments as SolveCG.
-int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram, float alpha,
-                      float shift, const float* ridge, int threads, Matrix* solved) {
+int64_t SolveCholesky(const CsrMatrix& rows, int64_t first, int64_t last, const Matrix& fixed,
+                      const Matrix& gram, float alpha, float shift, const float* ridge,
+                      int threads, Matrix* solved) {
   const int d = static_cast<int>(fixed.cols);
   const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
   std::atomic<int64_t> bad{INT64_MAX};
@@ -455,7 +485,7 @@ int64_t SolveCholesky(const CsrMatrix& rows, const Matrix& fixed, const Matrix& 
   {
     ExactWorkspace ws;
 #pragma omp for schedule(dynamic, 16)
-    for (int64_t u = 0; u < rows.rows; ++u) {
+    for (int64_t u = first; u < last; ++u) {
       const int64_t lo = rows.indptr[u];
       float* x = solved->row(static_cast<size_t>(u));
       if (!SolveRowExact(g, fixed, rows.indices.data() + lo, rows.values.data() + lo,
@@ -638,6 +668,46 @@ Status ValidateCsr(const CsrMatrix& m, float alpha) {
   return Status::OK();
 }
 
+// The rows of one side (users or items) this process solves. Without a
+// cluster it is every row; under MPI, rank r solves block r of a split
+// balanced by nonzeros, and the solved blocks and the Gramian's partial
+// sums travel by collectives, so every rank holds all factors after each
+// half-step (as Spark MLlib's blocked ALS, with every factor block sent to
+// every rank).
+struct RowPartition {
+  Cluster* cluster = nullptr;
+  std::vector<int64_t> offsets;  // cluster size + 1 row offsets
+
+  RowPartition(Cluster* c, const CsrMatrix& m) : cluster(c) {
+    offsets = c != nullptr ? BalancedRowBlocks(m.indptr, c->size(), kGramBlockRows)
+                           : std::vector<int64_t>{0, m.rows};
+  }
+  int64_t first() const { return offsets[cluster != nullptr ? cluster->rank() : 0]; }
+  int64_t last() const { return offsets[cluster != nullptr ? cluster->rank() + 1 : 1]; }
+
+  // Y^T Y over every rank's rows: each rank's partial sum (whole blocks,
+  // in double), added by an allreduce.
+  Status GlobalGram(const Matrix& y, Matrix* g) const {
+    std::vector<double> sum;
+    AddGram(y, static_cast<size_t>(first()), static_cast<size_t>(last()), &sum);
+    if (cluster != nullptr) VITRINE_RETURN_IF_ERROR(cluster->AllreduceSum(sum));
+    GramFromSums(sum, y.cols, g);
+    return Status::OK();
+  }
+
+  // Sends this rank's solved rows to all ranks. `bad` is this rank's first
+  // non-finite row or -1; returns the first over all ranks, so that every
+  // rank stops together.
+  Result<int64_t> Share(int64_t bad, Matrix* solved) const {
+    if (cluster == nullptr) return bad;
+    VITRINE_ASSIGN_OR_RETURN(int64_t first_bad, cluster->AllreduceMin(bad < 0 ? INT64_MAX : bad));
+    if (first_bad != INT64_MAX) return first_bad;
+    VITRINE_RETURN_IF_ERROR(
+        cluster->AllgatherRows(solved->data, static_cast<int>(solved->cols), offsets));
+    return int64_t{-1};
+  }
+};
+
 Status NonFinite(const char* what, int64_t row, int iteration) {
   return Status::InvalidArgument(std::string("als: ") + what + " row " + std::to_string(row) +
                                  " has a non-finite factor (NaN/Inf) after iteration " +
@@ -674,28 +744,37 @@ Status ImplicitALS::Fit(const CsrMatrix& user_items) {
     VITRINE_RETURN_IF_ERROR(RowRidges(cfg, item_users, "item", &item_reg));
   }
   const float shift = 1.0f - cfg.unobserved_weight;
-  auto solve = [&](const CsrMatrix& rows, const Matrix& fixed, const Matrix& gram_no_ridge,
-                   const std::vector<float>& row_reg, Matrix* solved) {
+  const RowPartition user_rows(cfg.cluster, user_items), item_rows(cfg.cluster, item_users);
+  auto solve = [&](const CsrMatrix& rows, const RowPartition& part, const Matrix& fixed,
+                   const Matrix& gram_no_ridge, const std::vector<float>& row_reg,
+                   Matrix* solved) {
     const Matrix g = ScaleAndRidge(gram_no_ridge, cfg.unobserved_weight,
                                    per_row_ridge ? 0.0f : cfg.regularization);
     const float* ridge = per_row_ridge ? row_reg.data() : nullptr;
-    return cfg.solver == AlsSolver::kCholesky
-               ? SolveCholesky(rows, fixed, g, cfg.alpha, shift, ridge, threads, solved)
-               : SolveCG(rows, fixed, g, cfg.alpha, shift, ridge, cfg.cg_steps, threads, solved);
+    const int64_t bad =
+        cfg.solver == AlsSolver::kCholesky
+            ? SolveCholesky(rows, part.first(), part.last(), fixed, g, cfg.alpha, shift, ridge,
+                            threads, solved)
+            : SolveCG(rows, part.first(), part.last(), fixed, g, cfg.alpha, shift, ridge,
+                      cfg.cg_steps, threads, solved);
+    return part.Share(bad, solved);
   };
 
   Matrix item_gram, user_gram;
   const auto fit_start = std::chrono::steady_clock::now();
-  Gram(item_factors_, &item_gram);
+  VITRINE_RETURN_IF_ERROR(item_rows.GlobalGram(item_factors_, &item_gram));
   for (int it = 1; it <= cfg.iterations; ++it) {
     const auto start = std::chrono::steady_clock::now();
-    int64_t bad = solve(user_items, item_factors_, item_gram, user_reg, &user_factors_);
+    VITRINE_ASSIGN_OR_RETURN(
+        int64_t bad, solve(user_items, user_rows, item_factors_, item_gram, user_reg,
+                           &user_factors_));
     if (bad >= 0) return NonFinite("user", bad, it);
-    Gram(user_factors_, &user_gram);
+    VITRINE_RETURN_IF_ERROR(user_rows.GlobalGram(user_factors_, &user_gram));
     const auto users_done = std::chrono::steady_clock::now();
-    bad = solve(item_users, user_factors_, user_gram, item_reg, &item_factors_);
+    VITRINE_ASSIGN_OR_RETURN(
+        bad, solve(item_users, item_rows, user_factors_, user_gram, item_reg, &item_factors_));
     if (bad >= 0) return NonFinite("item", bad, it);
-    Gram(item_factors_, &item_gram);
+    VITRINE_RETURN_IF_ERROR(item_rows.GlobalGram(item_factors_, &item_gram));
     const auto end = std::chrono::steady_clock::now();
     AlsIterationInfo info;
     info.iteration = it;

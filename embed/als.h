@@ -56,6 +56,7 @@
 namespace vitrine {
 
 class ImplicitALS;
+class Cluster;
 
 // Passed to AlsOptions::on_iteration after every full iteration (users + items).
 struct AlsIterationInfo {
@@ -103,6 +104,12 @@ struct AlsOptions {
   // Called after every iteration with the model in its current state.
   // Runs on the calling thread; may be empty.
   std::function<void(const ImplicitALS&, const AlsIterationInfo&)> on_iteration = nullptr;
+  // Under MPI (core/cluster.h): every rank calls Fit with the same data and
+  // options, solves its block of users and of items, and ends with all the
+  // factors. The factors match one process's within float rounding of the
+  // Gramian sums (docs/scale.md states the measured difference). Not owned;
+  // null = this process alone.
+  Cluster* cluster = nullptr;
 };
 
 class ImplicitALS {

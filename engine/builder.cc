@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/bundle.h"
+#include "core/cluster.h"
 #include "core/csv.h"
 #include "core/progress.h"
 #include "embed/fusion.h"
@@ -240,6 +241,17 @@ Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
   return summary;
 }
 
+Status FitAlsOnWorkerRank(const BuildOptions& o) {
+  if (o.als.cluster == nullptr || o.als.cluster->rank() == 0) {
+    return Status::Internal("FitAlsOnWorkerRank: only MPI ranks other than 0 call this");
+  }
+  VITRINE_RETURN_IF_ERROR(CheckBuildOptions(o));
+  VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
+  if (!in.has_interactions) return Status::OK();  // rank 0 fits nothing either
+  ImplicitALS als(o.als);
+  return als.Fit(in.interactions.matrix).WithContext(o.interactions.string());
+}
+
 Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog,
                                    const Interactions* interactions, const fs::path& out) {
   VITRINE_RETURN_IF_ERROR(CheckBuildOptions(o));
@@ -260,14 +272,34 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
 
   BundleManifest manifest;
   ItemEncoder encoder;
-  // 3. Content block.
-  StageTimer t_content("content encoder");
+  namespace f = bundle_file;
+  // 3. Collaborative factors first: under MPI the other ranks wait in the
+  // fit's collectives from the start, so rank 0 should not make them wait
+  // through the encoders.
   ItemBlocks blocks;
+  if (have_cf) {
+    StageTimer t("implicit ALS");
+    ImplicitALS als(o.als);
+    VITRINE_RETURN_IF_ERROR(als.Fit(inter.matrix).WithContext(o.interactions.string()));
+    t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
+           " iterations" +
+           (o.als.cluster != nullptr ? ", " + std::to_string(o.als.cluster->size()) + " MPI ranks"
+                                     : ""));
+    blocks.cf = als.item_factors();
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
+    VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
+    manifest.als = AlsSection{o.als.factors,    o.als.regularization, o.als.alpha,
+                              o.als.iterations, o.als.cg_steps,       o.als.seed};
+  }
+
+  // 4. Content block.
+  StageTimer t_content("content encoder");
   VITRINE_ASSIGN_OR_RETURN(blocks.content, encoder.FitContent(o.content, catalog));
   t_content.Done(std::to_string(encoder.content().feature_count()) + " features -> " +
                  std::to_string(blocks.content.cols) + " dims");
 
-  // 4. Visual block (optional).
+  // 5. Visual block (optional).
   const VisualSource visual_source{o.images, o.visual, o.image_column, o.items};
   if (!visual_source.empty()) {
     StageTimer t("visual encoder", catalog.size());
@@ -278,24 +310,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     t.Done(std::to_string(blocks.visual.rows) + " x " + std::to_string(blocks.visual.cols));
   }
 
-  // 5. Collaborative block, with cold items projected from content + visual.
-  namespace f = bundle_file;
+  // 6. Cold items of the collaborative block, projected from content + visual.
   std::vector<int64_t> cold_flags(static_cast<size_t>(catalog.size()), 1);  // no cf: all cold
   std::vector<float> popularity(static_cast<size_t>(catalog.size()), 0.0f);
   if (have_cf) {
     for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
-    StageTimer t("implicit ALS");
-    ImplicitALS als(o.als);
-    VITRINE_RETURN_IF_ERROR(als.Fit(inter.matrix).WithContext(o.interactions.string()));
-    t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
-           " iterations");
-    blocks.cf = als.item_factors();
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
-    VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
-    manifest.als = AlsSection{o.als.factors,    o.als.regularization, o.als.alpha,
-                              o.als.iterations, o.als.cg_steps,       o.als.seed};
-
     StageTimer t_cold("cold-start projector");
     const std::vector<int64_t> counts(popularity.begin(), popularity.end());
     std::string note;

@@ -148,6 +148,11 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& options);
 // ReadBuildInputs, then BuildFromData.
 Result<BuildSummary> BuildBundle(const BuildOptions& options, const std::filesystem::path& out);
 
+// The part of `vitrine build` on an MPI rank other than 0 (options.als.cluster
+// set): reads the same inputs and joins rank 0's ALS fit, whose factors rank
+// 0 writes. Writes nothing.
+Status FitAlsOnWorkerRank(const BuildOptions& options);
+
 // The build from data already read (`interactions` may be null): what
 // BuildBundle runs after reading the CSVs, and what the ranker's validation
 // bundle is built with.

@@ -109,6 +109,9 @@ Result<std::optional<std::string>> TrainRankerForBuild(const BuildOptions& o,
   sub.ranker.enabled = false;
   sub.autotune = false;
   sub.als.compute_loss = false;
+  // Rank 0 fits the validation bundle alone: the other MPI ranks have left
+  // after the main fit (FitAlsOnWorkerRank).
+  sub.als.cluster = nullptr;
   const fs::path dir =
       TempSiblingPath(out.parent_path() / (out.filename().string() + ".ranker"));
   struct Cleanup {

@@ -32,6 +32,10 @@ PACKAGES=(
   # The shared state store of serving replicas (serve/redis_state.h): the
   # hiredis client library, and the Redis server the tests start on loopback.
   libhiredis-dev redis-server
+  # Training and batch scoring across processes (docs/scale.md): mpirun and
+  # the headers the MPI plugin (mpi/) is built against. vitrine itself never
+  # links MPI, so it runs without these where mpirun is not used.
+  openmpi-bin libopenmpi-dev
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with
