@@ -503,9 +503,26 @@ int64_t SolveCholesky(const CsrMatrix& rows, int64_t first, int64_t last, const 
 // pair). `gram` is unobserved_weight * Y^T Y without the ridge; `user_reg`
 // and `item_reg` are the per-row ridges, or null for a constant `reg`.
 // Per-row terms are summed in row order (deterministic).
-double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix& gram, float alpha,
-            float unobserved_weight, float reg, const float* user_reg, const float* item_reg,
-            int threads) {
+//
+// Under MPI each rank sums its own users and items (`users`, `items`: the
+// row ranges) and the two sums are added across ranks; LossParts holds
+// them, and Normalised() divides once they are complete.
+struct LossParts {
+  double loss = 0;  // the objective's terms over the rows summed
+  double conf = 0;  // the observed confidences over the users summed
+  double Normalised(const CsrMatrix& ui, float unobserved_weight) const {
+    const double total_conf =
+        conf + static_cast<double>(unobserved_weight) *
+                   (static_cast<double>(ui.rows) * static_cast<double>(ui.cols) -
+                    static_cast<double>(ui.nnz()));
+    return total_conf > 0 ? loss / total_conf : 0.0;
+  }
+};
+
+LossParts Loss(const CsrMatrix& ui, std::pair<int64_t, int64_t> users,
+               std::pair<int64_t, int64_t> items, const Matrix& x, const Matrix& y,
+               const Matrix& gram, float alpha, float unobserved_weight, float reg,
+               const float* user_reg, const float* item_reg, int threads) {
   const int d = static_cast<int>(x.cols);
   const float shift = 1.0f - unobserved_weight;
   const Eigen::Map<const RowMatF> g(gram.data.data(), d, d);
@@ -515,7 +532,7 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
   {
     VecF r(d);
 #pragma omp for schedule(dynamic, 256)
-    for (int64_t u = 0; u < ui.rows; ++u) {
+    for (int64_t u = users.first; u < users.second; ++u) {
       const Eigen::Map<const VecF> xu(x.row(static_cast<size_t>(u)), d);
       // (A x - 2 b) . x + sum c, without forming A.
       r.noalias() = g * xu;
@@ -531,26 +548,25 @@ double Loss(const CsrMatrix& ui, const Matrix& x, const Matrix& y, const Matrix&
       row_conf[u] = conf;
     }
   }
-  double loss = 0, total_conf = 0;
-  for (int64_t u = 0; u < ui.rows; ++u) {
-    loss += row_loss[u];
-    total_conf += row_conf[u];
+  LossParts parts;
+  for (int64_t u = users.first; u < users.second; ++u) {
+    parts.loss += row_loss[u];
+    parts.conf += row_conf[u];
   }
   if (item_reg == nullptr) {
     double item_norm = 0;
-    for (float v : y.data) item_norm += static_cast<double>(v) * v;
-    loss += reg * item_norm;
+    for (int64_t i = items.first; i < items.second; ++i) {
+      for (float v : y.row_span(static_cast<size_t>(i))) item_norm += static_cast<double>(v) * v;
+    }
+    parts.loss += reg * item_norm;
   } else {
-    for (size_t i = 0; i < y.rows; ++i) {
+    for (int64_t i = items.first; i < items.second; ++i) {
       double norm = 0;
-      for (float v : y.row_span(i)) norm += static_cast<double>(v) * v;
-      loss += item_reg[i] * norm;
+      for (float v : y.row_span(static_cast<size_t>(i))) norm += static_cast<double>(v) * v;
+      parts.loss += item_reg[i] * norm;
     }
   }
-  total_conf +=
-      static_cast<double>(unobserved_weight) *
-      (static_cast<double>(ui.rows) * static_cast<double>(ui.cols) - static_cast<double>(ui.nnz()));
-  return total_conf > 0 ? loss / total_conf : 0.0;
+  return parts;
 }
 
 // The same bounds as build.toml's [als] keys (engine/build_config.cc), so
@@ -782,11 +798,18 @@ Status ImplicitALS::Fit(const CsrMatrix& user_items) {
     const double user_s = std::chrono::duration<double>(users_done - start).count();
     char loss[64] = "";
     if (cfg.compute_loss) {
-      info.loss =
-          Loss(user_items, user_factors_, item_factors_,
+      LossParts parts =
+          Loss(user_items, {user_rows.first(), user_rows.last()},
+               {item_rows.first(), item_rows.last()}, user_factors_, item_factors_,
                ScaleAndRidge(item_gram, cfg.unobserved_weight, 0.0f), cfg.alpha,
                cfg.unobserved_weight, cfg.regularization, per_row_ridge ? user_reg.data() : nullptr,
                per_row_ridge ? item_reg.data() : nullptr, threads);
+      if (cfg.cluster != nullptr) {
+        double sums[2] = {parts.loss, parts.conf};
+        VITRINE_RETURN_IF_ERROR(cfg.cluster->AllreduceSum(sums));
+        parts = {sums[0], sums[1]};
+      }
+      info.loss = parts.Normalised(user_items, cfg.unobserved_weight);
       std::snprintf(loss, sizeof(loss), ", loss %.6g", info.loss);
     }
     const double so_far = std::chrono::duration<double>(end - fit_start).count();
