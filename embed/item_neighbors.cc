@@ -152,7 +152,8 @@ CsrMatrix TopOfEachRow(const Matrix& b, int positive, int negative) {
 }  // namespace
 
 Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
-                                           const ItemNeighborsOptions& opts) {
+                                           const ItemNeighborsOptions& opts,
+                                           const std::function<void(int64_t)>& on_progress) {
   if (opts.neighbors <= 0) {
     return Status::InvalidArgument("item neighbours: neighbors must be > 0, got " +
                                    std::to_string(opts.neighbors));
@@ -262,6 +263,8 @@ Result<ItemNeighbors> ItemNeighbors::Build(const CsrMatrix& user_items,
         sim.indptr[static_cast<size_t>(i) + 1] = sim.nnz();
         std::vector<std::pair<int32_t, float>>().swap(row);
       }
+#pragma omp master
+      if (on_progress) on_progress(end);
     }
   }
   sim.indices.shrink_to_fit();

@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <roaring/roaring.hh>
 #include <span>
 #include <string>
@@ -113,9 +114,12 @@ class ItemNeighbors {
   // Computes the neighbour lists from `user_items` (users x items; values are
   // interaction weights). InvalidArgument for bad options or, under
   // use_weights, a negative or non-finite weight (the message names the user
-  // row and item column).
+  // row and item column). `on_progress`, if set, is called on the calling
+  // thread with the number of items done so far (the cosine method, in
+  // blocks; EASE is one dense solve and reports nothing).
   static Result<ItemNeighbors> Build(const CsrMatrix& user_items,
-                                     const ItemNeighborsOptions& opts = {});
+                                     const ItemNeighborsOptions& opts = {},
+                                     const std::function<void(int64_t)>& on_progress = nullptr);
 
   // Wraps an existing items x items similarity matrix after checking it
   // (square, indptr monotone, columns sorted, unique and in range, scores

@@ -423,11 +423,18 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     manifest.similar_weights[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
   }
 
+  // The index and the fused vectors are on disk now; free them before the
+  // stages below, the ranker's whole validation build among them, so that
+  // they do not add to that build's peak (1.8 GB at 1M items).
+  index.reset();
+  vectors.reset();
+
   // 9. Item-item neighbours and the learned ranker (docs/ranker.md).
   if (have_cf) {
-    StageTimer t("item-item neighbours");
-    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
-                             ItemNeighbors::Build(inter.matrix, o.item_neighbors));
+    StageTimer t("item-item neighbours", inter.matrix.cols);
+    VITRINE_ASSIGN_OR_RETURN(
+        ItemNeighbors nb, ItemNeighbors::Build(inter.matrix, o.item_neighbors,
+                                               [&t](int64_t done) { t.Update(done); }));
     VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, nb.Serialize()));
     const auto method = EffectiveMethod(o.item_neighbors, inter.matrix.cols);
     manifest.item_neighbors = {{"method", MethodName(method)},

@@ -378,6 +378,7 @@ Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
   }
   for (int it = 0; it < options.rounds; ++it) {
     VITRINE_XGB(XGBoosterUpdateOneIter(raw_b, it, raw_dm), "boosting");
+    if (options.on_round) options.on_round(it + 1);
   }
   r.feature_names_ = std::move(feature_names);
   r.num_trees_ = options.rounds;

@@ -45,6 +45,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,6 +72,8 @@ struct RankerOptions {
   int pairs_per_sample = 1;
   int nthread = 1;                // training threads (> 0)
   int predict_threads = 1;        // threads of each Predict call (> 0)
+  // Called after each boosting round with the rounds done; may be empty.
+  std::function<void(int)> on_round = nullptr;
 };
 
 // One training set: n rows of f features, a relevance label per row (higher

@@ -168,6 +168,15 @@ TEST(BalancedRowBlocks, SplitsByRowsPlusNonzeros) {
   EXPECT_EQ(more_parts.front(), 0);
   EXPECT_EQ(more_parts.back(), 1);
   EXPECT_TRUE(std::is_sorted(more_parts.begin(), more_parts.end()));
+  // Aligned cuts (ALS aligns them to its Gramian blocks): multiples of 4.
+  std::vector<int64_t> ten(11);
+  for (int r = 0; r <= 10; ++r) ten[r] = 3 * r;
+  const auto aligned = BalancedRowBlocks(ten, 3, 4);
+  ASSERT_EQ(aligned.size(), 4u);
+  EXPECT_EQ(aligned[0], 0);
+  EXPECT_EQ(aligned[3], 10);
+  for (size_t k = 1; k < 3; ++k) EXPECT_EQ(aligned[k] % 4, 0) << k;
+  EXPECT_TRUE(std::is_sorted(aligned.begin(), aligned.end()));
 }
 
 }  // namespace
