@@ -227,6 +227,14 @@ Status CheckBuildOptions(const BuildOptions& o) {
   return Status::OK();
 }
 
+// The collaborative fit. Under MPI every rank runs it (rank 0 from
+// BuildFromData, the others from FitAlsOnWorkerRank), so it is written once.
+Result<ImplicitALS> FitAls(const BuildOptions& o, const CsrMatrix& user_items) {
+  ImplicitALS als(o.als);
+  VITRINE_RETURN_IF_ERROR(als.Fit(user_items).WithContext(o.interactions.string()));
+  return als;
+}
+
 }  // namespace
 
 Result<BuildSummary> BuildBundle(const BuildOptions& o, const fs::path& out) {
@@ -248,8 +256,7 @@ Status FitAlsOnWorkerRank(const BuildOptions& o) {
   VITRINE_RETURN_IF_ERROR(CheckBuildOptions(o));
   VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
   if (!in.has_interactions) return Status::OK();  // rank 0 fits nothing either
-  ImplicitALS als(o.als);
-  return als.Fit(in.interactions.matrix).WithContext(o.interactions.string());
+  return FitAls(o, in.interactions.matrix).status();
 }
 
 Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog,
@@ -279,8 +286,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   ItemBlocks blocks;
   if (have_cf) {
     StageTimer t("implicit ALS");
-    ImplicitALS als(o.als);
-    VITRINE_RETURN_IF_ERROR(als.Fit(inter.matrix).WithContext(o.interactions.string()));
+    VITRINE_ASSIGN_OR_RETURN(ImplicitALS als, FitAls(o, inter.matrix));
     t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
            " iterations" +
            (o.als.cluster != nullptr ? ", " + std::to_string(o.als.cluster->size()) + " MPI ranks"
