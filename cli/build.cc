@@ -68,6 +68,8 @@ int Run(int argc, char** argv, bool tune_only) {
       "visual", "Precomputed visual vectors .npy/.fvecs in catalog order",
       cxxopts::value<std::string>())("image-column", "Items column holding PNG/JPEG paths",
                                      cxxopts::value<std::string>())(
+      "opt-out", "User ids (one per line) never listed by `vitrine audience`",
+      cxxopts::value<std::string>())(
       "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
       cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
                                      cxxopts::value<std::string>())(
@@ -137,6 +139,7 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("images")) o.images = r["images"].as<std::string>();
   if (r.count("visual")) o.visual = r["visual"].as<std::string>();
   if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
+  if (r.count("opt-out")) o.opt_out = r["opt-out"].as<std::string>();
   if (o.items.empty()) return UsageError(name, "missing required option --items");
   if (!tune_only && !r.count("out")) return UsageError(name, "missing required option --out");
   const bool tune = tune_only || r.count("tune") > 0;

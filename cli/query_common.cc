@@ -31,17 +31,22 @@ std::vector<std::string> SplitList(const std::string& s, char sep) {
   return out;
 }
 
-void AddQueryFlags(cxxopts::Options& opts) {
-  opts.add_options("Ranking")("k", "Number of results", cxxopts::value<int>()->default_value("10"))(
-      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
-      cxxopts::value<std::string>())("rules", "Brand-rules file (docs/rules.md)",
-                                     cxxopts::value<std::string>())(
+void AddRuleFlags(cxxopts::Options& opts) {
+  opts.add_options("Rules")("rules", "Brand-rules file (docs/rules.md)",
+                            cxxopts::value<std::string>())(
       "rule", "One inline rule, e.g. 'EXCLUDE WHERE brand = \"Pulse\"' (repeatable)",
       cxxopts::value<std::vector<std::string>>())(
       "param", "Rule parameter NAME=VALUE for $NAME (repeatable)",
       cxxopts::value<std::vector<std::string>>())(
       "context", "Request context key=value for context.key (repeatable)",
-      cxxopts::value<std::vector<std::string>>())(
+      cxxopts::value<std::vector<std::string>>());
+}
+
+void AddQueryFlags(cxxopts::Options& opts) {
+  AddRuleFlags(opts);
+  opts.add_options("Ranking")("k", "Number of results", cxxopts::value<int>()->default_value("10"))(
+      "weights", "Block weights, e.g. cf=0.6,content=0.3,visual=0.1",
+      cxxopts::value<std::string>())(
       "diversity", "none, mmr[:lambda] (default 0.7) or dpp[:theta] (default 0.7)",
       cxxopts::value<std::string>()->default_value("none"))(
       "pool", "Candidates retrieved before reranking (0 = max(10 k, 100))",
@@ -69,20 +74,10 @@ Status ParseKeyValues(const std::vector<std::string>& items, const char* flag,
 
 }  // namespace
 
-Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,
-                                                    const Engine& engine, bool* usage) {
-  auto setup = std::make_unique<QuerySetup>();
+Status ParseRuleFlags(const cxxopts::ParseResult& r, const Engine& engine, QuerySetup* setup,
+                      bool* usage) {
   QueryParams& q = setup->query;
   *usage = true;
-  q.k = r["k"].as<int>();
-  q.ef_search = r["ef"].as<int>();
-  q.pool = r["pool"].as<int>();
-  if (q.k < 1) return Status::InvalidArgument("-k must be at least 1");
-  if (q.ef_search < 0) return Status::InvalidArgument("--ef must be >= 0");
-  if (q.pool < 0) return Status::InvalidArgument("--pool must be >= 0");
-  if (r.count("weights")) {
-    VITRINE_ASSIGN_OR_RETURN(q.weights, ParseWeightsFlag(r["weights"].as<std::string>()));
-  }
   if (r.count("param")) {
     VITRINE_RETURN_IF_ERROR(
         ParseKeyValues(r["param"].as<std::vector<std::string>>(), "--param", &q.context.params));
@@ -91,12 +86,7 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
     VITRINE_RETURN_IF_ERROR(ParseKeyValues(r["context"].as<std::vector<std::string>>(), "--context",
                                            &q.context.context));
   }
-  {
-    Status st = ParseDiversity(r["diversity"].as<std::string>(), &q);
-    if (!st.ok()) return Status::InvalidArgument("--" + st.message());
-  }
   *usage = false;
-
   // Rules: a file and/or inline rules, parsed and bound as one rule set so
   // that an error anywhere applies nothing.
   std::string text, source;
@@ -114,6 +104,29 @@ Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& 
     setup->rules = std::make_unique<CompiledRules>(std::move(rules));
     setup->rules->ApplyTo(&q);
   }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,
+                                                    const Engine& engine, bool* usage) {
+  auto setup = std::make_unique<QuerySetup>();
+  QueryParams& q = setup->query;
+  *usage = true;
+  q.k = r["k"].as<int>();
+  q.ef_search = r["ef"].as<int>();
+  q.pool = r["pool"].as<int>();
+  if (q.k < 1) return Status::InvalidArgument("-k must be at least 1");
+  if (q.ef_search < 0) return Status::InvalidArgument("--ef must be >= 0");
+  if (q.pool < 0) return Status::InvalidArgument("--pool must be >= 0");
+  if (r.count("weights")) {
+    VITRINE_ASSIGN_OR_RETURN(q.weights, ParseWeightsFlag(r["weights"].as<std::string>()));
+  }
+  {
+    Status st = ParseDiversity(r["diversity"].as<std::string>(), &q);
+    if (!st.ok()) return Status::InvalidArgument("--" + st.message());
+  }
+  VITRINE_RETURN_IF_ERROR(ParseRuleFlags(r, engine, setup.get(), usage));
+
   if (r.count("only-items")) {
     const std::string path = r["only-items"].as<std::string>();
     VITRINE_ASSIGN_OR_RETURN(std::string ids, ReadFile(path));

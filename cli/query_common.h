@@ -21,8 +21,10 @@ Result<std::map<std::string, float>> ParseWeightsFlag(const std::string& spec);
 // (id lists on the command line and id files with CRLF endings).
 std::vector<std::string> SplitList(const std::string& s, char sep);
 
-// Flags shared by similar and recommend: weights, rules, params, context,
-// diversity, candidate restriction.
+// Rule flags: --rules, --rule, --param, --context (part of AddQueryFlags).
+void AddRuleFlags(cxxopts::Options& opts);
+// Flags shared by similar and recommend: the rule flags, weights, diversity,
+// candidate restriction.
 void AddQueryFlags(cxxopts::Options& opts);
 
 // What those flags resolve to; owns the rules and bitmaps that `query`
@@ -32,6 +34,9 @@ struct QuerySetup {
   std::unique_ptr<CompiledRules> rules;
   std::unique_ptr<Bitmap> only_items;
 };
+// The rule flags into setup->query (and setup->rules, which it points to).
+Status ParseRuleFlags(const cxxopts::ParseResult& r, const Engine& engine, QuerySetup* setup,
+                      bool* usage);
 // Usage errors (bad syntax of a flag) come back as InvalidArgument with
 // `usage` set; file and rule errors as other Statuses.
 Result<std::unique_ptr<QuerySetup>> ParseQueryFlags(const cxxopts::ParseResult& r,

@@ -232,6 +232,8 @@ const std::vector<ConfigKey>& Keys() {
                      "precomputed visual vectors (--visual)"));
     k.push_back(Text("input", "image_column", [](auto& o) -> auto& { return o.image_column; },
                      "catalog column of image file paths (--image-column)"));
+    k.push_back(Text("input", "opt_out", [](auto& o) -> auto& { return o.opt_out; },
+                     "user ids never listed in an audience, one per line (--opt-out)"));
     k.push_back(Parsed("input", "schema", &Schema::Parse,
                        [](auto& o) -> auto& { return o.catalog.schema; },
                        "column types, e.g. \"price:numeric,tags:list\" (--schema)"));

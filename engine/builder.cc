@@ -7,6 +7,7 @@
 #include "core/bundle.h"
 #include "core/cluster.h"
 #include "core/csv.h"
+#include "core/file_util.h"
 #include "core/progress.h"
 #include "embed/fusion.h"
 #include "engine/bundle_schema.h"
@@ -47,6 +48,41 @@ std::string SchemaString(const Catalog& catalog) {
     s += c.name + ":" + ColumnTypeName(c.type);
   }
   return s;
+}
+
+// The opt-out file's ids that are users of the interactions (file order, each
+// once): one id per line, blank lines and '#' comments skipped, '\r' and
+// surrounding spaces trimmed. Ids of unknown users are counted, not kept: the
+// bundle holds no id it did not already hold.
+Result<std::vector<std::string>> ReadOptOut(const std::filesystem::path& path,
+                                            const IdMap& users) {
+  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::vector<std::string> kept;
+  std::vector<char> seen(users.size(), 0);
+  int64_t unknown = 0, line = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view id(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line;
+    while (!id.empty() && (id.back() == '\r' || id.back() == ' ' || id.back() == '\t'))
+      id.remove_suffix(1);
+    while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
+    if (id.empty() || id.front() == '#') continue;
+    auto u = users.Find(id);
+    if (!u) {
+      ++unknown;
+      continue;
+    }
+    if (seen[static_cast<size_t>(*u)] == 0) kept.emplace_back(id);
+    seen[static_cast<size_t>(*u)] = 1;
+  }
+  LogInfo("%s: %zu users opted out of audiences (%lld ids not users of the interactions, "
+          "ignored)",
+          path.c_str(), kept.size(), static_cast<long long>(unknown));
+  return kept;
 }
 
 Matrix ColumnVector(const std::vector<float>& v) {
@@ -295,6 +331,10 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
+    if (!o.opt_out.empty()) {
+      VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> opted, ReadOptOut(o.opt_out, inter.users));
+      VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kOptOut, opted));
+    }
     manifest.als = AlsSection{o.als.factors,    o.als.regularization, o.als.alpha,
                               o.als.iterations, o.als.cg_steps,       o.als.seed};
   }

@@ -36,6 +36,9 @@ struct BuildOptions {
   std::filesystem::path images;        // optional: IDX ubyte(.gz), catalog order
   std::filesystem::path visual;        // optional: precomputed .npy/.fvecs, catalog order
   std::string image_column;            // optional: items column of PNG/JPEG paths
+  // optional: user ids (one per line) never listed in an audience; those
+  // that are users of the interactions go into the bundle (opt_out.txt)
+  std::filesystem::path opt_out;
 
   CatalogReadOptions catalog;                 // reading items.csv
   InteractionsReadOptions interactions_read;  // reading interactions.csv

@@ -42,6 +42,8 @@ inline constexpr char kPopularity[] = "popularity.npy";  // interactions per ite
 inline constexpr char kCold[] = "cold.npy";              // 1 = cold-start item, items x 1 int64
 inline constexpr char kTombstones[] = "deleted.npy";     // removed item rows, sorted int64
 inline constexpr char kUserIds[] = "user_ids.txt";       // one user id per line (cf bundles)
+// Users never listed in an audience (build --opt-out), one id per line.
+inline constexpr char kOptOut[] = "opt_out.txt";
 inline constexpr char kItemFactors[] = "cf/item_factors.npy";
 inline constexpr char kUserFactors[] = "cf/user_factors.npy";
 inline constexpr char kHistoryIndptr[] = "history/indptr.npy";    // users + 1, int64

@@ -188,6 +188,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->hist_indptr_ = std::move(indptr.data);
     e->hist_indices_.assign(indices.data.begin(), indices.data.end());
     e->hist_weights_ = std::move(weights.data);
+    if (b.Has(f::kOptOut)) {
+      VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, b.ReadIds(f::kOptOut));
+      for (const std::string& id : ids) {
+        if (auto u = e->users_.Find(id)) e->opted_out_.push_back(*u);
+      }
+      std::sort(e->opted_out_.begin(), e->opted_out_.end());
+    }
   }
   if (b.Has(f::kItemNeighbors)) {
     VITRINE_ASSIGN_OR_RETURN(std::string bytes, b.ReadBytes(f::kItemNeighbors));

@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@
 #include "embed/item_neighbors.h"
 #include "embed/taste_mixture.h"
 #include "engine/attribute_profile.h"
+#include "engine/audience.h"
 #include "engine/bundle_schema.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
@@ -178,6 +180,24 @@ struct LookSlot {
   Hit hit;
 };
 
+// "Who would want this item": engine/audience.h defines the score.
+struct AudienceRequest {
+  std::string item;
+  // k = users wanted; rules and context: the item must pass the rules' filters
+  // (an item the brand would never show gets no audience). Weights, diversity
+  // and the pool do not apply.
+  QueryParams query;
+  std::vector<std::string> opt_out;  // user ids never to list, beyond the bundle's
+  bool include_owners = false;       // also list users who already have the item
+  AudienceSearch search = AudienceSearch::kAuto;
+};
+
+struct Audience {
+  std::vector<AudienceMember> members;  // best first
+  int64_t eligible = 0;                 // users that could be listed
+  std::string search;                   // "exact" or "hnsw": how they were found
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const std::filesystem::path& bundle,
@@ -225,6 +245,13 @@ class Engine {
   // at least kMinCategoryPairUsers users), or the given pairs. Each slot is
   // the best item of that category for the query item under the rules.
   Result<std::vector<LookSlot>> CompleteTheLook(const CompleteRequest& r) const;
+
+  // The users most likely to want r.item (engine/audience.h). Errors: an
+  // unknown item (NotFound); k < 1, a bundle without interactions, a removed
+  // item or one the rules exclude (InvalidArgument).
+  Result<Audience> FindAudience(const AudienceRequest& r) const;
+  // User rows that opted out (`build --opt-out`), sorted.
+  const std::vector<int32_t>& opted_out() const { return opted_out_; }
 
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,
@@ -291,6 +318,11 @@ class Engine {
   // as with --ranker off.
   bool answer_with_hybrid_ = false;
   std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
+  std::vector<int32_t> opted_out_;          // user rows never listed in an audience
+  // Built by the first Audience request that needs it (engine/audience.cc).
+  Result<std::shared_ptr<const AudienceIndex>> AudienceUsers(bool with_index) const;
+  mutable std::mutex audience_mu_;
+  mutable std::shared_ptr<const AudienceIndex> audience_;
 };
 
 }  // namespace vitrine

@@ -531,6 +531,42 @@ class Bundle {
     return out;
   }
 
+  py::list Audience(const std::string& item, int n, const py::object& rules,
+                    const py::object& params, const py::object& context,
+                    const std::vector<std::string>& opt_out, bool include_owners,
+                    const std::string& search) {
+    auto engine = this->engine();
+    auto query = MakeQuery(*engine, n, rules, py::none(), py::none(), params, context, 0, 0,
+                           false);
+    AudienceRequest req;
+    req.item = item;
+    req.query = query->q;
+    req.opt_out = opt_out;
+    req.include_owners = include_owners;
+    if (search == "auto") {
+      req.search = AudienceSearch::kAuto;
+    } else if (search == "exact") {
+      req.search = AudienceSearch::kExact;
+    } else if (search == "hnsw") {
+      req.search = AudienceSearch::kIndex;
+    } else {
+      Raise(Status::InvalidArgument("search '" + search + "': expected auto, exact or hnsw"));
+    }
+    Result<vitrine::Audience> r = [&] {
+      py::gil_scoped_release release;
+      return engine->FindAudience(req);
+    }();
+    py::list out;
+    for (const AudienceMember& m : Take(std::move(r)).members) {
+      py::dict d;
+      d["user"] = Text(engine->users().id(m.user));
+      d["score"] = m.score;
+      d["reason"] = Text(m.reason);
+      out.append(d);
+    }
+    return out;
+  }
+
   py::tuple Popular(int n, const py::object& rules) {
     auto engine = this->engine();
     auto query = MakeQuery(*engine, n, rules, py::none(), py::none(), py::none(), py::none(), 0, 0,
@@ -816,6 +852,20 @@ PYBIND11_MODULE(_core, m) {
            },
            py::arg("item"), py::arg("category_column") = "category",
            py::arg("max_categories") = 4, py::arg("rules") = py::none())
+      .def("audience",
+           [](py::handle self, const std::string& item, int n, const py::object& rules,
+              const py::object& params, const py::object& context,
+              const std::vector<std::string>& opt_out, bool include_owners,
+              const std::string& search) {
+             return Self<Bundle>(self, "Bundle")
+                 .Audience(item, n, rules, params, context, opt_out, include_owners, search);
+           },
+           py::arg("item"), py::arg("N") = 100, py::arg("rules") = py::none(),
+           py::arg("params") = py::none(), py::arg("context") = py::none(),
+           py::arg("opt_out") = std::vector<std::string>{}, py::arg("include_owners") = false,
+           py::arg("search") = "auto",
+           "The users most likely to want `item`, best first: [{user, score, reason}] "
+           "(docs/retail.md).")
       .def("popular",
            [](py::handle self, int n, const py::object& rules) {
              return Self<Bundle>(self, "Bundle").Popular(n, rules);

@@ -359,6 +359,7 @@ struct Server::Impl {
   void HandleSimilar(const httplib::Request& req, httplib::Response& res);
   void HandleRecommend(const httplib::Request& req, httplib::Response& res);
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
+  void HandleAudience(const httplib::Request& req, httplib::Response& res);
   void HandleReload(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleReady(const httplib::Request& req, httplib::Response& res);
@@ -568,6 +569,78 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
            {"took_ms", MillisSince(t0)}};
   if (user) out["user"] = *user;
   Reply(res, 200, out);
+}
+
+void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto cur = Current();
+  const Engine& engine = *cur->engine;
+  auto body = ParseBody(req, options);
+  if (!body.ok()) return ReplyError(res, body.status());
+  if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
+  Status st = CheckKeys(*body, {"item", "k", "context", "params", "rules", "opt_out",
+                                "include_owners", "search"});
+  if (!st.ok()) return ReplyError(res, st);
+  if (!body->contains("item")) return ReplyError(res, 400, "give 'item' (an item id)");
+  st = CheckId((*body)["item"], "item");
+  if (!st.ok()) return ReplyError(res, st);
+  QuerySpec spec;
+  st = SpecFromJson(*body, options, &spec);
+  if (!st.ok()) return ReplyError(res, st);
+  AudienceRequest r;
+  r.item = (*body)["item"].get<std::string>();
+  if (body->contains("opt_out")) {
+    const json& ids = (*body)["opt_out"];
+    if (!ids.is_array() || ids.size() > options.max_history) {
+      return ReplyError(res, 400,
+                        "'opt_out' must be an array of at most " +
+                            std::to_string(options.max_history) + " user ids");
+    }
+    for (const json& id : ids) {
+      st = CheckId(id, "opt_out[]");
+      if (!st.ok()) return ReplyError(res, st);
+      r.opt_out.push_back(id.get<std::string>());
+    }
+  }
+  if (body->contains("include_owners")) {
+    if (!(*body)["include_owners"].is_boolean()) {
+      return ReplyError(res, 400, "'include_owners' must be true or false");
+    }
+    r.include_owners = (*body)["include_owners"].get<bool>();
+  }
+  if (body->contains("search")) {
+    const json& s = (*body)["search"];
+    const std::string v = s.is_string() ? s.get<std::string>() : "";
+    if (v == "auto") {
+      r.search = AudienceSearch::kAuto;
+    } else if (v == "exact") {
+      r.search = AudienceSearch::kExact;
+    } else if (v == "hnsw") {
+      r.search = AudienceSearch::kIndex;
+    } else {
+      return ReplyError(res, 400, "'search' must be \"auto\", \"exact\" or \"hnsw\"");
+    }
+  }
+  auto prepared = Prepare(*cur, spec);
+  if (!prepared.ok()) return ReplyError(res, prepared.status());
+  r.query = prepared->q;
+  current_request.k = spec.k;
+  current_request.generation = cur->generation;
+  auto audience = engine.FindAudience(r);
+  if (!audience.ok()) return ReplyError(res, audience.status());
+  json members = json::array();
+  for (const AudienceMember& m : audience->members) {
+    members.push_back(
+        {{"user", engine.users().id(m.user)}, {"score", m.score}, {"reason", m.reason}});
+  }
+  Reply(res, 200,
+        json{{"item", r.item},
+             {"k", spec.k},
+             {"results", std::move(members)},
+             {"eligible", audience->eligible},
+             {"search", audience->search},
+             {"generation", cur->generation},
+             {"took_ms", MillisSince(t0)}});
 }
 
 void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& res) {
@@ -841,6 +914,8 @@ void Server::Impl::Routes() {
       {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true, "recommend",
        "/recommend"},
       {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events", "/events"},
+      // Lists customers: for client advisors and campaigns, never the storefront.
+      {"POST", "/audience", &Impl::HandleAudience, Access::kAdmin, true, "audience", "/audience"},
       {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload", "/reload"},
   };
   for (const Route& route : kRoutes) routes.emplace_back(route.method, route.documented_as);

@@ -424,6 +424,46 @@ TEST_F(ServeApiTest, RecommendErrors) {
   EXPECT_EQ(st, 200);
 }
 
+TEST_F(ServeApiTest, AudienceMatchesTheEngine) {
+  const std::string item = engine().catalog().ids.id(12);
+  int st = 0;
+  json j = Post("/audience", json{{"item", item}, {"k", 7}, {"search", "exact"}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  AudienceRequest r;
+  r.item = item;
+  r.query.k = 7;
+  auto a = engine().FindAudience(r);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(j["results"].size(), a->members.size());
+  for (size_t i = 0; i < a->members.size(); ++i) {
+    EXPECT_EQ(j["results"][i]["user"], engine().users().id(a->members[i].user));
+    EXPECT_NEAR(j["results"][i]["score"].get<double>(), a->members[i].score, 1e-5);
+    EXPECT_EQ(j["results"][i]["reason"], a->members[i].reason);
+  }
+  EXPECT_EQ(j["eligible"], a->eligible);
+  EXPECT_EQ(j["search"], "exact");
+  // A user opted out in the request is not listed.
+  const std::string first = j["results"][0]["user"];
+  j = Post("/audience", json{{"item", item}, {"k", 7}, {"opt_out", {first}}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  for (const json& m : j["results"]) EXPECT_NE(m["user"], first);
+
+  ExpectError(Post("/audience", R"({"k": 5})", &st), &st, 400, "give 'item'");
+  ExpectError(Post("/audience", R"({"item": "NOPE"})", &st), &st, 404, "unknown item 'NOPE'");
+  ExpectError(Post("/audience", json{{"item", item}, {"search", "fast"}}.dump(), &st), &st, 400,
+              "'search' must be");
+  ExpectError(Post("/audience", json{{"item", item}, {"opt_out", "u1"}}.dump(), &st), &st, 400,
+              "'opt_out' must be an array");
+  ExpectError(Post("/audience", json{{"item", item}, {"weights", "cf=1"}}.dump(), &st), &st, 400,
+              "weights");
+  const Catalog& cat = engine().catalog();
+  const std::string brand = cat.ValueString(*cat.column("brand"), 12);
+  ExpectError(Post("/audience",
+                   json{{"item", item}, {"rules", "EXCLUDE WHERE brand = \"" + brand + "\""}}.dump(),
+                   &st),
+              &st, 400, "does not pass the rules");
+}
+
 TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   const std::string item = engine().catalog().ids.id(77);
   int st;

@@ -69,6 +69,20 @@ def test_rules_and_weights_mean_what_they_mean_in_the_cli(bundle, bundle_dir, tm
 
 # ------------------------------------------------------ batch == single
 
+def test_audience_equals_the_cli(bundle, bundle_dir):
+    for item in some_items(bundle, 3):
+        members = bundle.audience(item, N=6)
+        rows = cli_csv("audience", "--bundle", str(bundle_dir), "--item", item, "-k", "6")
+        assert [m["user"] for m in members] == [r["user_id"] for r in rows]
+        np.testing.assert_allclose([m["score"] for m in members],
+                                   [float(r["score"]) for r in rows], atol=1e-4)
+        assert [m["reason"] for m in members] == [r["reason"] for r in rows]
+    first = members[0]["user"]
+    assert first not in [m["user"] for m in bundle.audience(item, N=6, opt_out=[first])]
+    with pytest.raises(vitrine.InvalidArgumentError, match="expected auto, exact or hnsw"):
+        bundle.audience(item, search="fast")
+
+
 def test_batch_similar_items_equal_single_calls(bundle):
     items = some_items(bundle, 40)
     ids, scores = bundle.similar_items(items, N=7)
