@@ -7,6 +7,8 @@
 #include <faiss/IndexIVF.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -177,6 +179,73 @@ int RunServerLoad(const cxxopts::ParseResult& r) {
   return kExitOk;
 }
 
+// --audience: FindAudience over sampled items, the exact scan against the
+// HNSW index over users: QPS of each (median of the passes) and the index's
+// recall@k of the exact audience.
+int RunAudienceBench(const cxxopts::ParseResult& r) {
+  if (!r.count("bundle")) return UsageError(kName, "--audience needs --bundle");
+  const int k = r["k"].as<int>();
+  const int repeats = r["repeats"].as<int>();
+  if (k < 1 || repeats < 1) return UsageError(kName, "-k and --repeats must be >= 1");
+  auto e = Engine::Open(r["bundle"].as<std::string>());
+  if (!e.ok()) return Fail(kName, e.status());
+  const Engine& engine = **e;
+  const int32_t n_items = engine.catalog().size();
+  const auto n = static_cast<int32_t>(
+      std::min<size_t>(r["queries-limit"].as<size_t>(), static_cast<size_t>(n_items)));
+  std::vector<std::string> items;
+  for (int32_t q = 0; q < n; ++q) {  // spread evenly over the catalog
+    items.push_back(engine.catalog().ids.id(static_cast<int32_t>(int64_t{q} * n_items / n)));
+  }
+  auto run = [&](AudienceSearch how, std::vector<std::vector<int32_t>>* users) -> Result<double> {
+    std::vector<double> qps;
+    for (int pass = 0; pass < repeats; ++pass) {
+      users->clear();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const std::string& id : items) {
+        AudienceRequest req;
+        req.item = id;
+        req.query.k = k;
+        req.search = how;
+        VITRINE_ASSIGN_OR_RETURN(Audience a, engine.FindAudience(req));
+        users->emplace_back();
+        for (const auto& m : a.members) users->back().push_back(m.user);
+      }
+      qps.push_back(static_cast<double>(items.size()) / std::max(SecondsSince(t0), 1e-9));
+    }
+    std::sort(qps.begin(), qps.end());
+    return qps[qps.size() / 2];
+  };
+  std::vector<std::vector<int32_t>> exact_users, hnsw_users;
+  {  // the one-time builds, outside the timed passes
+    StageTimer t("audience: first requests (user vectors, HNSW index)");
+    AudienceRequest req;
+    req.item = items.front();
+    req.search = AudienceSearch::kIndex;
+    auto a = engine.FindAudience(req);
+    if (!a.ok()) return Fail(kName, a.status());
+    t.Done();
+  }
+  auto exact_qps = run(AudienceSearch::kExact, &exact_users);
+  if (!exact_qps.ok()) return Fail(kName, exact_qps.status());
+  auto hnsw_qps = run(AudienceSearch::kIndex, &hnsw_users);
+  if (!hnsw_qps.ok()) return Fail(kName, hnsw_qps.status());
+  double found = 0, total = 0;
+  for (size_t q = 0; q < exact_users.size(); ++q) {
+    std::vector<int32_t> truth = exact_users[q];
+    std::sort(truth.begin(), truth.end());
+    for (int32_t u : hnsw_users[q]) found += std::binary_search(truth.begin(), truth.end(), u);
+    total += static_cast<double>(truth.size());
+  }
+  const double recall = total > 0 ? found / total : 1.0;
+  std::printf("audience of %d items, k=%d, %zu users, median of %d passes, 1 thread\n", n, k,
+              engine.users().size(), repeats);
+  std::printf("%-8s %10s %10s\n", "search", "qps", "recall@k");
+  std::printf("%-8s %10.1f %10.4f\n", "exact", *exact_qps, 1.0);
+  std::printf("%-8s %10.1f %10.4f\n", "hnsw", *hnsw_qps, recall);
+  return kExitOk;
+}
+
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine bench",
                         "Recall@k vs QPS/latency of index specs (and peers), exact ground truth.");
@@ -216,6 +285,8 @@ int Run(int argc, char** argv) {
        cxxopts::value<int>()->default_value("4"))
       ("time-limit", "With --server: stop after this many seconds",
        cxxopts::value<double>()->default_value("60"))
+      ("audience", "With --bundle: audience search (exact scan vs the HNSW index over users): "
+       "QPS and recall@k over --queries-limit items")
       ("endpoints", "With --server: similar, recommend or both",
        cxxopts::value<std::string>()->default_value("similar,recommend"));
   // clang-format on
@@ -226,10 +297,12 @@ int Run(int argc, char** argv) {
       "      --queries /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --metric l2 \\\n"
       "      --specs 'HNSW16;IVF512,Flat' --peers --output fm.csv --plot fm.svg\n"
       "  vitrine bench --bundle demo/bundle --autotune --filter-selectivity 0.01,0.1\n"
-      "  vitrine bench --server 8080 --bundle demo/bundle --requests 5000   # 127.0.0.1:8080");
+      "  vitrine bench --server 8080 --bundle demo/bundle --requests 5000   # 127.0.0.1:8080\n"
+      "  vitrine bench --bundle demo/bundle --audience -k 200 --queries-limit 100");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
   if (r.count("server")) return RunServerLoad(r);
+  if (r.count("audience")) return RunAudienceBench(r);
   if (!r.count("bundle") == !r.count("vectors")) {
     return UsageError(kName, "give exactly one of --bundle and --vectors");
   }

@@ -25,6 +25,14 @@ int Run(int argc, char** argv) {
       ("ranker", "on: the learned ranker orders the merged candidate pool (bundles that have "
                  "one); off: the hybrid score alone",
        cxxopts::value<std::string>()->default_value("on"))
+      ("not-interested", "Item ids the shopper rejected, comma-separated: never shown, and the "
+       "recommendations move away from them", cxxopts::value<std::string>())
+      ("hide-brand", "A brand never to show (repeatable)",
+       cxxopts::value<std::vector<std::string>>())
+      ("brand-column", "Catalog column holding the brand",
+       cxxopts::value<std::string>()->default_value("brand"))
+      ("negative-weight", "How far recommendations move away from each rejected item (0-10)",
+       cxxopts::value<float>()->default_value("0.5"))
       ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
       ("output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
   // clang-format on
@@ -35,6 +43,8 @@ int Run(int argc, char** argv) {
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --rules rules.txt "
                        "--context climate=warm --param MAXPRICE=500\n"
                        "  vitrine recommend --bundle demo/bundle --history I000010,I000333\n"
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 "
+                       "--not-interested I000042 --hide-brand Streetform\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -61,6 +71,15 @@ int Run(int argc, char** argv) {
     return UsageError(kName, "--ranker must be on or off, got '" + ranker + "'");
   }
   req.query.use_ranker = ranker == "on";
+  if (r.count("not-interested")) {
+    req.not_interested = SplitList(r["not-interested"].as<std::string>(), ',');
+  }
+  if (r.count("hide-brand")) req.hidden_brands = r["hide-brand"].as<std::vector<std::string>>();
+  req.brand_column = r["brand-column"].as<std::string>();
+  req.negative_weight = r["negative-weight"].as<float>();
+  if (!(req.negative_weight >= 0 && req.negative_weight <= kMaxNegativeWeight)) {
+    return UsageError(kName, "--negative-weight must be in [0, 10]");
+  }
 
   std::string rendered;
   // Under mpirun each rank scores a contiguous share of the users and rank 0

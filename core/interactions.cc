@@ -137,7 +137,8 @@ Result<EventWeights> EventWeights::Parse(std::string_view spec) {
 
 EventWeights EventWeights::Default() {
   EventWeights ew;
-  ew.weights = {{"view", 1.0f}, {"cart", 4.0f}, {"purchase", 10.0f}, {"return", -4.0f}};
+  ew.weights = {{"view", 1.0f},           {"cart", 4.0f},        {"purchase", 10.0f},
+                {"return", -4.0f},        {"not_interested", -1.0f}, {"hide_brand", -1.0f}};
   return ew;
 }
 

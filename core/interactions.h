@@ -56,7 +56,9 @@ struct EventWeights {
   static Result<EventWeights> Parse(std::string_view spec);
   // view=1,cart=4,purchase=10,return=-4: a return takes back part of the
   // interest a purchase showed (purchase+return = 6 stays positive; a bare
-  // return nets <= 0 and is dropped).
+  // return nets <= 0 and is dropped). not_interested=-1,hide_brand=-1: the
+  // negative feedback of a shopper (serving treats them as such, see
+  // engine/engine.h Feedback); in training they cancel a view.
   static EventWeights Default();
 };
 

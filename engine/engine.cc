@@ -296,6 +296,28 @@ Result<std::vector<float>> Engine::HistoryVector(std::span<const int32_t> items,
   return q;
 }
 
+void Engine::PushAway(const QueryParams& q, std::vector<float>* query) const {
+  if (q.push_away.empty()) return;
+  for (const auto& b : layout_) {
+    if (IsPriorBlock(b.name)) continue;
+    float* qb = query->data() + b.offset;
+    std::vector<float> unit(b.dim);
+    for (const auto& [item, strength] : q.push_away) {
+      const float* v = vectors_->row(static_cast<size_t>(item)) + b.offset;
+      std::copy(v, v + b.dim, unit.begin());
+      NormalizeInPlace(unit.data(), b.dim);
+      for (size_t j = 0; j < b.dim; ++j) qb[j] -= strength * unit[j];
+    }
+    NormalizeInPlace(qb, b.dim);
+  }
+}
+
+Feedback FeedbackOfEvent(std::string_view event) {
+  if (event == "not_interested") return Feedback::kNotInterested;
+  if (event == "hide_brand") return Feedback::kHideBrand;
+  return Feedback::kTaste;
+}
+
 RerankOptions RerankOptionsOf(const QueryParams& q, size_t dim) {
   RerankOptions ro;
   ro.k = q.k;
@@ -537,6 +559,36 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     for (int64_t k = b; k < e; ++k) entries.emplace_back(hist_indices_[k], hist_weights_[k]);
     if (!entries.empty()) add_source("user");
   }
+  if (!(r.negative_weight >= 0 && r.negative_weight <= kMaxNegativeWeight) ||
+      !(r.return_weight >= 0 && r.return_weight <= kMaxNegativeWeight)) {
+    return Status::InvalidArgument("negative and return weights must be in [0, " +
+                                   std::to_string(kMaxNegativeWeight) + "]");
+  }
+  // Negative feedback: items never shown, pushed away from, and brands hidden.
+  std::map<int32_t, float> push_away;  // item -> strength (the largest given)
+  std::unordered_set<int32_t> rejected;
+  std::vector<std::string> hidden_brands = r.hidden_brands;
+  auto reject = [&](int32_t i, float strength) {
+    rejected.insert(i);
+    float& s = push_away[i];
+    s = std::max(s, strength);
+  };
+  for (const std::string& id : r.not_interested) {
+    VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(id));
+    reject(i, r.negative_weight);
+  }
+  const Column* brand = catalog_.column(r.brand_column);
+  if (!r.hidden_brands.empty() && (brand == nullptr || brand->type != ColumnType::kCategorical)) {
+    return Status::InvalidArgument("cannot hide brands: no categorical column '" +
+                                   r.brand_column + "' in the catalog");
+  }
+  for (const std::string& value : r.hidden_brands) {
+    if (std::find(brand->dictionary.begin(), brand->dictionary.end(), value) ==
+        brand->dictionary.end()) {
+      return Status::InvalidArgument("cannot hide brand '" + value + "': no item has " +
+                                     r.brand_column + " = '" + value + "'");
+    }
+  }
   std::vector<int32_t> returned;  // items whose latest live event is net-negative
   if (!r.recent.empty()) {
     add_source("events");
@@ -545,7 +597,15 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
       // Events for items a reloaded bundle lacks are skipped, not errors.
       const auto i = catalog_.ids.Find(ev.item);
       if (!i) continue;
-      if (ev.weight > 0) {
+      if (ev.feedback != Feedback::kTaste) {
+        reject(*i, r.negative_weight);
+        // A catalog without the brand column hides the item alone.
+        if (ev.feedback == Feedback::kHideBrand && brand != nullptr &&
+            brand->type == ColumnType::kCategorical) {
+          const int32_t code = brand->codes[static_cast<size_t>(*i)];
+          if (code >= 0) hidden_brands.push_back(brand->dictionary[static_cast<size_t>(code)]);
+        }
+      } else if (ev.weight > 0) {
         entries.emplace_back(*i, ev.weight);
         gone.erase(*i);
       } else {
@@ -555,7 +615,14 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     std::erase_if(entries, [&](const auto& en) { return gone.count(en.first) > 0; });
     returned.assign(gone.begin(), gone.end());
     std::sort(returned.begin(), returned.end());
+    for (int32_t i : returned) {
+      if (r.return_weight > 0 && !rejected.count(i)) {
+        float& s = push_away[i];
+        s = std::max(s, r.return_weight);
+      }
+    }
   }
+  std::erase_if(entries, [&](const auto& en) { return rejected.count(en.first) > 0; });
   if (!r.history.empty()) {
     add_source("history");
     for (size_t h = 0; h < r.history.size(); ++h) {
@@ -586,6 +653,17 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   QueryParams q = r.query;
   BoundToCatalog(&q, catalog_.size());
   q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
+  q.exclude.insert(q.exclude.end(), rejected.begin(), rejected.end());
+  std::sort(hidden_brands.begin(), hidden_brands.end());
+  hidden_brands.erase(std::unique(hidden_brands.begin(), hidden_brands.end()),
+                      hidden_brands.end());
+  for (const std::string& value : hidden_brands) {
+    VITRINE_ASSIGN_OR_RETURN(Bitmap items_of_brand, attributes_.Equals(r.brand_column, value));
+    for (uint32_t i : items_of_brand) q.exclude.push_back(static_cast<int32_t>(i));
+  }
+  for (const auto& [i, strength] : push_away) {
+    if (strength > 0) q.push_away.emplace_back(i, strength);
+  }
   if (items.empty()) {
     // Nothing known about this person: popular items that pass the rules.
     out.source = "popular";
@@ -594,6 +672,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     return out;
   }
   VITRINE_ASSIGN_OR_RETURN(std::vector<float> query, HistoryVector(items, weights));
+  PushAway(q, &query);
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
   if (ranker_ && q.use_ranker && !answer_with_hybrid_) {

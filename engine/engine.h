@@ -102,6 +102,10 @@ struct QueryParams {
   bool use_ranker = true;
   bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
   AnswerStats* stats = nullptr;  // when set, filled for this answer; not owned
+  // Negative evidence: (item, strength). A history query moves away from
+  // each item: every block segment becomes unit(q_b - sum strength *
+  // unit(item_b)). Filled by Engine::Recommend from negative feedback.
+  std::vector<std::pair<int32_t, float>> push_away;
 };
 
 // The rerank options of a query over candidates of dimension `dim`.
@@ -117,13 +121,35 @@ Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec);
 // "none", "mmr[:lambda]" or "dpp[:theta]" into q->diversity and its parameter.
 Status ParseDiversity(std::string_view spec, QueryParams* q);
 
+// What a live event says about the person's taste (docs/retail.md,
+// "Negative feedback").
+enum class Feedback {
+  kTaste,          // a view, cart, purchase, return...: its weight is evidence
+  kNotInterested,  // "not interested": never show this item; move away from it
+  kHideBrand,      // "hide this brand": never show the item's brand; move away from the item
+};
+// The feedback of an event name: "not_interested" and "hide_brand" are
+// negative feedback, every other name is taste evidence.
+Feedback FeedbackOfEvent(std::string_view event);
+
 // A live event of the person since the bundle was built (the serving
-// session store's, oldest first). A weight <= 0 (a return) takes the item
-// out of the history and out of the results.
+// session store's, oldest first). A net weight <= 0 (a return) takes the
+// item out of the history and out of the results, and counts as negative
+// evidence with RecommendRequest::return_weight.
 struct RecentEvent {
   std::string item;
   float weight = 1;
+  Feedback feedback = Feedback::kTaste;
 };
+
+// How far the query moves away from an item the person rejected ("not
+// interested", a hidden brand's item) and from a returned item, in units of
+// the item's block direction. Defaults chosen by reasoning, not tuned:
+// a rejection pulls half as hard as one liked item pushes; a return, which
+// may be about size or fit rather than taste, a quarter.
+inline constexpr float kDefaultNegativeWeight = 0.5f;
+inline constexpr float kDefaultReturnWeight = 0.25f;
+inline constexpr float kMaxNegativeWeight = 10.0f;
 
 // Who to recommend for. The history folded in is, oldest first: the user's
 // stored training history (when `user` is a user of the bundle), their
@@ -138,6 +164,14 @@ struct RecommendRequest {
   // Per-history-item weights (event weights, e.g. purchase=10); empty = 1 each.
   std::vector<float> history_weights;
   std::vector<RecentEvent> recent;  // the user's live events, oldest first
+  // Negative feedback given with the request (the CLI's --not-interested and
+  // --hide-brand): item ids never to show and to move away from, and values
+  // of `brand_column` never to show. Unknown ids and values are errors.
+  std::vector<std::string> not_interested;
+  std::vector<std::string> hidden_brands;
+  std::string brand_column = "brand";
+  float negative_weight = kDefaultNegativeWeight;  // per rejected item, >= 0
+  float return_weight = kDefaultReturnWeight;      // per returned item, >= 0
   size_t max_history = 0;
   bool filter_already_seen = true;
   QueryParams query;
@@ -256,6 +290,8 @@ class Engine {
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,
                                            std::span<const float> weights) const;
+  // Moves a history query (unit block segments) away from q.push_away.
+  void PushAway(const QueryParams& q, std::vector<float>* query) const;
 
  private:
   Engine() = default;

@@ -139,6 +139,7 @@ Result<CandidatePool> Engine::Candidates(std::span<const int32_t> items,
   static_assert(kNumFeatures == 25);
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, allowed, rules));
   VITRINE_ASSIGN_OR_RETURN(*query, HistoryVector(items, weights));
+  PushAway(q, query);
   std::vector<float> scaled = *query;
   VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, scaled.data()));
   const int pool = std::max(CandidatePoolSize(q), kSourcePool);

@@ -505,7 +505,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   if (!body.ok()) return ReplyError(res, body.status());
   if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
   Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
-                                "diversity", "explain", "pool", "exclude", "filter_already_seen"});
+                                "diversity", "explain", "pool", "exclude", "filter_already_seen",
+                                "not_interested", "hide_brands", "negative_weight"});
   if (!st.ok()) return ReplyError(res, st);
   QuerySpec spec;
   st = SpecFromJson(*body, options, &spec);
@@ -542,10 +543,40 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     filter_seen = (*body)["filter_already_seen"].get<bool>();
   }
 
+  // Negative feedback given with the request (live feedback comes as
+  // not_interested / hide_brand events).
+  std::vector<std::string> not_interested, hide_brands;
+  for (const auto& [key, out] : {std::pair{"not_interested", &not_interested},
+                                 std::pair{"hide_brands", &hide_brands}}) {
+    if (!body->contains(key)) continue;
+    const json& ids = (*body)[key];
+    if (!ids.is_array() || ids.size() > options.max_history) {
+      return ReplyError(res, 400,
+                        std::string("'") + key + "' must be an array of at most " +
+                            std::to_string(options.max_history) + " strings");
+    }
+    for (const json& id : ids) {
+      st = CheckId(id, std::string(key) + "[]");
+      if (!st.ok()) return ReplyError(res, st);
+      out->push_back(id.get<std::string>());
+    }
+  }
+  float negative_weight = kDefaultNegativeWeight;
+  if (body->contains("negative_weight")) {
+    const json& w = (*body)["negative_weight"];
+    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= kMaxNegativeWeight)) {
+      return ReplyError(res, 400, "'negative_weight' must be a number in [0, 10]");
+    }
+    negative_weight = w.get<float>();
+  }
+
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
 
   RecommendRequest r;
+  r.not_interested = std::move(not_interested);
+  r.hidden_brands = std::move(hide_brands);
+  r.negative_weight = negative_weight;
   r.user = user;
   r.history = std::move(history);
   r.max_history = options.max_history;
@@ -554,7 +585,9 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   AnswerStats stats;
   r.query.stats = &stats;
   if (user) {
-    for (const SessionEvent& e : RecentEvents(*user)) r.recent.push_back({e.item, e.weight});
+    for (const SessionEvent& e : RecentEvents(*user)) {
+      r.recent.push_back({e.item, e.weight, FeedbackOfEvent(e.event)});
+    }
   }
   current_request.k = spec.k;
   current_request.generation = cur->generation;

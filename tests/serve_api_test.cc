@@ -528,6 +528,70 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
   EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600\n"), std::string::npos) << log;
 }
 
+// Negative feedback: a hide_brand event keeps the brand out of every later
+// answer for that user, and the request's own not_interested / hide_brands
+// do the same for one answer; both equal the engine's answer.
+TEST_F(ServeApiTest, NegativeFeedbackEventsAndFieldsKeepItemsAndBrandsOut) {
+  const Catalog& cat = engine().catalog();
+  const std::string liked = cat.ids.id(60);
+  int st;
+  json j = Post("/events", json{{"user", "picky"}, {"item", liked}, {"event", "purchase"}}.dump(),
+                &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  j = Post("/recommend", json{{"user", "picky"}, {"k", 10}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  const std::string trigger = j["results"][0]["item"];
+  const int32_t trigger_row = *cat.ids.Find(trigger);
+  const std::string brand = cat.ValueString(*cat.column("brand"), trigger_row);
+  j = Post("/events", json{{"user", "picky"}, {"item", trigger}, {"event", "hide_brand"}}.dump(),
+           &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  j = Post("/recommend", json{{"user", "picky"}, {"k", 50}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  ASSERT_FALSE(j["results"].empty());
+  for (const auto& res : j["results"]) {
+    EXPECT_NE(cat.ValueString(*cat.column("brand"), *cat.ids.Find(res["item"].get<std::string>())),
+              brand);
+  }
+  RecommendRequest r;
+  r.user = "picky";
+  r.recent = {{liked, 10.0f, Feedback::kTaste}, {trigger, -1.0f, Feedback::kHideBrand}};
+  r.max_history = 1000;
+  r.query.k = 50;
+  auto want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+
+  // The request's own fields.
+  const std::string other = cat.ids.id(61);
+  j = Post("/recommend",
+           json{{"history", {liked}}, {"k", 10}, {"not_interested", {other}},
+                {"hide_brands", {brand}}, {"negative_weight", 1.5}}
+               .dump(),
+           &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  RecommendRequest h;
+  h.history = {liked};
+  h.not_interested = {other};
+  h.hidden_brands = {brand};
+  h.negative_weight = 1.5f;
+  h.max_history = 1000;
+  h.query.k = 10;
+  want = engine().Recommend(h);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  ExpectError(Post("/recommend", json{{"history", {liked}}, {"negative_weight", -1}}.dump(), &st),
+              &st, 400, "'negative_weight' must be");
+  ExpectError(Post("/recommend", json{{"history", {liked}}, {"hide_brands", "x"}}.dump(), &st),
+              &st, 400, "'hide_brands' must be an array");
+  ExpectError(Post("/recommend", json{{"history", {liked}}, {"hide_brands", {"No Such"}}}.dump(),
+                   &st),
+              &st, 400, "cannot hide brand 'No Such'");
+  ExpectError(Post("/recommend", json{{"history", {liked}}, {"not_interested", {"NOPE"}}}.dump(),
+                   &st),
+              &st, 404, "unknown item 'NOPE'");
+}
+
 // Event weights reach the fold-in: a purchase counts 10, a view 1, repeated
 // events of an item add up (as training aggregates them).
 TEST_F(ServeApiTest, SessionEventsCarryTheirEventWeights) {
@@ -565,14 +629,26 @@ TEST_F(ServeApiTest, AReturnTakesTheItemOutOfTheHistoryAndTheResults) {
   json j = Post("/recommend", json{{"user", "returner"}, {"k", 8}}.dump(), &st);
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["source"], "events");
+  // The history is y alone; the returned x is excluded and, as negative
+  // evidence, pushed away from (tests/negative_feedback_test.cc checks the
+  // arithmetic against its oracle).
   RecommendRequest r;
-  r.history = {y};
+  r.recent = {{x, 10.0f}, {y, 1.0f}, {x, -4.0f}};
+  r.max_history = 1000;
   r.query.k = 8;
-  r.query.exclude = {*engine().catalog().ids.Find(x)};
   auto want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
   EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
   for (const auto& res : j["results"]) EXPECT_NE(res["item"], x);
+  r.return_weight = 0;  // without the push: y's history with x excluded
+  auto plain = engine().Recommend(r);
+  RecommendRequest by_history;
+  by_history.history = {y};
+  by_history.query.k = 8;
+  by_history.query.exclude = {*engine().catalog().ids.Find(x)};
+  auto want_plain = engine().Recommend(by_history);
+  ASSERT_TRUE(plain.ok() && want_plain.ok());
+  EXPECT_EQ(Ids(engine(), plain->hits), Ids(engine(), want_plain->hits));
 }
 
 // A client that starts a request and stalls is cut off after the read
@@ -627,7 +703,7 @@ TEST_F(ServeApiTest, EventErrorsLogNothing) {
   ExpectError(Post("/events", json{{"user", "u"}, {"item", "NOPE"}}.dump(), &st), &st, 404,
               "unknown item 'NOPE'");
   ExpectError(Post("/events", json{{"user", "u"}, {"item", item}, {"event", "like"}}.dump(), &st),
-              &st, 400, "unknown event 'like' (known: cart, purchase, return, view)");
+              &st, 400, "unknown event 'like' (known: cart, hide_brand, not_interested, purchase, return, view)");
   ExpectError(Post("/events", json{{"item", item}}.dump(), &st), &st, 400, "missing 'user'");
   ExpectError(Post("/events", json{{"user", "a\nb"}, {"item", item}}.dump(), &st), &st, 400,
               "control character");
