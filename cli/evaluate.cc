@@ -44,7 +44,8 @@ int Run(int argc, char** argv) {
       "Comma-separated: default (the bundle's answers: learned ranker over the merged "
       "pool, if trained), hybrid (ranker off: the fused ANN score), cold-start, cf-only, "
       "content-only, visual-only, item-item, taste (each candidate source alone), toppop, "
-      "itemknn, ease",
+      "itemknn, ease, explore-<share> (default with that share of the slots given to new "
+      "and cold items, e.g. explore-0.1)",
       cxxopts::value<std::string>()->default_value(DefaultModels()))(
       "max-users", "Evaluate a seeded sample of this many users (0 = all)",
       cxxopts::value<int64_t>()->default_value("0"))(
@@ -83,8 +84,7 @@ int Run(int argc, char** argv) {
   if (r.count("rules")) eval.rules_path = r["rules"].as<std::string>();
   eval.models = SplitList(r["models"].as<std::string>(), ',');
   for (const std::string& m : eval.models) {
-    if (std::find(kBundleEvalModels.begin(), kBundleEvalModels.end(), m) ==
-        kBundleEvalModels.end()) {
+    if (!IsBundleEvalModel(m)) {
       return UsageError(kName, "--models: unknown model '" + m + "'");
     }
   }
@@ -96,7 +96,7 @@ int Run(int argc, char** argv) {
 
   Table t;
   t.header = {"model",     "recall",      "precision",   "ndcg",  "map",    "coverage",
-              "diversity", "brand_share", "cold_recall", "users", "seconds"};
+              "diversity", "brand_share", "cold_recall", "new_or_cold_share", "users", "seconds"};
   if (ev->has_compliance) t.header.insert(t.header.end() - 2, "compliance");
   for (auto& i : t.header) {
     if (i == "recall" || i == "precision" || i == "ndcg" || i == "map")
@@ -105,13 +105,14 @@ int Run(int argc, char** argv) {
   for (const EvalReport& rep : ev->reports) {
     t.rows.push_back({rep.model, Cell(rep.recall), Cell(rep.precision), Cell(rep.ndcg),
                       Cell(rep.map), Cell(rep.coverage), Cell(rep.diversity),
-                      Cell(rep.brand_max_share), Cell(rep.cold_recall), std::to_string(rep.users),
+                      Cell(rep.brand_max_share), Cell(rep.cold_recall), Cell(rep.explore_share),
+                      std::to_string(rep.users),
                       FormatFloat(rep.seconds, 2)});
     if (ev->has_compliance) t.rows.back().insert(t.rows.back().end() - 2, Cell(rep.compliance));
   }
   // Cold-start recall "well above random" needs the random reference.
   t.rows.push_back({"random (expected)", "-", "-", "-", "-", "-", "-", "-",
-                    Cell(ev->random_cold_recall), "-", "-"});
+                    Cell(ev->random_cold_recall), "-", "-", "-"});
   if (ev->has_compliance) t.rows.back().insert(t.rows.back().end() - 2, "-");
   t.Print(*fmt);
   if (ev->pool) {

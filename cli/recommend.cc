@@ -33,6 +33,10 @@ int Run(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("brand"))
       ("negative-weight", "How far recommendations move away from each rejected item (0-10)",
        cxxopts::value<float>()->default_value("0.5"))
+      ("exploration", "Share of the slots (0-1) given to the best new arrivals and cold-start "
+       "items", cxxopts::value<float>()->default_value("0"))
+      ("explore-max-age", "Days since arrival under which an item counts as new for "
+       "--exploration", cxxopts::value<double>()->default_value("30"))
       ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
       ("output", "Write results to this file instead of stdout", cxxopts::value<std::string>());
   // clang-format on
@@ -45,6 +49,7 @@ int Run(int argc, char** argv) {
                        "  vitrine recommend --bundle demo/bundle --history I000010,I000333\n"
                        "  vitrine recommend --bundle demo/bundle --user U0000007 "
                        "--not-interested I000042 --hide-brand Streetform\n"
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 --exploration 0.2\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -79,6 +84,14 @@ int Run(int argc, char** argv) {
   req.negative_weight = r["negative-weight"].as<float>();
   if (!(req.negative_weight >= 0 && req.negative_weight <= kMaxNegativeWeight)) {
     return UsageError(kName, "--negative-weight must be in [0, 10]");
+  }
+  req.query.exploration = r["exploration"].as<float>();
+  req.query.explore_max_age_days = r["explore-max-age"].as<double>();
+  if (!(req.query.exploration >= 0 && req.query.exploration <= 1)) {
+    return UsageError(kName, "--exploration must be in [0, 1]");
+  }
+  if (!(req.query.explore_max_age_days >= 0 && req.query.explore_max_age_days <= 36500)) {
+    return UsageError(kName, "--explore-max-age must be in [0, 36500] days");
   }
 
   std::string rendered;

@@ -225,7 +225,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->rank_by_item_item_ = e->manifest_.ranker.value("scorer", "ranker") == "item_item";
     e->answer_with_hybrid_ = e->manifest_.ranker.value("scorer", "ranker") == "hybrid";
   }
-  e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
+  for (const auto& block : e->layout_) {
+    if (block.name != "new" || !m.recency.is_object()) continue;
+    e->half_life_days_ = m.recency.value("half_life_days", 0.0);
+    e->newness_.resize(static_cast<size_t>(e->catalog_.size()));
+    for (size_t i = 0; i < e->newness_.size(); ++i)
+      e->newness_[i] = e->vectors_->row(i)[block.offset];
+  }
+    e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
   for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;
   std::stable_sort(e->by_popularity_.begin(), e->by_popularity_.end(),
                    [&](int32_t a, int32_t c) { return e->popularity(a) > e->popularity(c); });
@@ -559,6 +566,11 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     for (int64_t k = b; k < e; ++k) entries.emplace_back(hist_indices_[k], hist_weights_[k]);
     if (!entries.empty()) add_source("user");
   }
+  if (!(r.query.exploration >= 0 && r.query.exploration <= 1) ||
+      !(r.query.explore_max_age_days >= 0 && r.query.explore_max_age_days <= 36500)) {
+    return Status::InvalidArgument(
+        "exploration must be in [0, 1] and its maximum age in [0, 36500] days");
+  }
   if (!(r.negative_weight >= 0 && r.negative_weight <= kMaxNegativeWeight) ||
       !(r.return_weight >= 0 && r.return_weight <= kMaxNegativeWeight)) {
     return Status::InvalidArgument("negative and return weights must be in [0, " +
@@ -675,10 +687,15 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   PushAway(q, &query);
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
+  std::vector<float> explore_query;
+  if (q.exploration > 0) explore_query = query;
   if (ranker_ && q.use_ranker && !answer_with_hybrid_) {
     VITRINE_ASSIGN_OR_RETURN(out.hits, RankedSearch(items, weights, q, drop));
   } else {
     VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));
+  }
+  if (q.exploration > 0) {
+    VITRINE_RETURN_IF_ERROR(Explore(std::move(explore_query), q, drop, items, &out.hits));
   }
   return out;
 }

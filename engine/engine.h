@@ -102,6 +102,12 @@ struct QueryParams {
   bool use_ranker = true;
   bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
   AnswerStats* stats = nullptr;  // when set, filled for this answer; not owned
+  // Exploration (docs/retail.md): at least round(exploration * k) of the
+  // slots of a recommendation go to cold-start items and new arrivals (items
+  // at most explore_max_age_days old by the bundle's "new" block), the best
+  // of them by the same hybrid score, spread evenly through the list. 0 = off.
+  float exploration = 0;
+  double explore_max_age_days = 30;
   // Negative evidence: (item, strength). A history query moves away from
   // each item: every block segment becomes unit(q_b - sum strength *
   // unit(item_b)). Filled by Engine::Recommend from negative feedback.
@@ -292,6 +298,8 @@ class Engine {
                                            std::span<const float> weights) const;
   // Moves a history query (unit block segments) away from q.push_away.
   void PushAway(const QueryParams& q, std::vector<float>* query) const;
+  // Cold-start items and items at most `max_age_days` old (engine/exploration.cc).
+  Bitmap ExplorationItems(double max_age_days) const;
 
  private:
   Engine() = default;
@@ -319,6 +327,10 @@ class Engine {
   Result<std::vector<Hit>> RankedSearch(std::span<const int32_t> items,
                                         std::span<const float> weights, const QueryParams& q,
                                         const std::vector<int32_t>& drop) const;
+  // Gives q.exploration of the slots of `hits` to the best exploration items
+  // for `query` (engine/exploration.cc); rules' filters, pins and caps hold.
+  Status Explore(std::vector<float> query, const QueryParams& q, const std::vector<int32_t>& drop,
+                 std::span<const int32_t> history, std::vector<Hit>* hits) const;
   // Reranked items as hits, with the boost each one got.
   static std::vector<Hit> ToHits(std::vector<RankedItem> ranked, const RequestRules& rules);
   // Per-block cosines and the reason text of each hit.
@@ -355,6 +367,8 @@ class Engine {
   bool answer_with_hybrid_ = false;
   std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
   std::vector<int32_t> opted_out_;          // user rows never listed in an audience
+  std::vector<float> newness_;  // the "new" block per item; empty without one
+  double half_life_days_ = 0;   // of newness (manifest "recency"); 0 without a "new" block
   // Built by the first Audience request that needs it (engine/audience.cc).
   Result<std::shared_ptr<const AudienceIndex>> AudienceUsers(bool with_index) const;
   mutable std::mutex audience_mu_;

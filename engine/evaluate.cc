@@ -135,6 +135,7 @@ nlohmann::json EvalReport::ToJson() const {
           {"compliance", num(compliance)},
           {"cold_recall", num(cold_recall)},
           {"cold_users", cold_users},
+          {"explore_share", num(explore_share)},
           {"seconds", seconds}};
 }
 
@@ -157,6 +158,7 @@ std::string EvalReport::ToString() const {
   add("brand_hhi", brand_hhi);
   add("compliance", compliance);
   add("cold_recall", cold_recall);
+  add("explore_share", explore_share);
   return out;
 }
 
@@ -187,6 +189,7 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   }
   VITRINE_RETURN_IF_ERROR(check_len("item_brands", opts.item_brands.size()));
   VITRINE_RETURN_IF_ERROR(check_len("cold_items", opts.cold_items.size()));
+  VITRINE_RETURN_IF_ERROR(check_len("explore_items", opts.explore_items.size()));
 
   // Users to evaluate: non-empty test rows, optionally a seeded sample.
   std::vector<int32_t> users;
@@ -206,12 +209,13 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   const bool want_div = opts.item_vectors != nullptr;
   const bool want_brand = !opts.item_brands.empty();
   const bool want_cold = !opts.cold_items.empty();
+  const bool want_explore = !opts.explore_items.empty();
   const bool want_rules = static_cast<bool>(opts.complies);
 
   // Per-user results, reduced in user order after the parallel loop.
   std::vector<ListMetrics> metrics(static_cast<size_t>(n));
   std::vector<double> div(want_div ? n : 0), share(want_brand ? n : 0), hhi(want_brand ? n : 0),
-      cold(want_cold ? n : 0), ok(want_rules ? n : 0);
+      cold(want_cold ? n : 0), ok(want_rules ? n : 0), explore(want_explore ? n : 0);
   // Recommended-item marks for coverage: one array per thread, OR-merged
   // (order-free, so deterministic) instead of keeping every list.
   std::vector<uint8_t> recommended(static_cast<size_t>(items), 0);
@@ -259,6 +263,11 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
         cold[p] = tc.empty() ? kNaN : ScoreList(rec, tc, k).recall;
       }
       if (want_rules) ok[p] = opts.complies(u, rec) ? 1.0 : 0.0;
+      if (want_explore) {
+        double e = 0;
+        for (int32_t item : rec) e += opts.explore_items[static_cast<size_t>(item)];
+        explore[p] = rec.empty() ? kNaN : e / static_cast<double>(rec.size());
+      }
     }
 #pragma omp critical(vitrine_evaluate_coverage)
     for (size_t j = 0; j < marks.size(); ++j) recommended[j] |= marks[j];
@@ -306,6 +315,7 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   }
   if (want_cold) r.cold_recall = MeanSkippingNaN(cold, &r.cold_users);
   if (want_rules) r.compliance = MeanSkippingNaN(ok);
+  if (want_explore) r.explore_share = MeanSkippingNaN(explore);
   return r;
 }
 

@@ -112,6 +112,8 @@ struct EvalOptions {
   const Matrix* item_vectors = nullptr;  // diversity; rows = items
   std::span<const int32_t> item_brands;  // brand code per item (-1 = none)
   std::span<const uint8_t> cold_items;   // 1 = cold item; enables cold_recall
+  // 1 = a new or cold item (Engine::ExplorationItems); enables explore_share.
+  std::span<const uint8_t> explore_items;
   // Returns true when `list` (for train row `user`) breaks no rule; enables
   // compliance. Called concurrently from several threads.
   std::function<bool(int32_t user, std::span<const int32_t> list)> complies;
@@ -133,6 +135,8 @@ struct EvalReport {
   double brand_hhi = std::numeric_limits<double>::quiet_NaN();
   double compliance = std::numeric_limits<double>::quiet_NaN();
   double cold_recall = std::numeric_limits<double>::quiet_NaN();
+  // Mean share of a list's items that are new or cold: their exposure.
+  double explore_share = std::numeric_limits<double>::quiet_NaN();
   int64_t cold_users = 0;  // users with >= 1 cold test item
   double seconds = 0;      // wall time of the Recommend calls
 

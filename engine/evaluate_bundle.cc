@@ -13,10 +13,26 @@
 namespace vitrine {
 namespace {
 
-bool KnownModel(const std::string& m) {
-  return std::find(kBundleEvalModels.begin(), kBundleEvalModels.end(), m) !=
-         kBundleEvalModels.end();
+// The share of explore-<share>, or NaN for another name.
+double ExploreShare(std::string_view m) {
+  constexpr std::string_view kPrefix = "explore-";
+  if (m.substr(0, kPrefix.size()) != kPrefix) return std::nan("");
+  const std::string v(m.substr(kPrefix.size()));
+  char* end = nullptr;
+  const double share = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(share > 0 && share <= 1)) return std::nan("");
+  return share;
 }
+
+}  // namespace
+
+bool IsBundleEvalModel(std::string_view m) {
+  return std::find(kBundleEvalModels.begin(), kBundleEvalModels.end(), m) !=
+             kBundleEvalModels.end() ||
+         !std::isnan(ExploreShare(m));
+}
+
+namespace {
 
 std::string KnownModelList() {
   std::string s;
@@ -54,7 +70,7 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
   }
   // Names first: a typo should not cost reading the test file.
   for (const std::string& m : options.models) {
-    if (!KnownModel(m)) {
+    if (!IsBundleEvalModel(m)) {
       return Status::InvalidArgument("unknown model '" + m +
                                      "' (expected one of: " + KnownModelList() + ")");
     }
@@ -120,6 +136,9 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
     if (cold[static_cast<size_t>(i)]) cold_items.add(static_cast<uint32_t>(i));
   }
   eo.cold_items = cold;
+  std::vector<uint8_t> explore(static_cast<size_t>(engine.catalog().size()), 0);
+  for (uint32_t i : engine.ExplorationItems(QueryParams{}.explore_max_age_days)) explore[i] = 1;
+  eo.explore_items = explore;
 
   // Every model points into `rules`, `rules_allowed` and `cold_items`, which
   // outlive them (all are locals of this call).
@@ -127,8 +146,9 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
   for (const std::string& m : options.models) {
     // The bundle's own answers, with per-model block weights and rules.
     auto bundle_model = [&](std::map<std::string, float> weights, const Bitmap* allowed,
-                            bool with_rules, bool ranker = false) {
+                            bool with_rules, bool ranker = false, float exploration = 0) {
       QueryParams q;
+      q.exploration = exploration;
       q.weights = std::move(weights);
       q.allowed = allowed;
       q.use_ranker = ranker;
@@ -144,6 +164,9 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
         continue;
       }
       models.push_back(bundle_model(options.weights, nullptr, true, true));
+    } else if (const double share = ExploreShare(m); !std::isnan(share)) {
+      models.push_back(bundle_model(options.weights, nullptr, true, engine.ranker() != nullptr,
+                                    static_cast<float>(share)));
     } else if (m == "hybrid") {
       models.push_back(bundle_model(options.weights, nullptr, true));
     } else if (m == "cold-start") {

@@ -40,9 +40,16 @@ namespace vitrine {
 //   toppop, itemknn, ease
 //                 baselines fitted on the bundle's train matrix (ease is
 //                 skipped when its solve fails, e.g. too many items)
-inline constexpr std::array<std::string_view, 11> kBundleEvalModels = {
-    "default",     "hybrid",    "cold-start", "cf-only", "content-only", "visual-only",
-    "item-item",   "taste",     "toppop",     "itemknn", "ease"};
+//   explore-0.1, explore-0.3
+//                 default (or hybrid without a ranker) with that share of
+//                 the slots given to new and cold items (QueryParams::
+//                 exploration); any explore-<share in (0, 1]> is accepted
+inline constexpr std::array<std::string_view, 13> kBundleEvalModels = {
+    "default",   "hybrid",  "cold-start",  "cf-only",    "content-only", "visual-only", "item-item",
+    "taste",     "toppop",  "itemknn",     "ease",       "explore-0.1",  "explore-0.3"};
+
+// A name EvaluateBundle knows: one of kBundleEvalModels or explore-<share>.
+bool IsBundleEvalModel(std::string_view name);
 
 struct BundleEvalOptions {
   std::string test_path;  // held-out interactions CSV (see `vitrine split`); required

@@ -506,7 +506,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
   Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
                                 "diversity", "explain", "pool", "exclude", "filter_already_seen",
-                                "not_interested", "hide_brands", "negative_weight"});
+                                "not_interested", "hide_brands", "negative_weight", "exploration",
+                                "explore_max_age_days"});
   if (!st.ok()) return ReplyError(res, st);
   QuerySpec spec;
   st = SpecFromJson(*body, options, &spec);
@@ -570,6 +571,22 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     negative_weight = w.get<float>();
   }
 
+  float exploration = 0;
+  double explore_max_age = 30;
+  if (body->contains("exploration")) {
+    const json& w = (*body)["exploration"];
+    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= 1)) {
+      return ReplyError(res, 400, "'exploration' must be a number in [0, 1]");
+    }
+    exploration = w.get<float>();
+  }
+  if (body->contains("explore_max_age_days")) {
+    const json& w = (*body)["explore_max_age_days"];
+    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= 36500)) {
+      return ReplyError(res, 400, "'explore_max_age_days' must be a number in [0, 36500]");
+    }
+    explore_max_age = w.get<double>();
+  }
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
 
@@ -582,6 +599,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.max_history = options.max_history;
   r.filter_already_seen = filter_seen;
   r.query = prepared->q;
+  r.query.exploration = exploration;
+  r.query.explore_max_age_days = explore_max_age;
   AnswerStats stats;
   r.query.stats = &stats;
   if (user) {
