@@ -33,6 +33,12 @@ int Run(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("brand"))
       ("negative-weight", "How far recommendations move away from each rejected item (0-10)",
        cxxopts::value<float>()->default_value("0.5"))
+      ("intent", "for-you (new items for the taste), recently-viewed (own items, newest first) "
+       "or buy-again (own replenishable items)", cxxopts::value<std::string>()->default_value("for-you"))
+      ("replenishable", "Categories that are bought again, comma-separated (buy-again; default: "
+       "a boolean catalog column 'replenishable')", cxxopts::value<std::string>())
+      ("category-column", "Catalog column holding the category (--replenishable)",
+       cxxopts::value<std::string>()->default_value("category"))
       ("exploration", "Share of the slots (0-1) given to the best new arrivals and cold-start "
        "items", cxxopts::value<float>()->default_value("0"))
       ("explore-max-age", "Days since arrival under which an item counts as new for "
@@ -50,6 +56,8 @@ int Run(int argc, char** argv) {
                        "  vitrine recommend --bundle demo/bundle --user U0000007 "
                        "--not-interested I000042 --hide-brand Streetform\n"
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --exploration 0.2\n"
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 --intent "
+                       "recently-viewed\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -85,6 +93,15 @@ int Run(int argc, char** argv) {
   if (!(req.negative_weight >= 0 && req.negative_weight <= kMaxNegativeWeight)) {
     return UsageError(kName, "--negative-weight must be in [0, 10]");
   }
+  {
+    auto intent = ParseIntent(r["intent"].as<std::string>());
+    if (!intent.ok()) return UsageError(kName, "--" + intent.status().message());
+    req.intent = *intent;
+  }
+  if (r.count("replenishable")) {
+    req.replenishable_categories = SplitList(r["replenishable"].as<std::string>(), ',');
+  }
+  req.category_column = r["category-column"].as<std::string>();
   req.query.exploration = r["exploration"].as<float>();
   req.query.explore_max_age_days = r["explore-max-age"].as<double>();
   if (!(req.query.exploration >= 0 && req.query.exploration <= 1)) {

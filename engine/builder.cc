@@ -382,6 +382,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, indptr));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, indices));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, ColumnVector(inter.matrix.values)));
+    {
+      MatrixI64 times(inter.timestamps.size(), 1);
+      times.data = inter.timestamps;
+      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryTimestamps, times));
+    }
 
     // The popularity prior as a one-dimensional block: log(1 + interactions)
     // scaled to [0, 1]. Queries hold 1 there, so the inner product adds

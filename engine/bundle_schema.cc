@@ -332,6 +332,9 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
                                        "counts.users (+1)", "(one column)"));
     VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kHistoryIndices, -1, 1, "", "(one column)"));
     VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kHistoryWeights, -1, 1, "", "(one column)"));
+    if (b.Has(f::kHistoryTimestamps)) {
+      VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kHistoryTimestamps, -1, 1, "", "(one column)"));
+    }
     if (!b.Has(f::kUserIds)) {
       return Status::Corruption(b.path(f::kUserIds).string() +
                                 ": not in the bundle (a cf bundle lists its users)");

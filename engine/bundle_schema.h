@@ -49,6 +49,9 @@ inline constexpr char kUserFactors[] = "cf/user_factors.npy";
 inline constexpr char kHistoryIndptr[] = "history/indptr.npy";    // users + 1, int64
 inline constexpr char kHistoryIndices[] = "history/indices.npy";  // item rows, int64
 inline constexpr char kHistoryWeights[] = "history/weights.npy";  // aggregated event weights
+// Latest event time (unix seconds, 0 = unknown) per history entry; optional
+// (bundles before it answer recently-viewed by weight).
+inline constexpr char kHistoryTimestamps[] = "history/timestamps.npy";
 inline constexpr char kContentProjection[] = "content/projection.npy";
 inline constexpr char kVisualMean[] = "visual/mean.npy";
 inline constexpr char kVisualComponents[] = "visual/components.npy";

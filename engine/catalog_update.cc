@@ -439,8 +439,17 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
     VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
+    MatrixI64 times;
+    if (b.Has(f::kHistoryTimestamps)) {
+      VITRINE_ASSIGN_OR_RETURN(times, b.ReadMatrixI64(f::kHistoryTimestamps));
+      if (times.data.size() != indices.data.size()) {
+        return Status::Corruption(b.path(f::kHistoryTimestamps).string() + ": " +
+                                  std::to_string(times.data.size()) + " entries, history has " +
+                                  std::to_string(indices.data.size()));
+      }
+    }
     MatrixI64 new_indptr(indptr.rows, 1, 0);
-    std::vector<int64_t> new_indices;
+    std::vector<int64_t> new_indices, new_times;
     std::vector<float> new_weights;
     for (size_t u = 0; u + 1 < indptr.data.size(); ++u) {
       for (int64_t j = indptr.data[u]; j < indptr.data[u + 1]; ++j) {
@@ -454,6 +463,7 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
         if (to < 0) continue;
         new_indices.push_back(to);
         new_weights.push_back(weights.data[static_cast<size_t>(j)]);
+        if (!times.data.empty()) new_times.push_back(times.data[static_cast<size_t>(j)]);
       }
       new_indptr.data[u + 1] = static_cast<int64_t>(new_indices.size());
     }
@@ -464,6 +474,11 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, new_indptr));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, ind));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, wts));
+    if (!times.data.empty()) {
+      MatrixI64 t(new_times.size(), 1);
+      t.data = std::move(new_times);
+      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryTimestamps, t));
+    }
     manifest.counts.interactions = static_cast<int64_t>(ind.rows);
   }
   if (b.Has(f::kItemNeighbors)) {

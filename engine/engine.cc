@@ -30,13 +30,6 @@ const char* BlockReason(const std::string& block) {
   return "similar attributes";
 }
 
-// " boosted by rule 3; boosted by rule 5": the rules that moved a hit.
-void AppendRuleReasons(Hit* h) {
-  if (h->pinned || h->rule_lines.empty()) return;
-  const char* verb = h->boost >= 1.0 ? "boosted" : "buried";
-  for (int line : h->rule_lines)
-    h->reason += std::string("; ") + verb + " by rule " + std::to_string(line);
-}
 
 // The history arrays are indexed by every request: check them once at load.
 Status CheckHistory(const Bundle& b, const std::vector<int64_t>& indptr,
@@ -65,6 +58,13 @@ Status CheckHistory(const Bundle& b, const std::vector<int64_t>& indptr,
 }
 
 }  // namespace
+
+void AppendRuleReasons(Hit* h) {
+  if (h->pinned || h->rule_lines.empty()) return;
+  const char* verb = h->boost >= 1.0 ? "boosted" : "buried";
+  for (int line : h->rule_lines)
+    h->reason += std::string("; ") + verb + " by rule " + std::to_string(line);
+}
 
 Result<std::map<std::string, float>> ParseBlockWeights(std::string_view spec) {
   std::map<std::string, float> w;
@@ -188,6 +188,16 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->hist_indptr_ = std::move(indptr.data);
     e->hist_indices_.assign(indices.data.begin(), indices.data.end());
     e->hist_weights_ = std::move(weights.data);
+    if (b.Has(f::kHistoryTimestamps)) {
+      VITRINE_ASSIGN_OR_RETURN(MatrixI64 times, b.ReadMatrixI64(f::kHistoryTimestamps));
+      if (times.data.size() != e->hist_indices_.size()) {
+        return Status::Corruption(b.path(f::kHistoryTimestamps).string() + ": " +
+                                  std::to_string(times.data.size()) +
+                                  " entries, history/indices.npy has " +
+                                  std::to_string(e->hist_indices_.size()));
+      }
+      e->hist_times_ = std::move(times.data);
+    }
     if (b.Has(f::kOptOut)) {
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, b.ReadIds(f::kOptOut));
       for (const std::string& id : ids) {
@@ -560,10 +570,20 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     out.source += (out.source.empty() ? "" : "+") + std::string(s);
   };
   const std::optional<int32_t> user = r.user ? users_.Find(*r.user) : std::nullopt;
-  std::vector<std::pair<int32_t, float>> entries;  // (item, weight), oldest first
+  // (item, weight, latest event time), stored history first, then live
+  // inputs oldest first; live inputs are newer than anything stored.
+  struct Entry {
+    int32_t item;
+    float weight;
+    int64_t time;
+  };
+  constexpr int64_t kLive = std::numeric_limits<int64_t>::max();
+  std::vector<Entry> entries;
   if (user) {
     const int64_t b = hist_indptr_[*user], e = hist_indptr_[*user + 1];
-    for (int64_t k = b; k < e; ++k) entries.emplace_back(hist_indices_[k], hist_weights_[k]);
+    for (int64_t k = b; k < e; ++k) {
+      entries.push_back({hist_indices_[k], hist_weights_[k], hist_times_.empty() ? 0 : hist_times_[k]});
+    }
     if (!entries.empty()) add_source("user");
   }
   if (!(r.query.exploration >= 0 && r.query.exploration <= 1) ||
@@ -618,13 +638,13 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
           if (code >= 0) hidden_brands.push_back(brand->dictionary[static_cast<size_t>(code)]);
         }
       } else if (ev.weight > 0) {
-        entries.emplace_back(*i, ev.weight);
+        entries.push_back({*i, ev.weight, kLive});
         gone.erase(*i);
       } else {
         gone.insert(*i);
       }
     }
-    std::erase_if(entries, [&](const auto& en) { return gone.count(en.first) > 0; });
+    std::erase_if(entries, [&](const Entry& en) { return gone.count(en.item) > 0; });
     returned.assign(gone.begin(), gone.end());
     std::sort(returned.begin(), returned.end());
     for (int32_t i : returned) {
@@ -634,32 +654,41 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
       }
     }
   }
-  std::erase_if(entries, [&](const auto& en) { return rejected.count(en.first) > 0; });
+  std::erase_if(entries, [&](const Entry& en) { return rejected.count(en.item) > 0; });
   if (!r.history.empty()) {
     add_source("history");
     for (size_t h = 0; h < r.history.size(); ++h) {
       VITRINE_ASSIGN_OR_RETURN(int32_t i, FindItem(r.history[h]));
-      entries.emplace_back(i, r.history_weights.empty() ? 1.0f : r.history_weights[h]);
+      entries.push_back({i, r.history_weights.empty() ? 1.0f : r.history_weights[h], kLive});
     }
   }
   std::vector<int32_t> items;
   std::vector<float> weights;
+  std::vector<int64_t> times;  // latest event time of each item (kLive for live inputs)
   if (r.recent.empty() && r.history.empty()) {
-    for (const auto& [i, w] : entries) items.push_back(i), weights.push_back(w);
+    for (const Entry& en : entries) {
+      items.push_back(en.item), weights.push_back(en.weight), times.push_back(en.time);
+    }
   } else {
     // Live inputs: each item once, at its most recent position, its weights
     // summed; the newest max_history.
     std::unordered_map<int32_t, float> total;
-    for (const auto& [i, w] : entries) total[i] += w;
+    std::unordered_map<int32_t, int64_t> latest;
+    for (const Entry& en : entries) {
+      total[en.item] += en.weight;
+      latest[en.item] = std::max(latest[en.item], en.time);
+    }
     std::unordered_set<int32_t> seen;
     const size_t cap = r.max_history > 0 ? r.max_history : entries.size();
     for (auto it = entries.rbegin(); it != entries.rend() && items.size() < cap; ++it) {
-      if (!seen.insert(it->first).second) continue;
-      items.push_back(it->first);
-      weights.push_back(total[it->first]);
+      if (!seen.insert(it->item).second) continue;
+      items.push_back(it->item);
+      weights.push_back(total[it->item]);
+      times.push_back(latest[it->item]);
     }
     std::reverse(items.begin(), items.end());
     std::reverse(weights.begin(), weights.end());
+    std::reverse(times.begin(), times.end());
   }
 
   QueryParams q = r.query;
@@ -675,6 +704,12 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   }
   for (const auto& [i, strength] : push_away) {
     if (strength > 0) q.push_away.emplace_back(i, strength);
+  }
+  if (r.intent != Intent::kForYou) {
+    // The person's own items: nothing known is an empty answer, not popular items.
+    VITRINE_ASSIGN_OR_RETURN(out.hits, OwnItems(r, q, items, weights, times));
+    if (out.source.empty()) out.source = "none";
+    return out;
   }
   if (items.empty()) {
     // Nothing known about this person: popular items that pass the rules.

@@ -65,6 +65,10 @@ struct Hit {
   std::vector<FeatureContribution> ranker_features;
 };
 
+// Appends "; boosted by rule 3; buried by rule 5" for the rules that moved
+// an unpinned hit.
+void AppendRuleReasons(Hit* h);
+
 // The knobs of one query (Similar, Recommend, CompleteTheLook): per call, owned by
 // the caller, so the Engine's methods stay const (docs/architecture.md,
 // "Conventions").
@@ -157,6 +161,15 @@ inline constexpr float kDefaultNegativeWeight = 0.5f;
 inline constexpr float kDefaultReturnWeight = 0.25f;
 inline constexpr float kMaxNegativeWeight = 10.0f;
 
+// What a recommendation is for (docs/retail.md, "Intents").
+enum class Intent {
+  kForYou,          // new items matching the person's taste (the default)
+  kRecentlyViewed,  // the person's own items, most recent first
+  kBuyAgain,        // the person's replenishable items, most bought first
+};
+// "for-you", "recently-viewed", "buy-again"; InvalidArgument listing them.
+Result<Intent> ParseIntent(std::string_view name);
+
 // Who to recommend for. The history folded in is, oldest first: the user's
 // stored training history (when `user` is a user of the bundle), their
 // `recent` events, then `history`. With live inputs (recent events or a
@@ -178,6 +191,12 @@ struct RecommendRequest {
   std::string brand_column = "brand";
   float negative_weight = kDefaultNegativeWeight;  // per rejected item, >= 0
   float return_weight = kDefaultReturnWeight;      // per returned item, >= 0
+  // The intent, and for kBuyAgain what is replenishable: items whose
+  // boolean catalog column `replenishable` is true, and items whose
+  // `category_column` value is in `replenishable_categories`.
+  Intent intent = Intent::kForYou;
+  std::vector<std::string> replenishable_categories;
+  std::string category_column = "category";
   size_t max_history = 0;
   bool filter_already_seen = true;
   QueryParams query;
@@ -331,6 +350,13 @@ class Engine {
   // for `query` (engine/exploration.cc); rules' filters, pins and caps hold.
   Status Explore(std::vector<float> query, const QueryParams& q, const std::vector<int32_t>& drop,
                  std::span<const int32_t> history, std::vector<Hit>* hits) const;
+  // The person's own items for a recently-viewed or buy-again request:
+  // `items` oldest first (live events after stored history), `weights` their
+  // summed weights, `times` their latest event time (0 = unknown; live events
+  // count as newest). engine/intents.cc.
+  Result<std::vector<Hit>> OwnItems(const RecommendRequest& r, const QueryParams& q,
+                                    std::span<const int32_t> items, std::span<const float> weights,
+                                    std::span<const int64_t> times) const;
   // Reranked items as hits, with the boost each one got.
   static std::vector<Hit> ToHits(std::vector<RankedItem> ranked, const RequestRules& rules);
   // Per-block cosines and the reason text of each hit.
@@ -355,6 +381,7 @@ class Engine {
   std::vector<int64_t> hist_indptr_;
   std::vector<int32_t> hist_indices_;
   std::vector<float> hist_weights_;
+  std::vector<int64_t> hist_times_;  // history/timestamps.npy; empty in older bundles
   std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
   std::optional<TasteMixture> mixture_;     // taste_mixture/, if fitted
   std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained

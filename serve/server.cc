@@ -507,7 +507,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
                                 "diversity", "explain", "pool", "exclude", "filter_already_seen",
                                 "not_interested", "hide_brands", "negative_weight", "exploration",
-                                "explore_max_age_days"});
+                                "explore_max_age_days", "intent", "replenishable"});
   if (!st.ok()) return ReplyError(res, st);
   QuerySpec spec;
   st = SpecFromJson(*body, options, &spec);
@@ -571,6 +571,30 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     negative_weight = w.get<float>();
   }
 
+  Intent intent = Intent::kForYou;
+  if (body->contains("intent")) {
+    const json& v = (*body)["intent"];
+    auto parsed = ParseIntent(v.is_string() ? v.get<std::string>() : "");
+    if (!parsed.ok()) {
+      return ReplyError(res, 400,
+                        "'intent' must be \"for-you\", \"recently-viewed\" or \"buy-again\"");
+    }
+    intent = *parsed;
+  }
+  std::vector<std::string> replenishable;
+  if (body->contains("replenishable")) {
+    const json& cats = (*body)["replenishable"];
+    if (!cats.is_array() || cats.size() > options.max_history) {
+      return ReplyError(res, 400,
+                        "'replenishable' must be an array of at most " +
+                            std::to_string(options.max_history) + " categories");
+    }
+    for (const json& c : cats) {
+      st = CheckId(c, "replenishable[]");
+      if (!st.ok()) return ReplyError(res, st);
+      replenishable.push_back(c.get<std::string>());
+    }
+  }
   float exploration = 0;
   double explore_max_age = 30;
   if (body->contains("exploration")) {
@@ -594,6 +618,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.not_interested = std::move(not_interested);
   r.hidden_brands = std::move(hide_brands);
   r.negative_weight = negative_weight;
+  r.intent = intent;
+  r.replenishable_categories = std::move(replenishable);
   r.user = user;
   r.history = std::move(history);
   r.max_history = options.max_history;

@@ -592,6 +592,37 @@ TEST_F(ServeApiTest, NegativeFeedbackEventsAndFieldsKeepItemsAndBrandsOut) {
               &st, 404, "unknown item 'NOPE'");
 }
 
+TEST_F(ServeApiTest, IntentsMatchTheEngine) {
+  const std::string user = engine().users().id(4);
+  int st;
+  json j = Post("/recommend", json{{"user", user}, {"k", 5}, {"intent", "recently-viewed"}}.dump(),
+                &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  RecommendRequest r;
+  r.user = user;
+  r.intent = Intent::kRecentlyViewed;
+  r.max_history = 1000;
+  r.query.k = 5;
+  auto want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  j = Post("/recommend",
+           json{{"user", user}, {"intent", "buy-again"}, {"replenishable", {"tshirt", "shirt"}}}
+               .dump(),
+           &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  r.intent = Intent::kBuyAgain;
+  r.replenishable_categories = {"tshirt", "shirt"};
+  r.query.k = 10;
+  want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  ExpectError(Post("/recommend", json{{"user", user}, {"intent", "next"}}.dump(), &st), &st, 400,
+              "'intent' must be");
+  ExpectError(Post("/recommend", json{{"user", user}, {"intent", "buy-again"}}.dump(), &st), &st,
+              400, "buy-again needs replenishable items");
+}
+
 // Event weights reach the fold-in: a purchase counts 10, a view 1, repeated
 // events of an item add up (as training aggregates them).
 TEST_F(ServeApiTest, SessionEventsCarryTheirEventWeights) {

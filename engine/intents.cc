@@ -1,0 +1,95 @@
+// The intents that answer with the person's own items (Intent, engine.h):
+// recently viewed, and buy-again for replenishable items. The rules apply as
+// to every answer: filters, boosts and buries, pins and caps (Rerank), with
+// the intent's order as the score.
+#include <algorithm>
+#include <numeric>
+
+#include "engine/engine.h"
+
+namespace vitrine {
+
+Result<Intent> ParseIntent(std::string_view name) {
+  if (name == "for-you") return Intent::kForYou;
+  if (name == "recently-viewed") return Intent::kRecentlyViewed;
+  if (name == "buy-again") return Intent::kBuyAgain;
+  return Status::InvalidArgument("intent '" + std::string(name) +
+                                 "': expected for-you, recently-viewed or buy-again");
+}
+
+Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const QueryParams& q,
+                                          std::span<const int32_t> items,
+                                          std::span<const float> weights,
+                                          std::span<const int64_t> times) const {
+  // Replenishable: a true `replenishable` column, or a listed category.
+  std::vector<uint8_t> replenishable;
+  if (r.intent == Intent::kBuyAgain) {
+    replenishable.assign(static_cast<size_t>(catalog_.size()), 0);
+    const Column* flag = catalog_.column("replenishable");
+    if (flag != nullptr && flag->type == ColumnType::kBool) {
+      for (size_t i = 0; i < replenishable.size(); ++i) replenishable[i] = flag->bools[i] == 1;
+    }
+    if (!r.replenishable_categories.empty()) {
+      const Column* cat = catalog_.column(r.category_column);
+      if (cat == nullptr || cat->type != ColumnType::kCategorical) {
+        return Status::InvalidArgument("buy-again: no categorical column '" + r.category_column +
+                                       "' in the catalog (--category-column)");
+      }
+      for (const std::string& c : r.replenishable_categories) {
+        auto it = std::find(cat->dictionary.begin(), cat->dictionary.end(), c);
+        if (it == cat->dictionary.end()) {
+          return Status::InvalidArgument("buy-again: no item has " + r.category_column + " = '" +
+                                         c + "'");
+        }
+        const auto code = static_cast<int32_t>(it - cat->dictionary.begin());
+        for (size_t i = 0; i < replenishable.size(); ++i) {
+          if (cat->codes[i] == code) replenishable[i] = 1;
+        }
+      }
+    } else if (flag == nullptr || flag->type != ColumnType::kBool) {
+      return Status::InvalidArgument(
+          "buy-again needs replenishable items: a boolean catalog column 'replenishable' or "
+          "a list of categories (--replenishable)");
+    }
+  }
+  // The intent's order: recently viewed by latest event, newest first;
+  // buy-again by summed event weight (purchases weigh most), then recency.
+  // Ties go to the later position (the newer live input).
+  std::vector<size_t> order;
+  for (size_t p = 0; p < items.size(); ++p) {
+    if (r.intent == Intent::kBuyAgain && !replenishable[static_cast<size_t>(items[p])]) continue;
+    order.push_back(p);
+  }
+  auto newer = [&](size_t a, size_t b) { return times[a] != times[b] ? times[a] > times[b] : a > b; };
+  if (r.intent == Intent::kRecentlyViewed) {
+    std::sort(order.begin(), order.end(), newer);
+  } else {
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return weights[a] != weights[b] ? weights[a] > weights[b] : newer(a, b);
+    });
+  }
+  Bitmap allowed;
+  RequestRules rules;
+  VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
+  std::vector<Candidate> cands;
+  for (size_t rank = 0; rank < order.size(); ++rank) {
+    // A score that keeps the order and leaves room for BOOST and BURY.
+    cands.push_back({items[order[rank]], 1.0f / static_cast<float>(rank + 1), nullptr});
+  }
+  RerankOptions ro;
+  ro.k = q.k;
+  VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
+  std::vector<Hit> hits = ToHits(std::move(ranked), rules);
+  for (Hit& h : hits) {
+    if (h.pinned) {
+      h.reason = "pinned";
+    } else {
+      h.reason = r.intent == Intent::kRecentlyViewed ? "you viewed it recently"
+                                                     : "buy again: you bought it before";
+    }
+    AppendRuleReasons(&h);
+  }
+  return hits;
+}
+
+}  // namespace vitrine
