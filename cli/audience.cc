@@ -41,16 +41,9 @@ int Run(int argc, char** argv) {
   AudienceRequest req;
   req.item = r["item"].as<std::string>();
   req.include_owners = r.count("include-owners") > 0;
-  const std::string search = r["search"].as<std::string>();
-  if (search == "auto") {
-    req.search = AudienceSearch::kAuto;
-  } else if (search == "exact") {
-    req.search = AudienceSearch::kExact;
-  } else if (search == "hnsw") {
-    req.search = AudienceSearch::kIndex;
-  } else {
-    return UsageError(kName, "--search '" + search + "': expected auto, exact or hnsw");
-  }
+  auto search = ParseAudienceSearch(r["search"].as<std::string>());
+  if (!search.ok()) return UsageError(kName, "--" + search.status().message());
+  req.search = *search;
   if (r["k"].as<int>() < 1) return UsageError(kName, "-k must be at least 1");
   auto engine = Engine::Open(r["bundle"].as<std::string>());
   if (!engine.ok()) return Fail(kName, engine.status());

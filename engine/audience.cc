@@ -18,6 +18,14 @@ float Dot(const float* a, const float* b, size_t d) { return simd::InnerProduct(
 
 }  // namespace
 
+Result<AudienceSearch> ParseAudienceSearch(std::string_view name) {
+  if (name == "auto") return AudienceSearch::kAuto;
+  if (name == "exact") return AudienceSearch::kExact;
+  if (name == "hnsw") return AudienceSearch::kIndex;
+  return Status::InvalidArgument("search '" + std::string(name) +
+                                 "': expected auto, exact or hnsw");
+}
+
 Result<std::shared_ptr<const AudienceIndex>> Engine::AudienceUsers(bool with_index) const {
   // One build at a time: concurrent first requests wait for it and share it.
   std::lock_guard<std::mutex> lock(audience_mu_);

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/matrix.h"
+#include "core/status.h"
 #include "index/vector_index.h"
 
 namespace vitrine {
@@ -42,6 +43,9 @@ enum class AudienceSearch {
   kExact,  // always the exact scan (the brute-force answer)
   kIndex,  // always the HNSW index (built even for few users; for tests and benchmarks)
 };
+
+// "auto", "exact" or "hnsw"; InvalidArgument listing them.
+Result<AudienceSearch> ParseAudienceSearch(std::string_view name);
 
 struct AudienceMember {
   int32_t user = -1;  // row of Engine::users()

@@ -543,15 +543,7 @@ class Bundle {
     req.query = query->q;
     req.opt_out = opt_out;
     req.include_owners = include_owners;
-    if (search == "auto") {
-      req.search = AudienceSearch::kAuto;
-    } else if (search == "exact") {
-      req.search = AudienceSearch::kExact;
-    } else if (search == "hnsw") {
-      req.search = AudienceSearch::kIndex;
-    } else {
-      Raise(Status::InvalidArgument("search '" + search + "': expected auto, exact or hnsw"));
-    }
+    req.search = Take(ParseAudienceSearch(search));
     Result<vitrine::Audience> r = [&] {
       py::gil_scoped_release release;
       return engine->FindAudience(req);

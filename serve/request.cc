@@ -196,6 +196,33 @@ Status CheckKeys(const json& body, std::initializer_list<std::string_view> known
   return Status::OK();
 }
 
+Status StringArrayField(const json& body, std::string_view key, size_t max,
+                        std::string_view what, std::vector<std::string>* out) {
+  const auto it = body.find(key);
+  if (it == body.end()) return Status::OK();
+  if (!it->is_array() || it->size() > max) {
+    return Bad("'" + std::string(key) + "' must be an array of at most " + std::to_string(max) +
+               " " + std::string(what));
+  }
+  for (const json& v : *it) {
+    VITRINE_RETURN_IF_ERROR(CheckId(v, std::string(key) + "[]"));
+    out->push_back(v.get<std::string>());
+  }
+  return Status::OK();
+}
+
+Status NumberField(const json& body, std::string_view key, double lo, double hi, double* out) {
+  const auto it = body.find(key);
+  if (it == body.end()) return Status::OK();
+  if (!it->is_number() || !(it->get<double>() >= lo && it->get<double>() <= hi)) {
+    char range[96];
+    std::snprintf(range, sizeof range, "[%g, %g]", lo, hi);
+    return Bad("'" + std::string(key) + "' must be a number in " + range);
+  }
+  *out = it->get<double>();
+  return Status::OK();
+}
+
 // Parses a request body that must be JSON: depth-, size- and UTF-8-checked
 // (core/json_util.h); the error says where it broke.
 Result<json> ParseBody(const httplib::Request& req, const ServerOptions& o) {

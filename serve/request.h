@@ -51,6 +51,12 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s);
 Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s);
 // Refuses a key of `body` not in `known`, listing the known ones.
 Status CheckKeys(const json& body, std::initializer_list<std::string_view> known);
+// body[key], when present, as at most `max` ids ("'key' must be an array of
+// at most 1000 <what>"), appended to `out`.
+Status StringArrayField(const json& body, std::string_view key, size_t max,
+                        std::string_view what, std::vector<std::string>* out);
+// body[key], when present, as a number in [lo, hi] into `out`.
+Status NumberField(const json& body, std::string_view key, double lo, double hi, double* out);
 // The body as JSON, within the server's depth and size limits.
 Result<json> ParseBody(const httplib::Request& req, const ServerOptions& o);
 // Hits as the JSON results array; `explain` adds blocks, attributes and the

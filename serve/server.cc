@@ -520,19 +520,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     user = (*body)["user"].get<std::string>();
   }
   std::vector<std::string> history;
-  if (body->contains("history")) {
-    const json& h = (*body)["history"];
-    if (!h.is_array() || h.size() > options.max_history) {
-      return ReplyError(res, 400,
-                        "'history' must be an array of at most " +
-                            std::to_string(options.max_history) + " item ids");
-    }
-    for (const json& id : h) {
-      st = CheckId(id, "history[]");
-      if (!st.ok()) return ReplyError(res, st);
-      history.push_back(id.get<std::string>());
-    }
-  }
+  st = StringArrayField(*body, "history", options.max_history, "item ids", &history);
+  if (!st.ok()) return ReplyError(res, st);
   if (!user && !body->contains("history")) {
     return ReplyError(res, 400, "give 'user' or 'history' (item ids, most recent last)");
   }
@@ -545,30 +534,19 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   }
 
   // Negative feedback given with the request (live feedback comes as
-  // not_interested / hide_brand events).
-  std::vector<std::string> not_interested, hide_brands;
-  for (const auto& [key, out] : {std::pair{"not_interested", &not_interested},
-                                 std::pair{"hide_brands", &hide_brands}}) {
-    if (!body->contains(key)) continue;
-    const json& ids = (*body)[key];
-    if (!ids.is_array() || ids.size() > options.max_history) {
-      return ReplyError(res, 400,
-                        std::string("'") + key + "' must be an array of at most " +
-                            std::to_string(options.max_history) + " strings");
-    }
-    for (const json& id : ids) {
-      st = CheckId(id, std::string(key) + "[]");
-      if (!st.ok()) return ReplyError(res, st);
-      out->push_back(id.get<std::string>());
-    }
-  }
-  float negative_weight = kDefaultNegativeWeight;
-  if (body->contains("negative_weight")) {
-    const json& w = (*body)["negative_weight"];
-    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= kMaxNegativeWeight)) {
-      return ReplyError(res, 400, "'negative_weight' must be a number in [0, 10]");
-    }
-    negative_weight = w.get<float>();
+  // not_interested / hide_brand events), exploration and the intent.
+  std::vector<std::string> not_interested, hide_brands, replenishable;
+  double negative_weight = kDefaultNegativeWeight, exploration = 0, explore_max_age = 30;
+  for (Status s : {StringArrayField(*body, "not_interested", options.max_history, "item ids",
+                                    &not_interested),
+                   StringArrayField(*body, "hide_brands", options.max_history, "brands",
+                                    &hide_brands),
+                   StringArrayField(*body, "replenishable", options.max_history, "categories",
+                                    &replenishable),
+                   NumberField(*body, "negative_weight", 0, kMaxNegativeWeight, &negative_weight),
+                   NumberField(*body, "exploration", 0, 1, &exploration),
+                   NumberField(*body, "explore_max_age_days", 0, 36500, &explore_max_age)}) {
+    if (!s.ok()) return ReplyError(res, s);
   }
 
   Intent intent = Intent::kForYou;
@@ -581,43 +559,13 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     }
     intent = *parsed;
   }
-  std::vector<std::string> replenishable;
-  if (body->contains("replenishable")) {
-    const json& cats = (*body)["replenishable"];
-    if (!cats.is_array() || cats.size() > options.max_history) {
-      return ReplyError(res, 400,
-                        "'replenishable' must be an array of at most " +
-                            std::to_string(options.max_history) + " categories");
-    }
-    for (const json& c : cats) {
-      st = CheckId(c, "replenishable[]");
-      if (!st.ok()) return ReplyError(res, st);
-      replenishable.push_back(c.get<std::string>());
-    }
-  }
-  float exploration = 0;
-  double explore_max_age = 30;
-  if (body->contains("exploration")) {
-    const json& w = (*body)["exploration"];
-    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= 1)) {
-      return ReplyError(res, 400, "'exploration' must be a number in [0, 1]");
-    }
-    exploration = w.get<float>();
-  }
-  if (body->contains("explore_max_age_days")) {
-    const json& w = (*body)["explore_max_age_days"];
-    if (!w.is_number() || !(w.get<double>() >= 0 && w.get<double>() <= 36500)) {
-      return ReplyError(res, 400, "'explore_max_age_days' must be a number in [0, 36500]");
-    }
-    explore_max_age = w.get<double>();
-  }
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
 
   RecommendRequest r;
   r.not_interested = std::move(not_interested);
   r.hidden_brands = std::move(hide_brands);
-  r.negative_weight = negative_weight;
+  r.negative_weight = static_cast<float>(negative_weight);
   r.intent = intent;
   r.replenishable_categories = std::move(replenishable);
   r.user = user;
@@ -625,7 +573,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.max_history = options.max_history;
   r.filter_already_seen = filter_seen;
   r.query = prepared->q;
-  r.query.exploration = exploration;
+  r.query.exploration = static_cast<float>(exploration);
   r.query.explore_max_age_days = explore_max_age;
   AnswerStats stats;
   r.query.stats = &stats;
@@ -667,19 +615,8 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
   if (!st.ok()) return ReplyError(res, st);
   AudienceRequest r;
   r.item = (*body)["item"].get<std::string>();
-  if (body->contains("opt_out")) {
-    const json& ids = (*body)["opt_out"];
-    if (!ids.is_array() || ids.size() > options.max_history) {
-      return ReplyError(res, 400,
-                        "'opt_out' must be an array of at most " +
-                            std::to_string(options.max_history) + " user ids");
-    }
-    for (const json& id : ids) {
-      st = CheckId(id, "opt_out[]");
-      if (!st.ok()) return ReplyError(res, st);
-      r.opt_out.push_back(id.get<std::string>());
-    }
-  }
+  st = StringArrayField(*body, "opt_out", options.max_history, "user ids", &r.opt_out);
+  if (!st.ok()) return ReplyError(res, st);
   if (body->contains("include_owners")) {
     if (!(*body)["include_owners"].is_boolean()) {
       return ReplyError(res, 400, "'include_owners' must be true or false");
@@ -687,17 +624,10 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
     r.include_owners = (*body)["include_owners"].get<bool>();
   }
   if (body->contains("search")) {
-    const json& s = (*body)["search"];
-    const std::string v = s.is_string() ? s.get<std::string>() : "";
-    if (v == "auto") {
-      r.search = AudienceSearch::kAuto;
-    } else if (v == "exact") {
-      r.search = AudienceSearch::kExact;
-    } else if (v == "hnsw") {
-      r.search = AudienceSearch::kIndex;
-    } else {
-      return ReplyError(res, 400, "'search' must be \"auto\", \"exact\" or \"hnsw\"");
-    }
+    const json& v = (*body)["search"];
+    auto search = ParseAudienceSearch(v.is_string() ? v.get<std::string>() : "");
+    if (!search.ok()) return ReplyError(res, 400, "'search' must be \"auto\", \"exact\" or \"hnsw\"");
+    r.search = *search;
   }
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
