@@ -80,7 +80,19 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
   ro.k = q.k;
   VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
   std::vector<Hit> hits = ToHits(std::move(ranked), rules);
+  // Per-block cosines with the person's taste (their history's query), as
+  // every answer carries them for --explain.
+  std::vector<float> taste;
+  if (!items.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(taste, HistoryVector(items, weights));
+  }
   for (Hit& h : hits) {
+    const float* v = vectors_->row(static_cast<size_t>(h.item));
+    h.block_cos = taste.empty() ? std::vector<float>(layout_.size(), 0.0f)
+                                : BlockCosines(layout_, taste.data(), v);
+    for (size_t b = 0; b < layout_.size(); ++b) {
+      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
+    }
     if (h.pinned) {
       h.reason = "pinned";
     } else {
