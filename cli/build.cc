@@ -71,7 +71,10 @@ int Run(int argc, char** argv, bool tune_only) {
       "opt-out", "User ids (one per line) never listed by `vitrine audience`",
       cxxopts::value<std::string>())(
       "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
-      cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
+      cxxopts::value<std::string>())("channels",
+                                     "Channel multipliers of event weights (a 'channel' column), "
+                                     "e.g. online=1,store=1.5,wishlist=0.5",
+                                     cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
                                      cxxopts::value<std::string>())(
       "strict",
       "Interactions naming unknown items are an error, and so is a catalog column whose "
@@ -166,6 +169,11 @@ int Run(int argc, char** argv, bool tune_only) {
     auto s = Schema::Parse(r["schema"].as<std::string>());
     if (!s.ok()) return UsageError(name, s.status().message());
     o.catalog.schema = *s;
+  }
+  if (r.count("channels")) {
+    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    if (!c.ok()) return UsageError(name, "--channels: " + c.status().message());
+    o.interactions_read.channels = *c;
   }
   if (r.count("events")) {
     auto e = EventWeights::Parse(r["events"].as<std::string>());

@@ -51,6 +51,8 @@ int Run(int argc, char** argv) {
       cxxopts::value<int64_t>()->default_value("0"))(
       "events", "Event weights of the test file, e.g. view=1,cart=4,purchase=10",
       cxxopts::value<std::string>())(
+      "channels", "Channel multipliers of the test file's event weights, e.g. store=1.5",
+      cxxopts::value<std::string>())(
       "rules", "Brand rules for the bundle's models; every model's lists get a compliance score",
       cxxopts::value<std::string>())("format", "table, json or csv",
                                      cxxopts::value<std::string>()->default_value("table"));
@@ -75,6 +77,11 @@ int Run(int argc, char** argv) {
     auto w = ParseWeightsFlag(r["weights"].as<std::string>());
     if (!w.ok()) return UsageError(kName, w.status().message());
     eval.weights = *w;
+  }
+  if (r.count("channels")) {
+    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    if (!c.ok()) return UsageError(kName, "--channels: " + c.status().message());
+    eval.read.channels = *c;
   }
   if (r.count("events")) {
     auto e = EventWeights::Parse(r["events"].as<std::string>());

@@ -142,6 +142,12 @@ EventWeights EventWeights::Default() {
   return ew;
 }
 
+EventWeights EventWeights::DefaultChannels() {
+  EventWeights ew;
+  ew.weights = {{"online", 1.0f}, {"app", 1.0f}, {"store", 1.0f}, {"wishlist", 1.0f}};
+  return ew;
+}
+
 Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, const IdMap& items,
                                            const InteractionsReadOptions& opts) {
   CsvOptions csv_opts;
@@ -155,10 +161,13 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   const int weight_col = optional(opts.weight_column);
   const int ts_col = optional(opts.timestamp_column);
   const int event_col = optional(opts.event_column);
-  std::string known_events;
-  for (const auto& [name, w] : opts.events.weights) {
-    known_events += (known_events.empty() ? "" : ", ") + name;
-  }
+  const int channel_col = optional(opts.channel_column);
+  auto names = [](const EventWeights& w) {
+    std::string out;
+    for (const auto& [name, v] : w.weights) out += (out.empty() ? "" : ", ") + name;
+    return out;
+  };
+  const std::string known_events = names(opts.events), known_channels = names(opts.channels);
 
   Interactions out;
   FlatIds item_index;
@@ -212,6 +221,19 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
         continue;
       }
       weight = it->second;
+    }
+    if (channel_col >= 0) {
+      const std::string_view ch = TrimBlanks(csv->field(channel_col));
+      if (!ch.empty()) {
+        const auto it = opts.channels.weights.find(ch);
+        if (it == opts.channels.weights.end()) {
+          VITRINE_RETURN_IF_ERROR(bad(channel_col, "unknown channel '" + std::string(ch) +
+                                                       "' (known channels: " + known_channels +
+                                                       "; add one with --channels NAME=WEIGHT)"));
+          continue;
+        }
+        weight *= it->second;
+      }
     }
 
     int64_t ts = kNoTimestamp;

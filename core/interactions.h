@@ -60,6 +60,11 @@ struct EventWeights {
   // negative feedback of a shopper (serving treats them as such, see
   // engine/engine.h Feedback); in training they cancel a view.
   static EventWeights Default();
+  // Channel multipliers (online=1,app=1,store=1,wishlist=1): where an event
+  // happened. A row's weight is its event weight times its channel's, so an
+  // in-store purchase and a wishlist add are taste evidence like online ones
+  // unless a retailer weighs them otherwise (--channels store=1.5).
+  static EventWeights DefaultChannels();
 };
 
 struct InteractionsReadOptions {
@@ -69,7 +74,11 @@ struct InteractionsReadOptions {
   std::string weight_column = "weight";
   std::string timestamp_column = "timestamp";
   std::string event_column = "event";
+  std::string channel_column = "channel";
   EventWeights events = EventWeights::Default();  // weight of each event_column value
+  // Multiplier of each channel_column value; unknown channels are an error
+  // naming the line, like unknown events. An empty cell counts 1.
+  EventWeights channels = EventWeights::DefaultChannels();
   bool strict = false;          // unknown items are an error instead of a warning
   bool skip_bad_lines = false;  // malformed lines counted instead of failing
   // Rows buffered, then sorted and folded, per run before the runs are

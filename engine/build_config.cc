@@ -240,6 +240,10 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Parsed("input", "events", &EventWeights::Parse,
                        [](auto& o) -> auto& { return o.interactions_read.events; },
                        "event weights, e.g. \"view=1,purchase=10\" (--events)"));
+    k.push_back(Parsed("input", "channels", &EventWeights::Parse,
+                       [](auto& o) -> auto& { return o.interactions_read.channels; },
+                       "channel multipliers of event weights, e.g. \"online=1,store=1.5\" "
+                       "(--channels)"));
     k.push_back(Text("input", "id_column", [](auto& o) -> auto& { return o.catalog.id_column; },
                      "catalog id column"));
     k.push_back(Text("input", "user_column",

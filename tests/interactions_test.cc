@@ -284,6 +284,42 @@ TEST(Interactions, ValueErrorsNameLineAndColumn) {
 
 // Issue 13: an interactions file with invalid UTF-8 fails at read time,
 // naming the file, line and column.
+// A channel column multiplies each event's weight by its channel's: the
+// aggregated weights equal the sums written out here.
+TEST(Interactions, ChannelsMultiplyEventWeights) {
+  const IdMap items = Items(5);
+  const std::string csv =
+      "user_id,item_id,event,channel\n"
+      "a,i0,purchase,store\n"    // 10 x 2
+      "a,i0,view,online\n"       // 1 x 1
+      "a,i1,cart,wishlist\n"     // 4 x 0.5
+      "b,i1,view,\n"             // 1 (an empty channel counts 1)
+      "b,i2,purchase, store \n";  // 10 x 2 (trimmed)
+  InteractionsReadOptions opts;
+  auto ch = EventWeights::Parse("online=1,store=2,wishlist=0.5");
+  ASSERT_TRUE(ch.ok());
+  opts.channels = *ch;
+  auto r = Interactions::ReadCsv(WriteTemp("channels.csv", csv), items, opts);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const CsrMatrix& m = r->matrix;
+  ASSERT_EQ(m.rows, 2);
+  std::map<std::pair<int64_t, int32_t>, float> got;
+  for (int64_t u = 0; u < m.rows; ++u) {
+    for (int64_t p = m.indptr[u]; p < m.indptr[u + 1]; ++p) got[{u, m.indices[p]}] = m.values[p];
+  }
+  const std::map<std::pair<int64_t, int32_t>, float> want = {
+      {{0, 0}, 21.0f}, {{0, 1}, 2.0f}, {{1, 1}, 1.0f}, {{1, 2}, 20.0f}};
+  EXPECT_EQ(got, want);
+  // The defaults weigh every known channel 1; an unknown one names the cell.
+  auto plain = Interactions::ReadCsv(WriteTemp("channels.csv", csv), items);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FLOAT_EQ(plain->matrix.values[0], 11.0f);
+  EXPECT_EQ(ReadError("ch.csv", "user_id,item_id,channel\na,i0,online\nb,i1,kiosk\n", items),
+            TempName("ch.csv") +
+                ":3:3: unknown channel 'kiosk' (known channels: app, online, store, wishlist; "
+                "add one with --channels NAME=WEIGHT)");
+}
+
 TEST(Interactions, InvalidUtf8IsAnErrorAtReadTime) {
   const IdMap items = Items(3);
   EXPECT_EQ(ReadError("utf8.csv", "user_id,item_id\na,i0\nJos\xe9,i1\n", items),
