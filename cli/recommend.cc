@@ -13,7 +13,8 @@ constexpr char kName[] = "recommend";
 
 int Run(int argc, char** argv) {
   cxxopts::Options opts("vitrine recommend", "Recommendations for a user or a session.");
-  opts.custom_help("--bundle B (--user ID | --history ID,ID,... | --all-users) [options]");
+  opts.custom_help("--bundle B (--user ID | --history ID,ID,... | --all-users | --intent gift) "
+                   "[options]");
   // clang-format off
   opts.add_options()
       ("bundle", "Bundle directory", cxxopts::value<std::string>())
@@ -33,8 +34,9 @@ int Run(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("brand"))
       ("negative-weight", "How far recommendations move away from each rejected item (0-10)",
        cxxopts::value<float>()->default_value("0.5"))
-      ("intent", "for-you (new items for the taste), recently-viewed (own items, newest first) "
-       "or buy-again (own replenishable items)", cxxopts::value<std::string>()->default_value("for-you"))
+      ("intent", "for-you (new items for the taste), recently-viewed (own items, newest first), "
+       "buy-again (own replenishable items) or gift (what customers bought as gifts; --user or "
+       "--history is the recipient, if known)", cxxopts::value<std::string>()->default_value("for-you"))
       ("replenishable", "Categories that are bought again, comma-separated (buy-again; default: "
        "a boolean catalog column 'replenishable')", cxxopts::value<std::string>())
       ("category-column", "Catalog column holding the category (--replenishable)",
@@ -58,11 +60,16 @@ int Run(int argc, char** argv) {
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --exploration 0.2\n"
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --intent "
                        "recently-viewed\n"
+                       "  vitrine recommend --bundle demo/bundle --intent gift --rule "
+                       "'INCLUDE WHERE price <= $MAX_PRICE' --param MAX_PRICE=300\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
-  if (r.count("user") + r.count("history") + r.count("all-users") != 1) {
-    return UsageError(kName, "give exactly one of --user, --history and --all-users");
+  const size_t whom = r.count("user") + r.count("history") + r.count("all-users");
+  const bool gift = r["intent"].as<std::string>() == "gift";
+  if (whom > 1 || (whom == 0 && !gift)) {
+    return UsageError(kName, "give exactly one of --user, --history and --all-users (with "
+                             "--intent gift, none is a gift for someone unknown)");
   }
   auto fmt = ParseFormat(r["format"].as<std::string>());
   if (!fmt.ok()) return UsageError(kName, fmt.status().message());

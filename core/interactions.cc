@@ -138,7 +138,8 @@ Result<EventWeights> EventWeights::Parse(std::string_view spec) {
 EventWeights EventWeights::Default() {
   EventWeights ew;
   ew.weights = {{"view", 1.0f},           {"cart", 4.0f},        {"purchase", 10.0f},
-                {"return", -4.0f},        {"not_interested", -1.0f}, {"hide_brand", -1.0f}};
+                {"return", -4.0f},        {"not_interested", -1.0f}, {"hide_brand", -1.0f},
+                {"gift_purchase", 10.0f}};
   return ew;
 }
 
@@ -162,6 +163,7 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   const int ts_col = optional(opts.timestamp_column);
   const int event_col = optional(opts.event_column);
   const int channel_col = optional(opts.channel_column);
+  const int gift_col = optional(opts.gift_column);
   auto names = [](const EventWeights& w) {
     std::string out;
     for (const auto& [name, v] : w.weights) out += (out.empty() ? "" : ", ") + name;
@@ -170,6 +172,7 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   const std::string known_events = names(opts.events), known_channels = names(opts.channels);
 
   Interactions out;
+  out.gift_weights.assign(items.size(), 0.0);
   FlatIds item_index;
   for (const std::string& id : items.ids()) item_index.GetOrAdd(id);
   FlatIds users;
@@ -260,6 +263,30 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
       ++out.unknown_item_events;
       auto& ex = out.unknown_item_examples;
       if (ex.size() < 5 && std::find(ex.begin(), ex.end(), item) == ex.end()) ex.emplace_back(item);
+      continue;
+    }
+    bool gift = false;
+    if (gift_col >= 0) {
+      const std::string_view cell = TrimBlanks(csv->field(gift_col));
+      if (!cell.empty()) {
+        const std::optional<bool> b = ParseBool(cell);
+        if (!b) {
+          VITRINE_RETURN_IF_ERROR(bad(gift_col, "column '" + opts.gift_column +
+                                                    "' expects true or false, found '" +
+                                                    std::string(cell) + "'"));
+          continue;
+        }
+        gift = *b;
+      }
+    }
+    if (!gift && event_col >= 0) {
+      const std::string_view ev = TrimBlanks(csv->field(event_col));
+      gift = std::find(opts.gift_events.begin(), opts.gift_events.end(), ev) !=
+             opts.gift_events.end();
+    }
+    if (gift) {
+      out.gift_weights[static_cast<size_t>(item_id)] += weight;
+      ++out.gift_events;
       continue;
     }
     if (last_user_index < 0 || user != last_user) {

@@ -75,6 +75,11 @@ struct InteractionsReadOptions {
   std::string timestamp_column = "timestamp";
   std::string event_column = "event";
   std::string channel_column = "channel";
+  // Gifts: a row whose gift_column is true (true/yes/1) or whose event is in
+  // gift_events is a gift. Its weight goes to the item's gift weight, never
+  // into the buyer's row: a gift says nothing about the buyer's own taste.
+  std::string gift_column = "gift";
+  std::vector<std::string> gift_events = {"gift_purchase"};
   EventWeights events = EventWeights::Default();  // weight of each event_column value
   // Multiplier of each channel_column value; unknown channels are an error
   // naming the line, like unknown events. An empty cell counts 1.
@@ -97,6 +102,8 @@ struct Interactions {
   std::vector<int64_t> skipped_line_numbers;       // first few of them
   std::string skipped_summary;                     // CsvReader::BadLinesSummary(); "" if none
   int64_t dropped_nonpositive = 0;  // (user, item) pairs with weight sum <= 0, dropped
+  std::vector<double> gift_weights;  // per catalog item: summed weight of gift rows
+  int64_t gift_events = 0;           // gift rows read (not in `matrix`)
 
   // Reads the CSV; item ids resolve against `items` (catalog order = columns).
   // matrix is users.size() x items.size(), columns sorted within each row;

@@ -331,6 +331,14 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
+    if (inter.gift_events > 0) {
+      Matrix gifts(inter.gift_weights.size(), 1);
+      for (size_t i = 0; i < gifts.data.size(); ++i)
+        gifts.data[i] = static_cast<float>(std::max(0.0, inter.gift_weights[i]));
+      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kGifts, gifts));
+      LogInfo("gifts: %lld gift rows kept out of the buyers' histories",
+              static_cast<long long>(inter.gift_events));
+    }
     if (!o.opt_out.empty()) {
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> opted, ReadOptOut(o.opt_out, inter.users));
       VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kOptOut, opted));

@@ -318,6 +318,9 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
       CheckShape(b, f::kVectors, n, m.total_dim(), "counts.items", "blocks' total dim"));
   VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kPopularity, n, 1, "counts.items", "(one column)"));
   VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kCold, n, 1, "counts.items", "(one column)"));
+  if (b.Has(f::kGifts)) {
+    VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kGifts, n, 1, "counts.items", "(one column)"));
+  }
   for (const char* name : {f::kIndex, f::kItemIds, f::kItems}) {
     if (!b.Has(name)) {
       return Status::Corruption(b.path(name).string() +

@@ -44,6 +44,8 @@ inline constexpr char kTombstones[] = "deleted.npy";     // removed item rows, s
 inline constexpr char kUserIds[] = "user_ids.txt";       // one user id per line (cf bundles)
 // Users never listed in an audience (build --opt-out), one id per line.
 inline constexpr char kOptOut[] = "opt_out.txt";
+// Summed weight of the gift rows of each item (items x 1 float); optional.
+inline constexpr char kGifts[] = "gifts.npy";
 inline constexpr char kItemFactors[] = "cf/item_factors.npy";
 inline constexpr char kUserFactors[] = "cf/user_factors.npy";
 inline constexpr char kHistoryIndptr[] = "history/indptr.npy";    // users + 1, int64

@@ -294,6 +294,11 @@ Result<UpdateSummary> AddItems(const fs::path& dir, const AddItemsOptions& o) {
   VITRINE_ASSIGN_OR_RETURN(Matrix pop, b.ReadMatrix(f::kPopularity));
   AppendRows(&pop, Matrix(m, pop.cols, 0.0f));
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kPopularity, pop));
+  if (b.Has(f::kGifts)) {  // new items: never bought as a gift yet
+    VITRINE_ASSIGN_OR_RETURN(Matrix gifts, b.ReadMatrix(f::kGifts));
+    AppendRows(&gifts, Matrix(m, gifts.cols, 0.0f));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kGifts, gifts));
+  }
   if (manifest.has_block("cf")) {
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, b.ReadMatrix(f::kItemFactors));
     AppendRows(&itf, Matrix(m, itf.cols, 0.0f));
@@ -426,6 +431,10 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kCold, cold));
   VITRINE_ASSIGN_OR_RETURN(Matrix pop, b.ReadMatrix(f::kPopularity));
   VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kPopularity, SelectRows(pop, keep)));
+  if (b.Has(f::kGifts)) {
+    VITRINE_ASSIGN_OR_RETURN(Matrix gifts, b.ReadMatrix(f::kGifts));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kGifts, SelectRows(gifts, keep)));
+  }
   manifest.counts.items = static_cast<int64_t>(keep.size());
   if (b.Has(f::kItemFactors)) {
     VITRINE_ASSIGN_OR_RETURN(Matrix itf, b.ReadMatrix(f::kItemFactors));

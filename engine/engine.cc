@@ -155,6 +155,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   VITRINE_ASSIGN_OR_RETURN(Matrix pop, b.ReadMatrix(f::kPopularity));
   e->popularity_ = std::move(pop.data);
   e->attribute_profile_ = AttributeProfile::Build(e->catalog_, e->popularity_);
+  if (b.Has(f::kGifts)) {
+    VITRINE_ASSIGN_OR_RETURN(Matrix gifts, b.ReadMatrix(f::kGifts));
+    float top = 0;
+    for (float g : gifts.data) {
+      if (!std::isfinite(g) || g < 0) {
+        return Status::Corruption(b.path(f::kGifts).string() +
+                                  ": a gift weight is negative or not finite");
+      }
+      top = std::max(top, g);
+    }
+    e->gift_prior_.resize(gifts.data.size());
+    for (size_t i = 0; i < gifts.data.size(); ++i) {
+      e->gift_prior_[i] = top > 0 ? std::log1p(gifts.data[i]) / std::log1p(top) : 0.0f;
+    }
+  }
 
   e->has_cf_ = m.als.has_value();
   if (e->has_cf_) {
@@ -704,6 +719,12 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   }
   for (const auto& [i, strength] : push_away) {
     if (strength > 0) q.push_away.emplace_back(i, strength);
+  }
+  if (r.intent == Intent::kGift) {
+    // Whoever the request names is the recipient; without one, popular gifts.
+    VITRINE_ASSIGN_OR_RETURN(out.hits, Gifts(q, items, weights, r.filter_already_seen));
+    out.source = items.empty() ? "gifts" : "gifts+" + out.source;
+    return out;
   }
   if (r.intent != Intent::kForYou) {
     // The person's own items: nothing known is an empty answer, not popular items.

@@ -166,8 +166,10 @@ enum class Intent {
   kForYou,          // new items matching the person's taste (the default)
   kRecentlyViewed,  // the person's own items, most recent first
   kBuyAgain,        // the person's replenishable items, most bought first
+  kGift,            // what customers bought as gifts, for the person if known
 };
-// "for-you", "recently-viewed", "buy-again"; InvalidArgument listing them.
+// "for-you", "recently-viewed", "buy-again", "gift"; InvalidArgument
+// listing them.
 Result<Intent> ParseIntent(std::string_view name);
 
 // Who to recommend for. The history folded in is, oldest first: the user's
@@ -354,6 +356,11 @@ class Engine {
   // `items` oldest first (live events after stored history), `weights` their
   // summed weights, `times` their latest event time (0 = unknown; live events
   // count as newest). engine/intents.cc.
+  // A gift request (Intent::kGift, engine/intents.cc): items bought as
+  // gifts, by their gift prior plus, with a recipient (`items` not empty),
+  // the hybrid score of the recipient's taste.
+  Result<std::vector<Hit>> Gifts(const QueryParams& q, std::span<const int32_t> items,
+                                 std::span<const float> weights, bool filter_seen) const;
   Result<std::vector<Hit>> OwnItems(const RecommendRequest& r, const QueryParams& q,
                                     std::span<const int32_t> items, std::span<const float> weights,
                                     std::span<const int64_t> times) const;
@@ -382,6 +389,7 @@ class Engine {
   std::vector<int32_t> hist_indices_;
   std::vector<float> hist_weights_;
   std::vector<int64_t> hist_times_;  // history/timestamps.npy; empty in older bundles
+  std::vector<float> gift_prior_;    // gifts.npy as log(1 + w) / log(1 + max); empty without
   std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
   std::optional<TasteMixture> mixture_;     // taste_mixture/, if fitted
   std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/simd.h"
 #include "engine/engine.h"
 
 namespace vitrine {
@@ -13,8 +14,9 @@ Result<Intent> ParseIntent(std::string_view name) {
   if (name == "for-you") return Intent::kForYou;
   if (name == "recently-viewed") return Intent::kRecentlyViewed;
   if (name == "buy-again") return Intent::kBuyAgain;
+  if (name == "gift") return Intent::kGift;
   return Status::InvalidArgument("intent '" + std::string(name) +
-                                 "': expected for-you, recently-viewed or buy-again");
+                                 "': expected for-you, recently-viewed, buy-again or gift");
 }
 
 Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const QueryParams& q,
@@ -98,6 +100,66 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
     } else {
       h.reason = r.intent == Intent::kRecentlyViewed ? "you viewed it recently"
                                                      : "buy again: you bought it before";
+    }
+    AppendRuleReasons(&h);
+  }
+  return hits;
+}
+
+Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int32_t> items,
+                                       std::span<const float> weights, bool filter_seen) const {
+  if (gift_prior_.empty()) {
+    return Status::InvalidArgument(
+        "the bundle knows no gifts: its interactions had no gift rows (a 'gift' column, or the "
+        "event gift_purchase)");
+  }
+  std::vector<int32_t> drop;
+  if (filter_seen) drop.assign(items.begin(), items.end());  // the recipient has them
+  Bitmap allowed;
+  RequestRules rules;
+  VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, &allowed, &rules));
+  // The recipient's taste, without the priors (the gift prior replaces them).
+  std::vector<float> taste;
+  if (!items.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(taste, HistoryVector(items, weights));
+    PushAway(q, &taste);
+    VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, taste.data()));
+    for (const auto& b : layout_) {
+      if (IsPriorBlock(b.name)) std::fill_n(taste.data() + b.offset, b.dim, 0.0f);
+    }
+  }
+  const size_t dim = vectors_->cols;
+  std::vector<Candidate> cands;
+  for (uint32_t i : allowed) {
+    if (gift_prior_[i] <= 0) continue;
+    const float s = gift_prior_[i] +
+                    (taste.empty() ? 0.0f : simd::InnerProduct(taste.data(), vectors_->row(i), dim));
+    cands.push_back({static_cast<int32_t>(i), s, nullptr});
+  }
+  RerankOptions ro;
+  ro.k = q.k;
+  VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked, Rerank(cands, rules, ro, &allowed));
+  std::vector<Hit> hits = ToHits(std::move(ranked), rules);
+  for (Hit& h : hits) {
+    const float* v = vectors_->row(static_cast<size_t>(h.item));
+    h.block_cos = taste.empty() ? std::vector<float>(layout_.size(), 0.0f)
+                                : BlockCosines(layout_, taste.data(), v);
+    for (size_t b = 0; b < layout_.size(); ++b) {
+      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];
+    }
+    if (h.pinned) {
+      h.reason = "pinned";
+    } else {
+      h.reason = "often bought as a gift";
+      if (!items.empty()) {
+        int32_t best = items[0];
+        float best_s = -1e30f;
+        for (int32_t hi : items) {
+          const float s = simd::InnerProduct(vectors_->row(static_cast<size_t>(hi)), v, dim);
+          if (s > best_s) best_s = s, best = hi;
+        }
+        h.reason += "; suits a taste for " + catalog_.ids.id(best);
+      }
     }
     AppendRuleReasons(&h);
   }

@@ -522,7 +522,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   std::vector<std::string> history;
   st = StringArrayField(*body, "history", options.max_history, "item ids", &history);
   if (!st.ok()) return ReplyError(res, st);
-  if (!user && !body->contains("history")) {
+  const bool gift = body->contains("intent") && (*body)["intent"] == "gift";
+  if (!user && !body->contains("history") && !gift) {
     return ReplyError(res, 400, "give 'user' or 'history' (item ids, most recent last)");
   }
   bool filter_seen = true;
@@ -555,7 +556,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     auto parsed = ParseIntent(v.is_string() ? v.get<std::string>() : "");
     if (!parsed.ok()) {
       return ReplyError(res, 400,
-                        "'intent' must be \"for-you\", \"recently-viewed\" or \"buy-again\"");
+                        "'intent' must be \"for-you\", \"recently-viewed\", \"buy-again\" or "
+                        "\"gift\"");
     }
     intent = *parsed;
   }
