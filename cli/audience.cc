@@ -55,9 +55,13 @@ int Run(int argc, char** argv) {
   req.query.k = r["k"].as<int>();
   if (r.count("opt-out")) {
     const std::string path = r["opt-out"].as<std::string>();
-    auto text = ReadFile(path);
-    if (!text.ok()) return Fail(kName, text.status());
-    req.opt_out = SplitList(*text, '\n');
+    auto ids = ReadIdList(path);
+    if (!ids.ok()) return Fail(kName, ids.status());
+    size_t users = 0;
+    for (const std::string& id : *ids) users += (*engine)->users().Find(id) ? 1 : 0;
+    LogInfo("%s: %zu ids, %zu of them users of the bundle (never listed)", path.c_str(),
+            ids->size(), users);
+    req.opt_out = std::move(*ids);
   }
   auto audience = (*engine)->FindAudience(req);
   if (!audience.ok()) return Fail(kName, audience.status());

@@ -186,7 +186,19 @@ int RunAudienceBench(const cxxopts::ParseResult& r) {
   if (!r.count("bundle")) return UsageError(kName, "--audience needs --bundle");
   const int k = r["k"].as<int>();
   const int repeats = r["repeats"].as<int>();
-  if (k < 1 || repeats < 1) return UsageError(kName, "-k and --repeats must be >= 1");
+  if (k < 1 || repeats < 1 || r["queries-limit"].as<size_t>() < 1) {
+    return UsageError(kName, "-k, --repeats and --queries-limit must be >= 1");
+  }
+  for (const char* other : {"output", "plot", "specs", "peers", "autotune", "vectors", "queries",
+                            "filter-selectivity", "ef", "nprobe"}) {
+    if (r.count(other)) {
+      return UsageError(kName, std::string("--audience measures the bundle's audience search "
+                                           "alone; --") + other + " does not apply");
+    }
+  }
+  if (r["threads"].as<int>() != 1) {
+    return UsageError(kName, "--audience runs on one thread (--threads 1)");
+  }
   auto e = Engine::Open(r["bundle"].as<std::string>());
   if (!e.ok()) return Fail(kName, e.status());
   const Engine& engine = **e;
@@ -301,6 +313,9 @@ int Run(int argc, char** argv) {
       "  vitrine bench --bundle demo/bundle --audience -k 200 --queries-limit 100");
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
+  if (r.count("server") && r.count("audience")) {
+    return UsageError(kName, "give --server or --audience, not both");
+  }
   if (r.count("server")) return RunServerLoad(r);
   if (r.count("audience")) return RunAudienceBench(r);
   if (!r.count("bundle") == !r.count("vectors")) {

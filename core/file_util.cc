@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <unordered_set>
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -388,6 +389,25 @@ std::string Hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+Result<std::vector<std::string>> ReadIdList(const std::filesystem::path& path) {
+  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::string_view rest(text);
+  if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
+  std::vector<std::string> ids;
+  std::unordered_set<std::string_view> seen;
+  while (!rest.empty()) {
+    const size_t end = std::min(rest.find('\n'), rest.size());
+    std::string_view id = rest.substr(0, end);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    while (!id.empty() && (id.back() == '\r' || id.back() == ' ' || id.back() == '\t'))
+      id.remove_suffix(1);
+    while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
+    if (id.empty() || id.front() == '#' || !seen.insert(id).second) continue;
+    ids.emplace_back(id);
+  }
+  return ids;
 }
 
 }  // namespace vitrine

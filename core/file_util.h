@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "core/status.h"
@@ -36,6 +37,11 @@ Result<std::string> ReadFile(const std::filesystem::path& path,
 // Reads a whole file byte for byte (no gzip detection): for checksumming the
 // bytes that are on disk.
 Result<std::string> ReadFileRaw(const std::filesystem::path& path);
+
+// A list of ids, one per line (opt-out lists): a UTF-8 byte order mark,
+// '\r' and surrounding spaces and tabs are dropped, blank lines and lines
+// starting with '#' skipped, and repeated ids kept once, in file order.
+Result<std::vector<std::string>> ReadIdList(const std::filesystem::path& path);
 
 // A file written in pieces and published atomically: the bytes go to a fresh
 // TempSiblingPath of `path`, Finish() flushes, fsyncs and closes it, and

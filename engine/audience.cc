@@ -152,38 +152,86 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
   const float* target = vectors_->row(static_cast<size_t>(item));
   const Matrix& users = *a->users;
   const auto k = static_cast<size_t>(std::min<int64_t>(r.query.k, out.eligible));
+  // Live events since the build (the server's session store): a user who
+  // rejected the item or hid its brand is never listed, nor (unless
+  // include_owners) one who has just bought or viewed it.
+  const Column* brand = catalog_.column(r.brand_column);
+  const bool by_brand = brand != nullptr && brand->type == ColumnType::kCategorical;
+  auto left_out = [&](int32_t user) {
+    if (!r.live_events) return false;
+    float net = 0;
+    bool touched = false;
+    for (const RecentEvent& ev : r.live_events(users_.id(user))) {
+      const auto i = catalog_.ids.Find(ev.item);
+      if (!i) continue;
+      if (ev.feedback == Feedback::kHideBrand && by_brand &&
+          brand->codes[static_cast<size_t>(*i)] >= 0 &&
+          brand->codes[static_cast<size_t>(*i)] == brand->codes[static_cast<size_t>(item)]) {
+        return true;
+      }
+      if (*i != item || ev.feedback == Feedback::kGift) continue;
+      if (ev.feedback != Feedback::kTaste) return true;
+      net += ev.weight;
+      touched = true;
+    }
+    return touched && net > 0 && !r.include_owners;
+  };
+  auto best_first = [](const AudienceMember& x, const AudienceMember& y) {
+    return x.score != y.score ? x.score > y.score : x.user < y.user;
+  };
   std::vector<AudienceMember> found;
   if (exact) {
-    found.reserve(static_cast<size_t>(out.eligible));
+    std::vector<AudienceMember> all;
+    all.reserve(static_cast<size_t>(out.eligible));
     for (uint32_t u : eligible) {
       AudienceMember m;
       m.user = static_cast<int32_t>(u);
       m.score = Dot(users.row(u), target, dim);
-      found.push_back(m);
+      all.push_back(m);
     }
-  } else if (k > 0) {
-    SearchParams p;
-    p.k = static_cast<int>(k);
-    p.ef_search = std::max(kAudienceEfSearch, p.k);
-    p.filter = &eligible;
-    std::vector<int64_t> labels;
-    std::vector<float> dist;
-    VITRINE_RETURN_IF_ERROR(a->index->Search(target, 1, p, &labels, &dist));
-    for (int64_t u : labels) {
-      if (u < 0) continue;
-      AudienceMember m;
-      m.user = static_cast<int32_t>(u);
-      m.score = Dot(users.row(static_cast<size_t>(u)), target, dim);  // exact, whatever the index
-      found.push_back(m);
+    // Best first; ties by the lower user row, so answers are stable. Sorted
+    // in growing prefixes: live events may leave some of the best out.
+    size_t sorted = 0;
+    for (size_t next = 0; next < all.size() && found.size() < k; ++next) {
+      if (next == sorted) {
+        const size_t to = std::min(all.size(), std::max<size_t>(2 * sorted, k + 16));
+        std::partial_sort(all.begin() + static_cast<std::ptrdiff_t>(sorted),
+                          all.begin() + static_cast<std::ptrdiff_t>(to), all.end(), best_first);
+        sorted = to;
+      }
+      if (!left_out(all[next].user)) found.push_back(all[next]);
+    }
+  } else {
+    // The index's k grows until k users pass the live events (or all have
+    // been seen); scores are exact, whatever the index.
+    size_t fetch = r.live_events ? 2 * k + 16 : k;
+    while (k > 0) {
+      fetch = std::min<size_t>(fetch, static_cast<size_t>(out.eligible));
+      SearchParams p;
+      p.k = static_cast<int>(fetch);
+      p.ef_search = std::max(kAudienceEfSearch, p.k);
+      p.filter = &eligible;
+      std::vector<int64_t> labels;
+      std::vector<float> dist;
+      VITRINE_RETURN_IF_ERROR(a->index->Search(target, 1, p, &labels, &dist));
+      std::vector<AudienceMember> got;
+      for (int64_t u : labels) {
+        if (u < 0) continue;
+        AudienceMember m;
+        m.user = static_cast<int32_t>(u);
+        m.score = Dot(users.row(static_cast<size_t>(u)), target, dim);
+        got.push_back(m);
+      }
+      std::sort(got.begin(), got.end(), best_first);
+      found.clear();
+      for (const AudienceMember& m : got) {
+        if (found.size() == k) break;
+        if (!left_out(m.user)) found.push_back(m);
+      }
+      if (found.size() == k || fetch >= static_cast<size_t>(out.eligible)) break;
+      fetch *= 4;
     }
   }
-  // Best first; ties by the lower user row, so answers are stable.
-  const auto take = std::min(k, found.size());
-  std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(take), found.end(),
-                    [](const AudienceMember& x, const AudienceMember& y) {
-                      return x.score != y.score ? x.score > y.score : x.user < y.user;
-                    });
-  found.resize(take);
   // The reason: the user's history item closest to the target.
   for (AudienceMember& m : found) {
     float best = -1e30f;

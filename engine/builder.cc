@@ -50,38 +50,19 @@ std::string SchemaString(const Catalog& catalog) {
   return s;
 }
 
-// The opt-out file's ids that are users of the interactions (file order, each
-// once): one id per line, blank lines and '#' comments skipped, '\r' and
-// surrounding spaces trimmed. Ids of unknown users are counted, not kept: the
-// bundle holds no id it did not already hold.
+// The opt-out file's ids (core/file_util.h ReadIdList) that are users of
+// the interactions, in file order. Ids of unknown users are counted, not
+// kept: the bundle holds no id it did not already hold.
 Result<std::vector<std::string>> ReadOptOut(const std::filesystem::path& path,
                                             const IdMap& users) {
-  VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIdList(path));
   std::vector<std::string> kept;
-  std::vector<char> seen(users.size(), 0);
-  int64_t unknown = 0, line = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string_view id(text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line;
-    while (!id.empty() && (id.back() == '\r' || id.back() == ' ' || id.back() == '\t'))
-      id.remove_suffix(1);
-    while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
-    if (id.empty() || id.front() == '#') continue;
-    auto u = users.Find(id);
-    if (!u) {
-      ++unknown;
-      continue;
-    }
-    if (seen[static_cast<size_t>(*u)] == 0) kept.emplace_back(id);
-    seen[static_cast<size_t>(*u)] = 1;
+  for (std::string& id : ids) {
+    if (users.Find(id)) kept.push_back(std::move(id));
   }
-  LogInfo("%s: %zu users opted out of audiences (%lld ids not users of the interactions, "
+  LogInfo("%s: %zu users opted out of audiences (%zu ids not users of the interactions, "
           "ignored)",
-          path.c_str(), kept.size(), static_cast<long long>(unknown));
+          path.c_str(), kept.size(), ids.size() - kept.size());
   return kept;
 }
 

@@ -347,6 +347,7 @@ void Engine::PushAway(const QueryParams& q, std::vector<float>* query) const {
 Feedback FeedbackOfEvent(std::string_view event) {
   if (event == "not_interested") return Feedback::kNotInterested;
   if (event == "hide_brand") return Feedback::kHideBrand;
+  if (event == "gift_purchase") return Feedback::kGift;
   return Feedback::kTaste;
 }
 
@@ -644,6 +645,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
       // Events for items a reloaded bundle lacks are skipped, not errors.
       const auto i = catalog_.ids.Find(ev.item);
       if (!i) continue;
+      if (ev.feedback == Feedback::kGift) continue;  // the buyer's taste is not in it
       if (ev.feedback != Feedback::kTaste) {
         reject(*i, r.negative_weight);
         // A catalog without the brand column hides the item alone.
@@ -653,7 +655,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
           if (code >= 0) hidden_brands.push_back(brand->dictionary[static_cast<size_t>(code)]);
         }
       } else if (ev.weight > 0) {
-        entries.push_back({*i, ev.weight, kLive});
+        entries.push_back({*i, ev.weight, ev.time > 0 ? ev.time : kLive});
         gone.erase(*i);
       } else {
         gone.insert(*i);

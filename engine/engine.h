@@ -25,6 +25,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -137,9 +138,10 @@ enum class Feedback {
   kTaste,          // a view, cart, purchase, return...: its weight is evidence
   kNotInterested,  // "not interested": never show this item; move away from it
   kHideBrand,      // "hide this brand": never show the item's brand; move away from the item
+  kGift,           // bought for someone else: says nothing about the buyer; ignored
 };
 // The feedback of an event name: "not_interested" and "hide_brand" are
-// negative feedback, every other name is taste evidence.
+// negative feedback, "gift_purchase" a gift, every other name taste evidence.
 Feedback FeedbackOfEvent(std::string_view event);
 
 // A live event of the person since the bundle was built (the serving
@@ -150,6 +152,7 @@ struct RecentEvent {
   std::string item;
   float weight = 1;
   Feedback feedback = Feedback::kTaste;
+  int64_t time = 0;  // the event's time (unix seconds); 0 = unknown, counts as newest
 };
 
 // How far the query moves away from an item the person rejected ("not
@@ -251,6 +254,12 @@ struct AudienceRequest {
   std::vector<std::string> opt_out;  // user ids never to list, beyond the bundle's
   bool include_owners = false;       // also list users who already have the item
   AudienceSearch search = AudienceSearch::kAuto;
+  // A user's live events since the build (the server's session store), if
+  // any: users who rejected the item or hid its brand are left out, and so
+  // are users whose events on the item net positive (new owners) unless
+  // include_owners. Called for candidates only, from the calling thread.
+  std::function<std::vector<RecentEvent>(const std::string& user)> live_events;
+  std::string brand_column = "brand";  // for hide_brand events
 };
 
 struct Audience {

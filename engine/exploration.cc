@@ -75,6 +75,8 @@ Status Engine::Explore(std::vector<float> query, const QueryParams& q,
   if (picks.empty()) return Status::OK();
 
   // Make room: the lowest-ranked items that are neither pinned nor exploring.
+  // What cannot make room (pins, items exploring on their own) keeps its
+  // slot, and the picks shrink to fit: the answer never exceeds k.
   std::vector<Hit> kept = std::move(*hits);
   size_t drop_n = kept.size() + picks.size() > static_cast<size_t>(q.k)
                       ? kept.size() + picks.size() - static_cast<size_t>(q.k)
@@ -83,6 +85,12 @@ Status Engine::Explore(std::vector<float> query, const QueryParams& q,
     if (kept[i].pinned || explores(kept[i].item)) continue;
     kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(i));
     --drop_n;
+  }
+  picks.resize(std::min(picks.size(), static_cast<size_t>(q.k) - std::min(kept.size(),
+                                                                          static_cast<size_t>(q.k))));
+  if (picks.empty()) {
+    *hits = std::move(kept);
+    return Status::OK();
   }
   // Pins keep their positions; the other slots take the kept items in order
   // with the picks spread evenly among them.

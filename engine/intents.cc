@@ -99,7 +99,7 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
       h.reason = "pinned";
     } else {
       h.reason = r.intent == Intent::kRecentlyViewed ? "you viewed it recently"
-                                                     : "buy again: you bought it before";
+                                                     : "buy again: replenishable, in your history";
     }
     AppendRuleReasons(&h);
   }

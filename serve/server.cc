@@ -581,7 +581,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.query.stats = &stats;
   if (user) {
     for (const SessionEvent& e : RecentEvents(*user)) {
-      r.recent.push_back({e.item, e.weight, FeedbackOfEvent(e.event)});
+      r.recent.push_back({e.item, e.weight, FeedbackOfEvent(e.event), e.timestamp});
     }
   }
   current_request.k = spec.k;
@@ -636,6 +636,15 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
   r.query = prepared->q;
   current_request.k = spec.k;
   current_request.generation = cur->generation;
+  // Live feedback counts: a shopper who just rejected the item, hid its
+  // brand or bought it is not in its campaign.
+  r.live_events = [this](const std::string& user) {
+    std::vector<RecentEvent> out;
+    for (const SessionEvent& e : RecentEvents(user)) {
+      out.push_back({e.item, e.weight, FeedbackOfEvent(e.event), e.timestamp});
+    }
+    return out;
+  };
   auto audience = engine.FindAudience(r);
   if (!audience.ok()) return ReplyError(res, audience.status());
   json members = json::array();

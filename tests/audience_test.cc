@@ -165,6 +165,52 @@ TEST_F(AudienceTest, OwnersAndOptedOutUsersAreNeverListed) {
   EXPECT_EQ(opted->members.front().user, all->members[3].user);
 }
 
+// Live events (the server's session store) leave out users who rejected
+// the item, hid its brand or just bought it, and the next users move up.
+TEST_F(AudienceTest, LiveEventsLeaveOutRejectersAndNewOwners) {
+  const Catalog& cat = engine_->catalog();
+  const int32_t item = 17;
+  int32_t same_brand = -1;  // another item of the item's brand
+  for (int32_t i = 0; i < cat.size() && same_brand < 0; ++i) {
+    if (i != item && cat.ValueString(*cat.column("brand"), i) ==
+                         cat.ValueString(*cat.column("brand"), item)) {
+      same_brand = i;
+    }
+  }
+  ASSERT_GE(same_brand, 0);
+  for (AudienceSearch search : {AudienceSearch::kExact, AudienceSearch::kIndex}) {
+    AudienceRequest r;
+    r.item = cat.ids.id(item);
+    r.query.k = 6;
+    r.search = search;
+    auto before = engine_->FindAudience(r);
+    ASSERT_TRUE(before.ok());
+    ASSERT_EQ(before->members.size(), 6u);
+    const std::string u0 = engine_->users().id(before->members[0].user);
+    const std::string u1 = engine_->users().id(before->members[1].user);
+    const std::string u2 = engine_->users().id(before->members[2].user);
+    r.live_events = [&](const std::string& user) -> std::vector<RecentEvent> {
+      if (user == u0) return {{cat.ids.id(item), -1, Feedback::kNotInterested}};
+      if (user == u1) return {{cat.ids.id(same_brand), -1, Feedback::kHideBrand}};
+      if (user == u2) return {{cat.ids.id(item), 10, Feedback::kTaste}};
+      return {};
+    };
+    auto after = engine_->FindAudience(r);
+    ASSERT_TRUE(after.ok());
+    ASSERT_EQ(after->members.size(), 6u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(after->members[i].user, before->members[i + 3].user) << "rank " << i;
+    }
+    r.include_owners = true;  // the new owner comes back, the rejecters do not
+    auto owners = engine_->FindAudience(r);
+    ASSERT_TRUE(owners.ok());
+    std::set<std::string> listed;
+    for (const auto& m : owners->members) listed.insert(engine_->users().id(m.user));
+    EXPECT_TRUE(listed.count(u2));
+    EXPECT_FALSE(listed.count(u0) || listed.count(u1));
+  }
+}
+
 TEST_F(AudienceTest, BadRequestsAreRefusedWithAReason) {
   AudienceRequest r;
   r.item = "no-such-item";
@@ -189,8 +235,9 @@ TEST_F(AudienceTest, BadRequestsAreRefusedWithAReason) {
 TEST_F(AudienceTest, BuildOptOutFileKeepsThoseUsersOutOfEveryAudience) {
   const fs::path data = fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle" / "data";
   const std::string u1 = engine_->users().id(0), u2 = engine_->users().id(5);
-  std::ofstream(dir_ / "opt_out.txt") << "# opted out at the boutique\n"
-                                      << u1 << "\r\n\n  " << u2 << "\nnot-a-user\n"
+  // A byte order mark, CRLF, blanks, a comment, an unknown id and a repeat.
+  std::ofstream(dir_ / "opt_out.txt") << "\xEF\xBB\xBF" << u1 << "\r\n# at the boutique\n\n  "
+                                      << u2 << "\t\nnot-a-user\n"
                                       << u1 << "\n";
   ASSERT_EQ(RunVitrine("build --items '" + (data / "items.csv").string() + "' --interactions '" +
                            (data / "interactions.csv").string() +

@@ -145,6 +145,28 @@ TEST_F(ExplorationTest, RulesStillHoldWithExploration) {
   EXPECT_GT(pins_seen, 10);
 }
 
+// Pins keep their slots and never push the answer past k.
+TEST_F(ExplorationTest, PinsAndExplorationNeverExceedK) {
+  const Catalog& cat = engine_->catalog();
+  auto rules = RuleSet::Parse("PIN \"" + cat.ids.id(1) + "\" AT 1\nPIN \"" + cat.ids.id(2) +
+                                  "\" AT 3\nCAP 1 PER brand\n",
+                              "rules");
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  ASSERT_TRUE(rules->Bind(cat).ok());
+  for (int k : {1, 2, 3, 5, 10}) {
+    for (float w : {0.5f, 1.0f}) {
+      RecommendRequest r;
+      r.user = engine_->users().id(7);
+      r.query.k = k;
+      r.query.rules = &*rules;
+      r.query.exploration = w;
+      auto rec = engine_->Recommend(r);
+      ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+      EXPECT_LE(static_cast<int>(rec->hits.size()), k) << "k " << k << " w " << w;
+    }
+  }
+}
+
 TEST_F(ExplorationTest, TheAgeCutoffAndBadSettings) {
   // Cutoff 0 days: only cold items and items arriving at the reference time.
   const Bitmap only_cold = engine_->ExplorationItems(0);

@@ -271,5 +271,15 @@ TEST(FsyncPath, FilesAndDirectories) {
   EXPECT_NE(st.message().find((dir / "missing").string()), std::string::npos) << st.ToString();
 }
 
+TEST(ReadIdList, TrimsSkipsAndKeepsEachIdOnce) {
+  const auto path = std::filesystem::temp_directory_path() / "vitrine_id_list_test.txt";
+  std::ofstream(path) << "\xEF\xBB\xBF a1 \r\n# a comment\n\n\tb2\t\na1\nc3";
+  auto ids = ReadIdList(path);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  EXPECT_EQ(*ids, (std::vector<std::string>{"a1", "b2", "c3"}));
+  std::filesystem::remove(path);
+  EXPECT_FALSE(ReadIdList(path).ok());
+}
+
 }  // namespace
 }  // namespace vitrine

@@ -131,6 +131,24 @@ TEST_F(IntentsTest, LiveEventsComeFirstAndReturnsLeave) {
   EXPECT_EQ(Ids(rec->hits), want);
 }
 
+// A live event with a time sorts by that time among the stored ones.
+TEST_F(IntentsTest, LiveEventsWithATimeSortByIt) {
+  const std::string user = engine_->users().id(2);
+  const auto stored = Expected(user, Intent::kRecentlyViewed, {});
+  ASSERT_GE(stored.size(), 2u);
+  const std::string old_item = engine_->catalog().ids.id(252);
+  RecommendRequest r;
+  r.user = user;
+  r.intent = Intent::kRecentlyViewed;
+  r.query.k = 1000;
+  r.recent = {{old_item, 1.0f, Feedback::kTaste, 1000000000}};  // 2001: older than all stored
+  auto rec = engine_->Recommend(r);
+  ASSERT_TRUE(rec.ok());
+  ASSERT_FALSE(rec->hits.empty());
+  EXPECT_EQ(engine_->catalog().ids.id(rec->hits.back().item), old_item);
+  EXPECT_EQ(engine_->catalog().ids.id(rec->hits.front().item), stored.front());
+}
+
 TEST_F(IntentsTest, BuyAgainListsReplenishableItemsMostBoughtFirstUnderTheRules) {
   const std::set<std::string> cats = {"tshirt", "dress", "shirt"};
   int nonempty = 0;

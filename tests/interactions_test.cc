@@ -69,7 +69,7 @@ TEST(EventWeights, ParseAndDefault) {
   const EventWeights d = EventWeights::Default();
   EXPECT_EQ(d.weights, (std::map<std::string, float, std::less<>>{
                            {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4},
-                          {"not_interested", -1}, {"hide_brand", -1}}));
+                          {"not_interested", -1}, {"hide_brand", -1}, {"gift_purchase", 10}}));
 
   EXPECT_EQ(EventWeights::Parse("").status().message(),
             "empty event weights, expected e.g. view=1,cart=4,purchase=10");
@@ -267,7 +267,7 @@ TEST(Interactions, ValueErrorsNameLineAndColumn) {
   const IdMap items = Items(3);
   EXPECT_EQ(ReadError("ev.csv", "user_id,item_id,event\na,i0,view\nb,i1,click\n", items),
             TempName("ev.csv") +
-                ":3:3: unknown event 'click' (known events: cart, hide_brand, not_interested, purchase, return, view)");
+                ":3:3: unknown event 'click' (known events: cart, gift_purchase, hide_brand, not_interested, purchase, return, view)");
   EXPECT_EQ(ReadError("w.csv", "user_id,item_id,weight\na,i0,2\n\"b\nb\",i1,heavy\n", items),
             TempName("w.csv") + ":3:3: column 'weight' expects a number, found 'heavy'");
   EXPECT_EQ(ReadError("ts.csv", "timestamp,user_id,item_id\nyesterday,a,i0\n", items),

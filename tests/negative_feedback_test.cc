@@ -190,6 +190,17 @@ TEST_F(NegativeFeedbackTest, BadFeedbackIsRefusedWithAReason) {
   EXPECT_EQ(FeedbackOfEvent("not_interested"), Feedback::kNotInterested);
   EXPECT_EQ(FeedbackOfEvent("hide_brand"), Feedback::kHideBrand);
   EXPECT_EQ(FeedbackOfEvent("return"), Feedback::kTaste);
+  EXPECT_EQ(FeedbackOfEvent("gift_purchase"), Feedback::kGift);
+  // A live gift purchase leaves the buyer's answer as it was.
+  RecommendRequest plain;
+  plain.user = engine_->users().id(0);
+  plain.query.use_ranker = false;
+  RecommendRequest gift = plain;
+  gift.recent = {{engine_->catalog().ids.id(9), 10.0f, Feedback::kGift}};
+  auto a = engine_->Recommend(plain), b = engine_->Recommend(gift);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->hits.size(), b->hits.size());
+  for (size_t i = 0; i < a->hits.size(); ++i) EXPECT_EQ(a->hits[i].item, b->hits[i].item);
 }
 
 }  // namespace

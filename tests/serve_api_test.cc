@@ -734,7 +734,7 @@ TEST_F(ServeApiTest, EventErrorsLogNothing) {
   ExpectError(Post("/events", json{{"user", "u"}, {"item", "NOPE"}}.dump(), &st), &st, 404,
               "unknown item 'NOPE'");
   ExpectError(Post("/events", json{{"user", "u"}, {"item", item}, {"event", "like"}}.dump(), &st),
-              &st, 400, "unknown event 'like' (known: cart, hide_brand, not_interested, purchase, return, view)");
+              &st, 400, "unknown event 'like' (known: cart, gift_purchase, hide_brand, not_interested, purchase, return, view)");
   ExpectError(Post("/events", json{{"item", item}}.dump(), &st), &st, 400, "missing 'user'");
   ExpectError(Post("/events", json{{"user", "a\nb"}, {"item", item}}.dump(), &st), &st, 400,
               "control character");
