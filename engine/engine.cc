@@ -484,15 +484,23 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryPar
   return hits;
 }
 
+std::vector<float> Engine::HitBlocks(const std::vector<float>& unscaled_query,
+                                    int32_t item) const {
+  const float* v = vectors_->row(static_cast<size_t>(item));
+  std::vector<float> out = unscaled_query.empty() ? std::vector<float>(layout_.size(), 0.0f)
+                                                  : BlockCosines(layout_, unscaled_query.data(), v);
+  for (size_t b = 0; b < layout_.size(); ++b) {
+    if (IsPriorBlock(layout_[b].name)) out[b] = v[layout_[b].offset];  // the prior itself
+  }
+  return out;
+}
+
 void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
                      std::span<const int32_t> history, std::vector<Hit>* hits) const {
   const size_t dim = vectors_->cols;
   for (Hit& h : *hits) {
     const float* v = vectors_->row(static_cast<size_t>(h.item));
-    h.block_cos = BlockCosines(layout_, unscaled.data(), v);
-    for (size_t b = 0; b < layout_.size(); ++b) {
-      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
-    }
+    h.block_cos = HitBlocks(unscaled, h.item);
     // The reason: the history item that contributes most (like implicit's
     // explain), else the block that contributes most to the score.
     if (h.pinned) {

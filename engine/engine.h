@@ -375,6 +375,9 @@ class Engine {
                                     std::span<const int64_t> times) const;
   // Reranked items as hits, with the boost each one got.
   static std::vector<Hit> ToHits(std::vector<RankedItem> ranked, const RequestRules& rules);
+  // Per-block cosines of `item` with an unscaled query (0 without one), and
+  // the prior itself in the prior blocks: a hit's block_cos.
+  std::vector<float> HitBlocks(const std::vector<float>& unscaled_query, int32_t item) const;
   // Per-block cosines and the reason text of each hit.
   void Explain(const std::vector<float>& unscaled_query, const QueryParams& q,
                std::span<const int32_t> history, std::vector<Hit>* hits) const;

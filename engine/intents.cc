@@ -89,12 +89,7 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
     VITRINE_ASSIGN_OR_RETURN(taste, HistoryVector(items, weights));
   }
   for (Hit& h : hits) {
-    const float* v = vectors_->row(static_cast<size_t>(h.item));
-    h.block_cos = taste.empty() ? std::vector<float>(layout_.size(), 0.0f)
-                                : BlockCosines(layout_, taste.data(), v);
-    for (size_t b = 0; b < layout_.size(); ++b) {
-      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];  // the prior itself
-    }
+    h.block_cos = HitBlocks(taste, h.item);
     if (h.pinned) {
       h.reason = "pinned";
     } else {
@@ -142,11 +137,7 @@ Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int
   std::vector<Hit> hits = ToHits(std::move(ranked), rules);
   for (Hit& h : hits) {
     const float* v = vectors_->row(static_cast<size_t>(h.item));
-    h.block_cos = taste.empty() ? std::vector<float>(layout_.size(), 0.0f)
-                                : BlockCosines(layout_, taste.data(), v);
-    for (size_t b = 0; b < layout_.size(); ++b) {
-      if (IsPriorBlock(layout_[b].name)) h.block_cos[b] = v[layout_[b].offset];
-    }
+    h.block_cos = HitBlocks(taste, h.item);
     if (h.pinned) {
       h.reason = "pinned";
     } else {

@@ -230,6 +230,14 @@ Result<json> ParseBody(const httplib::Request& req, const ServerOptions& o) {
                    {.max_depth = o.max_json_depth, .max_bytes = o.max_body_bytes});
 }
 
+Result<json> ParseObjectBody(const httplib::Request& req, const ServerOptions& o,
+                             std::initializer_list<std::string_view> known) {
+  VITRINE_ASSIGN_OR_RETURN(json body, ParseBody(req, o));
+  if (!body.is_object()) return Bad("the body must be a JSON object");
+  VITRINE_RETURN_IF_ERROR(CheckKeys(body, known));
+  return body;
+}
+
 // ---- access control ----
 
 json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain) {

@@ -59,6 +59,10 @@ Status StringArrayField(const json& body, std::string_view key, size_t max,
 Status NumberField(const json& body, std::string_view key, double lo, double hi, double* out);
 // The body as JSON, within the server's depth and size limits.
 Result<json> ParseBody(const httplib::Request& req, const ServerOptions& o);
+// The body as a JSON object whose keys are all in `known` (ParseBody, then
+// CheckKeys): the start of every POST handler that takes an object.
+Result<json> ParseObjectBody(const httplib::Request& req, const ServerOptions& o,
+                             std::initializer_list<std::string_view> known);
 // Hits as the JSON results array; `explain` adds blocks, attributes and the
 // ranker's features.
 json HitsJson(const Engine& e, const std::vector<Hit>& hits, bool explain);

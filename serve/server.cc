@@ -501,14 +501,13 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   const auto t0 = std::chrono::steady_clock::now();
   const auto cur = Current();
   const Engine& engine = *cur->engine;
-  auto body = ParseBody(req, options);
+  auto body = ParseObjectBody(
+      req, options,
+      {"user", "history", "k", "context", "params", "weights", "rules", "diversity", "explain",
+       "pool", "exclude", "filter_already_seen", "not_interested", "hide_brands",
+       "negative_weight", "exploration", "explore_max_age_days", "intent", "replenishable"});
   if (!body.ok()) return ReplyError(res, body.status());
-  if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
-  Status st = CheckKeys(*body, {"user", "history", "k", "context", "params", "weights", "rules",
-                                "diversity", "explain", "pool", "exclude", "filter_already_seen",
-                                "not_interested", "hide_brands", "negative_weight", "exploration",
-                                "explore_max_age_days", "intent", "replenishable"});
-  if (!st.ok()) return ReplyError(res, st);
+  Status st;
   QuerySpec spec;
   st = SpecFromJson(*body, options, &spec);
   if (!st.ok()) return ReplyError(res, st);
@@ -603,12 +602,11 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
   const auto t0 = std::chrono::steady_clock::now();
   const auto cur = Current();
   const Engine& engine = *cur->engine;
-  auto body = ParseBody(req, options);
+  auto body = ParseObjectBody(req, options,
+                              {"item", "k", "context", "params", "rules", "opt_out",
+                               "include_owners", "search"});
   if (!body.ok()) return ReplyError(res, body.status());
-  if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
-  Status st = CheckKeys(*body, {"item", "k", "context", "params", "rules", "opt_out",
-                                "include_owners", "search"});
-  if (!st.ok()) return ReplyError(res, st);
+  Status st;
   if (!body->contains("item")) return ReplyError(res, 400, "give 'item' (an item id)");
   st = CheckId((*body)["item"], "item");
   if (!st.ok()) return ReplyError(res, st);
