@@ -2,7 +2,8 @@
 // tiny bundle (fuzz_util.h TinyBundle), bound to 127.0.0.1 on a free port,
 // running on its own thread; each input is one request sent over loopback
 // with httplib::Client, so request parsing, JSON body parsing, validation and
-// the engine calls behind /recommend, /events, /reload and /similar all run
+// the engine calls behind /recommend, /events, /audience, /reload and
+// /similar all run
 // as in production. Slow for a fuzzer (a loopback round trip per input, some
 // hundreds of inputs per second, against thousands for the parsers), but it
 // exercises the real server code rather than a copy of its validation.
@@ -10,6 +11,7 @@
 // Input: the first line picks the request, the rest is the body:
 //   /similar/<item>?<query>   GET of that target (the rest is ignored)
 //   /events                   POST of the rest to /events
+//   /audience                 POST of the rest to /audience
 //   /reload                   POST of the rest to /reload
 //   anything else             POST of the rest to /recommend
 // Oracles: the server answers every request within the read timeout, with
@@ -85,7 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const bool get = target.rfind("/similar/", 0) == 0;
   const std::string path =
-      get ? target : (target == "/events" || target == "/reload" ? target : "/recommend");
+      get ? target
+          : (target == "/events" || target == "/reload" || target == "/audience" ? target
+                                                                                 : "/recommend");
   httplib::Result res =
       get ? client.Get(path.c_str()) : client.Post(path.c_str(), body, "application/json");
   if (!res) {
