@@ -416,16 +416,32 @@ class Bundle {
     return out;
   }
 
+  // The retail settings of recommend (docs/retail.md), the same for every
+  // request of a batch.
+  struct Retail {
+    std::string intent = "for-you";
+    float exploration = 0;
+    std::vector<std::string> not_interested, hide_brands, replenishable;
+  };
+
   py::tuple Recommend(const py::object& who, int n, bool filter, const py::object& rules,
                       const py::object& weights, const py::object& diversity,
                       const py::object& params, const py::object& context, int pool, int ef,
-                      bool ranker) {
+                      bool ranker, const Retail& retail) {
     auto engine = this->engine();
     auto query = MakeQuery(*engine, n, rules, weights, diversity, params, context, pool, ef, false);
     query->q.use_ranker = ranker;
+    query->q.exploration = retail.exploration;
+    const Intent intent = Take(ParseIntent(retail.intent));
     bool single = false;
     std::vector<std::string> labels;
     std::vector<RecommendRequest> requests = Requests(*engine, who, query->q, filter, &single, &labels);
+    for (RecommendRequest& r : requests) {
+      r.intent = intent;
+      r.not_interested = retail.not_interested;
+      r.hidden_brands = retail.hide_brands;
+      r.replenishable_categories = retail.replenishable;
+    }
     std::vector<std::vector<Hit>> hits(requests.size());
     ParallelQueries(requests.size(), labels, [&](size_t i) -> Status {
       auto r = engine->Recommend(requests[i]);
@@ -810,15 +826,23 @@ PYBIND11_MODULE(_core, m) {
       .def("recommend",
            [](py::handle self, const py::object& who, int n, bool filter, const py::object& rules,
               const py::object& weights, const py::object& diversity, const py::object& params,
-              const py::object& context, int pool, int ef, bool ranker) {
-             return Self<Bundle>(self, "Bundle").Recommend(who, n, filter, rules, weights, diversity,
-                                                   params, context, pool, ef, ranker);
+              const py::object& context, int pool, int ef, bool ranker, const std::string& intent,
+              float exploration, const std::vector<std::string>& not_interested,
+              const std::vector<std::string>& hide_brands,
+              const std::vector<std::string>& replenishable) {
+             return Self<Bundle>(self, "Bundle")
+                 .Recommend(who, n, filter, rules, weights, diversity, params, context, pool, ef,
+                            ranker,
+                            {intent, exploration, not_interested, hide_brands, replenishable});
            },
            py::arg("who"), py::arg("N") = 10, py::arg("filter_already_liked") = true,
            py::arg("rules") = py::none(), py::arg("weights") = py::none(),
            py::arg("diversity") = py::none(), py::arg("params") = py::none(),
            py::arg("context") = py::none(), py::arg("pool") = 0, py::arg("ef") = 0,
-           py::arg("ranker") = true)
+           py::arg("ranker") = true, py::arg("intent") = "for-you", py::arg("exploration") = 0.0f,
+           py::arg("not_interested") = std::vector<std::string>{},
+           py::arg("hide_brands") = std::vector<std::string>{},
+           py::arg("replenishable") = std::vector<std::string>{})
       .def("explain",
            [](py::handle self, const py::object& user, const py::object& history,
               const py::object& item, int n, const py::object& rules, const py::object& weights,

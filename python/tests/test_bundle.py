@@ -83,6 +83,25 @@ def test_audience_equals_the_cli(bundle, bundle_dir):
         bundle.audience(item, search="fast")
 
 
+def test_retail_settings_of_recommend_equal_the_cli(bundle, bundle_dir, data_dir):
+    user = some_users(data_dir, 1)[0]
+    cases = [
+        (dict(intent="recently-viewed"), ["--intent", "recently-viewed"]),
+        (dict(exploration=0.3), ["--exploration", "0.3"]),
+        (dict(not_interested=["I000010"], hide_brands=["Streetform"]),
+         ["--not-interested", "I000010", "--hide-brand", "Streetform"]),
+        (dict(intent="buy-again", replenishable=["tshirt", "dress"]),
+         ["--intent", "buy-again", "--replenishable", "tshirt,dress"]),
+    ]
+    for kwargs, flags in cases:
+        ids, scores = bundle.recommend(user, N=6, **kwargs)
+        rows = cli_csv("recommend", "--bundle", str(bundle_dir), "--user", user, "-k", "6", *flags)
+        assert list(ids) == [r["item_id"] for r in rows], kwargs
+        np.testing.assert_allclose(scores, [float(r["score"]) for r in rows], atol=1e-4)
+    with pytest.raises(vitrine.InvalidArgumentError, match="expected for-you"):
+        bundle.recommend(user, intent="next-step")
+
+
 def test_batch_similar_items_equal_single_calls(bundle):
     items = some_items(bundle, 40)
     ids, scores = bundle.similar_items(items, N=7)
