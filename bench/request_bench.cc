@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -99,6 +100,40 @@ void BM_RecommendHideBrand(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_RecommendHideBrand)->Unit(benchmark::kMicrosecond);
+
+// 20% of the slots for the best new and cold items (a second, filtered search).
+void BM_RecommendExploration(benchmark::State& state) {
+  Run(state, [](size_t u) {
+    RecommendRequest r;
+    r.user = F().users[u];
+    r.query.exploration = 0.2f;
+    return r;
+  });
+}
+BENCHMARK(BM_RecommendExploration)->Unit(benchmark::kMicrosecond);
+
+// The user's own items, newest first.
+void BM_RecommendRecentlyViewed(benchmark::State& state) {
+  Run(state, [](size_t u) {
+    RecommendRequest r;
+    r.user = F().users[u];
+    r.intent = Intent::kRecentlyViewed;
+    return r;
+  });
+}
+BENCHMARK(BM_RecommendRecentlyViewed)->Unit(benchmark::kMicrosecond);
+
+// The user's replenishable items (the demo catalog's t-shirts and shirts).
+void BM_RecommendBuyAgain(benchmark::State& state) {
+  Run(state, [](size_t u) {
+    RecommendRequest r;
+    r.user = F().users[u];
+    r.intent = Intent::kBuyAgain;
+    r.replenishable_categories = {"tshirt", "shirt"};
+    return r;
+  });
+}
+BENCHMARK(BM_RecommendBuyAgain)->Unit(benchmark::kMicrosecond);
 
 // k = 100 users for an item, by the exact scan (the default below 50,000
 // users) and by the HNSW index over users; user vectors built before timing.
