@@ -7,10 +7,15 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "core/simd.h"
 #include "engine/engine.h"
 #include "rank/diversify.h"
 
 namespace vitrine {
+
+// Up to this many candidate exploration items (after the request's filters)
+// are all scored; above, a filtered ANN search finds the best of them.
+constexpr uint64_t kExploreExactMaxItems = 20000;
 
 Bitmap Engine::ExplorationItems(double max_age_days) const {
   Bitmap out;
@@ -38,31 +43,55 @@ Status Engine::Explore(std::vector<float> query, const QueryParams& q,
   const int need = slots - already;
   if (need <= 0) return Status::OK();
 
-  // The best exploration items for this query under the same rules and
-  // exclusions, a few spare for the ones already listed or over a cap.
-  QueryParams eq = q;
-  Bitmap allowed = explore;
-  if (q.allowed != nullptr) allowed &= *q.allowed;
-  eq.allowed = &allowed;
-  eq.k = std::min<int>(catalog_.size(), need + static_cast<int>(hits->size()) + 10);
-  eq.pool = 0;
-  eq.diversity = Diversity::kNone;
-  eq.exploration = 0;
-  eq.stats = nullptr;
-  eq.explain = false;
-  VITRINE_ASSIGN_OR_RETURN(std::vector<Hit> found,
-                           Search(std::move(query), eq, drop, history, std::nullopt));
-
-  // Caps count every listed item, so a pick never breaks one (conservative:
-  // the items a pick displaces are counted too).
-  Bitmap unused;
+  // The request's allowed items and rules: the picks obey the same filters
+  // and exclusions, and caps count every listed item, so a pick never breaks
+  // one (conservative: the items a pick displaces are counted too).
+  Bitmap allowed;
   RequestRules rules;
-  VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, &unused, &rules));
+  VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, drop, &allowed, &rules));
+  allowed &= explore;
   CapTracker caps(rules.caps());
   std::unordered_set<int32_t> listed;
   for (const Hit& h : *hits) {
     caps.Add(h.item);
     listed.insert(h.item);
+  }
+  // The best exploration items for this query. Only the exploring items
+  // already listed can come back; a few more stand in for picks a cap
+  // refuses.
+  const int want = std::min<int>(catalog_.size(), need + already + 4);
+  std::vector<Hit> found;
+  if (allowed.cardinality() <= kExploreExactMaxItems) {
+    // Few enough to score them all: cheaper than a filtered HNSW walk over a
+    // sparse subset (docs/retail.md has the measurement).
+    const std::vector<float> unscaled = query;
+    VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, query.data()));
+    const size_t dim = vectors_->cols;
+    for (uint32_t i : allowed) {
+      Hit h;
+      h.item = static_cast<int32_t>(i);
+      h.boost = rules.BoostFactor(h.item, &h.rule_lines);
+      h.score = RequestRules::ApplyFactor(simd::InnerProduct(query.data(), vectors_->row(i), dim),
+                                          h.boost);
+      found.push_back(std::move(h));
+    }
+    const auto take = std::min(found.size(), static_cast<size_t>(want));
+    std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(take),
+                      found.end(), [](const Hit& a, const Hit& b) {
+                        return a.score != b.score ? a.score > b.score : a.item < b.item;
+                      });
+    found.resize(take);
+    Explain(unscaled, q, history, &found);
+  } else {
+    QueryParams eq = q;
+    eq.allowed = &allowed;
+    eq.k = want;
+    eq.pool = 0;
+    eq.diversity = Diversity::kNone;
+    eq.exploration = 0;
+    eq.stats = nullptr;
+    eq.explain = false;
+    VITRINE_ASSIGN_OR_RETURN(found, Search(std::move(query), eq, drop, history, std::nullopt));
   }
   std::vector<Hit> picks;
   for (Hit& h : found) {
