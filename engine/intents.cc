@@ -74,9 +74,11 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
   RequestRules rules;
   VITRINE_RETURN_IF_ERROR(Allowed(q, std::nullopt, {}, &allowed, &rules));
   std::vector<Candidate> cands;
-  for (size_t rank = 0; rank < order.size(); ++rank) {
-    // A score that keeps the order and leaves room for BOOST and BURY.
-    cands.push_back({items[order[rank]], 1.0f / static_cast<float>(rank + 1), nullptr});
+  for (size_t p : order) {
+    if (!allowed.contains(static_cast<uint32_t>(items[p]))) continue;
+    // 1 / rank among the items that may be shown: keeps the order and
+    // leaves room for BOOST and BURY.
+    cands.push_back({items[p], 1.0f / static_cast<float>(cands.size() + 1), nullptr});
   }
   RerankOptions ro;
   ro.k = q.k;
