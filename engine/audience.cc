@@ -60,10 +60,7 @@ Result<std::shared_ptr<const AudienceIndex>> Engine::AudienceUsers(bool with_ind
           }
           continue;
         }
-        // The prior blocks add the same to every user's score: left out.
-        for (const auto& b : layout_) {
-          if (IsPriorBlock(b.name)) std::fill_n(q->data() + b.offset, b.dim, 0.0f);
-        }
+        SetPriorSegment(&*q, 0.0f);  // the priors add the same to every user's score
         std::copy(q->begin(), q->end(), m->data.begin() + static_cast<std::ptrdiff_t>(u * dim));
         has[static_cast<size_t>(u)] = 1;
       }
@@ -234,11 +231,7 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
   }
   // The reason: the user's history item closest to the target.
   for (AudienceMember& m : found) {
-    float best = -1e30f;
-    for (int32_t h : UserHistory(m.user)) {
-      const float s = Dot(vectors_->row(static_cast<size_t>(h)), target, dim);
-      if (s > best) best = s, m.because = h;
-    }
+    m.because = ClosestHistoryItem(UserHistory(m.user), target);
     if (m.because >= 0) {
       m.reason = m.because == item ? "already has it"
                                    : "interacted with " + catalog_.ids.id(m.because) + " (similar)";

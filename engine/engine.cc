@@ -257,7 +257,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     for (size_t i = 0; i < e->newness_.size(); ++i)
       e->newness_[i] = e->vectors_->row(i)[block.offset];
   }
-    e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
+  e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
   for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;
   std::stable_sort(e->by_popularity_.begin(), e->by_popularity_.end(),
                    [&](int32_t a, int32_t c) { return e->popularity(a) > e->popularity(c); });
@@ -287,11 +287,21 @@ std::vector<float> Engine::UserHistoryWeights(int32_t user) const {
           hist_weights_.begin() + hist_indptr_[user + 1]};
 }
 
-void Engine::SetPriorSegment(std::vector<float>* query) const {
+void Engine::SetPriorSegment(std::vector<float>* query, float value) const {
   for (const auto& b : layout_) {
     if (IsPriorBlock(b.name))
-      std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, 1.0f);
+      std::fill_n(query->begin() + static_cast<std::ptrdiff_t>(b.offset), b.dim, value);
   }
+}
+
+int32_t Engine::ClosestHistoryItem(std::span<const int32_t> history, const float* v) const {
+  int32_t best = -1;
+  float best_s = -1e30f;
+  for (int32_t h : history) {
+    const float s = Dot(vectors_->row(static_cast<size_t>(h)), v, vectors_->cols);
+    if (s > best_s) best_s = s, best = h;
+  }
+  return best;
 }
 
 CsrMatrix Engine::TrainMatrix() const {
@@ -497,7 +507,6 @@ std::vector<float> Engine::HitBlocks(const std::vector<float>& unscaled_query,
 
 void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
                      std::span<const int32_t> history, std::vector<Hit>* hits) const {
-  const size_t dim = vectors_->cols;
   for (Hit& h : *hits) {
     const float* v = vectors_->row(static_cast<size_t>(h.item));
     h.block_cos = HitBlocks(unscaled, h.item);
@@ -506,13 +515,7 @@ void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
     if (h.pinned) {
       h.reason = "pinned";
     } else if (!history.empty()) {
-      int32_t best = history[0];
-      float best_s = -1e30f;
-      for (int32_t hi : history) {
-        const float s = Dot(vectors_->row(static_cast<size_t>(hi)), v, dim);
-        if (s > best_s) best_s = s, best = hi;
-      }
-      h.reason = "similar to " + catalog_.ids.id(best) + " you viewed";
+      h.reason = "similar to " + catalog_.ids.id(ClosestHistoryItem(history, v)) + " you viewed";
     } else {
       size_t best = 0;
       float best_c = -1e30f;
@@ -749,19 +752,26 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     VITRINE_ASSIGN_OR_RETURN(out.hits, Popular(q));
     return out;
   }
-  VITRINE_ASSIGN_OR_RETURN(std::vector<float> query, HistoryVector(items, weights));
-  PushAway(q, &query);
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
-  std::vector<float> explore_query;
-  if (q.exploration > 0) explore_query = query;
-  if (ranker_ && q.use_ranker && !answer_with_hybrid_) {
+  const bool ranked = ranker_ && q.use_ranker && !answer_with_hybrid_;
+  // The hybrid query; the ranked path folds the history in itself
+  // (Candidates), so it is made here only for the hybrid path or exploration.
+  std::vector<float> query;
+  if (!ranked || q.exploration > 0) {
+    VITRINE_ASSIGN_OR_RETURN(query, HistoryVector(items, weights));
+    PushAway(q, &query);
+  }
+  if (ranked) {
     VITRINE_ASSIGN_OR_RETURN(out.hits, RankedSearch(items, weights, q, drop));
   } else {
-    VITRINE_ASSIGN_OR_RETURN(out.hits, Search(std::move(query), q, drop, items, std::nullopt));
+    // Exploration needs the query after this search: a copy then, else moved.
+    VITRINE_ASSIGN_OR_RETURN(out.hits, Search(q.exploration > 0 ? std::vector<float>(query)
+                                                                : std::move(query),
+                                              q, drop, items, std::nullopt));
   }
   if (q.exploration > 0) {
-    VITRINE_RETURN_IF_ERROR(Explore(std::move(explore_query), q, drop, items, &out.hits));
+    VITRINE_RETURN_IF_ERROR(Explore(std::move(query), q, drop, items, &out.hits));
   }
   return out;
 }

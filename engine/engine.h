@@ -337,8 +337,13 @@ class Engine {
   // direction and 1 in the prior blocks.
   std::vector<float> ItemQuery(int32_t item) const;
   // A query holds 1 in the prior blocks (popularity "pop", new arrivals
-  // "new"), so the score adds w_pop * pop(item) + w_new * newness(item).
-  void SetPriorSegment(std::vector<float>* query) const;
+  // "new"), so the score adds w_pop * pop(item) + w_new * newness(item);
+  // 0 leaves the priors out (audiences, gifts: the same for every answer).
+  void SetPriorSegment(std::vector<float>* query, float value = 1.0f) const;
+  // The item of `history` whose fused vector has the largest inner product
+  // with `v` (the first on ties), or -1 for an empty history: the "because"
+  // of reasons.
+  int32_t ClosestHistoryItem(std::span<const int32_t> history, const float* v) const;
   Result<std::vector<Hit>> Search(std::vector<float> query, const QueryParams& q,
                                   const std::vector<int32_t>& drop,
                                   std::span<const int32_t> history,

@@ -121,9 +121,7 @@ Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int
     VITRINE_ASSIGN_OR_RETURN(taste, HistoryVector(items, weights));
     PushAway(q, &taste);
     VITRINE_RETURN_IF_ERROR(ScaleQuery(layout_, q.weights, taste.data()));
-    for (const auto& b : layout_) {
-      if (IsPriorBlock(b.name)) std::fill_n(taste.data() + b.offset, b.dim, 0.0f);
-    }
+    SetPriorSegment(&taste, 0.0f);
   }
   const size_t dim = vectors_->cols;
   std::vector<Candidate> cands;
@@ -145,13 +143,7 @@ Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int
     } else {
       h.reason = "often bought as a gift";
       if (!items.empty()) {
-        int32_t best = items[0];
-        float best_s = -1e30f;
-        for (int32_t hi : items) {
-          const float s = simd::InnerProduct(vectors_->row(static_cast<size_t>(hi)), v, dim);
-          if (s > best_s) best_s = s, best = hi;
-        }
-        h.reason += "; suits a taste for " + catalog_.ids.id(best);
+        h.reason += "; suits a taste for " + catalog_.ids.id(ClosestHistoryItem(items, v));
       }
     }
     AppendRuleReasons(&h);
