@@ -73,11 +73,14 @@ void PrintTable(const Bundle& b, const BundleManifest& schema) {
   const json& m = b.manifest();
   std::printf("bundle     %s\n", b.dir().string().c_str());
   std::printf("format     %s version %d\n", kBundleFormatName, b.format_version());
-  std::printf("created    %s by %s\n", m.value("created_at", std::string("?")).c_str(),
-              m.value("created_by", std::string("?")).c_str());
-  if (m.contains("updated_at")) {
-    std::printf("updated    %s\n", m["updated_at"].get<std::string>().c_str());
-  }
+  // A hand-edited manifest may hold anything here: show it, never throw.
+  auto text = [&m](const char* key) {
+    auto it = m.find(key);
+    if (it == m.end()) return std::string("?");
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  std::printf("created    %s by %s\n", text("created_at").c_str(), text("created_by").c_str());
+  if (m.contains("updated_at")) std::printf("updated    %s\n", text("updated_at").c_str());
   std::string counts;
   if (m.contains("counts")) {
     for (const auto& [k, v] : m["counts"].items()) {

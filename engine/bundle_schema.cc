@@ -298,6 +298,11 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
     return Fields::Missing(where, "visual_encoder", "an object");
   }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("recency", &out.recency));
+  if (out.recency.is_object() && out.recency.contains("half_life_days")) {
+    Fields recency(out.recency, where, "recency");
+    VITRINE_RETURN_IF_ERROR(
+        recency.Number("half_life_days", 1e-6, 1e6, &out.recency_half_life_days));
+  }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("taste_mixture", &out.taste_mixture));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
@@ -355,8 +360,8 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
                                 "\"hybrid\"");
     }
     if (sc == "item_item" && !b.Has(f::kItemNeighbors)) {
-      return Status::Corruption(where + ": 'ranker.scorer' is \"item_item\" but the bundle has no " +
-                                f::kItemNeighbors);
+      return Status::Corruption(
+          where + ": 'ranker.scorer' is \"item_item\" but the bundle has no " + f::kItemNeighbors);
     }
   }
   if (b.Has(f::kItemNeighbors) != !m.item_neighbors.is_null()) {
@@ -373,11 +378,10 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
     VITRINE_ASSIGN_OR_RETURN(NpyShape theta, ReadNpyShape(b.path(f::kTasteTheta)));
     if (theta.rows == 0 || theta.rows > static_cast<size_t>(n) || theta.cols == 0 ||
         theta.cols > static_cast<size_t>(TasteMixture::kMaxClusters)) {
-      return Status::Corruption(b.path(f::kTasteTheta).string() + ": shape (" +
-                                std::to_string(theta.rows) + ", " + std::to_string(theta.cols) +
-                                "), expected 1..counts.items (" + std::to_string(n) +
-                                ") rows and 1.." + std::to_string(TasteMixture::kMaxClusters) +
-                                " tastes");
+      return Status::Corruption(
+          b.path(f::kTasteTheta).string() + ": shape (" + std::to_string(theta.rows) + ", " +
+          std::to_string(theta.cols) + "), expected 1..counts.items (" + std::to_string(n) +
+          ") rows and 1.." + std::to_string(TasteMixture::kMaxClusters) + " tastes");
     }
     VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kTastePrior, static_cast<int64_t>(theta.cols), 1,
                                        "taste count (theta's columns)", "(one column)"));

@@ -125,6 +125,7 @@ struct BundleManifest {
   nlohmann::json cold_start;                         // ColdStartProjector::ToJson; null without cf
   float cold_cf_row_norm = 1.0f;                     // cf norm given to cold rows (cold_start)
   nlohmann::json recency;                            // null without a "new" block
+  double recency_half_life_days = 0;                 // recency.half_life_days; 0 if absent
   nlohmann::json item_neighbors;                     // options; null without item_neighbors.bin
   nlohmann::json taste_mixture;                      // options; null without taste_mixture/
   nlohmann::json ranker;                             // training report; null without ranker.bin

@@ -252,7 +252,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   }
   for (const auto& block : e->layout_) {
     if (block.name != "new" || !m.recency.is_object()) continue;
-    e->half_life_days_ = m.recency.value("half_life_days", 0.0);
+    e->half_life_days_ = m.recency_half_life_days;
     e->newness_.resize(static_cast<size_t>(e->catalog_.size()));
     for (size_t i = 0; i < e->newness_.size(); ++i)
       e->newness_[i] = e->vectors_->row(i)[block.offset];

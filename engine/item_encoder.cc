@@ -196,7 +196,12 @@ Result<ItemEncoder> ItemEncoder::Load(const Bundle& b, const BundleManifest& m) 
   VITRINE_ASSIGN_OR_RETURN(enc.content_,
                            ContentEncoder::FromJson(m.content_encoder, std::move(projection)));
   if (m.has_block("visual")) {
-    const std::string source = m.visual_encoder.value("source", "");
+    const json* source_value = m.visual_encoder.is_object() && m.visual_encoder.contains("source")
+                                   ? &m.visual_encoder["source"]
+                                   : nullptr;
+    const std::string source = source_value != nullptr && source_value->is_string()
+                                   ? source_value->get<std::string>()
+                                   : std::string();
     if (source == "precomputed") {
       enc.visual_source_ = kPrecomputed;
     } else if (source == "idx" || source == "image_files") {

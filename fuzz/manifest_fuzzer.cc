@@ -1,7 +1,7 @@
 // Fuzzes the bundle loader with mutated manifests: Bundle::Open
-// (core/bundle.h), BundleManifest::Read (engine/bundle_schema.h) and
-// Engine::Open (engine/engine.h), then one Similar and one Recommend on an
-// engine that opened.
+// (core/bundle.h), BundleManifest::Read (engine/bundle_schema.h),
+// ItemEncoder::Load (engine/item_encoder.h) and Engine::Open (engine/engine.h), then one Similar
+// and one Recommend on an engine that opened.
 //
 // Setup (once per process): the tiny bundle (fuzz_util.h TinyBundle: 60 items,
 // cf + content + visual + pop + new blocks, Flat index) is built in a scratch
@@ -34,6 +34,7 @@
 #include "core/bundle.h"
 #include "engine/bundle_schema.h"
 #include "engine/engine.h"
+#include "engine/item_encoder.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
@@ -240,7 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)bundle->format_version();
     (void)bundle->BytesByKind();
     auto manifest = BundleManifest::Read(*bundle);
-    (void)manifest;
+    if (manifest.ok()) (void)ItemEncoder::Load(*bundle, *manifest);  // what `items add` loads
   }
   auto engine = Engine::Open(dir, VerifyMode::kSizesOnly);
   if (!engine.ok()) return 0;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "engine/item_encoder.h"
 #include "serve_test_util.h"
 
 namespace vitrine {
@@ -242,6 +243,38 @@ TEST_F(TamperedBundle, UnknownRankerScorer) {
   manifest_["ranker"]["scorer"] = 5;
   Write(manifest_);
   ExpectEveryCommandRefuses("'ranker.scorer'");
+}
+
+// Found by manifest_fuzzer: values read past the schema once threw from
+// nlohmann::json and aborted the process.
+TEST_F(TamperedBundle, RecencyHalfLifeAsText) {
+  manifest_["recency"] = {{"half_life_days", "x"}};
+  Write(manifest_);
+  ExpectEveryCommandRefuses("'recency.half_life_days'");
+}
+
+TEST_F(TamperedBundle, VisualSourceAsNumber) {
+  if (!manifest_.contains("visual_encoder")) GTEST_SKIP() << "the test bundle has no visual block";
+  manifest_["visual_encoder"]["source"] = 5;
+  Write(manifest_);
+  auto bundle = Bundle::Open(bundle_, VerifyMode::kSizesOnly);
+  ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
+  auto manifest = BundleManifest::Read(*bundle);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  auto encoder = ItemEncoder::Load(*bundle, *manifest);  // what `items add` loads
+  ASSERT_FALSE(encoder.ok());
+  EXPECT_NE(encoder.status().message().find("'visual_encoder.source'"), std::string::npos)
+      << encoder.status().ToString();
+}
+
+TEST_F(TamperedBundle, InspectShowsAnyCreatedAtValue) {
+  manifest_["created_at"] = 5;
+  manifest_["updated_at"] = json::array({1});
+  Write(manifest_);
+  const std::string b = " --bundle '" + bundle_.string() + "'";
+  ASSERT_EQ(RunVitrine("inspect" + b, dir_), 0) << Slurp(dir_ / "cmd.err");
+  EXPECT_NE(Slurp(dir_ / "cmd.out").find("updated    [1]"), std::string::npos)
+      << Slurp(dir_ / "cmd.out");
 }
 
 TEST_F(TamperedBundle, HugeWeightAndWrongItemCount) {
