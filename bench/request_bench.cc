@@ -157,5 +157,32 @@ void BM_Audience(benchmark::State& state) {
 }
 BENCHMARK(BM_Audience)->Arg(0)->Arg(1)->ArgName("hnsw")->Unit(benchmark::kMicrosecond);
 
+// The 10 items trending over 1 day (arg 0) and 7 days (arg 1): two passes
+// over the bundle's hourly buckets of the last two weeks, then the rerank.
+void BM_Trending(benchmark::State& state) {
+  Fixture& f = F();
+  for (auto _ : state) {
+    TrendRequest r;
+    r.window_hours = state.range(0) == 0 ? 24 : 168;
+    auto t = f.engine->Trend(r);
+    if (!t.ok()) state.SkipWithError(t.status().ToString().c_str());
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_Trending)->Arg(0)->Arg(1)->ArgName("week")->Unit(benchmark::kMicrosecond);
+
+// Every category's growth with its interval (`trending --by category`).
+void BM_TrendingByCategory(benchmark::State& state) {
+  Fixture& f = F();
+  for (auto _ : state) {
+    TrendRequest r;
+    r.by = "category";
+    auto t = f.engine->GroupTrends(r);
+    if (!t.ok()) state.SkipWithError(t.status().ToString().c_str());
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_TrendingByCategory)->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 }  // namespace vitrine

@@ -96,6 +96,10 @@ int Run(int argc, char** argv, bool tune_only) {
       cxxopts::value<std::string>())("new-half-life",
                                      "Days after which an item's newness halves (default 30)",
                                      cxxopts::value<double>())(
+      "trend-window",
+      "Window of the trend prior: growth over the data's last window against the one before "
+      "(1h to 7d; default 1d)",
+      cxxopts::value<std::string>())(
       "weights", "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
       cxxopts::value<std::string>())("index", "FAISS index spec (index_factory string)",
                                      cxxopts::value<std::string>())(
@@ -193,6 +197,11 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("new-half-life")) {
     o.recency.half_life_days = r["new-half-life"].as<double>();
     if (!(o.recency.half_life_days > 0)) return UsageError(name, "--new-half-life must be > 0");
+  }
+  if (r.count("trend-window")) {
+    auto hours = ParseTrendWindow(r["trend-window"].as<std::string>());
+    if (!hours.ok()) return UsageError(name, "--trend-window: " + hours.status().message());
+    o.trend_window_hours = *hours;
   }
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
   if (r.count("autotune")) o.autotune = true;

@@ -265,6 +265,8 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
       if (ex.size() < 5 && std::find(ex.begin(), ex.end(), item) == ex.end()) ex.emplace_back(item);
       continue;
     }
+    // Demand over time, gifts included, for item trends.
+    if (ts != kNoTimestamp) out.activity.Add(item_id, ts, weight);
     bool gift = false;
     if (gift_col >= 0) {
       const std::string_view cell = TrimBlanks(csv->field(gift_col));

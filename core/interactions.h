@@ -28,7 +28,8 @@
 //
 // Memory: the file is streamed; 24 bytes per kept row while reading (less
 // where a pair repeats within a run), plus 16 bytes per aggregated pair for
-// the result. 20M rows of 1M users x 100k items peak at about 0.85 GB.
+// the result, plus about 40 bytes per (item, hour) with events in the last
+// two weeks of the data (ItemActivity). 20M rows of 1M users x 100k items peak at about 0.85 GB.
 // An Interactions is a plain value: const access is thread-safe.
 #pragma once
 
@@ -40,6 +41,7 @@
 
 #include "core/catalog.h"
 #include "core/id_map.h"
+#include "core/item_activity.h"
 #include "core/matrix.h"
 #include "core/status.h"
 #include "core/value_parse.h"  // ParseTimestamp, used with these files
@@ -104,6 +106,9 @@ struct Interactions {
   int64_t dropped_nonpositive = 0;  // (user, item) pairs with weight sum <= 0, dropped
   std::vector<double> gift_weights;  // per catalog item: summed weight of gift rows
   int64_t gift_events = 0;           // gift rows read (not in `matrix`)
+  // Every timed row (gifts too) by item and hour, over the last two weeks
+  // of the data: what item trends are computed from (engine/trend.h).
+  ItemActivity activity;
 
   // Reads the CSV; item ids resolve against `items` (catalog order = columns).
   // matrix is users.size() x items.size(), columns sorted within each row;

@@ -1,6 +1,6 @@
 // Block fusion (docs/architecture.md): the fused item vector is the
 // concatenation of per-item blocks (cf, content, visual, and the one-column
-// priors pop and new), each stored at unit weight. Content and visual rows
+// priors pop, new and trend), each stored at unit weight. Content and visual rows
 // are L2-normalised; the cf rows keep ALS's norms (scaled by one constant) and
 // the priors their value, as the caller asks per block (Block::normalize_rows).
 // A query scales each of its block segments by the request's weight, so the

@@ -11,7 +11,7 @@
 // user's query vector (the ALS fold-in of their stored history in the cf
 // block, the mean of their items in content and visual, each block a unit
 // direction scaled by the bundle's default weight) dotted with the item's
-// fused vector. The prior blocks (pop, new) add the same amount for every
+// fused vector. The prior blocks (pop, new, trend) add the same amount for every
 // user and are left out. So an audience is the inverse of a recommendation:
 // "for whom would this item rank high".
 //

@@ -313,6 +313,10 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Real("recency", "half_life_days",
                      [](auto& o) -> auto& { return o.recency.half_life_days; }, {0, 1e6, true},
                      "age at which newness is 0.5 (--new-half-life)"));
+    // [trend]
+    k.push_back(Integer("trend", "window_hours",
+                        [](auto& o) -> auto& { return o.trend_window_hours; },
+                        {1, kMaxTrendWindowHours}, "window of the trend block (--trend-window)"));
     // [item_neighbors]
     k.push_back(Choice("item_neighbors", "method",
                        [](auto& o) -> auto& { return o.item_neighbors.method; },

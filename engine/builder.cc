@@ -13,6 +13,7 @@
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
 #include "engine/ranker_training.h"
+#include "engine/trend.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -396,6 +397,13 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     // w_new * newness.
     blocks.newness = ColumnVector(newness);
     manifest.recency = std::move(recency_info);
+  }
+  if (!inter.activity.empty()) {
+    // The trend prior too, over the build's window; the events themselves
+    // stay in the bundle for `trending` and the server's live trends.
+    VITRINE_RETURN_IF_ERROR(WriteTrendActivity(inter.activity, &w));
+    blocks.trend = TrendBlock(inter.activity, catalog.size(), o.trend_window_hours);
+    manifest.trend_window_hours = o.trend_window_hours;
   }
 
   // 6. Fusion.

@@ -25,6 +25,7 @@
 #include "embed/item_neighbors.h"
 #include "embed/taste_mixture.h"
 #include "embed/visual_encoder.h"
+#include "engine/trend.h"
 #include "index/autotune.h"
 #include "index/vector_index.h"
 
@@ -72,12 +73,19 @@ struct BuildOptions {
   // new is off by default, because the generated data has no launch dynamics
   // (docs/experiments.md); a catalog with real arrival dates turns it on per
   // bundle (--weights at build) or per request.
-  std::map<std::string, float> block_weights = {
-      {"cf", 1.0f}, {"content", 0.2f}, {"visual", 0.05f}, {"pop", 0.4f}, {"new", 0.0f}};
+  // trend (engine/trend.h) is off by default like new: a merchandiser
+  // turns it on per request (--weights trend=0.3) to lift rising items.
+  std::map<std::string, float> block_weights = {{"cf", 1.0f},     {"content", 0.2f},
+                                                {"visual", 0.05f}, {"pop", 0.4f},
+                                                {"new", 0.0f},     {"trend", 0.0f}};
   // Defaults for "similar items" requests: shoppers expect look-alikes there,
   // so content and images weigh more and the priors not at all.
   std::map<std::string, float> similar_weights = {
-      {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}, {"new", 0.0f}};
+      {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}, {"new", 0.0f},
+      {"trend", 0.0f}};
+  // The window of the "trend" block (engine/trend.h): growth over the last
+  // window_hours of the data against the window before.
+  int64_t trend_window_hours = kDefaultTrendWindowHours;
   // The item-item candidate source stored in the bundle (item_neighbors.bin).
   ItemNeighborsOptions item_neighbors;
   // The taste mixture, the third candidate source (taste_mixture/; clusters

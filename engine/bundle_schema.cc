@@ -6,6 +6,7 @@
 
 #include "core/array_io.h"
 #include "embed/taste_mixture.h"
+#include "engine/trend.h"
 
 namespace vitrine {
 namespace {
@@ -149,7 +150,7 @@ Status ReadBlocks(const json& m, const std::string& where, std::vector<BlockLayo
     VITRINE_RETURN_IF_ERROR(f.String("name", &blk.name, /*allow_empty=*/false));
     if (std::find(std::begin(kBlockNames), std::end(kBlockNames), blk.name) ==
         std::end(kBlockNames)) {
-      return Fields::Wrong(where, path + ".name", "one of cf, content, visual, pop, new",
+      return Fields::Wrong(where, path + ".name", "one of cf, content, visual, pop, new, trend",
                            b["name"]);
     }
     if (!seen.insert(blk.name).second) {
@@ -194,7 +195,9 @@ Status CheckShape(const Bundle& b, const char* name, int64_t rows, int64_t cols,
 
 }  // namespace
 
-bool IsPriorBlock(std::string_view name) { return name == "pop" || name == "new"; }
+bool IsPriorBlock(std::string_view name) {
+  return name == "pop" || name == "new" || name == "trend";
+}
 
 const BlockLayout* BundleManifest::block(std::string_view name) const {
   for (const auto& b : blocks) {
@@ -303,6 +306,11 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
     VITRINE_RETURN_IF_ERROR(
         recency.Number("half_life_days", 1e-6, 1e6, &out.recency_half_life_days));
   }
+  if (out.has_block("trend")) {
+    VITRINE_ASSIGN_OR_RETURN(Fields trend, Fields::Of(m, where, "trend"));
+    VITRINE_RETURN_IF_ERROR(trend.Int("window_hours", 1, kMaxTrendWindowHours,
+                                      &out.trend_window_hours));
+  }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("taste_mixture", &out.taste_mixture));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
@@ -325,6 +333,10 @@ Result<BundleManifest> BundleManifest::Read(const Bundle& b) {
   VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kCold, n, 1, "counts.items", "(one column)"));
   if (b.Has(f::kGifts)) {
     VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kGifts, n, 1, "counts.items", "(one column)"));
+  }
+  if (b.Has(f::kTrendBuckets) || b.Has(f::kTrendSums)) {
+    VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kTrendBuckets, -1, 2, "", "(item, hour)"));
+    VITRINE_RETURN_IF_ERROR(CheckShape(b, f::kTrendSums, -1, 2, "", "(weight, events)"));
   }
   for (const char* name : {f::kIndex, f::kItemIds, f::kItems}) {
     if (!b.Has(name)) {
@@ -443,6 +455,8 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("content_encoder", content_encoder);
   set_or_erase("visual_encoder", visual_encoder);
   set_or_erase("recency", recency);
+  set_or_erase("trend", trend_window_hours > 0 ? json{{"window_hours", trend_window_hours}}
+                                               : json());
   set_or_erase("item_neighbors", item_neighbors);
   set_or_erase("taste_mixture", taste_mixture);
   set_or_erase("ranker", ranker);

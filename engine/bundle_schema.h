@@ -46,6 +46,10 @@ inline constexpr char kUserIds[] = "user_ids.txt";       // one user id per line
 inline constexpr char kOptOut[] = "opt_out.txt";
 // Summed weight of the gift rows of each item (items x 1 float); optional.
 inline constexpr char kGifts[] = "gifts.npy";
+// Timed events of the last two weeks by item and hour (engine/trend.h):
+// rows x 2 int64 (item row, unix hour) and rows x 2 float (weight, events).
+inline constexpr char kTrendBuckets[] = "trend/buckets.npy";
+inline constexpr char kTrendSums[] = "trend/sums.npy";
 inline constexpr char kItemFactors[] = "cf/item_factors.npy";
 inline constexpr char kUserFactors[] = "cf/user_factors.npy";
 inline constexpr char kHistoryIndptr[] = "history/indptr.npy";    // users + 1, int64
@@ -67,7 +71,7 @@ inline constexpr char kTastePrior[] = "taste_mixture/prior.npy";
 }  // namespace bundle_file
 
 // Block names a bundle may hold, in the order a build lays them out.
-inline constexpr const char* kBlockNames[] = {"cf", "content", "visual", "pop", "new"};
+inline constexpr const char* kBlockNames[] = {"cf", "content", "visual", "pop", "new", "trend"};
 // One-dimensional prior blocks: the item holds the prior, a query holds 1.
 bool IsPriorBlock(std::string_view name);
 
@@ -126,6 +130,7 @@ struct BundleManifest {
   float cold_cf_row_norm = 1.0f;                     // cf norm given to cold rows (cold_start)
   nlohmann::json recency;                            // null without a "new" block
   double recency_half_life_days = 0;                 // recency.half_life_days; 0 if absent
+  int64_t trend_window_hours = 0;                    // trend.window_hours: the "trend" block's
   nlohmann::json item_neighbors;                     // options; null without item_neighbors.bin
   nlohmann::json taste_mixture;                      // options; null without taste_mixture/
   nlohmann::json ranker;                             // training report; null without ranker.bin

@@ -21,6 +21,7 @@
 #include "embed/item_neighbors.h"
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
+#include "engine/trend.h"
 #include "index/faiss_reader.h"
 #include "index/vector_index.h"
 
@@ -434,6 +435,10 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
   if (b.Has(f::kGifts)) {
     VITRINE_ASSIGN_OR_RETURN(Matrix gifts, b.ReadMatrix(f::kGifts));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kGifts, SelectRows(gifts, keep)));
+  }
+  if (b.Has(f::kTrendBuckets)) {  // the removed items' events go with them
+    VITRINE_ASSIGN_OR_RETURN(ItemActivity activity, ReadTrendActivity(b, n));
+    VITRINE_RETURN_IF_ERROR(WriteTrendActivity(activity.Remapped(remap), &w));
   }
   manifest.counts.items = static_cast<int64_t>(keep.size());
   if (b.Has(f::kItemFactors)) {

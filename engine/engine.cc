@@ -257,6 +257,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     for (size_t i = 0; i < e->newness_.size(); ++i)
       e->newness_[i] = e->vectors_->row(i)[block.offset];
   }
+  VITRINE_ASSIGN_OR_RETURN(e->activity_, ReadTrendActivity(b, e->catalog_.size()));
   e->by_popularity_.resize(static_cast<size_t>(e->catalog_.size()));
   for (int32_t i = 0; i < e->catalog_.size(); ++i) e->by_popularity_[static_cast<size_t>(i)] = i;
   std::stable_sort(e->by_popularity_.begin(), e->by_popularity_.end(),

@@ -17,7 +17,7 @@
 // stored history, exact against the final item factors) and the content and
 // visual blocks are the mean of the history items' blocks. Each block segment
 // is unit-normalised and then scaled by the request's weights; the prior
-// blocks (pop, new) hold 1. A result's score is sum_b w_b <query_b, item_b>
+// blocks (pop, new, trend) hold 1. A result's score is sum_b w_b <query_b, item_b>
 // (see Hit::score), and the per-block components explain it.
 //
 // Thread safety: after Open the Engine is immutable; Similar and Recommend
@@ -43,6 +43,7 @@
 #include "engine/attribute_profile.h"
 #include "engine/audience.h"
 #include "engine/bundle_schema.h"
+#include "engine/trend.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
 #include "rank/learned_ranker.h"
@@ -54,9 +55,9 @@ struct Hit {
   int32_t item = -1;
   // sum_b w_b <query_b, item_b>, times BOOST/BURY factors: a cosine for the
   // unit blocks, the cosine times the item's ALS norm for cf (norms carry
-  // confidence), the prior itself for pop and new.
+  // confidence), the prior itself for pop, new and trend.
   float score = 0;
-  std::vector<float> block_cos;  // per block, in layout order: cosines; pop/new: the prior
+  std::vector<float> block_cos;  // per block, in layout order: cosines; priors: the prior itself
   bool pinned = false;           // placed by a PIN rule
   std::vector<int> rule_lines;   // BOOST/BURY/PIN rules (line numbers) that applied
   std::string reason;            // "similar to I000012 you viewed", "visually similar", ...
@@ -268,6 +269,24 @@ struct Audience {
   std::string search;                   // "exact" or "hnsw": how they were found
 };
 
+// Trending items, or a catalog column's values by growth (engine/trend.h).
+struct TrendRequest {
+  int64_t window_hours = kDefaultTrendWindowHours;
+  int64_t at = 0;  // "now" in unix seconds; 0 = the newest event's hour
+  std::string by;  // GroupTrends: the categorical column to group by
+  // k (items; groups for GroupTrends, 0 = all), rules (filters, boosts,
+  // pins, caps) and diversity, as for every answer. Weights do not apply.
+  QueryParams query;
+  const ItemActivity* live = nullptr;  // events since the build (the server's); not owned
+};
+
+struct Trending {
+  std::vector<Hit> hits;            // score = growth; reason names both windows
+  std::vector<TrendCounts> counts;  // per hit
+  int64_t now_hour = 0;             // the windows end with this hour (unix seconds / 3600)
+  int64_t window_hours = 0;
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const std::filesystem::path& bundle,
@@ -320,6 +339,19 @@ class Engine {
   // unknown item (NotFound); k < 1, a bundle without interactions, a removed
   // item or one the rules exclude (InvalidArgument).
   Result<Audience> FindAudience(const AudienceRequest& r) const;
+  // The items gaining demand fastest (engine/trend.h). Errors: no timed
+  // events at all, a bad window or k (InvalidArgument).
+  Result<Trending> Trend(const TrendRequest& r) const;
+  // r.by's values by growth ratio, with intervals; items filtered by the
+  // rules. Errors: as Trend, and an unknown or non-categorical column.
+  Result<std::vector<GroupTrend>> GroupTrends(const TrendRequest& r) const;
+  // The hour r's windows end with (inclusive): the hour of r.at, else of
+  // the newest event (the bundle's or r.live's). InvalidArgument when there
+  // is no timed event at all, or for a bad window.
+  Result<int64_t> TrendHour(const TrendRequest& r) const;
+  // The bundle's timed events of the last two weeks (trend/*.npy).
+  const ItemActivity& activity() const { return activity_; }
+
   // User rows that opted out (`build --opt-out`), sorted.
   const std::vector<int32_t>& opted_out() const { return opted_out_; }
 
@@ -421,6 +453,7 @@ class Engine {
   std::vector<int32_t> opted_out_;          // user rows never listed in an audience
   std::vector<float> newness_;  // the "new" block per item; empty without one
   double half_life_days_ = 0;   // of newness (manifest "recency"); 0 without a "new" block
+  ItemActivity activity_;       // trend/*.npy; empty in bundles without timed events
   // Built by the first Audience request that needs it (engine/audience.cc).
   Result<std::shared_ptr<const AudienceIndex>> AudienceUsers(bool with_index) const;
   mutable std::mutex audience_mu_;

@@ -104,6 +104,7 @@ Result<FusedVectors> FuseItemBlocks(ItemBlocks b, const std::map<std::string, fl
   if (b.visual.rows > 0) blocks.push_back({"visual", std::move(b.visual), weight("visual")});
   if (b.pop.rows > 0) blocks.push_back({"pop", std::move(b.pop), weight("pop"), false});
   if (b.newness.rows > 0) blocks.push_back({"new", std::move(b.newness), weight("new"), false});
+  if (b.trend.rows > 0) blocks.push_back({"trend", std::move(b.trend), weight("trend"), false});
   return Fuse(std::move(blocks));
 }
 
@@ -287,6 +288,7 @@ Result<Matrix> ItemEncoder::EncodeNew(const Catalog& rows, const VisualSource& s
   }
   if (find("pop")) blocks.pop = Matrix(n, 1, 0.0f);      // no interactions yet
   if (find("new")) blocks.newness = Matrix(n, 1, 1.0f);  // arriving now: the newest items
+  if (find("trend")) blocks.trend = Matrix(n, 1, 0.0f);  // no events yet: not trending
   std::map<std::string, float> weights;
   for (const auto& b : layout) weights[b.name] = b.weight;
   VITRINE_ASSIGN_OR_RETURN(FusedVectors fused, FuseItemBlocks(std::move(blocks), weights));

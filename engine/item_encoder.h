@@ -12,7 +12,7 @@
 //            the warm norms (ColdStartOptions::norm_quantile, the median by
 //            default). Rows are divided by the largest warm norm, never
 //            normalised one by one: the norm carries ALS's confidence.
-//   pop/new  one-column priors in [0, 1]
+//   pop/new/trend  one-column priors in [0, 1]
 //
 // Fuse() lays the blocks side by side in that order (embed/fusion.h).
 //
@@ -50,7 +50,7 @@ struct VisualSource {
 
 // The per-item blocks before fusion; empty matrices are absent blocks.
 struct ItemBlocks {
-  Matrix cf, content, visual, pop, newness;
+  Matrix cf, content, visual, pop, newness, trend;
 };
 
 class ItemEncoder {
@@ -105,7 +105,7 @@ nlohmann::json VisualOptionsToJson(const VisualEncoderOptions& o);
 // [unit content | unit visual]: the cold-start projector's input.
 Result<Matrix> ColdStartFeatures(const Matrix& content, const Matrix& visual);
 
-// Fuses the present blocks in layout order (cf, content, visual, pop, new):
+// Fuses the present blocks in layout order (cf, content, visual, pop, new, trend):
 // content and visual rows normalised, cf and the priors as given. Default
 // query weights come from `weights` (1 for a block not named).
 Result<FusedVectors> FuseItemBlocks(ItemBlocks blocks, const std::map<std::string, float>& weights);

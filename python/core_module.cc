@@ -31,6 +31,7 @@
 
 #include "core/file_util.h"
 #include "core/progress.h"
+#include "core/value_parse.h"
 #include "embed/als.h"
 #include "engine/build_config.h"
 #include "engine/builder.h"
@@ -575,6 +576,64 @@ class Bundle {
     return out;
   }
 
+  // Trending items, or with `by` a column's values by growth (engine/trend.h).
+  py::list Trending(const std::string& window, int n, const py::object& by,
+                    const py::object& rules, const py::object& params, const py::object& context,
+                    const py::object& at) {
+    auto engine = this->engine();
+    TrendRequest req;
+    req.window_hours = Take(ParseTrendWindow(window));
+    if (!at.is_none()) {
+      const std::string text = py::str(at);
+      if (!ParseTimestamp(text, &req.at) || req.at <= 0) {
+        Raise(Status::InvalidArgument("at '" + text.substr(0, 40) +
+                                      "': expected unix seconds or an ISO-8601 time after 1970"));
+      }
+    }
+    auto query = MakeQuery(*engine, std::max(n, 1), rules, py::none(), py::none(), params, context,
+                           0, 0, false);
+    req.query = query->q;
+    py::list out;
+    if (!by.is_none()) {
+      req.by = py::str(by);
+      req.query.k = n;
+      Result<std::vector<GroupTrend>> r = [&] {
+        py::gil_scoped_release release;
+        return engine->GroupTrends(req);
+      }();
+      for (const GroupTrend& g : Take(std::move(r))) {
+        py::dict d;
+        d["value"] = Text(g.value);
+        d["growth"] = g.ratio;
+        d["growth_low95"] = g.ratio_low;
+        d["growth_high95"] = g.ratio_high;
+        d["direction"] = g.direction;
+        d["events"] = g.counts.current_events;
+        d["events_before"] = g.counts.previous_events;
+        py::list top;
+        for (int32_t i : g.top_items) top.append(Text(engine->catalog().ids.id(i)));
+        d["top_items"] = top;
+        out.append(d);
+      }
+      return out;
+    }
+    Result<vitrine::Trending> r = [&] {
+      py::gil_scoped_release release;
+      return engine->Trend(req);
+    }();
+    const vitrine::Trending t = Take(std::move(r));
+    for (size_t j = 0; j < t.hits.size(); ++j) {
+      py::dict d;
+      d["item"] = Text(engine->catalog().ids.id(t.hits[j].item));
+      d["growth"] = t.counts[j].growth();
+      d["current"] = t.counts[j].current;
+      d["previous"] = t.counts[j].previous;
+      d["reason"] = Text(t.hits[j].reason);
+      out.append(d);
+    }
+    return out;
+  }
+
   py::tuple Popular(int n, const py::object& rules) {
     auto engine = this->engine();
     auto query = MakeQuery(*engine, n, rules, py::none(), py::none(), py::none(), py::none(), 0, 0,
@@ -882,6 +941,17 @@ PYBIND11_MODULE(_core, m) {
            py::arg("search") = "auto",
            "The users most likely to want `item`, best first: [{user, score, reason}] "
            "(docs/retail.md).")
+      .def("trending",
+           [](py::handle self, const std::string& window, int n, const py::object& by,
+              const py::object& rules, const py::object& params, const py::object& context,
+              const py::object& at) {
+             return Self<Bundle>(self, "Bundle").Trending(window, n, by, rules, params, context, at);
+           },
+           py::arg("window") = "1d", py::arg("N") = 10, py::arg("by") = py::none(),
+           py::arg("rules") = py::none(), py::arg("params") = py::none(),
+           py::arg("context") = py::none(), py::arg("at") = py::none(),
+           "Items gaining demand fastest: [{item, growth, current, previous, reason}]; with "
+           "by=COLUMN that column's values by growth ratio (docs/retail.md, Trending).")
       .def("popular",
            [](py::handle self, int n, const py::object& rules) {
              return Self<Bundle>(self, "Bundle").Popular(n, rules);

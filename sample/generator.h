@@ -41,7 +41,8 @@
 //                "style_weights"(10 x 4),"price_band_weights"}],
 //   "items":{"taste_cluster","visual_style"(category*4+s),"popularity",
 //            "source_image","flip","shift_x","shift_y","price_band"},
-//   "users":{"cluster","secondary_cluster"(-1 = none),"events"}}
+//   "users":{"cluster","secondary_cluster"(-1 = none),"events"},
+//   "trend_items":[...] (only with GeneratorOptions::trend_items > 0)}
 // Arrays under "items"/"users" are in catalog / user-index order.
 //
 // Determinism: the same options produce byte-identical files on the same
@@ -84,6 +85,12 @@ struct GeneratorOptions {
   // Items past this index reuse (shift/flip) an image. Fashion-MNIST has
   // 70000; lower values exist so tests can exercise reuse on small catalogs.
   int64_t unique_images = 70000;
+  // A planted trend (engine/trend.h): this many random items get a burst of
+  // views (and some carts) in the last day of the window, max(20, users /
+  // 25) views each in expectation, far above any item's daily rate. The
+  // other events are unchanged (the burst draws from its own stream).
+  // truth.json lists them as "trend_items". 0 = no burst.
+  int64_t trend_items = 0;
 };
 
 struct GeneratorReport {

@@ -37,6 +37,19 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
   us.events.resize(o.num_users);
   us.total_events = 0;
 
+  // The planted trend: its own random stream, so that every other event is
+  // the same with or without it.
+  Rng burst_rng = Rng::ForStage(o.seed, 9);
+  us.trend_items.clear();
+  while (static_cast<int64_t>(us.trend_items.size()) < std::min(o.trend_items, it.n)) {
+    const auto item = static_cast<int32_t>(burst_rng.Below(static_cast<uint64_t>(it.n)));
+    if (std::find(us.trend_items.begin(), us.trend_items.end(), item) == us.trend_items.end()) {
+      us.trend_items.push_back(item);
+    }
+  }
+  const double burst_views = std::max(20.0, static_cast<double>(o.num_users) / 25.0);
+  const double burst_p = std::min(1.0, burst_views / static_cast<double>(o.num_users));
+
   std::string s = "user_id,item_id,event,timestamp\n";
   std::vector<Event> ev;
   std::vector<int64_t> session_start;
@@ -102,6 +115,17 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
       return a.time != b.time ? a.time < b.time : a.seq < b.seq;
     });
     if (static_cast<int64_t>(ev.size()) > target) ev.resize(target);
+    if (!us.trend_items.empty()) {
+      for (const int32_t item : us.trend_items) {
+        if (!burst_rng.Bernoulli(burst_p)) continue;
+        const int64_t t = end_time - 120 - static_cast<int64_t>(burst_rng.Below(86400 - 600));
+        ev.push_back({t, item, -1, seq++, 0});
+        if (burst_rng.Bernoulli(0.3)) ev.push_back({t + 60, item, -1, seq++, 1});
+      }
+      std::sort(ev.begin(), ev.end(), [](const Event& a, const Event& b) {
+        return a.time != b.time ? a.time < b.time : a.seq < b.seq;
+      });
+    }
 
     for (const Event& e : ev) {
       AppendId(s, 'U', u, 7);

@@ -18,6 +18,7 @@ struct Users {
   std::vector<int8_t> cluster;    // primary taste cluster
   std::vector<int8_t> secondary;  // secondary cluster, -1 = none
   std::vector<int32_t> events;    // events written for the user
+  std::vector<int32_t> trend_items;  // the planted burst's items (GeneratorOptions::trend_items)
   int64_t total_events = 0;
 };
 

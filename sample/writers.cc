@@ -166,7 +166,12 @@ Status WriteTruth(const GeneratorOptions& o, const Items& it, const std::vector<
   AppendIntArray(s, users.secondary);
   s += ",\"events\":";
   AppendIntArray(s, users.events);
-  s += "}}\n";
+  s += "}";
+  if (!users.trend_items.empty()) {
+    s += ",\"trend_items\":";
+    AppendIntArray(s, users.trend_items);
+  }
+  s += "}\n";
   return f.Append(s);
 }
 

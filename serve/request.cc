@@ -143,8 +143,10 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
 }
 
 // The same fields from a query string (GET /similar).
-Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s) {
+Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s,
+                     std::initializer_list<std::string_view> also) {
   for (const auto& [key, value] : req.params) {
+    if (std::find(also.begin(), also.end(), key) != also.end()) continue;
     if (key == "k") {
       VITRINE_RETURN_IF_ERROR(ParseInt("k", value, 1, o.max_k, &s->k));
     } else if (key == "pool") {
@@ -174,8 +176,10 @@ Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QueryS
     } else if (key.starts_with("context.") && key.size() > 8) {
       s->ctx.context[key.substr(8)] = value;
     } else {
-      return Bad("unknown query parameter '" + Clip(key) +
-                 "' (expected k, diversity, explain, weights, pool, rule, exclude, param.NAME, "
+      std::string own;
+      for (std::string_view a : also) own += std::string(a) + ", ";
+      return Bad("unknown query parameter '" + Clip(key) + "' (expected " + own +
+                 "k, diversity, explain, weights, pool, rule, exclude, param.NAME, "
                  "context.KEY)");
     }
   }

@@ -48,7 +48,9 @@ Status CheckDiversity(std::string_view s);
 // The fields shared by /similar and /recommend, from a JSON body or a query
 // string.
 Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s);
-Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s);
+// `also` names a route's own parameters, left to the caller.
+Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s,
+                     std::initializer_list<std::string_view> also = {});
 // Refuses a key of `body` not in `known`, listing the known ones.
 Status CheckKeys(const json& body, std::initializer_list<std::string_view> known);
 // body[key], when present, as at most `max` ids ("'key' must be an array of

@@ -281,6 +281,12 @@ struct Server::Impl {
   std::string request_id_prefix;          // per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id{0};
 
+  // Events received since the build, by item row of the loaded bundle, for
+  // live trends (engine/trend.h). This replica's events only: replicas do
+  // not share them (docs/serving.md).
+  std::mutex live_mu;
+  ItemActivity live_activity;
+
   mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
   std::shared_ptr<Loaded> loaded;
   std::mutex reload_mu;  // one reload at a time
@@ -335,6 +341,14 @@ struct Server::Impl {
     next->generation = old->generation + 1;
     next->load_seconds = MillisSince(t0) / 1000.0;
     {
+      // Live trend events follow their items into the new bundle's rows.
+      std::lock_guard<std::mutex> live_lock(live_mu);
+      const Catalog& before = old->engine->catalog();
+      std::vector<int32_t> remap(static_cast<size_t>(before.size()), -1);
+      for (int32_t i = 0; i < before.size(); ++i) {
+        if (auto to = next->engine->catalog().ids.Find(before.ids.id(i))) remap[i] = *to;
+      }
+      live_activity = live_activity.Remapped(remap);
       std::lock_guard<std::mutex> lock(mu);
       loaded = next;
     }
@@ -360,6 +374,7 @@ struct Server::Impl {
   void HandleRecommend(const httplib::Request& req, httplib::Response& res);
   void HandleEvents(const httplib::Request& req, httplib::Response& res);
   void HandleAudience(const httplib::Request& req, httplib::Response& res);
+  void HandleTrending(const httplib::Request& req, httplib::Response& res);
   void HandleReload(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleReady(const httplib::Request& req, httplib::Response& res);
@@ -660,6 +675,82 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
              {"took_ms", MillisSince(t0)}});
 }
 
+void Server::Impl::HandleTrending(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto cur = Current();
+  const Engine& engine = *cur->engine;
+  QuerySpec spec;
+  Status st = SpecFromQuery(req, options, &spec, {"window", "by", "at"});
+  if (!st.ok()) return ReplyError(res, st);
+  TrendRequest r;
+  if (req.has_param("window")) {
+    auto hours = ParseTrendWindow(req.get_param_value("window"));
+    if (!hours.ok()) return ReplyError(res, 400, "'window': " + hours.status().message());
+    r.window_hours = *hours;
+  }
+  if (req.has_param("at")) {
+    const std::string at = req.get_param_value("at");
+    if (!ParseTimestamp(at, &r.at) || r.at <= 0) {
+      return ReplyError(res, 400,
+                        "'at': expected unix seconds or an ISO-8601 time after 1970, found '" +
+                            Clip(at) + "'");
+    }
+  }
+  auto prepared = Prepare(*cur, spec);
+  if (!prepared.ok()) return ReplyError(res, prepared.status());
+  r.query = prepared->q;
+  current_request.k = spec.k;
+  current_request.generation = cur->generation;
+  AnswerStats stats;
+  r.query.stats = &stats;
+  // The live events are read under their lock; answers are short (one
+  // pass over the buckets of the last two weeks).
+  std::lock_guard<std::mutex> lock(live_mu);
+  r.live = &live_activity;
+  auto now = engine.TrendHour(r);
+  if (!now.ok()) return ReplyError(res, now.status());
+  json out{{"window", TrendWindowName(r.window_hours)}, {"until", (*now + 1) * 3600}};
+  if (req.has_param("by")) {
+    r.by = req.get_param_value("by");
+    auto groups = engine.GroupTrends(r);
+    if (!groups.ok()) return ReplyError(res, groups.status());
+    json results = json::array();
+    for (const GroupTrend& g : *groups) {
+      json top = json::array();
+      for (int32_t i : g.top_items) top.push_back(engine.catalog().ids.id(i));
+      results.push_back({{"value", g.value},
+                         {"growth", g.ratio},
+                         {"growth_low95", g.ratio_low},
+                         {"growth_high95", g.ratio_high},
+                         {"direction", g.direction},
+                         {"events", g.counts.current_events},
+                         {"events_before", g.counts.previous_events},
+                         {"weighted", g.counts.current},
+                         {"weighted_before", g.counts.previous},
+                         {"items", g.items},
+                         {"top_items", std::move(top)}});
+    }
+    out["by"] = r.by;
+    out["results"] = std::move(results);
+  } else {
+    auto trending = engine.Trend(r);
+    if (!trending.ok()) return ReplyError(res, trending.status());
+    metrics.ObserveAnswer("trending", stats.pool, stats.rerank_seconds);
+    json results = HitsJson(engine, trending->hits, spec.explain);
+    for (size_t j = 0; j < results.size(); ++j) {
+      const TrendCounts& c = trending->counts[j];
+      results[j]["growth"] = c.growth();
+      results[j]["current"] = c.current;
+      results[j]["previous"] = c.previous;
+    }
+    out["results"] = std::move(results);
+  }
+  out["k"] = spec.k;
+  out["generation"] = cur->generation;
+  out["took_ms"] = MillisSince(t0);
+  Reply(res, 200, out);
+}
+
 void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& res) {
   const auto cur = Current();
   // Every way out of here that does not accept the batch counts its events
@@ -766,6 +857,17 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
   for (size_t n = 0; n < events.size(); ++n) {
     session_events.push_back(
         {events[n].user, {events[n].item, events[n].event, weights[n], events[n].timestamp}});
+  }
+  {
+    // Demand for live trends: every event but negative feedback.
+    std::lock_guard<std::mutex> lock(live_mu);
+    for (size_t n = 0; n < events.size(); ++n) {
+      const Feedback f = FeedbackOfEvent(events[n].event);
+      if (f == Feedback::kNotInterested || f == Feedback::kHideBrand) continue;
+      if (auto item = cur->engine->catalog().ids.Find(events[n].item)) {
+        live_activity.Add(*item, events[n].timestamp, weights[n]);
+      }
+    }
   }
   // Accepted once logged: a shared store that is down does not refuse
   // events, the answer says they were not shared.
@@ -933,6 +1035,7 @@ void Server::Impl::Routes() {
       {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events", "/events"},
       // Lists customers: for client advisors and campaigns, never the storefront.
       {"POST", "/audience", &Impl::HandleAudience, Access::kAdmin, true, "audience", "/audience"},
+      {"GET", "/trending", &Impl::HandleTrending, Access::kPublic, true, "trending", "/trending"},
       {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload", "/reload"},
   };
   for (const Route& route : kRoutes) routes.emplace_back(route.method, route.documented_as);

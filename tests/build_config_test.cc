@@ -34,7 +34,8 @@ BuildOptions Odd() {
   o.ranker.enabled = false;
   o.ranker.scorer = kScorerItemItem;
   o.ranker.max_users = 777;
-  o.block_weights = {{"cf", 1.0f}, {"content", 0.3f}, {"visual", 0.05f}, {"pop", 0.7f}, {"new", 0.0f}};
+  o.block_weights = {{"cf", 1.0f},  {"content", 0.3f}, {"visual", 0.05f},
+                     {"pop", 0.7f}, {"new", 0.0f},     {"trend", 0.25f}};
   return o;
 }
 
@@ -162,7 +163,8 @@ TEST(BuildConfig, AWeightOfAnUnknownBlockIsRefused) {
   auto built = BuildBundle(o, "/nonexistent/out");
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(built.status().message(),
-            "block weights: unknown block 'contnet' (expected one of cf, content, visual, pop, new)");
+            "block weights: unknown block 'contnet' (expected one of cf, content, visual, pop, new, "
+            "trend)");
   BuildOptions p;
   p.similar_weights["visual"] = -1;
   p.items = "/nonexistent/items.csv";

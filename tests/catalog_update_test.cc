@@ -305,11 +305,16 @@ TEST(CatalogUpdateTest, AddedVectorsEqualAFullEncode) {
   ASSERT_EQ(base_new->size(), static_cast<size_t>(kBase));
   Matrix fresh(cf.rows, 1, 1.0f);
   std::copy(base_new->begin(), base_new->end(), fresh.data.begin());
+  // The trend prior: base rows from the build's window, added rows 0.
+  const Matrix base_trend = TrendBlock(inter->activity, kBase, kDefaultTrendWindowHours);
+  Matrix trend(cf.rows, 1, 0.0f);
+  std::copy(base_trend.data.begin(), base_trend.data.end(), trend.data.begin());
   auto fused = Fuse({{"cf", cf, 1, false},
                      {"content", content, 1},
                      {"visual", visual, 1},
                      {"pop", prior, 1, false},
-                     {"new", fresh, 1, false}});
+                     {"new", fresh, 1, false},
+                     {"trend", trend, 1, false}});
   ASSERT_TRUE(fused.ok());
   ASSERT_EQ(fused->dim(), en.vectors().cols);
   for (int i = 0; i <= kItems; ++i) {

@@ -69,7 +69,7 @@ TEST_F(EmbedOnGeneratorData, SameTasteClusterIsNearerThanRandom) {
   std::mt19937_64 rng(5);
   std::uniform_int_distribution<size_t> pick(0, v.rows - 1);
   for (const auto& b : (*e)->layout()) {
-    if (b.name == "pop" || b.name == "new") continue;  // 1-d priors, no direction
+    if (IsPriorBlock(b.name)) continue;  // 1-d priors, no direction
     double same = 0, any = 0;
     int n_same = 0, n_any = 0;
     for (int t = 0; t < 200000 && (n_same < 3000 || n_any < 3000); ++t) {

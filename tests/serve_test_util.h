@@ -40,40 +40,43 @@ inline int RunVitrine(const std::string& args, const fs::path& dir) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-// A fresh temp dir whose `bundle` is a tiny bundle (300 items, 200 users,
-// fixed seeds, the learned ranker forced as the scorer so that every build
-// flavour, sanitized or not, answers the same way). ctest runs every test case in its own process, so the bundle
-// is built once per `vitrine` binary into the build tree (under a file lock,
-// for ctest -j) and linked into each temp dir.
-inline fs::path MakeTestBundle(const std::string& name) {
+// A fresh temp dir whose `bundle` links to a bundle built once per `vitrine`
+// binary into the build tree as `cache_name` (under a file lock, for ctest
+// -j: ctest runs every test case in its own process): `vitrine generate
+// --items 300 --users 200 --seed 7 <generate_flags>`, then `vitrine build`
+// with fixed seeds, `config` as build.toml and `build_flags`. The
+// generator's files are in `<cache>/data` (symlinked as `data`).
+inline fs::path CachedTestBundle(const std::string& name, const std::string& cache_name,
+                                 const std::string& generate_flags,
+                                 const std::string& build_flags, const std::string& config) {
   const fs::path dir =
       fs::temp_directory_path() / ("vitrine_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const fs::path cache = fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle";
+  const fs::path cache = fs::path(VITRINE_BINARY).parent_path() / cache_name;
   const fs::path stamp = cache / "built_by_binary_mtime";
-  // The stamp holds what the bundle depends on besides the fixed flags
-  // below: the binary's mtime and the build config.
-  const std::string config = "[ranker]\nscorer = \"ranker\"\n";
+  // The stamp holds what the bundle depends on besides the fixed flags:
+  // the binary's mtime, the flags and the build config.
   const std::string binary_time =
       std::to_string(fs::last_write_time(VITRINE_BINARY).time_since_epoch().count()) + "\n" +
-      config;
+      generate_flags + "\n" + build_flags + "\n" + config;
   const int lock = ::open((cache.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock >= 0) ::flock(lock, LOCK_EX);
   if (!fs::exists(stamp) || Slurp(stamp) != binary_time) {
     fs::remove_all(cache);
     fs::create_directories(cache);
-    if (RunVitrine(
-            "generate --items 300 --users 200 --seed 7 --out '" + (cache / "data").string() + "'",
-            dir) != 0) {
+    if (RunVitrine("generate --items 300 --users 200 --seed 7 " + generate_flags + " --out '" +
+                       (cache / "data").string() + "'",
+                   dir) != 0) {
       ADD_FAILURE() << "vitrine generate failed: " << Slurp(dir / "cmd.err");
     } else if (!(std::ofstream(cache / "build.toml") << config)) {
       ADD_FAILURE() << "cannot write " << (cache / "build.toml");
-    } else if (RunVitrine("build --config '" + (cache / "build.toml").string() + "' --items '" + (cache / "data/items.csv").string() +
-                              "' --interactions '" + (cache / "data/interactions.csv").string() +
-                              "' --images '" + (cache / "data/images.idx.gz").string() +
-                              "' --factors 16 --iterations 4 --seed 7 --threads 1 --out '" +
-                              (cache / "bundle").string() + "'",
+    } else if (RunVitrine("build --config '" + (cache / "build.toml").string() + "' --items '" +
+                              (cache / "data/items.csv").string() + "' --interactions '" +
+                              (cache / "data/interactions.csv").string() + "' --images '" +
+                              (cache / "data/images.idx.gz").string() +
+                              "' --factors 16 --iterations 4 --seed 7 --threads 1 " +
+                              build_flags + " --out '" + (cache / "bundle").string() + "'",
                           dir) != 0) {
       ADD_FAILURE() << "vitrine build failed: " << Slurp(dir / "cmd.err");
     } else {
@@ -82,7 +85,15 @@ inline fs::path MakeTestBundle(const std::string& name) {
   }
   if (lock >= 0) ::close(lock);  // releases the flock
   fs::create_directory_symlink(cache / "bundle", dir / "bundle");
+  fs::create_directory_symlink(cache / "data", dir / "data");
   return dir;
+}
+
+// The tiny bundle most tests share (300 items, 200 users, fixed seeds, the
+// learned ranker forced as the scorer so that every build flavour,
+// sanitized or not, answers the same way).
+inline fs::path MakeTestBundle(const std::string& name) {
+  return CachedTestBundle(name, "serve_test_bundle", "", "", "[ranker]\nscorer = \"ranker\"\n");
 }
 
 // A Server running on its own thread on 127.0.0.1:<ephemeral>.

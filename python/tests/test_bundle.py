@@ -83,6 +83,24 @@ def test_audience_equals_the_cli(bundle, bundle_dir):
         bundle.audience(item, search="fast")
 
 
+def test_trending_equals_the_cli(bundle, bundle_dir):
+    items = bundle.trending(window="7d", N=5)
+    rows = cli_csv("trending", "--bundle", str(bundle_dir), "--window", "7d", "-k", "5")
+    assert [t["item"] for t in items] == [r["item_id"] for r in rows]
+    np.testing.assert_allclose([t["growth"] for t in items],
+                               [float(r["growth"]) for r in rows], atol=1e-2)
+    assert all(t["growth"] > 0 for t in items)
+    groups = bundle.trending(window="7d", N=0, by="category")
+    rows = cli_csv("trending", "--bundle", str(bundle_dir), "--window", "7d", "--by", "category",
+                   "-k", "1000")
+    assert [g["value"] for g in groups] == [r["category"] for r in rows]
+    assert all(g["growth_low95"] <= g["growth"] <= g["growth_high95"] for g in groups)
+    with pytest.raises(vitrine.InvalidArgumentError, match="1h to 7d"):
+        bundle.trending(window="2w")
+    with pytest.raises(vitrine.InvalidArgumentError, match="no such catalog column"):
+        bundle.trending(by="nope")
+
+
 def test_retail_settings_of_recommend_equal_the_cli(bundle, bundle_dir, data_dir):
     user = some_users(data_dir, 1)[0]
     cases = [
@@ -152,7 +170,7 @@ def test_explain_names_blocks_reasons_and_the_source(bundle, data_dir):
     first = e["hits"][0]
     assert first["item"] == bundle.recommend(user, N=5)[0][0]
     assert first["reason"]
-    assert set(first["blocks"]) <= {"cf", "content", "visual", "pop", "new"}
+    assert set(first["blocks"]) <= {"cf", "content", "visual", "pop", "new", "trend"}
     unknown = bundle.explain(user="nobody-at-all", N=3)
     assert unknown["fallback"] and unknown["source"] == "popular"
 

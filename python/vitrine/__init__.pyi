@@ -1,6 +1,6 @@
 """Type stubs of the vitrine package (docs/python.md)."""
 import os
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +69,14 @@ class Bundle:
         """Complete the look: one item per complementary category, as dicts."""
     def popular(self, N: int = 10, rules: Rules = None) -> IdsAndScores:
         """The most popular items that pass the rules."""
+    def trending(self, window: str = "1d", N: int = 10, by: Optional[str] = None,
+                 rules: Rules = None, params: Optional[Mapping[str, Any]] = None,
+                 context: Optional[Mapping[str, Any]] = None,
+                 at: Union[int, str, None] = None) -> List[Dict[str, Any]]:
+        """Items gaining demand fastest, [{item, growth, current, previous, reason}];
+        with by=COLUMN, that column's values by growth ratio with a 95% interval,
+        [{value, growth, growth_low95, growth_high95, direction, events,
+        events_before, top_items}]. N=0 with by lists every value."""
 
 def open(path: PathLike, verify: bool = False) -> Bundle:
     """Opens a bundle directory. Raises NotFoundError or CorruptionError.
