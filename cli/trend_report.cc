@@ -13,11 +13,21 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // Control characters are not allowed in XML 1.0.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
@@ -36,20 +46,11 @@ std::string Num(double x, const char* fmt = "%.2f") {
   return buf;
 }
 
-std::string HourText(int64_t hour) {
-  const auto t = static_cast<std::time_t>(hour * 3600);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:00 UTC", &tm);
-  return buf;
-}
-
 const char* Colour(const std::string& direction) {
   return direction == "rising" ? "#1a7f37" : direction == "falling" ? "#cf222e" : "#6e7781";
 }
 
-constexpr int kLabelWidth = 180, kPlotWidth = 420, kRowHeight = 22, kTop = 34, kWidth = 760;
+constexpr int kLabelWidth = 180, kPlotWidth = 420, kRowHeight = 22, kTop = 34, kWidth = 900;
 
 // One forest plot: a log2 ratio axis from 1/range to range, centred on 1.
 std::string ForestPlot(const TrendReport::ColumnTrends& col, int y0) {
@@ -72,9 +73,8 @@ std::string ForestPlot(const TrendReport::ColumnTrends& col, int y0) {
   for (int e = -static_cast<int>(half); e <= static_cast<int>(half); ++e) {
     const double r = std::pow(2.0, e);
     const std::string xs = Num(x(r), "%.1f");
-    s += "<line x1=\"" + xs + "\" y1=\"" + std::to_string(kTop - 6) + "\" x2=\"" + xs +
-         "\" y2=\"" + std::to_string(bottom) + "\" stroke=\"" + (e == 0 ? "#57606a" : "#d0d7de") +
-         "\"/>\n";
+    s += "<line x1=\"" + xs + "\" y1=\"" + std::to_string(kTop - 6) + "\" x2=\"" + xs + "\" y2=\"" +
+         std::to_string(bottom) + "\" stroke=\"" + (e == 0 ? "#57606a" : "#d0d7de") + "\"/>\n";
     s += "<text x=\"" + xs + "\" y=\"" + std::to_string(bottom + 14) +
          "\" font-size=\"11\" text-anchor=\"middle\">" +
          (e >= 0 ? Num(r, "%.0f") + "x" : "1/" + Num(1 / r, "%.0f") + "x") + "</text>\n";
@@ -94,9 +94,9 @@ std::string ForestPlot(const TrendReport::ColumnTrends& col, int y0) {
          "x [" + Num(g.ratio_low) + ", " + Num(g.ratio_high) + "], " + g.direction +
          "</title></circle>\n";
     s += "<text x=\"" + std::to_string(kLabelWidth + kPlotWidth + 10) + "\" y=\"" +
-         std::to_string(y + 4) + "\" font-size=\"11\">" + Num(g.ratio) + "x [" +
-         Num(g.ratio_low) + ", " + Num(g.ratio_high) + "] " + Num(g.counts.current_events, "%.0f") +
-         " vs " + Num(g.counts.previous_events, "%.0f") + "</text>\n";
+         std::to_string(y + 4) + "\" font-size=\"11\">" + Num(g.ratio) + "x [" + Num(g.ratio_low) +
+         ", " + Num(g.ratio_high) + "] " + Num(g.counts.current_events, "%.0f") + " vs " +
+         Num(g.counts.previous_events, "%.0f") + "</text>\n";
   }
   s += "</g>\n";
   return s;
@@ -121,6 +121,15 @@ std::string Svg(const std::vector<const TrendReport::ColumnTrends*>& cols) {
 
 }  // namespace
 
+std::string UtcHour(int64_t hour) {
+  const auto t = static_cast<std::time_t>(hour * 3600);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:00Z", &tm);
+  return buf;
+}
+
 Result<ReportKind> ReportKindOf(const std::string& path) {
   const auto ends = [&](const std::string& ext) {
     return path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
@@ -131,8 +140,7 @@ Result<ReportKind> ReportKindOf(const std::string& path) {
                                  "': expected a file name ending in .html or .svg");
 }
 
-std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog,
-                              ReportKind kind) {
+std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog, ReportKind kind) {
   std::vector<const TrendReport::ColumnTrends*> cols;
   for (const auto& c : report.columns) cols.push_back(&c);
   if (kind == ReportKind::kSvg) return Svg(cols);
@@ -144,7 +152,7 @@ std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog,
       "1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}"
       ".rising{color:#1a7f37}.falling{color:#cf222e}.steady{color:#6e7781}</style>\n"
       "</head><body>\n<h1>Trends</h1>\n<p>Events in the " +
-      window + " up to " + HourText(report.now_hour + 1) + " against the " + window +
+      window + " up to " + UtcHour(report.now_hour + 1) + " against the " + window +
       " before. Growth is the ratio of event counts (each +0.5); the 95% interval comes from "
       "the normal approximation of the log ratio of two Poisson counts. A value is "
       "<span class=\"rising\">rising</span> when its whole interval is above 1, "
@@ -163,10 +171,10 @@ std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog,
     for (const GroupTrend& g : c.groups) {
       std::string top;
       for (int32_t i : g.top_items) top += (top.empty() ? "" : " ") + Escape(catalog.ids.id(i));
-      h += "<tr class=\"" + g.direction + "\"><td>" +
-           Escape(g.value.empty() ? "(none)" : g.value) + "</td><td>" + Num(g.ratio) +
-           "x</td><td>" + Num(g.ratio_low) + " to " + Num(g.ratio_high) + "</td><td>" +
-           g.direction + "</td><td>" + Num(g.counts.current_events, "%.0f") + "</td><td>" +
+      h += "<tr class=\"" + g.direction + "\"><td>" + Escape(g.value.empty() ? "(none)" : g.value) +
+           "</td><td>" + Num(g.ratio) + "x</td><td>" + Num(g.ratio_low) + " to " +
+           Num(g.ratio_high) + "</td><td>" + g.direction + "</td><td>" +
+           Num(g.counts.current_events, "%.0f") + "</td><td>" +
            Num(g.counts.previous_events, "%.0f") + "</td><td>" + Num(g.counts.current, "%.1f") +
            "</td><td>" + Num(g.counts.previous, "%.1f") + "</td><td>" + std::to_string(g.items) +
            "</td><td>" + top + "</td></tr>\n";

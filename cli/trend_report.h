@@ -28,6 +28,9 @@ struct TrendReport {
   std::vector<ColumnTrends> columns;
 };
 
+// The start of a unix hour as ISO-8601, "2025-12-27T23:00Z".
+std::string UtcHour(int64_t hour);
+
 std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog, ReportKind kind);
 
 }  // namespace vitrine::cli

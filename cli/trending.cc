@@ -14,15 +14,6 @@
 namespace vitrine::cli {
 namespace {
 
-std::string HourText(int64_t hour) {
-  const std::time_t t = static_cast<std::time_t>(hour * 3600);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:00Z", &tm);
-  return buf;
-}
-
 // The flags both commands share: window and time.
 void AddTrendFlags(cxxopts::Options& opts) {
   // clang-format off
@@ -58,7 +49,7 @@ bool ParseTrendFlags(const cxxopts::ParseResult& p, const char* name, TrendReque
 void LogWindows(const TrendRequest& r, int64_t now_hour) {
   const std::string w = TrendWindowName(r.window_hours);
   LogInfo("windows: the %s up to %s against the %s before", w.c_str(),
-          HourText(now_hour + 1).c_str(), w.c_str());
+          UtcHour(now_hour + 1).c_str(), w.c_str());
 }
 
 int RunTrending(int argc, char** argv) {
@@ -110,8 +101,8 @@ int RunTrending(int argc, char** argv) {
     auto groups = e.GroupTrends(req);
     if (!groups.ok()) return Fail(kName, groups.status());
     LogWindows(req, *e.TrendHour(req));
-    t.header = {"rank", req.by, "growth", "low95", "high95", "direction", "events", "before",
-                "top_items"};
+    t.header = {"rank",      req.by,   "growth", "low95",    "high95",
+                "direction", "events", "before", "top_items"};
     for (const GroupTrend& g : *groups) {
       std::string top;
       for (int32_t i : g.top_items) top += (top.empty() ? "" : " ") + e.catalog().ids.id(i);
@@ -209,15 +200,14 @@ int RunTrends(int argc, char** argv) {
       falling += g.direction == "falling";
     }
   }
-  std::printf("wrote %s: %zu columns, %d values rising, %d falling (95%% intervals)\n",
-              out.c_str(), report.columns.size(), rising, falling);
+  std::printf("wrote %s: %zu columns, %d values rising, %d falling (95%% intervals)\n", out.c_str(),
+              report.columns.size(), rising, falling);
   return kExitOk;
 }
 
 }  // namespace
 
-VITRINE_COMMAND("trending", "The items (or a column's values) gaining demand fastest",
-                RunTrending);
+VITRINE_COMMAND("trending", "The items (or a column's values) gaining demand fastest", RunTrending);
 VITRINE_COMMAND("trends", "Rising and falling categories, brands, colours: an HTML/SVG report",
                 RunTrends);
 

@@ -53,8 +53,7 @@ class ItemActivity {
 
  private:
   static uint64_t Key(int32_t item, int64_t hour) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(item)) << 32) |
-           static_cast<uint32_t>(hour);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(item)) << 32) | static_cast<uint32_t>(hour);
   }
   void AddBucket(int32_t item, int64_t hour, double weight, double count);
   void DropOld();

@@ -88,8 +88,7 @@ std::string Amount(double x) {
 Result<int64_t> Engine::TrendHour(const TrendRequest& r) const {
   if (r.window_hours < 1 || r.window_hours > kMaxTrendWindowHours) {
     return Status::InvalidArgument("trend window of " + std::to_string(r.window_hours) +
-                                   " hours: expected 1 to " +
-                                   std::to_string(kMaxTrendWindowHours));
+                                   " hours: expected 1 to " + std::to_string(kMaxTrendWindowHours));
   }
   if (r.at < 0) return Status::InvalidArgument("trend time 'at' must be >= 0 (unix seconds)");
   if (r.at > 0) return r.at / 3600;
@@ -120,12 +119,10 @@ Result<Trending> Engine::Trend(const TrendRequest& r) const {
     if (c.growth() <= 0) continue;
     // Ties by the larger current window: a steeper climb to a bigger number.
     cands.push_back({static_cast<int32_t>(i),
-                     static_cast<float>(c.growth() + 1e-6 * c.current / (1 + c.current)),
-                     nullptr});
+                     static_cast<float>(c.growth() + 1e-6 * c.current / (1 + c.current)), nullptr});
   }
-  std::stable_sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
-    return a.score > b.score;
-  });
+  std::stable_sort(cands.begin(), cands.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   if (cands.size() > static_cast<size_t>(CandidatePoolSize(q))) {
     cands.resize(static_cast<size_t>(CandidatePoolSize(q)));
   }
@@ -173,8 +170,8 @@ Result<std::vector<GroupTrend>> Engine::GroupTrends(const TrendRequest& r) const
   if (col == nullptr) {
     std::string names;
     for (const auto& c : catalog_.columns) names += (names.empty() ? "" : ", ") + c.name;
-    return Status::InvalidArgument("trends by '" + r.by + "': no such catalog column (columns: " +
-                                   names + ")");
+    return Status::InvalidArgument("trends by '" + r.by +
+                                   "': no such catalog column (columns: " + names + ")");
   }
   if (col->type != ColumnType::kCategorical) {
     return Status::InvalidArgument("trends by '" + r.by +

@@ -63,8 +63,8 @@ struct TrendCounts {
 struct GroupTrend {
   std::string value;  // the column's value ("" for items without one)
   TrendCounts counts;
-  int32_t items = 0;  // catalog items with this value
-  double ratio = 1;   // (a + 0.5) / (b + 0.5) on event counts
+  int32_t items = 0;                     // catalog items with this value
+  double ratio = 1;                      // (a + 0.5) / (b + 0.5) on event counts
   double ratio_low = 1, ratio_high = 1;  // its 95% interval
   std::string direction;                 // "rising", "falling" or "steady"
   std::vector<int32_t> top_items;        // its best trending items (up to 3)

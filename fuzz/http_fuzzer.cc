@@ -2,14 +2,15 @@
 // tiny bundle (fuzz_util.h TinyBundle), bound to 127.0.0.1 on a free port,
 // running on its own thread; each input is one request sent over loopback
 // with httplib::Client, so request parsing, JSON body parsing, validation and
-// the engine calls behind /recommend, /events, /audience, /reload and
-// /similar all run
+// the engine calls behind /recommend, /events, /audience, /reload,
+// /similar and /trending all run
 // as in production. Slow for a fuzzer (a loopback round trip per input, some
 // hundreds of inputs per second, against thousands for the parsers), but it
 // exercises the real server code rather than a copy of its validation.
 //
 // Input: the first line picks the request, the rest is the body:
 //   /similar/<item>?<query>   GET of that target (the rest is ignored)
+//   /trending?<query>         GET of that target (the rest is ignored)
 //   /events                   POST of the rest to /events
 //   /audience                 POST of the rest to /audience
 //   /reload                   POST of the rest to /reload
@@ -85,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body = nl == std::string::npos ? "" : input.substr(nl + 1);
   httplib::Client& client = *g_running->client;
 
-  const bool get = target.rfind("/similar/", 0) == 0;
+  const bool get = target.rfind("/similar/", 0) == 0 || target.rfind("/trending", 0) == 0;
   const std::string path =
       get ? target
           : (target == "/events" || target == "/reload" || target == "/audience" ? target

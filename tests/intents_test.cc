@@ -33,24 +33,13 @@ class IntentsTest : public ::testing::Test {
     engine_ = std::move(*e);
     // The oracle's input: the raw events, summed per (user, item) with the
     // default event weights, and the latest time of each pair.
-    std::ifstream in(fs::path(VITRINE_BINARY).parent_path() / "serve_test_bundle" / "data" /
-                     "interactions.csv");
-    ASSERT_TRUE(in);
-    std::string line;
-    std::getline(in, line);
-    ASSERT_EQ(line, "user_id,item_id,event,timestamp");
-    const std::map<std::string, double> w = {
-        {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}};
-    while (std::getline(in, line)) {
-      std::stringstream ss(line);
-      std::string user, item, event, ts;
-      std::getline(ss, user, ',');
-      std::getline(ss, item, ',');
-      std::getline(ss, event, ',');
-      std::getline(ss, ts, ',');
-      Seen& s = raw_[user][item];
-      s.weight += w.at(event);
-      s.time = std::max<int64_t>(s.time, std::stoll(ts));
+    const auto events = ReadGeneratedEvents(fs::path(VITRINE_BINARY).parent_path() /
+                                            "serve_test_bundle" / "data" / "interactions.csv");
+    ASSERT_FALSE(events.empty());
+    for (const GeneratedEvent& e : events) {
+      Seen& s = raw_[e.user][e.item];
+      s.weight += e.weight;
+      s.time = std::max<int64_t>(s.time, e.time);
     }
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -120,6 +121,28 @@ Column TextColumn(std::string name, std::vector<std::string> values) {
   Column c = MakeColumn(std::move(name), ColumnType::kText);
   c.texts = std::move(values);
   return c;
+}
+
+std::vector<GeneratedEvent> ReadGeneratedEvents(const std::filesystem::path& path) {
+  std::vector<GeneratedEvent> out;
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line != "user_id,item_id,event,timestamp") return out;
+  const std::map<std::string, double> weights = {
+      {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}};
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    GeneratedEvent e;
+    std::string ts;
+    std::getline(ss, e.user, ',');
+    std::getline(ss, e.item, ',');
+    std::getline(ss, e.event, ',');
+    std::getline(ss, ts, ',');
+    e.time = std::stoll(ts);
+    e.weight = weights.at(e.event);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 }  // namespace vitrine

@@ -34,6 +34,18 @@ Matrix Gaussian(size_t rows, size_t cols, uint32_t seed);
 Matrix ClusteredRows(size_t n, size_t d, size_t clusters, uint32_t seed, float noise,
                      uint32_t center_seed);
 
+// One row of a `vitrine generate` interactions.csv, its weight by the
+// default event weights (view 1, cart 4, purchase 10, return -4): the raw
+// input that oracles recount.
+struct GeneratedEvent {
+  std::string user, item, event;
+  int64_t time = 0;
+  double weight = 0;
+};
+// Every row of `path` (header user_id,item_id,event,timestamp); empty when
+// the file cannot be read or has another header.
+std::vector<GeneratedEvent> ReadGeneratedEvents(const std::filesystem::path& path);
+
 // The cosine of two equally long vectors, in double; 0 when either is zero.
 double Cosine(std::span<const float> a, std::span<const float> b);
 

@@ -3,8 +3,9 @@
 // --trend-items) ranked first by the engine, the CLI and the server, group
 // counts recomputed from the raw interactions file, live events, rules, and
 // the report.
-#include <gtest/gtest.h>
+#include "engine/trend.h"
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -18,7 +19,6 @@
 
 #include "core/item_activity.h"
 #include "engine/engine.h"
-#include "engine/trend.h"
 #include "serve_test_util.h"
 
 namespace vitrine {
@@ -104,8 +104,8 @@ TEST(TrendWindowTest, ParsesHoursAndDays) {
   EXPECT_EQ(*ParseTrendWindow("36h"), 36);
   EXPECT_EQ(*ParseTrendWindow("1d"), 24);
   EXPECT_EQ(*ParseTrendWindow("7d"), 168);
-  for (const char* bad : {"", "h", "0h", "8d", "169h", "1w", "-1d", "1.5d", "d1", " 1d",
-                          "99999999999999999999h"}) {
+  for (const char* bad :
+       {"", "h", "0h", "8d", "169h", "1w", "-1d", "1.5d", "d1", " 1d", "99999999999999999999h"}) {
     auto r = ParseTrendWindow(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) EXPECT_NE(r.status().message().find("1h to 7d"), std::string::npos) << bad;
@@ -146,19 +146,10 @@ class PlantedTrend : public ::testing::Test {
     for (int32_t i : truth["trend_items"]) planted_.insert(i);
     ASSERT_EQ(planted_.size(), 2u);
     // The oracle's input: the raw rows with the default event weights.
-    std::ifstream in(dir_ / "data" / "interactions.csv");
-    std::string line;
-    std::getline(in, line);
-    const std::map<std::string, double> weights = {
-        {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}};
-    while (std::getline(in, line)) {
-      std::stringstream ss(line);
-      std::string user, item, event, ts;
-      std::getline(ss, user, ',');
-      std::getline(ss, item, ',');
-      std::getline(ss, event, ',');
-      std::getline(ss, ts, ',');
-      rows_.push_back({*engine_->catalog().ids.Find(item), std::stoll(ts), weights.at(event)});
+    const auto events = ReadGeneratedEvents(dir_ / "data" / "interactions.csv");
+    ASSERT_FALSE(events.empty());
+    for (const GeneratedEvent& e : events) {
+      rows_.push_back({*engine_->catalog().ids.Find(e.item), e.time, e.weight});
     }
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -292,7 +283,8 @@ TEST_F(PlantedTrend, CliTrendingAndTheReport) {
   const json out = json::parse(Slurp(dir_ / "cmd.out"));
   ASSERT_EQ(out.size(), 2u);
   std::set<int32_t> listed;
-  for (const auto& row : out) listed.insert(*engine_->catalog().ids.Find(row["item_id"].get<std::string>()));
+  for (const auto& row : out)
+    listed.insert(*engine_->catalog().ids.Find(row["item_id"].get<std::string>()));
   EXPECT_EQ(listed, planted_);
 
   ASSERT_EQ(RunVitrine("trending --by brand -k 3" + b, dir_), 0) << Slurp(dir_ / "cmd.err");
@@ -345,7 +337,8 @@ TEST_F(PlantedTrend, ServerCountsLiveEvents) {
   ASSERT_EQ(res->status, 200) << res->body;
   json j = json::parse(res->body);
   std::set<int32_t> listed;
-  for (const auto& h : j["results"]) listed.insert(*engine_->catalog().ids.Find(h["item"].get<std::string>()));
+  for (const auto& h : j["results"])
+    listed.insert(*engine_->catalog().ids.Find(h["item"].get<std::string>()));
   EXPECT_EQ(listed, planted_);
   EXPECT_EQ(j["window"], "1d");
 
