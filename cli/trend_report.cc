@@ -11,7 +11,16 @@ namespace {
 
 std::string Escape(const std::string& s) {
   std::string out;
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    // U+FFFE and U+FFFF (EF BF BE/BF) are not XML characters either.
+    if (static_cast<unsigned char>(c) == 0xEF && i + 2 < s.size() &&
+        static_cast<unsigned char>(s[i + 1]) == 0xBF &&
+        (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xBE) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '&':
         out += "&amp;";

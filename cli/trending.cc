@@ -1,12 +1,14 @@
 // vitrine trending: the items (or a column's values) gaining demand fastest.
 // vitrine trends: a report of rising and falling categories, brands, colours
 // and materials for inventory planning (cli/trend_report.h).
-#include <ctime>
+#include <algorithm>
+#include <filesystem>
 
 #include "cli/command.h"
 #include "cli/output.h"
 #include "cli/query_common.h"
 #include "cli/trend_report.h"
+#include "core/csv.h"
 #include "core/file_util.h"
 #include "core/progress.h"
 #include "core/value_parse.h"
@@ -97,12 +99,16 @@ int RunTrending(int argc, char** argv) {
   if (!st.ok()) return UsageError(kName, "--diversity: " + st.message());
   Table t;
   if (r.count("by")) {
+    if (req.query.diversity != Diversity::kNone) {
+      return UsageError(kName, "--diversity applies to items, not to --by values");
+    }
     req.by = r["by"].as<std::string>();
     auto groups = e.GroupTrends(req);
     if (!groups.ok()) return Fail(kName, groups.status());
     LogWindows(req, *e.TrendHour(req));
-    t.header = {"rank",      req.by,   "growth", "low95",    "high95",
-                "direction", "events", "before", "top_items"};
+    // The keys of GET /trending?by=, with the column's name for "value".
+    t.header = {"rank",      req.by, "growth",        "growth_low95", "growth_high95",
+                "direction", "events", "events_before", "top_items"};
     for (const GroupTrend& g : *groups) {
       std::string top;
       for (int32_t i : g.top_items) top += (top.empty() ? "" : " ") + e.catalog().ids.id(i);
@@ -161,12 +167,23 @@ int RunTrends(int argc, char** argv) {
   const std::string out = r["report"].as<std::string>();
   auto kind = ReportKindOf(out);
   if (!kind.ok()) return UsageError(kName, "--report: " + kind.status().message());
+  // A typo in the path should not make a directory tree.
+  const std::filesystem::path parent = std::filesystem::path(out).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent)) {
+    return UsageError(kName, "--report: directory '" + parent.string() + "' does not exist");
+  }
   auto engine = Engine::Open(r["bundle"].as<std::string>());
   if (!engine.ok()) return Fail(kName, engine.status());
   const Engine& e = **engine;
   std::vector<std::string> columns;
   if (r.count("columns")) {
-    columns = SplitList(r["columns"].as<std::string>(), ',');
+    for (std::string c : SplitList(r["columns"].as<std::string>(), ',')) {
+      c = std::string(TrimBlanks(c));
+      if (!c.empty() && std::find(columns.begin(), columns.end(), c) == columns.end()) {
+        columns.push_back(c);
+      }
+    }
+    if (columns.empty()) return UsageError(kName, "--columns names no column");
   } else {
     for (const char* c : {"category", "brand", "color", "colour", "material"}) {
       const Column* col = e.catalog().column(c);

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <queue>
@@ -125,6 +126,11 @@ Result<EventWeights> EventWeights::Parse(std::string_view spec) {
     if (!ParseFiniteDouble(value, &w)) {
       return Status::InvalidArgument(where + ": expected a number after '=', found '" +
                                      std::string(value) + "'");
+    }
+    // Weights are summed in float: a bound keeps every sum finite.
+    if (std::fabs(w) > kMaxEventWeight) {
+      return Status::InvalidArgument(where + ": weight " + std::string(value.substr(0, 40)) +
+                                     " is outside [-1e6, 1e6]");
     }
     if (!ew.weights.emplace(std::string(name), static_cast<float>(w)).second) {
       return Status::InvalidArgument(where + ": event '" + std::string(name) + "' is named twice");

@@ -53,6 +53,9 @@ namespace vitrine {
 // exactly (case-sensitive, after trimming spaces); weights are finite numbers
 // and may be negative. Parse errors name the entry:
 //   "event weights entry 2 'cart=x': expected a number after '=', found 'x'"
+// Event and channel weights lie in [-kMaxEventWeight, kMaxEventWeight].
+inline constexpr double kMaxEventWeight = 1e6;
+
 struct EventWeights {
   std::map<std::string, float, std::less<>> weights;
   static Result<EventWeights> Parse(std::string_view spec);

@@ -67,11 +67,11 @@ std::vector<ItemActivity::Bucket> ItemActivity::Buckets() const {
   return out;
 }
 
-ItemActivity ItemActivity::Remapped(const std::vector<int32_t>& remap) const {
+ItemActivity ItemActivity::Remapped(const std::vector<int32_t>& remap, int64_t after_hour) const {
   ItemActivity out;
   for (const Bucket& b : Buckets()) {
     const auto from = static_cast<size_t>(b.item);
-    if (from >= remap.size() || remap[from] < 0) continue;
+    if (from >= remap.size() || remap[from] < 0 || b.hour <= after_hour) continue;
     out.AddBucket(remap[from], b.hour, b.weight, b.count);
   }
   out.newest_hour_ = newest_hour_;  // "now" does not move when items go

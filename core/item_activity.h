@@ -48,8 +48,9 @@ class ItemActivity {
 
   // Buckets inside the horizon, sorted by (item, hour): what the bundle stores.
   std::vector<Bucket> Buckets() const;
-  // Item indices renumbered by `remap` (old row -> new row, -1 = removed).
-  ItemActivity Remapped(const std::vector<int32_t>& remap) const;
+  // Item indices renumbered by `remap` (old row -> new row, -1 = removed),
+  // keeping only the hours after `after_hour`.
+  ItemActivity Remapped(const std::vector<int32_t>& remap, int64_t after_hour = -1) const;
 
  private:
   static uint64_t Key(int32_t item, int64_t hour) {

@@ -91,13 +91,25 @@ Result<int64_t> Engine::TrendHour(const TrendRequest& r) const {
                                    " hours: expected 1 to " + std::to_string(kMaxTrendWindowHours));
   }
   if (r.at < 0) return Status::InvalidArgument("trend time 'at' must be >= 0 (unix seconds)");
-  if (r.at > 0) return r.at / 3600;
-  int64_t now = activity_.newest_hour();
-  if (r.live != nullptr) now = std::max(now, r.live->newest_hour());
-  if (now < 0) {
+  int64_t newest = activity_.newest_hour();
+  if (r.live != nullptr) newest = std::max(newest, r.live->newest_hour());
+  if (newest < 0) {
     return Status::InvalidArgument(
         "no timed events to find trends in: the interactions had no timestamp column (or none "
         "in the last two weeks of the data), and no live events have arrived since the build");
+  }
+  // The windows end at `at`, whole hours: the last one counted is the hour
+  // before the one `at` falls in. Without `at`, the newest event's hour.
+  const int64_t now = r.at > 0 ? r.at / 3600 - 1 : newest;
+  // Both windows must lie inside what is kept (ItemActivity::kHorizonHours
+  // before the newest event), or the window before would be cut short.
+  const int64_t oldest_kept = newest - ItemActivity::kHorizonHours + 1;
+  if (now - 2 * r.window_hours + 1 < oldest_kept) {
+    return Status::InvalidArgument(
+        "the windows (" + TrendWindowName(r.window_hours) + " and the " +
+        TrendWindowName(r.window_hours) + " before, ending at hour " + std::to_string(now + 1) +
+        ") reach before the events kept, which start at hour " + std::to_string(oldest_kept) +
+        " (unix hours): trends look back at most 14 days from the newest event");
   }
   return now;
 }
@@ -259,15 +271,22 @@ Result<ItemActivity> ReadTrendActivity(const Bundle& b, int64_t items) {
     return Status::Corruption(b.path(f::kTrendSums).string() + ": " + std::to_string(sums.rows) +
                               " rows, " + f::kTrendBuckets + " has " + std::to_string(keys.rows));
   }
+  // Bounds that keep every sum over the horizon finite in float.
+  constexpr double kMaxBucketSum = 1e15;
   for (size_t j = 0; j < keys.rows; ++j) {
     const int64_t item = keys.data[2 * j], hour = keys.data[2 * j + 1];
     const float weight = sums.data[2 * j], count = sums.data[2 * j + 1];
-    if (item < 0 || item >= items || hour <= 0 || hour > int64_t{0xFFFFFFFF} ||
-        !std::isfinite(weight) || !std::isfinite(count) || count < 0) {
+    if (item < 0 || item >= items || hour <= 0 || hour > int64_t{0xFFFFFFFF}) {
       return Status::Corruption(b.path(f::kTrendBuckets).string() + ": row " + std::to_string(j) +
                                 " (item " + std::to_string(item) + ", hour " +
                                 std::to_string(hour) + "): expected an item below " +
-                                std::to_string(items) + ", a positive hour and finite sums");
+                                std::to_string(items) + " and an hour in [1, 2^32)");
+    }
+    if (!(std::fabs(weight) <= kMaxBucketSum) || !(count >= 0 && count <= kMaxBucketSum)) {
+      return Status::Corruption(b.path(f::kTrendSums).string() + ": row " + std::to_string(j) +
+                                " (weight " + std::to_string(weight) + ", events " +
+                                std::to_string(count) +
+                                "): expected a weight within +-1e15 and events in [0, 1e15]");
     }
     out.Add({static_cast<int32_t>(item), hour, weight, count});
   }

@@ -342,13 +342,15 @@ struct Server::Impl {
     next->load_seconds = MillisSince(t0) / 1000.0;
     {
       // Live trend events follow their items into the new bundle's rows.
+      // Those up to the new bundle's newest hour are taken to be in it (a
+      // rebuild from the event log), so they are not counted twice.
       std::lock_guard<std::mutex> live_lock(live_mu);
       const Catalog& before = old->engine->catalog();
       std::vector<int32_t> remap(static_cast<size_t>(before.size()), -1);
       for (int32_t i = 0; i < before.size(); ++i) {
         if (auto to = next->engine->catalog().ids.Find(before.ids.id(i))) remap[i] = *to;
       }
-      live_activity = live_activity.Remapped(remap);
+      live_activity = live_activity.Remapped(remap, next->engine->activity().newest_hour());
       std::lock_guard<std::mutex> lock(mu);
       loaded = next;
     }
@@ -859,11 +861,14 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
         {events[n].user, {events[n].item, events[n].event, weights[n], events[n].timestamp}});
   }
   {
-    // Demand for live trends: every event but negative feedback.
+    // Demand for live trends: every event but negative feedback, and none
+    // from the future (more than an hour of clock skew ahead): one would
+    // move "now" past every real event.
     std::lock_guard<std::mutex> lock(live_mu);
     for (size_t n = 0; n < events.size(); ++n) {
       const Feedback f = FeedbackOfEvent(events[n].event);
       if (f == Feedback::kNotInterested || f == Feedback::kHideBrand) continue;
+      if (events[n].timestamp > now + 3600) continue;
       if (auto item = cur->engine->catalog().ids.Find(events[n].item)) {
         live_activity.Add(*item, events[n].timestamp, weights[n]);
       }

@@ -82,6 +82,10 @@ TEST(EventWeights, ParseAndDefault) {
   EXPECT_EQ(EventWeights::Parse("view=1,view=2").status().message(),
             "event weights entry 2 'view=2': event 'view' is named twice");
   EXPECT_FALSE(EventWeights::Parse("view=inf").ok());
+  // Beyond float range a weight would sum to inf (found by a hostile test).
+  EXPECT_EQ(EventWeights::Parse("view=1e39").status().message(),
+            "event weights entry 1 'view=1e39': weight 1e39 is outside [-1e6, 1e6]");
+  EXPECT_TRUE(EventWeights::Parse("view=-1e6").ok());
 }
 
 TEST(ParseTimestamp, AcceptedForms) {

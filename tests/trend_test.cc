@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/array_io.h"
 #include "core/item_activity.h"
 #include "engine/engine.h"
 #include "serve_test_util.h"
@@ -266,12 +267,30 @@ TEST_F(PlantedTrend, LiveEventsAndRulesApply) {
   for (const Hit& h : t->hits) {
     EXPECT_EQ(col->codes[static_cast<size_t>(h.item)], col->codes[static_cast<size_t>(first)]);
   }
-  // "at" far before the data: nothing in either window.
+  // "at" ends the windows at that time (whole hours): the end of the
+  // newest hour is the default; half an hour into it counts up to its start.
   r.query.rules = nullptr;
-  r.at = 1'000'000'000;
+  r.query.k = 5;
+  auto base = engine_->Trend(r);
+  ASSERT_TRUE(base.ok());
+  r.at = (now + 1) * 3600;
   t = engine_->Trend(r);
   ASSERT_TRUE(t.ok());
-  EXPECT_TRUE(t->hits.empty());
+  EXPECT_EQ(t->now_hour, now);
+  ASSERT_EQ(t->hits.size(), base->hits.size());
+  for (size_t j = 0; j < t->hits.size(); ++j) EXPECT_EQ(t->hits[j].item, base->hits[j].item);
+  r.at = now * 3600 + 1800;
+  t = engine_->Trend(r);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->now_hour, now - 1);
+  for (size_t j = 0; j < t->hits.size(); ++j) {
+    EXPECT_NEAR(t->counts[j].current, Sum(t->hits[j].item, now - 24, now), 1e-3);
+  }
+  // Windows reaching past the 14 days kept are an error, not short counts.
+  r.at = (now - 14 * 24) * 3600;
+  EXPECT_NE(engine_->Trend(r).status().message().find("14 days"), std::string::npos);
+  r.at = 1'000'000'000;
+  EXPECT_FALSE(engine_->Trend(r).ok());
   r.at = 0;
   r.window_hours = 0;
   EXPECT_FALSE(engine_->Trend(r).ok());
@@ -325,6 +344,76 @@ TEST_F(PlantedTrend, CliTrendingAndTheReport) {
   EXPECT_EQ(RunVitrine("trends --report out.pdf" + b, dir_), 2);
 }
 
+TEST_F(PlantedTrend, OutOfRangeSumsAreRefusedAtOpenNamingTheFile) {
+  const fs::path copy = dir_ / "copy";
+  fs::copy(dir_ / "bundle", copy, fs::copy_options::recursive);
+  auto sums = ReadNpyF32(copy / "trend" / "sums.npy");
+  ASSERT_TRUE(sums.ok());
+  sums->data[0] = 3e38f;  // finite, but sums of it are not
+  fs::remove(copy / "trend" / "sums.npy");
+  ASSERT_TRUE(WriteNpy(copy / "trend" / "sums.npy", *sums).ok());
+  auto e = Engine::Open(copy);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("trend/sums.npy: row 0"), std::string::npos)
+      << e.status().ToString();
+}
+
+TEST(TrendReport, EscapesEveryCatalogValue) {
+  const fs::path dir = fs::temp_directory_path() / ("vitrine_trend_report_" +
+                                                    std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // Brands with markup, a U+FFFE (not an XML character) and a quote.
+  const std::vector<std::string> brands = {"<b>&amp", "odd\xEF\xBF\xBEname", "Q\"uote"};
+  std::string items = "item_id,title,brand,category\n", events = "user_id,item_id,event,timestamp\n";
+  for (int i = 0; i < 30; ++i) {
+    items += "I" + std::to_string(i) + ",t" + std::to_string(i) + ",\"" +
+             (i % 3 == 2 ? std::string("Q\"\"uote") : brands[static_cast<size_t>(i % 3)]) +
+             "\",c" + std::to_string(i % 2) + "\n";
+    for (int u = 0; u < 4; ++u) {
+      events += "U" + std::to_string(u) + ",I" + std::to_string(i) + ",view," +
+                std::to_string(1'750'000'000 + 3600 * ((i * 7 + u * 13) % 300)) + "\n";
+    }
+  }
+  WriteText(dir / "items.csv", items);
+  WriteText(dir / "events.csv", events);
+  ASSERT_EQ(RunVitrine("build -q --items '" + (dir / "items.csv").string() + "' --interactions '" +
+                           (dir / "events.csv").string() +
+                           "' --schema title:text,brand:categorical,category:categorical "
+                           "--factors 4 --iterations 2 --ranker off --out '" +
+                           (dir / "b").string() + "'",
+                       dir),
+            0)
+      << Slurp(dir / "cmd.err");
+  const std::string b = " --bundle '" + (dir / "b").string() + "'";
+  ASSERT_EQ(RunVitrine("trends --window 7d -k 0 --columns 'brand, category,brand' --report '" +
+                           (dir / "r.svg").string() + "'" + b,
+                       dir),
+            0)
+      << Slurp(dir / "cmd.err");
+  const std::string svg = Slurp(dir / "r.svg");
+  EXPECT_NE(svg.find("&lt;b&gt;&amp;amp"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("Q&quot;uote"), std::string::npos);
+  EXPECT_EQ(svg.find("\xEF\xBF\xBE"), std::string::npos);
+  EXPECT_NE(svg.find("odd\xEF\xBF\xBDname"), std::string::npos);
+  EXPECT_EQ(svg.find("<b>"), std::string::npos);
+  // Two columns (brand once), every value a point.
+  size_t plots = 0;
+  for (size_t p = svg.find("growth ratio, this window"); p != std::string::npos;
+       p = svg.find("growth ratio, this window", p + 1)) {
+    ++plots;
+  }
+  EXPECT_EQ(plots, 2u);
+  // Usage errors: no columns, a missing directory, diversity on values.
+  EXPECT_EQ(RunVitrine("trends --columns ' , ' --report '" + (dir / "x.svg").string() + "'" + b,
+                       dir),
+            2);
+  EXPECT_EQ(RunVitrine("trends --report '" + (dir / "no" / "x.svg").string() + "'" + b, dir), 2);
+  EXPECT_FALSE(fs::exists(dir / "no"));
+  EXPECT_EQ(RunVitrine("trending --window 7d --by brand --diversity mmr" + b, dir), 2);
+  fs::remove_all(dir);
+}
+
 TEST_F(PlantedTrend, ServerCountsLiveEvents) {
   ServerOptions o;
   o.bundle = dir_ / "bundle";
@@ -363,6 +452,25 @@ TEST_F(PlantedTrend, ServerCountsLiveEvents) {
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(json::parse(res->body)["results"].size(), 3u);
+  // A reload keeps the live events after the bundle's newest hour and drops
+  // those up to it (a rebuild from the event log would hold them).
+  batch = json::array();
+  for (int n = 0; n < 50; ++n) {
+    batch.push_back({{"user", "later" + std::to_string(n)},
+                     {"item", engine_->catalog().ids.id(quiet + 1)},
+                     {"ts", until + 600}});
+  }
+  res = c.Post("/events", batch.dump(), "application/json");
+  ASSERT_TRUE(res && res->status == 200);
+  res = c.Post("/reload", "{}", "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  res = c.Get("/trending?k=1");
+  ASSERT_TRUE(res);
+  j = json::parse(res->body);
+  EXPECT_EQ(j["until"], until + 3600);  // the live hour after the bundle's
+  EXPECT_EQ(j["results"][0]["item"], engine_->catalog().ids.id(quiet + 1)) << res->body;
+  EXPECT_EQ(j["results"][0]["current"], 50.0) << res->body;
   for (const char* bad : {"/trending?window=0h", "/trending?by=price", "/trending?at=x",
                           "/trending?k=0", "/trending?color=red"}) {
     res = c.Get(bad);
