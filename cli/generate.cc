@@ -40,6 +40,10 @@ int RunGenerate(int argc, char** argv) {
       "Plant a trend: this many random items get a burst of views in the last day "
       "(truth.json 'trend_items'; `vitrine trending` should rank them first)",
       cxxopts::value<int64_t>()->default_value("0"));
+  add("gift-share",
+      "Plant gifts: this share of purchases become gift_purchase events of a few gift items "
+      "(truth.json 'gift_items'; `recommend --intent gift` should find them)",
+      cxxopts::value<double>()->default_value("0"));
   Parsed p = ParseOrExit(opts, argc, argv, kCmd, {"items", "users", "out"});
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -53,12 +57,16 @@ int RunGenerate(int argc, char** argv) {
   o.num_clusters = r["clusters"].as<int>();
   o.zipf_exponent = r["zipf-exponent"].as<double>();
   o.trend_items = r["trend-items"].as<int64_t>();
+  o.gift_share = r["gift-share"].as<double>();
   if (r.count("fashion-mnist")) o.fashion_mnist_dir = r["fashion-mnist"].as<std::string>();
   const std::string out = r["out"].as<std::string>();
   if (out.empty()) return UsageError(kCmd, "--out must not be empty");
   // Option ranges are usage errors (exit 2), not runtime errors.
   if (o.num_items < 1) return UsageError(kCmd, "--items must be >= 1");
   if (o.num_users < 1) return UsageError(kCmd, "--users must be >= 1");
+  if (!(o.gift_share >= 0 && o.gift_share <= 1)) {
+    return UsageError(kCmd, "--gift-share must be between 0 and 1");
+  }
   if (o.trend_items < 0 || o.trend_items > o.num_items) {
     return UsageError(kCmd, "--trend-items must be between 0 and --items");
   }

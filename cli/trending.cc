@@ -107,7 +107,7 @@ int RunTrending(int argc, char** argv) {
     if (!groups.ok()) return Fail(kName, groups.status());
     LogWindows(req, *e.TrendHour(req));
     // The keys of GET /trending?by=, with the column's name for "value".
-    t.header = {"rank",      req.by, "growth",        "growth_low95", "growth_high95",
+    t.header = {"rank",      req.by,   "growth",        "growth_low95", "growth_high95",
                 "direction", "events", "events_before", "top_items"};
     for (const GroupTrend& g : *groups) {
       std::string top;

@@ -46,6 +46,10 @@ Status ValidateOptions(const GeneratorOptions& o) {
   if (!(o.zipf_exponent >= 0) || o.zipf_exponent > 5) return bad("zipf exponent must be in [0, 5]");
   if (o.days < 1) return bad("days must be >= 1");
   if (o.unique_images < 1) return bad("unique images must be >= 1");
+  if (o.trend_items < 0 || o.trend_items > o.num_items) {
+    return bad("trend items must be in 0..items, got " + std::to_string(o.trend_items));
+  }
+  if (!(o.gift_share >= 0 && o.gift_share <= 1)) return bad("gift share must be in [0, 1]");
   return Status::OK();
 }
 

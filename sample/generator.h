@@ -12,7 +12,8 @@
 //                     ids "I000123" (index in catalog order), price with two
 //                     decimals, bools true/false. No field contains a comma.
 //   interactions.csv  user_id,item_id,event,timestamp
-//                     ids "U0000123"; event in view|cart|purchase|return;
+//                     ids "U0000123"; event in view|cart|purchase|return
+//                     (and gift_purchase with GeneratorOptions::gift_share);
 //                     unix seconds; rows grouped by user, time-ordered within
 //                     a user.
 //   images.idx.gz     IDX ubyte n_items x 28 x 28, gzip, catalog order.
@@ -42,7 +43,8 @@
 //   "items":{"taste_cluster","visual_style"(category*4+s),"popularity",
 //            "source_image","flip","shift_x","shift_y","price_band"},
 //   "users":{"cluster","secondary_cluster"(-1 = none),"events"},
-//   "trend_items":[...] (only with GeneratorOptions::trend_items > 0)}
+//   "trend_items":[...] (only with GeneratorOptions::trend_items > 0),
+//   "gift_items":[...] (only with GeneratorOptions::gift_share > 0)}
 // Arrays under "items"/"users" are in catalog / user-index order.
 //
 // Determinism: the same options produce byte-identical files on the same
@@ -91,6 +93,11 @@ struct GeneratorOptions {
   // other events are unchanged (the burst draws from its own stream).
   // truth.json lists them as "trend_items". 0 = no burst.
   int64_t trend_items = 0;
+  // Planted gifts (docs/retail.md, Gifts): each purchase is, with this
+  // probability, a "gift_purchase" of one of a few gift items (max(5, items
+  // / 100), drawn at random; truth.json "gift_items") instead, never
+  // returned. Its own random stream, like the trend burst. 0 = no gifts.
+  double gift_share = 0;
 };
 
 struct GeneratorReport {

@@ -47,6 +47,18 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
       us.trend_items.push_back(item);
     }
   }
+  // Planted gifts, from their own stream too.
+  Rng gift_rng = Rng::ForStage(o.seed, 10);
+  us.gift_items.clear();
+  if (o.gift_share > 0) {
+    const int64_t gifts = std::min<int64_t>(it.n, std::max<int64_t>(5, it.n / 100));
+    while (static_cast<int64_t>(us.gift_items.size()) < gifts) {
+      const auto item = static_cast<int32_t>(gift_rng.Below(static_cast<uint64_t>(it.n)));
+      if (std::find(us.gift_items.begin(), us.gift_items.end(), item) == us.gift_items.end()) {
+        us.gift_items.push_back(item);
+      }
+    }
+  }
   const double burst_views = std::max(20.0, static_cast<double>(o.num_users) / 25.0);
   const double burst_p = std::min(1.0, burst_views / static_cast<double>(o.num_users));
 
@@ -88,6 +100,12 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
         ev.push_back({t, item, session, seq++, 1});
         if (!rng.Bernoulli(kPurchaseGivenCart)) continue;
         t += 60 + static_cast<int64_t>(rng.Below(840));
+        if (!us.gift_items.empty() && gift_rng.Bernoulli(o.gift_share)) {
+          // Bought as a gift: a gift item, for someone else; never returned.
+          const int32_t gift = us.gift_items[gift_rng.Below(us.gift_items.size())];
+          ev.push_back({t, gift, session, seq++, 4});
+          continue;
+        }
         ev.push_back({t, item, session, seq++, 2});
         if (!rng.Bernoulli(kReturnGivenPurchase)) continue;
         // Returns arrive 2-20 days later; relative to the session like the rest.

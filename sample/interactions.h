@@ -19,6 +19,7 @@ struct Users {
   std::vector<int8_t> secondary;  // secondary cluster, -1 = none
   std::vector<int32_t> events;    // events written for the user
   std::vector<int32_t> trend_items;  // the planted burst's items (GeneratorOptions::trend_items)
+  std::vector<int32_t> gift_items;   // the planted gifts (GeneratorOptions::gift_share)
   int64_t total_events = 0;
 };
 

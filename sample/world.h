@@ -134,7 +134,8 @@ inline constexpr double kReturnGivenPurchase = 0.2;
 inline constexpr double kStayInGroup = 0.4;  // next view in a session: same group
 inline constexpr double kSecondaryClusterUsers = 0.3;
 inline constexpr double kSecondaryClusterEvents = 0.3;
-inline constexpr const char* kEventNames[4] = {"view", "cart", "purchase", "return"};
+inline constexpr const char* kEventNames[5] = {"view", "cart", "purchase", "return",
+                                               "gift_purchase"};
 
 inline int GroupOf(int tier, int category, int style, int band) {
   return ((tier * kCategories + category) * kStyles + style) * kBands + band;

@@ -171,6 +171,10 @@ Status WriteTruth(const GeneratorOptions& o, const Items& it, const std::vector<
     s += ",\"trend_items\":";
     AppendIntArray(s, users.trend_items);
   }
+  if (!users.gift_items.empty()) {
+    s += ",\"gift_items\":";
+    AppendIntArray(s, users.gift_items);
+  }
   s += "}\n";
   return f.Append(s);
 }

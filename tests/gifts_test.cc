@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "embed/fusion.h"
@@ -26,10 +28,10 @@ class GiftsTest : public ::testing::Test {
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
     const fs::path& d = *dir_;
-    ASSERT_EQ(RunVitrine("generate --items 300 --users 200 --seed 7 --out '" + (d / "data").string() +
-                             "'",
-                         d),
-              0)
+    ASSERT_EQ(
+        RunVitrine(
+            "generate --items 300 --users 200 --seed 7 --out '" + (d / "data").string() + "'", d),
+        0)
         << Slurp(d / "cmd.err");
     // The same events with a gift column, plus planted gifts: 40 givers buy
     // I000010 (20 times), I000020 (12) and I000030 (6) as gifts, half marked
@@ -43,8 +45,8 @@ class GiftsTest : public ::testing::Test {
     for (const auto& [item, n] : {std::pair{"I000010", 20}, {"I000020", 12}, {"I000030", 6}}) {
       for (int g = 0; g < n; ++g, ++row) {
         const std::string user = "U0000" + std::to_string(1000 + row % 40).substr(1);
-        with += user + "," + item + (row % 2 ? ",purchase,1760000000,true\n"
-                                             : ",gift_purchase,1760000000,\n");
+        with += user + "," + item +
+                (row % 2 ? ",purchase,1760000000,true\n" : ",gift_purchase,1760000000,\n");
       }
     }
     std::ofstream(d / "with_gifts.csv") << with;
@@ -100,10 +102,10 @@ TEST_F(GiftsTest, ThePlantedGiftPatternComesFirstUnderTheRules) {
   // A price band and a brand exclusion hold.
   const Catalog& cat = e->catalog();
   const int32_t top = *cat.ids.Find("I000010");
-  auto rules = RuleSet::Parse("EXCLUDE WHERE brand = \"" +
-                                  cat.ValueString(*cat.column("brand"), top) +
-                                  "\"\nINCLUDE WHERE price <= $MAX_PRICE\n",
-                              "rules");
+  auto rules =
+      RuleSet::Parse("EXCLUDE WHERE brand = \"" + cat.ValueString(*cat.column("brand"), top) +
+                         "\"\nINCLUDE WHERE price <= $MAX_PRICE\n",
+                     "rules");
   ASSERT_TRUE(rules.ok());
   ASSERT_TRUE(rules->Bind(cat).ok());
   r.query.rules = &*rules;
@@ -165,6 +167,51 @@ TEST_F(GiftsTest, ABundleWithoutGiftsSaysSo) {
             0)
       << Slurp(*dir_ / "cmd.err");
   EXPECT_NE(Slurp(*dir_ / "cmd.out").find("I000010"), std::string::npos);
+}
+
+// `vitrine generate --gift-share` plants gift purchases of a few items
+// (truth.json "gift_items"): a gift request without a recipient finds them,
+// and they are in no buyer's history.
+TEST(GeneratedGifts, PlantedGiftItemsAreTheGifts) {
+  const fs::path dir = vitrine::testing::CachedTestBundle("generated_gifts", "gift_test_bundle",
+                                                          "--gift-share 0.5", "--ranker off", "");
+  const nlohmann::json truth = nlohmann::json::parse(Slurp(dir / "data" / "truth.json"));
+  std::set<std::string> planted;
+  for (int i : truth["gift_items"]) {
+    char id[16];
+    std::snprintf(id, sizeof id, "I%06d", i);
+    planted.insert(id);
+  }
+  ASSERT_EQ(planted.size(), 5u);  // max(5, 300 / 100)
+  auto e = Engine::Open(dir / "bundle");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  RecommendRequest r;
+  r.intent = Intent::kGift;
+  r.query.k = 5;
+  auto rec = (*e)->Recommend(r);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  ASSERT_EQ(rec->hits.size(), 5u);
+  for (const Hit& h : rec->hits) EXPECT_TRUE(planted.count((*e)->catalog().ids.id(h.item)));
+  // Gift rows never reach the buyer's history: an item a user only bought
+  // as a gift is not in their history.
+  std::map<std::string, std::set<std::string>> own, gifted;
+  for (const GeneratedEvent& ev : ReadGeneratedEvents(dir / "data" / "interactions.csv")) {
+    (ev.event == "gift_purchase" ? gifted : own)[ev.user].insert(ev.item);
+  }
+  int checked = 0;
+  for (const auto& [user, items] : gifted) {
+    auto u = (*e)->users().Find(user);
+    if (!u) continue;  // a user with only gift rows has no history at all
+    const std::vector<int32_t> history = (*e)->UserHistory(*u);
+    for (const std::string& item : items) {
+      if (own[user].count(item)) continue;
+      const int32_t row = *(*e)->catalog().ids.Find(item);
+      EXPECT_EQ(std::count(history.begin(), history.end(), row), 0) << user << " " << item;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ std::vector<GeneratedEvent> ReadGeneratedEvents(const std::filesystem::path& pat
   std::string line;
   if (!std::getline(in, line) || line != "user_id,item_id,event,timestamp") return out;
   const std::map<std::string, double> weights = {
-      {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}};
+      {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}, {"gift_purchase", 10}};
   while (std::getline(in, line)) {
     std::stringstream ss(line);
     GeneratedEvent e;

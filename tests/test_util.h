@@ -35,7 +35,8 @@ Matrix ClusteredRows(size_t n, size_t d, size_t clusters, uint32_t seed, float n
                      uint32_t center_seed);
 
 // One row of a `vitrine generate` interactions.csv, its weight by the
-// default event weights (view 1, cart 4, purchase 10, return -4): the raw
+// default event weights (view 1, cart 4, purchase 10, return -4,
+// gift_purchase 10): the raw
 // input that oracles recount.
 struct GeneratedEvent {
   std::string user, item, event;

@@ -359,17 +359,18 @@ TEST_F(PlantedTrend, OutOfRangeSumsAreRefusedAtOpenNamingTheFile) {
 }
 
 TEST(TrendReport, EscapesEveryCatalogValue) {
-  const fs::path dir = fs::temp_directory_path() / ("vitrine_trend_report_" +
-                                                    std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("vitrine_trend_report_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   // Brands with markup, a U+FFFE (not an XML character) and a quote.
   const std::vector<std::string> brands = {"<b>&amp", "odd\xEF\xBF\xBEname", "Q\"uote"};
-  std::string items = "item_id,title,brand,category\n", events = "user_id,item_id,event,timestamp\n";
+  std::string items = "item_id,title,brand,category\n",
+              events = "user_id,item_id,event,timestamp\n";
   for (int i = 0; i < 30; ++i) {
     items += "I" + std::to_string(i) + ",t" + std::to_string(i) + ",\"" +
-             (i % 3 == 2 ? std::string("Q\"\"uote") : brands[static_cast<size_t>(i % 3)]) +
-             "\",c" + std::to_string(i % 2) + "\n";
+             (i % 3 == 2 ? std::string("Q\"\"uote") : brands[static_cast<size_t>(i % 3)]) + "\",c" +
+             std::to_string(i % 2) + "\n";
     for (int u = 0; u < 4; ++u) {
       events += "U" + std::to_string(u) + ",I" + std::to_string(i) + ",view," +
                 std::to_string(1'750'000'000 + 3600 * ((i * 7 + u * 13) % 300)) + "\n";
@@ -405,9 +406,8 @@ TEST(TrendReport, EscapesEveryCatalogValue) {
   }
   EXPECT_EQ(plots, 2u);
   // Usage errors: no columns, a missing directory, diversity on values.
-  EXPECT_EQ(RunVitrine("trends --columns ' , ' --report '" + (dir / "x.svg").string() + "'" + b,
-                       dir),
-            2);
+  EXPECT_EQ(
+      RunVitrine("trends --columns ' , ' --report '" + (dir / "x.svg").string() + "'" + b, dir), 2);
   EXPECT_EQ(RunVitrine("trends --report '" + (dir / "no" / "x.svg").string() + "'" + b, dir), 2);
   EXPECT_FALSE(fs::exists(dir / "no"));
   EXPECT_EQ(RunVitrine("trending --window 7d --by brand --diversity mmr" + b, dir), 2);
