@@ -125,19 +125,21 @@ Result<Trending> Engine::Trend(const TrendRequest& r) const {
   const WindowSums sums = SumWindows(activity_, r.live, now, r.window_hours, catalog_.size());
 
   const auto t_rerank = std::chrono::steady_clock::now();
-  std::vector<Candidate> cands;
+  // Growing items by growth, ties by the larger current window (a climb to
+  // a bigger number), then catalog order; in double, before the float score.
+  std::vector<std::pair<TrendCounts, int32_t>> growing;
   for (uint32_t i : allowed) {
     const TrendCounts c = sums.at(i);
-    if (c.growth() <= 0) continue;
-    // Ties by the larger current window: a steeper climb to a bigger number.
-    cands.push_back({static_cast<int32_t>(i),
-                     static_cast<float>(c.growth() + 1e-6 * c.current / (1 + c.current)), nullptr});
+    if (c.growth() > 0) growing.push_back({c, static_cast<int32_t>(i)});
   }
-  std::stable_sort(cands.begin(), cands.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-  if (cands.size() > static_cast<size_t>(CandidatePoolSize(q))) {
-    cands.resize(static_cast<size_t>(CandidatePoolSize(q)));
-  }
+  std::stable_sort(growing.begin(), growing.end(), [](const auto& a, const auto& b) {
+    if (a.first.growth() != b.first.growth()) return a.first.growth() > b.first.growth();
+    return a.first.current > b.first.current;
+  });
+  growing.resize(std::min(growing.size(), static_cast<size_t>(CandidatePoolSize(q))));
+  std::vector<Candidate> cands;
+  cands.reserve(growing.size());
+  for (const auto& [c, i] : growing) cands.push_back({i, static_cast<float>(c.growth()), nullptr});
   const bool diversify = q.diversity != Diversity::kNone;
   const size_t dim = vectors_->cols;
   UnitVectors unit(diversify ? cands.size() : 0, dim);
