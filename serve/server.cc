@@ -283,7 +283,7 @@ struct Server::Impl {
 
   // Events received since the build, by item row of the loaded bundle, for
   // live trends (engine/trend.h). This replica's events only: replicas do
-  // not share them (docs/serving.md).
+  // not share them (docs/serving.md). Lock order: reload_mu, live_mu, mu.
   std::mutex live_mu;
   ItemActivity live_activity;
 
@@ -679,6 +679,11 @@ void Server::Impl::HandleAudience(const httplib::Request& req, httplib::Response
 
 void Server::Impl::HandleTrending(const httplib::Request& req, httplib::Response& res) {
   const auto t0 = std::chrono::steady_clock::now();
+  // The live events are numbered by the loaded bundle's item rows: hold
+  // their lock from before Current() to the answer, so that a reload (which
+  // renumbers them under this lock) cannot come between. Answers are short
+  // (two passes over the buckets of the last two weeks).
+  std::lock_guard<std::mutex> live_lock(live_mu);
   const auto cur = Current();
   const Engine& engine = *cur->engine;
   QuerySpec spec;
@@ -705,9 +710,6 @@ void Server::Impl::HandleTrending(const httplib::Request& req, httplib::Response
   current_request.generation = cur->generation;
   AnswerStats stats;
   r.query.stats = &stats;
-  // The live events are read under their lock; answers are short (one
-  // pass over the buckets of the last two weeks).
-  std::lock_guard<std::mutex> lock(live_mu);
   r.live = &live_activity;
   auto now = engine.TrendHour(r);
   if (!now.ok()) return ReplyError(res, now.status());
@@ -865,11 +867,12 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     // from the future (more than an hour of clock skew ahead): one would
     // move "now" past every real event.
     std::lock_guard<std::mutex> lock(live_mu);
+    const auto numbered = Current();  // the bundle whose rows live_activity uses now
     for (size_t n = 0; n < events.size(); ++n) {
       const Feedback f = FeedbackOfEvent(events[n].event);
       if (f == Feedback::kNotInterested || f == Feedback::kHideBrand) continue;
       if (events[n].timestamp > now + 3600) continue;
-      if (auto item = cur->engine->catalog().ids.Find(events[n].item)) {
+      if (auto item = numbered->engine->catalog().ids.Find(events[n].item)) {
         live_activity.Add(*item, events[n].timestamp, weights[n]);
       }
     }
