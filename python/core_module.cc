@@ -593,10 +593,10 @@ class Bundle {
     auto query = MakeQuery(*engine, std::max(n, 1), rules, py::none(), py::none(), params, context,
                            0, 0, false);
     req.query = query->q;
+    req.query.k = n;  // N counts values with `by` (0 = all), else items (>= 1)
     py::list out;
     if (!by.is_none()) {
       req.by = py::str(by);
-      req.query.k = n;
       Result<std::vector<GroupTrend>> r = [&] {
         py::gil_scoped_release release;
         return engine->GroupTrends(req);

@@ -99,6 +99,8 @@ def test_trending_equals_the_cli(bundle, bundle_dir):
         bundle.trending(window="2w")
     with pytest.raises(vitrine.InvalidArgumentError, match="no such catalog column"):
         bundle.trending(by="nope")
+    with pytest.raises(vitrine.InvalidArgumentError, match="k must be >= 1"):
+        bundle.trending(N=0)
 
 
 def test_retail_settings_of_recommend_equal_the_cli(bundle, bundle_dir, data_dir):
