@@ -213,6 +213,20 @@ TEST(FuzzRegressions, HugeDeclaredImageIsRefused) {
       << batch.status().ToString();
 }
 
+// image_fuzzer (CI, session 12): a 300-byte PNG whose chunk walk reaches a
+// chunk declaring 1.3 GB made stb realloc its IDAT buffer to 2 GB before
+// reading (an out-of-memory under the fuzzer's limit). Chunks must fit the
+// file (tests/data/fuzz/png_chunk_past_the_end.png).
+TEST(FuzzRegressions, PngChunkPastTheEndIsRefusedBeforeStb) {
+  const fs::path path =
+      fs::path(VITRINE_SOURCE_DIR) / "tests/data/fuzz/png_chunk_past_the_end.png";
+  auto batch = LoadImageFiles({path}, 28);
+  ASSERT_FALSE(batch.ok());
+  EXPECT_NE(batch.status().ToString().find("corrupt PNG, chunk"), std::string::npos)
+      << batch.status().ToString();
+  EXPECT_NE(batch.status().ToString().find("remain"), std::string::npos);
+}
+
 // http_fuzzer, first seconds: GET /similar/NOPE?k<0xDF x 94>=0 was answered
 // 500: the unknown query key went into the 400 message and json::dump threw
 // on the non-UTF-8 bytes. Same for an item id in the path. Fixed in serve/
