@@ -57,9 +57,9 @@ std::string WithoutEmptyIdat(std::string_view png) {
 }
 
 // The first PNG chunk before IEND whose declared length runs past the end
-// of the file, as "chunk 'IDAT' at byte 124 declares 1330201686 bytes, 180
+// of the file, as "chunk 'IDAT' at byte 124 declares 1619582543 bytes, 114
 // remain"; "" when every chunk fits. stb grows its IDAT buffer to a chunk's
-// declared length before reading it, so one such length in a 300-byte file
+// declared length before reading it, so one such length in a 250-byte file
 // asks for gigabytes (found by fuzz/image_fuzzer).
 std::string PngChunkPastTheEnd(std::string_view png) {
   constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC

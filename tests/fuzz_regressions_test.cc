@@ -214,7 +214,7 @@ TEST(FuzzRegressions, HugeDeclaredImageIsRefused) {
 }
 
 // image_fuzzer (CI, session 12): a 300-byte PNG whose chunk walk reaches a
-// chunk declaring 1.3 GB made stb realloc its IDAT buffer to 2 GB before
+// chunk declaring 1.6 GB made stb realloc its IDAT buffer to 2 GB before
 // reading (an out-of-memory under the fuzzer's limit). Chunks must fit the
 // file (tests/data/fuzz/png_chunk_past_the_end.png).
 TEST(FuzzRegressions, PngChunkPastTheEndIsRefusedBeforeStb) {
