@@ -54,7 +54,11 @@ int Run(int argc, char** argv) {
       "channels", "Channel multipliers of the test file's event weights, e.g. store=1.5",
       cxxopts::value<std::string>())(
       "rules", "Brand rules for the bundle's models; every model's lists get a compliance score",
-      cxxopts::value<std::string>())("format", "table, json or csv",
+      cxxopts::value<std::string>())(
+      "next-step-column",
+      "Catalog column of the next-step hit rate (next-step vs similar-to-last vs toppop on "
+      "each user's first new test item); 'none' skips it",
+      cxxopts::value<std::string>()->default_value("category"))("format", "table, json or csv",
                                      cxxopts::value<std::string>()->default_value("table"));
   opts.set_width(100);
   auto p = ParseOrExit(opts, argc, argv, kName, {"bundle", "test"},
@@ -89,6 +93,8 @@ int Run(int argc, char** argv) {
     eval.read.events = *e;
   }
   if (r.count("rules")) eval.rules_path = r["rules"].as<std::string>();
+  eval.next_step_column = r["next-step-column"].as<std::string>();
+  if (eval.next_step_column == "none") eval.next_step_column.clear();
   eval.models = SplitList(r["models"].as<std::string>(), ',');
   for (const std::string& m : eval.models) {
     if (!IsBundleEvalModel(m)) {
@@ -131,6 +137,27 @@ int Run(int argc, char** argv) {
       std::printf("\n%s\n", pool_line.c_str());
     } else {
       LogInfo("%s", pool_line.c_str());
+    }
+  }
+  if (ev->next_step) {
+    const NextStepEvaluation& ns = *ev->next_step;
+    const std::string title = "next-item hit rate@" + std::to_string(k) + " (" +
+                              std::to_string(ns.users) + " users; next-step by " + ns.column + ")";
+    if (*fmt == Format::kTable) {
+      Table nt;
+      nt.header = {"model", "hit_rate@" + std::to_string(k), "95% interval", "hits"};
+      for (const NextStepHitRate& m : ns.models) {
+        nt.rows.push_back({m.model, FormatFloat(m.hit_rate, 4),
+                           FormatFloat(m.low, 4) + "-" + FormatFloat(m.high, 4),
+                           std::to_string(m.hits)});
+      }
+      std::printf("\n%s\n", title.c_str());
+      nt.Print(*fmt);
+    } else {
+      for (const NextStepHitRate& m : ns.models) {
+        LogInfo("%s: %s %.4f [%.4f, %.4f]", title.c_str(), m.model.c_str(), m.hit_rate, m.low,
+                m.high);
+      }
     }
   }
   return kExitOk;

@@ -35,11 +35,12 @@ int Run(int argc, char** argv) {
       ("negative-weight", "How far recommendations move away from each rejected item (0-10)",
        cxxopts::value<float>()->default_value("0.5"))
       ("intent", "for-you (new items for the taste), recently-viewed (own items, newest first), "
-       "buy-again (own replenishable items) or gift (what customers bought as gifts; --user or "
-       "--history is the recipient, if known)", cxxopts::value<std::string>()->default_value("for-you"))
+       "buy-again (own replenishable items), gift (what customers bought as gifts; --user or "
+       "--history is the recipient, if known) or next-step (the logical next piece after the "
+       "newest item, by the transitions between --category-column values)", cxxopts::value<std::string>()->default_value("for-you"))
       ("replenishable", "Categories that are bought again, comma-separated (buy-again; default: "
        "a boolean catalog column 'replenishable')", cxxopts::value<std::string>())
-      ("category-column", "Catalog column holding the category (--replenishable)",
+      ("category-column", "Catalog column holding the category (--replenishable, next-step)",
        cxxopts::value<std::string>()->default_value("category"))
       ("exploration", "Share of the slots (0-1) given to the best new arrivals and cold-start "
        "items", cxxopts::value<float>()->default_value("0"))
@@ -60,6 +61,8 @@ int Run(int argc, char** argv) {
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --exploration 0.2\n"
                        "  vitrine recommend --bundle demo/bundle --user U0000007 --intent "
                        "recently-viewed\n"
+                       "  vitrine recommend --bundle demo/bundle --user U0000007 --intent "
+                       "next-step --explain\n"
                        "  vitrine recommend --bundle demo/bundle --intent gift --rule "
                        "'INCLUDE WHERE price <= $MAX_PRICE' --param MAX_PRICE=300\n"
                        "  vitrine recommend --bundle demo/bundle --all-users --output recs.csv");

@@ -288,6 +288,13 @@ std::vector<float> Engine::UserHistoryWeights(int32_t user) const {
           hist_weights_.begin() + hist_indptr_[user + 1]};
 }
 
+std::vector<int64_t> Engine::UserHistoryTimes(int32_t user) const {
+  if (user < 0 || static_cast<size_t>(user) + 1 >= hist_indptr_.size()) return {};
+  const auto b = hist_indptr_[user], e = hist_indptr_[user + 1];
+  if (hist_times_.empty()) return std::vector<int64_t>(static_cast<size_t>(e - b), 0);
+  return {hist_times_.begin() + b, hist_times_.begin() + e};
+}
+
 void Engine::SetPriorSegment(std::vector<float>* query, float value) const {
   for (const auto& b : layout_) {
     if (IsPriorBlock(b.name))
@@ -740,7 +747,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     out.source = items.empty() ? "gifts" : "gifts+" + out.source;
     return out;
   }
-  if (r.intent != Intent::kForYou) {
+  if (r.intent == Intent::kRecentlyViewed || r.intent == Intent::kBuyAgain) {
     // The person's own items: nothing known is an empty answer, not popular items.
     VITRINE_ASSIGN_OR_RETURN(out.hits, OwnItems(r, q, items, weights, times));
     if (out.source.empty()) out.source = "none";
@@ -755,6 +762,10 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   }
   std::vector<int32_t> drop;
   if (r.filter_already_seen) drop = items;
+  if (r.intent == Intent::kNextStep) {
+    VITRINE_ASSIGN_OR_RETURN(out.hits, NextStep(r, q, items, weights, times, drop));
+    return out;
+  }
   const bool ranked = ranker_ && q.use_ranker && !answer_with_hybrid_;
   // The hybrid query; the ranked path folds the history in itself
   // (Candidates), so it is made here only for the hybrid path or exploration.

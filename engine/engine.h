@@ -43,6 +43,7 @@
 #include "engine/attribute_profile.h"
 #include "engine/audience.h"
 #include "engine/bundle_schema.h"
+#include "engine/next_step.h"
 #include "engine/trend.h"
 #include "index/attribute_index.h"
 #include "index/vector_index.h"
@@ -171,9 +172,10 @@ enum class Intent {
   kRecentlyViewed,  // the person's own items, most recent first
   kBuyAgain,        // the person's replenishable items, most bought first
   kGift,            // what customers bought as gifts, for the person if known
+  kNextStep,        // the logical next piece after the person's newest item (engine/next_step.h)
 };
-// "for-you", "recently-viewed", "buy-again", "gift"; InvalidArgument
-// listing them.
+// "for-you", "recently-viewed", "buy-again", "gift", "next-step";
+// InvalidArgument listing them.
 Result<Intent> ParseIntent(std::string_view name);
 
 // Who to recommend for. The history folded in is, oldest first: the user's
@@ -199,7 +201,9 @@ struct RecommendRequest {
   float return_weight = kDefaultReturnWeight;      // per returned item, >= 0
   // The intent, and for kBuyAgain what is replenishable: items whose
   // boolean catalog column `replenishable` is true, and items whose
-  // `category_column` value is in `replenishable_categories`.
+  // `category_column` value is in `replenishable_categories`. kNextStep
+  // follows the transitions between `category_column` values; with nothing
+  // known about the person it answers popular items, as kForYou does.
   Intent intent = Intent::kForYou;
   std::vector<std::string> replenishable_categories;
   std::string category_column = "category";
@@ -313,6 +317,9 @@ class Engine {
   // weights, in the same order; empty for unknown users.
   std::vector<int32_t> UserHistory(int32_t user) const;
   std::vector<float> UserHistoryWeights(int32_t user) const;
+  // Their latest event times (unix seconds, 0 = unknown), in the same order;
+  // all 0 for a bundle without history/timestamps.npy.
+  std::vector<int64_t> UserHistoryTimes(int32_t user) const;
 
   // The k items nearest to `item` (never the item itself).
   Result<std::vector<Hit>> Similar(std::string_view item, const QueryParams& q) const;
@@ -351,6 +358,11 @@ class Engine {
   Result<int64_t> TrendHour(const TrendRequest& r) const;
   // The bundle's timed events of the last two weeks (trend/*.npy).
   const ItemActivity& activity() const { return activity_; }
+
+  // The next-step model over a categorical catalog column, fitted from the
+  // stored histories on first use and kept (engine/next_step.h). Errors: an
+  // unknown or unsuitable column, no timed history (InvalidArgument).
+  Result<std::shared_ptr<const NextStepModel>> NextStepModelOf(const std::string& column) const;
 
   // User rows that opted out (`build --opt-out`), sorted.
   const std::vector<int32_t>& opted_out() const { return opted_out_; }
@@ -407,6 +419,12 @@ class Engine {
   // the hybrid score of the recipient's taste.
   Result<std::vector<Hit>> Gifts(const QueryParams& q, std::span<const int32_t> items,
                                  std::span<const float> weights, bool filter_seen) const;
+  // A next-step request (Intent::kNextStep, engine/next_step.cc) for a
+  // non-empty history; `times` as for OwnItems, `drop` never shown.
+  Result<std::vector<Hit>> NextStep(const RecommendRequest& r, const QueryParams& q,
+                                    std::span<const int32_t> items, std::span<const float> weights,
+                                    std::span<const int64_t> times,
+                                    const std::vector<int32_t>& drop) const;
   Result<std::vector<Hit>> OwnItems(const RecommendRequest& r, const QueryParams& q,
                                     std::span<const int32_t> items, std::span<const float> weights,
                                     std::span<const int64_t> times) const;
@@ -458,6 +476,9 @@ class Engine {
   Result<std::shared_ptr<const AudienceIndex>> AudienceUsers(bool with_index) const;
   mutable std::mutex audience_mu_;
   mutable std::shared_ptr<const AudienceIndex> audience_;
+  // Next-step models by column, fitted on first use (NextStepModelOf).
+  mutable std::mutex next_step_mu_;
+  mutable std::map<std::string, std::shared_ptr<const NextStepModel>> next_step_;
 };
 
 }  // namespace vitrine

@@ -162,6 +162,16 @@ std::string EvalReport::ToString() const {
   return out;
 }
 
+void SampleUsers(std::vector<int32_t>* users, int64_t max_users, uint64_t seed) {
+  if (max_users <= 0 || static_cast<int64_t>(users->size()) <= max_users) return;
+  // Fisher-Yates with our own index draw: std::shuffle's and the standard
+  // distributions' outputs differ between library versions.
+  std::mt19937_64 rng(seed);
+  for (size_t i = users->size() - 1; i > 0; --i) std::swap((*users)[i], (*users)[rng() % (i + 1)]);
+  users->resize(static_cast<size_t>(max_users));
+  std::sort(users->begin(), users->end());
+}
+
 Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, const CsrMatrix& test,
                             const EvalOptions& opts) {
   const int k = opts.k;
@@ -196,14 +206,7 @@ Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train, co
   for (int64_t u = 0; u < test.rows; ++u) {
     if (test.row_size(u) > 0) users.push_back(static_cast<int32_t>(u));
   }
-  if (opts.max_users > 0 && static_cast<int64_t>(users.size()) > opts.max_users) {
-    // Fisher-Yates with our own index draw: std::shuffle's and the standard
-    // distributions' outputs differ between library versions.
-    std::mt19937_64 rng(opts.seed);
-    for (size_t i = users.size() - 1; i > 0; --i) std::swap(users[i], users[rng() % (i + 1)]);
-    users.resize(static_cast<size_t>(opts.max_users));
-    std::sort(users.begin(), users.end());
-  }
+  SampleUsers(&users, opts.max_users, opts.seed);
 
   const auto n = static_cast<int64_t>(users.size());
   const bool want_div = opts.item_vectors != nullptr;

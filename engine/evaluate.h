@@ -158,6 +158,10 @@ struct EvalReport {
 [[nodiscard]] Result<EvalReport> Evaluate(const Recommender& model, const CsrMatrix& train,
                                           const CsrMatrix& test, const EvalOptions& opts = {});
 
+// Keeps a seeded sample of max_users of `users` (all when max_users <= 0
+// or there are no more), sorted; the same sample on every run and platform.
+void SampleUsers(std::vector<int32_t>* users, int64_t max_users, uint64_t seed);
+
 // Re-indexes the rows of `test` (users `test_users`) onto `train_users`, so a
 // test file read on its own lines up with the train matrix. The result has
 // train_users.size() rows and test.cols columns; test users absent from train

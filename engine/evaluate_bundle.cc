@@ -226,6 +226,22 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
                                                            eo.max_users > 0 ? eo.max_users : 2000));
     timer.Done();
   }
+  // The next-step intent against "similar to the last item" and TopPop.
+  if (!options.next_step_column.empty()) {
+    const Column* col = engine.catalog().column(options.next_step_column);
+    if (col == nullptr || col->type != ColumnType::kCategorical) {
+      LogInfo("next-step: no categorical column '%s' in the catalog; skipped",
+              options.next_step_column.c_str());
+    } else if (Status fit = engine.NextStepModelOf(options.next_step_column).status(); !fit.ok()) {
+      LogInfo("next-step: %s; skipped", fit.message().c_str());
+    } else {
+      NextStepEvalOptions no;
+      no.k = k;
+      no.column = options.next_step_column;
+      no.max_users = options.max_users;
+      VITRINE_ASSIGN_OR_RETURN(out.next_step, EvaluateNextStep(engine, test, no));
+    }
+  }
   // Cold-start recall "well above random" needs the random reference: a
   // random list of k cold items hits a given cold test item with k / n_cold.
   out.cold_items = static_cast<int64_t>(cold_items.cardinality());

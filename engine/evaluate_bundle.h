@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/engine_recommender.h"
 #include "engine/evaluate.h"
+#include "engine/evaluate_next_step.h"
 
 namespace vitrine {
 
@@ -67,6 +68,10 @@ struct BundleEvalOptions {
   // cold-start; with them every report gets a compliance score. They must be
   // request-independent. Empty = no rules, no compliance.
   std::string rules_path;
+  // The next-step hit rate (engine/evaluate_next_step.h) over this catalog
+  // column; skipped when the column is missing or the bundle has no
+  // timestamps. "" = never.
+  std::string next_step_column = "category";
 };
 
 struct BundleEvaluation {
@@ -84,6 +89,9 @@ struct BundleEvaluation {
   // retrieval or ranking limits quality. Set only when the bundle has a
   // learned ranker or item-item neighbours.
   std::optional<PoolRecall> pool;
+  // Next-item hit rate of the next-step intent and its baselines, when
+  // BundleEvalOptions::next_step_column applies.
+  std::optional<NextStepEvaluation> next_step;
 };
 
 // Evaluates `options.models` of `engine` against `options.test_path`.

@@ -15,8 +15,10 @@ Result<Intent> ParseIntent(std::string_view name) {
   if (name == "recently-viewed") return Intent::kRecentlyViewed;
   if (name == "buy-again") return Intent::kBuyAgain;
   if (name == "gift") return Intent::kGift;
-  return Status::InvalidArgument("intent '" + std::string(name) +
-                                 "': expected for-you, recently-viewed, buy-again or gift");
+  if (name == "next-step") return Intent::kNextStep;
+  return Status::InvalidArgument(
+      "intent '" + std::string(name) +
+      "': expected for-you, recently-viewed, buy-again, gift or next-step");
 }
 
 Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const QueryParams& q,

@@ -522,7 +522,8 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
       req, options,
       {"user", "history", "k", "context", "params", "weights", "rules", "diversity", "explain",
        "pool", "exclude", "filter_already_seen", "not_interested", "hide_brands",
-       "negative_weight", "exploration", "explore_max_age_days", "intent", "replenishable"});
+       "negative_weight", "exploration", "explore_max_age_days", "intent", "replenishable",
+       "category_column"});
   if (!body.ok()) return ReplyError(res, body.status());
   Status st;
   QuerySpec spec;
@@ -569,13 +570,16 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   Intent intent = Intent::kForYou;
   if (body->contains("intent")) {
     const json& v = (*body)["intent"];
-    auto parsed = ParseIntent(v.is_string() ? v.get<std::string>() : "");
-    if (!parsed.ok()) {
-      return ReplyError(res, 400,
-                        "'intent' must be \"for-you\", \"recently-viewed\", \"buy-again\" or "
-                        "\"gift\"");
-    }
+    if (!v.is_string()) return ReplyError(res, 400, "'intent' must be a string");
+    auto parsed = ParseIntent(v.get<std::string>());
+    if (!parsed.ok()) return ReplyError(res, parsed.status());
     intent = *parsed;
+  }
+  std::string category_column = "category";
+  if (body->contains("category_column")) {
+    st = CheckId((*body)["category_column"], "category_column");
+    if (!st.ok()) return ReplyError(res, st);
+    category_column = (*body)["category_column"].get<std::string>();
   }
   auto prepared = Prepare(*cur, spec);
   if (!prepared.ok()) return ReplyError(res, prepared.status());
@@ -586,6 +590,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.negative_weight = static_cast<float>(negative_weight);
   r.intent = intent;
   r.replenishable_categories = std::move(replenishable);
+  r.category_column = std::move(category_column);
   r.user = user;
   r.history = std::move(history);
   r.max_history = options.max_history;

@@ -617,8 +617,25 @@ TEST_F(ServeApiTest, IntentsMatchTheEngine) {
   want = engine().Recommend(r);
   ASSERT_TRUE(want.ok());
   EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  // next-step: the engine's answer, with its reasons.
+  j = Post("/recommend", json{{"user", user}, {"k", 6}, {"intent", "next-step"}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  r = RecommendRequest{};
+  r.user = user;
+  r.intent = Intent::kNextStep;
+  r.query.k = 6;
+  want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  ASSERT_FALSE(j["results"].empty());
+  EXPECT_EQ(j["results"][0]["reason"].get<std::string>().rfind("next step after ", 0), 0u)
+      << j.dump();
+  ExpectError(Post("/recommend",
+                   json{{"user", user}, {"intent", "next-step"}, {"category_column", "nope"}}.dump(),
+                   &st),
+              &st, 400, "next-step by 'nope': no such catalog column");
   ExpectError(Post("/recommend", json{{"user", user}, {"intent", "next"}}.dump(), &st), &st, 400,
-              "'intent' must be");
+              "intent 'next': expected for-you, recently-viewed, buy-again, gift or next-step");
   ExpectError(Post("/recommend", json{{"user", user}, {"intent", "buy-again"}}.dump(), &st), &st,
               400, "buy-again needs replenishable items");
 }
