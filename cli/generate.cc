@@ -44,6 +44,11 @@ int RunGenerate(int argc, char** argv) {
       "Plant gifts: this share of purchases become gift_purchase events of a few gift items "
       "(truth.json 'gift_items'; `recommend --intent gift` should find them)",
       cxxopts::value<double>()->default_value("0"));
+  add("next-step",
+      "Plant style progression: with this probability a user's fresh pick comes from the "
+      "category that follows their previous item's (truth.json 'next_category'; `recommend "
+      "--intent next-step` should find it)",
+      cxxopts::value<double>()->default_value("0"));
   Parsed p = ParseOrExit(opts, argc, argv, kCmd, {"items", "users", "out"});
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -58,6 +63,7 @@ int RunGenerate(int argc, char** argv) {
   o.zipf_exponent = r["zipf-exponent"].as<double>();
   o.trend_items = r["trend-items"].as<int64_t>();
   o.gift_share = r["gift-share"].as<double>();
+  o.next_step_share = r["next-step"].as<double>();
   if (r.count("fashion-mnist")) o.fashion_mnist_dir = r["fashion-mnist"].as<std::string>();
   const std::string out = r["out"].as<std::string>();
   if (out.empty()) return UsageError(kCmd, "--out must not be empty");
@@ -66,6 +72,9 @@ int RunGenerate(int argc, char** argv) {
   if (o.num_users < 1) return UsageError(kCmd, "--users must be >= 1");
   if (!(o.gift_share >= 0 && o.gift_share <= 1)) {
     return UsageError(kCmd, "--gift-share must be between 0 and 1");
+  }
+  if (!(o.next_step_share >= 0 && o.next_step_share <= 1)) {
+    return UsageError(kCmd, "--next-step must be between 0 and 1");
   }
   if (o.trend_items < 0 || o.trend_items > o.num_items) {
     return UsageError(kCmd, "--trend-items must be between 0 and --items");

@@ -44,7 +44,8 @@
 //            "source_image","flip","shift_x","shift_y","price_band"},
 //   "users":{"cluster","secondary_cluster"(-1 = none),"events"},
 //   "trend_items":[...] (only with GeneratorOptions::trend_items > 0),
-//   "gift_items":[...] (only with GeneratorOptions::gift_share > 0)}
+//   "gift_items":[...] (only with GeneratorOptions::gift_share > 0),
+//   "next_category":[10 category indices] (only with next_step_share > 0)}
 // Arrays under "items"/"users" are in catalog / user-index order.
 //
 // Determinism: the same options produce byte-identical files on the same
@@ -98,6 +99,14 @@ struct GeneratorOptions {
   // / 100), drawn at random; truth.json "gift_items") instead, never
   // returned. Its own random stream, like the trend burst. 0 = no gifts.
   double gift_share = 0;
+  // Planted style progression (docs/retail.md, Next step): the categories
+  // form a random cycle (truth.json "next_category": the category index that
+  // follows each one). Whenever a user's next item comes from a fresh pick
+  // of group (not staying in the session's group), with this probability it
+  // comes from the category following the user's previous item's, still by
+  // the user's taste. Its own random stream; the other draws are unchanged,
+  // though the items they land on differ. 0 = none.
+  double next_step_share = 0;
 };
 
 struct GeneratorReport {

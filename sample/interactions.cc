@@ -59,6 +59,19 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
       }
     }
   }
+  // Planted style progression: a cycle over the categories (no category
+  // follows itself), from its own stream as well.
+  Rng step_rng = Rng::ForStage(o.seed, 11);
+  us.next_category.clear();
+  if (o.next_step_share > 0) {
+    std::vector<int> cycle(kCategories);
+    for (int c = 0; c < kCategories; ++c) cycle[c] = c;
+    for (int i = kCategories - 1; i > 0; --i) {
+      std::swap(cycle[i], cycle[step_rng.Below(static_cast<uint64_t>(i) + 1)]);
+    }
+    us.next_category.assign(kCategories, 0);
+    for (int i = 0; i < kCategories; ++i) us.next_category[cycle[i]] = cycle[(i + 1) % kCategories];
+  }
   const double burst_views = std::max(20.0, static_cast<double>(o.num_users) / 25.0);
   const double burst_p = std::min(1.0, burst_views / static_cast<double>(o.num_users));
 
@@ -81,6 +94,7 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
     // Item interactions in sessions, with times relative to the session.
     ev.clear();
     int32_t sessions = 0, seq = 0;
+    int32_t previous = -1;  // the user's previous item, across sessions
     while (static_cast<int64_t>(ev.size()) < target) {
       const int32_t session = sessions++;
       const int length = 1 + static_cast<int>(rng.Below(5));
@@ -91,8 +105,15 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
           const int c =
               secondary >= 0 && rng.Bernoulli(kSecondaryClusterEvents) ? secondary : primary;
           group = sampler.SampleGroup(c, rng);
+          if (previous >= 0 && !us.next_category.empty() &&
+              step_rng.Bernoulli(o.next_step_share)) {
+            const int next = us.next_category[it.category[previous]];
+            const int g = sampler.SampleGroupInCategory(c, next, step_rng);
+            if (g >= 0) group = g;
+          }
         }
         const int32_t item = sampler.SampleInGroup(group, rng);
+        previous = item;
         t += 20 + static_cast<int64_t>(rng.Below(280));
         ev.push_back({t, item, session, seq++, 0});
         if (!it.in_stock[item] || !rng.Bernoulli(kCartGivenView)) continue;

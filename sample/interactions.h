@@ -20,6 +20,9 @@ struct Users {
   std::vector<int32_t> events;    // events written for the user
   std::vector<int32_t> trend_items;  // the planted burst's items (GeneratorOptions::trend_items)
   std::vector<int32_t> gift_items;   // the planted gifts (GeneratorOptions::gift_share)
+  // The category that follows each category (GeneratorOptions::next_step_share);
+  // empty without.
+  std::vector<int32_t> next_category;
   int64_t total_events = 0;
 };
 

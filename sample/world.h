@@ -204,6 +204,38 @@ class ItemSampler {
     return std::min(g, kGroups - 1);
   }
 
+  // SampleGroup restricted to the groups of one category; -1 when the
+  // cluster's mass there is 0 (no item of the category).
+  int SampleGroupInCategory(int cluster, int category, Rng& rng) const {
+    const double* cdf = &group_cdf_[static_cast<size_t>(cluster) * kGroups];
+    double mass[kTiers * kStyles * kBands];
+    double total = 0;
+    int n = 0;
+    for (int t = 0; t < kTiers; ++t) {
+      for (int s = 0; s < kStyles; ++s) {
+        for (int b = 0; b < kBands; ++b, ++n) {
+          const int g = GroupOf(t, category, s, b);
+          total += mass[n] = cdf[g] - (g == 0 ? 0.0 : cdf[g - 1]);
+        }
+      }
+    }
+    if (!(total > 0)) return -1;
+    double u = rng.Uniform() * total;
+    int last_nonempty = -1;  // where rounding past the end lands
+    n = 0;
+    for (int t = 0; t < kTiers; ++t) {
+      for (int s = 0; s < kStyles; ++s) {
+        for (int b = 0; b < kBands; ++b, ++n) {
+          if (!(mass[n] > 0)) continue;
+          last_nonempty = GroupOf(t, category, s, b);
+          if (u < mass[n]) return last_nonempty;
+          u -= mass[n];
+        }
+      }
+    }
+    return last_nonempty;
+  }
+
   // Requires a non-empty group (SampleGroup never returns an empty one).
   int32_t SampleInGroup(int g, Rng& rng) const {
     const int64_t lo = group_start_[g], hi = group_start_[g + 1];

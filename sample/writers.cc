@@ -112,7 +112,11 @@ Status WriteTruth(const GeneratorOptions& o, const Items& it, const std::vector<
                  {"purchase_given_cart", kPurchaseGivenCart},
                  {"return_given_purchase", kReturnGivenPurchase},
                  {"secondary_cluster_users", kSecondaryClusterUsers},
-                 {"secondary_cluster_events", kSecondaryClusterEvents}};
+                 {"secondary_cluster_events", kSecondaryClusterEvents},
+                 {"stay_in_group", kStayInGroup},
+                 {"trend_items", o.trend_items},
+                 {"gift_share", o.gift_share},
+                 {"next_step_share", o.next_step_share}};
   j["categories"] = kFashionCategories;
   j["tiers"] = kTierNames;
   j["price_band_upper_bounds"] = kBandUpper;
@@ -174,6 +178,10 @@ Status WriteTruth(const GeneratorOptions& o, const Items& it, const std::vector<
   if (!users.gift_items.empty()) {
     s += ",\"gift_items\":";
     AppendIntArray(s, users.gift_items);
+  }
+  if (!users.next_category.empty()) {
+    s += ",\"next_category\":";
+    AppendIntArray(s, users.next_category);
   }
   s += "}\n";
   return f.Append(s);
