@@ -135,6 +135,23 @@ void BM_RecommendBuyAgain(benchmark::State& state) {
 }
 BENCHMARK(BM_RecommendBuyAgain)->Unit(benchmark::kMicrosecond);
 
+// The logical next piece: the for-you list (100 long) reordered by the
+// category transitions of the newest item. The model is fitted once, by the
+// NextStepModelOf call before the timed loop.
+void BM_RecommendNextStep(benchmark::State& state) {
+  if (!F().engine->NextStepModelOf("category").ok()) {
+    state.SkipWithError("no next-step model (no category column or no timestamps)");
+    return;
+  }
+  Run(state, [](size_t u) {
+    RecommendRequest r;
+    r.user = F().users[u];
+    r.intent = Intent::kNextStep;
+    return r;
+  });
+}
+BENCHMARK(BM_RecommendNextStep)->Unit(benchmark::kMicrosecond);
+
 // k = 100 users for an item, by the exact scan (the default below 50,000
 // users) and by the HNSW index over users; user vectors built before timing.
 void BM_Audience(benchmark::State& state) {

@@ -423,6 +423,7 @@ class Bundle {
     std::string intent = "for-you";
     float exploration = 0;
     std::vector<std::string> not_interested, hide_brands, replenishable;
+    std::string category_column = "category";  // buy-again categories, next-step transitions
   };
 
   py::tuple Recommend(const py::object& who, int n, bool filter, const py::object& rules,
@@ -442,6 +443,7 @@ class Bundle {
       r.not_interested = retail.not_interested;
       r.hidden_brands = retail.hide_brands;
       r.replenishable_categories = retail.replenishable;
+      r.category_column = retail.category_column;
     }
     std::vector<std::vector<Hit>> hits(requests.size());
     ParallelQueries(requests.size(), labels, [&](size_t i) -> Status {
@@ -749,6 +751,20 @@ py::dict Evaluate(py::handle bundle_object, const std::string& test, int k, cons
     d["pool_mean_size"] = e.pool->mean_pool;
     d["pool_users"] = e.pool->users;
   }
+  if (e.next_step) {
+    py::list ns;
+    for (const NextStepHitRate& m : e.next_step->models) {
+      py::dict row;
+      row["model"] = m.model;
+      row["hit_rate"] = m.hit_rate;
+      row["low"] = m.low;
+      row["high"] = m.high;
+      row["hits"] = m.hits;
+      row["users"] = e.next_step->users;
+      ns.append(row);
+    }
+    d["next_step"] = ns;
+  }
   return d;
 }
 
@@ -888,11 +904,12 @@ PYBIND11_MODULE(_core, m) {
               const py::object& context, int pool, int ef, bool ranker, const std::string& intent,
               float exploration, const std::vector<std::string>& not_interested,
               const std::vector<std::string>& hide_brands,
-              const std::vector<std::string>& replenishable) {
+              const std::vector<std::string>& replenishable, const std::string& category_column) {
              return Self<Bundle>(self, "Bundle")
                  .Recommend(who, n, filter, rules, weights, diversity, params, context, pool, ef,
                             ranker,
-                            {intent, exploration, not_interested, hide_brands, replenishable});
+                            {intent, exploration, not_interested, hide_brands, replenishable,
+                             category_column});
            },
            py::arg("who"), py::arg("N") = 10, py::arg("filter_already_liked") = true,
            py::arg("rules") = py::none(), py::arg("weights") = py::none(),
@@ -901,7 +918,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("ranker") = true, py::arg("intent") = "for-you", py::arg("exploration") = 0.0f,
            py::arg("not_interested") = std::vector<std::string>{},
            py::arg("hide_brands") = std::vector<std::string>{},
-           py::arg("replenishable") = std::vector<std::string>{})
+           py::arg("replenishable") = std::vector<std::string>{},
+           py::arg("category_column") = "category")
       .def("explain",
            [](py::handle self, const py::object& user, const py::object& history,
               const py::object& item, int n, const py::object& rules, const py::object& weights,

@@ -66,6 +66,14 @@ def test_evaluate_returns_the_cli_table(bundle_dir, data_dir):
         assert frame.loc[model, "ndcg"] == pytest.approx(float(rows[model]["ndcg@10"]), abs=1e-4)
         assert frame.loc[model, "recall"] == pytest.approx(float(rows[model]["recall@10"]),
                                                            abs=1e-4)
+    # The next-step hit rates, as the CLI's second table prints them.
+    table = run_cli("evaluate", "--bundle", str(bundle_dir), "--test", str(data_dir / "test.csv"),
+                    "--models", "toppop", "--max-users", "300", "--quiet")
+    printed = {line.split()[0]: float(line.split()[1]) for line in
+               table.split("next-item hit rate@10")[1].splitlines()[3:] if line.strip()}
+    rates = {r["model"]: r["hit_rate"] for r in frame.attrs["next_step"]}
+    assert list(rates) == ["next-step", "similar-to-last", "toppop", "for-you"]
+    assert rates == pytest.approx(printed, abs=1e-4)
     test = pd.read_csv(data_dir / "test.csv", dtype=str, keep_default_na=False)
     again = vitrine.evaluate(bundle_dir, test, models=["toppop"], max_users=300)
     assert again.loc["toppop", "ndcg"] == frame.loc["toppop", "ndcg"]

@@ -112,6 +112,9 @@ def test_retail_settings_of_recommend_equal_the_cli(bundle, bundle_dir, data_dir
          ["--not-interested", "I000010", "--hide-brand", "Streetform"]),
         (dict(intent="buy-again", replenishable=["tshirt", "dress"]),
          ["--intent", "buy-again", "--replenishable", "tshirt,dress"]),
+        (dict(intent="next-step"), ["--intent", "next-step"]),
+        (dict(intent="next-step", category_column="tier"),
+         ["--intent", "next-step", "--category-column", "tier"]),
     ]
     for kwargs, flags in cases:
         ids, scores = bundle.recommend(user, N=6, **kwargs)
@@ -119,7 +122,9 @@ def test_retail_settings_of_recommend_equal_the_cli(bundle, bundle_dir, data_dir
         assert list(ids) == [r["item_id"] for r in rows], kwargs
         np.testing.assert_allclose(scores, [float(r["score"]) for r in rows], atol=1e-4)
     with pytest.raises(vitrine.InvalidArgumentError, match="expected for-you"):
-        bundle.recommend(user, intent="next-step")
+        bundle.recommend(user, intent="next")
+    with pytest.raises(vitrine.InvalidArgumentError, match="no such catalog column"):
+        bundle.recommend(user, intent="next-step", category_column="nope")
 
 
 def test_batch_similar_items_equal_single_calls(bundle):

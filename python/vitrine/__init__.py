@@ -208,7 +208,10 @@ def evaluate(bundle: Union[Bundle, PathLike], test: Any, k: int = 10,
     test     held-out interactions: a CSV path or a DataFrame (``vitrine split``)
     models   e.g. ["default", "hybrid", "ease"]; default: all of them
     The frame's ``attrs`` hold the candidate pool's recall and the random
-    cold-start reference, as the CLI prints them under its table.
+    cold-start reference, as the CLI prints them under its table, and
+    ``attrs["next_step"]`` the next-item hit rates (next-step, similar-to-last,
+    toppop, for-you; dicts with hit_rate, low, high, hits, users) when the
+    catalog has a ``category`` column and the data timestamps.
     """
     import pandas as pd
 
@@ -222,7 +225,7 @@ def evaluate(bundle: Union[Bundle, PathLike], test: Any, k: int = 10,
     if not frame.empty:
         frame = frame.set_index("model")
     for key in ("k", "random_cold_recall", "dropped_users", "pool_recall", "pool_mean_size",
-                "pool_users"):
+                "pool_users", "next_step"):
         if key in r:
             frame.attrs[key] = r[key]
     return frame
