@@ -120,7 +120,8 @@ const std::vector<ServeKey>& ServeKeys() {
       {"port", K::kInt},               {"threads", K::kInt},
       {"admin-token-file", K::kString}, {"bundle-root", K::kString},
       {"event-log", K::kString},       {"fsync", K::kString},
-      {"events", K::kString},          {"session-users", K::kInt64},
+      {"events", K::kString},          {"channels", K::kString},
+      {"session-users", K::kInt64},
       {"session-events", K::kInt64},   {"max-k", K::kInt},
       {"max-body", K::kInt64},         {"timeout", K::kInt},
       {"request-timeout", K::kInt},    {"max-connections", K::kInt},
@@ -154,12 +155,15 @@ int Run(int argc, char** argv) {
       ("bundle-root", "POST /reload {\"bundle\": P} must stay inside this directory "
        "(default: the directory containing --bundle, symlinks resolved)",
        cxxopts::value<std::string>())
-      ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp); "
+      ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp,channel); "
        "default <bundle>/../events.csv; 'none' keeps events in memory only",
        cxxopts::value<std::string>())
       ("fsync", "Event log sync: always, interval[:N(ms|s)] or never",
        cxxopts::value<std::string>()->default_value("always"))
       ("events", "Accepted events and weights, e.g. view=1,cart=4,purchase=10,return=-4",
+       cxxopts::value<std::string>())
+      ("channels", "Accepted event channels and their multipliers of the event weight, e.g. "
+       "online=1,store=1.5,wishlist=0.5 (default online=1,app=1,store=1,wishlist=1)",
        cxxopts::value<std::string>())
       ("session-users", "Users whose recent events are kept in memory",
        cxxopts::value<int64_t>()->default_value("100000"))
@@ -268,6 +272,11 @@ int Run(int argc, char** argv) {
     auto e = EventWeights::Parse(r["events"].as<std::string>());
     if (!e.ok()) return UsageError(kName, "--events: " + e.status().message());
     o.events = *e;
+  }
+  if (r.count("channels")) {
+    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    if (!c.ok()) return UsageError(kName, "--channels: " + c.status().message());
+    o.channels = *c;
   }
   const int64_t su = r["session-users"].as<int64_t>(), se = r["session-events"].as<int64_t>();
   const int64_t body = r["max-body"].as<int64_t>();

@@ -80,7 +80,7 @@ Status ParseFsyncPolicy(std::string_view spec, FsyncPolicy* policy,
   return Status::OK();
 }
 
-std::string EventLog::FormatLine(const LoggedEvent& e) {
+std::string EventLog::FormatLine(const LoggedEvent& e, bool with_channel) {
   std::string line;
   AppendField(e.user, &line);
   line.push_back(',');
@@ -89,6 +89,10 @@ std::string EventLog::FormatLine(const LoggedEvent& e) {
   AppendField(e.event, &line);
   line.push_back(',');
   line += std::to_string(e.timestamp);
+  if (with_channel) {
+    line.push_back(',');
+    AppendField(e.channel, &line);
+  }
   line.push_back('\n');
   return line;
 }
@@ -115,13 +119,18 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(const fs::path& path, FsyncPoli
     VITRINE_RETURN_IF_ERROR(FsyncPath(path.has_parent_path() ? path.parent_path() : fs::path(".")));
     size = static_cast<int64_t>(header.size());
   } else {
-    std::string head(kEventLogHeader.size() + 1, '\0');
+    // The first line, up to the longer header and its line end.
+    std::string head(kEventLogHeader.size() + 2, '\0');
     const ssize_t n = ::pread(fd, head.data(), head.size(), 0);
     if (n < 0) return Errno(path, "read");
     head.resize(static_cast<size_t>(n));
-    if (!head.empty() && head.back() == '\n') head.pop_back();
-    if (head.size() == kEventLogHeader.size() + 1 && head.back() == '\r') head.pop_back();
-    if (head != kEventLogHeader) {
+    // Without its '\n' the header line is torn too: nothing to keep.
+    const size_t eol = head.find('\n');
+    head.resize(eol == std::string::npos ? 0 : eol);
+    if (!head.empty() && head.back() == '\r') head.pop_back();
+    if (head == kEventLogHeaderWithoutChannel) {
+      log->has_channel_ = false;
+    } else if (head != kEventLogHeader) {
       return Status::Corruption(path.string() + ":1: expected the header '" +
                                 std::string(kEventLogHeader) +
                                 "' (not a vitrine event log; refusing to append)");
@@ -168,7 +177,14 @@ EventLog::~EventLog() {
 
 Status EventLog::Append(std::span<const LoggedEvent> events) {
   std::string buf;
-  for (const LoggedEvent& e : events) buf += FormatLine(e);
+  for (const LoggedEvent& e : events) {
+    if (!has_channel_ && !e.channel.empty()) {
+      return Status::InvalidArgument(path_.string() +
+                                     ": the log has no channel column (it was started before "
+                                     "channels); an event with a channel cannot be logged");
+    }
+    buf += FormatLine(e, has_channel_);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (!WriteAll(fd_, buf.data(), buf.size())) {
     Status st = Errno(path_, "append failed");

@@ -2,9 +2,16 @@
 // accepts (POST /events), written in the interactions format so that the next
 // `vitrine build --interactions events.csv` reads it as is:
 //
-//   user_id,item_id,event,timestamp
-//   U0000007,I000042,view,1714557600
-//   "user, with comma",I000043,purchase,1714557660
+//   user_id,item_id,event,timestamp,channel
+//   U0000007,I000042,view,1714557600,
+//   "user, with comma",I000043,purchase,1714557660,store
+//
+// The channel (online, store, wishlist...: core/interactions.h) is empty
+// when the event named none; `build` counts an empty channel as 1. A log
+// started before channels existed has the four-column header
+// kEventLogHeaderWithoutChannel: Open keeps appending to it in that format,
+// and has_channel() is false, so that the server refuses events with a
+// channel rather than drop it.
 //
 // Fields are quoted per RFC 4180 when they hold a comma or a quote; ids with
 // control characters (newlines) are rejected before they reach the log.
@@ -46,6 +53,7 @@ struct LoggedEvent {
   std::string item;
   std::string event;      // "view", "cart", "purchase", ...
   int64_t timestamp = 0;  // seconds since 1970-01-01T00:00:00Z
+  std::string channel;    // "store", "wishlist", ...; "" = none given
 };
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
@@ -54,12 +62,14 @@ enum class FsyncPolicy { kAlways, kInterval, kNever };
 Status ParseFsyncPolicy(std::string_view spec, FsyncPolicy* policy,
                         std::chrono::milliseconds* interval);
 
-constexpr std::string_view kEventLogHeader = "user_id,item_id,event,timestamp";
+constexpr std::string_view kEventLogHeader = "user_id,item_id,event,timestamp,channel";
+constexpr std::string_view kEventLogHeaderWithoutChannel = "user_id,item_id,event,timestamp";
 
 class EventLog {
  public:
   // Opens (creating if missing, with its header) the log at `path`. Errors:
-  // a file whose first line is not kEventLogHeader, or an I/O failure.
+  // a file whose first line is neither kEventLogHeader nor
+  // kEventLogHeaderWithoutChannel, or an I/O failure.
   static Result<std::unique_ptr<EventLog>> Open(
       const std::filesystem::path& path, FsyncPolicy policy = FsyncPolicy::kAlways,
       std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
@@ -68,7 +78,11 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
 
   // Appends the events as one batch (all or none) and syncs per the policy.
+  // InvalidArgument, writing nothing, for an event with a channel on a log
+  // without the channel column.
   Status Append(std::span<const LoggedEvent> events);
+  // The log has the channel column (every log this version creates).
+  bool has_channel() const { return has_channel_; }
   // Forces an fdatasync now.
   Status Sync();
 
@@ -79,7 +93,7 @@ class EventLog {
   int64_t recovered_bytes() const { return recovered_bytes_; }
 
   // One CSV line (with '\n') for an event; exposed for tests.
-  static std::string FormatLine(const LoggedEvent& e);
+  static std::string FormatLine(const LoggedEvent& e, bool with_channel = true);
 
  private:
   EventLog() = default;
@@ -88,6 +102,7 @@ class EventLog {
   FsyncPolicy policy_ = FsyncPolicy::kAlways;
   std::chrono::milliseconds interval_{1000};
   int64_t recovered_bytes_ = 0;
+  bool has_channel_ = true;
 
   mutable std::mutex mu_;
   int fd_ = -1;

@@ -801,7 +801,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     const json& in = inputs[n];
     const std::string where = inputs.size() > 1 ? "event " + std::to_string(n) + ": " : "";
     if (!in.is_object()) return ReplyError(res, 400, where + "an event must be a JSON object");
-    Status st = CheckKeys(in, {"user", "item", "event", "ts"});
+    Status st = CheckKeys(in, {"user", "item", "event", "ts", "channel"});
     if (st.ok() && !in.contains("user")) st = Bad("missing 'user'");
     if (st.ok() && !in.contains("item")) st = Bad("missing 'item'");
     if (st.ok()) st = CheckId(in["user"], "user");
@@ -826,6 +826,29 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       return ReplyError(res, 400,
                         where + "unknown event '" + Clip(e.event) + "' (known: " + known + ")");
     }
+    float weight = w->second;
+    if (in.contains("channel")) {
+      // The channel multiplies the event's weight, as `build` does.
+      if (!in["channel"].is_string()) {
+        return ReplyError(res, 400, where + "'channel' must be a string");
+      }
+      e.channel = in["channel"].get<std::string>();
+      auto c = options.channels.weights.find(e.channel);
+      if (c == options.channels.weights.end()) {
+        std::string known;
+        for (const auto& [name, v] : options.channels.weights)
+          known += (known.empty() ? "" : ", ") + name;
+        return ReplyError(res, 400, where + "unknown channel '" + Clip(e.channel) +
+                                        "' (known: " + known + "; serve --channels)");
+      }
+      if (log && !log->has_channel()) {
+        return ReplyError(res, 409,
+                          where + "the server's event log was started before channels (it has "
+                                  "no channel column): send the event without 'channel', or "
+                                  "start the server on a new log");
+      }
+      weight *= c->second;
+    }
     e.timestamp = now;
     if (in.contains("ts")) {
       // The range `build` accepts (core/value_parse.h), so that every
@@ -848,7 +871,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       }
     }
     events.push_back(std::move(e));
-    weights.push_back(w->second);
+    weights.push_back(weight);
   }
   // Durable first, then visible: an acknowledged event is in the log.
   if (log) {

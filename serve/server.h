@@ -77,6 +77,9 @@ struct ServerOptions {
   FsyncPolicy fsync = FsyncPolicy::kAlways;        // when appended events reach the disk
   std::chrono::milliseconds fsync_interval{1000};  // the period of FsyncPolicy::kInterval
   EventWeights events = EventWeights::Default();  // accepted event names
+  // Accepted `channel` values of POST /events and their multipliers of the
+  // event weight (core/interactions.h); an event without one counts 1.
+  EventWeights channels = EventWeights::DefaultChannels();
 
   size_t session_users = 100000;  // users with in-memory recent events
   size_t session_events = 50;     // recent events kept per user

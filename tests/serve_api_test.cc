@@ -64,22 +64,38 @@ TEST(EventLog, QuotesFieldsAndIsReadByTheInteractionsReader) {
   {
     auto log = EventLog::Open(dir / "events.csv");
     ASSERT_TRUE(log.ok()) << log.status().ToString();
-    std::vector<LoggedEvent> ev = {
-        {"u,1", "I1", "view", 100}, {"u\"2", "I2", "purchase", 200}, {"u3", "I1", "cart", 300}};
+    std::vector<LoggedEvent> ev = {{"u,1", "I1", "view", 100},
+                                   {"u\"2", "I2", "purchase", 200, "store"},
+                                   {"u3", "I1", "cart", 300, "wishlist"}};
     ASSERT_TRUE((*log)->Append(ev).ok());
     EXPECT_EQ((*log)->appended(), 3);
+    EXPECT_TRUE((*log)->has_channel());
   }
   EXPECT_EQ(Slurp(dir / "events.csv"),
-            "user_id,item_id,event,timestamp\n\"u,1\",I1,view,100\n\"u\"\"2\",I2,purchase,200\n"
-            "u3,I1,cart,300\n");
+            "user_id,item_id,event,timestamp,channel\n\"u,1\",I1,view,100,\n"
+            "\"u\"\"2\",I2,purchase,200,store\nu3,I1,cart,300,wishlist\n");
   IdMap items;
   items.Add("I1");
   items.Add("I2");
-  auto in = Interactions::ReadCsv(dir / "events.csv", items, {});
+  InteractionsReadOptions o;
+  o.channels = *EventWeights::Parse("online=1,store=2,wishlist=0.5");
+  auto in = Interactions::ReadCsv(dir / "events.csv", items, o);
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EXPECT_EQ(in->raw_events, 3);
   EXPECT_TRUE(in->users.Find("u,1").has_value());
   EXPECT_TRUE(in->users.Find("u\"2").has_value());
+  // The channel multiplies the event weight; an empty channel counts 1.
+  const CsrMatrix& m = in->matrix;
+  auto weight = [&](const std::string& user, int32_t item) {
+    const int32_t row = *in->users.Find(user);
+    for (int64_t k = m.indptr[row]; k < m.indptr[row + 1]; ++k) {
+      if (m.indices[k] == item) return m.values[k];
+    }
+    return -1.0f;
+  };
+  EXPECT_FLOAT_EQ(weight("u,1", 0), 1.0f);
+  EXPECT_FLOAT_EQ(weight("u\"2", 1), 20.0f);
+  EXPECT_FLOAT_EQ(weight("u3", 0), 2.0f);
   fs::remove_all(dir);
 }
 
@@ -88,15 +104,25 @@ TEST(EventLog, CutsATornLastLineAndRejectsAForeignFile) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path p = dir / "events.csv";
+  // A log from before channels: appended to in its four columns; an event
+  // with a channel is refused, not logged without it.
   std::ofstream(p) << "user_id,item_id,event,timestamp\nu1,I1,view,1\nu2,I";
   {
     auto log = EventLog::Open(p, FsyncPolicy::kNever);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     EXPECT_EQ((*log)->recovered_bytes(), 4);
+    EXPECT_FALSE((*log)->has_channel());
     std::vector<LoggedEvent> ev = {{"u3", "I2", "view", 3}};
     ASSERT_TRUE((*log)->Append(ev).ok());
+    std::vector<LoggedEvent> with_channel = {{"u4", "I2", "view", 4}, {"u5", "I2", "view", 5, "store"}};
+    const Status refused = (*log)->Append(with_channel);
+    EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(refused.message().find("no channel column"), std::string::npos) << refused.message();
   }
   EXPECT_EQ(Slurp(p), "user_id,item_id,event,timestamp\nu1,I1,view,1\nu3,I2,view,3\n");
+  // A header without its line end is torn as well, not a log to cut to nothing.
+  std::ofstream(dir / "bare.csv") << "user_id,item_id,event,timestamp,channel";
+  EXPECT_FALSE(EventLog::Open(dir / "bare.csv").ok());
   std::ofstream(dir / "other.csv") << "a,b\n1,2\n";
   auto bad = EventLog::Open(dir / "other.csv");
   ASSERT_FALSE(bad.ok());
@@ -134,6 +160,7 @@ class ServeApiTest : public ::testing::Test {
     o.threads = 4;
     o.max_k = 100;
     o.max_body_bytes = 64 << 10;
+    o.channels = *EventWeights::Parse("online=1,store=3,wishlist=0.5");
     server_ = new TestServer(o);
   }
   static void TearDownTestSuite() {
@@ -523,9 +550,9 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
 
   // Both events are in the durable log, in the interactions format.
   const std::string log = Slurp(*dir_ / "events.csv");
-  EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp\n", 0), 0u);
-  EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600\n"), std::string::npos) << log;
-  EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600\n"), std::string::npos) << log;
+  EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp,channel\n", 0), 0u);
+  EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600,\n"), std::string::npos) << log;
+  EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600,\n"), std::string::npos) << log;
 }
 
 // Negative feedback: a hide_brand event keeps the brand out of every later
@@ -665,6 +692,62 @@ TEST_F(ServeApiTest, SessionEventsCarryTheirEventWeights) {
   }
 }
 
+// A channel multiplies the event weight (serve --channels store=3 here), as
+// `build` does; it is logged; unknown channels are refused; a log from
+// before channels refuses events with one (409) and keeps the rest.
+TEST_F(ServeApiTest, EventChannelsWeighTheEventAndAreLogged) {
+  const std::string a = engine().catalog().ids.id(60), b = engine().catalog().ids.id(61);
+  int st;
+  json j = Post("/events",
+                json{{"user", "in-store"}, {"item", a}, {"event", "purchase"}, {"channel", "store"},
+                     {"ts", 1714557000}}
+                    .dump(),
+                &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  j = Post("/events",
+           json{{"user", "in-store"}, {"item", b}, {"event", "view"}, {"channel", "wishlist"},
+                {"ts", 1714557100}}
+               .dump(),
+           &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  j = Post("/recommend", json{{"user", "in-store"}, {"k", 6}}.dump(), &st);
+  ASSERT_EQ(st, 200) << j.dump();
+  RecommendRequest r;
+  r.history = {a, b};
+  r.history_weights = {30.0f, 0.5f};  // purchase 10 x store 3, view 1 x wishlist 0.5
+  r.query.k = 6;
+  auto want = engine().Recommend(r);
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
+  const std::string log = Slurp(*dir_ / "events.csv");
+  EXPECT_NE(log.find("in-store," + a + ",purchase,1714557000,store\n"), std::string::npos) << log;
+  ExpectError(Post("/events", json{{"user", "u"}, {"item", a}, {"channel", "kiosk"}}.dump(), &st),
+              &st, 400, "unknown channel 'kiosk' (known: online, store, wishlist; serve --channels)");
+  ExpectError(Post("/events", json{{"user", "u"}, {"item", a}, {"channel", 3}}.dump(), &st), &st,
+              400, "'channel' must be a string");
+
+  const fs::path old_log = *dir_ / "old_events.csv";
+  std::ofstream(old_log) << "user_id,item_id,event,timestamp\nu1," << a << ",view,1\n";
+  ServerOptions o;
+  o.bundle = *dir_ / "bundle";
+  o.event_log = old_log;
+  o.threads = 2;
+  TestServer old(o);
+  ASSERT_TRUE(old.ok());
+  httplib::Client c("127.0.0.1", old.port());
+  auto refused = c.Post("/events", json{{"user", "u2"}, {"item", a}, {"channel", "store"}}.dump(),
+                        "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("started before channels"), std::string::npos) << refused->body;
+  auto kept = c.Post("/events", json{{"user", "u2"}, {"item", a}, {"ts", 2}}.dump(),
+                     "application/json");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200) << kept->body;
+  EXPECT_EQ(Slurp(old_log), "user_id,item_id,event,timestamp\nu1," + a + ",view,1\nu2," + a +
+                                ",view,2\n");
+}
+
 TEST_F(ServeApiTest, AReturnTakesTheItemOutOfTheHistoryAndTheResults) {
   const std::string x = engine().catalog().ids.id(150), y = engine().catalog().ids.id(151);
   int st;
@@ -770,7 +853,7 @@ TEST_F(ServeApiTest, EventErrorsLogNothing) {
   json j = Post("/events", batch.dump(), &st);
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["accepted"], 2);
-  EXPECT_NE(Slurp(*dir_ / "events.csv").find("b1," + item + ",view,5\nb2," + item + ",view,6\n"),
+  EXPECT_NE(Slurp(*dir_ / "events.csv").find("b1," + item + ",view,5,\nb2," + item + ",view,6,\n"),
             std::string::npos);
 }
 
