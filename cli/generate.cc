@@ -49,6 +49,10 @@ int RunGenerate(int argc, char** argv) {
       "category that follows their previous item's (truth.json 'next_category'; `recommend "
       "--intent next-step` should find it)",
       cxxopts::value<double>()->default_value("0"));
+  add("omnichannel",
+      "Add a channel column: with this probability a purchase (and its return) is in store "
+      "and a cart is a wishlist add; the other events are online",
+      cxxopts::value<double>()->default_value("0"));
   Parsed p = ParseOrExit(opts, argc, argv, kCmd, {"items", "users", "out"});
   if (p.exit_code >= 0) return p.exit_code;
   const auto& r = p.result;
@@ -64,6 +68,7 @@ int RunGenerate(int argc, char** argv) {
   o.trend_items = r["trend-items"].as<int64_t>();
   o.gift_share = r["gift-share"].as<double>();
   o.next_step_share = r["next-step"].as<double>();
+  o.omnichannel = r["omnichannel"].as<double>();
   if (r.count("fashion-mnist")) o.fashion_mnist_dir = r["fashion-mnist"].as<std::string>();
   const std::string out = r["out"].as<std::string>();
   if (out.empty()) return UsageError(kCmd, "--out must not be empty");
@@ -75,6 +80,9 @@ int RunGenerate(int argc, char** argv) {
   }
   if (!(o.next_step_share >= 0 && o.next_step_share <= 1)) {
     return UsageError(kCmd, "--next-step must be between 0 and 1");
+  }
+  if (!(o.omnichannel >= 0 && o.omnichannel <= 1)) {
+    return UsageError(kCmd, "--omnichannel must be between 0 and 1");
   }
   if (o.trend_items < 0 || o.trend_items > o.num_items) {
     return UsageError(kCmd, "--trend-items must be between 0 and --items");

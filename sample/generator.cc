@@ -50,6 +50,7 @@ Status ValidateOptions(const GeneratorOptions& o) {
     return bad("trend items must be in 0..items, got " + std::to_string(o.trend_items));
   }
   if (!(o.gift_share >= 0 && o.gift_share <= 1)) return bad("gift share must be in [0, 1]");
+  if (!(o.omnichannel >= 0 && o.omnichannel <= 1)) return bad("omnichannel share must be in [0, 1]");
   if (!(o.next_step_share >= 0 && o.next_step_share <= 1)) {
     return bad("next-step share must be in [0, 1]");
   }

@@ -11,9 +11,11 @@
 //                     price,in_stock,sustainable
 //                     ids "I000123" (index in catalog order), price with two
 //                     decimals, bools true/false. No field contains a comma.
-//   interactions.csv  user_id,item_id,event,timestamp
+//   interactions.csv  user_id,item_id,event,timestamp[,channel]
 //                     ids "U0000123"; event in view|cart|purchase|return
 //                     (and gift_purchase with GeneratorOptions::gift_share);
+//                     channel online|store|wishlist only with
+//                     GeneratorOptions::omnichannel;
 //                     unix seconds; rows grouped by user, time-ordered within
 //                     a user.
 //   images.idx.gz     IDX ubyte n_items x 28 x 28, gzip, catalog order.
@@ -107,6 +109,12 @@ struct GeneratorOptions {
   // the user's taste. Its own random stream; the other draws are unchanged,
   // though the items they land on differ. 0 = none.
   double next_step_share = 0;
+  // Omnichannel input (docs/retail.md): interactions.csv gains a `channel`
+  // column (online, store, wishlist); each purchase (and its return) is in
+  // store, and each cart a wishlist add, with this probability. Its own
+  // random stream: the events are the same with or without it. 0 = no
+  // channel column.
+  double omnichannel = 0;
 };
 
 struct GeneratorReport {

@@ -18,7 +18,10 @@ struct Event {
   int32_t session;
   int32_t seq;  // generation order, breaks timestamp ties
   uint8_t type;
+  uint8_t channel = 0;  // kChannelNames: online, store, wishlist
 };
+
+constexpr const char* kChannelNames[3] = {"online", "store", "wishlist"};
 
 }  // namespace
 
@@ -75,7 +78,12 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
   const double burst_views = std::max(20.0, static_cast<double>(o.num_users) / 25.0);
   const double burst_p = std::min(1.0, burst_views / static_cast<double>(o.num_users));
 
-  std::string s = "user_id,item_id,event,timestamp\n";
+  // Omnichannel: in-store purchases and wishlist adds, from their own
+  // stream; the column is written only when asked for.
+  Rng channel_rng = Rng::ForStage(o.seed, 12);
+  const bool channels = o.omnichannel > 0;
+  std::string s = channels ? "user_id,item_id,event,timestamp,channel\n"
+                           : "user_id,item_id,event,timestamp\n";
   std::vector<Event> ev;
   std::vector<int64_t> session_start;
   StageTimer timer("interactions", o.num_users);
@@ -119,6 +127,7 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
         if (!it.in_stock[item] || !rng.Bernoulli(kCartGivenView)) continue;
         t += 10 + static_cast<int64_t>(rng.Below(110));
         ev.push_back({t, item, session, seq++, 1});
+        if (channels && channel_rng.Bernoulli(o.omnichannel)) ev.back().channel = 2;
         if (!rng.Bernoulli(kPurchaseGivenCart)) continue;
         t += 60 + static_cast<int64_t>(rng.Below(840));
         if (!us.gift_items.empty() && gift_rng.Bernoulli(o.gift_share)) {
@@ -128,11 +137,14 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
           continue;
         }
         ev.push_back({t, item, session, seq++, 2});
+        const uint8_t where = channels && channel_rng.Bernoulli(o.omnichannel) ? 1 : 0;
+        ev.back().channel = where;
         if (!rng.Bernoulli(kReturnGivenPurchase)) continue;
-        // Returns arrive 2-20 days later; relative to the session like the rest.
+        // Returns arrive 2-20 days later (where the item was bought);
+        // relative to the session like the rest.
         ev.push_back({t + 86400 * (2 + static_cast<int64_t>(rng.Below(19))) +
                           static_cast<int64_t>(rng.Below(86400)),
-                      item, session, seq++, 3});
+                      item, session, seq++, 3, where});
       }
     }
     // Session starts: sorted uniform times in the window (leaving an hour
@@ -174,6 +186,10 @@ Status WriteInteractions(const GeneratorOptions& o, const Items& it,
       s += kEventNames[e.type];
       s += ',';
       AppendInt(s, e.time);
+      if (channels) {
+        s += ',';
+        s += kChannelNames[e.channel];
+      }
       s += '\n';
     }
     VITRINE_RETURN_IF_ERROR(FlushIfLarge(s, f));

@@ -30,7 +30,7 @@ struct Users {
 // kSecondaryClusterUsers a secondary) cluster, a log-normal event count, and
 // sessions of items from `sampler`, each running the view -> cart ->
 // purchase -> return funnel; returns after the interaction window are
-// dropped. Appends "user_id,item_id,event,timestamp" rows (grouped by user,
+// dropped. Appends "user_id,item_id,event,timestamp[,channel]" rows (grouped by user,
 // time-ordered within a user) to `f` and fills `users`.
 Status WriteInteractions(const GeneratorOptions& o, const Items& it,
                          const std::vector<Cluster>& clusters, const ItemSampler& sampler,

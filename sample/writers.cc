@@ -116,7 +116,8 @@ Status WriteTruth(const GeneratorOptions& o, const Items& it, const std::vector<
                  {"stay_in_group", kStayInGroup},
                  {"trend_items", o.trend_items},
                  {"gift_share", o.gift_share},
-                 {"next_step_share", o.next_step_share}};
+                 {"next_step_share", o.next_step_share},
+                 {"omnichannel", o.omnichannel}};
   j["categories"] = kFashionCategories;
   j["tiers"] = kTierNames;
   j["price_band_upper_bounds"] = kBandUpper;

@@ -20,6 +20,7 @@
 
 #include "core/array_io.h"
 #include "core/file_util.h"
+#include "core/interactions.h"
 #include "tests/test_util.h"
 
 namespace vitrine {
@@ -336,6 +337,81 @@ TEST_F(GeneratorTest, TruthArraysMatchCounts) {
   for (const char* key : {"cluster", "secondary_cluster", "events"}) {
     EXPECT_EQ(truth_["users"][key].size(), static_cast<size_t>(kUsers)) << key;
   }
+}
+
+// --omnichannel adds a channel column: purchases (and their returns) in
+// store and carts as wishlist adds at about the given share, every other
+// event online, and the events themselves the same as without it. The
+// interactions reader multiplies each row's event weight by its channel's
+// (oracle: a recount of the raw rows).
+TEST(GeneratorOmnichannel, AddsAChannelColumnAndKeepsTheEvents) {
+  const fs::path plain = TestDir("plain"), multi = TestDir("omni");
+  GeneratorOptions o = SmallOptions(11);
+  o.num_items = 400;
+  o.num_users = 600;
+  ASSERT_TRUE(GenerateSampleData(o, plain).ok());
+  o.omnichannel = 0.5;
+  ASSERT_TRUE(GenerateSampleData(o, multi).ok());
+  std::string header_plain, header;
+  const auto rows_plain = ReadCsv(plain / "interactions.csv", &header_plain);
+  const auto rows = ReadCsv(multi / "interactions.csv", &header);
+  EXPECT_EQ(header_plain, "user_id,item_id,event,timestamp");
+  EXPECT_EQ(header, "user_id,item_id,event,timestamp,channel");
+  ASSERT_EQ(rows.size(), rows_plain.size());
+  std::map<std::string, std::map<std::string, int>> by_event;  // event -> channel -> rows
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 5u);
+    EXPECT_EQ(std::vector<std::string>(rows[i].begin(), rows[i].begin() + 4), rows_plain[i]) << i;
+    ++by_event[rows[i][2]][rows[i][4]];
+  }
+  for (const auto& [event, channels] : by_event) {
+    for (const auto& [channel, n] : channels) {
+      const bool allowed = channel == "online" || (channel == "store" && (event == "purchase" ||
+                                                                           event == "return")) ||
+                           (channel == "wishlist" && event == "cart");
+      EXPECT_TRUE(allowed) << event << " in " << channel << " x" << n;
+    }
+  }
+  auto share = [&](const std::string& event, const std::string& channel) {
+    int total = 0;
+    for (const auto& [c, n] : by_event[event]) total += n;
+    return static_cast<double>(by_event[event][channel]) / total;
+  };
+  ASSERT_GT(by_event["purchase"]["store"] + by_event["purchase"]["online"], 200);
+  EXPECT_NEAR(share("purchase", "store"), 0.5, 0.1);
+  EXPECT_NEAR(share("cart", "wishlist"), 0.5, 0.1);
+
+  IdMap items;
+  for (int64_t i = 0; i < o.num_items; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "I%06lld", static_cast<long long>(i));
+    items.Add(id);
+  }
+  InteractionsReadOptions ro;
+  ro.channels = *EventWeights::Parse("online=1,store=2,wishlist=0.25");
+  auto in = Interactions::ReadCsv(multi / "interactions.csv", items, ro);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  const std::map<std::string, double> event_w = {
+      {"view", 1}, {"cart", 4}, {"purchase", 10}, {"return", -4}};
+  const std::map<std::string, double> channel_w = {{"online", 1}, {"store", 2}, {"wishlist", 0.25}};
+  std::map<std::pair<std::string, std::string>, double> want;
+  for (const auto& r : rows) want[{r[0], r[1]}] += event_w.at(r[2]) * channel_w.at(r[4]);
+  int64_t checked = 0;
+  for (const auto& [key, w] : want) {
+    const auto user = in->users.Find(key.first);
+    const int32_t item = *items.Find(key.second);
+    float got = 0;
+    if (user) {
+      for (int64_t k = in->matrix.indptr[*user]; k < in->matrix.indptr[*user + 1]; ++k) {
+        if (in->matrix.indices[k] == item) got = in->matrix.values[k];
+      }
+    }
+    EXPECT_NEAR(got, w > 0 ? w : 0.0, 1e-4) << key.first << " " << key.second;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000);
+  fs::remove_all(plain);
+  fs::remove_all(multi);
 }
 
 TEST(GeneratorOptionsTest, RejectsBadOptionsAndMissingDataset) {
