@@ -32,12 +32,41 @@ int UsageError(const std::string& cmd, const std::string& msg) {
   return kExitUsage;
 }
 
+namespace {
+
+// cxxopts says "Argument 'abc' failed to parse" without the flag; the flag
+// is the argument that precedes the value (or holds it after '=').
+std::string NameTheFlag(const std::string& message, int argc, char** argv) {
+  // The value sits between the first pair of quotes (cxxopts uses U+2018/9).
+  const std::string open = "\u2018", close = "\u2019";
+  const size_t a = message.find(open);
+  const size_t b = a == std::string::npos ? a : message.find(close, a + open.size());
+  if (b == std::string::npos) return message;
+  const std::string value = message.substr(a + open.size(), b - a - open.size());
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    if (arg.rfind("-", 0) == 0 && eq != std::string::npos && arg.substr(eq + 1) == value) {
+      return arg.substr(0, eq) + ": cannot read '" + value + "' (expected a number)";
+    }
+    if (arg == value && i > 1 && argv[i - 1][0] == '-') {
+      return std::string(argv[i - 1]) + ": cannot read '" + value + "' (expected a number)";
+    }
+  }
+  return message;
+}
+
+}  // namespace
+
 Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::string& cmd,
                    const std::vector<std::string>& required, const std::string& example) {
   Parsed p;
   opts.add_options("Common")("h,help", "Show this help")("q,quiet", "No progress on stderr");
   try {
     p.result = opts.parse(argc, argv);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    p.exit_code = UsageError(cmd, NameTheFlag(e.what(), argc, argv));
+    return p;
   } catch (const cxxopts::exceptions::exception& e) {
     p.exit_code = UsageError(cmd, e.what());
     return p;

@@ -7,6 +7,26 @@
 
 namespace vitrine::cli {
 namespace {
+// A table goes to a terminal: control characters in catalog values (a
+// newline, an escape sequence) are shown as \xNN, never sent raw.
+std::string Printable(const std::string& s) {
+  if (std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return s;
+  }
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 bool IsNumber(const std::string& s) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -60,9 +80,15 @@ std::string Table::Render(Format f) const {
     }
     return arr.dump(2) + "\n";
   }
+  std::vector<std::vector<std::string>> shown;
+  shown.reserve(rows.size());
+  for (const auto& r : rows) {
+    shown.emplace_back();
+    for (const std::string& cell : r) shown.back().push_back(Printable(cell));
+  }
   std::vector<size_t> w(header.size(), 0);
   for (size_t c = 0; c < header.size(); ++c) w[c] = header[c].size();
-  for (const auto& r : rows) {
+  for (const auto& r : shown) {
     for (size_t c = 0; c < r.size() && c < w.size(); ++c) w[c] = std::max(w[c], r[c].size());
   }
   auto line = [&](const std::vector<std::string>& r, bool is_header) {
@@ -79,7 +105,7 @@ std::string Table::Render(Format f) const {
   std::vector<std::string> rule;
   for (size_t c = 0; c < w.size(); ++c) rule.emplace_back(w[c], '-');
   line(rule, true);
-  for (const auto& r : rows) line(r, false);
+  for (const auto& r : shown) line(r, false);
   return out;
 }
 

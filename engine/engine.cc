@@ -102,9 +102,17 @@ Status ParseDiversity(std::string_view spec, QueryParams* q) {
   if (kind == "none" && colon == std::string::npos) {
     q->diversity = Diversity::kNone;
   } else if (kind == "mmr") {
+    // The ranges rank/diversify.h checks, here so that a bad spec is the
+    // caller's usage error, before any work.
+    if (colon != std::string::npos && !(value >= 0 && value <= 1)) {
+      return Status::InvalidArgument("diversity '" + div + "': the MMR lambda must be in [0, 1]");
+    }
     q->diversity = Diversity::kMMR;
     if (colon != std::string::npos) q->mmr_lambda = value;
   } else if (kind == "dpp") {
+    if (colon != std::string::npos && !(value >= 0 && value < 1)) {
+      return Status::InvalidArgument("diversity '" + div + "': the DPP theta must be in [0, 1)");
+    }
     q->diversity = Diversity::kDPP;
     if (colon != std::string::npos) q->dpp_theta = value;
   } else {

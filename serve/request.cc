@@ -145,6 +145,16 @@ Status SpecFromJson(const json& body, const ServerOptions& o, QuerySpec* s) {
 // The same fields from a query string (GET /similar).
 Status SpecFromQuery(const httplib::Request& req, const ServerOptions& o, QuerySpec* s,
                      std::initializer_list<std::string_view> also) {
+  // A repeated parameter is refused rather than one of its values picked
+  // silently; rule and exclude add up, so they may repeat.
+  for (auto it = req.params.begin(); it != req.params.end();
+       it = req.params.upper_bound(it->first)) {
+    const size_t n = req.params.count(it->first);
+    if (n > 1 && it->first != "rule" && it->first != "exclude") {
+      return Bad("query parameter '" + Clip(it->first) + "' is given " + std::to_string(n) +
+                 " times (only rule and exclude may repeat)");
+    }
+  }
   for (const auto& [key, value] : req.params) {
     if (std::find(also.begin(), also.end(), key) != also.end()) continue;
     if (key == "k") {

@@ -237,11 +237,34 @@ TEST_F(CliE2E, ANewShopWithoutInteractionsStillBuilds) {
   EXPECT_EQ(h.code, 0) << h.err;
 }
 
+// A catalog value with a control character (an escape sequence) is shown
+// escaped in a table, never sent raw to the terminal; CSV keeps the data.
+TEST_F(CliE2E, TablesEscapeControlCharacters) {
+  std::ofstream(D() + "/ctl_items.csv") << "item_id,title,brand\nA1,red\x1b[31m coat,x\n"
+                                           "A2,blue coat,y\nA3,green coat,x\n";
+  ASSERT_EQ(Vitrine("build -q --items " + D() + "/ctl_items.csv --out " + D() + "/ctl").code, 0);
+  CmdResult t = Vitrine("similar --bundle " + D() + "/ctl --item A2 -k 2");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("red\\x1b[31m coat"), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find('\x1b'), std::string::npos);
+  CmdResult c = Vitrine("similar --bundle " + D() + "/ctl --item A2 -k 2 --format csv");
+  EXPECT_NE(c.out.find("red\x1b[31m coat"), std::string::npos) << c.out;
+}
+
 TEST_F(CliE2E, BadFlagsExitTwoMissingFilesExitOne) {
   EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --no-such-flag").code, 2);
   EXPECT_EQ(Vitrine("similar " + B()).code, 2);  // neither --item nor --items-file
   EXPECT_EQ(Vitrine("recommend " + B() + " --user U1 --history I1").code, 2);
   EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --diversity zigzag").code, 2);
+  EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --diversity mmr:2").code, 2);
+  EXPECT_EQ(Vitrine("similar " + B() + " --item I000001 --diversity dpp:1").code, 2);
+  // A value cxxopts cannot read names its flag, spelled as given.
+  CmdResult k = Vitrine("similar " + B() + " --item I000001 -k abc");
+  EXPECT_EQ(k.code, 2);
+  EXPECT_NE(k.err.find("-k: cannot read 'abc' (expected a number)"), std::string::npos) << k.err;
+  CmdResult ef = Vitrine("similar " + B() + " --item I000001 --ef=1.5x");
+  EXPECT_EQ(ef.code, 2);
+  EXPECT_NE(ef.err.find("--ef: cannot read '1.5x'"), std::string::npos) << ef.err;
   EXPECT_EQ(Vitrine("nonsense").code, 2);
 
   CmdResult m = Vitrine("similar --bundle " + D() + "/no_such_bundle --item I000001");

@@ -320,6 +320,10 @@ TEST_F(ServeApiTest, SimilarErrors) {
   ExpectError(Get("/similar/" + item + "?weights=style%3D1", &st), &st, 400,
               "unknown block 'style'");
   ExpectError(Get("/similar/" + item + "?kk=3", &st), &st, 400, "unknown query parameter 'kk'");
+  ExpectError(Get("/similar/" + item + "?k=3&k=4", &st), &st, 400,
+              "query parameter 'k' is given 2 times (only rule and exclude may repeat)");
+  ExpectError(Get("/similar/" + item + "?diversity=mmr:2", &st), &st, 400,
+              "the MMR lambda must be in [0, 1]");
   ExpectError(Get("/similar/" + item + "?rule=" + PercentEncode("EXCLUDE WHERE"), &st), &st, 400,
               "rules:1:");
   ExpectError(Get("/similar/" + item + "?rule=" + PercentEncode("EXCLUDE WHERE colour = \"red\""), &st),
