@@ -38,6 +38,7 @@
 #include "engine/compiled_rules.h"
 #include "engine/engine.h"
 #include "engine/evaluate_bundle.h"
+#include "engine/tune.h"
 
 namespace py = pybind11;
 
@@ -716,6 +717,56 @@ py::dict Build(const std::string& config_toml, const std::string& out, bool quie
   return d;
 }
 
+// `vitrine tune` on the inputs that `config_toml` names: the chosen
+// parameters, every trial, and the choice as build.toml text.
+py::dict TuneConfig(const std::string& config_toml, double budget_seconds, int max_trials,
+                    uint64_t seed, int64_t eval_users, bool quiet) {
+  BuildOptions o;
+  Check(ApplyBuildConfigText(config_toml, "build options", &o));
+  TuneOptions t;
+  t.budget_seconds = budget_seconds;
+  t.max_trials = max_trials;
+  t.seed = seed;
+  t.eval_users = eval_users;
+  t.scratch_dir = std::filesystem::temp_directory_path() /
+                  ("vitrine-tune-" + std::to_string(::getpid()));
+  SetQuiet(quiet);
+  Result<TuneResult> r = [&]() -> Result<TuneResult> {
+    py::gil_scoped_release release;
+    VITRINE_ASSIGN_OR_RETURN(BuildInputs in, ReadBuildInputs(o));
+    if (!in.has_interactions) {
+      return Status::InvalidArgument(o.interactions.string() + ": no usable interactions to tune on");
+    }
+    return Tune(o, in.catalog, in.interactions, t,
+                [](const TuneTrial& trial, int done, int planned, double eta) {
+                  LogInfo("tune %d/%d %-9s ndcg@10 %.4f  %5.1f s  eta %.0f s  %s", done, planned,
+                          trial.stage.c_str(), trial.ndcg, trial.seconds, eta,
+                          trial.params.dump().c_str());
+                });
+  }();
+  SetQuiet(false);
+  TuneResult tuned = Take(std::move(r));
+  const py::object loads = py::module_::import("json").attr("loads");
+  py::list trials;
+  for (const TuneTrial& trial : tuned.trials) {
+    py::dict row;
+    row["stage"] = trial.stage;
+    row["index"] = trial.index;
+    row["params"] = loads(trial.params.dump());
+    row["ndcg"] = trial.ndcg;
+    row["seconds"] = trial.seconds;
+    trials.append(row);
+  }
+  py::dict d;
+  d["chosen"] = loads(tuned.chosen.dump());
+  d["trials"] = trials;
+  d["toml"] = Take(tuned.ToToml());
+  d["budget_reached"] = tuned.budget_reached;
+  d["validation_users"] = tuned.validation_users;
+  d["seconds"] = tuned.seconds;
+  return d;
+}
+
 std::vector<std::string> BuildConfigKeyNames() { return BuildConfigKeys(); }
 
 // Rows of the evaluation table as dicts (the pandas frame is made in
@@ -987,6 +1038,9 @@ PYBIND11_MODULE(_core, m) {
       });
   m.def("build", &Build, py::arg("config_toml"), py::arg("out"), py::arg("quiet") = false);
   m.def("build_config_keys", &BuildConfigKeyNames);
+  m.def("tune", &TuneConfig, py::arg("config_toml"), py::arg("budget_seconds") = 600.0,
+        py::arg("max_trials") = 30, py::arg("seed") = 42, py::arg("eval_users") = 3000,
+        py::arg("quiet") = false);
   m.def("evaluate", &Evaluate, py::arg("bundle"), py::arg("test"), py::arg("k") = 10,
         py::arg("weights") = py::none(), py::arg("models") = std::vector<std::string>{},
         py::arg("max_users") = 0, py::arg("events") = py::none(), py::arg("rules") = py::none(),

@@ -168,3 +168,26 @@ def test_more_hostile_inputs_are_errors(tmp_path, bundle_dir, data_dir):
     items.to_csv(odd / "items.csv", index=False)
     summary = vitrine.build(odd / "items.csv", tmp_path / "emoji", ranker_enabled=False)
     assert summary["items"] == 20
+
+
+# ------------------------------------------------------------------ tune
+
+def test_tune_chooses_what_the_cli_chooses(data_dir, tmp_path):
+    # Two retrieval trials, no ranker stage: the same seed gives the CLI's choice.
+    r = vitrine.tune(data_dir / "items.csv", data_dir / "train.csv", max_trials=2, seed=5,
+                     ranker_enabled=False)
+    saved = tmp_path / "tuned.toml"
+    run_cli("tune", "--items", str(data_dir / "items.csv"), "--interactions",
+            str(data_dir / "train.csv"), "--trials", "2", "--seed", "5", "--ranker", "off",
+            "--save-config", str(saved), "--quiet")
+    assert r["toml"] == saved.read_text()
+    assert set(r["trials"].columns) >= {"stage", "index", "params", "ndcg", "seconds"}
+    assert (r["trials"]["stage"] == "retrieval").sum() == 2
+    assert r["config"]["als.factors"] == r["chosen"]["factors"]
+    assert r["config"]["ranker.enabled"] is False
+    # The choice builds: config= takes it as it comes.
+    summary = vitrine.build(data_dir / "items.csv", tmp_path / "tuned", data_dir / "train.csv",
+                            config=r["config"], ranker_enabled=False)
+    assert summary["items"] == 1200
+    with pytest.raises(vitrine.InvalidArgumentError, match="trials must be at least 1"):
+        vitrine.tune(data_dir / "items.csv", data_dir / "train.csv", max_trials=0)

@@ -24,7 +24,7 @@ from .errors import (CorruptionError, Error, InvalidArgumentError, IOError, NotF
                      UnsupportedError)
 
 __all__ = [
-    "open", "Bundle", "build", "evaluate", "ImplicitALS", "build_config_keys",
+    "open", "Bundle", "build", "tune", "evaluate", "ImplicitALS", "build_config_keys",
     "Error", "InvalidArgumentError", "NotFoundError", "CorruptionError", "IOError",
     "UnsupportedError",
 ]
@@ -155,6 +155,75 @@ def _write_idx(images: np.ndarray, path: str) -> str:
 builtins_open = __builtins__["open"] if isinstance(__builtins__, dict) else __builtins__.open
 
 
+def _settings(config: Optional[Mapping[str, Any]], options: Mapping[str, Any]) -> dict:
+    """Build options by their build.toml key, from ``config`` and ``**options``."""
+    keys = _core.build_config_keys()
+    settings: dict = {}
+    for k, v in (config or {}).items():
+        settings[_option_key(k, keys)] = v
+    for k, v in options.items():
+        settings[_option_key(k, keys)] = v
+    return settings
+
+
+def _stage_inputs(tmp: str, settings: dict, items: Any, interactions: Any, images: Any,
+                  user_ids: Optional[Sequence], item_ids: Optional[Sequence]) -> None:
+    """Writes in-memory inputs to files in ``tmp`` and names them in ``settings``."""
+    if hasattr(items, "to_csv"):
+        items = _write_csv(items, os.path.join(tmp, "items.csv"))
+    settings["input.items"] = os.fspath(items)
+    if interactions is not None:
+        if hasattr(interactions, "tocsr") or hasattr(interactions, "tocoo"):
+            interactions = _interactions_frame(interactions, user_ids, item_ids)
+        if hasattr(interactions, "to_csv"):
+            interactions = _write_csv(interactions, os.path.join(tmp, "interactions.csv"))
+        settings["input.interactions"] = os.fspath(interactions)
+    if images is not None:
+        if isinstance(images, np.ndarray):
+            images = _write_idx(images, os.path.join(tmp, "images.idx"))
+        settings["input.images"] = os.fspath(images)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict:
+    """{"als": {"factors": 64}} -> {"als.factors": 64}."""
+    out: dict = {}
+    for k, v in table.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def tune(items: Any, interactions: Any, images: Any = None, *,
+         user_ids: Optional[Sequence] = None, item_ids: Optional[Sequence] = None,
+         config: Optional[Mapping[str, Any]] = None, budget_seconds: float = 600.0,
+         max_trials: int = 30, seed: int = 42, eval_users: int = 3000, quiet: bool = True,
+         **options: Any) -> dict:
+    """``vitrine tune``: chooses build parameters on a temporal validation split.
+
+    The inputs and ``config`` / ``**options`` are those of ``build`` (the
+    starting configuration). Returns a dict: ``config`` (the chosen build
+    options by build.toml key, for ``build(..., config=...)``), ``toml``
+    (the same as ``vitrine tune --save-config`` writes), ``chosen``,
+    ``trials`` (a DataFrame: stage, index, params, ndcg, seconds),
+    ``budget_reached``, ``validation_users`` and ``seconds``. The same seed
+    and ``max_trials`` give the same choice as the CLI. The GIL is released
+    while the trials run.
+    """
+    import pandas as pd
+    import tomllib
+
+    settings = _settings(config, options)
+    with tempfile.TemporaryDirectory(prefix="vitrine-tune-") as tmp:
+        _stage_inputs(tmp, settings, items, interactions, images, user_ids, item_ids)
+        r = _core.tune(_config_toml(settings), float(budget_seconds), int(max_trials), int(seed),
+                       int(eval_users), quiet)
+    r["config"] = _flatten(tomllib.loads(r["toml"]))
+    r["trials"] = pd.DataFrame(r["trials"])
+    return r
+
+
 def build(items: Any, out: PathLike, interactions: Any = None, images: Any = None, *,
           user_ids: Optional[Sequence] = None, item_ids: Optional[Sequence] = None,
           config: Optional[Mapping[str, Any]] = None, quiet: bool = True, **options: Any) -> dict:
@@ -174,26 +243,9 @@ def build(items: Any, out: PathLike, interactions: Any = None, images: Any = Non
     (``build_config_keys()``); errors name the key. The GIL is released
     while the engine builds.
     """
-    keys = _core.build_config_keys()
-    settings: dict = {}
-    for k, v in (config or {}).items():
-        settings[_option_key(k, keys)] = v
-    for k, v in options.items():
-        settings[_option_key(k, keys)] = v
+    settings = _settings(config, options)
     with tempfile.TemporaryDirectory(prefix="vitrine-build-") as tmp:
-        if hasattr(items, "to_csv"):
-            items = _write_csv(items, os.path.join(tmp, "items.csv"))
-        settings["input.items"] = os.fspath(items)
-        if interactions is not None:
-            if hasattr(interactions, "tocsr") or hasattr(interactions, "tocoo"):
-                interactions = _interactions_frame(interactions, user_ids, item_ids)
-            if hasattr(interactions, "to_csv"):
-                interactions = _write_csv(interactions, os.path.join(tmp, "interactions.csv"))
-            settings["input.interactions"] = os.fspath(interactions)
-        if images is not None:
-            if isinstance(images, np.ndarray):
-                images = _write_idx(images, os.path.join(tmp, "images.idx"))
-            settings["input.images"] = os.fspath(images)
+        _stage_inputs(tmp, settings, items, interactions, images, user_ids, item_ids)
         return _core.build(_config_toml(settings), os.fspath(out), quiet)
 
 

@@ -49,10 +49,15 @@ class Bundle:
                   weights: Weights = None, diversity: Optional[str] = None,
                   params: Optional[Mapping[str, str]] = None,
                   context: Optional[Mapping[str, str]] = None, pool: int = 0, ef: int = 0,
-                  ranker: bool = True) -> IdsAndScores:
+                  ranker: bool = True, intent: str = "for-you", exploration: float = 0.0,
+                  not_interested: Sequence[str] = (), hide_brands: Sequence[str] = (),
+                  replenishable: Sequence[str] = (),
+                  category_column: str = "category") -> IdsAndScores:
         """Recommendations for a user id (str: shape (N,)), or a batch: a list whose
         elements are user ids or histories (lists of item ids, most recent last):
-        shape (len(who), N). An unknown user gets the popular fallback."""
+        shape (len(who), N). An unknown user gets the popular fallback. The retail
+        settings are `recommend`'s flags (docs/retail.md): intent is for-you,
+        recently-viewed, buy-again, gift or next-step."""
     def explain(self, user: Optional[str] = None, history: Optional[Sequence[ItemRef]] = None,
                 item: Optional[ItemRef] = None, N: int = 10, rules: Rules = None,
                 weights: Weights = None, diversity: Optional[str] = None,
@@ -95,11 +100,23 @@ def build(items: Union[pd.DataFrame, PathLike], out: PathLike,
     options by build.toml key (config={"als.factors": 64}) or by name
     (als_factors=64). Returns the build summary."""
 
+def tune(items: Union[pd.DataFrame, PathLike], interactions: Any,
+         images: Union[npt.NDArray[np.uint8], PathLike, None] = None, *,
+         user_ids: Optional[Sequence] = None, item_ids: Optional[Sequence] = None,
+         config: Optional[Mapping[str, Any]] = None, budget_seconds: float = 600.0,
+         max_trials: int = 30, seed: int = 42, eval_users: int = 3000, quiet: bool = True,
+         **options: Any) -> dict:
+    """`vitrine tune` from Python: the inputs and starting options of `build`;
+    returns {"config": chosen options by build.toml key (for build(config=)),
+    "toml", "chosen", "trials" (DataFrame), "budget_reached",
+    "validation_users", "seconds"}."""
+
 def evaluate(bundle: Union[Bundle, PathLike], test: Union[pd.DataFrame, PathLike], k: int = 10,
              models: Optional[Iterable[str]] = None, max_users: int = 0,
              events: Optional[str] = None, rules: Optional[PathLike] = None,
              weights: Optional[str] = None, quiet: bool = True) -> pd.DataFrame:
-    """The `vitrine evaluate` table, one row per model; attrs hold the pool recall."""
+    """The `vitrine evaluate` table, one row per model; attrs hold the pool recall
+    and attrs["next_step"] the next-item hit rates."""
 
 class ImplicitALS:
     """implicit.als.AlternatingLeastSquares's API over vitrine's ALS."""
