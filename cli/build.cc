@@ -175,7 +175,7 @@ int Run(int argc, char** argv, bool tune_only) {
     o.catalog.schema = *s;
   }
   if (r.count("channels")) {
-    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    auto c = EventWeights::ParseChannels(r["channels"].as<std::string>());
     if (!c.ok()) return UsageError(name, "--channels: " + c.status().message());
     o.interactions_read.channels = *c;
   }

@@ -83,7 +83,7 @@ int Run(int argc, char** argv) {
     eval.weights = *w;
   }
   if (r.count("channels")) {
-    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    auto c = EventWeights::ParseChannels(r["channels"].as<std::string>());
     if (!c.ok()) return UsageError(kName, "--channels: " + c.status().message());
     eval.read.channels = *c;
   }
@@ -94,6 +94,11 @@ int Run(int argc, char** argv) {
   }
   if (r.count("rules")) eval.rules_path = r["rules"].as<std::string>();
   eval.next_step_column = r["next-step-column"].as<std::string>();
+  if (eval.next_step_column.empty()) {
+    return UsageError(kName, "--next-step-column must name a column ('none' skips the table)");
+  }
+  // Asked for by name: a column that cannot be used is an error, not a skip.
+  eval.next_step_required = r.count("next-step-column") > 0 && eval.next_step_column != "none";
   if (eval.next_step_column == "none") eval.next_step_column.clear();
   eval.models = SplitList(r["models"].as<std::string>(), ',');
   for (const std::string& m : eval.models) {

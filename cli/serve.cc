@@ -274,7 +274,7 @@ int Run(int argc, char** argv) {
     o.events = *e;
   }
   if (r.count("channels")) {
-    auto c = EventWeights::Parse(r["channels"].as<std::string>());
+    auto c = EventWeights::ParseChannels(r["channels"].as<std::string>());
     if (!c.ok()) return UsageError(kName, "--channels: " + c.status().message());
     o.channels = *c;
   }

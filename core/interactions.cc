@@ -103,10 +103,17 @@ void SortAndFold(std::vector<Event>& run) {
 
 }  // namespace
 
-Result<EventWeights> EventWeights::Parse(std::string_view spec) {
+namespace {
+
+// "name=number,..." for event weights (kind "event") and channel
+// multipliers (kind "channel", which must be > 0: a channel says where an
+// event happened, never that it counts against the item).
+Result<EventWeights> ParseWeightTable(std::string_view spec, std::string_view kind,
+                                      std::string_view example) {
   EventWeights ew;
+  const std::string k(kind);
   if (TrimBlanks(spec).empty()) {
-    return Status::InvalidArgument("empty event weights, expected e.g. view=1,cart=4,purchase=10");
+    return Status::InvalidArgument("empty " + k + " weights, expected e.g. " + std::string(example));
   }
   int entry_no = 0;
   while (true) {
@@ -114,31 +121,54 @@ Result<EventWeights> EventWeights::Parse(std::string_view spec) {
     const size_t comma = spec.find(',');
     const std::string_view entry = TrimBlanks(spec.substr(0, comma));
     const std::string where =
-        "event weights entry " + std::to_string(entry_no) + " '" + std::string(entry) + "'";
+        k + " weights entry " + std::to_string(entry_no) + " '" + std::string(entry.substr(0, 80)) + "'";
     const size_t eq = entry.find('=');
     if (eq == std::string_view::npos) {
-      return Status::InvalidArgument(where + ": expected event=weight, e.g. view=1");
+      return Status::InvalidArgument(where + ": expected " + k + "=weight, e.g. " +
+                                     std::string(example.substr(0, example.find(','))));
     }
     const std::string_view name = TrimBlanks(entry.substr(0, eq));
     const std::string_view value = TrimBlanks(entry.substr(eq + 1));
-    if (name.empty()) return Status::InvalidArgument(where + ": expected an event name before '='");
+    if (name.empty()) {
+      return Status::InvalidArgument(where + ": expected " + (kind == "event" ? "an " : "a ") + k +
+                                     " name before '='");
+    }
+    // Names reach CSV logs and terminals: no control characters.
+    if (std::any_of(name.begin(), name.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      return Status::InvalidArgument(where + ": the " + k + " name contains a control character");
+    }
     double w = 0;
     if (!ParseFiniteDouble(value, &w)) {
       return Status::InvalidArgument(where + ": expected a number after '=', found '" +
-                                     std::string(value) + "'");
+                                     std::string(value.substr(0, 40)) + "'");
     }
     // Weights are summed in float: a bound keeps every sum finite.
     if (std::fabs(w) > kMaxEventWeight) {
       return Status::InvalidArgument(where + ": weight " + std::string(value.substr(0, 40)) +
                                      " is outside [-1e6, 1e6]");
     }
+    if (kind == "channel" && !(w > 0)) {
+      return Status::InvalidArgument(where + ": a channel multiplier must be > 0");
+    }
     if (!ew.weights.emplace(std::string(name), static_cast<float>(w)).second) {
-      return Status::InvalidArgument(where + ": event '" + std::string(name) + "' is named twice");
+      return Status::InvalidArgument(where + ": " + k + " '" + std::string(name) +
+                                     "' is named twice");
     }
     if (comma == std::string_view::npos) break;
     spec.remove_prefix(comma + 1);
   }
   return ew;
+}
+
+}  // namespace
+
+Result<EventWeights> EventWeights::Parse(std::string_view spec) {
+  return ParseWeightTable(spec, "event", "view=1,cart=4,purchase=10");
+}
+
+Result<EventWeights> EventWeights::ParseChannels(std::string_view spec) {
+  return ParseWeightTable(spec, "channel", "online=1,store=1.5");
 }
 
 EventWeights EventWeights::Default() {

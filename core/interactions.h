@@ -59,6 +59,10 @@ inline constexpr double kMaxEventWeight = 1e6;
 struct EventWeights {
   std::map<std::string, float, std::less<>> weights;
   static Result<EventWeights> Parse(std::string_view spec);
+  // The same for channel multipliers ("online=1,store=1.5"), which must be
+  // > 0; errors say "channel". Names with control characters are refused
+  // by both.
+  static Result<EventWeights> ParseChannels(std::string_view spec);
   // view=1,cart=4,purchase=10,return=-4: a return takes back part of the
   // interest a purchase showed (purchase+return = 6 stays positive; a bare
   // return nets <= 0 and is dropped). not_interested=-1,hide_brand=-1: the

@@ -240,7 +240,7 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Parsed("input", "events", &EventWeights::Parse,
                        [](auto& o) -> auto& { return o.interactions_read.events; },
                        "event weights, e.g. \"view=1,purchase=10\" (--events)"));
-    k.push_back(Parsed("input", "channels", &EventWeights::Parse,
+    k.push_back(Parsed("input", "channels", &EventWeights::ParseChannels,
                        [](auto& o) -> auto& { return o.interactions_read.channels; },
                        "channel multipliers of event weights, e.g. \"online=1,store=1.5\" "
                        "(--channels)"));

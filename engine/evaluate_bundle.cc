@@ -228,18 +228,24 @@ Result<BundleEvaluation> EvaluateBundle(const Engine& engine, const BundleEvalOp
   }
   // The next-step intent against "similar to the last item" and TopPop.
   if (!options.next_step_column.empty()) {
-    const Column* col = engine.catalog().column(options.next_step_column);
-    if (col == nullptr || col->type != ColumnType::kCategorical) {
-      LogInfo("next-step: no categorical column '%s' in the catalog; skipped",
-              options.next_step_column.c_str());
-    } else if (Status fit = engine.NextStepModelOf(options.next_step_column).status(); !fit.ok()) {
+    Status fit = engine.NextStepModelOf(options.next_step_column).status();
+    if (!fit.ok() && options.next_step_required) {
+      return fit.WithContext("next-item hit rate");
+    }
+    if (!fit.ok()) {
       LogInfo("next-step: %s; skipped", fit.message().c_str());
     } else {
       NextStepEvalOptions no;
       no.k = k;
       no.column = options.next_step_column;
       no.max_users = options.max_users;
-      VITRINE_ASSIGN_OR_RETURN(out.next_step, EvaluateNextStep(engine, test, no));
+      VITRINE_ASSIGN_OR_RETURN(NextStepEvaluation ns, EvaluateNextStep(engine, test, no));
+      if (ns.users == 0) {
+        LogInfo("next-step: no test user has a timed item that is new after their train "
+                "history (does the test file have timestamps?); skipped");
+      } else {
+        out.next_step = std::move(ns);
+      }
     }
   }
   // Cold-start recall "well above random" needs the random reference: a

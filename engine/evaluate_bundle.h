@@ -69,9 +69,12 @@ struct BundleEvalOptions {
   // request-independent. Empty = no rules, no compliance.
   std::string rules_path;
   // The next-step hit rate (engine/evaluate_next_step.h) over this catalog
-  // column; skipped when the column is missing or the bundle has no
-  // timestamps. "" = never.
+  // column; skipped (with a note on stderr) when the column is missing or
+  // unsuitable or the bundle has no timestamps, unless next_step_required,
+  // when that is an error. "" = never. Skipped too when no test user has a
+  // timed new item.
   std::string next_step_column = "category";
+  bool next_step_required = false;
 };
 
 struct BundleEvaluation {

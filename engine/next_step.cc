@@ -97,8 +97,10 @@ Result<std::shared_ptr<const NextStepModel>> Engine::NextStepModelOf(
   if (it != next_step_.end()) return it->second;
   const Column* col = catalog_.column(column);
   if (col == nullptr) {
+    std::string names;
+    for (const auto& c : catalog_.columns) names += (names.empty() ? "" : ", ") + c.name;
     return Status::InvalidArgument("next-step by '" + column +
-                                   "': no such catalog column (--category-column)");
+                                   "': no such catalog column (columns: " + names + ")");
   }
   VITRINE_ASSIGN_OR_RETURN(NextStepModel m,
                            FitNextStep(hist_indptr_, hist_indices_, hist_times_, *col));
@@ -159,44 +161,56 @@ Result<std::vector<Hit>> Engine::NextStep(const RecommendRequest& r, const Query
   base.explain = false;
   base.stats = nullptr;
   VITRINE_ASSIGN_OR_RETURN(const std::vector<float> taste, HistoryVector(items, weights));
-  std::vector<Hit> for_you;
-  if (ranker_ && q.use_ranker && !answer_with_hybrid_) {
-    VITRINE_ASSIGN_OR_RETURN(for_you, RankedSearch(items, weights, base, drop));
-  } else {
-    std::vector<float> query = taste;
-    PushAway(q, &query);
-    VITRINE_ASSIGN_OR_RETURN(for_you, Search(std::move(query), base, drop, items, std::nullopt));
-  }
-  // Reweighted by the transition: the item at rank r (0-based) of the
-  // for-you list is the person's pick with chance about 1 / (r + 1); knowing
-  // their newest item has value x multiplies that by the lift
-  // P(y | x) / m(y) of the item's value y (Bayes, the two taken as
-  // independent evidence). Items without a value keep lift 1.
   const size_t dim = vectors_->cols;
   const bool diversify = q.diversity != Diversity::kNone;
-  UnitVectors unit(diversify ? for_you.size() : 0, dim);
-  std::vector<Candidate> cands;
-  cands.reserve(for_you.size());
-  for (size_t rank = 0; rank < for_you.size(); ++rank) {
-    const int32_t item = for_you[rank].item;
-    const int32_t y = col.codes[static_cast<size_t>(item)];
-    const double lift = y >= 0 && y < model->values ? model->Probability(from_value, y) /
-                                                          model->marginal[static_cast<size_t>(y)]
-                                                    : 1.0;
-    cands.push_back({item, static_cast<float>(lift / static_cast<double>(rank + 1)),
-                     diversify ? unit.Add(vectors_->row(static_cast<size_t>(item))) : nullptr});
+  const auto n_allowed = static_cast<int64_t>(allowed.cardinality());
+  std::vector<Hit> hits;
+  // Caps can leave the answer short of k although more allowed items lie
+  // further down the for-you list: widen it (x4) until k results, or until
+  // the list holds every item it can, as Search does.
+  while (true) {
+    std::vector<Hit> for_you;
+    if (ranker_ && q.use_ranker && !answer_with_hybrid_) {
+      VITRINE_ASSIGN_OR_RETURN(for_you, RankedSearch(items, weights, base, drop));
+    } else {
+      std::vector<float> query = taste;
+      PushAway(q, &query);
+      VITRINE_ASSIGN_OR_RETURN(for_you, Search(std::move(query), base, drop, items, std::nullopt));
+    }
+    // Reweighted by the transition: the item at rank r (0-based) of the
+    // for-you list is the person's pick with chance about 1 / (r + 1);
+    // knowing their newest item has value x multiplies that by the lift
+    // P(y | x) / m(y) of the item's value y (Bayes, the two taken as
+    // independent evidence). Items without a value keep lift 1.
+    UnitVectors unit(diversify ? for_you.size() : 0, dim);
+    std::vector<Candidate> cands;
+    cands.reserve(for_you.size());
+    for (size_t rank = 0; rank < for_you.size(); ++rank) {
+      const int32_t item = for_you[rank].item;
+      const int32_t y = col.codes[static_cast<size_t>(item)];
+      const double lift = y >= 0 && y < model->values ? model->Probability(from_value, y) /
+                                                            model->marginal[static_cast<size_t>(y)]
+                                                      : 1.0;
+      cands.push_back({item, static_cast<float>(lift / static_cast<double>(rank + 1)),
+                       diversify ? unit.Add(vectors_->row(static_cast<size_t>(item))) : nullptr});
+    }
+    std::stable_sort(cands.begin(), cands.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    if (diversify && !cands.empty()) {
+      // MMR and DPP weigh relevance against similarity on [0, 1].
+      const float top = cands.front().score;
+      for (Candidate& c : cands) c.score /= top;
+    }
+    if (q.stats != nullptr) q.stats->pool = static_cast<int64_t>(cands.size());
+    VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
+                             Rerank(cands, rules, RerankOptionsOf(q, dim), &allowed));
+    hits = ToHits(std::move(ranked), rules);
+    if (static_cast<int>(hits.size()) >= q.k || static_cast<int64_t>(base.k) >= n_allowed ||
+        static_cast<int>(for_you.size()) < base.k) {
+      break;
+    }
+    base.k = static_cast<int>(std::min<int64_t>(int64_t{base.k} * 4, n_allowed));
   }
-  std::stable_sort(cands.begin(), cands.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-  if (diversify && !cands.empty()) {
-    // MMR and DPP weigh relevance against similarity on [0, 1].
-    const float top = cands.front().score;
-    for (Candidate& c : cands) c.score /= top;
-  }
-  if (q.stats != nullptr) q.stats->pool = static_cast<int64_t>(cands.size());
-  VITRINE_ASSIGN_OR_RETURN(std::vector<RankedItem> ranked,
-                           Rerank(cands, rules, RerankOptionsOf(q, dim), &allowed));
-  std::vector<Hit> hits = ToHits(std::move(ranked), rules);
   const std::string from_text =
       from_value >= 0 ? col.dictionary[static_cast<size_t>(from_value)] + " -> " : "";
   for (Hit& h : hits) {
@@ -207,7 +221,10 @@ Result<std::vector<Hit>> Engine::NextStep(const RecommendRequest& r, const Query
       const int32_t y = col.codes[static_cast<size_t>(h.item)];
       h.reason = "next step";
       if (from_item >= 0) h.reason += " after " + catalog_.ids.id(from_item);
-      if (y >= 0 && y < model->values) {
+      if (from_value < 0) {
+        // Nothing to follow: the answer is the for-you order.
+        h.reason += " (no " + col.name + " among your items to follow: your usual picks)";
+      } else if (y >= 0 && y < model->values) {
         const double p = model->Probability(from_value, y);
         h.reason += " (" + from_text + col.dictionary[static_cast<size_t>(y)] + ": " + Percent(p) +
                     " of next picks, " + Ratio(p / model->marginal[static_cast<size_t>(y)]) +

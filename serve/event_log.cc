@@ -124,16 +124,23 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(const fs::path& path, FsyncPoli
     const ssize_t n = ::pread(fd, head.data(), head.size(), 0);
     if (n < 0) return Errno(path, "read");
     head.resize(static_cast<size_t>(n));
-    // Without its '\n' the header line is torn too: nothing to keep.
     const size_t eol = head.find('\n');
-    head.resize(eol == std::string::npos ? 0 : eol);
-    if (!head.empty() && head.back() == '\r') head.pop_back();
-    if (head == kEventLogHeaderWithoutChannel) {
-      log->has_channel_ = false;
-    } else if (head != kEventLogHeader) {
+    std::string first = head.substr(0, eol == std::string::npos ? head.size() : eol);
+    if (!first.empty() && first.back() == '\r') first.pop_back();
+    if (first != kEventLogHeader && first != kEventLogHeaderWithoutChannel) {
       return Status::Corruption(path.string() + ":1: expected the header '" +
-                                std::string(kEventLogHeader) +
-                                "' (not a vitrine event log; refusing to append)");
+                                std::string(kEventLogHeader) + "' (or, in a log from before "
+                                "channels, '" + std::string(kEventLogHeaderWithoutChannel) +
+                                "'); not a vitrine event log, refusing to append");
+    }
+    log->has_channel_ = first == kEventLogHeader;
+    if (eol == std::string::npos) {
+      // The whole file is the header without its line end (written by
+      // hand, say): end the line, or the first event would join it.
+      if (!WriteAll(fd, "\n", 1) || ::fdatasync(fd) != 0) {
+        return Errno(path, "cannot end the header line");
+      }
+      ++size;
     }
     // Cut a torn tail: find the last '\n', reading backwards in blocks.
     int64_t end = size;

@@ -72,6 +72,13 @@ void Reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+// "cart, purchase, view": the names of an event or channel table.
+std::string NameList(const EventWeights& table) {
+  std::string names;
+  for (const auto& [name, v] : table.weights) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
 void ReplyError(httplib::Response& res, int status, std::string msg) {
   if (msg.size() > kMaxErrorBytes) msg = Clip(msg, kMaxErrorBytes);
   Reply(res, status, json{{"error", std::move(msg)}, {"status", status}});
@@ -820,11 +827,9 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     }
     auto w = options.events.weights.find(e.event);
     if (w == options.events.weights.end()) {
-      std::string known;
-      for (const auto& [name, v] : options.events.weights)
-        known += (known.empty() ? "" : ", ") + name;
       return ReplyError(res, 400,
-                        where + "unknown event '" + Clip(e.event) + "' (known: " + known + ")");
+                        where + "unknown event '" + Clip(e.event) +
+                            "' (known: " + NameList(options.events) + ")");
     }
     float weight = w->second;
     if (in.contains("channel")) {
@@ -835,11 +840,9 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       e.channel = in["channel"].get<std::string>();
       auto c = options.channels.weights.find(e.channel);
       if (c == options.channels.weights.end()) {
-        std::string known;
-        for (const auto& [name, v] : options.channels.weights)
-          known += (known.empty() ? "" : ", ") + name;
         return ReplyError(res, 400, where + "unknown channel '" + Clip(e.channel) +
-                                        "' (known: " + known + "; serve --channels)");
+                                        "' (known: " + NameList(options.channels) +
+                                        "; serve --channels)");
       }
       if (log && !log->has_channel()) {
         return ReplyError(res, 409,

@@ -162,9 +162,22 @@ TEST_F(CliE2E, EvaluatePrintsBaselinesAndAblations) {
   CmdResult r = Vitrine(std::string("evaluate ") + B() + " --test " + D() + "/split/test.csv -q");
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* m : {"hybrid", "cold-start", "cf-only", "content-only", "visual-only", "toppop",
-                        "itemknn", "ease", "ndcg@10", "cold_recall"}) {
+                        "itemknn", "ease", "ndcg@10", "cold_recall", "next-item hit rate@10",
+                        "similar-to-last"}) {
     EXPECT_NE(r.out.find(m), std::string::npos) << m;
   }
+  // A next-step column asked for by name must be usable; 'none' skips it.
+  const std::string quick = std::string("evaluate ") + B() + " --test " + D() +
+                            "/split/test.csv -q --models toppop --max-users 50";
+  CmdResult bad = Vitrine(quick + " --next-step-column price");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("next-item hit rate: next-step by 'price': expected a categorical column"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(Vitrine(quick + " --next-step-column ''").code, 2);
+  CmdResult none = Vitrine(quick + " --next-step-column none");
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.out.find("next-item hit rate"), std::string::npos);
 }
 
 TEST_F(CliE2E, CompleteTheLookOnePerComplementaryCategory) {

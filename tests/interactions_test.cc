@@ -86,6 +86,22 @@ TEST(EventWeights, ParseAndDefault) {
   EXPECT_EQ(EventWeights::Parse("view=1e39").status().message(),
             "event weights entry 1 'view=1e39': weight 1e39 is outside [-1e6, 1e6]");
   EXPECT_TRUE(EventWeights::Parse("view=-1e6").ok());
+  // A name reaches CSV logs and terminals: no control characters (a newline
+  // in a channel name split the event log's line, found by a hostile test).
+  EXPECT_EQ(EventWeights::Parse("vi\new=1").status().message(),
+            "event weights entry 1 'vi\new=1': the event name contains a control character");
+  // Channel multipliers say "channel" and must be > 0.
+  EXPECT_EQ(EventWeights::ParseChannels("online=1,online=2").status().message(),
+            "channel weights entry 2 'online=2': channel 'online' is named twice");
+  EXPECT_EQ(EventWeights::ParseChannels("=1").status().message(),
+            "channel weights entry 1 '=1': expected a channel name before '='");
+  EXPECT_EQ(EventWeights::ParseChannels("store").status().message(),
+            "channel weights entry 1 'store': expected channel=weight, e.g. online=1");
+  EXPECT_EQ(EventWeights::ParseChannels("wishlist=0").status().message(),
+            "channel weights entry 1 'wishlist=0': a channel multiplier must be > 0");
+  EXPECT_FALSE(EventWeights::ParseChannels("online=-1").ok());
+  EXPECT_FALSE(EventWeights::ParseChannels("a\nb=1").ok());
+  EXPECT_EQ(EventWeights::ParseChannels("online=1,store=1.5")->weights.at("store"), 1.5f);
 }
 
 TEST(ParseTimestamp, AcceptedForms) {

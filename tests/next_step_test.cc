@@ -235,6 +235,24 @@ TEST(NextStepGenerated, RecoversPlantedTransitionsAndBeatsTheBaselines) {
     EXPECT_LE(++per_brand[brand->codes[static_cast<size_t>(h.item)]], 2);
     EXPECT_NE(h.reason.find("(" + newest_value + " -> "), std::string::npos) << h.reason;
   }
+  // A cap that rejects most of the for-you list: the list widens until k
+  // results or every allowed item has been a candidate (found by a hostile
+  // test: 15 of 20 with CAP 1 PER brand).
+  auto one_per_brand = RuleSet::Parse("CAP 1 PER brand\n", "rules.txt");
+  ASSERT_TRUE(one_per_brand.ok());
+  ASSERT_TRUE(one_per_brand->Bind(e.catalog()).ok());
+  std::set<int32_t> brands_left;
+  for (int32_t i = 0; i < e.catalog().size(); ++i) {
+    if (std::count(history.begin(), history.end(), i) == 0) brands_left.insert(brand->codes[i]);
+  }
+  r.query.rules = &*one_per_brand;
+  r.query.k = 30;
+  auto capped = e.Recommend(r);
+  ASSERT_TRUE(capped.ok()) << capped.status().ToString();
+  EXPECT_EQ(capped->hits.size(), std::min<size_t>(30, brands_left.size()));
+  std::set<int32_t> seen_brands;
+  for (const Hit& h : capped->hits) EXPECT_TRUE(seen_brands.insert(brand->codes[h.item]).second);
+
   RecommendRequest nobody;
   nobody.intent = Intent::kNextStep;
   nobody.history = {};
