@@ -57,6 +57,11 @@ CsvReader::CsvReader(std::string name, std::unique_ptr<Source> source, const Csv
 
 CsvReader::~CsvReader() = default;
 
+int64_t CsvReader::bytes_consumed() const {
+  if (source_->gz == nullptr) return static_cast<int64_t>(source_->mem_pos);
+  return static_cast<int64_t>(gzoffset(source_->gz));
+}
+
 Result<std::unique_ptr<CsvReader>> CsvReader::Open(const fs::path& path, const CsvOptions& opts) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -69,6 +74,8 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const fs::path& path, const C
   }
   gzbuffer(source->gz, 1 << 17);
   std::unique_ptr<CsvReader> r(new CsvReader(path.string(), std::move(source), opts));
+  const auto size = fs::file_size(path, ec);
+  r->file_bytes_ = ec ? 0 : static_cast<int64_t>(size);
   VITRINE_RETURN_IF_ERROR(r->ReadHeader());
   return r;
 }

@@ -101,6 +101,11 @@ class CsvReader {
   std::string Where() const;
   // Records returned by Next() so far (header and skipped lines excluded).
   int64_t records() const { return records_; }
+  // How far through the file the reader is, for progress lines: the bytes
+  // of the file consumed so far (compressed bytes for gzip, read ahead by
+  // up to a buffer) and the file's size (0 for a reader over memory).
+  int64_t bytes_consumed() const;
+  int64_t file_bytes() const { return file_bytes_; }
 
   // Bad records skipped under skip_bad_lines, the first few line numbers and
   // the first message. Callers that reject a record for their own reasons
@@ -136,6 +141,7 @@ class CsvReader {
   int64_t line_ = 0;       // start line of the current record
   int64_t next_line_ = 1;  // line at buf_[pos_]
   int64_t records_ = 0;
+  int64_t file_bytes_ = 0;
   int64_t bad_lines_ = 0;
   std::vector<int64_t> bad_line_numbers_;
   std::string first_bad_line_error_;

@@ -9,6 +9,7 @@
 #include <queue>
 
 #include "core/csv.h"
+#include "core/progress.h"
 
 namespace vitrine {
 namespace {
@@ -223,7 +224,11 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   // hash lookups.
   std::string last_user;
   int32_t last_user_index = -1;
+  // Progress counts MB of the file (compressed MB for gzip), for the
+  // percentage and the ETA: 20M rows take tens of seconds to read.
+  StageTimer timer("read interactions", csv->file_bytes() >> 20);
   while (csv->Next()) {
+    if ((csv->records() & 0xFFFF) == 0) timer.Update(csv->bytes_consumed() >> 20);
     // Reports a bad value: an error, or counted and skipped.
     auto bad = [&](int col, std::string what) {
       std::string msg = csv->Where() + ":" + std::to_string(col + 1) + ": " + std::move(what);
@@ -391,6 +396,8 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
     out.timestamps.push_back(ts == kNoTimestamp ? 0 : ts);
   }
   for (size_t r = 0; r < static_cast<size_t>(m.rows); ++r) m.indptr[r + 1] += m.indptr[r];
+  timer.Done(std::to_string(out.raw_events) + " events, " + std::to_string(out.users.size()) +
+             " users, " + std::to_string(m.nnz()) + " user-item pairs");
   return out;
 }
 

@@ -26,6 +26,9 @@
 // and, like CSV syntax errors (invalid UTF-8 among them, core/csv.h), are
 // counted and skipped under skip_bad_lines.
 //
+// Progress: a "read interactions" line on stderr (core/progress.h) with
+// the share of the file read and an ETA, then its summary.
+//
 // Memory: the file is streamed; 24 bytes per kept row while reading (less
 // where a pair repeats within a run), plus 16 bytes per aggregated pair for
 // the result, plus about 40 bytes per (item, hour) with events in the last

@@ -186,11 +186,9 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
   Interactions& inter = in.interactions;
   bool& have_cf = in.has_interactions;
   if (!o.interactions.empty()) {
-    StageTimer t("read interactions");
+    // ReadCsv prints its own progress and summary line.
     VITRINE_ASSIGN_OR_RETURN(
         inter, Interactions::ReadCsv(o.interactions, catalog.ids, o.interactions_read));
-    t.Done(std::to_string(inter.raw_events) + " events, " + std::to_string(inter.users.size()) +
-           " users, " + std::to_string(inter.matrix.nnz()) + " user-item pairs");
     if (inter.unknown_item_events > 0) {
       std::string ex;
       for (const auto& id : inter.unknown_item_examples) ex += (ex.empty() ? "" : ", ") + id;

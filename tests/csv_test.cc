@@ -300,6 +300,9 @@ TEST(CsvReader, FilesPlainAndGzip) {
     EXPECT_EQ(rows, (Rows{{"1", "a\nb"}, {"2", "c"}}));
     EXPECT_EQ(csv.records(), 2);
     EXPECT_EQ(csv.name(), path.string());
+    // Progress: at the end the whole file (compressed bytes for gzip) is consumed.
+    EXPECT_EQ(csv.file_bytes(), static_cast<int64_t>(std::filesystem::file_size(path)));
+    EXPECT_EQ(csv.bytes_consumed(), csv.file_bytes()) << (gz ? "gzip" : "plain");
   }
   auto missing = CsvReader::Open(dir / "no_such_file.csv");
   EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
