@@ -168,6 +168,12 @@ Result<EventWeights> EventWeights::Parse(std::string_view spec) {
   return ParseWeightTable(spec, "event", "view=1,cart=4,purchase=10");
 }
 
+std::string EventWeights::Names() const {
+  std::string out;
+  for (const auto& [name, v] : weights) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 Result<EventWeights> EventWeights::ParseChannels(std::string_view spec) {
   return ParseWeightTable(spec, "channel", "online=1,store=1.5");
 }
@@ -201,12 +207,7 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   const int event_col = optional(opts.event_column);
   const int channel_col = optional(opts.channel_column);
   const int gift_col = optional(opts.gift_column);
-  auto names = [](const EventWeights& w) {
-    std::string out;
-    for (const auto& [name, v] : w.weights) out += (out.empty() ? "" : ", ") + name;
-    return out;
-  };
-  const std::string known_events = names(opts.events), known_channels = names(opts.channels);
+  const std::string known_events = opts.events.Names(), known_channels = opts.channels.Names();
 
   Interactions out;
   out.gift_weights.assign(items.size(), 0.0);

@@ -66,6 +66,8 @@ struct EventWeights {
   // > 0; errors say "channel". Names with control characters are refused
   // by both.
   static Result<EventWeights> ParseChannels(std::string_view spec);
+  // "cart, purchase, view": the names, for error messages.
+  std::string Names() const;
   // view=1,cart=4,purchase=10,return=-4: a return takes back part of the
   // interest a purchase showed (purchase+return = 6 stays positive; a bare
   // return nets <= 0 and is dropped). not_interested=-1,hide_brand=-1: the

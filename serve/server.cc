@@ -72,13 +72,6 @@ void Reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-// "cart, purchase, view": the names of an event or channel table.
-std::string NameList(const EventWeights& table) {
-  std::string names;
-  for (const auto& [name, v] : table.weights) names += (names.empty() ? "" : ", ") + name;
-  return names;
-}
-
 void ReplyError(httplib::Response& res, int status, std::string msg) {
   if (msg.size() > kMaxErrorBytes) msg = Clip(msg, kMaxErrorBytes);
   Reply(res, status, json{{"error", std::move(msg)}, {"status", status}});
@@ -829,7 +822,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     if (w == options.events.weights.end()) {
       return ReplyError(res, 400,
                         where + "unknown event '" + Clip(e.event) +
-                            "' (known: " + NameList(options.events) + ")");
+                            "' (known: " + options.events.Names() + ")");
     }
     float weight = w->second;
     if (in.contains("channel")) {
@@ -841,7 +834,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
       auto c = options.channels.weights.find(e.channel);
       if (c == options.channels.weights.end()) {
         return ReplyError(res, 400, where + "unknown channel '" + Clip(e.channel) +
-                                        "' (known: " + NameList(options.channels) +
+                                        "' (known: " + options.channels.Names() +
                                         "; serve --channels)");
       }
       if (log && !log->has_channel()) {
