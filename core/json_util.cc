@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 
 namespace vitrine {
 namespace {
@@ -180,11 +181,22 @@ Status CheckFormatAndVersion(const json& j, std::string_view format, int version
   if (j.at("format").get<std::string>() != format) {
     return Status::Corruption(where + "format is not " + std::string(format));
   }
-  if (j.at("version").get<int>() != version) {
+  if (JsonInteger<int64_t>(j.at("version"), "version") != version) {
     return Status::Unsupported(where + "version " + j.at("version").dump() +
                                ", this build reads version " + std::to_string(version));
   }
   return Status::OK();
 }
+
+namespace json_util_internal {
+
+void ThrowNotAnInteger(const json& v, std::string_view name, const std::string& lo,
+                       const std::string& hi) {
+  const std::string prefix = name.empty() ? "" : "'" + std::string(name) + "': ";
+  throw std::out_of_range(prefix + "expected an integer in [" + lo + ", " + hi + "], got " +
+                          Describe(v));
+}
+
+}  // namespace json_util_internal
 
 }  // namespace vitrine

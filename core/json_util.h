@@ -10,9 +10,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -61,8 +66,54 @@ std::string Describe(const nlohmann::json& v, size_t max_bytes = 40);
 // encoder's manifest section): Corruption "<where>format is not <format>",
 // Unsupported "<where>version <v>, this build reads version <version>". A
 // missing key or a wrong type throws nlohmann's exception, as the reader's
-// other at() calls do.
+// other at() calls do; a version that is not an integer, std::out_of_range.
 Status CheckFormatAndVersion(const nlohmann::json& j, std::string_view format, int version,
                              const std::string& where);
+
+// The integer `v` holds, as T. Throws std::out_of_range ("'dim': expected
+// an integer in [-2147483648, 2147483647], got 1e+300", the name part only
+// when `name` is given) when `v` is not an integer or T cannot hold it.
+// Readers of saved state use this instead of nlohmann's get<int>(), which
+// converts a float such as 1e300 with a plain cast (undefined behaviour) and
+// cuts 2^40 down to an int without a word.
+template <typename T>
+T JsonInteger(const nlohmann::json& v, std::string_view name = {});
+
+// JsonInteger of `j[key]`, or `fallback` when `j` has no such key.
+template <typename T>
+T JsonIntegerOr(const nlohmann::json& j, const char* key, T fallback) {
+  auto it = j.find(key);
+  return it == j.end() ? fallback : JsonInteger<T>(*it, key);
+}
+
+// JsonInteger of every element of the array `v` (nlohmann's type_error
+// when `v` is not an array).
+template <typename T>
+std::vector<T> JsonIntegers(const nlohmann::json& v, std::string_view name = {}) {
+  if (!v.is_array()) return v.get<std::vector<T>>();  // throws type_error, with its message
+  std::vector<T> out;
+  out.reserve(v.size());
+  for (const nlohmann::json& x : v) out.push_back(JsonInteger<T>(x, name));
+  return out;
+}
+
+namespace json_util_internal {
+[[noreturn]] void ThrowNotAnInteger(const nlohmann::json& v, std::string_view name,
+                                    const std::string& lo, const std::string& hi);
+}  // namespace json_util_internal
+
+template <typename T>
+T JsonInteger(const nlohmann::json& v, std::string_view name) {
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
+  if (v.is_number_unsigned()) {
+    const auto x = v.get<uint64_t>();
+    if (std::in_range<T>(x)) return static_cast<T>(x);
+  } else if (v.is_number_integer()) {
+    const auto x = v.get<int64_t>();
+    if (std::in_range<T>(x)) return static_cast<T>(x);
+  }
+  json_util_internal::ThrowNotAnInteger(v, name, std::to_string(std::numeric_limits<T>::min()),
+                                        std::to_string(std::numeric_limits<T>::max()));
+}
 
 }  // namespace vitrine

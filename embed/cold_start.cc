@@ -126,9 +126,10 @@ Result<ColdStartProjector> ColdStartProjector::FromJson(const nlohmann::json& j,
     o.lambda = j.at("lambda").get<double>();
     o.fit_bias = j.at("fit_bias").get<bool>();
     o.normalize_targets = j.at("normalize_targets").get<bool>();
-    o.min_interactions = j.at("min_interactions").get<int64_t>();
+    o.min_interactions = JsonInteger<int64_t>(j.at("min_interactions"), "min_interactions");
     ColdStartProjector p(o);
-    const size_t in = j.at("input_dim").get<size_t>(), out = j.at("output_dim").get<size_t>();
+    const auto in = JsonInteger<size_t>(j.at("input_dim"), "input_dim");
+    const auto out = JsonInteger<size_t>(j.at("output_dim"), "output_dim");
     p.bias_ = j.at("bias").get<std::vector<float>>();
     if (weights.rows != in || weights.cols != out ||
         weights.data.size() != weights.rows * weights.cols || p.bias_.size() != out) {
@@ -143,7 +144,7 @@ Result<ColdStartProjector> ColdStartProjector::FromJson(const nlohmann::json& j,
     p.weights_ = std::move(weights);
     p.fitted_ = true;
     return p;
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, or JsonInteger's out_of_range
     return Status::Corruption(where + e.what());
   }
 }

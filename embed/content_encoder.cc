@@ -544,22 +544,22 @@ Result<ContentEncoder> ContentEncoder::FromJson(const nlohmann::json& j, Matrix 
     VITRINE_RETURN_IF_ERROR(CheckFormatAndVersion(j, "vitrine.content_encoder", 1, where));
     ContentEncoderOptions o;
     const nlohmann::json& jo = j.at("options");
-    o.dim = jo.at("dim").get<int>();
+    o.dim = JsonInteger<int>(jo.at("dim"), "dim");
     o.min_count = jo.at("min_count").get<double>();
-    o.numeric_buckets = jo.at("numeric_buckets").get<int>();
+    o.numeric_buckets = JsonInteger<int>(jo.at("numeric_buckets"), "numeric_buckets");
     o.log_columns = jo.at("log_columns").get<std::vector<std::string>>();
-    o.text_min_df = jo.at("text_min_df").get<int>();
-    o.max_text_terms = jo.at("max_text_terms").get<int>();
+    o.text_min_df = JsonInteger<int>(jo.at("text_min_df"), "text_min_df");
+    o.max_text_terms = JsonInteger<int>(jo.at("max_text_terms"), "max_text_terms");
     o.text_bigrams = jo.at("text_bigrams").get<bool>();
     o.column_weights = jo.at("column_weights").get<std::map<std::string, float>>();
     o.text_weight = jo.at("text_weight").get<float>();
-    o.oversampling = jo.at("oversampling").get<int>();
-    o.power_iterations = jo.at("power_iterations").get<int>();
-    o.seed = jo.at("seed").get<uint64_t>();
+    o.oversampling = JsonInteger<int>(jo.at("oversampling"), "oversampling");
+    o.power_iterations = JsonInteger<int>(jo.at("power_iterations"), "power_iterations");
+    o.seed = JsonInteger<uint64_t>(jo.at("seed"), "seed");
 
     ContentEncoder enc(o);
-    enc.num_features_ = j.at("num_features").get<int64_t>();
-    const size_t dim = j.at("dim").get<size_t>();
+    enc.num_features_ = JsonInteger<int64_t>(j.at("num_features"), "num_features");
+    const auto dim = JsonInteger<size_t>(j.at("dim"), "dim");
     enc.offset_ = j.at("offset").get<std::vector<float>>();
     enc.singular_values_ = j.at("singular_values").get<std::vector<float>>();
     int64_t offset = 0;
@@ -571,8 +571,8 @@ Result<ContentEncoder> ContentEncoder::FromJson(const nlohmann::json& j, Matrix 
                                   jc.at("type").dump());
       }
       s.weight = jc.at("weight").get<float>();
-      s.offset = jc.at("offset").get<int64_t>();
-      s.width = jc.at("width").get<int64_t>();
+      s.offset = JsonInteger<int64_t>(jc.at("offset"), "offset");
+      s.width = JsonInteger<int64_t>(jc.at("width"), "width");
       if (s.type == ColumnType::kCategorical || s.type == ColumnType::kList) {
         s.values = jc.at("values").get<std::vector<std::string>>();
       } else if (s.type == ColumnType::kNumeric) {
@@ -624,7 +624,7 @@ Result<ContentEncoder> ContentEncoder::FromJson(const nlohmann::json& j, Matrix 
     enc.projection_ = std::move(projection);
     enc.fitted_ = true;
     return enc;
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, or JsonInteger's out_of_range
     return Status::Corruption(where + e.what());
   }
 }

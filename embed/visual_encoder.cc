@@ -5,9 +5,11 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
-#include <numeric>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <numbers>
+#include <numeric>
 #include <string>
 
 #include "core/array_io.h"
@@ -341,9 +343,8 @@ Result<ImageBatch> LoadIdxImages(const std::filesystem::path& path, size_t expec
   constexpr uint32_t kMaxSide = 16384;
   if (arr.dims[1] < 1 || arr.dims[2] < 1 || arr.dims[1] > kMaxSide || arr.dims[2] > kMaxSide) {
     return Status::InvalidArgument(Str(path) + ": images of " + std::to_string(arr.dims[1]) +
-                                   " x " + std::to_string(arr.dims[2]) +
-                                   " pixels (expected 1.." + std::to_string(kMaxSide) +
-                                   " on each side)");
+                                   " x " + std::to_string(arr.dims[2]) + " pixels (expected 1.." +
+                                   std::to_string(kMaxSide) + " on each side)");
   }
   ImageBatch b;
   b.height = arr.dims[1];
@@ -380,8 +381,47 @@ Result<Matrix> LoadPrecomputedVectors(const std::filesystem::path& path, size_t 
 
 VisualEncoder::VisualEncoder(VisualEncoderOptions options) : options_(std::move(options)) {}
 
+Status VisualEncoderOptions::Validate() const {
+  auto text = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.10g", v);
+    return std::string(buf);
+  };
+  auto out_of_range = [&](const char* name, double value, double lo, double hi) {
+    return Status::InvalidArgument("visual options: " + std::string(name) + " " + text(value) +
+                                   " is outside [" + text(lo) + ", " + text(hi) + "]");
+  };
+  auto check = [&](const char* name, double value, double lo, double hi) {
+    return std::isfinite(value) && value >= lo && value <= hi ? Status::OK()
+                                                              : out_of_range(name, value, lo, hi);
+  };
+  constexpr double kHuge = std::numeric_limits<float>::max();
+  VITRINE_RETURN_IF_ERROR(check("canonical_size", canonical_size, 2, kMaxCanonicalSize));
+  if (hog_grids.size() > kMaxHogGrids) {
+    return Status::InvalidArgument("visual options: " + std::to_string(hog_grids.size()) +
+                                   " HOG grids, expected at most " + std::to_string(kMaxHogGrids));
+  }
+  for (int g : hog_grids) VITRINE_RETURN_IF_ERROR(check("HOG grid", g, 1, canonical_size));
+  VITRINE_RETURN_IF_ERROR(check("orientation_bins", orientation_bins, 1, kMaxBins));
+  VITRINE_RETURN_IF_ERROR(check("pixel_grid", pixel_grid, 0, canonical_size));
+  VITRINE_RETURN_IF_ERROR(check("intensity_bins", intensity_bins, 0, kMaxBins));
+  VITRINE_RETURN_IF_ERROR(check("hue_bins", hue_bins, 0, kMaxBins));
+  VITRINE_RETURN_IF_ERROR(check("saturation_bins", saturation_bins, 0, kMaxBins));
+  VITRINE_RETURN_IF_ERROR(check("value_bins", value_bins, 0, kMaxBins));
+  VITRINE_RETURN_IF_ERROR(check("hog_power", hog_power, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("hog_weight", hog_weight, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("pixel_weight", pixel_weight, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("intensity_weight", intensity_weight, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("colour_weight", colour_weight, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("whiten_power", whiten_power, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("whiten_epsilon", whiten_epsilon, 0, kHuge));
+  VITRINE_RETURN_IF_ERROR(check("dim", dim, 1, kMaxDim));
+  return check("exact_eigen_max_dim", exact_eigen_max_dim, 0, std::numeric_limits<int>::max());
+}
+
 Result<VisualEncoder> VisualEncoder::FromParameters(VisualEncoderOptions options, Matrix mean,
                                                     Matrix components, Matrix eigenvalues) {
+  VITRINE_RETURN_IF_ERROR(options.Validate());
   if (mean.rows != 1 || mean.cols == 0 || components.cols != mean.cols || eigenvalues.rows != 1 ||
       eigenvalues.cols != components.rows || components.rows == 0) {
     return Status::InvalidArgument(
@@ -412,15 +452,7 @@ Result<Matrix> VisualEncoder::Describe(const ImageBatch& images) const {
   if (images.pixels.cols != images.height * images.width * images.channels) {
     return Status::InvalidArgument("images: row size does not match height x width x channels");
   }
-  if (o.canonical_size < 2 || o.orientation_bins < 1) {
-    return Status::InvalidArgument("visual options: canonical_size >= 2, orientation_bins >= 1");
-  }
-  for (int g : o.hog_grids) {
-    if (g < 1 || g > o.canonical_size) {
-      return Status::InvalidArgument("visual options: HOG grid " + std::to_string(g) +
-                                     " must be in [1, canonical_size]");
-    }
-  }
+  VITRINE_RETURN_IF_ERROR(o.Validate());
   VITRINE_ASSIGN_OR_RETURN(MatrixU8 px, ToCanonical(images, o.canonical_size));
   Matrix out(images.size(), DescriptorDim(images.channels));
   const int64_t n = static_cast<int64_t>(images.size());

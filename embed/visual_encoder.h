@@ -102,6 +102,20 @@ struct VisualEncoderOptions {
   // Descriptors up to this dimension get an exact dense eigensolver; above
   // it (when dim < d/2) the top components come from subspace iteration.
   int exact_eigen_max_dim = 1024;
+
+  // The bounds Validate enforces: options come from a manifest on disk too,
+  // and a canonical size of 2^30 would ask for exabytes.
+  static constexpr int kMaxCanonicalSize = 1024;
+  static constexpr size_t kMaxHogGrids = 8;
+  static constexpr int kMaxBins = 360;  // orientation and colour bins
+  static constexpr int kMaxDim = 65536;
+
+  // InvalidArgument naming the first option out of its range: canonical_size
+  // in [2, kMaxCanonicalSize]; at most kMaxHogGrids HOG grids, each in [1,
+  // canonical_size]; orientation_bins in [1, kMaxBins]; pixel_grid in [0,
+  // canonical_size]; the other bins in [0, kMaxBins]; weights, powers and
+  // epsilon finite and >= 0; dim in [1, kMaxDim]; exact_eigen_max_dim >= 0.
+  Status Validate() const;
 };
 
 class VisualEncoder {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/csv.h"
+#include "core/json_util.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -336,9 +337,9 @@ Result<VisualEncoderOptions> VisualOptionsFromJson(const nlohmann::json& j) {
   if (j.is_null()) return o;
   if (!j.is_object()) return Status::Corruption("visual_encoder options: expected a JSON object");
   try {
-    o.canonical_size = j.value("canonical_size", o.canonical_size);
-    o.hog_grids = j.value("hog_grids", o.hog_grids);
-    o.orientation_bins = j.value("orientation_bins", o.orientation_bins);
+    o.canonical_size = JsonIntegerOr(j, "canonical_size", o.canonical_size);
+    if (j.contains("hog_grids")) o.hog_grids = JsonIntegers<int>(j["hog_grids"], "hog_grids");
+    o.orientation_bins = JsonIntegerOr(j, "orientation_bins", o.orientation_bins);
     o.signed_orientation = j.value("signed_orientation", o.signed_orientation);
     o.hog_power = j.value("hog_power", o.hog_power);
     const std::string norm = j.value("hog_norm", std::string("block"));
@@ -353,19 +354,19 @@ Result<VisualEncoderOptions> VisualOptionsFromJson(const nlohmann::json& j) {
                                 "' (expected block, cell or none)");
     }
     o.hog_weight = j.value("hog_weight", o.hog_weight);
-    o.pixel_grid = j.value("pixel_grid", o.pixel_grid);
+    o.pixel_grid = JsonIntegerOr(j, "pixel_grid", o.pixel_grid);
     o.pixel_weight = j.value("pixel_weight", o.pixel_weight);
-    o.intensity_bins = j.value("intensity_bins", o.intensity_bins);
+    o.intensity_bins = JsonIntegerOr(j, "intensity_bins", o.intensity_bins);
     o.intensity_weight = j.value("intensity_weight", o.intensity_weight);
-    o.hue_bins = j.value("hue_bins", o.hue_bins);
-    o.saturation_bins = j.value("saturation_bins", o.saturation_bins);
-    o.value_bins = j.value("value_bins", o.value_bins);
+    o.hue_bins = JsonIntegerOr(j, "hue_bins", o.hue_bins);
+    o.saturation_bins = JsonIntegerOr(j, "saturation_bins", o.saturation_bins);
+    o.value_bins = JsonIntegerOr(j, "value_bins", o.value_bins);
     o.colour_weight = j.value("colour_weight", o.colour_weight);
-    o.dim = j.value("dim", o.dim);
+    o.dim = JsonIntegerOr(j, "dim", o.dim);
     o.whiten_power = j.value("whiten_power", o.whiten_power);
     o.whiten_epsilon = j.value("whiten_epsilon", o.whiten_epsilon);
     o.l2_normalize = j.value("l2_normalize", o.l2_normalize);
-    o.exact_eigen_max_dim = j.value("exact_eigen_max_dim", o.exact_eigen_max_dim);
+    o.exact_eigen_max_dim = JsonIntegerOr(j, "exact_eigen_max_dim", o.exact_eigen_max_dim);
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("visual_encoder options: ") + e.what());
   }

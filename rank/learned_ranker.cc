@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/file_util.h"
+#include "core/json_util.h"
 
 namespace vitrine {
 namespace {
@@ -244,8 +245,8 @@ std::unique_ptr<Flat> BuildFlat(std::string_view ubj, size_t num_features, int m
   for (size_t t = 0; t < trees.size(); ++t) {
     const Json& tree = trees[t];
     if (!tree.at("categories_nodes").empty()) return nullptr;
-    left[t] = tree.at("left_children").get<std::vector<int>>();
-    right[t] = tree.at("right_children").get<std::vector<int>>();
+    left[t] = JsonIntegers<int>(tree.at("left_children"), "left_children");
+    right[t] = JsonIntegers<int>(tree.at("right_children"), "right_children");
     const size_t nn = left[t].size();
     if (nn == 0 || right[t].size() != nn) return nullptr;
     std::vector<std::pair<int, int>> stack = {{0, 0}};
@@ -271,8 +272,8 @@ std::unique_ptr<Flat> BuildFlat(std::string_view ubj, size_t num_features, int m
   for (size_t t = 0; t < trees.size(); ++t) {
     const Json& tree = trees[t];
     const auto cond = tree.at("split_conditions").get<std::vector<float>>();
-    const auto feat = tree.at("split_indices").get<std::vector<int64_t>>();
-    const auto dl = tree.at("default_left").get<std::vector<int>>();
+    const auto feat = JsonIntegers<int64_t>(tree.at("split_indices"), "split_indices");
+    const auto dl = JsonIntegers<int>(tree.at("default_left"), "default_left");
     const size_t nn = left[t].size();
     if (cond.size() != nn || feat.size() != nn || dl.size() != nn) return nullptr;
     auto* nodes = flat->nodes.data() + t * flat->internal;
@@ -600,8 +601,7 @@ Result<LearnedRanker> LearnedRanker::Deserialize(std::string_view bytes, std::st
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] != expected_features[i]) {
         return corrupt("feature " + std::to_string(i) + " is '" + names[i] +
-                       "' in the model, expected '" + expected_features[i] + "'" +
-                       kStaleModelHint);
+                       "' in the model, expected '" + expected_features[i] + "'" + kStaleModelHint);
       }
     }
   }

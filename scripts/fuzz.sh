@@ -10,12 +10,15 @@
 #   FUZZ_SECONDS=30 scripts/fuzz.sh              every harness, 30 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh rules_fuzzer   one harness, longer
 #   FUZZ_FRESH=1                                   start from the seeds only
+#   FUZZ_SEED=7                                    libFuzzer's -seed (default 0:
+#                                                  a new random seed each run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/sanitizers/env.sh
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_FRESH=${FUZZ_FRESH:-0}
+FUZZ_SEED=${FUZZ_SEED:-0}
 ALL=(csv_fuzzer rules_fuzzer array_io_fuzzer image_fuzzer manifest_fuzzer http_fuzzer)
 if [ $# -gt 0 ]; then HARNESSES=("$@"); else HARNESSES=("${ALL[@]}"); fi
 
@@ -56,7 +59,7 @@ for h in "${HARNESSES[@]}"; do
   marker="$artifacts/.run-start"
   touch "$marker"
   rc=0
-  env "${seed_env[@]}" "$FUZZ_BUILD_DIR/fuzz/$h" -max_total_time="$FUZZ_SECONDS" \
+  env "${seed_env[@]}" "$FUZZ_BUILD_DIR/fuzz/$h" -max_total_time="$FUZZ_SECONDS" -seed="$FUZZ_SEED" \
     -max_len="$(max_len "$h")" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
     -artifact_prefix="$artifacts/" "${dict[@]}" "$corpus" "fuzz/corpus/${h%_fuzzer}" \
     >"$log" 2>&1 &

@@ -267,6 +267,37 @@ TEST_F(TamperedBundle, VisualSourceAsNumber) {
       << encoder.status().ToString();
 }
 
+// Found by manifest_fuzzer: a float where the visual options hold an integer
+// reached nlohmann's get<int>() (undefined behaviour); a huge canonical size
+// would ask for exabytes when an image is added.
+TEST_F(TamperedBundle, VisualOptionsOutOfRange) {
+  if (!manifest_.contains("visual_encoder") || !manifest_["visual_encoder"].contains("options")) {
+    GTEST_SKIP() << "the test bundle has no fitted visual encoder";
+  }
+  const json good = manifest_["visual_encoder"]["options"];
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"canonical_size", 1e300}}, "'canonical_size': expected an integer"},
+      {{{"canonical_size", 1 << 30}}, "canonical_size 1073741824 is outside [2, 1024]"},
+      {{{"hog_grids", {3, 2.5}}}, "'hog_grids': expected an integer"},
+      {{{"hog_grids", json::array({1, 2, 3, 4, 5, 6, 7, 8, 9})}}, "9 HOG grids"},
+      {{{"hue_bins", -1}}, "hue_bins -1 is outside [0, 360]"},
+      {{{"colour_weight", -1.0}}, "colour_weight -1 is outside"},
+  };
+  for (const auto& [patch, message] : cases) {
+    manifest_["visual_encoder"]["options"] = good;
+    manifest_["visual_encoder"]["options"].update(patch);
+    Write(manifest_);
+    auto bundle = Bundle::Open(bundle_, VerifyMode::kSizesOnly);
+    ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
+    auto manifest = BundleManifest::Read(*bundle);
+    ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+    auto encoder = ItemEncoder::Load(*bundle, *manifest);  // what `items add` loads
+    ASSERT_FALSE(encoder.ok()) << patch.dump();
+    EXPECT_NE(encoder.status().message().find(message), std::string::npos)
+        << encoder.status().ToString();
+  }
+}
+
 TEST_F(TamperedBundle, InspectShowsAnyCreatedAtValue) {
   manifest_["created_at"] = 5;
   manifest_["updated_at"] = json::array({1});

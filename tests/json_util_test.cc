@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/bundle.h"
 
@@ -174,6 +176,40 @@ TEST(Describe, IsBoundedAndFlat) {
   EXPECT_EQ(Describe(json(nullptr)), "null");
   EXPECT_EQ(Describe(json::array({1, 2, 3})), "an array of 3 values");
   EXPECT_EQ(Describe(json{{"a", 1}}), "an object of 1 field");
+}
+
+// Found by manifest_fuzzer: nlohmann's get<int>() casts a float such as
+// 1e300 to an integer, which is undefined behaviour (UBSan stops there).
+TEST(JsonInteger, ReadsIntegersThatFitAndRefusesEverythingElse) {
+  EXPECT_EQ(JsonInteger<int>(json(7)), 7);
+  EXPECT_EQ(JsonInteger<int>(json(-7)), -7);
+  EXPECT_EQ(JsonInteger<int64_t>(json(int64_t{1} << 40)), int64_t{1} << 40);
+  EXPECT_EQ(JsonInteger<uint64_t>(json(~uint64_t{0})), ~uint64_t{0});
+  EXPECT_EQ(JsonInteger<int>(json(2147483647)), 2147483647);
+  EXPECT_EQ(JsonInteger<int>(json(-2147483648LL)), -2147483647 - 1);
+  for (const json& bad : {json(1e300), json(2.5), json(1.0), json(int64_t{1} << 40), json("7"),
+                          json(nullptr), json(true), json::array({1})}) {
+    EXPECT_THROW(JsonInteger<int>(bad), std::out_of_range) << bad.dump();
+  }
+  EXPECT_THROW(JsonInteger<size_t>(json(-1)), std::out_of_range);
+  EXPECT_THROW(JsonInteger<int64_t>(json(~uint64_t{0})), std::out_of_range);
+  try {
+    JsonInteger<int>(json(1e300), "dim");
+    FAIL() << "no exception";
+  } catch (const std::out_of_range& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "'dim': expected an integer in [-2147483648, 2147483647], got 1e+300");
+  }
+}
+
+TEST(JsonInteger, OptionalKeysAndArrays) {
+  const json j = {{"a", 3}, {"f", 0.5}, {"v", {1, 2, 3}}, {"w", {1, 2.5}}};
+  EXPECT_EQ(JsonIntegerOr(j, "a", 9), 3);
+  EXPECT_EQ(JsonIntegerOr(j, "missing", 9), 9);
+  EXPECT_THROW(JsonIntegerOr(j, "f", 9), std::out_of_range);
+  EXPECT_EQ(JsonIntegers<int>(j["v"]), (std::vector<int>{1, 2, 3}));
+  EXPECT_THROW(JsonIntegers<int>(j["w"]), std::out_of_range);
+  EXPECT_THROW(JsonIntegers<int>(j["a"]), json::type_error);
 }
 
 }  // namespace
