@@ -31,14 +31,16 @@ void PrintTuning(const TuneResult& t) {
   for (const TuneTrial& x : t.trials) {
     std::string params;
     for (const auto& [k, v] : x.params.items()) {
-      params += (params.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      params +=
+          (params.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
     }
     std::printf("%-9s  %5d  %7.4f  %7.1f  %s\n", x.stage.c_str(), x.index, x.ndcg, x.seconds,
                 params.c_str());
   }
   std::string chosen;
   for (const auto& [k, v] : t.chosen.items()) {
-    chosen += (chosen.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    chosen +=
+        (chosen.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
   }
   std::printf("chosen on %lld validation users in %.1f s%s: %s\n",
               static_cast<long long>(t.validation_users), t.seconds,
@@ -70,18 +72,27 @@ int Run(int argc, char** argv, bool tune_only) {
                                      cxxopts::value<std::string>())(
       "opt-out", "User ids (one per line) never listed by `vitrine audience`",
       cxxopts::value<std::string>())(
+      "sensitive",
+      "Items to treat with discretion, as a rules predicate, e.g. 'category IN (\"lingerie\")' "
+      "(docs/privacy.md)",
+      cxxopts::value<std::string>())(
+      "sensitive-policy",
+      "on (default): --sensitive items never reach a shared screen (context shared=true) or an "
+      "audience; off: only reasons stay discreet",
+      cxxopts::value<std::string>())(
       "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
       cxxopts::value<std::string>())("channels",
                                      "Channel multipliers of event weights (a 'channel' column), "
                                      "e.g. online=1,store=1.5,wishlist=0.5",
-                                     cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
                                      cxxopts::value<std::string>())(
+      "events", "Event weights, e.g. view=1,cart=4,purchase=10", cxxopts::value<std::string>())(
       "strict",
       "Interactions naming unknown items are an error, and so is a catalog column whose "
       "inferred type a few cells decide (else a warning)")(
       "skip-bad-lines", "Count and report malformed CSV lines instead of failing")(
       "config", "build.toml with any parameter below (flags win); keys: --config-keys",
-      cxxopts::value<std::string>())("config-keys", "Print every build.toml key, its type and range");
+      cxxopts::value<std::string>())("config-keys",
+                                     "Print every build.toml key, its type and range");
   opts.add_options("Model")("factors", "ALS factors", cxxopts::value<int>())(
       "iterations", "ALS iterations", cxxopts::value<int>())(
       "alpha", "ALS confidence scale (c = 1 + alpha * weight)", cxxopts::value<float>())(
@@ -99,10 +110,10 @@ int Run(int argc, char** argv, bool tune_only) {
       "trend-window",
       "Window of the trend prior: growth over the data's last window against the one before "
       "(1h to 7d; default 1d)",
-      cxxopts::value<std::string>())(
-      "weights", "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
-      cxxopts::value<std::string>())("index", "FAISS index spec (index_factory string)",
+      cxxopts::value<std::string>())("weights",
+                                     "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
                                      cxxopts::value<std::string>())(
+      "index", "FAISS index spec (index_factory string)", cxxopts::value<std::string>())(
       "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
       "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(
       "ranker",
@@ -118,8 +129,7 @@ int Run(int argc, char** argv, bool tune_only) {
       cxxopts::value<int>())("save-config", "tune: write the choice as a build --config TOML",
                              cxxopts::value<std::string>());
   if (!tune_only) {
-    opts.add_options("Output")("o,out", "Bundle directory to write",
-                               cxxopts::value<std::string>());
+    opts.add_options("Output")("o,out", "Bundle directory to write", cxxopts::value<std::string>());
   }
   opts.set_width(100);
   auto p = ParseOrExit(
@@ -147,6 +157,14 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("visual")) o.visual = r["visual"].as<std::string>();
   if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
   if (r.count("opt-out")) o.opt_out = r["opt-out"].as<std::string>();
+  if (r.count("sensitive")) o.privacy.sensitive = r["sensitive"].as<std::string>();
+  if (r.count("sensitive-policy")) {
+    const std::string v = r["sensitive-policy"].as<std::string>();
+    if (v != "on" && v != "off") {
+      return UsageError(name, "--sensitive-policy must be on or off, got '" + v + "'");
+    }
+    o.privacy.policy = v == "on";
+  }
   if (o.items.empty()) return UsageError(name, "missing required option --items");
   if (!tune_only && !r.count("out")) return UsageError(name, "missing required option --out");
   const bool tune = tune_only || r.count("tune") > 0;
@@ -271,18 +289,19 @@ int Run(int argc, char** argv, bool tune_only) {
   const auto t0 = std::chrono::steady_clock::now();
   auto in = ReadBuildInputs(o);
   if (!in.ok()) return Fail(name, in.status());
-  if (!in->has_interactions) return Fail(name, Status::InvalidArgument(o.interactions.string() +
-                                                                       ": no usable interactions to tune on"));
+  if (!in->has_interactions)
+    return Fail(name, Status::InvalidArgument(o.interactions.string() +
+                                              ": no usable interactions to tune on"));
   const std::filesystem::path scratch =
       tune_only ? std::filesystem::temp_directory_path() / "vitrine-tune"
                 : std::filesystem::path(r["out"].as<std::string>()).parent_path();
   topts.scratch_dir = scratch.empty() ? std::filesystem::path(".") : scratch;
-  auto tuned = Tune(o, in->catalog, in->interactions, topts,
-                    [](const TuneTrial& t, int done, int planned, double eta) {
-                      LogInfo("tune %d/%d %-9s ndcg@10 %.4f  %5.1f s  eta %.0f s  %s", done,
-                              planned, t.stage.c_str(), t.ndcg, t.seconds, eta,
-                              t.params.dump().c_str());
-                    });
+  auto tuned =
+      Tune(o, in->catalog, in->interactions, topts,
+           [](const TuneTrial& t, int done, int planned, double eta) {
+             LogInfo("tune %d/%d %-9s ndcg@10 %.4f  %5.1f s  eta %.0f s  %s", done, planned,
+                     t.stage.c_str(), t.ndcg, t.seconds, eta, t.params.dump().c_str());
+           });
   if (!tuned.ok()) return Fail(name, tuned.status());
   PrintTuning(*tuned);
   if (tune_only) {

@@ -115,7 +115,13 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
   }
   if (index_->deleted().contains(static_cast<uint32_t>(item))) {
     return Status::InvalidArgument("item '" + r.item +
-                                      "' was removed from the catalog: it has no audience");
+                                   "' was removed from the catalog: it has no audience");
+  }
+  if (discretion_policy_ && is_sensitive(item)) {
+    return Status::InvalidArgument(
+        "item '" + r.item +
+        "' is sensitive (the bundle's privacy.sensitive): no audience is built for it; a bundle "
+        "built with --sensitive-policy off allows it (docs/privacy.md)");
   }
   if (r.query.rules != nullptr) {
     Bitmap allowed;
@@ -123,8 +129,8 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
     VITRINE_RETURN_IF_ERROR(Allowed(r.query, std::nullopt, {}, &allowed, &rules));
     if (!allowed.contains(static_cast<uint32_t>(item))) {
       return Status::InvalidArgument("item '" + r.item +
-                                        "' does not pass the rules: it would be recommended "
-                                        "to no one, so it has no audience");
+                                     "' does not pass the rules: it would be recommended "
+                                     "to no one, so it has no audience");
     }
   }
   const auto n = static_cast<int64_t>(users_.size());
@@ -229,10 +235,14 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
       fetch *= 4;
     }
   }
-  // The reason: the user's history item closest to the target.
+  // The reason: the user's history item closest to the target, unless that
+  // item is sensitive (engine/privacy.h).
   for (AudienceMember& m : found) {
     m.because = ClosestHistoryItem(UserHistory(m.user), target);
-    if (m.because >= 0) {
+    if (m.because >= 0 && !MayName(item, m.because)) {
+      m.because = -1;
+      m.reason = "close to their taste";
+    } else if (m.because >= 0) {
       m.reason = m.because == item ? "already has it"
                                    : "interacted with " + catalog_.ids.id(m.because) + " (similar)";
     }

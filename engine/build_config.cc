@@ -367,6 +367,13 @@ const std::vector<ConfigKey>& Keys() {
                            {kScorerHybrid, kScorerHybrid}},
                        "answer with the ranker, the item-item score, the hybrid score, or the "
                        "best on check users"));
+    // [privacy]
+    k.push_back(Text("privacy", "sensitive",
+                     [](auto& o) -> auto& { return o.privacy.sensitive; },
+                     "items treated with discretion, a rules predicate (--sensitive)"));
+    k.push_back(Flag("privacy", "policy", [](auto& o) -> auto& { return o.privacy.policy; },
+                     "sensitive items stay off shared screens and audiences "
+                     "(--sensitive-policy on|off)"));
     return k;
   }();
   return keys;

@@ -12,6 +12,7 @@
 #include "embed/fusion.h"
 #include "engine/bundle_schema.h"
 #include "engine/item_encoder.h"
+#include "engine/privacy.h"
 #include "engine/ranker_training.h"
 #include "engine/trend.h"
 
@@ -54,16 +55,16 @@ std::string SchemaString(const Catalog& catalog) {
 // The opt-out file's ids (core/file_util.h ReadIdList) that are users of
 // the interactions, in file order. Ids of unknown users are counted, not
 // kept: the bundle holds no id it did not already hold.
-Result<std::vector<std::string>> ReadOptOut(const std::filesystem::path& path,
-                                            const IdMap& users) {
+Result<std::vector<std::string>> ReadOptOut(const std::filesystem::path& path, const IdMap& users) {
   VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIdList(path));
   std::vector<std::string> kept;
   for (std::string& id : ids) {
     if (users.Find(id)) kept.push_back(std::move(id));
   }
-  LogInfo("%s: %zu users opted out of audiences (%zu ids not users of the interactions, "
-          "ignored)",
-          path.c_str(), kept.size(), ids.size() - kept.size());
+  LogInfo(
+      "%s: %zu users opted out of audiences (%zu ids not users of the interactions, "
+      "ignored)",
+      path.c_str(), kept.size(), ids.size() - kept.size());
   return kept;
 }
 
@@ -177,6 +178,16 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
   }
   t_items.Done(std::to_string(catalog.size()) + " items, " +
                std::to_string(catalog.columns.size()) + " attribute columns");
+  if (!o.privacy.sensitive.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(AttributeIndex attributes, AttributeIndex::Build(catalog));
+    VITRINE_ASSIGN_OR_RETURN(
+        Bitmap sensitive, SensitiveItems(catalog, attributes, o.privacy.sensitive, "--sensitive"));
+    LogInfo("sensitive items: %llu of %lld (%s); policy %s",
+            static_cast<unsigned long long>(sensitive.cardinality()),
+            static_cast<long long>(catalog.size()), o.privacy.sensitive.c_str(),
+            o.privacy.policy ? "on" : "off");
+    if (sensitive.isEmpty()) LogInfo("warning: --sensitive matches no item of %s", o.items.c_str());
+  }
   if (catalog.skipped_lines > 0) {
     LogInfo("%s: skipped %lld bad lines", o.items.c_str(),
             static_cast<long long>(catalog.skipped_lines));
@@ -464,6 +475,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   manifest.counts.dim = static_cast<int64_t>(summary.dim);
   manifest.params = o.params;
   manifest.tuning = o.tuning;
+  manifest.privacy = o.privacy;
   for (const auto& b : fused.layout) {
     auto it = o.similar_weights.find(b.name);
     manifest.similar_weights[b.name] = it == o.similar_weights.end() ? b.weight : it->second;
@@ -478,9 +490,9 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   // 9. Item-item neighbours and the learned ranker (docs/ranker.md).
   if (have_cf) {
     StageTimer t("item-item neighbours", inter.matrix.cols);
-    VITRINE_ASSIGN_OR_RETURN(
-        ItemNeighbors nb, ItemNeighbors::Build(inter.matrix, o.item_neighbors,
-                                               [&t](int64_t done) { t.Update(done); }));
+    VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
+                             ItemNeighbors::Build(inter.matrix, o.item_neighbors,
+                                                  [&t](int64_t done) { t.Update(done); }));
     VITRINE_RETURN_IF_ERROR(w.WriteBytes(f::kItemNeighbors, nb.Serialize()));
     const auto method = EffectiveMethod(o.item_neighbors, inter.matrix.cols);
     manifest.item_neighbors = {{"method", MethodName(method)},

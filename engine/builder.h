@@ -25,6 +25,7 @@
 #include "embed/item_neighbors.h"
 #include "embed/taste_mixture.h"
 #include "embed/visual_encoder.h"
+#include "engine/bundle_schema.h"
 #include "engine/trend.h"
 #include "index/autotune.h"
 #include "index/vector_index.h"
@@ -75,14 +76,13 @@ struct BuildOptions {
   // bundle (--weights at build) or per request.
   // trend (engine/trend.h) is off by default like new: a merchandiser
   // turns it on per request (--weights trend=0.3) to lift rising items.
-  std::map<std::string, float> block_weights = {{"cf", 1.0f},     {"content", 0.2f},
-                                                {"visual", 0.05f}, {"pop", 0.4f},
-                                                {"new", 0.0f},     {"trend", 0.0f}};
+  std::map<std::string, float> block_weights = {{"cf", 1.0f},  {"content", 0.2f}, {"visual", 0.05f},
+                                                {"pop", 0.4f}, {"new", 0.0f},     {"trend", 0.0f}};
   // Defaults for "similar items" requests: shoppers expect look-alikes there,
   // so content and images weigh more and the priors not at all.
-  std::map<std::string, float> similar_weights = {
-      {"cf", 1.0f}, {"content", 0.5f}, {"visual", 0.5f}, {"pop", 0.0f}, {"new", 0.0f},
-      {"trend", 0.0f}};
+  std::map<std::string, float> similar_weights = {{"cf", 1.0f},     {"content", 0.5f},
+                                                  {"visual", 0.5f}, {"pop", 0.0f},
+                                                  {"new", 0.0f},    {"trend", 0.0f}};
   // The window of the "trend" block (engine/trend.h): growth over the last
   // window_hours of the data against the window before.
   int64_t trend_window_hours = kDefaultTrendWindowHours;
@@ -104,7 +104,7 @@ struct BuildOptions {
     // 0.1225 to 0.1255 but took minutes of LambdaMART on 2 busy cores
     // (docs/ranker.md); the rows take about 80 bytes per candidate.
     int64_t max_users = 10000;
-    int64_t min_users = 50;            // fewer: no ranker, the hybrid answers
+    int64_t min_users = 50;  // fewer: no ranker, the hybrid answers
     // LambdaMART pairs per relevant candidate and round (RankerOptions). 10
     // against 1 moved the demo split's NDCG@10 from 0.1248 to 0.1258 and
     // about doubled the build: left at 1, open to --config [ranker].
@@ -114,8 +114,8 @@ struct BuildOptions {
     // "item_item" force one (a forced choice is reproducible across compilers
     // and sanitizer builds, whose float rounding can flip a close "auto").
     std::string scorer = "auto";
-    uint64_t seed = 42;                // the user sample and XGBoost's sampling
-    int threads = 1;                   // training threads; deterministic for a seed at 1
+    uint64_t seed = 42;  // the user sample and XGBoost's sampling
+    int threads = 1;     // training threads; deterministic for a seed at 1
   } ranker;
   VectorIndexOptions index;  // index.faiss (its spec unless `autotune`)
   // Instead of `index.spec`: measure candidate specs on held-out queries and
@@ -129,6 +129,10 @@ struct BuildOptions {
   // The tuning report to record in manifest["tuning"] (engine/tune.h); null
   // when the build was not tuned.
   nlohmann::json tuning;
+  // Sensitive items and the discretion policy (engine/privacy.h), recorded in
+  // manifest["privacy"]; the predicate is checked against the catalog before
+  // anything is trained.
+  PrivacySection privacy;
 };
 
 struct BuildSummary {

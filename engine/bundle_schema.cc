@@ -88,6 +88,13 @@ class Fields {
     *out = v->get<std::string>();
     return Status::OK();
   }
+  Status Bool(const std::string& key, bool* out) const {
+    const json* v = Find(key);
+    if (v == nullptr) return Missing(where_, Path(key), "a boolean");
+    if (!v->is_boolean()) return Wrong(where_, Path(key), "a boolean", *v);
+    *out = v->get<bool>();
+    return Status::OK();
+  }
   // An optional object or null: `out` gets a copy (null when absent).
   Status OptionalObject(const std::string& key, json* out) const {
     const json* v = Find(key);
@@ -308,13 +315,18 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   }
   if (out.has_block("trend")) {
     VITRINE_ASSIGN_OR_RETURN(Fields trend, Fields::Of(m, where, "trend"));
-    VITRINE_RETURN_IF_ERROR(trend.Int("window_hours", 1, kMaxTrendWindowHours,
-                                      &out.trend_window_hours));
+    VITRINE_RETURN_IF_ERROR(
+        trend.Int("window_hours", 1, kMaxTrendWindowHours, &out.trend_window_hours));
   }
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("item_neighbors", &out.item_neighbors));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("taste_mixture", &out.taste_mixture));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("ranker", &out.ranker));
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("tuning", &out.tuning));
+  if (m.contains("privacy")) {
+    VITRINE_ASSIGN_OR_RETURN(Fields privacy, Fields::Of(m, where, "privacy"));
+    VITRINE_RETURN_IF_ERROR(privacy.String("sensitive", &out.privacy.sensitive));
+    VITRINE_RETURN_IF_ERROR(privacy.Bool("policy", &out.privacy.policy));
+  }
   if (m.contains("params")) {
     VITRINE_RETURN_IF_ERROR(top.OptionalObject("params", &out.params));
     if (out.params.is_null()) out.params = json::object();
@@ -455,12 +467,15 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("content_encoder", content_encoder);
   set_or_erase("visual_encoder", visual_encoder);
   set_or_erase("recency", recency);
-  set_or_erase("trend", trend_window_hours > 0 ? json{{"window_hours", trend_window_hours}}
-                                               : json());
+  set_or_erase("trend",
+               trend_window_hours > 0 ? json{{"window_hours", trend_window_hours}} : json());
   set_or_erase("item_neighbors", item_neighbors);
   set_or_erase("taste_mixture", taste_mixture);
   set_or_erase("ranker", ranker);
   set_or_erase("tuning", tuning);
+  set_or_erase("privacy", privacy.sensitive.empty()
+                              ? json()
+                              : json{{"sensitive", privacy.sensitive}, {"policy", privacy.policy}});
   m["params"] = params.is_null() ? json::object() : params;
 }
 

@@ -116,6 +116,13 @@ struct ManifestCounts {
   int64_t deleted = 0;  // tombstones (deleted.npy rows)
 };
 
+// Discretion (engine/privacy.h): the sensitive items' predicate ("" = none)
+// and whether the built-in policy (shared screens, audiences) applies.
+struct PrivacySection {
+  std::string sensitive;
+  bool policy = true;
+};
+
 // The manifest sections of a build bundle.
 struct BundleManifest {
   CatalogSection catalog;
@@ -135,6 +142,7 @@ struct BundleManifest {
   nlohmann::json taste_mixture;                      // options; null without taste_mixture/
   nlohmann::json ranker;                             // training report; null without ranker.bin
   nlohmann::json tuning;                             // engine/tune.h report; null if not tuned
+  PrivacySection privacy;                            // "privacy"; absent when nothing is sensitive
   nlohmann::json params = nlohmann::json::object();  // free-form: the build's flags
 
   const BlockLayout* block(std::string_view name) const;

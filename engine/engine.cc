@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/simd.h"
 #include "engine/catalog_update.h"
+#include "engine/privacy.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -149,6 +150,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   e->vectors_ = std::make_shared<const Matrix>(std::move(vectors));
   VITRINE_ASSIGN_OR_RETURN(e->index_, VectorIndex::Load(b.path(f::kIndex), e->vectors_));
   VITRINE_ASSIGN_OR_RETURN(e->attributes_, AttributeIndex::Build(e->catalog_));
+  if (!m.privacy.sensitive.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(
+        e->sensitive_,
+        SensitiveItems(e->catalog_, e->attributes_, m.privacy.sensitive,
+                       (b.dir() / kBundleManifestName).string() + ": privacy.sensitive"));
+    e->discretion_policy_ = m.privacy.policy;
+  }
   // Items removed by `vitrine items remove` (engine/catalog_update.h) become
   // index tombstones, so no search returns them; they remain valid queries.
   VITRINE_ASSIGN_OR_RETURN(std::vector<int64_t> deleted, ReadTombstones(b, m.counts.items));
@@ -201,8 +209,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     cfg.regularization = static_cast<float>(m.als->regularization);
     cfg.alpha = static_cast<float>(m.als->alpha);
     e->als_ = ImplicitALS(cfg);
-    VITRINE_RETURN_IF_ERROR(e->als_.SetFactors(Matrix(0, itf.cols), std::move(itf))
-                                .WithContext(b.path("cf").string()));
+    VITRINE_RETURN_IF_ERROR(
+        e->als_.SetFactors(Matrix(0, itf.cols), std::move(itf)).WithContext(b.path("cf").string()));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
     VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
     VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
@@ -214,10 +222,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     if (b.Has(f::kHistoryTimestamps)) {
       VITRINE_ASSIGN_OR_RETURN(MatrixI64 times, b.ReadMatrixI64(f::kHistoryTimestamps));
       if (times.data.size() != e->hist_indices_.size()) {
-        return Status::Corruption(b.path(f::kHistoryTimestamps).string() + ": " +
-                                  std::to_string(times.data.size()) +
-                                  " entries, history/indices.npy has " +
-                                  std::to_string(e->hist_indices_.size()));
+        return Status::Corruption(
+            b.path(f::kHistoryTimestamps).string() + ": " + std::to_string(times.data.size()) +
+            " entries, history/indices.npy has " + std::to_string(e->hist_indices_.size()));
       }
       e->hist_times_ = std::move(times.data);
     }
@@ -425,6 +432,9 @@ Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item
   for (int32_t d : drop) allowed->remove(static_cast<uint32_t>(d));
   *allowed -= index_->deleted();  // tombstones, so that PIN rules cannot bring them back
   for (int32_t d : q.exclude) allowed->remove(static_cast<uint32_t>(d));
+  // A shared screen never shows a sensitive item (engine/privacy.h); inside
+  // the search, like every other filter, so k items still come back.
+  if (discretion_policy_ && IsSharedScreen(q.context)) *allowed -= sensitive_;
   return Status::OK();
 }
 
@@ -485,7 +495,8 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryPar
           {static_cast<int32_t>(id), Dot(query.data(), v, dim), diversify ? unit.Add(v) : nullptr});
     }
 
-    if (q.stats != nullptr) q.stats->pool = static_cast<int64_t>(cands.size());  // the last, largest
+    if (q.stats != nullptr)
+      q.stats->pool = static_cast<int64_t>(cands.size());  // the last, largest
     if (!rerank) {
       std::stable_sort(cands.begin(), cands.end(),
                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
@@ -510,8 +521,7 @@ Result<std::vector<Hit>> Engine::Search(std::vector<float> query, const QueryPar
   return hits;
 }
 
-std::vector<float> Engine::HitBlocks(const std::vector<float>& unscaled_query,
-                                    int32_t item) const {
+std::vector<float> Engine::HitBlocks(const std::vector<float>& unscaled_query, int32_t item) const {
   const float* v = vectors_->row(static_cast<size_t>(item));
   std::vector<float> out = unscaled_query.empty() ? std::vector<float>(layout_.size(), 0.0f)
                                                   : BlockCosines(layout_, unscaled_query.data(), v);
@@ -531,7 +541,9 @@ void Engine::Explain(const std::vector<float>& unscaled, const QueryParams& q,
     if (h.pinned) {
       h.reason = "pinned";
     } else if (!history.empty()) {
-      h.reason = "similar to " + catalog_.ids.id(ClosestHistoryItem(history, v)) + " you viewed";
+      const int32_t because = ClosestHistoryItem(history, v);
+      h.reason = MayName(h.item, because) ? "similar to " + catalog_.ids.id(because) + " you viewed"
+                                          : DiscreetReason(catalog_, h.item);
     } else {
       size_t best = 0;
       float best_c = -1e30f;
@@ -625,7 +637,8 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   if (user) {
     const int64_t b = hist_indptr_[*user], e = hist_indptr_[*user + 1];
     for (int64_t k = b; k < e; ++k) {
-      entries.push_back({hist_indices_[k], hist_weights_[k], hist_times_.empty() ? 0 : hist_times_[k]});
+      entries.push_back(
+          {hist_indices_[k], hist_weights_[k], hist_times_.empty() ? 0 : hist_times_[k]});
     }
     if (!entries.empty()) add_source("user");
   }
@@ -654,8 +667,8 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   }
   const Column* brand = catalog_.column(r.brand_column);
   if (!r.hidden_brands.empty() && (brand == nullptr || brand->type != ColumnType::kCategorical)) {
-    return Status::InvalidArgument("cannot hide brands: no categorical column '" +
-                                   r.brand_column + "' in the catalog");
+    return Status::InvalidArgument("cannot hide brands: no categorical column '" + r.brand_column +
+                                   "' in the catalog");
   }
   for (const std::string& value : r.hidden_brands) {
     if (std::find(brand->dictionary.begin(), brand->dictionary.end(), value) ==
@@ -740,8 +753,7 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
   q.exclude.insert(q.exclude.end(), returned.begin(), returned.end());
   q.exclude.insert(q.exclude.end(), rejected.begin(), rejected.end());
   std::sort(hidden_brands.begin(), hidden_brands.end());
-  hidden_brands.erase(std::unique(hidden_brands.begin(), hidden_brands.end()),
-                      hidden_brands.end());
+  hidden_brands.erase(std::unique(hidden_brands.begin(), hidden_brands.end()), hidden_brands.end());
   for (const std::string& value : hidden_brands) {
     VITRINE_ASSIGN_OR_RETURN(Bitmap items_of_brand, attributes_.Equals(r.brand_column, value));
     for (uint32_t i : items_of_brand) q.exclude.push_back(static_cast<int32_t>(i));
@@ -786,9 +798,9 @@ Result<Recommendation> Engine::Recommend(const RecommendRequest& r) const {
     VITRINE_ASSIGN_OR_RETURN(out.hits, RankedSearch(items, weights, q, drop));
   } else {
     // Exploration needs the query after this search: a copy then, else moved.
-    VITRINE_ASSIGN_OR_RETURN(out.hits, Search(q.exploration > 0 ? std::vector<float>(query)
-                                                                : std::move(query),
-                                              q, drop, items, std::nullopt));
+    VITRINE_ASSIGN_OR_RETURN(
+        out.hits, Search(q.exploration > 0 ? std::vector<float>(query) : std::move(query), q, drop,
+                         items, std::nullopt));
   }
   if (q.exploration > 0) {
     VITRINE_RETURN_IF_ERROR(Explore(std::move(query), q, drop, items, &out.hits));

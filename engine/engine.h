@@ -107,7 +107,7 @@ struct QueryParams {
   // ANN, item-item and popularity candidates and order them with the ranker;
   // false answers with the hybrid score alone (`--ranker off`).
   bool use_ranker = true;
-  bool explain = false;  // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
+  bool explain = false;          // fill Hit::ranker_features (costs a TreeSHAP pass per hit)
   AnswerStats* stats = nullptr;  // when set, filled for this answer; not owned
   // Exploration (docs/retail.md): at least round(exploration * k) of the
   // slots of a recommendation go to cold-start items and new arrivals (items
@@ -366,6 +366,11 @@ class Engine {
 
   // User rows that opted out (`build --opt-out`), sorted.
   const std::vector<int32_t>& opted_out() const { return opted_out_; }
+  // Discretion (engine/privacy.h): items matching the manifest's sensitive
+  // predicate, and whether the shared-screen and audience policy applies.
+  bool is_sensitive(int32_t item) const { return sensitive_.contains(static_cast<uint32_t>(item)); }
+  const Bitmap& sensitive_items() const { return sensitive_; }
+  bool discretion_policy() const { return discretion_policy_; }
 
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,
@@ -388,6 +393,11 @@ class Engine {
   // with `v` (the first on ties), or -1 for an empty history: the "because"
   // of reasons.
   int32_t ClosestHistoryItem(std::span<const int32_t> history, const float* v) const;
+  // A reason may name the person's item `named` for `hit` unless either is
+  // sensitive (engine/privacy.h); otherwise it is DiscreetReason(hit).
+  bool MayName(int32_t hit, int32_t named) const {
+    return !is_sensitive(hit) && (named < 0 || !is_sensitive(named));
+  }
   Result<std::vector<Hit>> Search(std::vector<float> query, const QueryParams& q,
                                   const std::vector<int32_t>& drop,
                                   std::span<const int32_t> history,
@@ -455,8 +465,8 @@ class Engine {
   std::vector<int64_t> hist_indptr_;
   std::vector<int32_t> hist_indices_;
   std::vector<float> hist_weights_;
-  std::vector<int64_t> hist_times_;  // history/timestamps.npy; empty in older bundles
-  std::vector<float> gift_prior_;    // gifts.npy as log(1 + w) / log(1 + max); empty without
+  std::vector<int64_t> hist_times_;         // history/timestamps.npy; empty in older bundles
+  std::vector<float> gift_prior_;           // gifts.npy as log(1 + w) / log(1 + max); empty without
   std::optional<ItemNeighbors> neighbors_;  // item_neighbors.bin, if built
   std::optional<TasteMixture> mixture_;     // taste_mixture/, if fitted
   std::optional<LearnedRanker> ranker_;     // ranker.bin, if trained
@@ -467,11 +477,13 @@ class Engine {
   // The check found the hybrid score ranks better: answers skip the ranker
   // as with --ranker off.
   bool answer_with_hybrid_ = false;
-  std::vector<int32_t> by_popularity_;      // item rows, most popular first (ties by row)
-  std::vector<int32_t> opted_out_;          // user rows never listed in an audience
-  std::vector<float> newness_;  // the "new" block per item; empty without one
-  double half_life_days_ = 0;   // of newness (manifest "recency"); 0 without a "new" block
-  ItemActivity activity_;       // trend/*.npy; empty in bundles without timed events
+  std::vector<int32_t> by_popularity_;  // item rows, most popular first (ties by row)
+  std::vector<int32_t> opted_out_;      // user rows never listed in an audience
+  Bitmap sensitive_;                    // manifest privacy.sensitive, evaluated at Open
+  bool discretion_policy_ = false;      // privacy.policy of a bundle with sensitive items
+  std::vector<float> newness_;          // the "new" block per item; empty without one
+  double half_life_days_ = 0;           // of newness (manifest "recency"); 0 without a "new" block
+  ItemActivity activity_;               // trend/*.npy; empty in bundles without timed events
   // Built by the first Audience request that needs it (engine/audience.cc).
   Result<std::shared_ptr<const AudienceIndex>> AudienceUsers(bool with_index) const;
   mutable std::mutex audience_mu_;

@@ -7,6 +7,7 @@
 
 #include "core/simd.h"
 #include "engine/engine.h"
+#include "engine/privacy.h"
 
 namespace vitrine {
 
@@ -97,8 +98,11 @@ Result<std::vector<Hit>> Engine::OwnItems(const RecommendRequest& r, const Query
     if (h.pinned) {
       h.reason = "pinned";
     } else {
-      h.reason = r.intent == Intent::kRecentlyViewed ? "you viewed it recently"
-                                                     : "buy again: replenishable, in your history";
+      // A sensitive item of the person's own is not said to be theirs.
+      h.reason = !MayName(h.item, -1) ? DiscreetReason(catalog_, h.item)
+                 : r.intent == Intent::kRecentlyViewed
+                     ? "you viewed it recently"
+                     : "buy again: replenishable, in your history";
     }
     AppendRuleReasons(&h);
   }
@@ -129,8 +133,9 @@ Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int
   std::vector<Candidate> cands;
   for (uint32_t i : allowed) {
     if (gift_prior_[i] <= 0) continue;
-    const float s = gift_prior_[i] +
-                    (taste.empty() ? 0.0f : simd::InnerProduct(taste.data(), vectors_->row(i), dim));
+    const float s =
+        gift_prior_[i] +
+        (taste.empty() ? 0.0f : simd::InnerProduct(taste.data(), vectors_->row(i), dim));
     cands.push_back({static_cast<int32_t>(i), s, nullptr});
   }
   RerankOptions ro;
@@ -144,8 +149,9 @@ Result<std::vector<Hit>> Engine::Gifts(const QueryParams& q, std::span<const int
       h.reason = "pinned";
     } else {
       h.reason = "often bought as a gift";
-      if (!items.empty()) {
-        h.reason += "; suits a taste for " + catalog_.ids.id(ClosestHistoryItem(items, v));
+      const int32_t because = items.empty() ? -1 : ClosestHistoryItem(items, v);
+      if (because >= 0 && MayName(h.item, because)) {
+        h.reason += "; suits a taste for " + catalog_.ids.id(because);
       }
     }
     AppendRuleReasons(&h);

@@ -220,7 +220,9 @@ Result<std::vector<Hit>> Engine::NextStep(const RecommendRequest& r, const Query
     } else {
       const int32_t y = col.codes[static_cast<size_t>(h.item)];
       h.reason = "next step";
-      if (from_item >= 0) h.reason += " after " + catalog_.ids.id(from_item);
+      if (from_item >= 0 && MayName(h.item, from_item)) {
+        h.reason += " after " + catalog_.ids.id(from_item);
+      }
       if (from_value < 0) {
         // Nothing to follow: the answer is the for-you order.
         h.reason += " (no " + col.name + " among your items to follow: your usual picks)";
