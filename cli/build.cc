@@ -72,6 +72,9 @@ int Run(int argc, char** argv, bool tune_only) {
                                      cxxopts::value<std::string>())(
       "opt-out", "User ids (one per line) never listed by `vitrine audience`",
       cxxopts::value<std::string>())(
+      "forget-list",
+      "User ids (one per line, written by `vitrine forget`) whose interactions are left out",
+      cxxopts::value<std::string>())(
       "sensitive",
       "Items to treat with discretion, as a rules predicate, e.g. 'category IN (\"lingerie\")' "
       "(docs/privacy.md)",
@@ -157,6 +160,7 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("visual")) o.visual = r["visual"].as<std::string>();
   if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
   if (r.count("opt-out")) o.opt_out = r["opt-out"].as<std::string>();
+  if (r.count("forget-list")) o.forget_list = r["forget-list"].as<std::string>();
   if (r.count("sensitive")) o.privacy.sensitive = r["sensitive"].as<std::string>();
   if (r.count("sensitive-policy")) {
     const std::string v = r["sensitive-policy"].as<std::string>();

@@ -120,6 +120,7 @@ const std::vector<ServeKey>& ServeKeys() {
       {"port", K::kInt},               {"threads", K::kInt},
       {"admin-token-file", K::kString}, {"bundle-root", K::kString},
       {"event-log", K::kString},       {"fsync", K::kString},
+      {"forget-list", K::kString},
       {"events", K::kString},          {"channels", K::kString},
       {"session-users", K::kInt64},
       {"session-events", K::kInt64},   {"max-k", K::kInt},
@@ -158,6 +159,8 @@ int Run(int argc, char** argv) {
       ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp,channel); "
        "default <bundle>/../events.csv; 'none' keeps events in memory only",
        cxxopts::value<std::string>())
+      ("forget-list", "POST /forget adds the users it forgets to this list, for the next "
+       "`vitrine build --forget-list` (docs/privacy.md)", cxxopts::value<std::string>())
       ("fsync", "Event log sync: always, interval[:N(ms|s)] or never",
        cxxopts::value<std::string>()->default_value("always"))
       ("events", "Accepted events and weights, e.g. view=1,cart=4,purchase=10,return=-4",
@@ -266,6 +269,7 @@ int Run(int argc, char** argv) {
                   : b.has_parent_path() ? b.parent_path() / "events.csv"
                                         : std::filesystem::path("events.csv");
   }
+  if (r.count("forget-list")) o.forget_list = r["forget-list"].as<std::string>();
   Status st = ParseFsyncPolicy(r["fsync"].as<std::string>(), &o.fsync, &o.fsync_interval);
   if (!st.ok()) return UsageError(kName, "--fsync: " + st.message());
   if (r.count("events")) {

@@ -247,6 +247,10 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
       VITRINE_RETURN_IF_ERROR(bad(item_col, "empty " + opts.item_column + ", expected an id"));
       continue;
     }
+    if (!opts.skip_users.empty() && opts.skip_users.count(user) > 0) {
+      ++out.skipped_user_events;
+      continue;
+    }
 
     double weight = 1;
     const std::string_view wcell = weight_col >= 0 ? csv->field(weight_col) : "";
@@ -398,7 +402,10 @@ Result<Interactions> Interactions::ReadCsv(const std::filesystem::path& path, co
   }
   for (size_t r = 0; r < static_cast<size_t>(m.rows); ++r) m.indptr[r + 1] += m.indptr[r];
   timer.Done(std::to_string(out.raw_events) + " events, " + std::to_string(out.users.size()) +
-             " users, " + std::to_string(m.nnz()) + " user-item pairs");
+             " users, " + std::to_string(m.nnz()) + " user-item pairs" +
+             (opts.skip_users.empty() ? ""
+                                      : "; " + std::to_string(out.skipped_user_events) +
+                                            " events of forgotten users left out"));
   return out;
 }
 

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,9 @@ struct InteractionsReadOptions {
   // Multiplier of each channel_column value; unknown channels are an error
   // naming the line, like unknown events. An empty cell counts 1.
   EventWeights channels = EventWeights::DefaultChannels();
+  // Users whose rows are skipped entirely, as if absent from the file (the
+  // forget list, engine/forget.h): no history, no gift, no trend count.
+  std::set<std::string, std::less<>> skip_users;
   bool strict = false;          // unknown items are an error instead of a warning
   bool skip_bad_lines = false;  // malformed lines counted instead of failing
   // Rows buffered, then sorted and folded, per run before the runs are
@@ -111,6 +115,7 @@ struct Interactions {
   std::vector<int64_t> timestamps;                 // per nonzero: latest timestamp (0 if none)
   int64_t raw_events = 0;                          // rows read, bad lines excluded
   int64_t unknown_item_events = 0;                 // rows naming items not in the catalog
+  int64_t skipped_user_events = 0;                 // rows of skip_users, left out
   std::vector<std::string> unknown_item_examples;  // first 5 distinct, for messages
   int64_t skipped_lines = 0;                       // bad lines under skip_bad_lines
   std::vector<int64_t> skipped_line_numbers;       // first few of them

@@ -5,6 +5,7 @@
 // data[i * d]. Never vector<vector<float>>.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -34,6 +35,16 @@ struct DenseMatrix {
 using Matrix = DenseMatrix<float>;
 using MatrixI64 = DenseMatrix<int64_t>;
 using MatrixU8 = DenseMatrix<uint8_t>;
+
+// Rows `keep` of `m`, in that order (each index in [0, m.rows)).
+template <typename T>
+DenseMatrix<T> SelectRows(const DenseMatrix<T>& m, const std::vector<int32_t>& keep) {
+  DenseMatrix<T> out(keep.size(), m.cols);
+  for (size_t i = 0; i < keep.size(); ++i) {
+    std::copy_n(m.row(static_cast<size_t>(keep[i])), m.cols, out.row(i));
+  }
+  return out;
+}
 
 // Compressed sparse rows: row r's entries are indices/values in
 // [indptr[r], indptr[r+1]). Column indices within a row are sorted and unique.

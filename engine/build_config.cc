@@ -234,6 +234,9 @@ const std::vector<ConfigKey>& Keys() {
                      "catalog column of image file paths (--image-column)"));
     k.push_back(Text("input", "opt_out", [](auto& o) -> auto& { return o.opt_out; },
                      "user ids never listed in an audience, one per line (--opt-out)"));
+    k.push_back(Text("input", "forget_list", [](auto& o) -> auto& { return o.forget_list; },
+                     "user ids whose interactions are left out, written by vitrine forget "
+                     "(--forget-list)"));
     k.push_back(Parsed("input", "schema", &Schema::Parse,
                        [](auto& o) -> auto& { return o.catalog.schema; },
                        "column types, e.g. \"price:numeric,tags:list\" (--schema)"));

@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "embed/fusion.h"
 #include "engine/bundle_schema.h"
+#include "engine/forget.h"
 #include "engine/item_encoder.h"
 #include "engine/privacy.h"
 #include "engine/ranker_training.h"
@@ -198,8 +199,12 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
   bool& have_cf = in.has_interactions;
   if (!o.interactions.empty()) {
     // ReadCsv prints its own progress and summary line.
-    VITRINE_ASSIGN_OR_RETURN(
-        inter, Interactions::ReadCsv(o.interactions, catalog.ids, o.interactions_read));
+    InteractionsReadOptions read = o.interactions_read;
+    if (!o.forget_list.empty()) {
+      VITRINE_ASSIGN_OR_RETURN(std::set<std::string> forgotten, ReadForgetList(o.forget_list));
+      read.skip_users.insert(forgotten.begin(), forgotten.end());
+    }
+    VITRINE_ASSIGN_OR_RETURN(inter, Interactions::ReadCsv(o.interactions, catalog.ids, read));
     if (inter.unknown_item_events > 0) {
       std::string ex;
       for (const auto& id : inter.unknown_item_examples) ex += (ex.empty() ? "" : ", ") + id;

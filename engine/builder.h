@@ -41,6 +41,9 @@ struct BuildOptions {
   // optional: user ids (one per line) never listed in an audience; those
   // that are users of the interactions go into the bundle (opt_out.txt)
   std::filesystem::path opt_out;
+  // optional: user ids forgotten by `vitrine forget` (engine/forget.h), one
+  // per line; their interactions are left out as if absent
+  std::filesystem::path forget_list;
 
   CatalogReadOptions catalog;                 // reading items.csv
   InteractionsReadOptions interactions_read;  // reading interactions.csv

@@ -84,15 +84,6 @@ void AppendRows(DenseMatrix<T>* m, const DenseMatrix<T>& extra) {
   m->rows += extra.rows;
 }
 
-// Rows `keep` of `m`.
-template <typename T>
-DenseMatrix<T> SelectRows(const DenseMatrix<T>& m, const std::vector<int32_t>& keep) {
-  DenseMatrix<T> out(keep.size(), m.cols);
-  for (size_t i = 0; i < keep.size(); ++i)
-    std::copy_n(m.row(static_cast<size_t>(keep[i])), m.cols, out.row(i));
-  return out;
-}
-
 // The FAISS layer that decides how ids behave: IVF keeps explicit ids (so it
 // can remove vectors and needs explicit ids for adds after a removal).
 const faiss::IndexIVF* IvfCore(const faiss::Index* index) {

@@ -10,6 +10,7 @@
 
 #include "core/file_util.h"
 #include "core/progress.h"
+#include "engine/forget.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -211,6 +212,24 @@ Status EventLog::Append(std::span<const LoggedEvent> events) {
     last_sync_ = now;
   }
   return Status::OK();
+}
+
+Result<int64_t> EventLog::RemoveUsers(const std::set<std::string>& users) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (::fdatasync(fd_) != 0) return Errno(path_, "fdatasync");
+  VITRINE_ASSIGN_OR_RETURN(int64_t removed, ForgetInCsv(path_, users));
+  if (removed == 0) return removed;
+  // path_ names a new file now (an atomic rename): append to it. If it
+  // cannot be opened, later appends fail (and say so) rather than go to the
+  // unlinked old file.
+  const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  ::close(fd_);
+  fd_ = fd;
+  if (fd < 0) return Errno(path_, "cannot reopen the event log after forgetting");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Errno(path_, "stat");
+  size_ = st.st_size;
+  return removed;
 }
 
 Status EventLog::Sync() {

@@ -40,6 +40,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,6 +86,11 @@ class EventLog {
   bool has_channel() const { return has_channel_; }
   // Forces an fdatasync now.
   Status Sync();
+  // Rewrites the log without the lines of `users` (forget, engine/forget.h)
+  // while no append runs, and appends to the new file from then on. Returns
+  // the lines removed (0: the file is untouched). Reads the whole log into
+  // memory.
+  Result<int64_t> RemoveUsers(const std::set<std::string>& users);
 
   const std::filesystem::path& path() const { return path_; }
   // Events appended by this process (not counting what the file held).

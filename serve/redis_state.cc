@@ -316,7 +316,9 @@ Status RedisState::RunOn(Connection& c, const std::vector<std::vector<std::strin
            r->type == REDIS_REPLY_STATUS) &&
           r->str) {
         out.text.assign(r->str, r->len);
-      } else if (r->type == REDIS_REPLY_ARRAY) {
+      } else if (r->type == REDIS_REPLY_INTEGER) {
+        out.text = std::to_string(r->integer);
+    } else if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t k = 0; k < r->elements; ++k) {
           const redisReply* e = r->element[k];
           if (e && e->type == REDIS_REPLY_STRING && e->str) out.items.emplace_back(e->str, e->len);
@@ -395,6 +397,48 @@ Result<std::vector<SessionEvent>> RedisState::Recent(std::string_view user) {
     if (Decode(text, &e)) out.push_back(std::move(e));
   }
   return out;
+}
+
+namespace {
+// Deletes the entries of stream KEYS[1] whose "user" field is ARGV[1], in
+// batches of 1,000 from the oldest, inside Redis (one round trip; exclusive
+// ranges need Redis 6.2). Returns the count deleted.
+constexpr char kForgetStreamScript[] = R"lua(
+local deleted, from = 0, '-'
+while true do
+  local batch = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 1000)
+  if #batch == 0 then break end
+  for _, entry in ipairs(batch) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'user' and fields[i + 1] == ARGV[1] then
+        redis.call('XDEL', KEYS[1], entry[1])
+        deleted = deleted + 1
+        break
+      end
+    end
+  end
+  from = '(' .. batch[#batch][1]
+end
+return deleted
+)lua";
+}  // namespace
+
+Result<int64_t> RedisState::Forget(const std::set<std::string>& users) {
+  std::vector<std::vector<std::string>> cmds;
+  for (const std::string& user : users) {
+    cmds.push_back({"DEL", options_.prefix + "session:" + user});
+    cmds.push_back({"EVAL", kForgetStreamScript, "1", options_.prefix + "events", user});
+  }
+  std::vector<Reply> replies;
+  VITRINE_RETURN_IF_ERROR(Run(cmds, &replies));
+  int64_t removed = 0;
+  for (const Reply& r : replies) {
+    int64_t n = 0;
+    const auto [end, ec] = std::from_chars(r.text.data(), r.text.data() + r.text.size(), n);
+    if (ec == std::errc() && end == r.text.data() + r.text.size()) removed += n;
+  }
+  return removed;
 }
 
 }  // namespace vitrine

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,12 @@ class RedisState {
   // The user's recent events, oldest first (at most max_events; entries
   // that are not this layout's JSON are skipped).
   Result<std::vector<SessionEvent>> Recent(std::string_view user);
+
+  // Forgets users (engine/forget.h): deletes their session lists and their
+  // entries of the events stream (a scan of the stream inside Redis, which
+  // blocks it for about a second per million entries). Returns the session
+  // lists and stream entries deleted.
+  Result<int64_t> Forget(const std::set<std::string>& users);
 
   struct Health {
     bool up = false;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -22,6 +23,7 @@
 #include "core/json_util.h"
 #include "core/progress.h"
 #include "engine/compiled_rules.h"
+#include "engine/forget.h"
 #include "serve/access_log.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
@@ -290,6 +292,7 @@ struct Server::Impl {
   mutable std::mutex mu;  // guards `loaded` (the pointer, not what it points to)
   std::shared_ptr<Loaded> loaded;
   std::mutex reload_mu;  // one reload at a time
+  std::mutex forget_mu;  // one forget at a time (it rewrites the bundle, then reloads)
 
   std::shared_ptr<Loaded> Current() const {
     std::lock_guard<std::mutex> lock(mu);
@@ -378,6 +381,7 @@ struct Server::Impl {
   void HandleAudience(const httplib::Request& req, httplib::Response& res);
   void HandleTrending(const httplib::Request& req, httplib::Response& res);
   void HandleReload(const httplib::Request& req, httplib::Response& res);
+  void HandleForget(const httplib::Request& req, httplib::Response& res);
   void HandleHealth(const httplib::Request& req, httplib::Response& res);
   void HandleReady(const httplib::Request& req, httplib::Response& res);
   void HandleOpenApi(const httplib::Request& req, httplib::Response& res);
@@ -910,6 +914,80 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
   Reply(res, 200, out);
 }
 
+// Forget customers (engine/forget.h): the forget list first (a failure
+// after it still leaves them out of the next build, and a retry finishes the
+// job), then this replica's sessions and the shared store, the event log
+// (rewritten under its lock), and the bundle's rows (an atomic rewrite of the
+// bundle this replica serves, then a reload). Other replicas drop their own
+// in-memory sessions only when asked themselves.
+void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto body = ParseBody(req, options);
+  if (!body.ok()) return ReplyError(res, body.status());
+  if (!body->is_object()) return ReplyError(res, 400, "the body must be a JSON object");
+  Status st = CheckKeys(*body, {"user", "users"});
+  if (!st.ok()) return ReplyError(res, st);
+  std::set<std::string> users;
+  if (body->contains("user")) {
+    st = CheckId((*body)["user"], "user");
+    if (!st.ok()) return ReplyError(res, st);
+    users.insert((*body)["user"].get<std::string>());
+  }
+  if (body->contains("users")) {
+    const json& list = (*body)["users"];
+    if (!list.is_array() || list.size() > options.max_batch) {
+      return ReplyError(res, 400, "'users' must be an array of at most " +
+                                      std::to_string(options.max_batch) + " user ids");
+    }
+    for (const json& u : list) {
+      st = CheckId(u, "users[]");
+      if (!st.ok()) return ReplyError(res, st);
+      users.insert(u.get<std::string>());
+    }
+  }
+  if (users.empty()) return ReplyError(res, 400, "give 'user' or 'users'");
+
+  std::lock_guard<std::mutex> forget_lock(forget_mu);
+  auto fail = [&](const char* step, const Status& why) {
+    // The reason names files: for the operator's log, not the client.
+    LogInfo("POST /forget: %s: %s", step, why.message().c_str());
+    ReplyError(res, 500, std::string("forget failed at the ") + step +
+                             "; the server log has the reason; the call can be repeated");
+  };
+  json out = {{"status", "forgotten"}, {"users", users.size()}};
+  if (!options.forget_list.empty()) {
+    auto added = AddToForgetList(options.forget_list, users);
+    if (!added.ok()) return fail("forget list", added.status());
+    out["forget_list_added"] = *added;
+  }
+  int64_t sessions_removed = 0;
+  for (const std::string& u : users) sessions_removed += sessions->Erase(u) ? 1 : 0;
+  out["sessions_removed"] = sessions_removed;
+  if (state) {
+    auto removed = state->Forget(users);
+    if (!removed.ok()) return fail("shared state store", removed.status());
+    out["state_store_entries_removed"] = *removed;
+  }
+  if (log) {
+    auto removed = log->RemoveUsers(users);
+    if (!removed.ok()) return fail("event log", removed.status());
+    out["event_log_lines_removed"] = *removed;
+  }
+  const auto cur = Current();
+  auto in_bundle = ForgetInBundle(cur->path, users);
+  if (!in_bundle.ok()) return fail("bundle", in_bundle.status());
+  out["bundle_users_removed"] = in_bundle->users;
+  out["bundle_history_entries_removed"] = in_bundle->history_entries;
+  if (in_bundle->users > 0) {
+    st = Reload(cur->path);
+    if (!st.ok()) return fail("reload", st);
+  }
+  out["generation"] = Current()->generation;
+  out["still_influenced_until_next_build"] = StillInfluenced(Current()->engine->manifest());
+  out["took_ms"] = MillisSince(t0);
+  Reply(res, 200, out);
+}
+
 void Server::Impl::HandleReload(const httplib::Request& req, httplib::Response& res) {
   const auto t0 = std::chrono::steady_clock::now();
   fs::path path;  // empty: the current bundle
@@ -1069,6 +1147,7 @@ void Server::Impl::Routes() {
       {"POST", "/audience", &Impl::HandleAudience, Access::kAdmin, true, "audience", "/audience"},
       {"GET", "/trending", &Impl::HandleTrending, Access::kPublic, true, "trending", "/trending"},
       {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload", "/reload"},
+      {"POST", "/forget", &Impl::HandleForget, Access::kAdmin, false, "forget", "/forget"},
   };
   for (const Route& route : kRoutes) routes.emplace_back(route.method, route.documented_as);
   for (const Route& route : kRoutes) route_patterns.emplace_back(&route, std::regex(route.pattern));

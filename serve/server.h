@@ -11,6 +11,8 @@
 //   POST /recommend  {user | history, k, context, params, weights, rules, ...}
 //   POST /events     {user, item, event, ts}  (or an array of them)     [admin]
 //   POST /reload     {} or {"bundle": "path"} (also SIGHUP in the CLI)  [admin]
+//   POST /forget     {"user": "U"} or {"users": [...]}: their sessions, event-log
+//                    lines and bundle rows removed, the bundle reloaded  [admin]
 //
 // Every answer is JSON. Errors carry {"error": message, "status": code}:
 // 400 bad input (malformed or too deeply nested JSON, invalid UTF-8, numbers
@@ -23,7 +25,7 @@
 // input take the process down, and error messages quote at most a short,
 // clipped piece of the client's input and never a filesystem path.
 //
-// Access: admin routes (they change state: /events, /reload) need
+// Access: admin routes (they change state: /events, /reload, /forget) need
 // `Authorization: Bearer <admin_token>` when a token is configured. Without
 // one, Create refuses a non-loopback `host`, and admin routes answer only
 // requests whose Host header names a loopback address (against DNS
@@ -74,6 +76,9 @@ struct ServerOptions {
 
   // Durable log of accepted events ("" = keep events in memory only).
   std::filesystem::path event_log;
+  // POST /forget adds the forgotten users here (engine/forget.h), for the
+  // next build's --forget-list ("" = no list).
+  std::filesystem::path forget_list;
   FsyncPolicy fsync = FsyncPolicy::kAlways;        // when appended events reach the disk
   std::chrono::milliseconds fsync_interval{1000};  // the period of FsyncPolicy::kInterval
   EventWeights events = EventWeights::Default();  // accepted event names
@@ -110,7 +115,7 @@ struct ServerOptions {
   int max_per_client = 16;  // open connections per remote IP; more get 429; 0 = no limit
 
   // Access control (docs/security.md).
-  // Token for the admin routes (/events, /reload): at least 16 visible ASCII
+  // Token for the admin routes (/events, /audience, /reload, /forget): at least 16 visible ASCII
   // characters. "" = none: then `host` must be a loopback address.
   std::string admin_token;
   // POST /reload {"bundle": P} loads P only if it resolves (symlinks

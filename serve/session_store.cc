@@ -35,6 +35,15 @@ std::vector<SessionEvent> SessionStore::Recent(std::string_view user) const {
   return it->second.events;
 }
 
+bool SessionStore::Erase(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = users_.find(user);
+  if (it == users_.end()) return false;
+  lru_.erase(it->second.lru);
+  users_.erase(it);
+  return true;
+}
+
 size_t SessionStore::num_users() const {
   std::lock_guard<std::mutex> lock(mu_);
   return users_.size();

@@ -35,6 +35,8 @@ class SessionStore {
   void Add(const std::string& user, SessionEvent e);
   // The user's events, oldest first; empty for a user without any.
   std::vector<SessionEvent> Recent(std::string_view user) const;
+  // Drops the user's events (forget, engine/forget.h); false if it had none.
+  bool Erase(const std::string& user);
 
   size_t num_users() const;
   size_t max_users() const { return max_users_; }

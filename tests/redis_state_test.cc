@@ -162,6 +162,39 @@ TEST(RedisStateTest, HistoriesAreSharedTrimmedAndExpire) {
 // A server that answers PING but trickles every other reply (a bulk string
 // announced as 100 MB, 10 bytes every 50 ms): each read(2) is quick, the
 // reply never completes. Every call must still end, as an error.
+// Forget (engine/forget.h): the user's session list and every stream entry
+// of theirs go, across more than one 1,000-entry batch of the stream scan;
+// everyone else's stay. Read back with raw commands.
+TEST(RedisStateTest, ForgetDeletesTheSessionAndTheStreamEntries) {
+  RedisProcess redis(FreeLoopbackPort());
+  ASSERT_TRUE(redis.Start());
+  RedisStateOptions o;
+  ASSERT_TRUE(RedisStateOptions::ParseUrl(redis.url(), &o).ok());
+  o.prefix = "f:";
+  o.timeout = std::chrono::seconds(10);
+  RedisState state(o);
+  ASSERT_TRUE(state.health().up) << state.health().error;
+  std::vector<std::pair<std::string, SessionEvent>> batch;
+  for (int i = 0; i < 2500; ++i) {
+    // Every third event is the forgotten user's; "gone2" shares a prefix.
+    const std::string user = i % 3 == 0 ? "gone" : (i % 3 == 1 ? "gone2" : "stays");
+    batch.push_back({user, {"I" + std::to_string(i % 50), "view", 1, 1700000000 + i}});
+  }
+  ASSERT_TRUE(state.Append(batch).ok());
+  ASSERT_EQ(RawInteger(redis.port(), {"XLEN", "f:events"}), 2500);
+  auto removed = state.Forget({"gone"});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 1 + 834);  // the session list and ceil(2500 / 3) entries
+  EXPECT_EQ(RawInteger(redis.port(), {"EXISTS", "f:session:gone"}), 0);
+  EXPECT_EQ(RawInteger(redis.port(), {"EXISTS", "f:session:gone2"}), 1);
+  EXPECT_EQ(RawInteger(redis.port(), {"XLEN", "f:events"}), 2500 - 834);
+  EXPECT_TRUE(state.Recent("gone")->empty());
+  EXPECT_FALSE(state.Recent("stays")->empty());
+  auto again = state.Forget({"gone"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+}
+
 TEST(RedisStateTest, AReplyThatTricklesInIsCutOff) {
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
