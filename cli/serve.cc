@@ -119,8 +119,9 @@ const std::vector<ServeKey>& ServeKeys() {
       {"bundle", K::kString},          {"host", K::kString},
       {"port", K::kInt},               {"threads", K::kInt},
       {"admin-token-file", K::kString}, {"bundle-root", K::kString},
-      {"event-log", K::kString},       {"fsync", K::kString},
-      {"forget-list", K::kString},
+      {"event-log", K::kString},       {"privacy", K::kString},
+      {"pseudonym-key-file", K::kString}, {"forget-list", K::kString},
+      {"fsync", K::kString},
       {"events", K::kString},          {"channels", K::kString},
       {"session-users", K::kInt64},
       {"session-events", K::kInt64},   {"max-k", K::kInt},
@@ -159,6 +160,11 @@ int Run(int argc, char** argv) {
       ("event-log", "CSV log of accepted events (user_id,item_id,event,timestamp,channel); "
        "default <bundle>/../events.csv; 'none' keeps events in memory only",
        cxxopts::value<std::string>())
+      ("privacy", "default, or session-only: user ids are stored as keyed-hash pseudonyms "
+       "(--pseudonym-key-file) and in-memory sessions expire after --session-ttl (default 30m "
+       "then) (docs/privacy.md)", cxxopts::value<std::string>()->default_value("default"))
+      ("pseudonym-key-file", "Secret key of the pseudonyms, at least 32 bytes, kept outside "
+       "every log (session-only)", cxxopts::value<std::string>())
       ("forget-list", "POST /forget adds the users it forgets to this list, for the next "
        "`vitrine build --forget-list` (docs/privacy.md)", cxxopts::value<std::string>())
       ("fsync", "Event log sync: always, interval[:N(ms|s)] or never",
@@ -198,7 +204,9 @@ int Run(int argc, char** argv) {
       ("state-prefix", "Prefix of every Redis key this server writes",
        cxxopts::value<std::string>()->default_value("vitrine:"))
       ("session-ttl", "A shared session history expires this long after its last event "
-       "(90s, 30m, 12h, 7d)", cxxopts::value<std::string>()->default_value("7d"))
+       "(90s, 30m, 12h, 7d; default 7d; in session-only serving the in-memory ones too, "
+       "default 30m)",
+       cxxopts::value<std::string>()->default_value(""))
       ("state-required", "/ready answers 503 while the --state store is down (default: "
        "stay ready and answer from local sessions)")
       ("config", "TOML file of settings: the flags above as keys (port = 8080, verify = "
@@ -329,8 +337,25 @@ int Run(int argc, char** argv) {
                    [](char c) { return c > 0x20 && c < 0x7f; })) {
     return UsageError(kName, "--state-prefix: 1 to 256 visible ASCII characters (no spaces)");
   }
+  const std::string privacy = r["privacy"].as<std::string>();
+  if (privacy != "default" && privacy != "session-only") {
+    return UsageError(kName, "--privacy must be default or session-only, got '" + privacy + "'");
+  }
+  o.session_only = privacy == "session-only";
+  if (r.count("pseudonym-key-file")) o.pseudonym_key_file = r["pseudonym-key-file"].as<std::string>();
+  if (o.session_only && o.pseudonym_key_file.empty()) {
+    return UsageError(kName, "--privacy session-only needs --pseudonym-key-file (a secret of at "
+                             "least 32 bytes, e.g. head -c 32 /dev/urandom | base64 > key)");
+  }
+  if (!o.session_only && !o.pseudonym_key_file.empty()) {
+    return UsageError(kName, "--pseudonym-key-file is for --privacy session-only");
+  }
   {
-    const auto ttl = ParseDurationSeconds(r["session-ttl"].as<std::string>());
+    // "" (the default): 7 days for the shared store; session-only serving
+    // keeps a session for 30 minutes.
+    std::string given = r["session-ttl"].as<std::string>();
+    if (given.empty()) given = o.session_only ? "30m" : "7d";
+    const auto ttl = ParseDurationSeconds(given);
     if (!ttl) {
       return UsageError(kName, "--session-ttl: expected a duration like 90s, 30m, 12h or 7d, "
                                "between 1 s and 365 d");
@@ -363,12 +388,13 @@ int Run(int argc, char** argv) {
   if (!port.ok()) return Fail(kName, port.status());
   std::printf(
       "vitrine serve: listening on http://%s:%d (bundle %s, %lld items, event log %s, "
-      "fsync %s, admin endpoints %s%s%s)\n",
+      "fsync %s, admin endpoints %s%s%s%s)\n",
       o.host.c_str(), *port, o.bundle.c_str(),
       static_cast<long long>((*server)->engine()->catalog().size()),
       o.event_log.empty() ? "none" : o.event_log.c_str(), r["fsync"].as<std::string>().c_str(),
       o.admin_token.empty() ? "loopback only, no token" : "need the admin token",
-      o.state_url.empty() ? "" : ", shared state ", o.state_url.c_str());
+      o.state_url.empty() ? "" : ", shared state ", o.state_url.c_str(),
+      o.session_only ? ", session-only: user ids stored as pseudonyms" : "");
   std::fflush(stdout);
 
   std::atomic<bool> done{false};

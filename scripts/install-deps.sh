@@ -22,6 +22,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libstb-dev
   libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev libxgboost-dev
+  # HMAC-SHA256 for pseudonymous user ids (core/pseudonym.h).
+  libssl-dev
   gnuplot-nox dataset-fashion-mnist
   # The Python package (python/, docs/python.md) and its pytest suite;
   # python3-faiss is the side-by-side reference of bench/python_bench.py.

@@ -22,6 +22,7 @@
 
 #include "core/json_util.h"
 #include "core/progress.h"
+#include "core/pseudonym.h"
 #include "engine/compiled_rules.h"
 #include "engine/forget.h"
 #include "serve/access_log.h"
@@ -272,6 +273,7 @@ struct Server::Impl {
   std::unique_ptr<EventLog> log;
   std::unique_ptr<SessionStore> sessions;
   std::unique_ptr<RedisState> state;  // null: sessions live in this process only
+  std::optional<Pseudonymizer> pseudonyms;  // session-only serving
   int port = -1;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> requests{0};
@@ -297,6 +299,12 @@ struct Server::Impl {
   std::shared_ptr<Loaded> Current() const {
     std::lock_guard<std::mutex> lock(mu);
     return loaded;
+  }
+
+  // The id under which a request's user is stored and looked up: the
+  // pseudonym in session-only serving, else the id itself.
+  std::string StoredUserId(const std::string& user) const {
+    return pseudonyms ? pseudonyms->Of(user) : user;
   }
 
   // The user's recent events: from the shared store when there is one and
@@ -534,11 +542,12 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   st = SpecFromJson(*body, options, &spec);
   if (!st.ok()) return ReplyError(res, st);
 
-  std::optional<std::string> user;
+  std::optional<std::string> user, client_user;  // stored (maybe a pseudonym), as sent
   if (body->contains("user")) {
     st = CheckId((*body)["user"], "user");
     if (!st.ok()) return ReplyError(res, st);
-    user = (*body)["user"].get<std::string>();
+    client_user = (*body)["user"].get<std::string>();
+    user = StoredUserId(*client_user);
   }
   std::vector<std::string> history;
   st = StringArrayField(*body, "history", options.max_history, "item ids", &history);
@@ -620,7 +629,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
            {"fallback", rec->fallback},
            {"generation", cur->generation},
            {"took_ms", MillisSince(t0)}};
-  if (user) out["user"] = *user;
+  if (client_user) out["user"] = *client_user;
   Reply(res, 200, out);
 }
 
@@ -812,7 +821,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     if (st.ok()) st = CheckId(in["item"], "item");
     if (!st.ok()) return ReplyError(res, 400, where + st.message());
     LoggedEvent e;
-    e.user = in["user"].get<std::string>();
+    e.user = StoredUserId(in["user"].get<std::string>());
     e.item = in["item"].get<std::string>();
     if (!cur->engine->catalog().ids.Find(e.item)) {
       return ReplyError(res, 404, where + "unknown item '" + Clip(e.item) + "'");
@@ -946,6 +955,12 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     }
   }
   if (users.empty()) return ReplyError(res, 400, "give 'user' or 'users'");
+  if (pseudonyms) {
+    // Both: lines from before session-only serving hold the ids themselves.
+    std::set<std::string> both = users;
+    for (const std::string& u : users) both.insert(pseudonyms->Of(u));
+    users = std::move(both);
+  }
 
   std::lock_guard<std::mutex> forget_lock(forget_mu);
   auto fail = [&](const char* step, const Status& why) {
@@ -1293,7 +1308,16 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (!o.event_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
   }
-  impl->sessions = std::make_unique<SessionStore>(o.session_users, o.session_events);
+  if (o.session_only) {
+    if (o.pseudonym_key_file.empty()) {
+      return Status::InvalidArgument("session-only serving needs a pseudonym key file");
+    }
+    VITRINE_ASSIGN_OR_RETURN(Pseudonymizer p, Pseudonymizer::FromKeyFile(o.pseudonym_key_file));
+    impl->pseudonyms = std::move(p);
+  }
+  impl->sessions = std::make_unique<SessionStore>(
+      o.session_users, o.session_events,
+      o.session_only ? o.session_ttl : std::chrono::seconds(0));
   if (!o.state_url.empty()) {
     RedisStateOptions so;
     VITRINE_RETURN_IF_ERROR(RedisStateOptions::ParseUrl(o.state_url, &so));

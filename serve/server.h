@@ -79,6 +79,13 @@ struct ServerOptions {
   // POST /forget adds the forgotten users here (engine/forget.h), for the
   // next build's --forget-list ("" = no list).
   std::filesystem::path forget_list;
+  // Session-only serving (docs/privacy.md): every user id a request names is
+  // replaced by its pseudonym (core/pseudonym.h, the key read from
+  // pseudonym_key_file) before anything is stored or looked up, so the event
+  // log, the session stores and a bundle built from the log hold pseudonyms
+  // only; in-memory sessions expire session_ttl after their last event.
+  bool session_only = false;
+  std::filesystem::path pseudonym_key_file;  // required with session_only
   FsyncPolicy fsync = FsyncPolicy::kAlways;        // when appended events reach the disk
   std::chrono::milliseconds fsync_interval{1000};  // the period of FsyncPolicy::kInterval
   EventWeights events = EventWeights::Default();  // accepted event names

@@ -5,12 +5,17 @@
 // oldest dropped) and at most `max_users` users (the user whose last event is
 // oldest evicted first). Item ids are kept as strings, so a history survives
 // a bundle reload; ids the new bundle lacks are skipped at query time.
+// With a time to live (session-only serving, docs/privacy.md) a user's
+// events are also gone `ttl` after their last event: never returned, and
+// dropped from memory by the next Add.
 //
 // Thread safety: every method may be called concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <string>
@@ -29,7 +34,11 @@ struct SessionEvent {
 
 class SessionStore {
  public:
-  SessionStore(size_t max_users, size_t max_events_per_user);
+  // `now` tells the time in seconds (a steady clock by default; tests pass
+  // their own); ttl 0 = no expiry.
+  SessionStore(size_t max_users, size_t max_events_per_user,
+               std::chrono::seconds ttl = std::chrono::seconds(0),
+               std::function<int64_t()> now = nullptr);
 
   // Records an event for `user`, making them the most recently active user.
   void Add(const std::string& user, SessionEvent e);
@@ -46,9 +55,15 @@ class SessionStore {
   struct Entry {
     std::vector<SessionEvent> events;  // oldest first
     std::list<std::string>::iterator lru;
+    int64_t last_active = 0;  // now() at the last Add
   };
+  bool Expired(const Entry& e, int64_t now) const {
+    return ttl_ > 0 && now - e.last_active >= ttl_;
+  }
   const size_t max_users_;
   const size_t max_events_;
+  const int64_t ttl_;  // seconds; 0 = none
+  std::function<int64_t()> now_;
   mutable std::mutex mu_;
   std::list<std::string> lru_;  // front: most recently active
   std::unordered_map<std::string, Entry> users_;
