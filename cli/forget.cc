@@ -49,7 +49,6 @@ int Run(int argc, char** argv) {
   std::set<std::string> users;
   if (r.count("user")) {
     for (const std::string& u : r["user"].as<std::vector<std::string>>()) {
-      if (u.empty()) return UsageError(kName, "--user: an empty user id");
       users.insert(u);
     }
   }
@@ -59,6 +58,9 @@ int Run(int argc, char** argv) {
     users.insert(ids->begin(), ids->end());
   }
   if (users.empty()) return UsageError(kName, "give the users to forget: --user or --users-file");
+  for (const std::string& u : users) {
+    if (Status st = CheckForgettableId(u); !st.ok()) return Fail(kName, st);
+  }
   std::vector<std::string> csv_files;
   for (const char* flag : {"event-log", "interactions"}) {
     if (!r.count(flag)) continue;

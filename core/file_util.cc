@@ -1,6 +1,7 @@
 #include "core/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
@@ -269,7 +270,14 @@ Status AtomicFile::Open(const fs::path& path, int gzip_level) {
     }
   }
   auto impl = std::make_unique<Impl>();
+  // A symlink is followed: the file it names is replaced, and the link
+  // stays (an event log kept behind a link must not be forked by a rewrite).
   impl->path = path;
+  std::error_code link_ec;  // a path that does not exist yet is not a link
+  if (fs::is_symlink(fs::symlink_status(path, link_ec))) {
+    impl->path = fs::canonical(path, ec);
+    if (ec) return Status::IOError(path.string() + ": cannot resolve the link: " + ec.message());
+  }
   impl->out = std::make_unique<char[]>(Impl::kBufferBytes);
   if (gzip_level > 0) {
     // windowBits 15 + 16: a gzip wrapper, as gzip(1) and gzopen write.
@@ -278,9 +286,20 @@ Status AtomicFile::Open(const fs::path& path, int gzip_level) {
     }
     impl->gzip = true;
   }
-  const fs::path tmp = TempSiblingPath(path);
+  const fs::path tmp = TempSiblingPath(impl->path);
   impl->fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (impl->fd < 0) return Status::IOError(tmp.string() + ": cannot create: " + Errno());
+  if (impl->fd < 0) {
+    return Status::IOError(impl->path.string() + ": cannot create its temporary file " +
+                           tmp.filename().string() + " in " + tmp.parent_path().string() + ": " +
+                           Errno());
+  }
+  // A rewrite keeps the file's mode and owner: a 0600 file of personal data
+  // must not come back world-readable. (The owner only when allowed.)
+  struct stat existing;
+  if (::stat(impl->path.c_str(), &existing) == 0) {
+    (void)::fchmod(impl->fd, existing.st_mode & 07777);
+    (void)::fchown(impl->fd, existing.st_uid, existing.st_gid);
+  }
   impl->tmp = tmp;
   impl_ = std::move(impl);
   return Status::OK();

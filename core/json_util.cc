@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <set>
 #include <stdexcept>
+#include <vector>
 
 namespace vitrine {
 namespace {
@@ -121,7 +123,29 @@ Result<json> ParseJson(std::string_view text, const std::string& where, ParseJso
                                    std::to_string(deep));
   }
   try {
-    return json::parse(text.begin(), text.end());
+    // A key given twice in one object is refused: nlohmann keeps the last,
+    // so {"user": "A", "user": "B"} would act on B while a reader of the
+    // text (a log, a proxy's filter) sees A.
+    std::vector<std::set<std::string>> keys;  // one set per open object
+    std::string duplicate;
+    json::parser_callback_t check = [&](int, json::parse_event_t event, json& parsed) {
+      if (event == json::parse_event_t::object_start) {
+        keys.emplace_back();
+      } else if (event == json::parse_event_t::object_end) {
+        if (!keys.empty()) keys.pop_back();
+      } else if (event == json::parse_event_t::key && !keys.empty() && duplicate.empty()) {
+        if (!keys.back().insert(parsed.get<std::string>()).second) {
+          duplicate = parsed.get<std::string>();
+        }
+      }
+      return true;
+    };
+    json out = json::parse(text.begin(), text.end(), check);
+    if (!duplicate.empty()) {
+      return Status::InvalidArgument(where + ": the key \"" + Clip(duplicate) +
+                                     "\" appears twice in one object");
+    }
+    return out;
   } catch (const json::parse_error& e) {
     return Status::InvalidArgument(where + ": malformed JSON: " + NlohmannMessage(e));
   } catch (const json::out_of_range& e) {

@@ -25,6 +25,11 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
 }
 
 Result<Pseudonymizer> Pseudonymizer::FromKey(std::string key) {
+  if (key.size() >= kMinKeyBytes && key.find_first_not_of(key[0]) == std::string::npos) {
+    return Status::InvalidArgument(
+        "the pseudonym key is one byte repeated: not a secret "
+        "(e.g. head -c 32 /dev/urandom | base64 > key)");
+  }
   if (key.size() < kMinKeyBytes) {
     return Status::InvalidArgument("the pseudonym key has " + std::to_string(key.size()) +
                                    " bytes, expected at least " + std::to_string(kMinKeyBytes) +
@@ -35,8 +40,12 @@ Result<Pseudonymizer> Pseudonymizer::FromKey(std::string key) {
 
 Result<Pseudonymizer> Pseudonymizer::FromKeyFile(const std::filesystem::path& path) {
   VITRINE_ASSIGN_OR_RETURN(std::string key, ReadFileRaw(path));
-  if (!key.empty() && key.back() == '\n') key.pop_back();
-  if (!key.empty() && key.back() == '\r') key.pop_back();
+  // Trailing white space is not part of the key: an editor adding or
+  // removing a final newline must not change every pseudonym.
+  while (!key.empty() &&
+         (key.back() == '\n' || key.back() == '\r' || key.back() == ' ' || key.back() == '\t')) {
+    key.pop_back();
+  }
   auto p = FromKey(std::move(key));
   if (!p.ok()) return p.status().WithContext(path.string());
   return p;

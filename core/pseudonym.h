@@ -28,8 +28,8 @@ class Pseudonymizer {
  public:
   static constexpr size_t kMinKeyBytes = 32;
 
-  // The key is the file's bytes without one trailing newline; at least
-  // kMinKeyBytes of them. Errors name the file.
+  // The key is the file's bytes without trailing white space; at least
+  // kMinKeyBytes of them, not all the same byte. Errors name the file.
   static Result<Pseudonymizer> FromKeyFile(const std::filesystem::path& path);
   static Result<Pseudonymizer> FromKey(std::string key);
 

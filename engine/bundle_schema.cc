@@ -479,4 +479,84 @@ void BundleManifest::Write(BundleWriter* w) const {
   m["params"] = params.is_null() ? json::object() : params;
 }
 
+StoredHistory StoredHistory::SelectUsers(const std::vector<int32_t>& keep) const {
+  StoredHistory out;
+  out.timed = timed;
+  out.indptr.assign(keep.size() + 1, 0);
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const auto u = static_cast<size_t>(keep[k]);
+    for (int64_t j = indptr[u]; j < indptr[u + 1]; ++j) {
+      const auto at = static_cast<size_t>(j);
+      out.indices.push_back(indices[at]);
+      out.weights.push_back(weights[at]);
+      if (timed) out.times.push_back(times[at]);
+    }
+    out.indptr[k + 1] = static_cast<int64_t>(out.indices.size());
+  }
+  return out;
+}
+
+Result<StoredHistory> ReadStoredHistory(const Bundle& b, int64_t items) {
+  namespace f = bundle_file;
+  StoredHistory h;
+  VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
+  VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
+  VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
+  h.indptr = std::move(indptr.data);
+  h.indices = std::move(indices.data);
+  h.weights = std::move(weights.data);
+  if (h.indptr.empty() || h.indptr.front() != 0 ||
+      h.indptr.back() != static_cast<int64_t>(h.indices.size()) ||
+      h.weights.size() != h.indices.size()) {
+    return Status::Corruption(b.path(f::kHistoryIndptr).string() +
+                              ": does not span history/indices.npy (" +
+                              std::to_string(h.indices.size()) + " entries) and weights.npy (" +
+                              std::to_string(h.weights.size()) + ")");
+  }
+  for (size_t u = 1; u < h.indptr.size(); ++u) {
+    if (h.indptr[u] < h.indptr[u - 1]) {
+      return Status::Corruption(b.path(f::kHistoryIndptr).string() + ": entry " +
+                                std::to_string(u) + " decreases");
+    }
+  }
+  for (size_t k = 0; k < h.indices.size(); ++k) {
+    if (h.indices[k] < 0 || h.indices[k] >= items || !std::isfinite(h.weights[k]) ||
+        h.weights[k] < 0) {
+      return Status::Corruption(b.path(f::kHistoryIndices).string() + ": entry " +
+                                std::to_string(k) +
+                                " is not an item row with a finite, non-negative weight");
+    }
+  }
+  if (b.Has(f::kHistoryTimestamps)) {
+    VITRINE_ASSIGN_OR_RETURN(MatrixI64 times, b.ReadMatrixI64(f::kHistoryTimestamps));
+    if (times.data.size() != h.indices.size()) {
+      return Status::Corruption(b.path(f::kHistoryTimestamps).string() + ": " +
+                                std::to_string(times.data.size()) +
+                                " entries, history/indices.npy has " +
+                                std::to_string(h.indices.size()));
+    }
+    h.times = std::move(times.data);
+    h.timed = true;
+  }
+  return h;
+}
+
+Status WriteStoredHistory(BundleWriter* w, const StoredHistory& h) {
+  namespace f = bundle_file;
+  auto column = [](const auto& values) {
+    using T = typename std::decay_t<decltype(values)>::value_type;
+    DenseMatrix<T> m(values.size(), 1);
+    m.data = values;
+    return m;
+  };
+  MatrixI64 indptr = column(h.indptr);
+  VITRINE_RETURN_IF_ERROR(w->WriteMatrix(f::kHistoryIndptr, indptr));
+  VITRINE_RETURN_IF_ERROR(w->WriteMatrix(f::kHistoryIndices, column(h.indices)));
+  VITRINE_RETURN_IF_ERROR(w->WriteMatrix(f::kHistoryWeights, column(h.weights)));
+  if (h.timed) {
+    VITRINE_RETURN_IF_ERROR(w->WriteMatrix(f::kHistoryTimestamps, column(h.times)));
+  }
+  return Status::OK();
+}
+
 }  // namespace vitrine

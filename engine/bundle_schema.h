@@ -159,4 +159,25 @@ struct BundleManifest {
   void Write(BundleWriter* w) const;
 };
 
+// The per-user history arrays (history/*.npy): a CSR over user rows.
+struct StoredHistory {
+  std::vector<int64_t> indptr;   // users + 1
+  std::vector<int64_t> indices;  // item rows
+  std::vector<float> weights;    // aggregated event weights
+  std::vector<int64_t> times;    // latest event time per entry, when `timed`
+  bool timed = false;            // the bundle has history/timestamps.npy
+
+  int64_t users() const { return indptr.empty() ? 0 : static_cast<int64_t>(indptr.size()) - 1; }
+  // The rows `keep` (user rows, in that order) as a new history.
+  StoredHistory SelectUsers(const std::vector<int32_t>& keep) const;
+};
+
+// Reads history/*.npy and checks everything a reader indexes by: indptr
+// starts at 0, never decreases and spans the entries; every entry is an item
+// row below `items` with a finite, non-negative weight; timestamps, if
+// present, have one value per entry. Corruption names the file.
+Result<StoredHistory> ReadStoredHistory(const Bundle& b, int64_t items);
+// Writes the arrays (timestamps.npy when `h.timed`).
+Status WriteStoredHistory(BundleWriter* w, const StoredHistory& h);
+
 }  // namespace vitrine

@@ -441,50 +441,23 @@ Result<UpdateSummary> Compact(const fs::path& dir, const CompactOptions& o) {
   }
   if (b.Has(f::kHistoryIndptr)) {
     // Histories lose the removed items; the rest are renumbered.
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
-    VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
-    MatrixI64 times;
-    if (b.Has(f::kHistoryTimestamps)) {
-      VITRINE_ASSIGN_OR_RETURN(times, b.ReadMatrixI64(f::kHistoryTimestamps));
-      if (times.data.size() != indices.data.size()) {
-        return Status::Corruption(b.path(f::kHistoryTimestamps).string() + ": " +
-                                  std::to_string(times.data.size()) + " entries, history has " +
-                                  std::to_string(indices.data.size()));
-      }
-    }
-    MatrixI64 new_indptr(indptr.rows, 1, 0);
-    std::vector<int64_t> new_indices, new_times;
-    std::vector<float> new_weights;
-    for (size_t u = 0; u + 1 < indptr.data.size(); ++u) {
-      for (int64_t j = indptr.data[u]; j < indptr.data[u + 1]; ++j) {
-        const int64_t item = indices.data[static_cast<size_t>(j)];
-        if (item < 0 || item >= n) {
-          return Status::Corruption(b.path(f::kHistoryIndices).string() + ": entry " +
-                                    std::to_string(j) + " is item " + std::to_string(item) +
-                                    ", not below " + std::to_string(n));
-        }
-        const int32_t to = remap[static_cast<size_t>(item)];
+    VITRINE_ASSIGN_OR_RETURN(StoredHistory history, ReadStoredHistory(b, n));
+    StoredHistory kept;
+    kept.timed = history.timed;
+    kept.indptr.assign(history.indptr.size(), 0);
+    for (size_t u = 0; u + 1 < history.indptr.size(); ++u) {
+      for (int64_t j = history.indptr[u]; j < history.indptr[u + 1]; ++j) {
+        const auto at = static_cast<size_t>(j);
+        const int32_t to = remap[static_cast<size_t>(history.indices[at])];
         if (to < 0) continue;
-        new_indices.push_back(to);
-        new_weights.push_back(weights.data[static_cast<size_t>(j)]);
-        if (!times.data.empty()) new_times.push_back(times.data[static_cast<size_t>(j)]);
+        kept.indices.push_back(to);
+        kept.weights.push_back(history.weights[at]);
+        if (history.timed) kept.times.push_back(history.times[at]);
       }
-      new_indptr.data[u + 1] = static_cast<int64_t>(new_indices.size());
+      kept.indptr[u + 1] = static_cast<int64_t>(kept.indices.size());
     }
-    MatrixI64 ind(new_indices.size(), 1);
-    ind.data = std::move(new_indices);
-    Matrix wts(new_weights.size(), 1);
-    wts.data = std::move(new_weights);
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, new_indptr));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, ind));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, wts));
-    if (!times.data.empty()) {
-      MatrixI64 t(new_times.size(), 1);
-      t.data = std::move(new_times);
-      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryTimestamps, t));
-    }
-    manifest.counts.interactions = static_cast<int64_t>(ind.rows);
+    VITRINE_RETURN_IF_ERROR(WriteStoredHistory(&w, kept));
+    manifest.counts.interactions = static_cast<int64_t>(kept.indices.size());
   }
   if (b.Has(f::kItemNeighbors)) {
     // Neighbour lists lose the removed items, rows and columns renumbered.

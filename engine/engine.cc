@@ -31,33 +31,6 @@ const char* BlockReason(const std::string& block) {
   return "similar attributes";
 }
 
-
-// The history arrays are indexed by every request: check them once at load.
-Status CheckHistory(const Bundle& b, const std::vector<int64_t>& indptr,
-                    const std::vector<int64_t>& indices, const std::vector<float>& weights,
-                    int32_t items) {
-  const std::string where = b.path(bundle_file::kHistoryIndptr).string();
-  if (indptr.empty() || indptr.front() != 0 ||
-      indptr.back() != static_cast<int64_t>(indices.size()) || weights.size() != indices.size()) {
-    return Status::Corruption(where + ": does not span history/indices.npy (" +
-                              std::to_string(indices.size()) + " entries) and weights.npy (" +
-                              std::to_string(weights.size()) + ")");
-  }
-  for (size_t u = 1; u < indptr.size(); ++u) {
-    if (indptr[u] < indptr[u - 1]) {
-      return Status::Corruption(where + ": entry " + std::to_string(u) + " decreases");
-    }
-  }
-  for (size_t k = 0; k < indices.size(); ++k) {
-    if (indices[k] < 0 || indices[k] >= items || !std::isfinite(weights[k]) || weights[k] < 0) {
-      return Status::Corruption(b.path(bundle_file::kHistoryIndices).string() + ": entry " +
-                                std::to_string(k) +
-                                " is not an item row with a finite, non-negative weight");
-    }
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 void AppendRuleReasons(Hit* h) {
@@ -211,23 +184,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
     e->als_ = ImplicitALS(cfg);
     VITRINE_RETURN_IF_ERROR(
         e->als_.SetFactors(Matrix(0, itf.cols), std::move(itf)).WithContext(b.path("cf").string()));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
-    VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
-    VITRINE_RETURN_IF_ERROR(
-        CheckHistory(b, indptr.data, indices.data, weights.data, e->catalog_.size()));
-    e->hist_indptr_ = std::move(indptr.data);
-    e->hist_indices_.assign(indices.data.begin(), indices.data.end());
-    e->hist_weights_ = std::move(weights.data);
-    if (b.Has(f::kHistoryTimestamps)) {
-      VITRINE_ASSIGN_OR_RETURN(MatrixI64 times, b.ReadMatrixI64(f::kHistoryTimestamps));
-      if (times.data.size() != e->hist_indices_.size()) {
-        return Status::Corruption(
-            b.path(f::kHistoryTimestamps).string() + ": " + std::to_string(times.data.size()) +
-            " entries, history/indices.npy has " + std::to_string(e->hist_indices_.size()));
-      }
-      e->hist_times_ = std::move(times.data);
-    }
+    VITRINE_ASSIGN_OR_RETURN(StoredHistory history, ReadStoredHistory(b, e->catalog_.size()));
+    e->hist_indptr_ = std::move(history.indptr);
+    e->hist_indices_.assign(history.indices.begin(), history.indices.end());
+    e->hist_weights_ = std::move(history.weights);
+    e->hist_times_ = std::move(history.times);
     if (b.Has(f::kOptOut)) {
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, b.ReadIds(f::kOptOut));
       for (const std::string& id : ids) {

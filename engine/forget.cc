@@ -5,6 +5,7 @@
 #include "core/bundle.h"
 #include "core/csv.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 #include "core/matrix.h"
 
 namespace vitrine {
@@ -60,47 +61,16 @@ Result<ForgetBundleSummary> ForgetInBundle(const fs::path& dir,
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, SelectRows(factors, keep)));
   }
   if (b.Has(f::kHistoryIndptr)) {
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indptr, b.ReadMatrixI64(f::kHistoryIndptr));
-    VITRINE_ASSIGN_OR_RETURN(MatrixI64 indices, b.ReadMatrixI64(f::kHistoryIndices));
-    VITRINE_ASSIGN_OR_RETURN(Matrix weights, b.ReadMatrix(f::kHistoryWeights));
-    MatrixI64 times;
-    if (b.Has(f::kHistoryTimestamps)) {
-      VITRINE_ASSIGN_OR_RETURN(times, b.ReadMatrixI64(f::kHistoryTimestamps));
+    VITRINE_ASSIGN_OR_RETURN(StoredHistory history, ReadStoredHistory(b, manifest.counts.items));
+    if (history.users() != static_cast<int64_t>(ids.size())) {
+      return Status::Corruption(b.path(f::kHistoryIndptr).string() + ": " +
+                                std::to_string(history.users()) + " users, user_ids.txt has " +
+                                std::to_string(ids.size()));
     }
-    const auto entries = static_cast<int64_t>(indices.data.size());
-    if (indptr.data.size() != ids.size() + 1 || indptr.data.front() != 0 ||
-        indptr.data.back() != entries || weights.data.size() != indices.data.size() ||
-        (!times.data.empty() && times.data.size() != indices.data.size()) ||
-        !std::is_sorted(indptr.data.begin(), indptr.data.end())) {
-      return Status::Corruption(b.path("history").string() +
-                                ": the history arrays do not match user_ids.txt");
-    }
-    MatrixI64 new_indptr(keep.size() + 1, 1, 0);
-    std::vector<int64_t> new_indices, new_times;
-    std::vector<float> new_weights;
-    for (size_t k = 0; k < keep.size(); ++k) {
-      const auto u = static_cast<size_t>(keep[k]);
-      for (int64_t j = indptr.data[u]; j < indptr.data[u + 1]; ++j) {
-        const auto at = static_cast<size_t>(j);
-        new_indices.push_back(indices.data[at]);
-        new_weights.push_back(weights.data[at]);
-        if (!times.data.empty()) new_times.push_back(times.data[at]);
-      }
-      new_indptr.data[k + 1] = static_cast<int64_t>(new_indices.size());
-    }
-    out.history_entries = entries - static_cast<int64_t>(new_indices.size());
-    MatrixI64 ind(new_indices.size(), 1);
-    ind.data = std::move(new_indices);
-    Matrix wts(new_weights.size(), 1);
-    wts.data = std::move(new_weights);
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, new_indptr));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, ind));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, wts));
-    if (!times.data.empty()) {
-      MatrixI64 t(new_times.size(), 1);
-      t.data = std::move(new_times);
-      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryTimestamps, t));
-    }
+    const StoredHistory kept = history.SelectUsers(keep);
+    out.history_entries =
+        static_cast<int64_t>(history.indices.size()) - static_cast<int64_t>(kept.indices.size());
+    VITRINE_RETURN_IF_ERROR(WriteStoredHistory(&w, kept));
     manifest.counts.interactions -= out.history_entries;
   }
   manifest.counts.users = static_cast<int64_t>(keep.size());
@@ -147,33 +117,46 @@ Result<int64_t> ForgetInCsv(const fs::path& path, const std::set<std::string>& u
   return dropped;
 }
 
+Status CheckForgettableId(std::string_view id) {
+  const bool bad =
+      id.empty() || id.size() > 256 || id.front() == '#' || id.front() == ' ' ||
+      id.front() == '\t' || id.back() == ' ' || id.back() == '\t' ||
+      std::any_of(id.begin(), id.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }) ||
+      FindInvalidUtf8(id) != std::string_view::npos;
+  if (!bad) return Status::OK();
+  return Status::InvalidArgument("user id \"" + Clip(id) +
+                                 "\": expected 1 to 256 bytes of UTF-8 without control "
+                                 "characters, without a space or tab at either end and not "
+                                 "starting with '#'");
+}
+
 Result<std::set<std::string>> ReadForgetList(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return std::set<std::string>();
+  if (!fs::exists(path, ec)) {
+    return Status::NotFound(path.string() +
+                            ": no such forget list (vitrine forget "
+                            "--forget-list creates it)");
+  }
   VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIdList(path));
   return std::set<std::string>(ids.begin(), ids.end());
 }
 
 Result<int64_t> AddToForgetList(const fs::path& path, const std::set<std::string>& users) {
-  for (const std::string& id : users) {
-    const bool bad =
-        id.empty() || id.front() == '#' ||
-        std::any_of(id.begin(), id.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
-    if (bad) {
-      return Status::InvalidArgument("user id '" + id +
-                                     "': expected a non-empty id without control characters "
-                                     "that does not start with '#'");
-    }
-  }
-  VITRINE_ASSIGN_OR_RETURN(std::set<std::string> listed, ReadForgetList(path));
+  for (const std::string& id : users) VITRINE_RETURN_IF_ERROR(CheckForgettableId(id));
   std::string text;
+  std::set<std::string> listed;
   std::error_code ec;
   if (fs::exists(path, ec)) {
     VITRINE_ASSIGN_OR_RETURN(text, ReadFileRaw(path));
+    if (!text.empty() && text.rfind(kForgetListHeader, 0) != 0) {
+      return Status::InvalidArgument(
+          path.string() + ": not a forget list (its first line is not \"" + kForgetListHeader +
+          "\"); give a new file or one written by vitrine forget");
+    }
+    VITRINE_ASSIGN_OR_RETURN(listed, ReadForgetList(path));
     if (!text.empty() && text.back() != '\n') text.push_back('\n');
-  } else {
-    text = "# users forgotten by vitrine forget: `vitrine build --forget-list` leaves them out\n";
   }
+  if (text.empty()) text = std::string(kForgetListHeader) + "\n";
   int64_t added = 0;
   for (const std::string& id : users) {
     if (listed.count(id)) continue;

@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -54,11 +55,23 @@ Result<ForgetBundleSummary> ForgetInBundle(const std::filesystem::path& dir,
 // file and line), a gzip file, or I/O.
 Result<int64_t> ForgetInCsv(const std::filesystem::path& path, const std::set<std::string>& users);
 
+// OK for an id that can be forgotten and listed: 1 to 256 bytes of UTF-8,
+// no control characters, no space or tab at either end (a list line is
+// read trimmed), not starting with '#' (a list comment). InvalidArgument
+// naming the id otherwise.
+Status CheckForgettableId(std::string_view id);
+
+// The first line of every forget list; AddToForgetList refuses to add to a
+// file that does not start with it (a mistyped path must not damage a CSV).
+inline constexpr char kForgetListHeader[] =
+    "# users forgotten by vitrine forget: `vitrine build --forget-list` leaves them out";
+
 // The forget list at `path`: one user id per line, '#' comments (the format
-// of ReadIdList). An absent file is an empty list.
+// of ReadIdList). NotFound naming the path when it does not exist.
 Result<std::set<std::string>> ReadForgetList(const std::filesystem::path& path);
-// Adds the ids not yet listed (atomically; creates the file). Returns how
-// many were added. Ids must be non-empty, without control characters.
+// Adds the ids not yet listed (atomically; creates the file with its
+// header). Returns how many were added. Every id must pass
+// CheckForgettableId.
 Result<int64_t> AddToForgetList(const std::filesystem::path& path,
                                 const std::set<std::string>& users);
 

@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/json_util.h"
+
 namespace vitrine {
 
 Result<Bitmap> SensitiveItems(const Catalog& catalog, const AttributeIndex& attributes,
                               std::string_view predicate, const std::string& source) {
   // One predicate, one rule: a line break would let the text add rules of
   // its own (a PIN, a second filter).
+  if (FindInvalidUtf8(predicate) != std::string_view::npos) {
+    return Status::InvalidArgument(source + ": the predicate is not valid UTF-8");
+  }
   if (predicate.find_first_of("\r\n") != std::string_view::npos) {
     return Status::InvalidArgument(source + ": a sensitive predicate is one line");
   }
@@ -36,12 +41,21 @@ Result<Bitmap> SensitiveItems(const Catalog& catalog, const AttributeIndex& attr
 }
 
 bool IsSharedScreen(const RequestContext& ctx) {
-  auto it = ctx.context.find("shared");
-  if (it == ctx.context.end()) return false;
-  std::string v = it->second;
-  std::transform(v.begin(), v.end(), v.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return v == "true" || v == "1" || v == "yes";
+  // Lenient on purpose: a policy that protects people should not fail open
+  // on "Shared" or " true".
+  auto lower = [](std::string_view in) {
+    const size_t b = in.find_first_not_of(" \t"), e = in.find_last_not_of(" \t");
+    std::string v(b == std::string_view::npos ? std::string_view() : in.substr(b, e - b + 1));
+    std::transform(v.begin(), v.end(), v.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return v;
+  };
+  for (const auto& [key, value] : ctx.context) {
+    if (lower(key) != "shared") continue;
+    const std::string v = lower(value);
+    if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  }
+  return false;
 }
 
 std::string DiscreetReason(const Catalog& catalog, int32_t item) {

@@ -30,8 +30,9 @@ namespace vitrine {
 Result<Bitmap> SensitiveItems(const Catalog& catalog, const AttributeIndex& attributes,
                               std::string_view predicate, const std::string& source);
 
-// True when the request's context key `shared` is "true", "1" or "yes"
-// (any case): the screen is seen by others than the person.
+// True when the request's context key `shared` (any case) is "true", "1",
+// "yes" or "on" (any case, spaces around ignored): the screen is seen by
+// others than the person.
 bool IsSharedScreen(const RequestContext& ctx);
 
 // The category-level reason of an item whose explanation may not name a

@@ -287,7 +287,7 @@ struct Server::Impl {
 
   // Events received since the build, by item row of the loaded bundle, for
   // live trends (engine/trend.h). This replica's events only: replicas do
-  // not share them (docs/serving.md). Lock order: reload_mu, live_mu, mu.
+  // not share them (docs/serving.md). Lock order: forget_mu, reload_mu, live_mu, mu.
   std::mutex live_mu;
   ItemActivity live_activity;
 
@@ -335,6 +335,11 @@ struct Server::Impl {
 
   Status Reload(const fs::path& requested) {
     std::lock_guard<std::mutex> reload_lock(reload_mu);
+    return ReloadLocked(requested);
+  }
+
+  // Reload with reload_mu held by the caller.
+  Status ReloadLocked(const fs::path& requested) {
     const auto old = Current();
     const fs::path path = requested.empty() ? old->path : requested;
     StageTimer timer("reload " + path.string());
@@ -955,6 +960,11 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     }
   }
   if (users.empty()) return ReplyError(res, 400, "give 'user' or 'users'");
+  for (const std::string& u : users) {
+    st = CheckForgettableId(u);
+    if (!st.ok()) return ReplyError(res, st);
+  }
+  const size_t asked = users.size();
   if (pseudonyms) {
     // Both: lines from before session-only serving hold the ids themselves.
     std::set<std::string> both = users;
@@ -969,7 +979,7 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     ReplyError(res, 500, std::string("forget failed at the ") + step +
                              "; the server log has the reason; the call can be repeated");
   };
-  json out = {{"status", "forgotten"}, {"users", users.size()}};
+  json out = {{"status", "forgotten"}, {"users", asked}};
   if (!options.forget_list.empty()) {
     auto added = AddToForgetList(options.forget_list, users);
     if (!added.ok()) return fail("forget list", added.status());
@@ -988,14 +998,19 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     if (!removed.ok()) return fail("event log", removed.status());
     out["event_log_lines_removed"] = *removed;
   }
-  const auto cur = Current();
-  auto in_bundle = ForgetInBundle(cur->path, users);
-  if (!in_bundle.ok()) return fail("bundle", in_bundle.status());
-  out["bundle_users_removed"] = in_bundle->users;
-  out["bundle_history_entries_removed"] = in_bundle->history_entries;
-  if (in_bundle->users > 0) {
-    st = Reload(cur->path);
-    if (!st.ok()) return fail("reload", st);
+  {
+    // Under the reload lock: a /reload between the rewrite's rename and
+    // the reload below would read a bundle half old, half new.
+    std::lock_guard<std::mutex> reload_lock(reload_mu);
+    const auto cur = Current();
+    auto in_bundle = ForgetInBundle(cur->path, users);
+    if (!in_bundle.ok()) return fail("bundle", in_bundle.status());
+    out["bundle_users_removed"] = in_bundle->users;
+    out["bundle_history_entries_removed"] = in_bundle->history_entries;
+    if (in_bundle->users > 0) {
+      st = ReloadLocked(cur->path);
+      if (!st.ok()) return fail("reload", st);
+    }
   }
   out["generation"] = Current()->generation;
   out["still_influenced_until_next_build"] = StillInfluenced(Current()->engine->manifest());

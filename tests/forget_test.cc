@@ -150,6 +150,23 @@ TEST_F(Forget, BundleLosesOnlyTheirRowsAndIsIdempotent) {
   EXPECT_EQ(Slurp(bundle / "manifest.json"), manifest);
 }
 
+// Found by hostile testing: a rewrite replaced a symlink with a file (the
+// real log kept the lines) and made a 0600 file 0644.
+TEST_F(Forget, RewritesFollowLinksAndKeepTheMode) {
+  const fs::path real = *dir_ / "real-log.csv", link = *dir_ / "link-log.csv";
+  WriteText(real, "user_id,item_id\nU1,I1\nU2,I2\n");
+  fs::permissions(real, fs::perms::owner_read | fs::perms::owner_write);
+  fs::remove(link);
+  fs::create_symlink(real, link);
+  auto removed = ForgetInCsv(link, {"U1"});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 1);
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(Slurp(real), "user_id,item_id\nU2,I2\n");
+  EXPECT_EQ(fs::status(real).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
 TEST_F(Forget, CsvLinesGoByteForByteAndTheForgetListBuildsAsIfAbsent) {
   const std::string original = Slurp(*dir_ / "data" / "interactions.csv");
   const std::set<std::string> gone = {"U0000007", "U0000100", "U0000101"};
@@ -167,13 +184,29 @@ TEST_F(Forget, CsvLinesGoByteForByteAndTheForgetListBuildsAsIfAbsent) {
   EXPECT_EQ(*again, 0);
   EXPECT_FALSE(ForgetInCsv(*dir_ / "data" / "items.csv", gone).ok());  // no user_id column
 
-  // The forget list: ids once each, comments kept, bad ids refused.
+  // The forget list: ids once each, bad ids refused, and never written into
+  // a file that is not a forget list (found by hostile testing: a mistyped
+  // path appended an id to an interactions CSV).
   const fs::path list = *dir_ / "forgotten.txt";
+  EXPECT_EQ(ReadForgetList(list).status().code(), Status::Code::kNotFound);
   ASSERT_EQ(*AddToForgetList(list, gone), 3);
   ASSERT_EQ(*AddToForgetList(list, {"U0000007"}), 0);
   EXPECT_EQ(*ReadForgetList(list), gone);
-  EXPECT_FALSE(AddToForgetList(list, {"bad\nid"}).ok());
-  EXPECT_FALSE(AddToForgetList(list, {"#comment"}).ok());
+  for (const char* bad : {"bad\nid", "#comment", " U1", "U1\t", "", "\xff"}) {
+    EXPECT_FALSE(AddToForgetList(list, {bad}).ok()) << bad;
+  }
+  const std::string csv_before = Slurp(csv);
+  auto into_csv = AddToForgetList(csv, {"U0000001"});
+  ASSERT_FALSE(into_csv.ok());
+  EXPECT_NE(into_csv.status().message().find("not a forget list"), std::string::npos);
+  EXPECT_EQ(Slurp(csv), csv_before);
+
+  // A forget list that does not exist is an error, not an empty list.
+  BuildOptions typo = Options(*dir_ / "data" / "interactions.csv");
+  typo.forget_list = *dir_ / "no-such-list.txt";
+  auto typo_build = BuildBundle(typo, *dir_ / "typo");
+  ASSERT_FALSE(typo_build.ok());
+  EXPECT_NE(typo_build.status().message().find("no-such-list.txt"), std::string::npos);
 
   // A build with the forget list equals a build on the filtered file.
   BuildOptions with_list = Options(*dir_ / "data" / "interactions.csv");

@@ -178,6 +178,19 @@ TEST(Describe, IsBoundedAndFlat) {
   EXPECT_EQ(Describe(json{{"a", 1}}), "an object of 1 field");
 }
 
+// Found by hostile testing of POST /forget: {"user": "A", "user": "B"}
+// acted on B alone (nlohmann keeps the last).
+TEST(ParseJson, RefusesAKeyGivenTwiceInOneObject) {
+  auto dup = ParseJson(R"({"user": "A", "user": "B"})", "body");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().message(), "body: the key \"user\" appears twice in one object");
+  EXPECT_FALSE(ParseJson(R"([{"a": 1}, {"b": {"c": 1, "c": 2}}])", "body").ok());
+  // The same key in different objects, or nested, is fine.
+  auto ok = ParseJson(R"({"a": {"a": 1}, "b": [{"a": 2}, {"a": 3}]})", "body");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["b"][1]["a"], 3);
+}
+
 // Found by manifest_fuzzer: nlohmann's get<int>() casts a float such as
 // 1e300 to an integer, which is undefined behaviour (UBSan stops there).
 TEST(JsonInteger, ReadsIntegersThatFitAndRefusesEverythingElse) {

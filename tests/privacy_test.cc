@@ -110,6 +110,9 @@ TEST_F(Discretion, BadPredicatesAreClearErrors) {
   EXPECT_NE(param.status().message().find("$params"), std::string::npos)
       << param.status().ToString();
   EXPECT_FALSE(SensitiveItems(c, a, "", "--sensitive").ok());
+  auto not_utf8 = SensitiveItems(c, a, "category = \"\xff\"", "--sensitive");
+  ASSERT_FALSE(not_utf8.ok());
+  EXPECT_NE(not_utf8.status().message().find("UTF-8"), std::string::npos);
 }
 
 TEST_F(Discretion, SharedScreensNeverShowASensitiveItem) {
@@ -152,13 +155,20 @@ TEST_F(Discretion, SharedScreensNeverShowASensitiveItem) {
   auto trending = engine_->Trend(t);
   ASSERT_TRUE(trending.ok()) << trending.status().ToString();
   for (const Hit& h : trending->hits) EXPECT_FALSE(sensitive.count(h.item));
-  // "shared" spelled in other ways; "false" is not shared.
-  for (const char* v : {"1", "YES", "True"}) {
+  // "shared" spelled in other ways (found by hostile testing: " true",
+  // "on" and a key "Shared" failed open); "false" is not shared.
+  for (const auto& [key, v] : std::vector<std::pair<std::string, std::string>>{{"shared", "1"},
+                                                                               {"shared", "YES"},
+                                                                               {"shared", " True "},
+                                                                               {"shared", "on"},
+                                                                               {"Shared", "true"},
+                                                                               {"SHARED", "1"}}) {
     QueryParams q = Shared(20);
-    q.context.context["shared"] = v;
+    q.context.context.clear();
+    q.context.context[key] = v;
     auto s = engine_->Similar(engine_->catalog().ids.id(dress), q);
     ASSERT_TRUE(s.ok());
-    for (const Hit& h : *s) EXPECT_FALSE(sensitive.count(h.item)) << v;
+    for (const Hit& h : *s) EXPECT_FALSE(sensitive.count(h.item)) << key << "=" << v;
   }
   QueryParams not_shared = Shared(20);
   not_shared.context.context["shared"] = "false";

@@ -34,18 +34,19 @@ TEST(HmacSha256, MatchesRfc4231) {
 }
 
 TEST(Pseudonymizer, IsTheKeyedHashAndRefusesShortKeys) {
-  const std::string key(32, 'k');
+  const std::string key = "0123456789abcdefghijklmnopqrstuv";
   auto p = Pseudonymizer::FromKey(key);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->Of("U0000012"), "p" + HmacSha256Hex(key, "U0000012").substr(0, 32));
   EXPECT_NE(p->Of("U0000012"), p->Of("U0000013"));
-  auto other = Pseudonymizer::FromKey(std::string(32, 'j'));  // a rotated key
+  auto other = Pseudonymizer::FromKey("vutsrqponmlkjihgfedcba9876543210");  // a rotated key
   EXPECT_NE(other->Of("U0000012"), p->Of("U0000012"));
-  auto short_key = Pseudonymizer::FromKey(std::string(31, 'k'));
+  auto short_key = Pseudonymizer::FromKey(key.substr(0, 31));
   ASSERT_FALSE(short_key.ok());
   EXPECT_NE(short_key.status().message().find("at least 32"), std::string::npos);
+  EXPECT_FALSE(Pseudonymizer::FromKey(std::string(40, ' ')).ok());  // one byte repeated
   const fs::path file = ScratchDir() / "pseudonym.key";
-  WriteText(file, key + "\n");  // one trailing newline is not part of the key
+  WriteText(file, key + " \r\n\n");  // trailing white space is not part of the key
   auto from_file = Pseudonymizer::FromKeyFile(file);
   ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
   EXPECT_EQ(from_file->Of("x"), p->Of("x"));
@@ -77,7 +78,7 @@ TEST(SessionStore, ExpiresSessionsAfterTheirTimeToLive) {
 
 TEST(SessionOnlyServer, StoresPseudonymsOnly) {
   const fs::path dir = testing::MakeTestBundle("session_only");
-  const std::string key(40, 'z');
+  const std::string key = "a session-only test key of forty bytes!!";
   WriteText(dir / "key", key);
   ServerOptions o;
   o.bundle = dir / "bundle";
