@@ -412,6 +412,10 @@ std::string Hex64(uint64_t v) {
 
 Result<std::vector<std::string>> ReadIdList(const std::filesystem::path& path) {
   VITRINE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseIdList(text);
+}
+
+std::vector<std::string> ParseIdList(std::string_view text) {
   std::string_view rest(text);
   if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);
   std::vector<std::string> ids;

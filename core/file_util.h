@@ -42,6 +42,8 @@ Result<std::string> ReadFileRaw(const std::filesystem::path& path);
 // '\r' and surrounding spaces and tabs are dropped, blank lines and lines
 // starting with '#' skipped, and repeated ids kept once, in file order.
 Result<std::vector<std::string>> ReadIdList(const std::filesystem::path& path);
+// The same, of text already in memory.
+std::vector<std::string> ParseIdList(std::string_view text);
 
 // A file written in pieces and published atomically: the bytes go to a fresh
 // TempSiblingPath of `path`, Finish() flushes, fsyncs and closes it, and

@@ -117,7 +117,7 @@ Result<Audience> Engine::FindAudience(const AudienceRequest& r) const {
     return Status::InvalidArgument("item '" + r.item +
                                    "' was removed from the catalog: it has no audience");
   }
-  if (discretion_policy_ && is_sensitive(item)) {
+  if (discretion_policy() && is_sensitive(item)) {
     return Status::InvalidArgument(
         "item '" + r.item +
         "' is sensitive (the bundle's privacy.sensitive): no audience is built for it; a bundle "

@@ -128,7 +128,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
         e->sensitive_,
         SensitiveItems(e->catalog_, e->attributes_, m.privacy.sensitive,
                        (b.dir() / kBundleManifestName).string() + ": privacy.sensitive"));
-    e->discretion_policy_ = m.privacy.policy;
   }
   // Items removed by `vitrine items remove` (engine/catalog_update.h) become
   // index tombstones, so no search returns them; they remain valid queries.
@@ -395,7 +394,7 @@ Status Engine::Allowed(const QueryParams& q, std::optional<int32_t> current_item
   for (int32_t d : q.exclude) allowed->remove(static_cast<uint32_t>(d));
   // A shared screen never shows a sensitive item (engine/privacy.h); inside
   // the search, like every other filter, so k items still come back.
-  if (discretion_policy_ && IsSharedScreen(q.context)) *allowed -= sensitive_;
+  if (discretion_policy() && IsSharedScreen(q.context)) *allowed -= sensitive_;
   return Status::OK();
 }
 

@@ -370,7 +370,9 @@ class Engine {
   // predicate, and whether the shared-screen and audience policy applies.
   bool is_sensitive(int32_t item) const { return sensitive_.contains(static_cast<uint32_t>(item)); }
   const Bitmap& sensitive_items() const { return sensitive_; }
-  bool discretion_policy() const { return discretion_policy_; }
+  bool discretion_policy() const {
+    return manifest_.privacy.policy && !manifest_.privacy.sensitive.empty();
+  }
 
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,
@@ -480,7 +482,6 @@ class Engine {
   std::vector<int32_t> by_popularity_;  // item rows, most popular first (ties by row)
   std::vector<int32_t> opted_out_;      // user rows never listed in an audience
   Bitmap sensitive_;                    // manifest privacy.sensitive, evaluated at Open
-  bool discretion_policy_ = false;      // privacy.policy of a bundle with sensitive items
   std::vector<float> newness_;          // the "new" block per item; empty without one
   double half_life_days_ = 0;           // of newness (manifest "recency"); 0 without a "new" block
   ItemActivity activity_;               // trend/*.npy; empty in bundles without timed events

@@ -21,10 +21,8 @@ Result<ForgetBundleSummary> ForgetInBundle(const fs::path& dir,
   VITRINE_ASSIGN_OR_RETURN(BundleManifest manifest, BundleManifest::Read(b));
   VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> ids, b.ReadIds(f::kUserIds));
   std::vector<int32_t> keep;
-  std::vector<uint8_t> gone(ids.size(), 0);
   for (size_t u = 0; u < ids.size(); ++u) {
     if (users.count(ids[u])) {
-      gone[u] = 1;
       ++out.users;
     } else {
       keep.push_back(static_cast<int32_t>(u));
@@ -153,7 +151,7 @@ Result<int64_t> AddToForgetList(const fs::path& path, const std::set<std::string
           path.string() + ": not a forget list (its first line is not \"" + kForgetListHeader +
           "\"); give a new file or one written by vitrine forget");
     }
-    VITRINE_ASSIGN_OR_RETURN(listed, ReadForgetList(path));
+    for (std::string& id : ParseIdList(text)) listed.insert(std::move(id));
     if (!text.empty() && text.back() != '\n') text.push_back('\n');
   }
   if (text.empty()) text = std::string(kForgetListHeader) + "\n";

@@ -947,18 +947,10 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     if (!st.ok()) return ReplyError(res, st);
     users.insert((*body)["user"].get<std::string>());
   }
-  if (body->contains("users")) {
-    const json& list = (*body)["users"];
-    if (!list.is_array() || list.size() > options.max_batch) {
-      return ReplyError(res, 400, "'users' must be an array of at most " +
-                                      std::to_string(options.max_batch) + " user ids");
-    }
-    for (const json& u : list) {
-      st = CheckId(u, "users[]");
-      if (!st.ok()) return ReplyError(res, st);
-      users.insert(u.get<std::string>());
-    }
-  }
+  std::vector<std::string> listed;
+  st = StringArrayField(*body, "users", options.max_batch, "user ids", &listed);
+  if (!st.ok()) return ReplyError(res, st);
+  users.insert(listed.begin(), listed.end());
   if (users.empty()) return ReplyError(res, 400, "give 'user' or 'users'");
   for (const std::string& u : users) {
     st = CheckForgettableId(u);

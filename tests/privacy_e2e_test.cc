@@ -47,6 +47,10 @@ class DiscretionE2E : public ::testing::Test {
       r.user = engine_->users().id(u);
       r.query.k = 10;
       auto got = engine_->Recommend(r);
+      if (!got.ok()) {
+        ADD_FAILURE() << got.status().ToString();
+        return "";
+      }
       size_t n = 0;
       for (const Hit& h : got->hits) n += engine_->is_sensitive(h.item);
       if (n > most) most = n, best = *r.user;
