@@ -1,8 +1,10 @@
 #include "embed/image_file.h"
 
-#include <stb_image.h>
+#include <png.h>
+#include <turbojpeg.h>
 
-#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -14,101 +16,13 @@ namespace {
 bool IsPng(std::string_view b) { return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8); }
 bool IsJpeg(std::string_view b) { return b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3); }
 
-// The largest per-table code count in any DHT segment (FF C4), read the way
-// stb reads it: tables follow one another up to the segment length, and bytes
-// past the end of the file read as 0. The marker is searched anywhere because
-// stb skips fill bytes before markers, so a stricter segment walk would miss
-// what stb would still decode.
-unsigned MaxDhtCodes(std::string_view b) {
-  auto at = [&](size_t i) -> unsigned { return i < b.size() ? static_cast<uint8_t>(b[i]) : 0; };
-  unsigned worst = 0;
-  for (size_t i = 0; i + 1 < b.size(); ++i) {
-    if (at(i) != 0xFF || at(i + 1) != 0xC4) continue;
-    const size_t end = i + 2 + (at(i + 2) << 8 | at(i + 3));
-    for (size_t p = i + 4; p < end;) {
-      unsigned codes = 0;
-      for (size_t k = 0; k < 16; ++k) codes += at(p + 1 + k);
-      worst = std::max(worst, codes);
-      p += 17 + codes;
-    }
-  }
-  return worst;
+Status CannotDecode(const std::string& name, const std::string& format, const char* why) {
+  return Status::InvalidArgument(name + ": cannot decode image: corrupt " + format + " (" +
+                                 (why != nullptr && *why != '\0' ? why : "unknown error") + ")");
 }
 
-// The PNG without its empty IDAT chunks (legal, and meaningless: the image
-// data is the concatenation of the IDAT contents). stb 2.27 copies a first
-// empty IDAT with memcpy(NULL, p, 0), undefined behaviour that UBSan stops
-// on (found by fuzz/image_fuzzer). Chunks are copied as they are; a chunk
-// running past the end stops the walk and the rest is kept for stb to refuse.
-std::string WithoutEmptyIdat(std::string_view png) {
-  constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
-  std::string out(png.substr(0, kSignature));
-  size_t p = kSignature;
-  while (p + kChunkOverhead <= png.size()) {
-    const auto* b = reinterpret_cast<const uint8_t*>(png.data() + p);
-    const uint32_t length = uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
-    if (length > png.size() - p - kChunkOverhead) break;
-    const size_t whole = kChunkOverhead + length;
-    if (!(length == 0 && png.substr(p + 4, 4) == "IDAT")) out.append(png.substr(p, whole));
-    p += whole;
-  }
-  out.append(png.substr(p));
-  return out;
-}
-
-// The first PNG chunk before IEND whose declared length runs past the end
-// of the file, as "chunk 'IDAT' at byte 124 declares 1619582543 bytes, 114
-// remain"; "" when every chunk fits. stb grows its IDAT buffer to a chunk's
-// declared length before reading it, so one such length in a 250-byte file
-// asks for gigabytes (found by fuzz/image_fuzzer).
-std::string PngChunkPastTheEnd(std::string_view png) {
-  constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
-  size_t p = kSignature;
-  while (p + kChunkOverhead <= png.size()) {
-    const auto* b = reinterpret_cast<const uint8_t*>(png.data() + p);
-    const uint32_t length = uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
-    const std::string_view type = png.substr(p + 4, 4);
-    const size_t left = png.size() - p - kChunkOverhead;
-    if (length > left) {
-      std::string printable;
-      for (char c : type) printable += (c >= 0x20 && c < 0x7f) ? c : '?';
-      return "chunk '" + printable + "' at byte " + std::to_string(p) + " declares " +
-             std::to_string(length) + " bytes, " + std::to_string(left) + " remain";
-    }
-    if (type == "IEND") break;
-    p += kChunkOverhead + length;
-  }
-  return "";
-}
-
-}  // namespace
-
-Status CheckImageBytes(std::string_view bytes, const std::string& name) {
-  if (bytes.size() > kMaxImageFileBytes) {
-    return Status::InvalidArgument(name + ": image file is " + std::to_string(bytes.size()) +
-                                   " bytes; the limit is " + std::to_string(kMaxImageFileBytes));
-  }
-  const bool png = IsPng(bytes), jpeg = IsJpeg(bytes);
-  if (!png && !jpeg) {
-    return Status::InvalidArgument(name + ": cannot decode image: not a PNG or JPEG file (by its first bytes)");
-  }
-  if (png) {
-    const std::string past = PngChunkPastTheEnd(bytes);
-    if (!past.empty()) {
-      return Status::InvalidArgument(name + ": cannot decode image: corrupt PNG, " + past);
-    }
-  }
-  if (jpeg && MaxDhtCodes(bytes) > 256) {
-    return Status::InvalidArgument(name +
-                                   ": cannot decode image: corrupt JPEG, a Huffman table declares more than 256 codes");
-  }
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                             static_cast<int>(bytes.size()), &w, &h, &c)) {
-    return Status::InvalidArgument(name + ": cannot decode image: bad header (" +
-                                   stbi_failure_reason() + "); expected PNG or JPEG");
-  }
-  if (w <= 0 || h <= 0 || static_cast<int64_t>(w) * h > kMaxImagePixels) {
+Status CheckSize(const std::string& name, int64_t w, int64_t h) {
+  if (w <= 0 || h <= 0 || w * h > kMaxImagePixels) {
     return Status::InvalidArgument(name + ": image is " + std::to_string(w) + " x " +
                                    std::to_string(h) + "; expected a positive size of at most " +
                                    std::to_string(kMaxImagePixels) + " pixels");
@@ -116,30 +30,122 @@ Status CheckImageBytes(std::string_view bytes, const std::string& name) {
   return Status::OK();
 }
 
+// libpng's simplified API keeps its state in a png_image; png_image_free
+// releases it on every path (it is a no-op once finish_read has run).
+struct PngImage {
+  png_image image;
+  PngImage() {
+    std::memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+  }
+  ~PngImage() { png_image_free(&image); }
+  PngImage(const PngImage&) = delete;
+  PngImage& operator=(const PngImage&) = delete;
+};
+
+Status BeginPng(std::string_view bytes, const std::string& name, PngImage* png) {
+  if (png_image_begin_read_from_memory(&png->image, bytes.data(), bytes.size()) == 0) {
+    return CannotDecode(name, "PNG", png->image.message);
+  }
+  return CheckSize(name, png->image.width, png->image.height);
+}
+
+using TjHandle = std::unique_ptr<void, int (*)(tjhandle)>;
+
+Result<TjHandle> NewJpegDecoder(const std::string& name) {
+  TjHandle tj(tjInitDecompress(), tjDestroy);
+  if (tj == nullptr) {
+    return Status::Internal(name + ": cannot start the JPEG decoder: " +
+                            tjGetErrorStr2(nullptr));
+  }
+  return tj;
+}
+
+Status JpegHeader(tjhandle tj, std::string_view bytes, const std::string& name, int* w, int* h) {
+  int subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<unsigned long>(bytes.size()), w, h, &subsampling,
+                          &colorspace) != 0) {
+    return CannotDecode(name, "JPEG", tjGetErrorStr2(tj));
+  }
+  return CheckSize(name, *w, *h);
+}
+
+Status CheckFileSize(const std::string& name, size_t size) {
+  if (size > kMaxImageFileBytes) {
+    return Status::InvalidArgument(name + ": image file is " + std::to_string(size) +
+                                   " bytes; the limit is " + std::to_string(kMaxImageFileBytes));
+  }
+  return Status::OK();
+}
+
+Status NotPngOrJpeg(const std::string& name) {
+  return Status::InvalidArgument(name +
+                                 ": cannot decode image: not a PNG or JPEG file (by its first bytes)");
+}
+
+}  // namespace
+
+Result<ImageHeader> ReadImageHeader(std::string_view bytes, const std::string& name) {
+  VITRINE_RETURN_IF_ERROR(CheckFileSize(name, bytes.size()));
+  ImageHeader header;
+  if (IsPng(bytes)) {
+    PngImage png;
+    VITRINE_RETURN_IF_ERROR(BeginPng(bytes, name, &png));
+    header.format = ImageFormat::kPng;
+    header.width = static_cast<int>(png.image.width);
+    header.height = static_cast<int>(png.image.height);
+    return header;
+  }
+  if (IsJpeg(bytes)) {
+    VITRINE_ASSIGN_OR_RETURN(TjHandle tj, NewJpegDecoder(name));
+    header.format = ImageFormat::kJpeg;
+    VITRINE_RETURN_IF_ERROR(JpegHeader(tj.get(), bytes, name, &header.width, &header.height));
+    return header;
+  }
+  return NotPngOrJpeg(name);
+}
+
+Result<RgbImage> DecodeImage(std::string_view bytes, const std::string& name) {
+  VITRINE_RETURN_IF_ERROR(CheckFileSize(name, bytes.size()));
+  RgbImage im;
+  if (IsPng(bytes)) {
+    PngImage png;
+    VITRINE_RETURN_IF_ERROR(BeginPng(bytes, name, &png));
+    png.image.format = PNG_FORMAT_RGB;
+    im.width = static_cast<int>(png.image.width);
+    im.height = static_cast<int>(png.image.height);
+    im.pixels.resize(PNG_IMAGE_SIZE(png.image));
+    // A null background composites alpha on black; row stride 0 = packed.
+    if (png_image_finish_read(&png.image, nullptr, im.pixels.data(), 0, nullptr) == 0) {
+      return CannotDecode(name, "PNG", png.image.message);
+    }
+    return im;
+  }
+  if (IsJpeg(bytes)) {
+    VITRINE_ASSIGN_OR_RETURN(TjHandle tj, NewJpegDecoder(name));
+    VITRINE_RETURN_IF_ERROR(JpegHeader(tj.get(), bytes, name, &im.width, &im.height));
+    im.pixels.resize(static_cast<size_t>(im.width) * im.height * 3);
+    // TJFLAG_LIMITSCANS: a progressive JPEG of thousands of tiny scans costs
+    // minutes to decode; libjpeg-turbo refuses more than 500.
+    if (tjDecompress2(tj.get(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                      static_cast<unsigned long>(bytes.size()), im.pixels.data(), im.width, 0,
+                      im.height, TJPF_RGB, TJFLAG_LIMITSCANS) != 0 &&
+        tjGetErrorCode(tj.get()) != TJERR_WARNING) {
+      return CannotDecode(name, "JPEG", tjGetErrorStr2(tj.get()));
+    }
+    return im;
+  }
+  return NotPngOrJpeg(name);
+}
+
 Result<RgbImage> DecodeImageFile(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxImageFileBytes) {
-    return Status::InvalidArgument(name + ": image file is " + std::to_string(size) +
-                                   " bytes; the limit is " + std::to_string(kMaxImageFileBytes));
-  }
+  if (!ec) VITRINE_RETURN_IF_ERROR(CheckFileSize(name, size));
   VITRINE_ASSIGN_OR_RETURN(std::string bytes, ReadFileRaw(path));
-  VITRINE_RETURN_IF_ERROR(CheckImageBytes(bytes, name));
-  if (IsPng(bytes)) bytes = WithoutEmptyIdat(bytes);
-  int w = 0, h = 0, c = 0;
-  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                      static_cast<int>(bytes.size()), &w, &h, &c, 3);
-  if (px == nullptr) {
-    return Status::InvalidArgument(name + ": cannot decode image (" + stbi_failure_reason() +
-                                   "); expected PNG or JPEG");
-  }
-  RgbImage im;
-  im.width = w;
-  im.height = h;
-  im.pixels.assign(px, px + static_cast<size_t>(w) * h * 3);
-  stbi_image_free(px);
-  return im;
+  return DecodeImage(bytes, name);
 }
 
 }  // namespace vitrine

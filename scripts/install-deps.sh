@@ -22,6 +22,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libxxhash-dev libstb-dev
   libroaring-dev libcpp-httplib-dev zlib1g-dev libhnswlib-dev libxgboost-dev
+  # Product images: PNG and JPEG decoders (embed/image_file.h).
+  libpng-dev libturbojpeg0-dev
   # HMAC-SHA256 for pseudonymous user ids (core/pseudonym.h).
   libssl-dev
   gnuplot-nox dataset-fashion-mnist
