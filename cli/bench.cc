@@ -250,8 +250,8 @@ int RunAudienceBench(const cxxopts::ParseResult& r) {
     total += static_cast<double>(truth.size());
   }
   const double recall = total > 0 ? found / total : 1.0;
-  std::printf("audience of %d items, k=%d, %zu users, median of %d passes, 1 thread\n", n, k,
-              engine.users().size(), repeats);
+  std::printf("audience of %d items, k=%d, %lld users, median of %d passes, 1 thread\n", n, k,
+              static_cast<long long>(engine.users().size()), repeats);
   std::printf("%-8s %10s %10s\n", "search", "qps", "recall@k");
   std::printf("%-8s %10.1f %10.4f\n", "exact", *exact_qps, 1.0);
   std::printf("%-8s %10.1f %10.4f\n", "hnsw", *hnsw_qps, recall);

@@ -83,12 +83,20 @@ int Run(int argc, char** argv, bool tune_only) {
       "on (default): --sensitive items never reach a shared screen (context shared=true) or an "
       "audience; off: only reasons stay discreet",
       cxxopts::value<std::string>())(
-      "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
-      cxxopts::value<std::string>())("channels",
-                                     "Channel multipliers of event weights (a 'channel' column), "
-                                     "e.g. online=1,store=1.5,wishlist=0.5",
+      "dp-epsilon",
+      "Train with user-level differential privacy at this epsilon, e.g. 4 (docs/privacy.md)",
+      cxxopts::value<double>())("dp-delta", "Its delta (default 1e-6)", cxxopts::value<double>())(
+      "dp-max-items", "Items kept per user under --dp-epsilon (default 32)", cxxopts::value<int>())(
+      "dp-iterations", "Private ALS iterations (default 5)", cxxopts::value<int>())(
+      "dp-seed",
+      "Seed of the privacy noise: reproducible runs, no privacy guarantee (default: random)",
+      cxxopts::value<uint64_t>())("schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
+                                  cxxopts::value<std::string>())(
+      "channels",
+      "Channel multipliers of event weights (a 'channel' column), "
+      "e.g. online=1,store=1.5,wishlist=0.5",
+      cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
                                      cxxopts::value<std::string>())(
-      "events", "Event weights, e.g. view=1,cart=4,purchase=10", cxxopts::value<std::string>())(
       "strict",
       "Interactions naming unknown items are an error, and so is a catalog column whose "
       "inferred type a few cells decide (else a warning)")(
@@ -161,13 +169,36 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("image-column")) o.image_column = r["image-column"].as<std::string>();
   if (r.count("opt-out")) o.opt_out = r["opt-out"].as<std::string>();
   if (r.count("forget-list")) o.forget_list = r["forget-list"].as<std::string>();
-  if (r.count("sensitive")) o.privacy.sensitive = r["sensitive"].as<std::string>();
+  if (r.count("sensitive")) {
+    o.privacy.sensitive = r["sensitive"].as<std::string>();
+    if (o.privacy.sensitive.find_first_not_of(" \t") == std::string::npos) {
+      return UsageError(name, "--sensitive: empty predicate; expected e.g. 'category IN (\"lingerie\")'");
+    }
+  }
   if (r.count("sensitive-policy")) {
     const std::string v = r["sensitive-policy"].as<std::string>();
     if (v != "on" && v != "off") {
       return UsageError(name, "--sensitive-policy must be on or off, got '" + v + "'");
     }
     o.privacy.policy = v == "on";
+  }
+  if (r.count("dp-epsilon")) o.dp.epsilon = r["dp-epsilon"].as<double>();
+  if (r.count("dp-delta")) o.dp.delta = r["dp-delta"].as<double>();
+  if (r.count("dp-max-items")) o.dp.max_items_per_user = r["dp-max-items"].as<int>();
+  if (r.count("dp-iterations")) o.dp.iterations = r["dp-iterations"].as<int>();
+  if (r.count("dp-seed")) {
+    o.dp.noise_seed = r["dp-seed"].as<uint64_t>();
+    if (o.dp.noise_seed == 0) return UsageError(name, "--dp-seed: expected a seed >= 1");
+  }
+  const bool dp_flags = r.count("dp-delta") + r.count("dp-max-items") + r.count("dp-iterations") +
+                            r.count("dp-seed") >
+                        0;
+  if (dp_flags && !o.dp.enabled()) {
+    return UsageError(
+        name, "--dp-delta, --dp-max-items, --dp-iterations and --dp-seed need --dp-epsilon");
+  }
+  if (o.dp.enabled() || r.count("dp-epsilon")) {
+    if (Status st = o.dp.Validate(); !st.ok()) return UsageError(name, st.message());
   }
   if (o.items.empty()) return UsageError(name, "missing required option --items");
   if (!tune_only && !r.count("out")) return UsageError(name, "missing required option --out");

@@ -88,6 +88,13 @@ void PrintTable(const Bundle& b, const BundleManifest& schema) {
     }
   }
   std::printf("counts     %s\n", counts.empty() ? "(none)" : counts.c_str());
+  if (schema.private_training()) {
+    const json& dp = schema.differential_privacy;
+    std::printf("privacy    user-level differential privacy: epsilon %g, delta %g (%s; %s)\n",
+                schema.dp_epsilon, schema.dp_delta,
+                dp.value("accountant", std::string("zCDP")).c_str(),
+                dp.value("noise", std::string("?")).c_str());
+  }
 
   std::printf("\nblocks (fused dim %lld)\n", static_cast<long long>(schema.total_dim()));
   std::printf("  %-12s %8s %6s %8s\n", "name", "offset", "dim", "weight");

@@ -27,6 +27,7 @@ Result<AudienceSearch> ParseAudienceSearch(std::string_view name) {
 }
 
 Result<std::shared_ptr<const AudienceIndex>> Engine::AudienceUsers(bool with_index) const {
+  VITRINE_RETURN_IF_ERROR(RefuseOnPrivateBundle("audience"));
   // One build at a time: concurrent first requests wait for it and share it.
   std::lock_guard<std::mutex> lock(audience_mu_);
   if (audience_ && (!with_index || audience_->index)) return audience_;

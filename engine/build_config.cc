@@ -377,6 +377,18 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Flag("privacy", "policy", [](auto& o) -> auto& { return o.privacy.policy; },
                      "sensitive items stay off shared screens and audiences "
                      "(--sensitive-policy on|off)"));
+    k.push_back(Real(
+        "privacy", "dp_epsilon", [](auto& o) -> auto& { return o.dp.epsilon; }, {0, 1000},
+        "user-level differential privacy budget (--dp-epsilon; 0 = off)"));
+    k.push_back(Real(
+        "privacy", "dp_delta", [](auto& o) -> auto& { return o.dp.delta; }, {0, 0.1, true},
+        "its delta (--dp-delta)"));
+    k.push_back(Integer(
+        "privacy", "dp_max_items", [](auto& o) -> auto& { return o.dp.max_items_per_user; },
+        {1, 100000}, "items kept per user under --dp-epsilon (--dp-max-items)"));
+    k.push_back(Integer(
+        "privacy", "dp_iterations", [](auto& o) -> auto& { return o.dp.iterations; }, {1, 100},
+        "private ALS iterations (--dp-iterations)"));
     return k;
   }();
   return keys;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "core/bundle.h"
 #include "core/cluster.h"
@@ -14,6 +15,7 @@
 #include "engine/forget.h"
 #include "engine/item_encoder.h"
 #include "engine/privacy.h"
+#include "engine/private_build.h"
 #include "engine/ranker_training.h"
 #include "engine/trend.h"
 
@@ -232,6 +234,13 @@ namespace {
 // name blocks a bundle may hold and lie in the manifest's range: a typo
 // ("contnet") must not be ignored silently.
 Status CheckBuildOptions(const BuildOptions& o) {
+  if (o.dp.enabled()) {
+    VITRINE_RETURN_IF_ERROR(o.dp.Validate());
+    if (o.als.cluster != nullptr) {
+      return Status::Unsupported(
+          "--dp-epsilon: private training runs in one process, not under mpirun");
+    }
+  }
   if (o.ranker.scorer != "auto" && o.ranker.scorer != kScorerRanker &&
       o.ranker.scorer != kScorerItemItem) {
     return Status::InvalidArgument("ranker: scorer '" + o.ranker.scorer.substr(0, 40) +
@@ -306,7 +315,8 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   nlohmann::json recency_info;
   VITRINE_ASSIGN_OR_RETURN(
       std::vector<float> newness,
-      ComputeNewness(o.recency, catalog, have_cf ? &inter : nullptr, &recency_info));
+      ComputeNewness(o.recency, catalog, have_cf && !o.dp.enabled() ? &inter : nullptr,
+                     &recency_info));
   summary.interactions = inter.matrix.nnz();
 
   BundleManifest manifest;
@@ -316,7 +326,16 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   // fit's collectives from the start, so rank 0 should not make them wait
   // through the encoders.
   ItemBlocks blocks;
-  if (have_cf) {
+  std::optional<PrivateReleases> dp;  // the private build's releases
+  if (have_cf && o.dp.enabled()) {
+    VITRINE_ASSIGN_OR_RETURN(dp, TrainPrivately(o.dp, o.als, inter, catalog.size()));
+    blocks.cf = dp->item_factors;
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, dp->item_factors));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, dp->user_factors));
+    manifest.differential_privacy = dp->manifest;
+    manifest.dp_epsilon = o.dp.epsilon;
+    manifest.dp_delta = o.dp.delta;
+  } else if (have_cf) {
     StageTimer t("implicit ALS");
     VITRINE_ASSIGN_OR_RETURN(ImplicitALS als, FitAls(o, inter.matrix));
     t.Done(std::to_string(o.als.factors) + " factors, " + std::to_string(o.als.iterations) +
@@ -326,8 +345,12 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     blocks.cf = als.item_factors();
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
+  }
+  if (have_cf) {
     VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
-    if (inter.gift_events > 0) {
+    if (inter.gift_events > 0 && dp) {
+      LogInfo("gifts: gift counts are left out of a private bundle");
+    } else if (inter.gift_events > 0) {
       Matrix gifts(inter.gift_weights.size(), 1);
       for (size_t i = 0; i < gifts.data.size(); ++i)
         gifts.data[i] = static_cast<float>(std::max(0.0, inter.gift_weights[i]));
@@ -339,8 +362,9 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> opted, ReadOptOut(o.opt_out, inter.users));
       VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kOptOut, opted));
     }
-    manifest.als = AlsSection{o.als.factors,    o.als.regularization, o.als.alpha,
-                              o.als.iterations, o.als.cg_steps,       o.als.seed};
+    manifest.als = AlsSection{o.als.factors,  o.als.regularization,
+                              o.als.alpha,    dp ? o.dp.iterations : o.als.iterations,
+                              o.als.cg_steps, o.als.seed};
   }
 
   // 4. Content block.
@@ -364,7 +388,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   std::vector<int64_t> cold_flags(static_cast<size_t>(catalog.size()), 1);  // no cf: all cold
   std::vector<float> popularity(static_cast<size_t>(catalog.size()), 0.0f);
   if (have_cf) {
-    for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
+    if (dp) {
+      popularity = dp->popularity;
+    } else {
+      for (int32_t c : inter.matrix.indices) popularity[static_cast<size_t>(c)] += 1.0f;
+    }
     StageTimer t_cold("cold-start projector");
     const std::vector<int64_t> counts(popularity.begin(), popularity.end());
     std::string note;
@@ -412,11 +440,12 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     blocks.newness = ColumnVector(newness);
     manifest.recency = std::move(recency_info);
   }
-  if (!inter.activity.empty()) {
+  const ItemActivity& activity = dp ? dp->activity : inter.activity;
+  if (!activity.empty()) {
     // The trend prior too, over the build's window; the events themselves
     // stay in the bundle for `trending` and the server's live trends.
-    VITRINE_RETURN_IF_ERROR(WriteTrendActivity(inter.activity, &w));
-    blocks.trend = TrendBlock(inter.activity, catalog.size(), o.trend_window_hours);
+    VITRINE_RETURN_IF_ERROR(WriteTrendActivity(activity, &w));
+    blocks.trend = TrendBlock(activity, catalog.size(), o.trend_window_hours);
     manifest.trend_window_hours = o.trend_window_hours;
   }
 
@@ -492,8 +521,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   index.reset();
   vectors.reset();
 
-  // 9. Item-item neighbours and the learned ranker (docs/ranker.md).
-  if (have_cf) {
+  // 9. Item-item neighbours and the learned ranker (docs/ranker.md); a
+  // private build has no private version of them (engine/private_build.h).
+  if (have_cf && dp) {
+    LogInfo("differential privacy: no item-item neighbours, taste mixture or ranker");
+  } else if (have_cf) {
     StageTimer t("item-item neighbours", inter.matrix.cols);
     VITRINE_ASSIGN_OR_RETURN(ItemNeighbors nb,
                              ItemNeighbors::Build(inter.matrix, o.item_neighbors,

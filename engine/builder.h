@@ -23,6 +23,7 @@
 #include "embed/cold_start.h"
 #include "embed/content_encoder.h"
 #include "embed/item_neighbors.h"
+#include "embed/private_als.h"
 #include "embed/taste_mixture.h"
 #include "embed/visual_encoder.h"
 #include "engine/bundle_schema.h"
@@ -136,6 +137,9 @@ struct BuildOptions {
   // manifest["privacy"]; the predicate is checked against the catalog before
   // anything is trained.
   PrivacySection privacy;
+  // Differentially private training (engine/private_build.h); off unless
+  // dp.epsilon > 0.
+  DpOptions dp;
 };
 
 struct BuildSummary {

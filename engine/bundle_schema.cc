@@ -327,6 +327,12 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
     VITRINE_RETURN_IF_ERROR(privacy.String("sensitive", &out.privacy.sensitive));
     VITRINE_RETURN_IF_ERROR(privacy.Bool("policy", &out.privacy.policy));
   }
+  VITRINE_RETURN_IF_ERROR(top.OptionalObject("differential_privacy", &out.differential_privacy));
+  if (out.differential_privacy.is_object()) {
+    Fields dp(out.differential_privacy, where, "differential_privacy");
+    VITRINE_RETURN_IF_ERROR(dp.Number("epsilon", 1e-9, 1000, &out.dp_epsilon));
+    VITRINE_RETURN_IF_ERROR(dp.Number("delta", 1e-300, 0.1, &out.dp_delta));
+  }
   if (m.contains("params")) {
     VITRINE_RETURN_IF_ERROR(top.OptionalObject("params", &out.params));
     if (out.params.is_null()) out.params = json::object();
@@ -476,6 +482,7 @@ void BundleManifest::Write(BundleWriter* w) const {
   set_or_erase("privacy", privacy.sensitive.empty()
                               ? json()
                               : json{{"sensitive", privacy.sensitive}, {"policy", privacy.policy}});
+  set_or_erase("differential_privacy", differential_privacy);
   m["params"] = params.is_null() ? json::object() : params;
 }
 

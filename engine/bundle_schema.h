@@ -143,6 +143,12 @@ struct BundleManifest {
   nlohmann::json ranker;                             // training report; null without ranker.bin
   nlohmann::json tuning;                             // engine/tune.h report; null if not tuned
   PrivacySection privacy;                            // "privacy"; absent when nothing is sensitive
+  // "differential_privacy" (embed/private_als.h): the budget a private build
+  // spent (epsilon, delta, the bounds and every release's noise); null for
+  // an ordinary build. dp_epsilon / dp_delta are its checked numbers.
+  nlohmann::json differential_privacy;
+  double dp_epsilon = 0, dp_delta = 0;
+  bool private_training() const { return dp_epsilon > 0; }
   nlohmann::json params = nlohmann::json::object();  // free-form: the build's flags
 
   const BlockLayout* block(std::string_view name) const;

@@ -59,6 +59,8 @@ Result<std::vector<LookSlot>> Engine::CompleteTheLook(const CompleteRequest& r) 
       }
     }
   } else {
+    VITRINE_RETURN_IF_ERROR(
+        RefuseOnPrivateBundle("complete the look without --pairs (learned complements)"));
     if (hist_indptr_.size() < 2) {
       return Status::InvalidArgument(
           "the bundle has no interactions to learn complementary categories from; give pairs "

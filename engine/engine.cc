@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -243,6 +244,17 @@ Result<std::unique_ptr<Engine>> Engine::Open(const fs::path& dir, VerifyMode ver
   // hold the peak, not the loaded size).
   malloc_trim(0);
   return e;
+}
+
+Status Engine::RefuseOnPrivateBundle(const std::string& what) const {
+  if (!manifest_.private_training()) return Status::OK();
+  char budget[64];
+  std::snprintf(budget, sizeof budget, "epsilon %g, delta %g", manifest_.dp_epsilon,
+                manifest_.dp_delta);
+  return Status::Unsupported(what + ": this bundle was trained with differential privacy (" +
+                             budget +
+                             "), and this answer would be learned from other customers' raw "
+                             "histories, outside that guarantee (docs/privacy.md)");
 }
 
 Result<int32_t> Engine::FindItem(std::string_view id) const {

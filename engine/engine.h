@@ -373,6 +373,11 @@ class Engine {
   bool discretion_policy() const {
     return manifest_.privacy.policy && !manifest_.privacy.sensitive.empty();
   }
+  // A bundle trained with differential privacy (engine/private_build.h)
+  // answers nothing learned from other users' raw histories: `what` (the
+  // next-step model, learned complements, audiences) is Unsupported there,
+  // naming the budget. OK for an ordinary bundle.
+  Status RefuseOnPrivateBundle(const std::string& what) const;
 
   // The unscaled query vector for a history (item indices and weights).
   Result<std::vector<float>> HistoryVector(std::span<const int32_t> items,

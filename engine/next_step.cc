@@ -92,6 +92,7 @@ Result<NextStepModel> FitNextStep(std::span<const int64_t> indptr, std::span<con
 
 Result<std::shared_ptr<const NextStepModel>> Engine::NextStepModelOf(
     const std::string& column) const {
+  VITRINE_RETURN_IF_ERROR(RefuseOnPrivateBundle("next-step"));
   std::lock_guard<std::mutex> lock(next_step_mu_);
   auto it = next_step_.find(column);
   if (it != next_step_.end()) return it->second;

@@ -12,32 +12,13 @@
 #include "core/file_util.h"
 #include "embed/ease.h"
 #include "engine/baselines.h"
+#include "tests/test_util.h"
 #include "scratch_dir.h"
 
 namespace vitrine {
 namespace {
 
 constexpr auto kCosine = ItemNeighborsOptions::Method::kCosine;
-
-// Random users x items matrix with weights in [0.5, 3) (or all 1), fixed seed.
-CsrMatrix RandomInteractions(int users, int items, double density, uint32_t seed, bool binary) {
-  std::mt19937 rng(seed);
-  std::bernoulli_distribution on(density);
-  std::uniform_real_distribution<float> weight(0.5f, 3.0f);
-  CsrMatrix m;
-  m.rows = users;
-  m.cols = items;
-  m.indptr.push_back(0);
-  for (int u = 0; u < users; ++u) {
-    for (int j = 0; j < items; ++j) {
-      if (!on(rng)) continue;
-      m.indices.push_back(j);
-      m.values.push_back(binary ? 1.0f : weight(rng));
-    }
-    m.indptr.push_back(m.nnz());
-  }
-  return m;
-}
 
 // The oracle: dense items x items cosine with shrinkage, in double, summing
 // users in ascending order; then each row's top n by (score desc, index asc).

@@ -63,6 +63,25 @@ double Cosine(std::span<const float> a, std::span<const float> b) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
+CsrMatrix RandomInteractions(int users, int items, double density, uint32_t seed, bool binary) {
+  std::mt19937 rng(seed);
+  std::bernoulli_distribution on(density);
+  std::uniform_real_distribution<float> weight(0.5f, 3.0f);
+  CsrMatrix m;
+  m.rows = users;
+  m.cols = items;
+  m.indptr.push_back(0);
+  for (int u = 0; u < users; ++u) {
+    for (int j = 0; j < items; ++j) {
+      if (!on(rng)) continue;
+      m.indices.push_back(j);
+      m.values.push_back(binary ? 1.0f : weight(rng));
+    }
+    m.indptr.push_back(m.nnz());
+  }
+  return m;
+}
+
 CsrMatrix CsrFromRows(std::vector<std::vector<int32_t>> rows, int64_t cols) {
   CsrMatrix m;
   m.rows = static_cast<int64_t>(rows.size());

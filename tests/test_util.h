@@ -54,6 +54,10 @@ double Cosine(std::span<const float> a, std::span<const float> b);
 // row's list is sorted and deduplicated first.
 CsrMatrix CsrFromRows(std::vector<std::vector<int32_t>> rows, int64_t cols);
 
+// A random users x items matrix: each pair present with probability
+// `density`, weights uniform in [0.5, 3) (or all 1), fixed seed.
+CsrMatrix RandomInteractions(int users, int items, double density, uint32_t seed, bool binary);
+
 // Catalog columns built by hand (the CSV reader has its own tests): an empty
 // one of `type`, or one of each type with its values.
 Column MakeColumn(std::string name, ColumnType type);
