@@ -203,6 +203,14 @@ int Run(int argc, char** argv, bool tune_only) {
   if (o.items.empty()) return UsageError(name, "missing required option --items");
   if (!tune_only && !r.count("out")) return UsageError(name, "missing required option --out");
   const bool tune = tune_only || r.count("tune") > 0;
+  if (tune && o.dp.enabled()) {
+    // Choosing parameters by their held-out score reads the data outside the
+    // privacy budget.
+    return UsageError(name,
+                      "--dp-epsilon cannot be tuned: tuning picks parameters by looking at the "
+                      "interactions outside the privacy budget; tune on other data and build "
+                      "privately with its --config (docs/privacy.md)");
+  }
   if (tune && o.interactions.empty()) {
     return UsageError(name, "tuning needs --interactions (it validates on the latest of them)");
   }

@@ -299,6 +299,10 @@ TEST_F(PrivateBundle, InspectShowsTheBudgetAndFlagsAreChecked) {
   const std::string items = " --items '" + (*dir_ / "data" / "items.csv").string() + "'";
   EXPECT_EQ(testing::RunVitrine("build" + items + " --out x --dp-delta 1e-7", *dir_), 2);
   EXPECT_EQ(testing::RunVitrine("build" + items + " --out x --dp-epsilon -3", *dir_), 2);
+  const std::string inter = " --interactions '" + (*dir_ / "data" / "interactions.csv").string() + "'";
+  EXPECT_EQ(testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2 --tune", *dir_), 2);
+  EXPECT_NE(Slurp(*dir_ / "cmd.err").find("cannot be tuned"), std::string::npos);
+  EXPECT_EQ(testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2 --dp-seed 0", *dir_), 2);
   // Not privacy budget but privacy flags: an empty --sensitive predicate
   // would mark nothing, silently.
   EXPECT_EQ(testing::RunVitrine("build" + items + " --out x --sensitive ' '", *dir_), 2);
