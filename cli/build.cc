@@ -90,13 +90,17 @@ int Run(int argc, char** argv, bool tune_only) {
       "dp-iterations", "Private ALS iterations (default 5)", cxxopts::value<int>())(
       "dp-seed",
       "Seed of the privacy noise: reproducible runs, no privacy guarantee (default: random)",
-      cxxopts::value<uint64_t>())("schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
-                                  cxxopts::value<std::string>())(
-      "channels",
-      "Channel multipliers of event weights (a 'channel' column), "
-      "e.g. online=1,store=1.5,wishlist=0.5",
-      cxxopts::value<std::string>())("events", "Event weights, e.g. view=1,cart=4,purchase=10",
+      cxxopts::value<uint64_t>())(
+      "dp-user-rows",
+      "on (default): a private bundle keeps each user's own rows to answer them; off: no user "
+      "ids, factors or histories at all (requests send the history)",
+      cxxopts::value<std::string>())(
+      "schema", "Column types, e.g. price:numeric,tags:list,notes:skip",
+      cxxopts::value<std::string>())("channels",
+                                     "Channel multipliers of event weights (a 'channel' column), "
+                                     "e.g. online=1,store=1.5,wishlist=0.5",
                                      cxxopts::value<std::string>())(
+      "events", "Event weights, e.g. view=1,cart=4,purchase=10", cxxopts::value<std::string>())(
       "strict",
       "Interactions naming unknown items are an error, and so is a catalog column whose "
       "inferred type a few cells decide (else a warning)")(
@@ -190,12 +194,20 @@ int Run(int argc, char** argv, bool tune_only) {
     o.dp.noise_seed = r["dp-seed"].as<uint64_t>();
     if (o.dp.noise_seed == 0) return UsageError(name, "--dp-seed: expected a seed >= 1");
   }
+  if (r.count("dp-user-rows")) {
+    const std::string v = r["dp-user-rows"].as<std::string>();
+    if (v != "on" && v != "off") {
+      return UsageError(name, "--dp-user-rows must be on or off, got '" + v + "'");
+    }
+    o.dp.user_rows = v == "on";
+  }
   const bool dp_flags = r.count("dp-delta") + r.count("dp-max-items") + r.count("dp-iterations") +
-                            r.count("dp-seed") >
+                            r.count("dp-seed") + r.count("dp-user-rows") >
                         0;
-  if (dp_flags && !o.dp.enabled()) {
-    return UsageError(
-        name, "--dp-delta, --dp-max-items, --dp-iterations and --dp-seed need --dp-epsilon");
+  if (dp_flags && !o.dp.enabled() && !r.count("dp-epsilon")) {
+    return UsageError(name,
+                      "--dp-delta, --dp-max-items, --dp-iterations, --dp-seed and --dp-user-rows "
+                      "need --dp-epsilon");
   }
   if (o.dp.enabled() || r.count("dp-epsilon")) {
     if (Status st = o.dp.Validate(); !st.ok()) return UsageError(name, st.message());
@@ -270,6 +282,11 @@ int Run(int argc, char** argv, bool tune_only) {
     const std::string v = r["ranker"].as<std::string>();
     if (v != "on" && v != "off") return UsageError(name, "--ranker must be on or off, got '" + v + "'");
     o.ranker.enabled = v == "on";
+    if (o.ranker.enabled && o.dp.enabled()) {
+      return UsageError(name,
+                        "--ranker on: a bundle built with --dp-epsilon has no learned ranker (it "
+                        "would be trained on the interactions outside the privacy budget)");
+    }
   }
   if (r.count("target-recall")) {
     o.autotune_recall = r["target-recall"].as<double>();

@@ -5,9 +5,11 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <typeinfo>
 
 #include "cli/command.h"
 #include "core/progress.h"
+#include "core/value_parse.h"
 #include "core/version.h"
 
 namespace vitrine::cli {
@@ -76,6 +78,27 @@ Parsed ParseOrExit(cxxopts::Options& opts, int argc, char** argv, const std::str
     if (!example.empty()) std::cout << "Example:\n" << example << std::endl;
     p.exit_code = kExitOk;
     return p;
+  }
+  // cxxopts reads a floating-point value with operator>>, which stops at the
+  // first character that is not part of a number: "--dp-epsilon 4x" would
+  // be 4. Every such value must be a whole number.
+  for (const auto& kv : p.result.arguments()) {
+    bool floating = false;
+    try {
+      (void)p.result[kv.key()].as<double>();
+      floating = true;
+    } catch (const std::bad_cast&) {
+    }
+    try {
+      (void)p.result[kv.key()].as<float>();
+      floating = true;
+    } catch (const std::bad_cast&) {
+    }
+    if (floating && !ParseNumber(kv.value())) {
+      p.exit_code = UsageError(
+          cmd, "--" + kv.key() + ": cannot read '" + kv.value() + "' (expected a number)");
+      return p;
+    }
   }
   if (!p.result.unmatched().empty()) {
     p.exit_code = UsageError(cmd, "unexpected argument '" + p.result.unmatched()[0] + "'");

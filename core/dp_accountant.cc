@@ -19,6 +19,9 @@ constexpr double kLogSqrt2Pi = 0.91893853320467274178;  // ln(sqrt(2 pi))
 // Above this epsilon a guarantee means nothing any more, and e^epsilon (in
 // the exact Gaussian curve, in any conversion) overflows a double at 709.
 constexpr double kMaxEpsilon = 1000;
+// Below this the noise of any useful release is millions of times its
+// signal, and float factors overflow: a budget that small trains nothing.
+constexpr double kMinEpsilon = 0.01;
 // A delta is the chance that the guarantee fails outright; at 0.1 or more a
 // tenth of the users could be exposed, which no setting should allow.
 constexpr double kMaxDelta = 0.1;
@@ -119,13 +122,13 @@ double GaussianExactDelta(double sensitivity, double sigma, double epsilon) {
 }
 
 Status CheckDpBudget(double epsilon, double delta) {
-  if (!(epsilon > 0 && epsilon <= kMaxEpsilon)) {  // NaN fails here too
-    return Status::InvalidArgument("--dp-epsilon must be a number in (0, " + Num(kMaxEpsilon) +
-                                   "], got " + Num(epsilon));
+  if (!(epsilon >= kMinEpsilon && epsilon <= kMaxEpsilon)) {  // NaN fails here too
+    return Status::InvalidArgument("--dp-epsilon must be a number in [" + Num(kMinEpsilon) + ", " +
+                                   Num(kMaxEpsilon) + "], got " + Num(epsilon));
   }
-  if (!(delta > 0 && delta < kMaxDelta)) {
+  if (!(delta > 0 && delta <= kMaxDelta)) {
     return Status::InvalidArgument("--dp-delta must be a number in (0, " + Num(kMaxDelta) +
-                                   "), got " + Num(delta) +
+                                   "], got " + Num(delta) +
                                    " (usually well below 1 / the number of users)");
   }
   return Status::OK();

@@ -68,7 +68,7 @@ double RhoFromEpsilon(double epsilon, double delta);
 double GaussianExactDelta(double sensitivity, double sigma, double epsilon);
 
 // Validates a privacy budget from the command line: epsilon finite and in
-// (0, 1000], delta in (0, 0.1). InvalidArgument naming "--dp-epsilon" or
+// [0.01, 1000], delta in (0, 0.1]. InvalidArgument naming "--dp-epsilon" or
 // "--dp-delta" and the range otherwise.
 Status CheckDpBudget(double epsilon, double delta);
 

@@ -68,6 +68,9 @@ Status JpegHeader(tjhandle tj, std::string_view bytes, const std::string& name, 
                           &colorspace) != 0) {
     return CannotDecode(name, "JPEG", tjGetErrorStr2(tj));
   }
+  // libjpeg-turbo reads a header that ends before the frame (SOF) segment
+  // as a success with no size.
+  if (*w == 0 && *h == 0) return CannotDecode(name, "JPEG", "no frame header: truncated?");
   return CheckSize(name, *w, *h);
 }
 

@@ -259,9 +259,11 @@ Result<PrivateAlsResult> FitPrivateAls(const CsrMatrix& bounded, const AlsOption
     out.item_factors = PrivateItemStep(bounded, out.user_factors, als, sg, sa, sb, rng);
     if (noisy) {
       const std::string n = ", iteration " + std::to_string(it);
-      ledger->Add("als user Gram" + n, s.gram, sg);
-      ledger->Add("als item statistics A" + n, s.a, sa);
-      ledger->Add("als item statistics b" + n, s.b, sb);
+      // A statistic no user can change (sensitivity 0: a0 = 0 for the Gram,
+      // alpha = 0 and a0 = 1 for A) is exact and costs nothing.
+      if (s.gram > 0) ledger->Add("als user Gram" + n, s.gram, sg);
+      if (s.a > 0) ledger->Add("als item statistics A" + n, s.a, sa);
+      if (s.b > 0) ledger->Add("als item statistics b" + n, s.b, sb);
     }
     LogInfo("private ALS iteration %d of %d (noise sigma: Gram %.3g, A %.3g, b %.3g)", it,
             dp.iterations, sg, sa, sb);

@@ -50,7 +50,7 @@ namespace vitrine {
 
 struct DpOptions {
   double epsilon = 0;              // > 0 turns private training on
-  double delta = 1e-6;             // (0, 0.1); the thresholded releases use a share
+  double delta = 1e-6;             // (0, 0.1]; the thresholded releases use a share
   int max_items_per_user = 32;     // k, the contribution bound (>= 1)
   double factor_norm_bound = 1.0;  // Gamma, the clip of user factors (> 0)
   int iterations = 5;              // private ALS iterations (>= 1)
@@ -61,6 +61,10 @@ struct DpOptions {
   double threshold_delta_share = 0.5;
   // 0 = draw noise from std::random_device (the guarantee); else a fixed seed.
   uint64_t noise_seed = 0;
+  // Keep each user's own rows (id, factors, history) so that the bundle can
+  // answer them; false leaves every per-user row out, and requests then send
+  // the history (engine/private_build.h).
+  bool user_rows = true;
 
   bool enabled() const { return epsilon > 0; }
   // InvalidArgument naming the flag (--dp-epsilon, --dp-delta,

@@ -386,6 +386,9 @@ const std::vector<ConfigKey>& Keys() {
     k.push_back(Integer(
         "privacy", "dp_max_items", [](auto& o) -> auto& { return o.dp.max_items_per_user; },
         {1, 100000}, "items kept per user under --dp-epsilon (--dp-max-items)"));
+    k.push_back(Flag(
+        "privacy", "dp_user_rows", [](auto& o) -> auto& { return o.dp.user_rows; },
+        "keep each user's own rows in a private bundle (--dp-user-rows on|off)"));
     k.push_back(Integer(
         "privacy", "dp_iterations", [](auto& o) -> auto& { return o.dp.iterations; }, {1, 100},
         "private ALS iterations (--dp-iterations)"));

@@ -327,11 +327,17 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   // through the encoders.
   ItemBlocks blocks;
   std::optional<PrivateReleases> dp;  // the private build's releases
+  if (!have_cf && o.dp.enabled()) {
+    LogInfo(
+        "differential privacy: no usable interactions, so nothing to train privately; the "
+        "bundle holds catalog data only");
+  }
   if (have_cf && o.dp.enabled()) {
     VITRINE_ASSIGN_OR_RETURN(dp, TrainPrivately(o.dp, o.als, inter, catalog.size()));
     blocks.cf = dp->item_factors;
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, dp->item_factors));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, dp->user_factors));
+    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(
+        f::kUserFactors, o.dp.user_rows ? dp->user_factors : Matrix(0, dp->item_factors.cols)));
     manifest.differential_privacy = dp->manifest;
     manifest.dp_epsilon = o.dp.epsilon;
     manifest.dp_delta = o.dp.delta;
@@ -346,8 +352,17 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kItemFactors, als.item_factors()));
     VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kUserFactors, als.user_factors()));
   }
+  // A private bundle without user rows (--dp-user-rows off) holds nothing
+  // per customer: no ids, factors or histories, and no exact counts.
+  const bool user_rows = !dp || o.dp.user_rows;
+  if (have_cf && !user_rows) {
+    summary.users = 0;
+    summary.interactions = 0;
+    LogInfo("differential privacy: no per-user rows (ids, factors, histories) in the bundle");
+  }
   if (have_cf) {
-    VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kUserIds, inter.users.ids()));
+    VITRINE_RETURN_IF_ERROR(
+        w.WriteIds(f::kUserIds, user_rows ? inter.users.ids() : std::vector<std::string>{}));
     if (inter.gift_events > 0 && dp) {
       LogInfo("gifts: gift counts are left out of a private bundle");
     } else if (inter.gift_events > 0) {
@@ -358,7 +373,7 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
       LogInfo("gifts: %lld gift rows kept out of the buyers' histories",
               static_cast<long long>(inter.gift_events));
     }
-    if (!o.opt_out.empty()) {
+    if (!o.opt_out.empty() && user_rows) {
       VITRINE_ASSIGN_OR_RETURN(std::vector<std::string> opted, ReadOptOut(o.opt_out, inter.users));
       VITRINE_RETURN_IF_ERROR(w.WriteIds(f::kOptOut, opted));
     }
@@ -407,18 +422,17 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
 
     // Each user's history, for filtering already-seen items and for the
     // content/visual part of a user's query vector.
-    MatrixI64 indptr(inter.matrix.indptr.size(), 1);
-    std::copy(inter.matrix.indptr.begin(), inter.matrix.indptr.end(), indptr.data.begin());
-    MatrixI64 indices(inter.matrix.indices.size(), 1);
-    std::copy(inter.matrix.indices.begin(), inter.matrix.indices.end(), indices.data.begin());
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndptr, indptr));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryIndices, indices));
-    VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryWeights, ColumnVector(inter.matrix.values)));
-    {
-      MatrixI64 times(inter.timestamps.size(), 1);
-      times.data = inter.timestamps;
-      VITRINE_RETURN_IF_ERROR(w.WriteMatrix(f::kHistoryTimestamps, times));
+    StoredHistory history;
+    history.timed = true;
+    if (user_rows) {
+      history.indptr = inter.matrix.indptr;
+      history.indices.assign(inter.matrix.indices.begin(), inter.matrix.indices.end());
+      history.weights = inter.matrix.values;
+      history.times = inter.timestamps;
+    } else {
+      history.indptr = {0};
     }
+    VITRINE_RETURN_IF_ERROR(WriteStoredHistory(&w, history));
 
     // The popularity prior as a one-dimensional block: log(1 + interactions)
     // scaled to [0, 1]. Queries hold 1 there, so the inner product adds

@@ -330,7 +330,7 @@ Result<BundleManifest> BundleManifest::FromJson(const json& m, const std::string
   VITRINE_RETURN_IF_ERROR(top.OptionalObject("differential_privacy", &out.differential_privacy));
   if (out.differential_privacy.is_object()) {
     Fields dp(out.differential_privacy, where, "differential_privacy");
-    VITRINE_RETURN_IF_ERROR(dp.Number("epsilon", 1e-9, 1000, &out.dp_epsilon));
+    VITRINE_RETURN_IF_ERROR(dp.Number("epsilon", 0.01, 1000, &out.dp_epsilon));
     VITRINE_RETURN_IF_ERROR(dp.Number("delta", 1e-300, 0.1, &out.dp_delta));
   }
   if (m.contains("params")) {

@@ -38,7 +38,13 @@ Result<ImageBatch> LoadImages(const VisualSource& source, const Catalog& rows, i
   paths.reserve(n);
   const fs::path base = source.items.parent_path();
   for (int32_t i = 0; i < rows.size(); ++i) {
-    fs::path p = rows.ValueString(*col, i);
+    const std::string value = rows.ValueString(*col, i);
+    if (value.empty()) {
+      return Status::InvalidArgument(source.items.string() + ": item '" + rows.ids.id(i) +
+                                     "' has no image path in column '" + source.image_column +
+                                     "' (every item of --image-column needs one)");
+    }
+    fs::path p = value;
     paths.push_back(p.is_absolute() ? p : base / p);
   }
   return LoadImageFiles(paths, canonical_size);

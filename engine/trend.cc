@@ -93,6 +93,13 @@ Result<int64_t> Engine::TrendHour(const TrendRequest& r) const {
   if (r.at < 0) return Status::InvalidArgument("trend time 'at' must be >= 0 (unix seconds)");
   int64_t newest = activity_.newest_hour();
   if (r.live != nullptr) newest = std::max(newest, r.live->newest_hour());
+  if (newest < 0 && manifest_.private_training()) {
+    return Status::InvalidArgument(
+        "no trend counts to find trends in: the bundle was trained with differential privacy "
+        "and no (item, hour) count passed its release threshold (the build log says how many "
+        "did; private trends need many customers per item and hour, docs/privacy.md), and no "
+        "live events have arrived since the build");
+  }
   if (newest < 0) {
     return Status::InvalidArgument(
         "no timed events to find trends in: the interactions had no timestamp column (or none "

@@ -62,6 +62,8 @@ int HttpStatus(const Status& st) {
       return 404;
     case Status::Code::kInvalidArgument:
       return 400;
+    case Status::Code::kUnsupported:  // valid, but this bundle cannot answer it
+      return 422;
     default:
       return 500;
   }

@@ -244,23 +244,24 @@ TEST(DpBudget, AcceptsOrdinaryBudgets) {
   EXPECT_TRUE(CheckDpBudget(1, 1e-6).ok());
   EXPECT_TRUE(CheckDpBudget(0.01, 1e-12).ok());
   EXPECT_TRUE(CheckDpBudget(1000, 0.099).ok());
+  EXPECT_TRUE(CheckDpBudget(1, 0.1).ok());
 }
 
 TEST(DpBudget, RefusesNonsense) {
-  for (double epsilon : {0.0, -1.0, kNaN, kInf, -kInf, 1000.5}) {
+  for (double epsilon : {0.0, -1.0, 0.005, 1e-300, kNaN, kInf, -kInf, 1000.5}) {
     const Status s = CheckDpBudget(epsilon, 1e-6);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << epsilon;
     EXPECT_NE(s.message().find("--dp-epsilon"), std::string::npos) << s.message();
   }
-  for (double delta : {0.0, 1.0, -1e-6, 0.1, kNaN, kInf}) {
+  for (double delta : {0.0, 1.0, -1e-6, 0.1000001, kNaN, kInf}) {
     const Status s = CheckDpBudget(1, delta);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << delta;
     EXPECT_NE(s.message().find("--dp-delta"), std::string::npos) << s.message();
   }
   EXPECT_EQ(CheckDpBudget(-1, 1e-6).message(),
-            "--dp-epsilon must be a number in (0, 1000], got -1");
+            "--dp-epsilon must be a number in [0.01, 1000], got -1");
   EXPECT_EQ(CheckDpBudget(1, 1).message(),
-            "--dp-delta must be a number in (0, 0.1), got 1 (usually well below 1 / the number of "
+            "--dp-delta must be a number in (0, 0.1], got 1 (usually well below 1 / the number of "
             "users)");
 }
 

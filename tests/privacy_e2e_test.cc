@@ -140,5 +140,33 @@ TEST_F(DiscretionE2E, HttpAnswersAreTheEngines) {
   EXPECT_NE(res->body.find("is sensitive"), std::string::npos) << res->body;
 }
 
+// A bundle trained with differential privacy, over HTTP: a refusal (an
+// answer learned from other customers' raw histories) is 422, the request
+// being valid and this bundle unable to answer it; ordinary answers are 200.
+TEST(PrivateBundleE2E, RefusalIsA422) {
+  const fs::path dir = testing::CachedTestBundle("private_e2e", "private_test_bundle", "",
+                                                 "--dp-epsilon 2 --dp-seed 3", "");
+  auto e = Engine::Open(dir / "bundle");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->manifest().private_training());
+  ServerOptions o;
+  o.bundle = dir / "bundle";
+  TestServer server(o);
+  ASSERT_TRUE(server.ok());
+  httplib::Client client("127.0.0.1", server.port());
+  const std::string user = (*e)->users().id(0);
+  auto refused =
+      client.Post("/recommend", json{{"user", user}, {"k", 3}, {"intent", "next-step"}}.dump(),
+                  "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_NE(refused->body.find("differential privacy"), std::string::npos) << refused->body;
+  auto answered =
+      client.Post("/recommend", json{{"user", user}, {"k", 3}}.dump(), "application/json");
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(answered->status, 200) << answered->body;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vitrine

@@ -273,6 +273,21 @@ TEST_F(PrivateBundle, AnswersLearnedFromOthersRawHistoriesAreRefused) {
   EXPECT_NE(audience.status().message().find("audience"), std::string::npos);
 }
 
+// With alpha = 0 and a0 = 1 no user can change an item's A statistic: it
+// is exact, needs no noise and is not in the ledger.
+TEST_F(PrivateBundle, ZeroSensitivityReleasesAreExactAndFree) {
+  BuildOptions o = Options(2, 14);
+  o.als.alpha = 0;
+  const fs::path out = Build("alpha0", o);
+  auto e = Engine::Open(out);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const json& releases = (*e)->manifest().differential_privacy["releases"];
+  ASSERT_EQ(releases.size(), 2u * 3u + 2u);
+  for (const auto& r : releases) {
+    EXPECT_EQ(r["what"].get<std::string>().find("statistics A"), std::string::npos);
+  }
+}
+
 TEST_F(PrivateBundle, NoiseIsFreshUnlessSeeded) {
   auto factors = [](const fs::path& b) {
     auto e = Engine::Open(b);
@@ -303,6 +318,11 @@ TEST_F(PrivateBundle, InspectShowsTheBudgetAndFlagsAreChecked) {
   EXPECT_EQ(testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2 --tune", *dir_), 2);
   EXPECT_NE(Slurp(*dir_ / "cmd.err").find("cannot be tuned"), std::string::npos);
   EXPECT_EQ(testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2 --dp-seed 0", *dir_), 2);
+  EXPECT_EQ(testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2x", *dir_), 2);
+  EXPECT_NE(Slurp(*dir_ / "cmd.err").find("--dp-epsilon: cannot read '2x'"), std::string::npos);
+  EXPECT_EQ(
+      testing::RunVitrine("build" + items + inter + " --out x --dp-epsilon 2 --ranker on", *dir_),
+      2);
   // Not privacy budget but privacy flags: an empty --sensitive predicate
   // would mark nothing, silently.
   EXPECT_EQ(testing::RunVitrine("build" + items + " --out x --sensitive ' '", *dir_), 2);
