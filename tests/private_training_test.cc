@@ -288,6 +288,28 @@ TEST_F(PrivateBundle, ZeroSensitivityReleasesAreExactAndFree) {
   }
 }
 
+// --dp-user-rows off: nothing per customer, so the whole bundle is covered;
+// a history still gets answers.
+TEST_F(PrivateBundle, WithoutUserRowsNothingPerCustomerIsKept) {
+  BuildOptions o = Options(2, 16);
+  o.dp.user_rows = false;
+  const fs::path out = Build("no_rows", o);
+  EXPECT_EQ(Slurp(out / "user_ids.txt"), "");
+  auto e = Engine::Open(out);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->users().size(), 0);
+  EXPECT_EQ((*e)->manifest().counts.users, 0);
+  EXPECT_EQ((*e)->manifest().counts.interactions, 0);
+  EXPECT_EQ((*e)->manifest().differential_privacy["per_user_rows"].get<std::string>().rfind("none", 0),
+            0u);
+  RecommendRequest r;
+  r.history = {(*e)->catalog().ids.id(0), (*e)->catalog().ids.id(1)};
+  r.query.k = 4;
+  auto got = (*e)->Recommend(r);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->hits.size(), 4u);
+}
+
 TEST_F(PrivateBundle, NoiseIsFreshUnlessSeeded) {
   auto factors = [](const fs::path& b) {
     auto e = Engine::Open(b);
