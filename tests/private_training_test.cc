@@ -8,6 +8,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -106,6 +107,53 @@ TEST(PrivateAls, PlanSpendsTheBudgetInClosedForm) {
   // A release's sigma is sensitivity / sqrt(2 rho): sqrt(32) items.
   EXPECT_NEAR(GaussianSigma(std::sqrt(32.0), plan->rho_popularity),
               std::sqrt(32.0) / std::sqrt(2 * rho * 0.1), 1e-9);
+}
+
+// One iteration of private ALS: each release's noise is the closed form
+// sigma = sensitivity / sqrt(2 rho), with the sensitivities worked by hand
+// from k, alpha, a0 and Gamma; and the epsilon of T iterations matches a
+// reference computed independently of the ledger (the Renyi-DP curve of
+// the summed rho, minimised over orders on a grid).
+TEST(PrivateAls, NoiseScaleAndEpsilonMatchTheClosedForms) {
+  const CsrMatrix data = RandomInteractions(60, 20, 0.3, 4, false);
+  AlsOptions als;
+  als.factors = 4;
+  als.regularization = 0.5f;
+  als.alpha = 3.0f;
+  als.unobserved_weight = 1.0f;
+  for (int iterations : {1, 4}) {
+    DpOptions dp;
+    dp.epsilon = 3;
+    dp.delta = 1e-5;
+    dp.max_items_per_user = 5;
+    dp.factor_norm_bound = 2;
+    dp.iterations = iterations;
+    auto plan = PlanDp(dp);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    std::mt19937_64 rng(8);
+    const CsrMatrix bounded = BoundContributions(data, dp.max_items_per_user, &rng);
+    ZcdpLedger ledger;
+    auto fit = FitPrivateAls(bounded, als, dp, *plan, &rng, &ledger);
+    ASSERT_TRUE(fit.ok()) << fit.status().ToString();
+    ASSERT_EQ(ledger.entries().size(), 3u * iterations);
+    // Gram: a0 Gamma^2; A: sqrt(k) (1 + alpha - a0) Gamma^2; b: sqrt(k) (1 + alpha) Gamma.
+    const double want_sensitivity[3] = {4.0, std::sqrt(5.0) * 3.0 * 4.0, std::sqrt(5.0) * 4.0 * 2.0};
+    for (size_t i = 0; i < ledger.entries().size(); ++i) {
+      const auto& e = ledger.entries()[i];
+      EXPECT_NEAR(e.sensitivity, want_sensitivity[i % 3], 1e-9) << e.what;
+      EXPECT_NEAR(e.sigma, want_sensitivity[i % 3] / std::sqrt(2 * plan->rho_als_release), 1e-9)
+          << e.what;
+    }
+    double rho = 0;
+    for (double s : want_sensitivity) rho += iterations * s * s / (2 * std::pow(s / std::sqrt(2 * plan->rho_als_release), 2));
+    double reference = std::numeric_limits<double>::infinity();
+    for (double a = 1.0001; a < 1e4; a *= 1.0001) {
+      reference = std::min(reference, a * rho + std::log(1 / plan->conversion_delta) / (a - 1));
+    }
+    EXPECT_NEAR(ledger.Epsilon(plan->conversion_delta), reference, 1e-4 * reference);
+    // The ALS part is its share (0.8) of the budget's rho.
+    EXPECT_NEAR(ledger.total_rho(), 0.8 * plan->rho_total, 1e-12);
+  }
 }
 
 TEST(PrivateAls, BadOptionsNameTheirFlag) {
