@@ -83,7 +83,7 @@ for h in "${HARNESSES[@]}"; do
     result="CRASH (exit $rc): $(find "$artifacts" -type f -newer "$marker" ! -name .run-start \
       -printf '%f ' | head -c 300)"
     failed+=("$h")
-    grep -a -E 'ERROR: |runtime error:|vitrine fuzz:|SUMMARY:' "$log" | head -5 || true
+    grep -a -E 'ERROR: |runtime error:|vitrine fuzz:|SUMMARY:|Assertion|terminate called' "$log" | head -6 || true
   fi
   printf '%-16s %10s %8s %7s %7s %7s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
     "${ft:-?}" "${corp:-?}" "$secs" "$result" | tee -a "$FUZZ_BUILD_DIR/fuzz-summary.txt"
