@@ -180,11 +180,9 @@ int Run(int argc, char** argv, bool tune_only) {
     }
   }
   if (r.count("sensitive-policy")) {
-    const std::string v = r["sensitive-policy"].as<std::string>();
-    if (v != "on" && v != "off") {
-      return UsageError(name, "--sensitive-policy must be on or off, got '" + v + "'");
-    }
-    o.privacy.policy = v == "on";
+    auto on = ParseOnOff("sensitive-policy", r["sensitive-policy"].as<std::string>());
+    if (!on.ok()) return UsageError(name, on.status().message());
+    o.privacy.policy = *on;
   }
   if (r.count("dp-epsilon")) o.dp.epsilon = r["dp-epsilon"].as<double>();
   if (r.count("dp-delta")) o.dp.delta = r["dp-delta"].as<double>();
@@ -195,11 +193,9 @@ int Run(int argc, char** argv, bool tune_only) {
     if (o.dp.noise_seed == 0) return UsageError(name, "--dp-seed: expected a seed >= 1");
   }
   if (r.count("dp-user-rows")) {
-    const std::string v = r["dp-user-rows"].as<std::string>();
-    if (v != "on" && v != "off") {
-      return UsageError(name, "--dp-user-rows must be on or off, got '" + v + "'");
-    }
-    o.dp.user_rows = v == "on";
+    auto on = ParseOnOff("dp-user-rows", r["dp-user-rows"].as<std::string>());
+    if (!on.ok()) return UsageError(name, on.status().message());
+    o.dp.user_rows = *on;
   }
   const bool dp_flags = r.count("dp-delta") + r.count("dp-max-items") + r.count("dp-iterations") +
                             r.count("dp-seed") + r.count("dp-user-rows") >
@@ -279,9 +275,9 @@ int Run(int argc, char** argv, bool tune_only) {
   if (r.count("index")) o.index.spec = r["index"].as<std::string>();
   if (r.count("autotune")) o.autotune = true;
   if (r.count("ranker")) {
-    const std::string v = r["ranker"].as<std::string>();
-    if (v != "on" && v != "off") return UsageError(name, "--ranker must be on or off, got '" + v + "'");
-    o.ranker.enabled = v == "on";
+    auto on = ParseOnOff("ranker", r["ranker"].as<std::string>());
+    if (!on.ok()) return UsageError(name, on.status().message());
+    o.ranker.enabled = *on;
     if (o.ranker.enabled && o.dp.enabled()) {
       return UsageError(name,
                         "--ranker on: a bundle built with --dp-epsilon has no learned ranker (it "

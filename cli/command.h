@@ -37,6 +37,9 @@ struct Registrar {
 int Fail(const std::string& cmd, const Status& st);
 // Prints "vitrine <cmd>: <msg>\nTry 'vitrine <cmd> --help'." and returns 2.
 int UsageError(const std::string& cmd, const std::string& msg);
+// An on|off flag's value: true for "on", false for "off", else
+// InvalidArgument "--<flag> must be on or off, got '<value>'".
+Result<bool> ParseOnOff(const std::string& flag, const std::string& value);
 
 // Parses argv with `opts` and handles --help (prints help and `example`, exits 0) and
 // unknown/malformed flags (exit 2). Returns nullopt-equivalent through

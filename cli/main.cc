@@ -34,6 +34,11 @@ int UsageError(const std::string& cmd, const std::string& msg) {
   return kExitUsage;
 }
 
+Result<bool> ParseOnOff(const std::string& flag, const std::string& value) {
+  if (value == "on" || value == "off") return value == "on";
+  return Status::InvalidArgument("--" + flag + " must be on or off, got '" + value + "'");
+}
+
 namespace {
 
 // cxxopts says "Argument 'abc' failed to parse" without the flag; the flag

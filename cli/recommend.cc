@@ -89,11 +89,9 @@ int Run(int argc, char** argv) {
   req.filter_already_seen = r.count("include-seen") == 0;
   const bool explain = r.count("explain") > 0;
   req.query.explain = explain;
-  const std::string ranker = r["ranker"].as<std::string>();
-  if (ranker != "on" && ranker != "off") {
-    return UsageError(kName, "--ranker must be on or off, got '" + ranker + "'");
-  }
-  req.query.use_ranker = ranker == "on";
+  auto ranker = ParseOnOff("ranker", r["ranker"].as<std::string>());
+  if (!ranker.ok()) return UsageError(kName, ranker.status().message());
+  req.query.use_ranker = *ranker;
   if (r.count("not-interested")) {
     req.not_interested = SplitList(r["not-interested"].as<std::string>(), ',');
   }
