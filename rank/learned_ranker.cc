@@ -42,6 +42,50 @@ struct DMatrixFree {
 };
 using DMatrix = std::unique_ptr<void, DMatrixFree>;
 
+// Feeds one dense row-major float matrix to XGBoost's iterator interface,
+// in a single batch.
+struct DenseBatch {
+  const float* data;
+  size_t rows, cols;
+  DMatrixHandle proxy;
+  bool given = false;
+};
+
+void ResetDenseBatch(DataIterHandle handle) { static_cast<DenseBatch*>(handle)->given = false; }
+
+int NextDenseBatch(DataIterHandle handle) {
+  auto* batch = static_cast<DenseBatch*>(handle);
+  if (batch->given) return 0;
+  // The array interface protocol (NumPy's __array_interface__, version 3).
+  char interface[256];
+  std::snprintf(interface, sizeof(interface),
+                "{\"data\": [%zu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", "
+                "\"version\": 3}",
+                reinterpret_cast<size_t>(batch->data), batch->rows, batch->cols);
+  if (XGProxyDMatrixSetDataDense(batch->proxy, interface) != 0) return -1;
+  batch->given = true;
+  return 1;
+}
+
+// The training matrix, quantised as the "hist" tree method uses it
+// (XGBoost's QuantileDMatrix). A plain DMatrix first copies the rows into
+// CSR, 8 bytes per value; quantised, a value takes one byte. At 4.2M rows of
+// 25 features that is 0.44 GB instead of 1.3 GB on top of the caller's rows
+// (docs/scale.md).
+Result<DMatrix> QuantizedMatrix(const float* rows, size_t n, size_t f, int nthread) {
+  DMatrixHandle raw_proxy = nullptr;
+  VITRINE_XGB(XGProxyDMatrixCreate(&raw_proxy), "creating the training matrix");
+  DMatrix proxy(raw_proxy);
+  DenseBatch batch{rows, n, f, raw_proxy};
+  const std::string config =
+      "{\"missing\": NaN, \"nthread\": " + std::to_string(nthread) + ", \"max_bin\": 256}";
+  DMatrixHandle raw_dm = nullptr;
+  VITRINE_XGB(XGQuantileDMatrixCreateFromCallback(&batch, raw_proxy, nullptr, ResetDenseBatch,
+                                                  NextDenseBatch, config.c_str(), &raw_dm),
+              "creating the training matrix");
+  return DMatrix(raw_dm);
+}
+
 std::string FormatDouble(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.17g", v);
@@ -342,11 +386,9 @@ Result<LearnedRanker> LearnedRanker::Train(const RankingData& data,
     }
   }
 
-  DMatrixHandle raw_dm = nullptr;
-  VITRINE_XGB(XGDMatrixCreateFromMat_omp(data.features.data(), n, f, std::nanf(""), &raw_dm,
-                                         options.nthread),
-              "creating the training matrix");
-  DMatrix dm(raw_dm);
+  VITRINE_ASSIGN_OR_RETURN(DMatrix dm,
+                           QuantizedMatrix(data.features.data(), n, f, options.nthread));
+  DMatrixHandle raw_dm = dm.get();
   VITRINE_XGB(XGDMatrixSetFloatInfo(raw_dm, "label", data.labels.data(), n), "setting labels");
   VITRINE_XGB(
       XGDMatrixSetUIntInfo(raw_dm, "group", data.group_sizes.data(), data.group_sizes.size()),
