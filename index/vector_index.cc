@@ -625,10 +625,42 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(std::shared_ptr<const Ma
   return std::unique_ptr<VectorIndex>(new VectorIndex(std::move(index), std::move(vectors)));
 }
 
+namespace {
+
+// faiss's writer interface over an AtomicFile: the index goes to disk as
+// FAISS writes it, not through an in-memory copy (two of them with
+// Serialize's string: 2 GB at 1M items, the build's peak; docs/scale.md).
+class AtomicFileWriter : public faiss::IOWriter {
+ public:
+  explicit AtomicFileWriter(AtomicFile* file) : file_(file) {}
+  size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+    if (!status_.ok()) return 0;
+    status_ = file_->Append(std::string_view(static_cast<const char*>(ptr), size * nitems));
+    return status_.ok() ? nitems : 0;  // short: faiss throws, the status says why
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  AtomicFile* file_;
+  Status status_;
+};
+
+}  // namespace
+
 Status VectorIndex::Save(const std::filesystem::path& path) const {
-  Result<std::string> bytes = Serialize();
-  if (!bytes.ok()) return bytes.status().WithContext(path.string());
-  return WriteFileAtomic(path, *bytes);
+  AtomicFile file;
+  VITRINE_RETURN_IF_ERROR(file.Open(path));
+  AtomicFileWriter writer(&file);
+  VITRINE_RETURN_IF_ERROR(WithFullCodes([&](const faiss::Index& index) -> Status {
+    try {
+      faiss::write_index(&index, &writer);
+    } catch (const std::exception& e) {
+      if (!writer.status().ok()) return writer.status();
+      return Status::Internal(path.string() + ": faiss::write_index: " + e.what());
+    }
+    return Status::OK();
+  }));
+  return file.Commit();
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const std::filesystem::path& path,
