@@ -33,6 +33,8 @@ class StageTimer {
   explicit StageTimer(std::string name, int64_t total = 0);
   ~StageTimer();
   void Update(int64_t done);
+  // For work whose size is known only once it has started.
+  void SetTotal(int64_t total) { total_ = total; }
   double Seconds() const;
   void Done(const std::string& detail = "");
 

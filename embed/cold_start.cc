@@ -2,6 +2,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 
 #include "core/json_util.h"
@@ -12,16 +13,19 @@ namespace {
 
 using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-Status CheckFinite(const Matrix& m, const char* what) {
-  for (size_t i = 0; i < m.rows; ++i) {
-    for (size_t j = 0; j < m.cols; ++j) {
-      if (!std::isfinite(m.at(i, j))) {
-        return Status::InvalidArgument(std::string("cold start: ") + what + " row " +
-                                       std::to_string(i) + " column " + std::to_string(j) +
-                                       ": non-finite value");
-      }
+Status CheckFiniteRow(const Matrix& m, size_t i, const char* what) {
+  for (size_t j = 0; j < m.cols; ++j) {
+    if (!std::isfinite(m.at(i, j))) {
+      return Status::InvalidArgument(std::string("cold start: ") + what + " row " +
+                                     std::to_string(i) + " column " + std::to_string(j) +
+                                     ": non-finite value");
     }
   }
+  return Status::OK();
+}
+
+Status CheckFinite(const Matrix& m, const char* what) {
+  for (size_t i = 0; i < m.rows; ++i) VITRINE_RETURN_IF_ERROR(CheckFiniteRow(m, i, what));
   return Status::OK();
 }
 
@@ -35,45 +39,88 @@ RowMat ToEigen(const Matrix& m) {
 
 ColdStartProjector::ColdStartProjector(ColdStartOptions opts) : opts_(opts) {}
 
-Status ColdStartProjector::Fit(const Matrix& x, const Matrix& y) {
+Status ColdStartProjector::Fit(
+    const Matrix& x, const Matrix& y, const std::vector<size_t>* rows,
+    const std::function<void(int64_t done, int64_t total)>& on_progress) {
   if (x.rows != y.rows) {
     return Status::InvalidArgument("cold start: features have " + std::to_string(x.rows) +
                                    " rows, targets " + std::to_string(y.rows));
   }
-  if (x.rows == 0 || x.cols == 0 || y.cols == 0) {
+  const size_t n = rows != nullptr ? rows->size() : x.rows;
+  if (n == 0 || x.cols == 0 || y.cols == 0) {
     return Status::InvalidArgument("cold start: nothing to fit (empty features or targets)");
   }
   if (!(opts_.lambda >= 0)) {
     return Status::InvalidArgument("cold start: lambda must be >= 0, got " +
                                    std::to_string(opts_.lambda));
   }
-  VITRINE_RETURN_IF_ERROR(CheckFinite(x, "features"));
-  VITRINE_RETURN_IF_ERROR(CheckFinite(y, "targets"));
-
-  RowMat xe = ToEigen(x), ye = ToEigen(y);
-  if (opts_.normalize_targets) {
-    for (Eigen::Index i = 0; i < ye.rows(); ++i) {
-      const double n = ye.row(i).norm();
-      if (n > 0) ye.row(i) /= n;
+  auto row_at = [&](size_t r) { return rows != nullptr ? (*rows)[r] : r; };
+  for (size_t r = 0; r < n; ++r) {
+    const size_t i = row_at(r);
+    if (i >= x.rows) {
+      return Status::InvalidArgument("cold start: row " + std::to_string(i) + " of " +
+                                     std::to_string(x.rows));
     }
+    VITRINE_RETURN_IF_ERROR(CheckFiniteRow(x, i, "features"));
+    VITRINE_RETURN_IF_ERROR(CheckFiniteRow(y, i, "targets"));
   }
-  Eigen::RowVectorXd xmean = Eigen::RowVectorXd::Zero(xe.cols());
-  Eigen::RowVectorXd ymean = Eigen::RowVectorXd::Zero(ye.cols());
+  const auto dx = static_cast<Eigen::Index>(x.cols), dy = static_cast<Eigen::Index>(y.cols);
+
+  // Row r of the chunk starting at `begin`, as doubles; targets normalised
+  // if asked (a zero row stays zero).
+  auto load = [&](size_t begin, size_t count, RowMat* xc, RowMat* yc) {
+    xc->resize(static_cast<Eigen::Index>(count), dx);
+    yc->resize(static_cast<Eigen::Index>(count), dy);
+    for (size_t r = 0; r < count; ++r) {
+      const size_t i = row_at(begin + r);
+      const auto e = static_cast<Eigen::Index>(r);
+      xc->row(e) = Eigen::Map<const Eigen::RowVectorXf>(x.row(i), dx).cast<double>();
+      yc->row(e) = Eigen::Map<const Eigen::RowVectorXf>(y.row(i), dy).cast<double>();
+      if (opts_.normalize_targets) {
+        const double norm = yc->row(e).norm();
+        if (norm > 0) yc->row(e) /= norm;
+      }
+    }
+  };
+  // Two passes in chunks: the means, then X^T X and X^T Y of the centred
+  // rows (centring both sides is the same as an unpenalised bias column).
+  constexpr size_t kChunk = 16384;
+  const auto total = static_cast<int64_t>(opts_.fit_bias ? 2 * n : n);
+  int64_t done = 0;
+  RowMat xc, yc;
+  Eigen::RowVectorXd xmean = Eigen::RowVectorXd::Zero(dx);
+  Eigen::RowVectorXd ymean = Eigen::RowVectorXd::Zero(dy);
   if (opts_.fit_bias) {
-    // Centring both sides is the same as an unpenalised bias column.
-    xmean = xe.colwise().mean();
-    ymean = ye.colwise().mean();
-    xe.rowwise() -= xmean;
-    ye.rowwise() -= ymean;
+    for (size_t begin = 0; begin < n; begin += kChunk) {
+      const size_t count = std::min(kChunk, n - begin);
+      load(begin, count, &xc, &yc);
+      xmean += xc.colwise().sum();
+      ymean += yc.colwise().sum();
+      done += static_cast<int64_t>(count);
+      if (on_progress) on_progress(done, total);
+    }
+    xmean /= static_cast<double>(n);
+    ymean /= static_cast<double>(n);
   }
-  Eigen::MatrixXd gram = xe.transpose() * xe;
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(dx, dx);
+  Eigen::MatrixXd xty = Eigen::MatrixXd::Zero(dx, dy);
+  for (size_t begin = 0; begin < n; begin += kChunk) {
+    const size_t count = std::min(kChunk, n - begin);
+    load(begin, count, &xc, &yc);
+    xc.rowwise() -= xmean;
+    yc.rowwise() -= ymean;
+    gram.noalias() += xc.transpose() * xc;
+    xty.noalias() += xc.transpose() * yc;
+    done += static_cast<int64_t>(count);
+    if (on_progress) on_progress(done, total);
+  }
   gram.diagonal().array() += opts_.lambda;
   Eigen::LDLT<Eigen::MatrixXd> ldlt(gram);
   if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) {
     return Status::InvalidArgument("cold start: X^T X + lambda I is singular; raise lambda above " +
                                    std::to_string(opts_.lambda));
   }
-  const Eigen::MatrixXd w = ldlt.solve(xe.transpose() * ye);
+  const Eigen::MatrixXd w = ldlt.solve(xty);
   if (!w.allFinite()) {
     return Status::InvalidArgument("cold start: the ridge solve is ill-conditioned; raise lambda");
   }
@@ -169,10 +216,10 @@ Result<Matrix> ConcatColumns(const std::vector<const Matrix*>& blocks) {
   return out;
 }
 
-Result<std::vector<bool>> FillColdRows(const Matrix& features,
-                                       std::span<const int64_t> interaction_counts,
-                                       const ColdStartOptions& opts, Matrix* cf,
-                                       ColdStartProjector* projector_out) {
+Result<std::vector<bool>> FillColdRows(
+    const Matrix& features, std::span<const int64_t> interaction_counts,
+    const ColdStartOptions& opts, Matrix* cf, ColdStartProjector* projector_out,
+    const std::function<void(int64_t done, int64_t total)>& on_progress) {
   const size_t n = cf->rows;
   if (features.rows != n || interaction_counts.size() != n) {
     return Status::InvalidArgument("cold start: cf has " + std::to_string(n) + " rows, features " +
@@ -198,11 +245,16 @@ Result<std::vector<bool>> FillColdRows(const Matrix& features,
     return out;
   };
   ColdStartProjector projector(opts);
-  VITRINE_RETURN_IF_ERROR(projector.Fit(gather(features, warm_rows), gather(*cf, warm_rows)));
-  if (!cold_rows.empty()) {
-    VITRINE_ASSIGN_OR_RETURN(Matrix pred, projector.Predict(gather(features, cold_rows)));
-    for (size_t r = 0; r < cold_rows.size(); ++r) {
-      std::copy(pred.row(r), pred.row(r) + pred.cols, cf->row(cold_rows[r]));
+  VITRINE_RETURN_IF_ERROR(projector.Fit(features, *cf, &warm_rows, on_progress));
+  // Cold rows are predicted a chunk at a time, so no copy of them all.
+  constexpr size_t kChunk = 16384;
+  for (size_t begin = 0; begin < cold_rows.size(); begin += kChunk) {
+    const std::vector<size_t> chunk(cold_rows.begin() + static_cast<std::ptrdiff_t>(begin),
+                                    cold_rows.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                            begin + kChunk, cold_rows.size())));
+    VITRINE_ASSIGN_OR_RETURN(Matrix pred, projector.Predict(gather(features, chunk)));
+    for (size_t r = 0; r < chunk.size(); ++r) {
+      std::copy(pred.row(r), pred.row(r) + pred.cols, cf->row(chunk[r]));
     }
   }
   if (projector_out != nullptr) *projector_out = std::move(projector);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <vector>
@@ -41,9 +42,14 @@ class ColdStartProjector {
  public:
   explicit ColdStartProjector(ColdStartOptions opts = {});
 
-  // Fits on rows of x (n x dx) and y (n x dy). InvalidArgument when shapes
-  // disagree, n == 0, lambda < 0, or a value is NaN/Inf (names matrix and row).
-  [[nodiscard]] Status Fit(const Matrix& x, const Matrix& y);
+  // Fits on rows of x (n x dx) and y (n x dy), or on the listed `rows` of
+  // both. InvalidArgument when shapes disagree, no row is given, lambda < 0,
+  // or a value is NaN/Inf (names matrix and row). Reads the rows in chunks,
+  // so memory is the d x d Gram matrix beyond the inputs; `on_progress(done,
+  // total)` counts rows read.
+  [[nodiscard]] Status Fit(
+      const Matrix& x, const Matrix& y, const std::vector<size_t>* rows = nullptr,
+      const std::function<void(int64_t done, int64_t total)>& on_progress = {});
 
   // x W + b for x (m x input_dim()). Fails if not fitted or dims differ.
   [[nodiscard]] Result<Matrix> Predict(const Matrix& x) const;
@@ -74,9 +80,10 @@ class ColdStartProjector {
 // rows of `cf` with its predictions. Warm rows are left untouched. Returns the
 // cold mask; the fitted projector is moved to `projector_out` if non-null (to
 // store it for later cold arrivals). Fails if sizes disagree or no item is warm.
-[[nodiscard]] Result<std::vector<bool>> FillColdRows(const Matrix& features,
-                                                     std::span<const int64_t> interaction_counts,
-                                                     const ColdStartOptions& opts, Matrix* cf,
-                                                     ColdStartProjector* projector_out = nullptr);
+// `on_progress` as in ColdStartProjector::Fit.
+[[nodiscard]] Result<std::vector<bool>> FillColdRows(
+    const Matrix& features, std::span<const int64_t> interaction_counts,
+    const ColdStartOptions& opts, Matrix* cf, ColdStartProjector* projector_out = nullptr,
+    const std::function<void(int64_t done, int64_t total)>& on_progress = {});
 
 }  // namespace vitrine

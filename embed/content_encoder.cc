@@ -346,11 +346,13 @@ TruncatedSvd RandomizedSvd(const Eigen::SparseMatrix<double, Eigen::RowMajor>& x
   auto times_a = [&](const Eigen::MatrixXd& m) -> Eigen::MatrixXd {  // A M
     Eigen::MatrixXd r = x * m;
     if (centred) r.rowwise() -= mean.transpose() * m;
+    if (opts.on_pass) opts.on_pass();
     return r;
   };
   auto times_at = [&](const Eigen::MatrixXd& m) -> Eigen::MatrixXd {  // A^T M
     Eigen::MatrixXd r = x.transpose() * m;
     if (centred) r -= mean * m.colwise().sum();
+    if (opts.on_pass) opts.on_pass();
     return r;
   };
 
@@ -387,7 +389,8 @@ ContentEncoder::~ContentEncoder() = default;
 ContentEncoder::ContentEncoder(ContentEncoder&&) noexcept = default;
 ContentEncoder& ContentEncoder::operator=(ContentEncoder&&) noexcept = default;
 
-Result<Matrix> ContentEncoder::Fit(const Catalog& catalog) {
+Result<Matrix> ContentEncoder::Fit(
+    const Catalog& catalog, const std::function<void(int64_t done, int64_t total)>& on_progress) {
   const int64_t n = catalog.size();
   if (n == 0) return Status::InvalidArgument("content encoder: the catalog has no items");
   if (opts_.dim < 1) {
@@ -412,7 +415,15 @@ Result<Matrix> ContentEncoder::Fit(const Catalog& catalog) {
     return Status::InvalidArgument(
         "content encoder: the catalog has no usable attribute columns (no features)");
   }
+  // Passes over the features: building them, the SVD's products, and
+  // building them again in Transform.
+  const int64_t passes = 1 + (2 + 2 * std::max(0, opts_.power_iterations)) + 1;
+  int64_t done = 0;
+  auto pass = [&] {
+    if (on_progress) on_progress(++done, passes);
+  };
   VITRINE_ASSIGN_OR_RETURN(SparseFeatures x, Features(catalog));
+  pass();
 
   const Eigen::SparseMatrix<double, Eigen::RowMajor> xd = x.cast<double>();
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(num_features_);
@@ -424,7 +435,7 @@ Result<Matrix> ContentEncoder::Fit(const Catalog& catalog) {
   mean /= static_cast<double>(n);
   const int k = static_cast<int>(std::min<int64_t>({opts_.dim, n, num_features_}));
   const TruncatedSvd svd =
-      RandomizedSvd(xd, mean, k, {opts_.oversampling, opts_.power_iterations, opts_.seed});
+      RandomizedSvd(xd, mean, k, {opts_.oversampling, opts_.power_iterations, opts_.seed, pass});
 
   projection_ = Matrix(num_features_, k);
   for (int64_t f = 0; f < num_features_; ++f) {
@@ -434,7 +445,9 @@ Result<Matrix> ContentEncoder::Fit(const Catalog& catalog) {
   offset_.assign(offset.data(), offset.data() + k);
   singular_values_.assign(svd.s.data(), svd.s.data() + k);
   fitted_ = true;
-  return Transform(catalog);
+  VITRINE_ASSIGN_OR_RETURN(Matrix block, Transform(catalog));
+  pass();
+  return block;
 }
 
 Result<SparseFeatures> ContentEncoder::Features(const Catalog& catalog) const {

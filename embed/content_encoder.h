@@ -37,6 +37,7 @@
 #include <Eigen/Dense>
 #include <Eigen/SparseCore>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -82,7 +83,10 @@ class ContentEncoder {
   // Learns vocabularies, statistics and the projection from `catalog` and
   // returns its n x dim() block. Fails if the catalog is empty or yields no
   // features (no usable attribute columns).
-  [[nodiscard]] Result<Matrix> Fit(const Catalog& catalog);
+  // `on_progress(done, total)` counts passes over the feature matrix.
+  [[nodiscard]] Result<Matrix> Fit(
+      const Catalog& catalog,
+      const std::function<void(int64_t done, int64_t total)>& on_progress = {});
 
   // The n x dim() block of `catalog`, whose columns must include every fitted
   // column with the same type (matched by name; extra columns are ignored).
@@ -129,6 +133,8 @@ struct RandomizedSvdOptions {
   int oversampling = 10;     // test columns beyond k
   int power_iterations = 3;  // passes of A A^T, each re-orthonormalised
   uint64_t seed = 42;        // draws the Gaussian test matrix
+  // Called after each product with X or X^T (2 + 2 power_iterations of them).
+  std::function<void()> on_pass;
 };
 // Requires 1 <= k <= min(rows, cols); k + oversampling is capped there too.
 TruncatedSvd RandomizedSvd(const Eigen::SparseMatrix<double, Eigen::RowMajor>& x,

@@ -384,7 +384,11 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
 
   // 4. Content block.
   StageTimer t_content("content encoder");
-  VITRINE_ASSIGN_OR_RETURN(blocks.content, encoder.FitContent(o.content, catalog));
+  VITRINE_ASSIGN_OR_RETURN(blocks.content,
+                           encoder.FitContent(o.content, catalog, [&](int64_t done, int64_t total) {
+                             t_content.SetTotal(total);
+                             t_content.Update(done);
+                           }));
   t_content.Done(std::to_string(encoder.content().feature_count()) + " features -> " +
                  std::to_string(blocks.content.cols) + " dims");
 
@@ -411,9 +415,13 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     StageTimer t_cold("cold-start projector");
     const std::vector<int64_t> counts(popularity.begin(), popularity.end());
     std::string note;
-    VITRINE_ASSIGN_OR_RETURN(std::vector<bool> cold,
-                             encoder.FitColdStart(o.cold_start, counts, blocks.content,
-                                                  blocks.visual, &blocks.cf, &note));
+    VITRINE_ASSIGN_OR_RETURN(
+        std::vector<bool> cold,
+        encoder.FitColdStart(o.cold_start, counts, blocks.content, blocks.visual, &blocks.cf, &note,
+                             [&](int64_t done, int64_t total) {
+                               t_cold.SetTotal(total);
+                               t_cold.Update(done);
+                             }));
     for (size_t i = 0; i < cold.size(); ++i) cold_flags[i] = cold[i] ? 1 : 0;
     t_cold.Done(std::to_string(std::count(cold.begin(), cold.end(), true)) +
                 " cold items (fewer than " + std::to_string(o.cold_start.min_interactions) +

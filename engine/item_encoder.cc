@@ -115,10 +115,11 @@ Result<FusedVectors> FuseItemBlocks(ItemBlocks b, const std::map<std::string, fl
   return Fuse(std::move(blocks));
 }
 
-Result<Matrix> ItemEncoder::FitContent(const ContentEncoderOptions& options,
-                                       const Catalog& catalog) {
+Result<Matrix> ItemEncoder::FitContent(
+    const ContentEncoderOptions& options, const Catalog& catalog,
+    const std::function<void(int64_t done, int64_t total)>& on_progress) {
   content_ = ContentEncoder(options);
-  return content_.Fit(catalog);
+  return content_.Fit(catalog, on_progress);
 }
 
 Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
@@ -139,10 +140,10 @@ Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
   return visual_.FitTransform(images, on_progress);
 }
 
-Result<std::vector<bool>> ItemEncoder::FitColdStart(const ColdStartOptions& options,
-                                                    std::span<const int64_t> counts,
-                                                    const Matrix& content, const Matrix& visual,
-                                                    Matrix* cf, std::string* note) {
+Result<std::vector<bool>> ItemEncoder::FitColdStart(
+    const ColdStartOptions& options, std::span<const int64_t> counts, const Matrix& content,
+    const Matrix& visual, Matrix* cf, std::string* note,
+    const std::function<void(int64_t, int64_t)>& on_progress) {
   const bool any_warm = std::any_of(counts.begin(), counts.end(),
                                     [&](int64_t c) { return c >= options.min_interactions; });
   has_cf_ = true;
@@ -161,7 +162,8 @@ Result<std::vector<bool>> ItemEncoder::FitColdStart(const ColdStartOptions& opti
   }
   VITRINE_ASSIGN_OR_RETURN(Matrix features, ColdStartFeatures(content, visual));
   ColdStartProjector projector(options);
-  VITRINE_ASSIGN_OR_RETURN(cold, FillColdRows(features, counts, options, cf, &projector));
+  VITRINE_ASSIGN_OR_RETURN(cold,
+                           FillColdRows(features, counts, options, cf, &projector, on_progress));
   projector_ = std::move(projector);
   cold_norm_ = ScaleCfBlock(cold, options.norm_quantile, cf);
   return cold;

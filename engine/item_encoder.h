@@ -60,7 +60,9 @@ class ItemEncoder {
   ItemEncoder& operator=(ItemEncoder&&) noexcept = default;
 
   // --- Build: fit each encoder on the catalog. ---
-  Result<Matrix> FitContent(const ContentEncoderOptions& options, const Catalog& catalog);
+  Result<Matrix> FitContent(
+      const ContentEncoderOptions& options, const Catalog& catalog,
+      const std::function<void(int64_t done, int64_t total)>& on_progress = {});
   Result<Matrix> FitVisual(const VisualEncoderOptions& options, const VisualSource& source,
                            const Catalog& catalog,
                            const std::function<void(size_t done)>& on_progress = {});
@@ -69,10 +71,10 @@ class ItemEncoder {
   // visual] and scales the block (see the header comment). Returns the cold
   // mask. With no item warm enough to fit the projector on, every row keeps
   // its ALS factors (zero for items nobody touched) and `note` says so.
-  Result<std::vector<bool>> FitColdStart(const ColdStartOptions& options,
-                                         std::span<const int64_t> interaction_counts,
-                                         const Matrix& content, const Matrix& visual, Matrix* cf,
-                                         std::string* note);
+  Result<std::vector<bool>> FitColdStart(
+      const ColdStartOptions& options, std::span<const int64_t> interaction_counts,
+      const Matrix& content, const Matrix& visual, Matrix* cf, std::string* note,
+      const std::function<void(int64_t, int64_t)>& on_progress = {});
 
   // --- items add: the encoders a bundle stores. ---
   static Result<ItemEncoder> Load(const Bundle& bundle, const BundleManifest& manifest);

@@ -265,7 +265,7 @@ double SubspaceDistance(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
 TEST(RandomizedSvdTest, MatchesJacobiSvd) {
   const Eigen::MatrixXd a = WithSpectrum(80, 50, 0.7, 7);
   const int k = 6;
-  TruncatedSvd r = RandomizedSvd(a.sparseView(), Eigen::VectorXd(), k, {10, 3, 1});
+  TruncatedSvd r = RandomizedSvd(a.sparseView(), Eigen::VectorXd(), k, {10, 3, 1, {}});
   Eigen::JacobiSVD<Eigen::MatrixXd> exact(a, Eigen::ComputeThinU | Eigen::ComputeThinV);
   ASSERT_EQ(r.s.size(), k);
   for (int i = 0; i < k; ++i) EXPECT_NEAR(r.s[i], exact.singularValues()[i], 1e-8 * 10) << i;
@@ -290,7 +290,7 @@ TEST(RandomizedSvdTest, CentredMatchesBdcSvdOfCentredMatrix) {
   a.array() += 0.5;  // a large common offset that centring must remove
   const Eigen::VectorXd mean = a.colwise().mean().transpose();
   const int k = 5;
-  TruncatedSvd r = RandomizedSvd(a.sparseView(), mean, k, {10, 4, 9});
+  TruncatedSvd r = RandomizedSvd(a.sparseView(), mean, k, {10, 4, 9, {}});
   const Eigen::MatrixXd c = a.rowwise() - mean.transpose();
   Eigen::BDCSVD<Eigen::MatrixXd> exact(c, Eigen::ComputeThinU | Eigen::ComputeThinV);
   for (int i = 0; i < k; ++i) EXPECT_NEAR(r.s[i], exact.singularValues()[i], 1e-6) << i;
@@ -303,7 +303,7 @@ TEST(RandomizedSvdTest, PowerIterationsImproveAFlatSpectrum) {
   Eigen::JacobiSVD<Eigen::MatrixXd> exact(a);
   const int k = 5;
   auto err = [&](int q) {
-    TruncatedSvd r = RandomizedSvd(a.sparseView(), Eigen::VectorXd(), k, {10, q, 5});
+    TruncatedSvd r = RandomizedSvd(a.sparseView(), Eigen::VectorXd(), k, {10, q, 5, {}});
     return (r.s - exact.singularValues().head(k)).norm();
   };
   const double e0 = err(0), e4 = err(4);
