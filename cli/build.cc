@@ -125,10 +125,12 @@ int Run(int argc, char** argv, bool tune_only) {
       "trend-window",
       "Window of the trend prior: growth over the data's last window against the one before "
       "(1h to 7d; default 1d)",
-      cxxopts::value<std::string>())("weights",
-                                     "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
+      cxxopts::value<std::string>())(
+      "weights", "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
+      cxxopts::value<std::string>())("index",
+                                     "FAISS index spec (index_factory string), or auto: HNSW32 up "
+                                     "to 2M items, IVF-PQ with re-ranking above (the default)",
                                      cxxopts::value<std::string>())(
-      "index", "FAISS index spec (index_factory string)", cxxopts::value<std::string>())(
       "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
       "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(
       "ranker",

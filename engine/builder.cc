@@ -503,11 +503,16 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
            std::to_string(static_cast<int>(tuned.chosen.qps)) + " QPS" +
            (tuned.met_target ? "" : " (target not met: most accurate point)"));
   } else {
-    StageTimer t_index("index " + o.index.spec, static_cast<int64_t>(vectors->rows));
     VectorIndexOptions io = o.index;
+    if (io.spec == kAutoIndexSpec) {
+      const AutoIndexChoice choice = AutoIndex(vectors->rows, vectors->cols);
+      io.spec = choice.spec;
+      if (choice.nprobe > 0) is.nprobe = choice.nprobe;
+    }
+    StageTimer t_index("index " + io.spec, static_cast<int64_t>(vectors->rows));
     io.on_progress = [&t_index](size_t added) { t_index.Update(static_cast<int64_t>(added)); };
     VITRINE_ASSIGN_OR_RETURN(index, VectorIndex::Build(vectors, io));
-    is.spec = o.index.spec;
+    is.spec = io.spec;
     t_index.Done(index->Describe() + ", " +
                  std::to_string(static_cast<int>(index->BytesPerVector())) + " bytes/vector");
   }

@@ -121,7 +121,8 @@ struct BuildOptions {
     uint64_t seed = 42;  // the user sample and XGBoost's sampling
     int threads = 1;     // training threads; deterministic for a seed at 1
   } ranker;
-  VectorIndexOptions index;  // index.faiss (its spec unless `autotune`)
+  // index.faiss (its spec unless `autotune`); "auto" = AutoIndex's choice.
+  VectorIndexOptions index{.spec = kAutoIndexSpec};
   // Instead of `index.spec`: measure candidate specs on held-out queries and
   // keep the fastest meeting recall@10 >= autotune_recall (index/autotune.h);
   // the operating point (spec, ef / nprobe) is recorded in the manifest and

@@ -9,12 +9,30 @@
 
 namespace vitrine {
 
+namespace {
+
+// The largest power of two at most 4 sqrt(n) that leaves FAISS's k-means
+// 39 training points per list.
+size_t IvfListCount(size_t n) {
+  size_t nlist = 1;
+  while (nlist * 2 <= 4 * std::sqrt(static_cast<double>(n)) && nlist * 2 * 39 <= n) nlist *= 2;
+  return nlist;
+}
+
+}  // namespace
+
+AutoIndexChoice AutoIndex(size_t n, size_t dim, size_t hnsw_max_items) {
+  const size_t nlist = IvfListCount(n);
+  if (n <= hnsw_max_items || nlist < 4 || dim == 0) return {"HNSW32", 0};
+  const int nprobe = static_cast<int>(std::max<size_t>(32, nlist / 128));
+  return {"IVF" + std::to_string(nlist) + ",SQ8,RFlat", nprobe};
+}
+
 std::vector<std::string> DefaultAutotuneSpecs(size_t n) {
   // SQ8 codes with exact re-ranking of the beam from the kept vectors: a
   // quarter of the memory traffic per distance (docs/bench.md).
   std::vector<std::string> specs = {"HNSW16", "HNSW32", "HNSW16,SQ8,RFlat"};
-  size_t nlist = 1;
-  while (nlist * 2 <= 4 * std::sqrt(static_cast<double>(n)) && nlist * 2 * 39 <= n) nlist *= 2;
+  const size_t nlist = IvfListCount(n);
   if (nlist >= 4) specs.push_back("IVF" + std::to_string(nlist) + ",Flat");
   if (n <= 20000) specs.push_back("Flat");
   return specs;

@@ -33,6 +33,22 @@
 
 namespace vitrine {
 
+// The index a build makes when none is named (`--index auto`, the
+// default; docs/scale.md, "Which index"). HNSW32 up to `hnsw_max_items`,
+// where its build takes minutes; above, its build time (n log n, an hour at
+// 10M items here) is what does not scale, so IVF with nlist near 4 sqrt(n),
+// 8-bit scalar-quantised codes (d bytes per item, about HNSW32's links) and
+// an exact re-rank from the vectors the bundle keeps anyway. `nprobe` is the
+// lists a query scans. (FAISS 1.7.3's fast-scan PQ takes no per-call
+// nprobe, which serving sets per request.)
+inline constexpr const char* kAutoIndexSpec = "auto";
+inline constexpr size_t kAutoHnswMaxItems = 2000000;
+struct AutoIndexChoice {
+  std::string spec;
+  int nprobe = 0;  // 0: the manifest's default (HNSW has no lists)
+};
+AutoIndexChoice AutoIndex(size_t n, size_t dim, size_t hnsw_max_items = kAutoHnswMaxItems);
+
 struct AutotuneOptions {
   Metric metric = Metric::kInnerProduct;  // of the index built and the ground truth
   double target_recall = 0.95;            // recall@k a spec must reach

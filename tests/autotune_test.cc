@@ -131,5 +131,38 @@ TEST(Autotune, DefaultSpecs) {
   EXPECT_NE(std::find(big.begin(), big.end(), "HNSW32"), big.end());
 }
 
+TEST(AutoIndex, HnswUpToTheLimitThenIvfSq8WithReRanking) {
+  EXPECT_EQ(AutoIndex(5000, 194).spec, "HNSW32");
+  EXPECT_EQ(AutoIndex(kAutoHnswMaxItems, 194).spec, "HNSW32");
+  // 4 sqrt(3M) = 6928: 4096 lists.
+  const AutoIndexChoice big = AutoIndex(3000000, 194);
+  EXPECT_EQ(big.spec, "IVF4096,SQ8,RFlat");
+  EXPECT_EQ(big.nprobe, 32);
+  // 4 sqrt(10M) = 12649: 8192 lists, 64 probed.
+  const AutoIndexChoice huge = AutoIndex(10000000, 97);
+  EXPECT_EQ(huge.spec, "IVF8192,SQ8,RFlat");
+  EXPECT_EQ(huge.nprobe, 64);
+}
+
+TEST(AutoIndex, TheIvfChoiceFindsTheExactNeighboursOnClusteredVectors) {
+  // The limit lowered so that a test-sized catalog gets the large-catalog
+  // index; recall against an exact scan, not against FAISS's own Flat.
+  // Blobs wide enough that neighbours straddle IVF lists.
+  auto base = std::make_shared<const Matrix>(ClusteredRows(30000, 32, 300, 3, 1.0f, 99));
+  const Matrix queries = ClusteredRows(200, 32, 300, 4, 1.0f, 99);
+  const AutoIndexChoice choice = AutoIndex(base->rows, base->cols, /*hnsw_max_items=*/1000);
+  ASSERT_EQ(choice.spec, "IVF512,SQ8,RFlat");
+  VectorIndexOptions io;
+  io.spec = choice.spec;
+  auto index = VectorIndex::Build(base, io);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  SearchParams p;
+  p.k = 10;
+  p.nprobe = choice.nprobe;
+  const double recall = OracleRecall(*base, queries, **index, p);
+  RecordProperty("recall", std::to_string(recall));
+  EXPECT_GE(recall, 0.9);
+}
+
 }  // namespace
 }  // namespace vitrine
