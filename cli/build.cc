@@ -128,8 +128,9 @@ int Run(int argc, char** argv, bool tune_only) {
       cxxopts::value<std::string>())(
       "weights", "Default block weights, e.g. cf=1,content=0.5,visual=0.5",
       cxxopts::value<std::string>())("index",
-                                     "FAISS index spec (index_factory string), or auto: HNSW32 up "
-                                     "to 2M items, IVF-PQ with re-ranking above (the default)",
+                                     "FAISS index spec (index_factory string), or auto (the "
+                                     "default): HNSW32 while it takes at most half the memory, "
+                                     "IVF-PQ with re-ranking above",
                                      cxxopts::value<std::string>())(
       "autotune", "Pick the index spec and ef/nprobe meeting --target-recall fastest")(
       "target-recall", "Recall@10 target of --autotune (default 0.95)", cxxopts::value<double>())(

@@ -505,7 +505,8 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
   } else {
     VectorIndexOptions io = o.index;
     if (io.spec == kAutoIndexSpec) {
-      const AutoIndexChoice choice = AutoIndex(vectors->rows, vectors->cols);
+      const AutoIndexChoice choice =
+          AutoIndex(vectors->rows, vectors->cols, PhysicalMemoryBytes());
       io.spec = choice.spec;
       if (choice.nprobe > 0) is.nprobe = choice.nprobe;
     }

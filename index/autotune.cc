@@ -3,6 +3,8 @@
 #include <faiss/IndexIVF.h>
 
 #include <algorithm>
+#include <unistd.h>
+
 #include <cmath>
 
 #include "core/progress.h"
@@ -21,11 +23,24 @@ size_t IvfListCount(size_t n) {
 
 }  // namespace
 
-AutoIndexChoice AutoIndex(size_t n, size_t dim, size_t hnsw_max_items) {
+AutoIndexChoice AutoIndex(size_t n, size_t dim, uint64_t memory_bytes) {
+  const double hnsw_bytes = static_cast<double>(n) * static_cast<double>(4 * dim + 272);
   const size_t nlist = IvfListCount(n);
-  if (n <= hnsw_max_items || nlist < 4 || dim == 0) return {"HNSW32", 0};
+  if (hnsw_bytes <= static_cast<double>(memory_bytes) / 2 || nlist < 4 || dim == 0) {
+    return {"HNSW32", 0};
+  }
+  size_t m = 0;  // the most sub-quantisers of 4 or more dimensions
+  for (size_t c = dim / 4; c >= 1 && m == 0; --c) {
+    if (dim % c == 0) m = c;
+  }
+  const std::string codes = m >= 8 ? "PQ" + std::to_string(m) : std::string("SQ8");
   const int nprobe = static_cast<int>(std::max<size_t>(32, nlist / 128));
-  return {"IVF" + std::to_string(nlist) + ",SQ8,RFlat", nprobe};
+  return {"IVF" + std::to_string(nlist) + "," + codes + ",RFlat", nprobe};
+}
+
+uint64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
 }
 
 std::vector<std::string> DefaultAutotuneSpecs(size_t n) {

@@ -131,17 +131,19 @@ TEST(Autotune, DefaultSpecs) {
   EXPECT_NE(std::find(big.begin(), big.end(), "HNSW32"), big.end());
 }
 
-TEST(AutoIndex, HnswUpToTheLimitThenIvfSq8WithReRanking) {
-  EXPECT_EQ(AutoIndex(5000, 194).spec, "HNSW32");
-  EXPECT_EQ(AutoIndex(kAutoHnswMaxItems, 194).spec, "HNSW32");
-  // 4 sqrt(3M) = 6928: 4096 lists.
-  const AutoIndexChoice big = AutoIndex(3000000, 194);
-  EXPECT_EQ(big.spec, "IVF4096,SQ8,RFlat");
-  EXPECT_EQ(big.nprobe, 32);
-  // 4 sqrt(10M) = 12649: 8192 lists, 64 probed.
-  const AutoIndexChoice huge = AutoIndex(10000000, 97);
-  EXPECT_EQ(huge.spec, "IVF8192,SQ8,RFlat");
-  EXPECT_EQ(huge.nprobe, 64);
+TEST(AutoIndex, HnswWhileItFitsInHalfTheMemoryThenIvfWithReRanking) {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  // 10M x (4 x 195 + 272) B = 10.5 GB: HNSW on 24 GiB, IVF on 16 GiB.
+  EXPECT_EQ(AutoIndex(10000000, 195, 24 * kGiB).spec, "HNSW32");
+  const AutoIndexChoice big = AutoIndex(10000000, 195, 16 * kGiB);
+  // 4 sqrt(10M) = 12649: 8192 lists, 64 probed; 195 = 39 x 5.
+  EXPECT_EQ(big.spec, "IVF8192,PQ39,RFlat");
+  EXPECT_EQ(big.nprobe, 64);
+  // 194 = 2 x 97 has no divisor of 8 or more at most 194 / 4: SQ8 codes.
+  EXPECT_EQ(AutoIndex(3000000, 194, 4 * kGiB).spec, "IVF4096,SQ8,RFlat");
+  EXPECT_EQ(AutoIndex(3000000, 194, 4 * kGiB).nprobe, 32);
+  // Too few items for IVF lists: HNSW whatever the memory.
+  EXPECT_EQ(AutoIndex(100, 194, 0).spec, "HNSW32");
 }
 
 TEST(AutoIndex, TheIvfChoiceFindsTheExactNeighboursOnClusteredVectors) {
@@ -150,8 +152,8 @@ TEST(AutoIndex, TheIvfChoiceFindsTheExactNeighboursOnClusteredVectors) {
   // Blobs wide enough that neighbours straddle IVF lists.
   auto base = std::make_shared<const Matrix>(ClusteredRows(30000, 32, 300, 3, 1.0f, 99));
   const Matrix queries = ClusteredRows(200, 32, 300, 4, 1.0f, 99);
-  const AutoIndexChoice choice = AutoIndex(base->rows, base->cols, /*hnsw_max_items=*/1000);
-  ASSERT_EQ(choice.spec, "IVF512,SQ8,RFlat");
+  const AutoIndexChoice choice = AutoIndex(base->rows, base->cols, /*memory_bytes=*/1 << 20);
+  ASSERT_EQ(choice.spec, "IVF512,PQ8,RFlat");
   VectorIndexOptions io;
   io.spec = choice.spec;
   auto index = VectorIndex::Build(base, io);
