@@ -131,7 +131,7 @@ const std::vector<ServeKey>& ServeKeys() {
       {"access-log", K::kString},      {"drain-seconds", K::kReal},
       {"access-log-max-mb", K::kInt64}, {"state", K::kString},
       {"state-prefix", K::kString},    {"session-ttl", K::kString},
-      {"state-required", K::kFlag}};
+      {"state-required", K::kFlag},   {"experiment", K::kString}};
   return keys;
 }
 
@@ -192,6 +192,9 @@ int Run(int argc, char** argv) {
        cxxopts::value<int>()->default_value("16"))
       ("verify", "Check every bundle file's checksum on (re)load")
       ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
+       cxxopts::value<std::string>())
+      ("experiment", "A/B variants of /recommend's defaults from this TOML file; users are "
+       "assigned by a hash of their id and the experiment's name (docs/serving.md)",
        cxxopts::value<std::string>())
       ("drain-seconds", "On SIGTERM: seconds /ready answers 503 while requests are still "
        "served, before the listener closes (0 = close at once)",
@@ -316,6 +319,7 @@ int Run(int argc, char** argv) {
   o.admin_token = std::move(*token);
   if (r.count("verify")) o.verify = VerifyMode::kFull;
   if (r.count("access-log")) o.access_log = r["access-log"].as<std::string>();
+  if (r.count("experiment")) o.experiment = r["experiment"].as<std::string>();
   {
     const int64_t mb = r["access-log-max-mb"].as<int64_t>();
     if (mb < 1 || mb > (int64_t{1} << 20)) {

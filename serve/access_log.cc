@@ -88,6 +88,7 @@ std::string AccessLog::Line(const AccessRecord& r) {
   if (r.latency_ms) j["latency_ms"] = std::round(*r.latency_ms * 1000) / 1000;
   if (r.k) j["k"] = *r.k;
   if (r.generation) j["generation"] = *r.generation;
+  if (r.variant) j["variant"] = *r.variant;
   // Invalid UTF-8 (a method httplib accepted) is replaced, never thrown.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -5,11 +5,11 @@
 //
 //   {"time":"2026-12-06T14:31:07.412Z","request_id":"5f2a9c1e-000017",
 //    "method":"GET","endpoint":"similar","status":200,"latency_ms":0.84,
-//    "k":10,"generation":1}
+//    "k":10,"generation":1,"variant":"control"}
 //
 // No user ids are written: request bodies are not logged, and a path holds
 // at most an item id. `k` and `generation` are present when the request got
-// that far.
+// that far, `variant` when an experiment assigned the user one.
 //
 // Lines are buffered and flushed by a background thread every
 // `kFlushInterval` (and on rotation and close), not one write(2) per request
@@ -43,6 +43,7 @@ struct AccessRecord {
   std::optional<double> latency_ms;  // empty when refused before routing
   std::optional<int64_t> k;
   std::optional<int64_t> generation;
+  std::optional<std::string> variant;  // the A/B variant that answered (serve/experiment.h)
 };
 
 class AccessLog {

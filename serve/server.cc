@@ -26,6 +26,7 @@
 #include "engine/compiled_rules.h"
 #include "engine/forget.h"
 #include "serve/access_log.h"
+#include "serve/experiment.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
 #include "serve/openapi_document.h"
@@ -284,6 +285,7 @@ struct Server::Impl {
   std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
   ServerMetrics metrics;
   std::unique_ptr<AccessLog> access_log;  // null: no access log
+  std::optional<Experiment> experiment;   // --experiment
   std::string request_id_prefix;          // per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id{0};
 
@@ -413,6 +415,7 @@ struct RequestTrace {
   std::string request_id;
   std::optional<int64_t> k;           // set by the handlers that take one
   std::optional<int64_t> generation;  // the bundle generation that answered
+  std::optional<std::string> variant; // the experiment's variant of the user
 };
 
 // A client's X-Request-Id is kept when it is 1-64 characters of
@@ -542,19 +545,32 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
       {"user", "history", "k", "context", "params", "weights", "rules", "diversity", "explain",
        "pool", "exclude", "filter_already_seen", "not_interested", "hide_brands",
        "negative_weight", "exploration", "explore_max_age_days", "intent", "replenishable",
-       "category_column"});
+       "category_column", "ranker"});
   if (!body.ok()) return ReplyError(res, body.status());
   Status st;
-  QuerySpec spec;
-  st = SpecFromJson(*body, options, &spec);
-  if (!st.ok()) return ReplyError(res, st);
-
   std::optional<std::string> user, client_user;  // stored (maybe a pseudonym), as sent
   if (body->contains("user")) {
     st = CheckId((*body)["user"], "user");
     if (!st.ok()) return ReplyError(res, st);
     client_user = (*body)["user"].get<std::string>();
     user = StoredUserId(*client_user);
+  }
+  // The user's A/B variant sets the fields the request leaves out.
+  const Variant* variant = nullptr;
+  if (experiment && client_user) {
+    variant = &experiment->Assign(*client_user);
+    for (const auto& [key, value] : variant->fields.items()) {
+      if (!body->contains(key)) (*body)[key] = value;
+    }
+    current_request.variant = variant->name;
+  }
+  QuerySpec spec;
+  st = SpecFromJson(*body, options, &spec);
+  if (!st.ok()) return ReplyError(res, st);
+  bool use_ranker = true;
+  if (body->contains("ranker")) {
+    if (!(*body)["ranker"].is_boolean()) return ReplyError(res, 400, "'ranker' must be true or false");
+    use_ranker = (*body)["ranker"].get<bool>();
   }
   std::vector<std::string> history;
   st = StringArrayField(*body, "history", options.max_history, "item ids", &history);
@@ -616,6 +632,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   r.max_history = options.max_history;
   r.filter_already_seen = filter_seen;
   r.query = prepared->q;
+  r.query.use_ranker = use_ranker;
   r.query.exploration = static_cast<float>(exploration);
   r.query.explore_max_age_days = explore_max_age;
   AnswerStats stats;
@@ -637,6 +654,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
            {"generation", cur->generation},
            {"took_ms", MillisSince(t0)}};
   if (client_user) out["user"] = *client_user;
+  if (variant != nullptr) out["variant"] = variant->name;
   Reply(res, 200, out);
 }
 
@@ -1229,6 +1247,7 @@ void Server::Impl::Routes() {
       if (seconds) r.latency_ms = *seconds * 1000;
       r.k = current_request.k;
       r.generation = current_request.generation;
+      r.variant = current_request.variant;
       access_log->Write(r);
     }
     current_request = RequestTrace{};
@@ -1301,6 +1320,23 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   impl->loaded->load_seconds = MillisSince(t0) / 1000.0;
   if (!o.access_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->access_log, AccessLog::Open(o.access_log, o.access_log_max_bytes));
+  }
+  if (!o.experiment.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(impl->experiment, Experiment::Load(o.experiment));
+    // A variant's fields go through the request parser and against the
+    // bundle at start-up, so a bad weight, rule or diversity stops the
+    // server here rather than failing every request of that variant.
+    for (const Variant& v : impl->experiment->variants()) {
+      QuerySpec spec;
+      Status st = SpecFromJson(v.fields, o, &spec);
+      if (st.ok()) st = Prepare(*impl->loaded, spec).status();
+      if (!st.ok()) {
+        return Status::InvalidArgument(o.experiment.string() + ": variant '" + v.name +
+                                       "': " + st.message());
+      }
+    }
+    LogInfo("experiment %s: %zu variants", impl->experiment->name().c_str(),
+            impl->experiment->variants().size());
   }
   {
     // Request ids "<prefix>-<counter>": the prefix, from the start time and

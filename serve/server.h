@@ -136,6 +136,9 @@ struct ServerOptions {
   // for stderr, or "" for none. A file is rotated past access_log_max_bytes.
   std::filesystem::path access_log;
   uint64_t access_log_max_bytes = 64ull << 20;
+
+  // A/B variants of /recommend's defaults (serve/experiment.h); "" = none.
+  std::filesystem::path experiment;
 };
 
 class Server {
