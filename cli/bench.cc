@@ -160,12 +160,17 @@ int RunServerLoad(const cxxopts::ParseResult& r) {
               "qps", "p50_ms", "p99_ms", "p999_ms", "srv_count", "srv_p50<=");
   for (const auto& [name, l] : report->endpoints) {
     const int64_t ok = l.by_status.count(200) ? l.by_status.at(200) : 0;
-    std::printf("%-10s %8lld %8lld %8lld %9.1f %9.3f %9.3f %9.3f %9lld %9.4g\n", name.c_str(),
+    std::printf("%-10s %8lld %8lld %8lld %9.1f %9.3f %9.3f %9.3f", name.c_str(),
                 static_cast<long long>(l.sent), static_cast<long long>(ok),
                 static_cast<long long>(l.sent - ok),
                 static_cast<double>(l.sent) / std::max(report->seconds, 1e-9),
-                l.Quantile(0.5) * 1e3, l.Quantile(0.99) * 1e3, l.Quantile(0.999) * 1e3,
-                static_cast<long long>(l.server_count), l.ServerQuantile(0.5) * 1e3);
+                l.Quantile(0.5) * 1e3, l.Quantile(0.99) * 1e3, l.Quantile(0.999) * 1e3);
+    if (report->server_metrics) {
+      std::printf(" %9lld %9.4g\n", static_cast<long long>(l.server_count),
+                  l.ServerQuantile(0.5) * 1e3);
+    } else {
+      std::printf(" %9s %9s\n", "-", "-");
+    }
     for (const auto& [status, n] : l.by_status) {
       if (status != 200) {
         std::printf("  %s: %lld answered %s\n", name.c_str(), static_cast<long long>(n),
@@ -173,9 +178,14 @@ int RunServerLoad(const cxxopts::ParseResult& r) {
       }
     }
   }
-  std::printf("(srv_count and srv_p50<= come from the server's /metrics, scraped before and "
-              "after: its request count and the histogram bucket bound, in ms, holding its "
-              "median)\n");
+  if (report->server_metrics) {
+    std::printf(
+        "(srv_count and srv_p50<= come from the server's /metrics, scraped before and "
+        "after: its request count and the histogram bucket bound, in ms, holding its "
+        "median)\n");
+  } else {
+    std::printf("(the server's /metrics is off: no srv_count or srv_p50<=)\n");
+  }
   return kExitOk;
 }
 

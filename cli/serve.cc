@@ -115,23 +115,37 @@ std::optional<int64_t> ParseDurationSeconds(const std::string& text) {
 // Every flag a config file may set (cli/serve_config.h), in --help order.
 const std::vector<ServeKey>& ServeKeys() {
   using K = ServeKey::Kind;
-  static const std::vector<ServeKey> keys = {
-      {"bundle", K::kString},          {"host", K::kString},
-      {"port", K::kInt},               {"threads", K::kInt},
-      {"admin-token-file", K::kString}, {"bundle-root", K::kString},
-      {"event-log", K::kString},       {"privacy", K::kString},
-      {"pseudonym-key-file", K::kString}, {"forget-list", K::kString},
-      {"fsync", K::kString},
-      {"events", K::kString},          {"channels", K::kString},
-      {"session-users", K::kInt64},
-      {"session-events", K::kInt64},   {"max-k", K::kInt},
-      {"max-body", K::kInt64},         {"timeout", K::kInt},
-      {"request-timeout", K::kInt},    {"max-connections", K::kInt},
-      {"max-per-client", K::kInt},     {"verify", K::kFlag},
-      {"access-log", K::kString},      {"drain-seconds", K::kReal},
-      {"access-log-max-mb", K::kInt64}, {"state", K::kString},
-      {"state-prefix", K::kString},    {"session-ttl", K::kString},
-      {"state-required", K::kFlag},   {"experiment", K::kString}};
+  static const std::vector<ServeKey> keys = {{"bundle", K::kString},
+                                             {"host", K::kString},
+                                             {"port", K::kInt},
+                                             {"threads", K::kInt},
+                                             {"admin-token-file", K::kString},
+                                             {"bundle-root", K::kString},
+                                             {"event-log", K::kString},
+                                             {"privacy", K::kString},
+                                             {"pseudonym-key-file", K::kString},
+                                             {"forget-list", K::kString},
+                                             {"fsync", K::kString},
+                                             {"events", K::kString},
+                                             {"channels", K::kString},
+                                             {"session-users", K::kInt64},
+                                             {"session-events", K::kInt64},
+                                             {"max-k", K::kInt},
+                                             {"max-body", K::kInt64},
+                                             {"timeout", K::kInt},
+                                             {"request-timeout", K::kInt},
+                                             {"max-connections", K::kInt},
+                                             {"max-per-client", K::kInt},
+                                             {"verify", K::kFlag},
+                                             {"access-log", K::kString},
+                                             {"drain-seconds", K::kReal},
+                                             {"access-log-max-mb", K::kInt64},
+                                             {"state", K::kString},
+                                             {"state-prefix", K::kString},
+                                             {"session-ttl", K::kString},
+                                             {"state-required", K::kFlag},
+                                             {"experiment", K::kString},
+                                             {"metrics", K::kString}};
   return keys;
 }
 
@@ -193,6 +207,8 @@ int Run(int argc, char** argv) {
       ("verify", "Check every bundle file's checksum on (re)load")
       ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
        cxxopts::value<std::string>())
+      ("metrics", "on: count requests and answer GET /metrics; off: neither",
+       cxxopts::value<std::string>()->default_value("on"))
       ("experiment", "A/B variants of /recommend's defaults from this TOML file; users are "
        "assigned by a hash of their id and the experiment's name (docs/serving.md)",
        cxxopts::value<std::string>())
@@ -320,6 +336,11 @@ int Run(int argc, char** argv) {
   if (r.count("verify")) o.verify = VerifyMode::kFull;
   if (r.count("access-log")) o.access_log = r["access-log"].as<std::string>();
   if (r.count("experiment")) o.experiment = r["experiment"].as<std::string>();
+  {
+    auto on = ParseOnOff("metrics", r["metrics"].as<std::string>());
+    if (!on.ok()) return UsageError(kName, on.status().message());
+    o.metrics = *on;
+  }
   {
     const int64_t mb = r["access-log-max-mb"].as<int64_t>();
     if (mb < 1 || mb > (int64_t{1} << 20)) {

@@ -11,6 +11,7 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -32,8 +33,10 @@ std::string Label(const std::string& line, const std::string& key) {
   return e == std::string::npos ? "" : line.substr(b, e - b);
 }
 
-Result<Scrape> ScrapeMetrics(httplib::Client& c) {
+// Empty when the server answers 404 (`serve --metrics off`).
+Result<std::optional<Scrape>> ScrapeMetrics(httplib::Client& c) {
   auto r = c.Get("/metrics");
+  if (r && r->status == 404) return std::optional<Scrape>();
   if (!r || r->status != 200) {
     return Status::IOError("GET /metrics: " +
                            (r ? "status " + std::to_string(r->status) : httplib::to_string(r.error())));
@@ -54,7 +57,7 @@ Result<Scrape> ScrapeMetrics(httplib::Client& c) {
       s.buckets[endpoint].push_back({bound, static_cast<int64_t>(value)});
     }
   }
-  return s;
+  return std::optional<Scrape>(std::move(s));
 }
 
 }  // namespace
@@ -106,7 +109,7 @@ Result<LoadReport> RunLoad(const LoadOptions& o) {
   }
   httplib::Client probe(o.host, o.port);
   probe.set_read_timeout(30, 0);
-  VITRINE_ASSIGN_OR_RETURN(Scrape before, ScrapeMetrics(probe));
+  VITRINE_ASSIGN_OR_RETURN(std::optional<Scrape> before, ScrapeMetrics(probe));
 
   LoadReport report;
   for (const std::string& e : o.endpoints) report.endpoints[e];
@@ -170,21 +173,25 @@ Result<LoadReport> RunLoad(const LoadOptions& o) {
   // answers can reach the client before they are counted: scrape until
   // every endpoint's count covers what was sent, for at most 2 s (a server
   // that really counted fewer is then reported as it is).
+  for (auto& [e, l] : report.endpoints) std::sort(l.latency_s.begin(), l.latency_s.end());
+  report.server_metrics = before.has_value();
+  if (!before) return report;
   Scrape after;
   for (int attempt = 0;; ++attempt) {
-    VITRINE_ASSIGN_OR_RETURN(after, ScrapeMetrics(probe));
+    VITRINE_ASSIGN_OR_RETURN(std::optional<Scrape> scrape, ScrapeMetrics(probe));
+    if (!scrape) return Status::IOError("GET /metrics: status 404 after the load test");
+    after = std::move(*scrape);
     bool covered = true;
     for (const auto& [e, l] : report.endpoints) {
-      covered = covered && after.count[e] - before.count[e] >= l.sent;
+      covered = covered && after.count[e] - before->count[e] >= l.sent;
     }
     if (covered || attempt >= 40) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (auto& [e, l] : report.endpoints) {
-    std::sort(l.latency_s.begin(), l.latency_s.end());
-    l.server_count = after.count[e] - before.count[e];
+    l.server_count = after.count[e] - before->count[e];
     const auto& a = after.buckets[e];
-    const auto& b = before.buckets[e];
+    const auto& b = before->buckets[e];
     for (size_t j = 0; j < a.size(); ++j) {
       const int64_t was = j < b.size() ? b[j].second : 0;
       l.server_buckets.push_back({a[j].first, a[j].second - was});

@@ -45,6 +45,9 @@ struct LoadReport {
   std::map<std::string, EndpointLoad> endpoints;
   double seconds = 0;
   bool time_limited = false;  // stopped by the time bound before every request was sent
+  // The server answered /metrics (not `serve --metrics off`): the
+  // server_* fields are filled.
+  bool server_metrics = true;
 };
 
 // `s` with every byte outside RFC 3986's unreserved set written %XX: an
@@ -53,7 +56,7 @@ std::string PercentEncode(std::string_view s);
 
 // InvalidArgument for bad options (no items, requests or concurrency < 1,
 // an unknown endpoint); IOError when the server cannot be reached or its
-// /metrics cannot be read.
+// /metrics fails (a 404, metrics off, leaves the server's view out).
 Result<LoadReport> RunLoad(const LoadOptions& o);
 
 }  // namespace vitrine

@@ -82,32 +82,38 @@ void LatencyHistogram::Render(std::string_view name, std::string_view labels,
 
 void ServerMetrics::ObserveRequest(std::string_view endpoint, int status,
                                    std::optional<double> seconds) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[{std::string(endpoint), status}];
   if (seconds) latency_[std::string(endpoint)].Observe(*seconds);
 }
 
 void ServerMetrics::AddEventsAccepted(int64_t n) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   events_accepted_ += n;
 }
 
 void ServerMetrics::AddEventsRejected(int64_t n) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   events_rejected_ += n;
 }
 
 void ServerMetrics::ObserveEventLogAppend(double seconds) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   event_log_append_.Observe(seconds);
 }
 
 void ServerMetrics::ObserveStateStore(double seconds) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   state_store_.Observe(seconds);
 }
 
 void ServerMetrics::ObserveAnswer(std::string_view endpoint, int64_t pool, double rerank_seconds) {
+  if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   const std::string name(endpoint);
   pool_size_.try_emplace(name, LatencyHistogram::kPoolSizeBounds)

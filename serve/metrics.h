@@ -48,6 +48,11 @@ class LatencyHistogram {
 
 class ServerMetrics {
  public:
+  // Off (`serve --metrics off`), every Observe/Add returns at once; set
+  // before the server takes requests.
+  void Disable() { enabled_ = false; }
+  bool enabled() const { return enabled_; }
+
   // One answered request. `endpoint` is the route's name ("similar",
   // "recommend", ...; "other" for no route); `seconds` is empty when the
   // request's start is unknown (httplib refused it before routing).
@@ -88,6 +93,7 @@ class ServerMetrics {
   std::map<std::string, LatencyHistogram> rerank_;     // endpoint -> rerank seconds
   int64_t events_accepted_ = 0;
   int64_t events_rejected_ = 0;
+  bool enabled_ = true;
 };
 
 // The process's resident set size in bytes (/proc/self/statm), or 0 when

@@ -433,6 +433,7 @@ thread_local RequestTrace current_request;
 }  // namespace
 
 void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res) {
+  if (!metrics.enabled()) return ReplyError(res, 404, "metrics are off (serve --metrics off)");
   const auto cur = Current();
   ServerMetrics::Gauges g;
   g.bundle_generation = cur->generation;
@@ -1321,6 +1322,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   if (!o.access_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->access_log, AccessLog::Open(o.access_log, o.access_log_max_bytes));
   }
+  if (!o.metrics) impl->metrics.Disable();
   if (!o.experiment.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->experiment, Experiment::Load(o.experiment));
     // A variant's fields go through the request parser and against the

@@ -137,6 +137,10 @@ struct ServerOptions {
   std::filesystem::path access_log;
   uint64_t access_log_max_bytes = 64ull << 20;
 
+  // GET /metrics and the counting behind it (off only to measure its cost
+  // or where nothing scrapes).
+  bool metrics = true;
+
   // A/B variants of /recommend's defaults (serve/experiment.h); "" = none.
   std::filesystem::path experiment;
 };

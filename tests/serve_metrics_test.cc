@@ -373,6 +373,28 @@ TEST(AccessLog, RotatesPastItsSizeKeepingOneOldFile) {
   fs::remove_all(dir);
 }
 
+TEST(ServeMetrics, OffMeansNoEndpointAndNoCounting) {
+  const fs::path dir = MakeTestBundle("serve_metrics_off");
+  ServerOptions o;
+  o.bundle = dir / "bundle";
+  o.event_log = "";
+  o.metrics = false;
+  {
+    TestServer server(o);
+    ASSERT_TRUE(server.ok());
+    httplib::Client c("127.0.0.1", server.port());
+    const std::string item = server->engine()->catalog().ids.id(0);
+    auto similar = c.Get(("/similar/" + item + "?k=3").c_str());
+    ASSERT_TRUE(similar);
+    EXPECT_EQ(similar->status, 200);
+    auto m = c.Get("/metrics");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->status, 404);
+    EXPECT_NE(m->body.find("metrics are off"), std::string::npos) << m->body;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(LatencyHistogram, BucketsAreCumulativeUpperBounds) {
   LatencyHistogram h;
   h.Observe(0.00025);  // on a bound: counted in that bucket (le is "<=")
