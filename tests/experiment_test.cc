@@ -79,56 +79,38 @@ TEST(Experiment, TheUnitPointIsThePublishedHmac) {
                    0.3588372037623928);
 }
 
+// Three variants of 0.5 / 0.3 / 0.2 under the experiment name `name`.
+Experiment ThreeWay(const std::string& name, const std::string& file) {
+  auto e = Experiment::Parse("name = \"" + name + R"("
+[[variant]]
+name = "control"
+share = 0.5
+[[variant]]
+name = "b"
+share = 0.3
+[[variant]]
+name = "c"
+share = 0.2
+)",
+                             file);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return std::move(*e);
+}
+
 TEST(Experiment, AssignmentIsStableAndKeepsItsShares) {
-  auto e = Experiment::Parse(R"(name = "three-way"
-[[variant]]
-name = "control"
-share = 0.5
-[[variant]]
-name = "b"
-share = 0.3
-[[variant]]
-name = "c"
-share = 0.2
-)",
-                             "exp.toml");
-  ASSERT_TRUE(e.ok()) << e.status().ToString();
-  auto again = Experiment::Parse(R"(name = "three-way"
-[[variant]]
-name = "control"
-share = 0.5
-[[variant]]
-name = "b"
-share = 0.3
-[[variant]]
-name = "c"
-share = 0.2
-)",
-                                 "other.toml");
-  ASSERT_TRUE(again.ok());
-  auto renamed = Experiment::Parse(R"(name = "three-way-2"
-[[variant]]
-name = "control"
-share = 0.5
-[[variant]]
-name = "b"
-share = 0.3
-[[variant]]
-name = "c"
-share = 0.2
-)",
-                                   "exp.toml");
-  ASSERT_TRUE(renamed.ok());
+  const Experiment e = ThreeWay("three-way", "exp.toml");
+  const Experiment again = ThreeWay("three-way", "other.toml");
+  const Experiment renamed = ThreeWay("three-way-2", "exp.toml");
   constexpr int kUsers = 100000;
   std::map<std::string, int> counts;
   int moved = 0;
   for (int u = 0; u < kUsers; ++u) {
     const std::string id = "U" + std::to_string(u);
-    const std::string& v = e->Assign(id).name;
+    const std::string& v = e.Assign(id).name;
     ++counts[v];
-    EXPECT_EQ(e->Assign(id).name, v);      // the same call twice
-    EXPECT_EQ(again->Assign(id).name, v);  // a fresh load, e.g. another replica
-    moved += renamed->Assign(id).name != v;
+    EXPECT_EQ(e.Assign(id).name, v);      // the same call twice
+    EXPECT_EQ(again.Assign(id).name, v);  // a fresh load, e.g. another replica
+    moved += renamed.Assign(id).name != v;
   }
   // Binomial standard deviations at 100,000 users are 0.16% or less: 1% is
   // over six of them.
