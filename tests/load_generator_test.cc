@@ -52,6 +52,31 @@ TEST(LoadGenerator, ServerCountersAgreeExactlyWithTheClient) {
   fs::remove_all(dir);
 }
 
+TEST(LoadGenerator, AServerWithoutMetricsIsLoadedWithoutItsView) {
+  const fs::path dir = MakeTestBundle("load_generator_nometrics");
+  ServerOptions so;
+  so.bundle = dir / "bundle";
+  so.threads = 1;
+  so.metrics = false;
+  TestServer server(so);
+  ASSERT_TRUE(server.ok());
+  LoadOptions o;
+  o.port = server.port();
+  o.requests = 20;
+  o.concurrency = 2;
+  o.items = {server->engine()->catalog().ids.id(0), server->engine()->catalog().ids.id(1)};
+  auto report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(report->server_metrics);
+  for (const auto& [name, l] : report->endpoints) {
+    EXPECT_EQ(l.sent, 10) << name;
+    EXPECT_EQ(l.by_status.at(200), 10) << name;
+    EXPECT_EQ(l.server_count, 0) << name;
+    EXPECT_TRUE(l.server_buckets.empty()) << name;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(LoadGenerator, BadOptionsAreRefused) {
   LoadOptions o;
   EXPECT_EQ(RunLoad(o).status().code(), Status::Code::kInvalidArgument);  // no items
