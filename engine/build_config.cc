@@ -306,7 +306,7 @@ const std::vector<ConfigKey>& Keys() {
                      "quantile of the warm cf norms given to cold rows (0.5 = median)"));
     // [index]
     k.push_back(Text("index", "spec", [](auto& o) -> auto& { return o.index.spec; },
-                     "FAISS index_factory string (--index)"));
+                     "FAISS index_factory string, or auto (the default; --index)"));
     k.push_back(Integer("index", "ef_construction",
                         [](auto& o) -> auto& { return o.index.hnsw_ef_construction; }, {1, 10000},
                         "HNSW build beam"));
