@@ -306,10 +306,16 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
 
   // Pass 1: inference statistics, from a second reader over the same file.
   std::vector<std::string> cat_warnings;
-  if (std::any_of(plan.begin(), plan.end(), [](const Plan& p) { return p.infer; })) {
+  const bool infer = std::any_of(plan.begin(), plan.end(), [](const Plan& p) { return p.infer; });
+  const int64_t file_mb = csv->file_bytes() >> 20;
+  const int64_t total_mb = infer ? 2 * file_mb : file_mb;
+  if (infer) {
     VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> scan, CsvReader::Open(path, csv_opts));
     std::vector<ColumnStats> stats(plan.size());
     while (scan->Next()) {
+      if (opts.on_progress && (scan->records() & 0xFFFF) == 0) {
+        opts.on_progress(scan->bytes_consumed() >> 20, total_mb);
+      }
       for (size_t k = 0; k < plan.size(); ++k) {
         if (plan[k].infer) stats[k].Add(scan->field(plan[k].csv_col), scan->line());
       }
@@ -363,6 +369,9 @@ Result<Catalog> Catalog::ReadCsv(const std::filesystem::path& path,
   std::vector<int8_t> bools(plan.size());
   const std::string& id_name = opts.id_column;
   while (csv->Next()) {
+    if (opts.on_progress && (csv->records() & 0xFFFF) == 0) {
+      opts.on_progress((infer ? file_mb : 0) + (csv->bytes_consumed() >> 20), total_mb);
+    }
     auto bad = [&](std::string msg) {
       if (!opts.skip_bad_lines) return Status::InvalidArgument(std::move(msg));
       csv->SkipBadLine(std::move(msg));

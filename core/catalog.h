@@ -57,6 +57,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,9 @@ struct CatalogReadOptions {
   Schema schema;
   bool skip_bad_lines = false;  // count and report bad lines instead of failing
   bool strict = false;          // a near-miss inferred type is an error, not a warning
+  // Called every 64k lines with the megabytes read so far over both passes
+  // (type inference, then parsing) and their total: progress for large files.
+  std::function<void(int64_t done_mb, int64_t total_mb)> on_progress;
 };
 
 class Catalog {

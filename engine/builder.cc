@@ -174,7 +174,12 @@ Result<BuildInputs> ReadBuildInputs(const BuildOptions& o) {
   BuildInputs in;
   // 1. Catalog.
   StageTimer t_items("read items");
-  VITRINE_ASSIGN_OR_RETURN(in.catalog, Catalog::ReadCsv(o.items, o.catalog));
+  CatalogReadOptions catalog_options = o.catalog;
+  catalog_options.on_progress = [&t_items](int64_t done_mb, int64_t total_mb) {
+    t_items.SetTotal(total_mb);
+    t_items.Update(done_mb);
+  };
+  VITRINE_ASSIGN_OR_RETURN(in.catalog, Catalog::ReadCsv(o.items, catalog_options));
   const Catalog& catalog = in.catalog;
   if (catalog.size() == 0) {
     return Status::InvalidArgument(o.items.string() + ": no items (expected a header and rows)");
