@@ -422,28 +422,32 @@ Result<Matrix> ContentEncoder::Fit(
   auto pass = [&] {
     if (on_progress) on_progress(++done, passes);
   };
-  VITRINE_ASSIGN_OR_RETURN(SparseFeatures x, Features(catalog));
-  pass();
-
-  const Eigen::SparseMatrix<double, Eigen::RowMajor> xd = x.cast<double>();
-  Eigen::VectorXd mean = Eigen::VectorXd::Zero(num_features_);
-  for (int i = 0; i < xd.outerSize(); ++i) {
-    for (Eigen::SparseMatrix<double, Eigen::RowMajor>::InnerIterator it(xd, i); it; ++it) {
-      mean[it.col()] += it.value();
-    }
-  }
-  mean /= static_cast<double>(n);
   const int k = static_cast<int>(std::min<int64_t>({opts_.dim, n, num_features_}));
-  const TruncatedSvd svd =
-      RandomizedSvd(xd, mean, k, {opts_.oversampling, opts_.power_iterations, opts_.seed, pass});
+  {
+    // The feature matrix lives in this scope only: Transform below builds
+    // it again, and at 2M items each copy is a gigabyte (docs/scale.md).
+    VITRINE_ASSIGN_OR_RETURN(SparseFeatures x, Features(catalog));
+    pass();
+    const Eigen::SparseMatrix<double, Eigen::RowMajor> xd = x.cast<double>();
+    x = SparseFeatures();  // the SVD reads the double copy only
+    Eigen::VectorXd mean = Eigen::VectorXd::Zero(num_features_);
+    for (int i = 0; i < xd.outerSize(); ++i) {
+      for (Eigen::SparseMatrix<double, Eigen::RowMajor>::InnerIterator it(xd, i); it; ++it) {
+        mean[it.col()] += it.value();
+      }
+    }
+    mean /= static_cast<double>(n);
+    const TruncatedSvd svd =
+        RandomizedSvd(xd, mean, k, {opts_.oversampling, opts_.power_iterations, opts_.seed, pass});
 
-  projection_ = Matrix(num_features_, k);
-  for (int64_t f = 0; f < num_features_; ++f) {
-    for (int j = 0; j < k; ++j) projection_.at(f, j) = static_cast<float>(svd.v(f, j));
+    projection_ = Matrix(num_features_, k);
+    for (int64_t f = 0; f < num_features_; ++f) {
+      for (int j = 0; j < k; ++j) projection_.at(f, j) = static_cast<float>(svd.v(f, j));
+    }
+    const Eigen::VectorXd offset = svd.v.transpose() * mean;
+    offset_.assign(offset.data(), offset.data() + k);
+    singular_values_.assign(svd.s.data(), svd.s.data() + k);
   }
-  const Eigen::VectorXd offset = svd.v.transpose() * mean;
-  offset_.assign(offset.data(), offset.data() + k);
-  singular_values_.assign(svd.s.data(), svd.s.data() + k);
   fitted_ = true;
   VITRINE_ASSIGN_OR_RETURN(Matrix block, Transform(catalog));
   pass();
