@@ -11,8 +11,7 @@ namespace vitrine::cli {
 namespace {
 
 std::string Where(const std::filesystem::path& file, const toml::source_region& at) {
-  return file.string() + ":" + std::to_string(at.begin.line) + ":" +
-         std::to_string(at.begin.column);
+  return ConfigWhere(file.string(), at);
 }
 
 const char* KindName(ServeKey::Kind k) {

@@ -406,8 +406,7 @@ std::map<std::string, float>* WeightMap(const std::string& section, BuildOptions
 }
 
 std::string Where(const std::string& name, const toml::node& n) {
-  const auto& b = n.source().begin;
-  return name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column);
+  return ConfigWhere(name, n.source());
 }
 
 }  // namespace

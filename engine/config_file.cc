@@ -51,4 +51,8 @@ Result<toml::table> ParseConfigToml(const std::string& text, const std::string& 
   }
 }
 
+std::string ConfigWhere(const std::string& file, const toml::source_region& at) {
+  return file + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column);
+}
+
 }  // namespace vitrine

@@ -20,6 +20,9 @@ inline constexpr int kMaxConfigLineDots = 1000;
 // 1048576" past the size limit; IOError if unreadable.
 Result<std::string> ReadConfigFile(const std::string& path, const std::string& what);
 
+// "<file>:<line>:<column>" of a node of a parsed file, for errors.
+std::string ConfigWhere(const std::string& file, const toml::source_region& at);
+
 // Parses `text`; errors name `name`, the line and the column.
 Result<toml::table> ParseConfigToml(const std::string& text, const std::string& name);
 

@@ -1,10 +1,9 @@
 #include "index/autotune.h"
 
 #include <faiss/IndexIVF.h>
-
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/progress.h"

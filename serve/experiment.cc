@@ -11,10 +11,6 @@
 namespace vitrine {
 namespace {
 
-std::string Where(const std::string& file, const toml::source_region& at) {
-  return file + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column);
-}
-
 bool IsName(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
@@ -32,7 +28,7 @@ Result<Variant> ParseVariant(const toml::table& t, const std::string& file, size
   Variant v;
   const std::string which = "variant " + std::to_string(number);
   auto bad = [&](const toml::node& n, const std::string& what) {
-    return Status::InvalidArgument(Where(file, n.source()) + ": " + which + ": " + what);
+    return Status::InvalidArgument(ConfigWhere(file, n.source()) + ": " + which + ": " + what);
   };
   bool has_share = false;
   for (const auto& [k, node] : t) {
@@ -71,9 +67,10 @@ Result<Variant> ParseVariant(const toml::table& t, const std::string& file, size
                            "' (a variant has name, share, ranker, diversity, weights, rules)");
     }
   }
-  if (v.name.empty()) return Status::InvalidArgument(Where(file, t.source()) + ": " + which + ": no 'name'");
+  if (v.name.empty())
+    return Status::InvalidArgument(ConfigWhere(file, t.source()) + ": " + which + ": no 'name'");
   if (!has_share) {
-    return Status::InvalidArgument(Where(file, t.source()) + ": " + which + " ('" + v.name +
+    return Status::InvalidArgument(ConfigWhere(file, t.source()) + ": " + which + " ('" + v.name +
                                    "'): no 'share'");
   }
   return v;
@@ -95,14 +92,14 @@ Result<Experiment> Experiment::Parse(const std::string& text, const std::string&
     if (key == "name") {
       auto s = node.value_exact<std::string>();
       if (!s || !IsName(*s)) {
-        return Status::InvalidArgument(Where(file, node.source()) + ": 'name' must be " +
+        return Status::InvalidArgument(ConfigWhere(file, node.source()) + ": 'name' must be " +
                                        kNameRule);
       }
       e.name_ = *s;
     } else if (key == "variant" && node.is_array_of_tables()) {
       variants = node.as_array();
     } else {
-      return Status::InvalidArgument(Where(file, node.source()) + ": unknown key '" + key +
+      return Status::InvalidArgument(ConfigWhere(file, node.source()) + ": unknown key '" + key +
                                      "' (an experiment has name and [[variant]] tables)");
     }
   }
@@ -121,7 +118,7 @@ Result<Experiment> Experiment::Parse(const std::string& text, const std::string&
     VITRINE_ASSIGN_OR_RETURN(Variant v,
                              ParseVariant(*(*variants)[i].as_table(), file, i + 1));
     if (!names.insert(v.name).second) {
-      return Status::InvalidArgument(Where(file, (*variants)[i].source()) + ": variant " +
+      return Status::InvalidArgument(ConfigWhere(file, (*variants)[i].source()) + ": variant " +
                                      std::to_string(i + 1) + ": the name '" + v.name +
                                      "' is taken by an earlier variant");
     }
