@@ -7,9 +7,10 @@ Prints, on one bundle and in one run:
   1. one similar_items query at N=10 from Python against the same
      Engine::Similar call timed inside C++ (Bundle._time_similar): the
      binding's overhead per call;
-  2. a batch of 1,000 queries: Python similar_items (all cores, and on one
-     thread) against `vitrine similar --items-file` (one thread; its load
-     time measured separately with a one-query file and subtracted);
+  2. a batch of queries: Python similar_items (all cores; one thread with
+     vitrine.set_num_threads(1); and a Python loop of single calls) against
+     `vitrine similar --items-file` (one thread; its load time measured
+     separately with a one-query file and subtracted);
   3. two Python threads each running one-thread batches against one thread:
      close to 2x means the GIL is released while the engine searches;
   4. with python3-faiss installed: faiss.IndexFlatIP.search over the same
@@ -71,7 +72,10 @@ def main():
 
     # 2. A batch of queries.
     t_all = median_time(lambda: b.similar_items(queries, N=10), args.reps)
-    t_one = median_time(lambda: single_thread(b, queries), args.reps)
+    vitrine.set_num_threads(1)
+    t_one = median_time(lambda: b.similar_items(queries, N=10), args.reps)
+    vitrine.set_num_threads(0)
+    t_loop = median_time(lambda: single_thread(b, queries), args.reps)
     with tempfile.TemporaryDirectory() as tmp:
         qfile = os.path.join(tmp, "q.txt")
         with open(qfile, "w") as f:
@@ -85,9 +89,10 @@ def main():
         t_cli_load = median_time(lambda: subprocess.run(cli + [onefile], check=True), args.reps)
     n = len(queries)
     cli_qps = n / max(t_cli - t_cli_load, 1e-9)
-    print(f"batch of {n}: python {n / t_all:.0f} QPS (all cores), {n / t_one:.0f} QPS (one thread); "
+    print(f"batch of {n}: python {n / t_all:.0f} QPS (all cores), {n / t_one:.0f} QPS (one thread), "
+          f"{n / t_loop:.0f} QPS (a loop of single calls); "
           f"CLI --items-file {cli_qps:.0f} QPS (one thread, {t_cli:.2f} s - {t_cli_load:.2f} s load); "
-          f"one-thread ratio {(n / t_one) / cli_qps:.2f}x")
+          f"one-thread ratio {(n / t_one) / cli_qps:.2f}x, loop ratio {(n / t_loop) / cli_qps:.2f}x")
 
     # 3. Two Python threads, each a one-thread batch.
     half = queries[: n // 2]

@@ -18,6 +18,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
+#include <omp.h>
 
 #include <atomic>
 #include <cmath>
@@ -291,6 +292,16 @@ std::vector<std::string> ItemIds(const Engine& engine, const py::handle& o, bool
 // exception (std::bad_alloc) must not leave an OpenMP region, where it
 // would terminate the process: it is kept and rethrown with the GIL held,
 // and pybind11 raises it (MemoryError for bad_alloc).
+// Threads of a batch call (vitrine.set_num_threads); 0 = OpenMP's default,
+// every core. Process-wide, like faiss.omp_set_num_threads, but read per
+// call so that it holds for batches started from any Python thread.
+std::atomic<int> g_batch_threads{0};
+
+int BatchThreads() {
+  const int t = g_batch_threads.load(std::memory_order_relaxed);
+  return t > 0 ? t : omp_get_max_threads();
+}
+
 template <typename Fn>
 void ParallelQueries(size_t n, const std::vector<std::string>& labels, Fn fn) {
   std::vector<Status> errors(n);
@@ -315,7 +326,7 @@ void ParallelQueries(size_t n, const std::vector<std::string>& labels, Fn fn) {
     if (n == 1) {  // no thread team for one query
       run(0);
     } else {
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(BatchThreads())
       for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
         if (failed.load(std::memory_order_relaxed)) continue;
         run(static_cast<size_t>(i));
@@ -1038,6 +1049,15 @@ PYBIND11_MODULE(_core, m) {
       });
   m.def("build", &Build, py::arg("config_toml"), py::arg("out"), py::arg("quiet") = false);
   m.def("build_config_keys", &BuildConfigKeyNames);
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 0) Raise(vitrine::Status::InvalidArgument("num_threads must be >= 0 (0 = every core), got " +
+                                                 std::to_string(n)));
+        g_batch_threads = n;
+      },
+      py::arg("n"));
+  m.def("get_num_threads", &BatchThreads);
   m.def("tune", &TuneConfig, py::arg("config_toml"), py::arg("budget_seconds") = 600.0,
         py::arg("max_trials") = 30, py::arg("seed") = 42, py::arg("eval_users") = 3000,
         py::arg("quiet") = false);

@@ -140,6 +140,24 @@ def test_batch_similar_items_equal_single_calls(bundle):
     assert list(index_ids[0]) == list(bundle.similar_items(str(bundle.item_ids[0]), N=7)[0])
 
 
+def test_a_batch_on_one_thread_equals_a_batch_on_every_core(bundle):
+    items = some_items(bundle, 60)
+    default = vitrine.get_num_threads()
+    assert default >= 1
+    everywhere = bundle.similar_items(items, N=5)
+    try:
+        vitrine.set_num_threads(1)
+        assert vitrine.get_num_threads() == 1
+        one = bundle.similar_items(items, N=5)
+    finally:
+        vitrine.set_num_threads(0)
+    assert vitrine.get_num_threads() == default
+    np.testing.assert_array_equal(one[0], everywhere[0])
+    np.testing.assert_array_equal(one[1], everywhere[1])
+    with pytest.raises(vitrine.InvalidArgumentError, match="num_threads must be >= 0"):
+        vitrine.set_num_threads(-1)
+
+
 def test_batch_recommend_equals_single_calls(bundle, data_dir):
     users = some_users(data_dir, 20) + ["someone-new"]
     ids, scores = bundle.recommend(users, N=6)

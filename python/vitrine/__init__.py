@@ -25,6 +25,7 @@ from .errors import (CorruptionError, Error, InvalidArgumentError, IOError, NotF
 
 __all__ = [
     "open", "Bundle", "build", "tune", "evaluate", "ImplicitALS", "build_config_keys",
+    "set_num_threads", "get_num_threads",
     "Error", "InvalidArgumentError", "NotFoundError", "CorruptionError", "IOError",
     "UnsupportedError",
 ]
@@ -69,6 +70,21 @@ def open(path: PathLike, verify: bool = False) -> Bundle:  # noqa: A001 - as fai
 def build_config_keys() -> list:
     """Every build option, as "section.key" (``vitrine build --config-keys``)."""
     return list(_core.build_config_keys())
+
+
+def set_num_threads(n: int) -> None:
+    """Threads a batch call (many ids in one similar_items or recommend) uses.
+
+    0, the default, means every core. Process-wide: it holds for batches
+    started from any Python thread. One query always runs on the calling
+    thread; two Python threads querying at once run in parallel either way.
+    """
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads a batch call uses now (every core unless set_num_threads)."""
+    return int(_core.get_num_threads())
 
 
 # ----------------------------------------------------------------- build

@@ -87,6 +87,12 @@ def open(path: PathLike, verify: bool = False) -> Bundle:
     """Opens a bundle directory. Raises NotFoundError or CorruptionError.
     verify=True checks every file's checksum first (vitrine inspect's check)."""
 
+def set_num_threads(n: int) -> None:
+    """Threads of a batch call; 0 (the default) = every core. Process-wide."""
+
+def get_num_threads() -> int:
+    """Threads a batch call uses now."""
+
 def build_config_keys() -> list[str]:
     """Every build option as "section.key" (vitrine build --config-keys)."""
 
