@@ -138,6 +138,7 @@ const std::vector<ServeKey>& ServeKeys() {
                                              {"max-per-client", K::kInt},
                                              {"verify", K::kFlag},
                                              {"access-log", K::kString},
+                                             {"impression-log", K::kString},
                                              {"drain-seconds", K::kReal},
                                              {"access-log-max-mb", K::kInt64},
                                              {"state", K::kString},
@@ -206,6 +207,9 @@ int Run(int argc, char** argv) {
        cxxopts::value<int>()->default_value("16"))
       ("verify", "Check every bundle file's checksum on (re)load")
       ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
+       cxxopts::value<std::string>())
+      ("impression-log", "What each /recommend and /similar answer showed, one CSV line per "
+       "item, for `vitrine report` (default: none)",
        cxxopts::value<std::string>())
       ("metrics", "on: count requests and answer GET /metrics; off: neither",
        cxxopts::value<std::string>()->default_value("on"))
@@ -335,6 +339,7 @@ int Run(int argc, char** argv) {
   o.admin_token = std::move(*token);
   if (r.count("verify")) o.verify = VerifyMode::kFull;
   if (r.count("access-log")) o.access_log = r["access-log"].as<std::string>();
+  if (r.count("impression-log")) o.impression_log = r["impression-log"].as<std::string>();
   if (r.count("experiment")) o.experiment = r["experiment"].as<std::string>();
   {
     auto on = ParseOnOff("metrics", r["metrics"].as<std::string>());

@@ -285,6 +285,7 @@ struct Server::Impl {
   std::vector<std::pair<const Route*, std::regex>> route_patterns;  // for Admit
   ServerMetrics metrics;
   std::unique_ptr<AccessLog> access_log;  // null: no access log
+  std::unique_ptr<ImpressionLog> impressions;  // null: no impression log
   std::optional<Experiment> experiment;   // --experiment
   std::string request_id_prefix;          // per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id{0};
@@ -403,6 +404,10 @@ struct Server::Impl {
   void HandleReady(const httplib::Request& req, httplib::Response& res);
   void HandleOpenApi(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
+  // Appends an answer's items to the impression log, if there is one. A
+  // failed write is reported on stderr and never fails the answer.
+  void LogImpression(const char* endpoint, const std::string& user, const std::string& variant,
+                     const Engine& engine, const std::vector<Hit>& hits);
 };
 
 namespace {
@@ -431,6 +436,24 @@ bool IsRequestId(const std::string& id) {
 }
 thread_local RequestTrace current_request;
 }  // namespace
+
+void Server::Impl::LogImpression(const char* endpoint, const std::string& user,
+                                 const std::string& variant, const Engine& engine,
+                                 const std::vector<Hit>& hits) {
+  if (!impressions || hits.empty()) return;
+  Impression im;
+  im.request_id = current_request.request_id;
+  im.user = user;
+  im.variant = variant;
+  im.endpoint = endpoint;
+  im.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  im.items.reserve(hits.size());
+  for (const Hit& h : hits) im.items.push_back(engine.catalog().ids.id(h.item));
+  Status st = impressions->Append(im);
+  if (!st.ok()) LogInfo("impression log: %s", st.message().c_str());
+}
 
 void Server::Impl::HandleMetrics(const httplib::Request&, httplib::Response& res) {
   if (!metrics.enabled()) return ReplyError(res, 404, "metrics are off (serve --metrics off)");
@@ -504,6 +527,8 @@ void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res)
          {"session_users", sessions->num_users()},
          {"events_logged", log ? log->appended() : 0},
          {"event_log", log ? DisplayName(log->path()) : ""},
+         {"impression_log", impressions ? DisplayName(impressions->path()) : ""},
+         {"impressions_logged", impressions ? impressions->appended() : 0},
          {"requests", requests.load()},
          {"connections", http->open_connections()},
          {"refused_connections", http->refused_connections()},
@@ -529,10 +554,12 @@ void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response&
   auto hits = cur->engine->Similar(item, prepared->q);
   if (!hits.ok()) return ReplyError(res, hits.status());
   metrics.ObserveAnswer("similar", stats.pool, stats.rerank_seconds);
+  LogImpression("similar", "", "", *cur->engine, *hits);
   Reply(res, 200,
         json{{"item", item},
              {"k", spec.k},
              {"results", HitsJson(*cur->engine, *hits, spec.explain)},
+             {"request_id", current_request.request_id},
              {"generation", cur->generation},
              {"took_ms", MillisSince(t0)}});
 }
@@ -648,10 +675,13 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   auto rec = engine.Recommend(r);
   if (!rec.ok()) return ReplyError(res, rec.status());
   metrics.ObserveAnswer("recommend", stats.pool, stats.rerank_seconds);
+  LogImpression("recommend", user.value_or(""), variant != nullptr ? variant->name : "", engine,
+                rec->hits);
   json out{{"results", HitsJson(engine, rec->hits, spec.explain)},
            {"k", spec.k},
            {"source", rec->source},
            {"fallback", rec->fallback},
+           {"request_id", current_request.request_id},
            {"generation", cur->generation},
            {"took_ms", MillisSince(t0)}};
   if (client_user) out["user"] = *client_user;
@@ -840,7 +870,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     const json& in = inputs[n];
     const std::string where = inputs.size() > 1 ? "event " + std::to_string(n) + ": " : "";
     if (!in.is_object()) return ReplyError(res, 400, where + "an event must be a JSON object");
-    Status st = CheckKeys(in, {"user", "item", "event", "ts", "channel"});
+    Status st = CheckKeys(in, {"user", "item", "event", "ts", "channel", "request_id", "position"});
     if (st.ok() && !in.contains("user")) st = Bad("missing 'user'");
     if (st.ok() && !in.contains("item")) st = Bad("missing 'item'");
     if (st.ok()) st = CheckId(in["user"], "user");
@@ -883,6 +913,39 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
                                   "start the server on a new log");
       }
       weight *= c->second;
+    }
+    if (in.contains("request_id") || in.contains("position")) {
+      // Which answer showed the item (the request id of its body), for
+      // attribution (engine/attribution.h).
+      if (in.contains("request_id")) {
+        const json& id = in["request_id"];
+        if (!id.is_string() || !IsRequestId(id.get<std::string>())) {
+          return ReplyError(res, 400,
+                            where +
+                                "'request_id' must be the request_id of an answer "
+                                "(1-64 characters of A-Z a-z 0-9 . _ -)");
+        }
+        e.request_id = id.get<std::string>();
+      }
+      if (in.contains("position")) {
+        const json& pos = in["position"];
+        if (!pos.is_number_integer() || pos.get<int64_t>() < 1 ||
+            pos.get<int64_t>() > options.max_k) {
+          return ReplyError(res, 400,
+                            where + "'position' must be a whole number from 1 to " +
+                                std::to_string(options.max_k) +
+                                ", the item's "
+                                "place in the answer that showed it");
+        }
+        e.position = pos.get<int64_t>();
+      }
+      if (log && !log->has_attribution()) {
+        return ReplyError(res, 409,
+                          where +
+                              "the server's event log was started before attribution (it "
+                              "has no request_id and position columns): send the event "
+                              "without them, or start the server on a new log");
+      }
     }
     e.timestamp = now;
     if (in.contains("ts")) {
@@ -1010,6 +1073,11 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     auto removed = log->RemoveUsers(users);
     if (!removed.ok()) return fail("event log", removed.status());
     out["event_log_lines_removed"] = *removed;
+  }
+  if (impressions) {
+    auto removed = impressions->RemoveUsers(users);
+    if (!removed.ok()) return fail("impression log", removed.status());
+    out["impression_log_lines_removed"] = *removed;
   }
   {
     // Under the reload lock: a /reload between the rewrite's rename and
@@ -1354,6 +1422,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   }
   if (!o.event_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
+  }
+  if (!o.impression_log.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(impl->impressions, ImpressionLog::Open(o.impression_log));
   }
   if (o.session_only) {
     if (o.pseudonym_key_file.empty()) {

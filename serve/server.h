@@ -63,6 +63,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "serve/event_log.h"
+#include "serve/impression_log.h"
 #include "serve/redis_state.h"
 #include "serve/session_store.h"
 
@@ -131,6 +132,11 @@ struct ServerOptions {
   std::filesystem::path bundle_root;
 
   VerifyMode verify = VerifyMode::kSizesOnly;  // bundle checks on (re)load
+
+  // What each /recommend and /similar answer showed, one line per item
+  // (serve/impression_log.h), for `vitrine report` ("" = none). Written with
+  // one write per answer, synced once a second.
+  std::filesystem::path impression_log;
 
   // One JSON line per answered request (serve/access_log.h): a file, "-"
   // for stderr, or "" for none. A file is rotated past access_log_max_bytes.

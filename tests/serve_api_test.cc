@@ -65,15 +65,16 @@ TEST(EventLog, QuotesFieldsAndIsReadByTheInteractionsReader) {
     auto log = EventLog::Open(dir / "events.csv");
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     std::vector<LoggedEvent> ev = {{"u,1", "I1", "view", 100},
-                                   {"u\"2", "I2", "purchase", 200, "store"},
+                                   {"u\"2", "I2", "purchase", 200, "store", "r-7", 3},
                                    {"u3", "I1", "cart", 300, "wishlist"}};
     ASSERT_TRUE((*log)->Append(ev).ok());
     EXPECT_EQ((*log)->appended(), 3);
     EXPECT_TRUE((*log)->has_channel());
+    EXPECT_TRUE((*log)->has_attribution());
   }
   EXPECT_EQ(Slurp(dir / "events.csv"),
-            "user_id,item_id,event,timestamp,channel\n\"u,1\",I1,view,100,\n"
-            "\"u\"\"2\",I2,purchase,200,store\nu3,I1,cart,300,wishlist\n");
+            "user_id,item_id,event,timestamp,channel,request_id,position\n\"u,1\",I1,view,100,,,\n"
+            "\"u\"\"2\",I2,purchase,200,store,r-7,3\nu3,I1,cart,300,wishlist,,\n");
   IdMap items;
   items.Add("I1");
   items.Add("I2");
@@ -561,9 +562,9 @@ TEST_F(ServeApiTest, EventsAreLoggedAndFoldedIntoTheNextRecommendation) {
 
   // Both events are in the durable log, in the interactions format.
   const std::string log = Slurp(*dir_ / "events.csv");
-  EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp,channel\n", 0), 0u);
-  EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600,\n"), std::string::npos) << log;
-  EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600,\n"), std::string::npos) << log;
+  EXPECT_EQ(log.rfind("user_id,item_id,event,timestamp,channel,request_id,position\n", 0), 0u);
+  EXPECT_NE(log.find("new-shopper," + item + ",cart,1714557600,,,\n"), std::string::npos) << log;
+  EXPECT_NE(log.find(user + "," + item2 + ",view,1714557600,,,\n"), std::string::npos) << log;
 }
 
 // Negative feedback: a hide_brand event keeps the brand out of every later
@@ -731,7 +732,7 @@ TEST_F(ServeApiTest, EventChannelsWeighTheEventAndAreLogged) {
   ASSERT_TRUE(want.ok());
   EXPECT_EQ(Ids(j["results"]), Ids(engine(), want->hits));
   const std::string log = Slurp(*dir_ / "events.csv");
-  EXPECT_NE(log.find("in-store," + a + ",purchase,1714557000,store\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("in-store," + a + ",purchase,1714557000,store,,\n"), std::string::npos) << log;
   ExpectError(Post("/events", json{{"user", "u"}, {"item", a}, {"channel", "kiosk"}}.dump(), &st),
               &st, 400, "unknown channel 'kiosk' (known: online, store, wishlist; serve --channels)");
   ExpectError(Post("/events", json{{"user", "u"}, {"item", a}, {"channel", 3}}.dump(), &st), &st,
@@ -864,8 +865,9 @@ TEST_F(ServeApiTest, EventErrorsLogNothing) {
   json j = Post("/events", batch.dump(), &st);
   ASSERT_EQ(st, 200) << j.dump();
   EXPECT_EQ(j["accepted"], 2);
-  EXPECT_NE(Slurp(*dir_ / "events.csv").find("b1," + item + ",view,5,\nb2," + item + ",view,6,\n"),
-            std::string::npos);
+  EXPECT_NE(
+      Slurp(*dir_ / "events.csv").find("b1," + item + ",view,5,,,\nb2," + item + ",view,6,,,\n"),
+      std::string::npos);
 }
 
 TEST_F(ServeApiTest, ReloadSwapsTheBundleAndAFailedReloadKeepsServing) {

@@ -107,7 +107,7 @@ TEST_F(ServeCrashTest, EveryAcknowledgedEventSurvivesSigkill) {
   const std::vector<std::string> lines = Lines(text);
   ASSERT_GE(lines.size(), 2u);
   EXPECT_EQ(lines[0], kEventLogHeader);
-  EXPECT_EQ(lines.back(), "after," + items.id(0) + ",view,1,");
+  EXPECT_EQ(lines.back(), "after," + items.id(0) + ",view,1,,,");
   std::multiset<std::string> in_log(lines.begin() + 1, lines.end());
   int missing = 0;
   for (const auto& l : acked_lines) {
