@@ -6,54 +6,10 @@
 #include <cstdio>
 #include <ctime>
 
+#include "cli/html.h"
+
 namespace vitrine::cli {
 namespace {
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    // U+FFFE and U+FFFF (EF BF BE/BF) are not XML characters either.
-    if (static_cast<unsigned char>(c) == 0xEF && i + 2 < s.size() &&
-        static_cast<unsigned char>(s[i + 1]) == 0xBF &&
-        (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xBE) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      i += 2;
-      continue;
-    }
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        // Control characters are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-std::string Num(double x, const char* fmt = "%.2f") {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, fmt, x);
-  return buf;
-}
 
 const char* Colour(const std::string& direction) {
   return direction == "rising" ? "#1a7f37" : direction == "falling" ? "#cf222e" : "#6e7781";
@@ -75,18 +31,19 @@ std::string ForestPlot(const TrendReport::ColumnTrends& col, int y0) {
   };
   const int height = kTop + kRowHeight * static_cast<int>(col.groups.size()) + 24;
   std::string s = "<g transform=\"translate(0," + std::to_string(y0) + ")\">\n";
-  s += "<text x=\"8\" y=\"18\" font-weight=\"bold\">" + Escape(col.column) +
+  s += "<text x=\"8\" y=\"18\" font-weight=\"bold\">" + HtmlEscape(col.column) +
        ": growth ratio, this window over the one before (95% interval)</text>\n";
   const int bottom = height - 20;
   // Axis ticks at powers of two.
   for (int e = -static_cast<int>(half); e <= static_cast<int>(half); ++e) {
     const double r = std::pow(2.0, e);
-    const std::string xs = Num(x(r), "%.1f");
+    const std::string xs = FormatNumber(x(r), "%.1f");
     s += "<line x1=\"" + xs + "\" y1=\"" + std::to_string(kTop - 6) + "\" x2=\"" + xs + "\" y2=\"" +
          std::to_string(bottom) + "\" stroke=\"" + (e == 0 ? "#57606a" : "#d0d7de") + "\"/>\n";
     s += "<text x=\"" + xs + "\" y=\"" + std::to_string(bottom + 14) +
          "\" font-size=\"11\" text-anchor=\"middle\">" +
-         (e >= 0 ? Num(r, "%.0f") + "x" : "1/" + Num(1 / r, "%.0f") + "x") + "</text>\n";
+         (e >= 0 ? FormatNumber(r, "%.0f") + "x" : "1/" + FormatNumber(1 / r, "%.0f") + "x") +
+         "</text>\n";
   }
   for (size_t i = 0; i < col.groups.size(); ++i) {
     const GroupTrend& g = col.groups[i];
@@ -94,18 +51,19 @@ std::string ForestPlot(const TrendReport::ColumnTrends& col, int y0) {
     const std::string ys = std::to_string(y), colour = Colour(g.direction);
     const std::string label = g.value.empty() ? "(none)" : g.value;
     s += "<text x=\"" + std::to_string(kLabelWidth - 8) + "\" y=\"" + std::to_string(y + 4) +
-         "\" text-anchor=\"end\" font-size=\"12\">" + Escape(label.substr(0, 28)) + "</text>\n";
-    s += "<line class=\"interval\" x1=\"" + Num(x(g.ratio_low), "%.1f") + "\" y1=\"" + ys +
-         "\" x2=\"" + Num(x(g.ratio_high), "%.1f") + "\" y2=\"" + ys + "\" stroke=\"" + colour +
-         "\" stroke-width=\"3\"/>\n";
-    s += "<circle class=\"ratio\" cx=\"" + Num(x(g.ratio), "%.1f") + "\" cy=\"" + ys +
-         "\" r=\"4\" fill=\"" + colour + "\"><title>" + Escape(label) + ": " + Num(g.ratio) +
-         "x [" + Num(g.ratio_low) + ", " + Num(g.ratio_high) + "], " + g.direction +
-         "</title></circle>\n";
+         "\" text-anchor=\"end\" font-size=\"12\">" + HtmlEscape(label.substr(0, 28)) + "</text>\n";
+    s += "<line class=\"interval\" x1=\"" + FormatNumber(x(g.ratio_low), "%.1f") + "\" y1=\"" + ys +
+         "\" x2=\"" + FormatNumber(x(g.ratio_high), "%.1f") + "\" y2=\"" + ys + "\" stroke=\"" +
+         colour + "\" stroke-width=\"3\"/>\n";
+    s += "<circle class=\"ratio\" cx=\"" + FormatNumber(x(g.ratio), "%.1f") + "\" cy=\"" + ys +
+         "\" r=\"4\" fill=\"" + colour + "\"><title>" + HtmlEscape(label) + ": " +
+         FormatNumber(g.ratio) + "x [" + FormatNumber(g.ratio_low) + ", " +
+         FormatNumber(g.ratio_high) + "], " + g.direction + "</title></circle>\n";
     s += "<text x=\"" + std::to_string(kLabelWidth + kPlotWidth + 10) + "\" y=\"" +
-         std::to_string(y + 4) + "\" font-size=\"11\">" + Num(g.ratio) + "x [" + Num(g.ratio_low) +
-         ", " + Num(g.ratio_high) + "] " + Num(g.counts.current_events, "%.0f") + " vs " +
-         Num(g.counts.previous_events, "%.0f") + "</text>\n";
+         std::to_string(y + 4) + "\" font-size=\"11\">" + FormatNumber(g.ratio) + "x [" +
+         FormatNumber(g.ratio_low) + ", " + FormatNumber(g.ratio_high) + "] " +
+         FormatNumber(g.counts.current_events, "%.0f") + " vs " +
+         FormatNumber(g.counts.previous_events, "%.0f") + "</text>\n";
   }
   s += "</g>\n";
   return s;
@@ -167,25 +125,26 @@ std::string RenderTrendReport(const TrendReport& report, const Catalog& catalog,
       "<span class=\"rising\">rising</span> when its whole interval is above 1, "
       "<span class=\"falling\">falling</span> when below, else steady.</p>\n";
   for (const auto& c : report.columns) {
-    h += "<h2>" + Escape(c.column) + "</h2>\n";
+    h += "<h2>" + HtmlEscape(c.column) + "</h2>\n";
     if (c.groups.empty()) {
       h += "<p>No values.</p>\n";
       continue;
     }
     h += Svg({&c});
-    h += "<table><tr><th>" + Escape(c.column) +
+    h += "<table><tr><th>" + HtmlEscape(c.column) +
          "</th><th>growth</th><th>95% interval</th><th>direction</th><th>events</th>"
          "<th>before</th><th>weighted</th><th>before</th><th>items</th><th>top trending "
          "items</th></tr>\n";
     for (const GroupTrend& g : c.groups) {
       std::string top;
-      for (int32_t i : g.top_items) top += (top.empty() ? "" : " ") + Escape(catalog.ids.id(i));
-      h += "<tr class=\"" + g.direction + "\"><td>" + Escape(g.value.empty() ? "(none)" : g.value) +
-           "</td><td>" + Num(g.ratio) + "x</td><td>" + Num(g.ratio_low) + " to " +
-           Num(g.ratio_high) + "</td><td>" + g.direction + "</td><td>" +
-           Num(g.counts.current_events, "%.0f") + "</td><td>" +
-           Num(g.counts.previous_events, "%.0f") + "</td><td>" + Num(g.counts.current, "%.1f") +
-           "</td><td>" + Num(g.counts.previous, "%.1f") + "</td><td>" + std::to_string(g.items) +
+      for (int32_t i : g.top_items) top += (top.empty() ? "" : " ") + HtmlEscape(catalog.ids.id(i));
+      h += "<tr class=\"" + g.direction + "\"><td>" +
+           HtmlEscape(g.value.empty() ? "(none)" : g.value) + "</td><td>" + FormatNumber(g.ratio) +
+           "x</td><td>" + FormatNumber(g.ratio_low) + " to " + FormatNumber(g.ratio_high) +
+           "</td><td>" + g.direction + "</td><td>" + FormatNumber(g.counts.current_events, "%.0f") +
+           "</td><td>" + FormatNumber(g.counts.previous_events, "%.0f") + "</td><td>" +
+           FormatNumber(g.counts.current, "%.1f") + "</td><td>" +
+           FormatNumber(g.counts.previous, "%.1f") + "</td><td>" + std::to_string(g.items) +
            "</td><td>" + top + "</td></tr>\n";
     }
     h += "</table>\n";

@@ -40,6 +40,9 @@ PACKAGES=(
   # the headers the MPI plugin (mpi/) is built against. vitrine itself never
   # links MPI, so it runs without these where mpirun is not used.
   openmpi-bin libopenmpi-dev
+  # A real browser for the pages vitrine writes and serves (the A/B report,
+  # tests/browser_test.sh): headless Chromium.
+  chromium
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with
