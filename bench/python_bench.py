@@ -16,7 +16,8 @@ Prints, on one bundle and in one run:
   4. with python3-faiss installed: faiss.IndexFlatIP.search over the same
      fused vectors, 1,000 queries at k=10 (exact search, the vectors' own
      inner product; vitrine's answers add rules, weights and explanations).
-Every figure is the median of --reps repetitions.
+Every figure is the median of --reps repetitions. OMP_WAIT_POLICY defaults
+to passive here (set it to override).
 """
 
 import argparse
@@ -29,7 +30,13 @@ import time
 
 import numpy as np
 
-import vitrine
+# Idle OpenMP workers sleep rather than spin, as in the tests and the demo:
+# on a 2-core machine a worker still spinning after the all-cores batch
+# takes a core from the one-thread runs that follow (and from the CLI run
+# beside them), which cost them 20-30% here.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import vitrine  # noqa: E402 - after the OpenMP setting, which libgomp reads on load
 
 
 def median_time(fn, reps):
@@ -67,14 +74,16 @@ def main():
         py_ns.append((time.perf_counter_ns() - t0) / loops)
         cpp_ns.append(b._time_similar(one, 10, loops))
     py1, cpp1 = statistics.median(py_ns), statistics.median(cpp_ns)
+    overhead = statistics.median(p / c - 1 for p, c in zip(py_ns, cpp_ns))
     print(f"one query, N=10: python {py1 / 1000:.1f} us, C++ {cpp1 / 1000:.1f} us, "
-          f"overhead {100 * (py1 / cpp1 - 1):+.1f}%")
+          f"overhead {100 * overhead:+.1f}% (median of the per-rep ratios)")
 
-    # 2. A batch of queries.
+    # 2. A batch of queries. The one-thread batch and the CLI alternate, rep
+    # by rep, and the ratio is the median of the per-rep ratios: this
+    # machine drifts by +-20% over a minute, which would land on whichever
+    # of the two ran later.
+    n = len(queries)
     t_all = median_time(lambda: b.similar_items(queries, N=10), args.reps)
-    vitrine.set_num_threads(1)
-    t_one = median_time(lambda: b.similar_items(queries, N=10), args.reps)
-    vitrine.set_num_threads(0)
     t_loop = median_time(lambda: single_thread(b, queries), args.reps)
     with tempfile.TemporaryDirectory() as tmp:
         qfile = os.path.join(tmp, "q.txt")
@@ -85,14 +94,21 @@ def main():
             f.write(one + "\n")
         cli = [args.cli, "similar", "--bundle", args.bundle, "-k", "10", "--format", "csv", "-q",
                "--output", os.path.join(tmp, "out.csv"), "--items-file"]
-        t_cli = median_time(lambda: subprocess.run(cli + [qfile], check=True), args.reps)
-        t_cli_load = median_time(lambda: subprocess.run(cli + [onefile], check=True), args.reps)
-    n = len(queries)
-    cli_qps = n / max(t_cli - t_cli_load, 1e-9)
+        one_qps, cli_qps, ratios = [], [], []
+        for _ in range(args.reps):
+            vitrine.set_num_threads(1)
+            one_qps.append(n / median_time(lambda: b.similar_items(queries, N=10), 1))
+            vitrine.set_num_threads(0)
+            t_cli = median_time(lambda: subprocess.run(cli + [qfile], check=True), 1)
+            t_load = median_time(lambda: subprocess.run(cli + [onefile], check=True), 1)
+            cli_qps.append(n / max(t_cli - t_load, 1e-9))
+            ratios.append(one_qps[-1] / cli_qps[-1])
+    t_one = n / statistics.median(one_qps)
     print(f"batch of {n}: python {n / t_all:.0f} QPS (all cores), {n / t_one:.0f} QPS (one thread), "
           f"{n / t_loop:.0f} QPS (a loop of single calls); "
-          f"CLI --items-file {cli_qps:.0f} QPS (one thread, {t_cli:.2f} s - {t_cli_load:.2f} s load); "
-          f"one-thread ratio {(n / t_one) / cli_qps:.2f}x, loop ratio {(n / t_loop) / cli_qps:.2f}x")
+          f"CLI --items-file {statistics.median(cli_qps):.0f} QPS (one thread, its load subtracted); "
+          f"one-thread ratio {statistics.median(ratios):.2f}x (median of "
+          f"{', '.join(f'{r:.2f}' for r in ratios)})")
 
     # 3. Two Python threads, each a one-thread batch.
     half = queries[: n // 2]
