@@ -21,6 +21,14 @@
 namespace vitrine::cli {
 namespace {
 
+// A log's default path: beside the bundle directory, never inside it (a
+// rebuild replaces the directory as a whole).
+std::filesystem::path BesideBundle(const std::filesystem::path& bundle, const char* name) {
+  std::filesystem::path b = bundle.lexically_normal();
+  if (b.filename().empty()) b = b.parent_path();  // "demo/bundle/"
+  return b.has_parent_path() ? b.parent_path() / name : std::filesystem::path(name);
+}
+
 constexpr char kName[] = "serve";
 
 // Signal handlers only set flags; SignalLoop acts on them as ordinary code
@@ -139,6 +147,7 @@ const std::vector<ServeKey>& ServeKeys() {
                                              {"verify", K::kFlag},
                                              {"access-log", K::kString},
                                              {"impression-log", K::kString},
+                                             {"curation-log", K::kString},
                                              {"drain-seconds", K::kReal},
                                              {"access-log-max-mb", K::kInt64},
                                              {"state", K::kString},
@@ -208,6 +217,9 @@ int Run(int argc, char** argv) {
       ("verify", "Check every bundle file's checksum on (re)load")
       ("access-log", "One JSON line per request to this file ('-' = stderr; default: none)",
        cxxopts::value<std::string>())
+      ("curation-log", "Client advisors' decisions in the console (approve, reject, pin...), "
+       "applied to their clients' answers; 'none' = no curation (default: curation.csv beside "
+       "the bundle directory)", cxxopts::value<std::string>())
       ("impression-log", "What each /recommend and /similar answer showed, one CSV line per "
        "item, for `vitrine report` (default: none)",
        cxxopts::value<std::string>())
@@ -292,13 +304,12 @@ int Run(int argc, char** argv) {
   if (o.threads < 1 || o.threads > 1024) return UsageError(kName, "--threads must be in [1, 1024]");
   const std::string log = r.count("event-log") ? r["event-log"].as<std::string>() : "";
   if (log != "none") {
-    // Beside the bundle directory, never inside it: a rebuild replaces the
-    // directory as a whole.
-    std::filesystem::path b = o.bundle.lexically_normal();
-    if (b.filename().empty()) b = b.parent_path();  // "demo/bundle/"
-    o.event_log = !log.empty()          ? std::filesystem::path(log)
-                  : b.has_parent_path() ? b.parent_path() / "events.csv"
-                                        : std::filesystem::path("events.csv");
+    o.event_log = !log.empty() ? std::filesystem::path(log) : BesideBundle(o.bundle, "events.csv");
+  }
+  const std::string curation = r.count("curation-log") ? r["curation-log"].as<std::string>() : "";
+  if (curation != "none") {
+    o.curation_log = !curation.empty() ? std::filesystem::path(curation)
+                                       : BesideBundle(o.bundle, "curation.csv");
   }
   if (r.count("forget-list")) o.forget_list = r["forget-list"].as<std::string>();
   Status st = ParseFsyncPolicy(r["fsync"].as<std::string>(), &o.fsync, &o.fsync_interval);

@@ -403,8 +403,9 @@ Result<BuildSummary> BuildFromData(const BuildOptions& o, const Catalog& catalog
     StageTimer t("visual encoder", catalog.size());
     VITRINE_ASSIGN_OR_RETURN(
         blocks.visual,
-        encoder.FitVisual(o.visual_encoder, visual_source, catalog,
-                          [&t](size_t done) { t.Update(static_cast<int64_t>(done)); }));
+        encoder.FitVisual(
+            o.visual_encoder, visual_source, catalog,
+            [&t](size_t done) { t.Update(static_cast<int64_t>(done)); }, w.path(f::kThumbnails)));
     t.Done(std::to_string(blocks.visual.rows) + " x " + std::to_string(blocks.visual.cols));
   }
 

@@ -63,6 +63,10 @@ inline constexpr char kVisualMean[] = "visual/mean.npy";
 inline constexpr char kVisualComponents[] = "visual/components.npy";
 inline constexpr char kVisualEigenvalues[] = "visual/eigenvalues.npy";
 inline constexpr char kColdStartWeights[] = "cold_start/weights.npy";
+// The decoded item images, catalog row by row: IDX ubyte n x h x w (x c);
+// optional (bundles without images, or from before thumbnails). Served as
+// GET /items/{id}/image (serve/thumbnail.h).
+inline constexpr char kThumbnails[] = "thumbnails.idx";
 inline constexpr char kItemNeighbors[] = "item_neighbors.bin";  // embed/item_neighbors.h
 inline constexpr char kRanker[] = "ranker.bin";                 // rank/learned_ranker.h
 // embed/taste_mixture.h: theta items x tastes, prior tastes x 1.

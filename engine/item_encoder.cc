@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/csv.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 
 namespace vitrine {
@@ -48,6 +49,25 @@ Result<ImageBatch> LoadImages(const VisualSource& source, const Catalog& rows, i
     paths.push_back(p.is_absolute() ? p : base / p);
   }
   return LoadImageFiles(paths, canonical_size);
+}
+
+// The images as an IDX ubyte file: n x h x w (x c when c > 1), streamed
+// from the batch (no second copy of the pixels).
+Status WriteThumbnails(const ImageBatch& images, const fs::path& path) {
+  std::vector<uint32_t> dims = {static_cast<uint32_t>(images.size()),
+                                static_cast<uint32_t>(images.height),
+                                static_cast<uint32_t>(images.width)};
+  if (images.channels > 1) dims.push_back(static_cast<uint32_t>(images.channels));
+  std::string header = {0, 0, 0x08, static_cast<char>(dims.size())};
+  for (const uint32_t d : dims) {
+    for (int s = 24; s >= 0; s -= 8) header.push_back(static_cast<char>((d >> s) & 0xff));
+  }
+  AtomicFile f;
+  VITRINE_RETURN_IF_ERROR(f.Open(path));
+  VITRINE_RETURN_IF_ERROR(f.Append(header));
+  VITRINE_RETURN_IF_ERROR(f.Append(std::string_view(
+      reinterpret_cast<const char*>(images.pixels.data.data()), images.pixels.data.size())));
+  return f.Commit();
 }
 
 Matrix Normalized(const Matrix& m) {
@@ -124,7 +144,8 @@ Result<Matrix> ItemEncoder::FitContent(
 
 Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
                                       const VisualSource& source, const Catalog& catalog,
-                                      const std::function<void(size_t done)>& on_progress) {
+                                      const std::function<void(size_t done)>& on_progress,
+                                      const fs::path& thumbnails) {
   const auto n = static_cast<size_t>(catalog.size());
   if (!source.visual.empty()) {
     visual_source_ = kPrecomputed;
@@ -136,6 +157,7 @@ Result<Matrix> ItemEncoder::FitVisual(const VisualEncoderOptions& options,
   image_shape_.height = images.height;
   image_shape_.width = images.width;
   image_shape_.channels = images.channels;
+  if (!thumbnails.empty()) VITRINE_RETURN_IF_ERROR(WriteThumbnails(images, thumbnails));
   visual_ = VisualEncoder(options);
   return visual_.FitTransform(images, on_progress);
 }

@@ -63,9 +63,14 @@ class ItemEncoder {
   Result<Matrix> FitContent(
       const ContentEncoderOptions& options, const Catalog& catalog,
       const std::function<void(int64_t done, int64_t total)>& on_progress = {});
+  // With `thumbnails`, also writes the decoded images there, catalog row by
+  // row, as an IDX ubyte file (serve/thumbnail.h reads one row per request):
+  // the images the encoder saw, at its size (IDX images as they are; image
+  // files resampled to canonical_size).
   Result<Matrix> FitVisual(const VisualEncoderOptions& options, const VisualSource& source,
                            const Catalog& catalog,
-                           const std::function<void(size_t done)>& on_progress = {});
+                           const std::function<void(size_t done)>& on_progress = {},
+                           const std::filesystem::path& thumbnails = {});
   const ContentEncoder& content() const { return content_; }
   // Fills the cold rows of `cf` (ALS item factors) from [unit content | unit
   // visual] and scales the block (see the header comment). Returns the cold

@@ -40,9 +40,11 @@ PACKAGES=(
   # the headers the MPI plugin (mpi/) is built against. vitrine itself never
   # links MPI, so it runs without these where mpirun is not used.
   openmpi-bin libopenmpi-dev
-  # A real browser for the pages vitrine writes and serves (the A/B report,
-  # tests/browser_test.sh): headless Chromium.
-  chromium
+  # A real browser for the pages vitrine writes and serves: headless
+  # Chromium loads the A/B report (tests/report_browser_test.cc) and, driven
+  # by Selenium through chromedriver, the advisor console
+  # (tests/browser/test_console.py).
+  chromium chromium-driver python3-selenium
 )
 
 # The ASan + UBSan and libFuzzer builds (docs/reliability.md): clang 14 with

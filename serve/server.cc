@@ -1,8 +1,8 @@
 #include "serve/server.h"
 
 #include <arpa/inet.h>
-#include <unistd.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,12 +25,15 @@
 #include "core/pseudonym.h"
 #include "engine/compiled_rules.h"
 #include "engine/forget.h"
+#include "rank/diversify.h"
 #include "serve/access_log.h"
+#include "serve/console_assets.h"
 #include "serve/experiment.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
 #include "serve/openapi_document.h"
 #include "serve/request.h"
+#include "serve/thumbnail.h"
 
 namespace vitrine {
 namespace fs = std::filesystem;
@@ -142,6 +145,34 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
 
 // "127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "localhost". Other
 // names are not trusted to resolve to loopback.
+// The advisor's pins placed into an answer (rank/diversify.h's ApplyPins,
+// as PIN rules are): a pinned item keeps its position whatever the ranking.
+std::vector<Hit> PinHits(std::vector<Hit> hits, const std::vector<PinnedItem>& pins, int k) {
+  std::vector<int32_t> ranked;
+  std::map<int32_t, Hit> by_item;
+  for (Hit& h : hits) {
+    ranked.push_back(h.item);
+    by_item[h.item] = std::move(h);
+  }
+  std::vector<Hit> out;
+  for (const int32_t item : ApplyPins(ranked, pins, k)) {
+    auto it = by_item.find(item);
+    Hit h;
+    if (it != by_item.end()) {
+      h = std::move(it->second);
+    } else {
+      h.item = item;
+      h.reason = "pinned by the client advisor";
+    }
+    for (const PinnedItem& p : pins) {
+      if (p.item == item) h.pinned = true;
+    }
+    if (h.pinned && it != by_item.end()) h.reason = "pinned by the client advisor";
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost") return true;
   in_addr a4{};
@@ -286,6 +317,7 @@ struct Server::Impl {
   ServerMetrics metrics;
   std::unique_ptr<AccessLog> access_log;  // null: no access log
   std::unique_ptr<ImpressionLog> impressions;  // null: no impression log
+  std::unique_ptr<CurationStore> curation;     // null: no curation log
   std::optional<Experiment> experiment;   // --experiment
   std::string request_id_prefix;          // per process: ids stay unique across restarts
   std::atomic<uint64_t> next_request_id{0};
@@ -404,6 +436,11 @@ struct Server::Impl {
   void HandleReady(const httplib::Request& req, httplib::Response& res);
   void HandleOpenApi(const httplib::Request& req, httplib::Response& res);
   void HandleMetrics(const httplib::Request& req, httplib::Response& res);
+  void HandleComplete(const httplib::Request& req, httplib::Response& res);
+  void HandleConsole(const httplib::Request& req, httplib::Response& res);
+  void HandleItemImage(const httplib::Request& req, httplib::Response& res);
+  void HandleClient(const httplib::Request& req, httplib::Response& res);
+  void HandleCuration(const httplib::Request& req, httplib::Response& res);
   // Appends an answer's items to the impression log, if there is one. A
   // failed write is reported on stderr and never fails the answer.
   void LogImpression(const char* endpoint, const std::string& user, const std::string& variant,
@@ -498,6 +535,170 @@ void Server::Impl::HandleReady(const httplib::Request&, httplib::Response& res) 
 
 // docs/openapi.json, compiled in (serve/CMakeLists.txt): the contract the
 // running binary answers by.
+void Server::Impl::HandleConsole(const httplib::Request& req, httplib::Response& res) {
+  const std::string asset = req.matches[1];
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  if (asset == "/console.js") {
+    res.set_content(kConsoleJs, "text/javascript; charset=utf-8");
+  } else if (asset == "/console.css") {
+    res.set_content(kConsoleCss, "text/css; charset=utf-8");
+  } else {
+    res.set_content(kConsoleHtml, "text/html; charset=utf-8");
+  }
+}
+
+void Server::Impl::HandleItemImage(const httplib::Request& req, httplib::Response& res) {
+  const auto cur = Current();
+  const std::string item = req.matches[1];
+  Status st = CheckIdText(item, "item");
+  if (!st.ok()) return ReplyError(res, st);
+  auto row = cur->engine->FindItem(item);
+  if (!row.ok()) return ReplyError(res, row.status());
+  auto png = ThumbnailPng(cur->path / bundle_file::kThumbnails, *row);
+  if (!png.ok()) {
+    if (png.status().code() != Status::Code::kNotFound) {
+      LogInfo("GET /items/%s/image: %s", Clip(item).c_str(), png.status().message().c_str());
+      return ReplyError(res, 500, "the bundle's thumbnails cannot be read");
+    }
+    return ReplyError(res, png.status());
+  }
+  res.status = 200;
+  res.set_header("Cache-Control", "private, max-age=300");
+  res.set_content(std::move(*png), "image/png");
+}
+
+// A client as the console shows them: their history (training history and
+// live events, newest first, at most max_history) with each item's title,
+// brand, category and price, and what advisors decided for them.
+void Server::Impl::HandleClient(const httplib::Request& req, httplib::Response& res) {
+  const auto cur = Current();
+  const Engine& engine = *cur->engine;
+  const std::string client = req.matches[1];
+  Status st = CheckIdText(client, "user");
+  if (!st.ok()) return ReplyError(res, st);
+  const std::string user = StoredUserId(client);
+  struct Seen {
+    std::string item, event;
+    int64_t time;
+  };
+  std::vector<Seen> seen;
+  if (auto row = engine.users().Find(user)) {
+    const auto items = engine.UserHistory(*row);
+    const auto times = engine.UserHistoryTimes(*row);
+    for (size_t i = 0; i < items.size(); ++i) {
+      seen.push_back(
+          {engine.catalog().ids.id(items[i]), "history", i < times.size() ? times[i] : 0});
+    }
+  }
+  for (const SessionEvent& e : RecentEvents(user)) seen.push_back({e.item, e.event, e.timestamp});
+  std::stable_sort(seen.begin(), seen.end(),
+                   [](const Seen& a, const Seen& b) { return a.time > b.time; });
+  if (seen.size() > options.max_history) seen.resize(options.max_history);
+  static const char* kColumns[] = {"title", "brand", "category", "price"};
+  json history = json::array();
+  for (const Seen& s : seen) {
+    json h{{"item", s.item}, {"event", s.event}, {"ts", s.time}};
+    if (auto row = engine.catalog().ids.Find(s.item)) {
+      for (const char* c : kColumns) {
+        if (const Column* col = engine.catalog().column(c)) {
+          h[c] = engine.catalog().ValueString(*col, *row);
+        }
+      }
+    }
+    history.push_back(std::move(h));
+  }
+  json out{{"user", client},
+           {"known", engine.users().Find(user).has_value()},
+           {"history", std::move(history)}};
+  if (curation) {
+    const ClientCuration c = curation->Of(user);
+    json pins = json::object();
+    for (const auto& [item, position] : c.pins) pins[item] = position;
+    out["curation"] = {
+        {"approved", c.approved}, {"rejected", c.rejected}, {"never", c.never}, {"pins", pins}};
+    json records = json::array();
+    for (const CurationRecord& r : curation->History(user)) {
+      json j{{"ts", r.timestamp}, {"item", r.item}, {"action", r.action}};
+      if (r.position > 0) j["position"] = r.position;
+      if (!r.advisor.empty()) j["advisor"] = r.advisor;
+      if (!r.note.empty()) j["note"] = r.note;
+      records.push_back(std::move(j));
+    }
+    out["records"] = std::move(records);
+  }
+  Reply(res, 200, out);
+}
+
+// An advisor's decision (serve/curation.h): {"user", "item", "action",
+// "position"?, "advisor"?, "note"?}, or a shortlist: {"user", "action":
+// "shortlist", "items": [...], "note"?}. Durable before it is answered.
+void Server::Impl::HandleCuration(const httplib::Request& req, httplib::Response& res) {
+  const auto cur = Current();
+  if (!curation) {
+    return ReplyError(res, 409, "the server keeps no curation log (start it with --curation-log)");
+  }
+  auto body = ParseObjectBody(req, options,
+                              {"user", "item", "items", "action", "position", "advisor", "note"});
+  if (!body.ok()) return ReplyError(res, body.status());
+  Status st = body->contains("user") ? CheckId((*body)["user"], "user") : Bad("missing 'user'");
+  if (st.ok() && !body->contains("action")) st = Bad("missing 'action'");
+  if (st.ok() && !(*body)["action"].is_string()) st = Bad("'action' must be a string");
+  if (!st.ok()) return ReplyError(res, st);
+  CurationRecord base;
+  base.user = StoredUserId((*body)["user"].get<std::string>());
+  base.action = (*body)["action"].get<std::string>();
+  base.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (const char* field : {"advisor", "note"}) {
+    if (!body->contains(field)) continue;
+    const json& v = (*body)[field];
+    if (!v.is_string() || v.get<std::string>().size() > 1000 ||
+        !CheckIdText(v.get<std::string>(), field).ok()) {
+      return ReplyError(res, 400,
+                        std::string("'") + field +
+                            "' must be a string of at most 1,000 characters without "
+                            "control characters");
+    }
+    (std::string_view(field) == "advisor" ? base.advisor : base.note) = v.get<std::string>();
+  }
+  std::vector<std::string> items;
+  if (base.action == "shortlist") {
+    st = StringArrayField(*body, "items", static_cast<size_t>(options.max_k), "item ids", &items);
+    if (st.ok() && items.empty()) st = Bad("a shortlist needs 'items': 1 or more item ids");
+  } else if (!body->contains("item")) {
+    st = Bad("missing 'item'");
+  } else {
+    st = CheckId((*body)["item"], "item");
+    if (st.ok()) items.push_back((*body)["item"].get<std::string>());
+  }
+  if (!st.ok()) return ReplyError(res, st);
+  if (body->contains("position")) {
+    const json& p = (*body)["position"];
+    if (!p.is_number_integer()) return ReplyError(res, 400, "'position' must be a whole number");
+    base.position = p.get<int64_t>();
+  }
+  std::vector<CurationRecord> records;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!cur->engine->catalog().ids.Find(items[i])) {
+      return ReplyError(res, 404, "unknown item '" + Clip(items[i]) + "'");
+    }
+    CurationRecord r = base;
+    r.item = items[i];
+    if (base.action == "shortlist") r.position = static_cast<int64_t>(i) + 1;
+    st = CheckCurationRecord(r, options.max_k);
+    if (!st.ok()) return ReplyError(res, 400, st.message());
+    records.push_back(std::move(r));
+  }
+  st = curation->Record(records);
+  if (!st.ok()) {
+    LogInfo("POST /curation: %s", st.message().c_str());
+    return ReplyError(res, 500, "the curation log write failed; nothing was recorded");
+  }
+  Reply(res, 200, json{{"recorded", records.size()}, {"action", base.action}});
+}
+
 void Server::Impl::HandleOpenApi(const httplib::Request&, httplib::Response& res) {
   res.status = 200;
   res.set_content(kOpenApiDocument, "application/json");
@@ -528,6 +729,7 @@ void Server::Impl::HandleHealth(const httplib::Request&, httplib::Response& res)
          {"events_logged", log ? log->appended() : 0},
          {"event_log", log ? DisplayName(log->path()) : ""},
          {"impression_log", impressions ? DisplayName(impressions->path()) : ""},
+         {"curation_log", curation ? DisplayName(curation->path()) : ""},
          {"impressions_logged", impressions ? impressions->appended() : 0},
          {"requests", requests.load()},
          {"connections", http->open_connections()},
@@ -559,6 +761,48 @@ void Server::Impl::HandleSimilar(const httplib::Request& req, httplib::Response&
         json{{"item", item},
              {"k", spec.k},
              {"results", HitsJson(*cur->engine, *hits, spec.explain)},
+             {"request_id", current_request.request_id},
+             {"generation", cur->generation},
+             {"took_ms", MillisSince(t0)}});
+}
+
+// Complete the look (engine/complete_look.cc): one item per complementary
+// category, as `vitrine complete`. `k` bounds the categories (default 4).
+void Server::Impl::HandleComplete(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto cur = Current();
+  const std::string item = req.matches[1];
+  Status st = CheckIdText(item, "item");
+  if (!st.ok()) return ReplyError(res, st);
+  QuerySpec spec;
+  spec.k = 4;
+  st = SpecFromQuery(req, options, &spec, {"category_column"});
+  if (!st.ok()) return ReplyError(res, st);
+  CompleteRequest r;
+  r.item = item;
+  r.max_categories = spec.k;
+  if (req.has_param("category_column")) {
+    r.category_column = req.get_param_value("category_column");
+    st = CheckIdText(r.category_column, "category_column");
+    if (!st.ok()) return ReplyError(res, st);
+  }
+  auto prepared = Prepare(*cur, spec);
+  if (!prepared.ok()) return ReplyError(res, prepared.status());
+  r.query = prepared->q;
+  current_request.k = spec.k;
+  current_request.generation = cur->generation;
+  auto slots = cur->engine->CompleteTheLook(r);
+  if (!slots.ok()) return ReplyError(res, slots.status());
+  std::vector<Hit> hits;
+  for (const LookSlot& slot : *slots) hits.push_back(slot.hit);
+  json results = HitsJson(*cur->engine, hits, spec.explain);
+  for (size_t i = 0; i < slots->size(); ++i) {
+    results[i]["category"] = (*slots)[i].category;
+    results[i]["lift"] = (*slots)[i].lift;
+  }
+  Reply(res, 200,
+        json{{"item", item},
+             {"results", std::move(results)},
              {"request_id", current_request.request_id},
              {"generation", cur->generation},
              {"took_ms", MillisSince(t0)}});
@@ -670,10 +914,38 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
       r.recent.push_back({e.item, e.weight, FeedbackOfEvent(e.event), e.timestamp});
     }
   }
+  // The client advisor's decisions for this client (serve/curation.h).
+  std::vector<PinnedItem> pins;
+  if (user && curation) {
+    const ClientCuration c = curation->Of(*user);
+    const auto cart = options.events.weights.find("cart");
+    const float approved_weight = cart == options.events.weights.end() ? 1.0f : cart->second;
+    for (const std::string& item : c.approved) {
+      if (engine.catalog().ids.Find(item)) r.recent.push_back({item, approved_weight});
+    }
+    for (const auto* items : {&c.rejected, &c.never}) {
+      for (const std::string& item : *items) {
+        if (auto row = engine.catalog().ids.Find(item)) r.query.exclude.push_back(*row);
+      }
+    }
+    for (const std::string& item : c.never) {
+      if (engine.catalog().ids.Find(item)) r.not_interested.push_back(item);
+    }
+    for (const auto& [item, position] : c.pins) {
+      auto row = engine.catalog().ids.Find(item);
+      if (row && position <= spec.k) {
+        pins.push_back({*row, static_cast<int32_t>(position - 1)});
+        r.query.exclude.push_back(*row);  // placed below, not ranked twice
+      }
+    }
+    std::sort(pins.begin(), pins.end(),
+              [](const PinnedItem& a, const PinnedItem& b) { return a.position < b.position; });
+  }
   current_request.k = spec.k;
   current_request.generation = cur->generation;
   auto rec = engine.Recommend(r);
   if (!rec.ok()) return ReplyError(res, rec.status());
+  if (!pins.empty()) rec->hits = PinHits(std::move(rec->hits), pins, spec.k);
   metrics.ObserveAnswer("recommend", stats.pool, stats.rerank_seconds);
   LogImpression("recommend", user.value_or(""), variant != nullptr ? variant->name : "", engine,
                 rec->hits);
@@ -1074,6 +1346,11 @@ void Server::Impl::HandleForget(const httplib::Request& req, httplib::Response& 
     if (!removed.ok()) return fail("event log", removed.status());
     out["event_log_lines_removed"] = *removed;
   }
+  if (curation) {
+    auto removed = curation->RemoveUsers(users);
+    if (!removed.ok()) return fail("curation log", removed.status());
+    out["curation_log_lines_removed"] = *removed;
+  }
   if (impressions) {
     auto removed = impressions->RemoveUsers(users);
     if (!removed.ok()) return fail("impression log", removed.status());
@@ -1253,12 +1530,23 @@ void Server::Impl::Routes() {
        "/similar/{item}"},
       {"POST", "/recommend", &Impl::HandleRecommend, Access::kPublic, true, "recommend",
        "/recommend"},
+      {"GET", R"(/complete/(.+))", &Impl::HandleComplete, Access::kPublic, true, "complete",
+       "/complete/{item}"},
       {"POST", "/events", &Impl::HandleEvents, Access::kAdmin, true, "events", "/events"},
       // Lists customers: for client advisors and campaigns, never the storefront.
       {"POST", "/audience", &Impl::HandleAudience, Access::kAdmin, true, "audience", "/audience"},
       {"GET", "/trending", &Impl::HandleTrending, Access::kPublic, true, "trending", "/trending"},
       {"POST", "/reload", &Impl::HandleReload, Access::kAdmin, false, "reload", "/reload"},
       {"POST", "/forget", &Impl::HandleForget, Access::kAdmin, false, "forget", "/forget"},
+      // The advisor console (docs/console.md): the page is public, what it
+      // shows of a client and every decision need the admin token.
+      {"GET", R"(/console(/console\.js|/console\.css)?)", &Impl::HandleConsole, Access::kPublic,
+       false, "console", "/console"},
+      {"GET", R"(/items/([^/]+)/image)", &Impl::HandleItemImage, Access::kPublic, false,
+       "item_image", "/items/{item}/image"},
+      {"GET", R"(/clients/([^/]+))", &Impl::HandleClient, Access::kAdmin, false, "client",
+       "/clients/{user}"},
+      {"POST", "/curation", &Impl::HandleCuration, Access::kAdmin, false, "curation", "/curation"},
   };
   for (const Route& route : kRoutes) routes.emplace_back(route.method, route.documented_as);
   for (const Route& route : kRoutes) route_patterns.emplace_back(&route, std::regex(route.pattern));
@@ -1422,6 +1710,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
   }
   if (!o.event_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->log, EventLog::Open(o.event_log, o.fsync, o.fsync_interval));
+  }
+  if (!o.curation_log.empty()) {
+    VITRINE_ASSIGN_OR_RETURN(impl->curation, CurationStore::Open(o.curation_log));
   }
   if (!o.impression_log.empty()) {
     VITRINE_ASSIGN_OR_RETURN(impl->impressions, ImpressionLog::Open(o.impression_log));

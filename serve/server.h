@@ -62,6 +62,7 @@
 #include "core/interactions.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "serve/curation.h"
 #include "serve/event_log.h"
 #include "serve/impression_log.h"
 #include "serve/redis_state.h"
@@ -132,6 +133,11 @@ struct ServerOptions {
   std::filesystem::path bundle_root;
 
   VerifyMode verify = VerifyMode::kSizesOnly;  // bundle checks on (re)load
+
+  // What client advisors decided in the console (serve/curation.h): a CSV
+  // replayed at start and applied to each client's answers ("" = no
+  // curation; POST /curation answers 409).
+  std::filesystem::path curation_log;
 
   // What each /recommend and /similar answer showed, one line per item
   // (serve/impression_log.h), for `vitrine report` ("" = none). Written with
