@@ -220,7 +220,7 @@ int Run(int argc, char** argv) {
       ("curation-log", "Client advisors' decisions in the console (approve, reject, pin...), "
        "applied to their clients' answers; 'none' = no curation (default: curation.csv beside "
        "the bundle directory)", cxxopts::value<std::string>())
-      ("impression-log", "What each /recommend and /similar answer showed, one CSV line per "
+      ("impression-log", "What each /recommend, /similar and /complete answer showed, one CSV line per "
        "item, for `vitrine report` (default: none)",
        cxxopts::value<std::string>())
       ("metrics", "on: count requests and answer GET /metrics; off: neither",

@@ -226,8 +226,19 @@ Result<AbReport> BuildAbReport(std::span<const ImpressionRecord> impressions,
     for (int k = 0; k < kMetrics; ++k) {
       if (k == kRevenue && !with_revenue) continue;
       const bool recentre = k == kCoverage;
-      report.variants[v].metrics[kMetricName[k]] =
-          Interval(point[v][k], reps[v][k], o.confidence, recentre);
+      Estimate& e = report.variants[v].metrics[kMetricName[k]];
+      e = Interval(point[v][k], reps[v][k], o.confidence, recentre);
+      if (recentre) {
+        // Recentred, the interval can pass what is possible: every catalog
+        // item, or as many items as there were impressions.
+        const double most =
+            o.catalog_items > 0
+                ? std::min(1.0, static_cast<double>(report.variants[v].impressions) /
+                                    static_cast<double>(o.catalog_items))
+                : static_cast<double>(report.variants[v].impressions);
+        e.low = std::clamp(e.low, 0.0, most);
+        e.high = std::clamp(e.high, 0.0, most);
+      }
       if (v == 0) continue;
       std::vector<double> diff(static_cast<size_t>(o.bootstrap));
       for (size_t r = 0; r < diff.size(); ++r) diff[r] = reps[v][k][r] - reps[0][k][r];

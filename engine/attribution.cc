@@ -1,9 +1,11 @@
 #include "engine/attribution.h"
 
+#include <fstream>
 #include <memory>
 #include <unordered_map>
 
 #include "core/csv.h"
+#include "core/progress.h"
 #include "core/value_parse.h"
 
 namespace vitrine {
@@ -39,6 +41,36 @@ Status ReadPosition(const CsvReader& csv, int column, bool optional, int64_t* ou
   return Status::OK();
 }
 
+// A log the server may still be appending to, or left by a crash: a last
+// line without its '\n' was never acknowledged (serve/append_log.h cuts it
+// on the next start), so it is left out here too, and said so.
+Result<std::unique_ptr<CsvReader>> OpenLog(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return CsvReader::Open(path);  // its error names the file
+  const std::streamoff size = in.tellg();
+  char last = '\n';
+  if (size > 0) {
+    in.seekg(size - 1);
+    in.get(last);
+  }
+  if (last == '\n') return CsvReader::Open(path);
+  in.seekg(0);
+  std::string data(static_cast<size_t>(size), '\0');
+  in.read(data.data(), size);
+  if (data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
+      static_cast<unsigned char>(data[1]) == 0x8b) {
+    return CsvReader::Open(path);  // gzip: not a log being written
+  }
+  const size_t eol = data.rfind('\n');
+  const size_t keep = eol == std::string::npos ? data.size() : eol + 1;
+  if (eol != std::string::npos) {
+    LogInfo("%s: left out a torn last line (%zu bytes without a line end, never acknowledged)",
+            path.c_str(), data.size() - keep);
+    data.resize(keep);
+  }
+  return CsvReader::FromString(path.string(), std::move(data));
+}
+
 }  // namespace
 
 std::string_view OutcomeName(AttributionOutcome o) {
@@ -62,7 +94,7 @@ std::string_view OutcomeName(AttributionOutcome o) {
 }
 
 Result<std::vector<ImpressionRecord>> ReadImpressions(const std::filesystem::path& path) {
-  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> csv, CsvReader::Open(path));
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> csv, OpenLog(path));
   int col[7];
   const char* names[7] = {"request_id", "user_id",  "item_id",  "position",
                           "variant",    "endpoint", "timestamp"};
@@ -88,7 +120,7 @@ Result<std::vector<ImpressionRecord>> ReadImpressions(const std::filesystem::pat
 }
 
 Result<std::vector<EventRecord>> ReadEvents(const std::filesystem::path& path) {
-  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> csv, CsvReader::Open(path));
+  VITRINE_ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> csv, OpenLog(path));
   VITRINE_ASSIGN_OR_RETURN(const int user, csv->ColumnIndex("user_id"));
   VITRINE_ASSIGN_OR_RETURN(const int item, csv->ColumnIndex("item_id"));
   VITRINE_ASSIGN_OR_RETURN(const int event, csv->ColumnIndex("event"));

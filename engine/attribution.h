@@ -15,7 +15,9 @@
 // the latest impression at or before the event.
 //
 // The readers check the files' columns and values and name file:line on a
-// bad one. Events without a request id (most events of a shop's log: the
+// bad one. A last line without its line end (the server was writing it, or
+// crashed doing so: never acknowledged) is left out, as the server's own
+// recovery would cut it. Events without a request id (most events of a shop's log: the
 // shopper browsed on their own) are read and classed kNoRequestId.
 #pragma once
 

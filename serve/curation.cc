@@ -76,10 +76,19 @@ Result<std::unique_ptr<CurationStore>> CurationStore::Open(const std::filesystem
     r.user = csv->field(col[1]);
     r.item = csv->field(col[2]);
     r.action = csv->field(col[3]);
+    if (r.user.empty() || r.item.empty()) {
+      return Status::Corruption(csv->Where() +
+                                ": columns 'user_id' and 'item_id' expect ids, "
+                                "found an empty one");
+    }
     if (!csv->field(col[4]).empty()) {
       const auto p = ParseNumber(csv->field(col[4]));
-      if (!p || *p < 1 || *p > 1e6 || *p != static_cast<double>(static_cast<int64_t>(*p))) {
-        return Status::Corruption(csv->Where() + ": column 'position' expects a whole number >= 1");
+      if (!p || *p < 1 || *p > static_cast<double>(kMaxReplayPosition) ||
+          *p != static_cast<double>(static_cast<int64_t>(*p))) {
+        return Status::Corruption(csv->Where() +
+                                  ": column 'position' expects a whole number from 1 to " +
+                                  std::to_string(kMaxReplayPosition) + ", found '" +
+                                  std::string(csv->field(col[4])) + "'");
       }
       r.position = static_cast<int64_t>(*p);
     }
@@ -104,7 +113,11 @@ void CurationStore::ApplyLocked(const CurationRecord& r) {
   if (r.action == "approve") c.approved.insert(r.item);
   if (r.action == "reject") c.rejected.insert(r.item);
   if (r.action == "never") c.never.insert(r.item);
-  if (r.action == "pin") c.pins[r.item] = r.position;
+  if (r.action == "pin") {
+    // One item per position: the newer pin takes it, the older is unpinned.
+    std::erase_if(c.pins, [&](const auto& pin) { return pin.second == r.position; });
+    c.pins[r.item] = r.position;
+  }
 }
 
 Status CurationStore::Record(const std::vector<CurationRecord>& records) {

@@ -6,7 +6,8 @@
 //   reject   the item never comes back in the client's answers
 //   never    the same, and the answer moves away from it (as the client's
 //            own not_interested does)
-//   pin      the item holds `position` (1-based) in the client's answers
+//   pin      the item holds `position` (1-based) in the client's answers; one
+//            item per position: a newer pin there unpins the older
 //   revoke   undoes whatever the item had: approve, reject, never or pin
 //   shortlist  a shortlist sent to the client (one record per item, in
 //            order); kept as a record, it changes no answer

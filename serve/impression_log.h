@@ -10,7 +10,7 @@
 // header); user_id is the user as stored (a pseudonym under session-only
 // serving, as in the event log) and empty for an answer to no user;
 // position is 1-based; variant is the A/B variant (serve/experiment.h), empty
-// outside an experiment; endpoint is recommend or similar; timestamp is
+// outside an experiment; endpoint is recommend, similar or complete; timestamp is
 // seconds since the Unix epoch (UTC), the server's clock.
 //
 // The file mechanics (one write per answer, fsync policy, torn-line
@@ -39,7 +39,7 @@ struct Impression {
   std::string request_id;
   std::string user;      // as stored; "" = none
   std::string variant;   // "" = no experiment
-  std::string endpoint;  // "recommend", "similar"
+  std::string endpoint;  // "recommend", "similar", "complete"
   int64_t timestamp = 0;
   std::vector<std::string> items;  // in the order shown: position = index + 1
 };

@@ -145,6 +145,15 @@ Result<Prepared> Prepare(Loaded& loaded, const QuerySpec& spec) {
 
 // "127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "localhost". Other
 // names are not trusted to resolve to loopback.
+// A user id the server may store (in the event, impression and curation
+// logs, the session stores): one that POST /forget can erase later
+// (engine/forget.h), so no stored line is beyond its reach.
+Status CheckStoredUser(const json& v) {
+  VITRINE_RETURN_IF_ERROR(CheckId(v, "user"));
+  Status st = CheckForgettableId(v.get<std::string>());
+  return st.ok() ? st : Bad("'user': " + st.message());
+}
+
 // The advisor's pins placed into an answer (rank/diversify.h's ApplyPins,
 // as PIN rules are): a pinned item keeps its position whatever the ranking.
 std::vector<Hit> PinHits(std::vector<Hit> hits, const std::vector<PinnedItem>& pins, int k) {
@@ -158,16 +167,14 @@ std::vector<Hit> PinHits(std::vector<Hit> hits, const std::vector<PinnedItem>& p
   for (const int32_t item : ApplyPins(ranked, pins, k)) {
     auto it = by_item.find(item);
     Hit h;
-    if (it != by_item.end()) {
-      h = std::move(it->second);
-    } else {
-      h.item = item;
-      h.reason = "pinned by the client advisor";
-    }
+    if (it != by_item.end()) h = std::move(it->second);
+    h.item = item;
     for (const PinnedItem& p : pins) {
-      if (p.item == item) h.pinned = true;
+      if (p.item == item) {
+        h.pinned = true;
+        h.reason = "pinned by the client advisor";
+      }
     }
-    if (h.pinned && it != by_item.end()) h.reason = "pinned by the client advisor";
     out.push_back(std::move(h));
   }
   return out;
@@ -575,7 +582,7 @@ void Server::Impl::HandleClient(const httplib::Request& req, httplib::Response& 
   const auto cur = Current();
   const Engine& engine = *cur->engine;
   const std::string client = req.matches[1];
-  Status st = CheckIdText(client, "user");
+  Status st = CheckStoredUser(json(client));
   if (!st.ok()) return ReplyError(res, st);
   const std::string user = StoredUserId(client);
   struct Seen {
@@ -641,7 +648,7 @@ void Server::Impl::HandleCuration(const httplib::Request& req, httplib::Response
   auto body = ParseObjectBody(req, options,
                               {"user", "item", "items", "action", "position", "advisor", "note"});
   if (!body.ok()) return ReplyError(res, body.status());
-  Status st = body->contains("user") ? CheckId((*body)["user"], "user") : Bad("missing 'user'");
+  Status st = body->contains("user") ? CheckStoredUser((*body)["user"]) : Bad("missing 'user'");
   if (st.ok() && !body->contains("action")) st = Bad("missing 'action'");
   if (st.ok() && !(*body)["action"].is_string()) st = Bad("'action' must be a string");
   if (!st.ok()) return ReplyError(res, st);
@@ -795,6 +802,7 @@ void Server::Impl::HandleComplete(const httplib::Request& req, httplib::Response
   if (!slots.ok()) return ReplyError(res, slots.status());
   std::vector<Hit> hits;
   for (const LookSlot& slot : *slots) hits.push_back(slot.hit);
+  LogImpression("complete", "", "", *cur->engine, hits);
   json results = HitsJson(*cur->engine, hits, spec.explain);
   for (size_t i = 0; i < slots->size(); ++i) {
     results[i]["category"] = (*slots)[i].category;
@@ -822,7 +830,7 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
   Status st;
   std::optional<std::string> user, client_user;  // stored (maybe a pseudonym), as sent
   if (body->contains("user")) {
-    st = CheckId((*body)["user"], "user");
+    st = CheckStoredUser((*body)["user"]);
     if (!st.ok()) return ReplyError(res, st);
     client_user = (*body)["user"].get<std::string>();
     user = StoredUserId(*client_user);
@@ -1145,7 +1153,7 @@ void Server::Impl::HandleEvents(const httplib::Request& req, httplib::Response& 
     Status st = CheckKeys(in, {"user", "item", "event", "ts", "channel", "request_id", "position"});
     if (st.ok() && !in.contains("user")) st = Bad("missing 'user'");
     if (st.ok() && !in.contains("item")) st = Bad("missing 'item'");
-    if (st.ok()) st = CheckId(in["user"], "user");
+    if (st.ok()) st = CheckStoredUser(in["user"]);
     if (st.ok()) st = CheckId(in["item"], "item");
     if (!st.ok()) return ReplyError(res, 400, where + st.message());
     LoggedEvent e;

@@ -139,7 +139,7 @@ struct ServerOptions {
   // curation; POST /curation answers 409).
   std::filesystem::path curation_log;
 
-  // What each /recommend and /similar answer showed, one line per item
+  // What each /recommend, /similar and /complete answer showed, one line per item
   // (serve/impression_log.h), for `vitrine report` ("" = none). Written with
   // one write per answer, synced once a second.
   std::filesystem::path impression_log;

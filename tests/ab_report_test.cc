@@ -153,7 +153,15 @@ TEST(AbReport, RefusesAControlWithoutImpressionsAndBadOptions) {
                                       "(variants: better, control)"),
             std::string::npos)
       << r.status().message();
+  // Coverage counted (no catalog size) never exceeds what was shown.
   o.control = "";
+  o.bootstrap = 200;
+  auto counted = BuildAbReport(s.impressions, s.events, o);
+  ASSERT_TRUE(counted.ok());
+  for (const VariantSummary& v : counted->variants) {
+    EXPECT_LE(v.metrics.at("coverage").high, static_cast<double>(v.impressions)) << v.name;
+    EXPECT_GE(v.metrics.at("coverage").low, 0);
+  }
   o.bootstrap = 10;
   EXPECT_FALSE(BuildAbReport(s.impressions, s.events, o).ok());
   o.bootstrap = 100;

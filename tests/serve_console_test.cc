@@ -159,9 +159,29 @@ TEST(ServeConsole, DecisionsShapeTheClientsAnswersAndNeedTheToken) {
     EXPECT_EQ(v["curation"]["never"], json::array({never}));
     EXPECT_EQ(v["curation"]["pins"][pinned], 1);
     EXPECT_EQ(v["curation"]["approved"], json::array({approved}));
-    EXPECT_EQ(v["records"].size(), 4u);
+    EXPECT_EQ(v["records"].size(), 4u);  // (before the pins below)
     EXPECT_FALSE(v["history"].empty());
     EXPECT_TRUE(v["history"][0].contains("title"));
+
+    // A second pin at a taken position takes it; the first is unpinned.
+    const std::string second = longer[20];
+    ASSERT_EQ(
+        decide({{"user", user}, {"item", second}, {"action", "pin"}, {"position", 1}}, kAdmin),
+        200);
+    EXPECT_EQ(Items(recommend(10))[0], second);
+    ASSERT_EQ(
+        decide({{"user", user}, {"item", pinned}, {"action", "pin"}, {"position", 1}}, kAdmin),
+        200);
+    EXPECT_EQ(Items(recommend(10))[0], pinned);
+    // A user id that /forget could not erase is never stored.
+    for (const char* bad : {"#U1", " U1", "U1 "}) {
+      EXPECT_EQ(decide({{"user", bad}, {"item", rejected}, {"action", "reject"}}, kAdmin), 400)
+          << bad;
+      auto e = c.Post("/events", kAdmin, json{{"user", bad}, {"item", rejected}}.dump(),
+                      "application/json");
+      ASSERT_TRUE(e);
+      EXPECT_EQ(e->status, 400) << bad << " " << e->body;
+    }
 
     // Revoking gives the items back.
     ASSERT_EQ(decide({{"user", user}, {"item", rejected}, {"action", "revoke"}}, kAdmin), 200);
@@ -188,8 +208,8 @@ TEST(ServeConsole, DecisionsShapeTheClientsAnswersAndNeedTheToken) {
     // forget takes the client's decisions with it.
     auto f = c.Post("/forget", kAdmin, json{{"user", user}}.dump(), "application/json");
     ASSERT_TRUE(f && f->status == 200) << (f ? f->body : "");
-    // 4 decisions, 2 revocations, a shortlist of 2.
-    EXPECT_EQ(json::parse(f->body)["curation_log_lines_removed"], 8);
+    // 4 decisions, 2 more pins, 2 revocations, a shortlist of 2.
+    EXPECT_EQ(json::parse(f->body)["curation_log_lines_removed"], 10);
   }
   EXPECT_EQ(Slurp(dir / "curation.csv"), std::string(kCurationLogHeader) + "\n");
   fs::remove_all(dir);
