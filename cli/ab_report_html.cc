@@ -132,13 +132,19 @@ std::string SeriesPlot(const AbReport& r, const char* what, bool clicks) {
   }
   for (size_t v = 0; v < lines.size(); ++v) {
     const char* colour = kPalette[v % std::size(kPalette)];
-    std::string points;
+    std::string points, dots;
     for (const auto& [b, rate] : lines[v]) {
-      points += FormatNumber(x(b), "%.1f") + "," + FormatNumber(y(rate), "%.1f") + " ";
+      const std::string xs = FormatNumber(x(b), "%.1f"), ys = FormatNumber(y(rate), "%.1f");
+      points += xs + "," + ys + " ";
+      // A point per bucket: a line needs two, and one bucket is a report too.
+      dots += "<circle cx=\"" + xs + "\" cy=\"" + ys + "\" r=\"3\" fill=\"" + colour +
+              "\"><title>" + HtmlEscape(VariantLabel(r.variants[v].name)) + " " +
+              UtcTime(r.series[static_cast<size_t>(b)].bucket_start, hours) + ": " + Pct(rate) +
+              "</title></circle>\n";
     }
     s += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + std::string(colour) +
          "\" points=\"" + points + "\"><title>" + HtmlEscape(VariantLabel(r.variants[v].name)) +
-         "</title></polyline>\n";
+         "</title></polyline>\n" + dots;
     s += "<text x=\"" + std::to_string(kLeft + 10 + 120 * static_cast<int>(v)) + "\" y=\"" +
          std::to_string(kTop + kHeight + 34) + "\" font-size=\"12\" fill=\"" + colour + "\">" +
          HtmlEscape(VariantLabel(r.variants[v].name)) + "</text>\n";
