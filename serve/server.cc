@@ -590,7 +590,8 @@ void Server::Impl::HandleClient(const httplib::Request& req, httplib::Response& 
     int64_t time;
   };
   std::vector<Seen> seen;
-  if (auto row = engine.users().Find(user)) {
+  const std::optional<int32_t> known = engine.users().Find(user);
+  if (const auto row = known) {
     const auto items = engine.UserHistory(*row);
     const auto times = engine.UserHistoryTimes(*row);
     for (size_t i = 0; i < items.size(); ++i) {
@@ -615,9 +616,7 @@ void Server::Impl::HandleClient(const httplib::Request& req, httplib::Response& 
     }
     history.push_back(std::move(h));
   }
-  json out{{"user", client},
-           {"known", engine.users().Find(user).has_value()},
-           {"history", std::move(history)}};
+  json out{{"user", client}, {"known", known.has_value()}, {"history", std::move(history)}};
   if (curation) {
     const ClientCuration c = curation->Of(user);
     json pins = json::object();
@@ -933,11 +932,11 @@ void Server::Impl::HandleRecommend(const httplib::Request& req, httplib::Respons
     }
     for (const auto* items : {&c.rejected, &c.never}) {
       for (const std::string& item : *items) {
-        if (auto row = engine.catalog().ids.Find(item)) r.query.exclude.push_back(*row);
+        const auto row = engine.catalog().ids.Find(item);
+        if (!row) continue;  // removed from the catalog since the decision
+        r.query.exclude.push_back(*row);
+        if (items == &c.never) r.not_interested.push_back(item);
       }
-    }
-    for (const std::string& item : c.never) {
-      if (engine.catalog().ids.Find(item)) r.not_interested.push_back(item);
     }
     for (const auto& [item, position] : c.pins) {
       auto row = engine.catalog().ids.Find(item);
